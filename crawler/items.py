@@ -1,0 +1,33 @@
+"""What a spider yields: one ``PageRecords`` per response, never one item per listing.
+
+The engine's crawl workers and Scrapy's own pipelines receive these; per-item overhead is
+what limits Scrapy at volume, so a page's listings travel as one Arrow record batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pyarrow as pa
+
+from storage.records import LISTING_SCHEMA, EventRecord, PriceStats, Reject, empty_batch
+
+
+@dataclasses.dataclass(slots=True)
+class PageRecords:
+    """Everything one response yielded: events, a listings batch, price stats and rejects."""
+
+    marketplace: str
+    source: str  # the URL (or file) the records came from
+    listings: pa.RecordBatch = dataclasses.field(
+        default_factory=lambda: empty_batch(LISTING_SCHEMA)
+    )
+    events: list[EventRecord] = dataclasses.field(default_factory=list)
+    stats: list[PriceStats] = dataclasses.field(default_factory=list)
+    rejects: list[Reject] = dataclasses.field(default_factory=list)
+    #: the shard this page belongs to, when the engine assigned one (opaque to the crawler)
+    shard: str | None = None
+
+    @property
+    def listing_count(self) -> int:
+        return self.listings.num_rows

@@ -1,0 +1,200 @@
+"""The one settings object, read from ``RIPCITY_*`` (and the vendors' ``STRIPE_*``, ``TWILIO_*``)
+environment variables.
+
+It lives in ``storage`` because storage is the bottom layer that every other part may
+import. Defaults make ``make run`` work with nothing set; a bad value fails at start with
+one line naming the variable, the value and what is expected (``ConfigError``).
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigError(ValueError):
+    """A setting has a value we cannot use; the message is one actionable line."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=False)
+
+    # --- storage -------------------------------------------------------------------------
+    database_url: str | None = Field(
+        None, validation_alias="RIPCITY_DATABASE_URL",
+        description="PostgreSQL URL; unset = the embedded server in RIPCITY_DATA_DIR",
+    )
+    data_dir: Path = Field(
+        Path(".ripcity"), validation_alias="RIPCITY_DATA_DIR",
+        description="where the embedded database, logs and exports live",
+    )
+    embedded_pg_port: int = Field(
+        54329, ge=1024, le=65535, validation_alias="RIPCITY_EMBEDDED_PG_PORT",
+        description="127.0.0.1 port of the embedded PostgreSQL",
+    )
+    db_pool_size: int = Field(8, ge=1, le=200, validation_alias="RIPCITY_DB_POOL_SIZE")
+    retention_days: int = Field(
+        400, ge=1, validation_alias="RIPCITY_RETENTION_DAYS",
+        description="days of listing snapshots kept",
+    )
+    redis_url: str | None = Field(
+        None, validation_alias="RIPCITY_REDIS_URL",
+        description="Redis for shared API rate limits and cache; unset = in memory",
+    )
+
+    # --- engine --------------------------------------------------------------------------
+    ray_address: str | None = Field(
+        None, validation_alias="RIPCITY_RAY_ADDRESS",
+        description="join this Ray cluster; unset = start Ray locally",
+    )
+    crawl_workers: int = Field(2, ge=1, le=1024, validation_alias="RIPCITY_CRAWL_WORKERS")
+    ingest_writers: int = Field(1, ge=1, le=256, validation_alias="RIPCITY_INGEST_WRITERS")
+    max_inflight_batches: int = Field(
+        16, ge=1, le=10_000, validation_alias="RIPCITY_MAX_INFLIGHT_BATCHES",
+        description="backpressure: record batches in flight between crawl and commit",
+    )
+    chromium_path: Path = Field(
+        Path("/usr/bin/chromium"), validation_alias="RIPCITY_CHROMIUM_PATH",
+        description="Chromium executable Playwright launches for pages that need a browser",
+    )
+    log_level: str = Field("INFO", validation_alias="RIPCITY_LOG_LEVEL")
+
+    # --- sandbox -------------------------------------------------------------------------
+    sandbox_host: str = Field("127.0.0.1", validation_alias="RIPCITY_SANDBOX_HOST")
+    sandbox_port: int = Field(8600, ge=0, le=65535, validation_alias="RIPCITY_SANDBOX_PORT")
+    sandbox_seed: int = Field(7, validation_alias="RIPCITY_SANDBOX_SEED")
+    sandbox_events: int = Field(120, ge=1, validation_alias="RIPCITY_SANDBOX_EVENTS")
+    sandbox_listings_per_event: int = Field(
+        400, ge=0, validation_alias="RIPCITY_SANDBOX_LISTINGS_PER_EVENT"
+    )
+
+    # --- marketplaces --------------------------------------------------------------------
+    ticketmaster_api_key: str | None = Field(None, validation_alias="RIPCITY_TICKETMASTER_API_KEY")
+    ticketmaster_base_url: str = Field(
+        "https://app.ticketmaster.com", validation_alias="RIPCITY_TICKETMASTER_BASE_URL"
+    )
+    ticketmaster_daily_budget: int = Field(
+        5000, ge=0, validation_alias="RIPCITY_TICKETMASTER_DAILY_BUDGET"
+    )
+    seatgeek_client_id: str | None = Field(None, validation_alias="RIPCITY_SEATGEEK_CLIENT_ID")
+    seatgeek_base_url: str = Field(
+        "https://api.seatgeek.com", validation_alias="RIPCITY_SEATGEEK_BASE_URL"
+    )
+    seatgeek_daily_budget: int = Field(
+        50000, ge=0, validation_alias="RIPCITY_SEATGEEK_DAILY_BUDGET"
+    )
+    eventbrite_token: str | None = Field(None, validation_alias="RIPCITY_EVENTBRITE_TOKEN")
+    eventbrite_base_url: str = Field(
+        "https://www.eventbriteapi.com", validation_alias="RIPCITY_EVENTBRITE_BASE_URL"
+    )
+    eventbrite_organizations: str = Field(
+        "", validation_alias="RIPCITY_EVENTBRITE_ORGANIZATIONS",
+        description="comma-separated organization ids whose events are crawled",
+    )
+    eventbrite_daily_budget: int = Field(
+        48000, ge=0, validation_alias="RIPCITY_EVENTBRITE_DAILY_BUDGET"
+    )
+    stubhub_token: str | None = Field(None, validation_alias="RIPCITY_STUBHUB_TOKEN")
+    stubhub_base_url: str = Field(
+        "https://api.stubhub.com", validation_alias="RIPCITY_STUBHUB_BASE_URL"
+    )
+    stubhub_web_url: str = Field(
+        "https://www.stubhub.com", validation_alias="RIPCITY_STUBHUB_WEB_URL",
+        description="site whose event pages are rendered in Chromium",
+    )
+    stubhub_daily_budget: int = Field(10000, ge=0, validation_alias="RIPCITY_STUBHUB_DAILY_BUDGET")
+    crawl_city: str = Field("Portland", validation_alias="RIPCITY_CRAWL_CITY")
+
+    # --- api -----------------------------------------------------------------------------
+    api_host: str = Field("127.0.0.1", validation_alias="RIPCITY_API_HOST")
+    api_port: int = Field(8000, ge=0, le=65535, validation_alias="RIPCITY_API_PORT")
+    public_url: str = Field("http://127.0.0.1:8000", validation_alias="RIPCITY_PUBLIC_URL")
+    secret_key: str = Field(
+        "dev-insecure-change-me", min_length=8, validation_alias="RIPCITY_SECRET_KEY",
+        description="signs session cookies and unsubscribe links",
+    )
+
+    # --- billing (Stripe) ----------------------------------------------------------------
+    stripe_api_key: str | None = Field(None, validation_alias="STRIPE_API_KEY")
+    stripe_webhook_secret: str | None = Field(None, validation_alias="STRIPE_WEBHOOK_SECRET")
+    stripe_api_base: str | None = Field(None, validation_alias="STRIPE_API_BASE")
+    stripe_price_monthly: str | None = Field(None, validation_alias="STRIPE_PRICE_MONTHLY")
+    stripe_price_annual: str | None = Field(None, validation_alias="STRIPE_PRICE_ANNUAL")
+
+    # --- alerts: SMS (Twilio) and email (SMTP) -------------------------------------------
+    twilio_account_sid: str | None = Field(None, validation_alias="TWILIO_ACCOUNT_SID")
+    twilio_auth_token: str | None = Field(None, validation_alias="TWILIO_AUTH_TOKEN")
+    twilio_from_number: str | None = Field(None, validation_alias="TWILIO_FROM_NUMBER")
+    twilio_api_base: str | None = Field(None, validation_alias="TWILIO_API_BASE")
+    smtp_host: str = Field("127.0.0.1", validation_alias="RIPCITY_SMTP_HOST")
+    smtp_port: int = Field(8025, ge=0, le=65535, validation_alias="RIPCITY_SMTP_PORT")
+    smtp_user: str | None = Field(None, validation_alias="RIPCITY_SMTP_USER")
+    smtp_password: str | None = Field(None, validation_alias="RIPCITY_SMTP_PASSWORD")
+    smtp_starttls: bool = Field(False, validation_alias="RIPCITY_SMTP_STARTTLS")
+    smtp_from: str = Field(
+        "Rip City Ticket Dispatch <alerts@ripcity.local>", validation_alias="RIPCITY_SMTP_FROM"
+    )
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, v: str) -> str:
+        v = v.upper()
+        if v not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return v
+
+    @field_validator("database_url", "redis_url")
+    @classmethod
+    def _url(cls, v: str | None, info: Any) -> str | None:
+        if v in (None, ""):
+            return None
+        schemes = ("postgresql://", "postgres://") if info.field_name == "database_url" else (
+            "redis://", "rediss://", "unix://")
+        if not v.startswith(schemes):
+            raise ValueError(f"a URL starting with {' or '.join(schemes)}")
+        return v
+
+    @property
+    def marketplace_keys_set(self) -> bool:
+        """True when any real marketplace credential is configured (then no sandbox)."""
+        return any((self.ticketmaster_api_key, self.seatgeek_client_id,
+                    self.eventbrite_token, self.stubhub_token))
+
+
+def _one_line(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors():
+        loc = e.get("loc") or ("?",)
+        field = str(loc[0])
+        alias = Settings.model_fields[field].validation_alias if field in Settings.model_fields \
+            else field
+        expected = e.get("msg", "invalid").removeprefix("Value error, ")
+        parts.append(f"{alias}={e.get('input')!r} is not valid: expected {expected}")
+    return "; ".join(parts)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate settings from the environment; raise ``ConfigError`` on a bad value."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as err:
+        raise ConfigError(_one_line(err)) from None
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings (cached); tests that change the environment call ``cache_clear``."""
+    return load_settings()
+
+
+def describe_variables() -> list[tuple[str, str, str]]:
+    """(variable, default, description) for every setting: README and ``--help`` use it."""
+    rows = []
+    for field in Settings.model_fields.values():
+        default = "" if field.default is None else str(field.default)
+        rows.append((str(field.validation_alias), default, field.description or ""))
+    return rows

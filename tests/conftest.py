@@ -1,0 +1,6 @@
+"""Shared test fixtures, split by what they provide (each module owns one kind of fixture)."""
+
+pytest_plugins = [
+    "tests.fixtures_db",
+    "tests.fixtures_sandbox",
+]

@@ -1,0 +1,1 @@
+"""Database fixtures (owned by the storage layer)."""
