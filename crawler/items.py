@@ -27,6 +27,9 @@ class PageRecords:
     rejects: list[Reject] = dataclasses.field(default_factory=list)
     #: the shard this page belongs to, when the engine assigned one (opaque to the crawler)
     shard: str | None = None
+    #: source_event_ids whose full listing set has now been yielded (set on an event's last
+    #: listings page), so storage can mark that event's listings not seen as gone
+    complete_events: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def listing_count(self) -> int:

@@ -1,0 +1,145 @@
+"""SeatGeek Platform v2: ``/2/events`` pages, single events, and seat-level listings.
+
+Event ``stats`` are event-level price points in whole or fractional dollars (all-in,
+with ``lowest_sg_base_price`` before fees). Listings (``/2/events/{id}/listings``) carry
+``price.base``, ``price.fees`` and ``price.all_in`` per ticket.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from crawler import normalize
+from crawler.parsers._common import (
+    ListingColumns,
+    PageInfo,
+    Parsed,
+    ParseError,
+    load_json,
+    now_utc,
+    raw_fragment,
+    text,
+)
+from storage.records import EventRecord, PriceStats, Reject
+
+MARKETPLACE = "seatgeek"
+_STATUS = {"normal": "onsale", "cancelled": "cancelled", "canceled": "cancelled",
+           "postponed": "postponed", "rescheduled": "rescheduled", "contingent": "onsale"}
+
+
+def parse(body: Any, *, source: str | None = None, observed_at: datetime | None = None,
+          event_id: str | None = None) -> Parsed:
+    """Records of one SeatGeek response; the endpoint is recognised by its shape."""
+    data = load_json(body)
+    observed_at = observed_at or now_utc()
+    empty = ListingColumns(MARKETPLACE, observed_at, source)
+    if not isinstance(data, dict):
+        raise ParseError(f"expected a JSON object, got {type(data).__name__}")
+    if "listings" in data:
+        return _listings(data, source, observed_at, event_id)
+    if "events" in data:
+        events, stats, rejects = [], [], []
+        for item in data.get("events") or []:
+            event, event_stats, reject = _event(item, observed_at, source)
+            if event:
+                events.append(event)
+            stats.extend(event_stats)
+            if reject:
+                rejects.append(reject)
+        return Parsed("events", empty.to_batch(), events=events, stats=stats, rejects=rejects,
+                      page=_page(data.get("meta")))
+    if "id" in data and ("datetime_utc" in data or "title" in data or "stats" in data):
+        event, stats, reject = _event(data, observed_at, source)
+        return Parsed("event", empty.to_batch(), events=[event] if event else [], stats=stats,
+                      rejects=[reject] if reject else [])
+    if any(isinstance(data.get(k), list) for k in ("venues", "performers", "taxonomies")):
+        return Parsed("catalog", empty.to_batch(), page=_page(data.get("meta")))
+    if "status" in data and ("message" in data or "error" in data):
+        raise ParseError(f"SeatGeek error response: {data.get('message') or data.get('error')}")
+    raise ParseError(f"not a SeatGeek v2 events or listings response (keys: {sorted(data)[:8]})")
+
+
+def _page(meta: Any) -> PageInfo | None:
+    if not isinstance(meta, dict):
+        return None
+    number = normalize.to_int(meta.get("page")) or 1
+    size = normalize.to_int(meta.get("per_page"))
+    total = normalize.to_int(meta.get("total"))
+    pages = -(-total // size) if total is not None and size else None
+    return PageInfo(number=number, size=size, total_items=total, total_pages=pages,
+                    has_more=pages is not None and number < pages)
+
+
+def _event(item: Any, observed_at: datetime, source: str | None
+           ) -> tuple[EventRecord | None, list[PriceStats], Reject | None]:
+    if not isinstance(item, dict) or item.get("id") is None or not text(
+            item.get("title") or item.get("short_title")):
+        return None, [], Reject(observed_at, MARKETPLACE, source, "event without id or title",
+                                raw_fragment(item))
+    event_id = str(item["id"])
+    venue = item.get("venue") if isinstance(item.get("venue"), dict) else {}
+    tbd = item.get("date_tbd") or item.get("datetime_tbd") or item.get("time_tbd")
+    performers = [p for p in item.get("performers") or [] if isinstance(p, dict)]
+    taxonomies = [t.get("name") for t in item.get("taxonomies") or [] if isinstance(t, dict)]
+    event = EventRecord(
+        marketplace=MARKETPLACE,
+        source_event_id=event_id,
+        name=str(item.get("title") or item.get("short_title")).strip(),
+        starts_at=None if tbd else normalize.parse_time(item.get("datetime_utc")),
+        venue_name=text(venue.get("name")),
+        venue_city=text(venue.get("city")),
+        venue_source_id=text(venue.get("id")),
+        category=normalize.category(*reversed(taxonomies), item.get("type")),
+        performers=tuple(str(p["name"]) for p in performers if p.get("name")),
+        url=text(item.get("url")),
+        status=_STATUS.get(str(item.get("status") or "normal").lower(), "onsale"),
+        timezone=text(venue.get("timezone")),
+        observed_at=observed_at,
+    )
+    stats = item.get("stats") if isinstance(item.get("stats"), dict) else None
+    if not stats:
+        return event, [], None
+    return event, [PriceStats(
+        observed_at, MARKETPLACE, event_id,
+        lowest_cents=normalize.to_cents(stats.get("lowest_price")),
+        lowest_base_cents=normalize.to_cents(stats.get("lowest_sg_base_price")),
+        median_cents=normalize.to_cents(stats.get("median_price")),
+        average_cents=normalize.to_cents(stats.get("average_price")),
+        highest_cents=normalize.to_cents(stats.get("highest_price")),
+        listing_count=normalize.to_int(stats.get("listing_count")
+                                       if stats.get("listing_count") is not None
+                                       else stats.get("visible_listing_count")),
+        currency="USD",
+    )], None
+
+
+def _listings(data: dict[str, Any], source: str | None, observed_at: datetime,
+              event_id: str | None) -> Parsed:
+    out = ListingColumns(MARKETPLACE, observed_at, source)
+    to_cents, to_int, seats, splits, delivery = (normalize.to_cents, normalize.to_int,
+                                                 normalize.seats, normalize.splits,
+                                                 normalize.delivery)
+    for item in data.get("listings") or []:
+        if not isinstance(item, dict):
+            out.reject("listing is not an object", item)
+            continue
+        price = item.get("price")
+        if isinstance(price, dict):
+            base, fees, total = (to_cents(price.get("base")), to_cents(price.get("fees")),
+                                 to_cents(price.get("all_in")))
+            currency = price.get("currency")
+        else:
+            base, fees, total, currency = None, None, to_cents(price), None
+        if fees is None and base is not None and total is not None:
+            fees = total - base
+        quantity = to_int(item.get("quantity"))
+        row_raw = item.get("row")
+        out.add(item, item.get("id"), item.get("event_id") or event_id, item.get("section"),
+                row_raw if row_raw is None else str(row_raw), seats(item.get("seat_numbers")),
+                quantity, splits(item.get("splits")), base, fees, total, currency,
+                delivery(item.get("delivery_method")),
+                "primary" if item.get("market") == "primary" else "resale",
+                text(item.get("zone")))
+    return Parsed("listings", out.to_batch(), rejects=out.rejects,
+                  page=_page(data.get("meta")), refs=[str(event_id)] if event_id else [])

@@ -1,0 +1,249 @@
+"""Ticketmaster: Discovery v2 (event search, event details), Commerce v2 offers, Top Picks.
+
+Top Picks is the seat-level source (face value + charges = total, per ticket); Commerce
+offers are the primary price tiers per price zone. ``priceRanges`` on events is often
+absent and that is normal: no stats then.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from crawler import normalize
+from crawler.parsers._common import (
+    ListingColumns,
+    PageInfo,
+    Parsed,
+    ParseError,
+    dig,
+    load_json,
+    now_utc,
+    raw_fragment,
+    text,
+)
+from storage.records import EventRecord, PriceStats, Reject
+
+MARKETPLACE = "ticketmaster"
+_EVENT_IN_URL = re.compile(r"/(?:events?)/([A-Za-z0-9_\-]+?)(?:\.json|/offers|/image|\?|/|$)")
+_STATUS = {"onsale": "onsale", "offsale": "offsale", "cancelled": "cancelled",
+           "canceled": "cancelled", "postponed": "postponed", "rescheduled": "rescheduled"}
+
+
+def parse(body: Any, *, source: str | None = None, observed_at: datetime | None = None,
+          event_id: str | None = None) -> Parsed:
+    """Records of one Ticketmaster response; the endpoint is recognised by its shape."""
+    data = load_json(body)
+    observed_at = observed_at or now_utc()
+    if isinstance(data, list):
+        return Parsed("inventory_status", ListingColumns(MARKETPLACE, observed_at, source)
+                      .to_batch())
+    if not isinstance(data, dict):
+        raise ParseError(f"expected a JSON object, got {type(data).__name__}")
+    if "fault" in data or ("errors" in data and "page" not in data):
+        detail = dig(data, "fault", "faultstring") or dig(data, "errors", 0, "detail") or data
+        raise ParseError(f"Ticketmaster error response: {detail}")
+    if "picks" in data:
+        return _top_picks(data, source, observed_at, event_id)
+    if "offers" in data and isinstance(data["offers"], list) and (
+            "prices" in data or "metadata" in data or "limits" in data or "_embedded" in data):
+        return _offers(data, source, observed_at, event_id)
+    if dig(data, "_embedded", "events") is not None or (
+            "page" in data and "dates" not in data):
+        return _search(data, source, observed_at)
+    if "dates" in data or data.get("type") == "event":
+        event, stats, reject = _event(data, observed_at, source)
+        return Parsed("event_details", ListingColumns(MARKETPLACE, observed_at, source)
+                      .to_batch(), events=[event] if event else [], stats=stats,
+                      rejects=[reject] if reject else [])
+    raise ParseError("not a Ticketmaster Discovery, Commerce or Top Picks response "
+                     f"(top-level keys: {sorted(data)[:8]})")
+
+
+def _search(data: dict[str, Any], source: str | None, observed_at: datetime) -> Parsed:
+    events: list[EventRecord] = []
+    stats: list[PriceStats] = []
+    rejects: list[Reject] = []
+    for item in dig(data, "_embedded", "events") or []:
+        event, event_stats, reject = _event(item, observed_at, source)
+        if event:
+            events.append(event)
+        stats.extend(event_stats)
+        if reject:
+            rejects.append(reject)
+    page = data.get("page") or {}
+    number = normalize.to_int(page.get("number")) or 0
+    total_pages = normalize.to_int(page.get("totalPages"))
+    return Parsed(
+        "discovery_events", ListingColumns(MARKETPLACE, observed_at, source).to_batch(),
+        events=events, stats=stats, rejects=rejects,
+        page=PageInfo(number=number, size=normalize.to_int(page.get("size")),
+                      total_items=normalize.to_int(page.get("totalElements")),
+                      total_pages=total_pages,
+                      has_more=dig(data, "_links", "next") is not None
+                      or (total_pages is not None and number + 1 < total_pages)),
+    )
+
+
+def _start(item: dict[str, Any]) -> datetime | None:
+    start = dig(item, "dates", "start") or {}
+    if start.get("dateTBD") or start.get("dateTBA"):
+        return None
+    if start.get("dateTime"):
+        return normalize.parse_time(start["dateTime"])
+    local_date, local_time = start.get("localDate"), start.get("localTime")
+    zone = dig(item, "dates", "timezone")
+    if local_date and local_time and zone and not start.get("timeTBA"):
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            local = datetime.fromisoformat(f"{local_date}T{local_time}")
+            return normalize.parse_time(local.replace(tzinfo=ZoneInfo(zone)).isoformat())
+        except (ValueError, ZoneInfoNotFoundError):
+            return None
+    return None
+
+
+def _event(item: Any, observed_at: datetime, source: str | None
+           ) -> tuple[EventRecord | None, list[PriceStats], Reject | None]:
+    if not isinstance(item, dict) or not text(item.get("id")) or not text(item.get("name")):
+        return None, [], Reject(observed_at, MARKETPLACE, source, "event without id or name",
+                                raw_fragment(item))
+    venue = dig(item, "_embedded", "venues", 0) or {}
+    classification = dig(item, "classifications", 0) or {}
+    attractions = dig(item, "_embedded", "attractions") or []
+    event_id = str(item["id"])
+    event = EventRecord(
+        marketplace=MARKETPLACE,
+        source_event_id=event_id,
+        name=str(item["name"]).strip(),
+        starts_at=_start(item),
+        venue_name=text(venue.get("name")),
+        venue_city=text(dig(venue, "city", "name")),
+        venue_source_id=text(venue.get("id")),
+        category=normalize.category(dig(classification, "genre", "name"),
+                                    dig(classification, "segment", "name")),
+        performers=tuple(a["name"] for a in attractions if isinstance(a, dict) and a.get("name")),
+        url=text(item.get("url")),
+        status=_STATUS.get(str(dig(item, "dates", "status", "code") or "onsale").lower(),
+                           "onsale"),
+        timezone=text(dig(item, "dates", "timezone")) or text(venue.get("timezone")),
+        observed_at=observed_at,
+    )
+    return event, _price_ranges(item, event_id, observed_at), None
+
+
+def _price_ranges(item: dict[str, Any], event_id: str, observed_at: datetime
+                  ) -> list[PriceStats]:
+    ranges = [r for r in item.get("priceRanges") or [] if isinstance(r, dict)]
+    if not ranges:
+        return []
+    low_all_in = low_base = high = None
+    currency = None
+    for r in ranges:
+        lo, hi = normalize.to_cents(r.get("min")), normalize.to_cents(r.get("max"))
+        currency = currency or text(r.get("currency"))
+        if "fee" in str(r.get("type", "")).lower():
+            low_all_in = lo if low_all_in is None or (lo is not None and lo < low_all_in) \
+                else low_all_in
+        else:
+            low_base = lo if low_base is None or (lo is not None and lo < low_base) else low_base
+        high = hi if high is None or (hi is not None and hi > high) else high
+    return [PriceStats(observed_at, MARKETPLACE, event_id, lowest_cents=low_all_in,
+                       lowest_base_cents=low_base, highest_cents=high,
+                       currency=(currency or "USD").upper())]
+
+
+def _event_from(source: str | None, data: dict[str, Any]) -> str | None:
+    for candidate in (source, dig(data, "picks", 0, "snapshotImageUrl")):
+        if candidate:
+            match = _EVENT_IN_URL.search(str(candidate))
+            if match:
+                return match.group(1)
+    return None
+
+
+def _top_picks(data: dict[str, Any], source: str | None, observed_at: datetime,
+               event_id: str | None) -> Parsed:
+    event_id = event_id or _event_from(source, data)
+    offers: dict[str, dict[str, Any]] = {}
+    for offer in dig(data, "_embedded", "offer") or []:
+        if isinstance(offer, dict) and offer.get("offerId") is not None:
+            offers[str(offer["offerId"])] = offer
+    out = ListingColumns(MARKETPLACE, observed_at, source)
+    for pick in data.get("picks") or []:
+        if not isinstance(pick, dict):
+            out.reject("pick is not an object", pick)
+            continue
+        offer_ids = [str(o) for o in pick.get("offers") or []]
+        offer = offers.get(offer_ids[0]) if offer_ids else None
+        if offer is None:
+            out.reject("missing price", pick)
+            continue
+        price = normalize.to_cents(offer.get("faceValue"))
+        charges = [c for c in offer.get("charges") or [] if isinstance(c, dict)]
+        charge_cents = [normalize.to_cents(c.get("amount")) for c in charges]
+        fees = sum(c for c in charge_cents if c is not None) if charges else None
+        total = normalize.to_cents(offer.get("totalPrice"))
+        if fees is None and total is not None and price is not None:
+            fees = total - price
+        if price is None and total is not None and fees is not None:
+            price = total - fees
+        seat_list = pick.get("seats") or []
+        seats = normalize.seats(seat_list)
+        quantity = normalize.to_int(pick.get("quantity"))
+        if quantity is None:
+            quantity = len(seat_list) if isinstance(seat_list, list) and seat_list else None
+        listing_id = text(pick.get("id")) or ":".join(
+            [offer_ids[0], str(pick.get("section") or ""), str(pick.get("row") or ""),
+             seats or ""])
+        area = pick.get("area") if isinstance(pick.get("area"), dict) else {}
+        kind = "resale" if str(pick.get("selection", "")).lower() == "resale" else "primary"
+        out.add(pick, listing_id, event_id, pick.get("section"), text(pick.get("row")), seats,
+                quantity, None, price, fees, total, text(offer.get("currency")),
+                normalize.delivery(pick.get("delivery")), kind,
+                text(area.get("description")) or text(area.get("name")))
+    page = data.get("page") or {}
+    number = normalize.to_int(page.get("number")) or 0
+    total_pages = normalize.to_int(page.get("totalPages"))
+    return Parsed("top_picks", out.to_batch(), rejects=out.rejects,
+                  page=PageInfo(number=number, size=normalize.to_int(page.get("size")),
+                                total_items=normalize.to_int(page.get("totalElements")),
+                                total_pages=total_pages,
+                                has_more=total_pages is not None and number + 1 < total_pages),
+                  refs=[event_id] if event_id else [])
+
+
+def _offers(data: dict[str, Any], source: str | None, observed_at: datetime,
+            event_id: str | None) -> Parsed:
+    """Commerce offers: one primary listing per (offer, price zone), quantity unknown."""
+    event_id = event_id or _event_from(source, data) or text(dig(data, "metadata",
+                                                                 "eventMapping", "id"))
+    zones = {str(z.get("id")): text(dig(z, "attributes", "name"))
+             for z in dig(data, "_embedded", "priceZones", "data") or [] if isinstance(z, dict)}
+    out = ListingColumns(MARKETPLACE, observed_at, source)
+    for offer in data.get("offers") or []:
+        attributes = offer.get("attributes") if isinstance(offer, dict) else None
+        if not isinstance(attributes, dict):
+            out.reject("offer without attributes", offer)
+            continue
+        currency = text(attributes.get("currency"))
+        for price_row in attributes.get("prices") or []:
+            if not isinstance(price_row, dict):
+                out.reject("offer price is not an object", offer)
+                continue
+            price = normalize.to_cents(price_row.get("value"))
+            total = normalize.to_cents(price_row.get("total"))
+            extras = [normalize.to_cents(f.get("value"))
+                      for f in (price_row.get("fees") or []) + (price_row.get("taxes") or [])
+                      if isinstance(f, dict)]
+            fees = total - price if total is not None and price is not None else (
+                sum(e for e in extras if e is not None) if extras else None)
+            zone_id = str(price_row.get("priceZone", ""))
+            offer_id = text(offer.get("id"))
+            out.add(offer, f"{offer_id}:{zone_id}" if offer_id else None, event_id, None, None,
+                    None, None, None, price, fees, total, currency, "unknown", "primary",
+                    zones.get(zone_id) or text(attributes.get("name")), need_section=False)
+    return Parsed("offers", out.to_batch(), rejects=out.rejects,
+                  refs=[event_id] if event_id else [])
