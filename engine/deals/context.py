@@ -1,0 +1,131 @@
+"""What the scorer needs to know besides the listings: events, identities and price history.
+
+The engine (or a test, or the benchmark) builds one ``ScoringContext`` per scoring round
+and passes it with every batch; everything in it is small (one row per event or per
+event-section), so it is cheap to ship to Ray actors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+#: One row per event of ours. ``venue`` pools section effects across a venue's events.
+EVENT_CONTEXT_SCHEMA = pa.schema(
+    [
+        pa.field("event_key", pa.string(), nullable=False),
+        pa.field("venue", pa.string()),
+        pa.field("starts_at", pa.timestamp("us", tz="UTC")),
+        pa.field("category", pa.string()),
+        pa.field("performers", pa.string()),  # "Portland Trail Blazers|Denver Nuggets"
+    ]
+)
+
+#: (marketplace, source_event_id) -> our event key, when storage has resolved identities.
+SOURCE_MAP_SCHEMA = pa.schema(
+    [
+        pa.field("marketplace", pa.string(), nullable=False),
+        pa.field("source_event_id", pa.string(), nullable=False),
+        pa.field("event_key", pa.string(), nullable=False),
+    ]
+)
+
+
+@dataclasses.dataclass(slots=True)
+class ScoringContext:
+    """Side information for scoring; every part is optional.
+
+    Attributes:
+        events: rows of ``EVENT_CONTEXT_SCHEMA``; without it venues are unknown ("?") and
+            days-to-event is NaN, and the model falls back to its pooled effects.
+        source_map: ``(keys, event_keys)``: ``"marketplace:source_event_id"`` strings and
+            the event key each resolves to (see ``from_sources``).
+        section_lows: daily lowest all-in price per (event, section), from
+            ``engine.deals.history.section_daily_lows``; enables "lowest in N days".
+    """
+
+    events: pa.Table | None = None
+    source_map: tuple[pa.Array, pa.Array] | None = None
+    section_lows: pa.Table | None = None
+    _index: dict[str, int] | None = dataclasses.field(default=None, repr=False)
+
+    @classmethod
+    def build(
+        cls,
+        events: pa.Table | Iterable[Mapping[str, Any]] | None = None,
+        sources: pa.Table | Iterable[Mapping[str, Any]] | None = None,
+        section_lows: pa.Table | None = None,
+    ) -> ScoringContext:
+        """A context from event rows and source-id rows (tables or lists of dicts)."""
+        ev = None
+        if events is not None:
+            ev = events if isinstance(events, pa.Table) else pa.Table.from_pylist(
+                list(events), schema=EVENT_CONTEXT_SCHEMA)
+        smap = None
+        if sources is not None:
+            src = sources if isinstance(sources, pa.Table) else pa.Table.from_pylist(
+                list(sources), schema=SOURCE_MAP_SCHEMA)
+            keys = [f"{m}:{s}" for m, s in zip(src.column("marketplace").to_pylist(),
+                                                src.column("source_event_id").to_pylist(),
+                                                strict=True)]
+            smap = (pa.array(keys, pa.string()),
+                    src.column("event_key").combine_chunks().cast(pa.string()))
+        return cls(events=ev, source_map=smap, section_lows=section_lows)
+
+    @classmethod
+    def coerce(cls, context: object) -> ScoringContext:
+        """Accept ``None``, a ``ScoringContext``, or anything with the same attributes
+        (e.g. the engine's own context object) or a dict of them."""
+        if context is None:
+            return cls()
+        if isinstance(context, ScoringContext):
+            return context
+        if isinstance(context, Mapping):
+            return cls.build(context.get("events"), context.get("sources"),
+                             context.get("section_lows"))
+        return cls.build(getattr(context, "events", None), getattr(context, "sources", None),
+                         getattr(context, "section_lows", None))
+
+    def event_info(self, keys: list[str]) -> tuple[list[str], np.ndarray]:
+        """Venue and start time (epoch seconds, NaN unknown) of each event key."""
+        venues = ["?"] * len(keys)
+        starts = np.full(len(keys), np.nan)
+        if self.events is None or self.events.num_rows == 0:
+            return venues, starts
+        if self._index is None:
+            self._index = {k: i for i, k in enumerate(self.events.column("event_key").to_pylist())}
+        ev_venues = self.events.column("venue").to_pylist() \
+            if "venue" in self.events.schema.names else [None] * self.events.num_rows
+        ev_starts: list[datetime | None] = self.events.column("starts_at").to_pylist() \
+            if "starts_at" in self.events.schema.names else [None] * self.events.num_rows
+        for j, key in enumerate(keys):
+            i = self._index.get(key)
+            if i is None:
+                continue
+            venues[j] = ev_venues[i] or "?"
+            if ev_starts[i] is not None:
+                starts[j] = ev_starts[i].timestamp()
+        return venues, starts
+
+    def event_attrs(self, keys: list[str]) -> dict[str, list[Any]]:
+        """Category, performers and start of each event key (None where unknown)."""
+        out: dict[str, list[Any]] = {"category": [None] * len(keys),
+                                     "performers": [None] * len(keys),
+                                     "starts_at": [None] * len(keys)}
+        if self.events is None:
+            return out
+        if self._index is None:
+            self._index = {k: i for i, k in enumerate(self.events.column("event_key").to_pylist())}
+        cols = {c: self.events.column(c).to_pylist() for c in out
+                if c in self.events.schema.names}
+        for j, key in enumerate(keys):
+            i = self._index.get(key)
+            if i is not None:
+                for c, vals in cols.items():
+                    out[c][j] = vals[i]
+        return out
