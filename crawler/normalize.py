@@ -123,13 +123,17 @@ _NAMED = {
 _GA = {"GA", "GENERAL ADMISSION", "GENERAL", "GEN ADM", "GENERAL ADMISSION STANDING", "ADMISSION"}
 
 
+_LABELS = {"SECTION", "SEC", "SECT", "SECTN", "SECTIONS"}
+
+
 @functools.lru_cache(maxsize=65536)
 def section(raw: str | None) -> str:
     """Canonical section: "Sec 112", "Section 112", "LOWER 112", "112" -> "112".
 
     Floor, courtside, club and suite areas keep their kind ("Floor B" -> "FLOOR B",
-    "Club Level 2" -> "CLUB 2"); general admission is "GA". Returns ``UNKNOWN_SECTION``
-    ("") when the string names nothing, which parsers quarantine.
+    "Club Level 2" -> "CLUB 2"); general admission is "GA"; named areas without a number
+    keep their name ("Section Orchestra Left" -> "ORCHESTRA LEFT"). Returns
+    ``UNKNOWN_SECTION`` ("") when the string names nothing, which parsers quarantine.
     """
     if raw is None:
         return UNKNOWN_SECTION
@@ -138,7 +142,9 @@ def section(raw: str | None) -> str:
         return UNKNOWN_SECTION
     if text in _GA or text.startswith("GENERAL ADMISSION") or text.startswith("GA "):
         return "GA"
-    words = text.split(" ")
+    words = [w for w in text.split(" ") if w not in _LABELS]
+    if words and words[-1] == "GA" and len(words) > 1:
+        words = words[:-1]  # "Timbers Army GA" is the Timbers Army standing section
     named = next((_NAMED[w] for w in words if w in _NAMED), None)
     codes = [w for w in words if _CODE.match(w) and w not in _FILLER]
     if named is not None:
@@ -149,12 +155,9 @@ def section(raw: str | None) -> str:
     numeric = [c for c in codes if any(ch.isdigit() for ch in c)]
     if numeric:
         return numeric[-1]
-    if len(codes) == 1 and len(words) <= 2:
-        return codes[0]  # "A", "Section B"
-    rest = [w for w in words if w not in _FILLER]
-    if not rest:
+    if not words or all(w in _UNKNOWN for w in words):
         return UNKNOWN_SECTION
-    return " ".join(rest)
+    return " ".join(words)
 
 
 _ROW_WORDS = re.compile(r"^(?:ROW\s*[:#.]?\s*(?=\S)|R(?=\d))")

@@ -117,9 +117,9 @@ def _event(item: Any, observed_at: datetime, source: str | None
 def _listings(data: dict[str, Any], source: str | None, observed_at: datetime,
               event_id: str | None) -> Parsed:
     out = ListingColumns(MARKETPLACE, observed_at, source)
-    to_cents, to_int, seats, splits, delivery = (normalize.to_cents, normalize.to_int,
-                                                 normalize.seats, normalize.splits,
-                                                 normalize.delivery)
+    to_cents, to_int, seats, splits, delivery, parse_time = (
+        normalize.to_cents, normalize.to_int, normalize.seats, normalize.splits,
+        normalize.delivery, normalize.parse_time)
     for item in data.get("listings") or []:
         if not isinstance(item, dict):
             out.reject("listing is not an object", item)
@@ -133,6 +133,10 @@ def _listings(data: dict[str, Any], source: str | None, observed_at: datetime,
             base, fees, total, currency = None, None, to_cents(price), None
         if fees is None and base is not None and total is not None:
             fees = total - base
+        created = item.get("created_at")
+        if created is not None and parse_time(created) is None:
+            out.reject("impossible date", item)
+            continue
         quantity = to_int(item.get("quantity"))
         row_raw = item.get("row")
         out.add(item, item.get("id"), item.get("event_id") or event_id, item.get("section"),

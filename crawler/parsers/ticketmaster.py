@@ -1,8 +1,8 @@
 """Ticketmaster: Discovery v2 (event search, event details), Commerce v2 offers, Top Picks.
 
 Top Picks is the seat-level source (face value + charges = total, per ticket); Commerce
-offers are the primary price tiers per price zone. ``priceRanges`` on events is often
-absent and that is normal: no stats then.
+offers are the primary price tiers per price zone (event-level price points).
+``priceRanges`` on events is often absent and that is normal: no stats then.
 """
 
 from __future__ import annotations
@@ -191,13 +191,17 @@ def _top_picks(data: dict[str, Any], source: str | None, observed_at: datetime,
         if price is None and total is not None and fees is not None:
             price = total - fees
         seat_list = pick.get("seats") or []
+        if not seat_list and pick.get("type", "seats") == "seats" and \
+                normalize.row(text(pick.get("row"))) is not None:
+            out.reject("missing seats", pick)
+            continue
         seats = normalize.seats(seat_list)
         quantity = normalize.to_int(pick.get("quantity"))
         if quantity is None:
             quantity = len(seat_list) if isinstance(seat_list, list) and seat_list else None
         listing_id = text(pick.get("id")) or ":".join(
             [offer_ids[0], str(pick.get("section") or ""), str(pick.get("row") or ""),
-             seats or ""])
+             ",".join(str(x) for x in seat_list)])
         area = pick.get("area") if isinstance(pick.get("area"), dict) else {}
         kind = "resale" if str(pick.get("selection", "")).lower() == "resale" else "primary"
         out.add(pick, listing_id, event_id, pick.get("section"), text(pick.get("row")), seats,
@@ -217,33 +221,43 @@ def _top_picks(data: dict[str, Any], source: str | None, observed_at: datetime,
 
 def _offers(data: dict[str, Any], source: str | None, observed_at: datetime,
             event_id: str | None) -> Parsed:
-    """Commerce offers: one primary listing per (offer, price zone), quantity unknown."""
+    """Commerce offers: primary face values per price zone, as event-level price points.
+
+    They are price tiers, not seats for sale (no section, no quantity), so they become
+    ``PriceStats`` (lowest face value, lowest and highest all-in) rather than listings.
+    """
     event_id = event_id or _event_from(source, data) or text(dig(data, "metadata",
                                                                  "eventMapping", "id"))
-    zones = {str(z.get("id")): text(dig(z, "attributes", "name"))
-             for z in dig(data, "_embedded", "priceZones", "data") or [] if isinstance(z, dict)}
-    out = ListingColumns(MARKETPLACE, observed_at, source)
+    faces: list[int] = []
+    totals: list[int] = []
+    currency = None
+    rejects: list[Reject] = []
     for offer in data.get("offers") or []:
         attributes = offer.get("attributes") if isinstance(offer, dict) else None
         if not isinstance(attributes, dict):
-            out.reject("offer without attributes", offer)
+            rejects.append(Reject(observed_at, MARKETPLACE, source, "offer without attributes",
+                                  raw_fragment(offer)))
             continue
-        currency = text(attributes.get("currency"))
+        currency = currency or text(attributes.get("currency"))
         for price_row in attributes.get("prices") or []:
             if not isinstance(price_row, dict):
-                out.reject("offer price is not an object", offer)
                 continue
-            price = normalize.to_cents(price_row.get("value"))
+            face = normalize.to_cents(price_row.get("value"))
             total = normalize.to_cents(price_row.get("total"))
-            extras = [normalize.to_cents(f.get("value"))
-                      for f in (price_row.get("fees") or []) + (price_row.get("taxes") or [])
-                      if isinstance(f, dict)]
-            fees = total - price if total is not None and price is not None else (
-                sum(e for e in extras if e is not None) if extras else None)
-            zone_id = str(price_row.get("priceZone", ""))
-            offer_id = text(offer.get("id"))
-            out.add(offer, f"{offer_id}:{zone_id}" if offer_id else None, event_id, None, None,
-                    None, None, None, price, fees, total, currency, "unknown", "primary",
-                    zones.get(zone_id) or text(attributes.get("name")), need_section=False)
-    return Parsed("offers", out.to_batch(), rejects=out.rejects,
-                  refs=[event_id] if event_id else [])
+            if face is None and total is None:
+                rejects.append(Reject(observed_at, MARKETPLACE, source, "missing price",
+                                      raw_fragment(price_row)))
+                continue
+            if face is not None:
+                faces.append(face)
+            if total is not None:
+                totals.append(total)
+    stats = []
+    if event_id and (faces or totals):
+        stats.append(PriceStats(observed_at, MARKETPLACE, event_id,
+                                lowest_cents=min(totals) if totals else None,
+                                lowest_base_cents=min(faces) if faces else None,
+                                highest_cents=max(totals) if totals else None,
+                                currency=(currency or "USD").upper()))
+    return Parsed("offers", ListingColumns(MARKETPLACE, observed_at, source).to_batch(),
+                  stats=stats, rejects=rejects, refs=[event_id] if event_id else [])

@@ -1,0 +1,111 @@
+"""Scrapy settings of the Rip City crawler (``scrapy.cfg`` points here).
+
+Marketplace base URLs, credentials and the Chromium path come from the one settings
+object (``storage.config.get_settings()``, env ``RIPCITY_*``), so the same spiders run
+against the real services or the sandbox. Anything here can be overridden per crawl
+(``-s NAME=value`` or the settings a ``CrawlerRunner`` is built with).
+
+Rate limits: each spider sends its requests through a download slot named after its
+marketplace (``request.meta["download_slot"]``), sized by ``DOWNLOAD_SLOTS`` from the
+real APIs' quotas; ``RIPCITY_RATE_LIMITS=0`` lifts them (sandbox, benchmarks).
+"""
+
+from __future__ import annotations
+
+from storage.config import get_settings
+
+_cfg = get_settings()
+
+BOT_NAME = "ripcity"
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+ROBOTSTXT_OBEY = False  # documented public APIs, not web pages
+TELNETCONSOLE_ENABLED = False
+LOG_LEVEL = _cfg.log_level
+USER_AGENT = "RipCityTicketDispatch/0.1 (+https://github.com/ripcity)"
+REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
+FEED_EXPORT_ENCODING = "utf-8"
+
+# --- marketplaces (filled from RIPCITY_* so the sandbox and the real APIs differ only here)
+TICKETMASTER_BASE_URL = _cfg.ticketmaster_base_url
+TICKETMASTER_API_KEY = _cfg.ticketmaster_api_key
+SEATGEEK_BASE_URL = _cfg.seatgeek_base_url
+SEATGEEK_CLIENT_ID = _cfg.seatgeek_client_id
+EVENTBRITE_BASE_URL = _cfg.eventbrite_base_url
+EVENTBRITE_TOKEN = _cfg.eventbrite_token
+EVENTBRITE_ORGANIZATIONS = _cfg.eventbrite_organizations
+STUBHUB_BASE_URL = _cfg.stubhub_base_url
+STUBHUB_WEB_URL = _cfg.stubhub_web_url
+STUBHUB_TOKEN = _cfg.stubhub_token
+RIPCITY_CHROMIUM_PATH = str(_cfg.chromium_path)
+RIPCITY_CRAWL_CITY = _cfg.crawl_city
+RIPCITY_DATA_DIR = str(_cfg.data_dir)
+#: requests per spider run before it stops with reason ``budget_exhausted`` (daily quotas)
+RIPCITY_DAILY_BUDGETS = {
+    "ticketmaster": _cfg.ticketmaster_daily_budget,
+    "seatgeek": _cfg.seatgeek_daily_budget,
+    "eventbrite": _cfg.eventbrite_daily_budget,
+    "stubhub": _cfg.stubhub_daily_budget,
+}
+#: page sizes: as large as each API allows (fewer responses = less per-request overhead)
+RIPCITY_PAGE_SIZES = {
+    "ticketmaster": 200,  # Discovery and Top Picks cap size at 200 (and page*size < 1000)
+    "seatgeek": 500,
+    "eventbrite": 200,
+    "stubhub": 500,
+}
+
+# --- politeness and rate limits -----------------------------------------------------------
+#: False lifts the per-marketplace slots below (sandbox and benchmarks)
+RIPCITY_RATE_LIMITS = True
+#: the real APIs' published quotas, as Scrapy download slots (one per marketplace)
+RIPCITY_SLOTS = {
+    "ticketmaster": {"concurrency": 5, "delay": 0.2, "jitter": 0.1},  # 5 requests/s
+    "seatgeek": {"concurrency": 4, "delay": 0.1, "jitter": 0.1},
+    "eventbrite": {"concurrency": 2, "delay": 0.1, "jitter": 0.1},  # 2,000 calls/hour
+    "stubhub": {"concurrency": 2, "delay": 6.0, "jitter": 0.1},  # 10 requests/min
+    "stubhub_web": {"concurrency": 2, "delay": 1.0, "jitter": 0.2},
+}
+#: the same marketplaces without limits (RIPCITY_RATE_LIMITS = False)
+RIPCITY_UNLIMITED_SLOT = {"concurrency": 32, "delay": 0.0, "jitter": 0.0}
+CONCURRENT_REQUESTS = 32
+CONCURRENT_REQUESTS_PER_DOMAIN = 16
+DOWNLOAD_TIMEOUT = 30
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 0.5
+AUTOTHROTTLE_MAX_DELAY = 30.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 4.0
+
+# --- retries: ours back off with jitter and honour Retry-After; Scrapy's is replaced -------
+RETRY_ENABLED = False
+RIPCITY_RETRY_TIMES = 8
+RIPCITY_RETRY_HTTP_CODES = [429, 500, 502, 503, 504, 520, 522, 524, 408]
+RIPCITY_RETRY_BASE_DELAY = 0.5  # seconds; doubles per attempt, full jitter
+RIPCITY_RETRY_MAX_DELAY = 30.0
+HTTPERROR_ALLOWED_CODES: list[int] = []
+
+DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "crawler.middlewares.MarketplaceSlotMiddleware": 90,
+    "crawler.middlewares.RequestBudgetMiddleware": 95,
+    "crawler.middlewares.BadCredentialsMiddleware": 540,
+    "crawler.middlewares.BackoffRetryMiddleware": 550,
+}
+
+ITEM_PIPELINES = {
+    "crawler.pipelines.ParquetExportPipeline": 800,
+}
+#: the standalone ``scrapy crawl`` writes listings to $RIPCITY_DATA_DIR/crawl/*.parquet;
+#: a long-lived engine process that collects items itself sets this to False
+RIPCITY_PARQUET_EXPORT = True
+
+# --- the browser (StubHub event pages) ------------------------------------------------------
+PLAYWRIGHT_BROWSER_TYPE = "chromium"
+PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 4
+PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT = 30_000
+RIPCITY_CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+]
+
+TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
