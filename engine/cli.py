@@ -23,10 +23,12 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from engine import cli_db, cli_sandbox
+    from engine import cli_crawl, cli_db, cli_run, cli_sandbox
 
     app.add_typer(cli_db.app, name="db")
     app.add_typer(cli_sandbox.app, name="sandbox")
+    app.add_typer(cli_run.app)  # top-level commands: ``ripcity run``, ``ripcity crawl``
+    app.add_typer(cli_crawl.app)
 
 
 _register()

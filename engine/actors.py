@@ -1,0 +1,56 @@
+"""Ray actor definitions with their fault-tolerance options, in one place.
+
+Crawl workers restart forever but do not retry calls themselves: the coordinator re-queues
+a dead worker's shard (same observation stamp, so nothing duplicates). Ingest writers and
+scorers restart and Ray retries their calls on the restarted actor (writes are idempotent).
+Resource hints default to 0 CPUs so a 2-core laptop fits every actor; on a cluster whose
+nodes advertise ``crawl`` / ``ingest`` / ``score`` (``ray_cluster.yaml``) each actor asks
+for one unit, which spreads them over the node types made for them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ray
+
+from engine.coordinator import CrawlCoordinator
+from engine.crawl_worker import CrawlWorker
+from engine.ingest_writer import IngestWriter
+from engine.scorer_actor import DealScorer
+
+WRITE_RETRIES = 5
+
+
+def _resources(kind: str) -> dict[str, float] | None:
+    """Ask for the cluster's custom resource (``ray_cluster.yaml``) when it has one."""
+    return {kind: 1} if ray.cluster_resources().get(kind) else None
+
+
+def make_writer(database_url: str, *, name: str | None = None, cpus: float = 0,
+                hook_specs: list[str] | None = None) -> Any:
+    cls = ray.remote(IngestWriter).options(
+        max_restarts=-1, max_task_retries=WRITE_RETRIES, num_cpus=cpus, name=name,
+        resources=_resources("ingest"))
+    return cls.remote(database_url, hook_specs)
+
+
+def make_scorer(database_url: str | None, *, cpus: float = 0, spec: str | None = None) -> Any:
+    cls = ray.remote(DealScorer).options(max_restarts=-1, max_task_retries=WRITE_RETRIES,
+                                         num_cpus=cpus, resources=_resources("score"))
+    return cls.remote(database_url, spec)
+
+
+def make_worker(worker_id: str, scrapy_settings: dict[str, Any], writers: list[Any],
+                scorers: list[Any], *, slots: int, cpus: float = 0, **kwargs: Any) -> Any:
+    # slots regular shards + 1 express (refresh) + 1 for progress / pid calls
+    cls = ray.remote(CrawlWorker).options(max_restarts=-1, max_task_retries=0,
+                                          max_concurrency=slots + 2, num_cpus=cpus,
+                                          resources=_resources("crawl"))
+    return cls.remote(worker_id, scrapy_settings, writers, scorers, **kwargs)
+
+
+def make_coordinator(frontier: Any, workers: list[Any], **kwargs: Any) -> Any:
+    cls = ray.remote(CrawlCoordinator).options(max_restarts=0, num_cpus=0,
+                                               max_concurrency=1000)
+    return cls.remote(frontier, workers, **kwargs)

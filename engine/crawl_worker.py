@@ -1,0 +1,233 @@
+"""``CrawlWorker`` actor: one long-lived Scrapy runtime; runs shards and streams their pages.
+
+Pages arrive from the reactor thread on a queue; the shard's thread coalesces them into
+chunks, puts each chunk in Ray's object store and sends it to an ``IngestWriter``, keeping
+at most ``max_inflight`` writes outstanding (Ray's limit-pending-tasks pattern). When the
+writers fall behind, the queue fills and the crawl's engine is paused: a slow database
+slows the crawl instead of filling memory. A shard returns (is acknowledged) only once
+every write of it has committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from engine.coalesce import Coalescer
+from engine.shards import EventSeen, Shard, ShardResult
+
+if TYPE_CHECKING:
+    from engine.ingest_writer import WriteSummary
+    from engine.scrapy_host import ScrapyHost
+
+logger = logging.getLogger(__name__)
+
+_DONE = object()
+#: Scrapy stats that mean something went wrong in a shard
+_ERROR_STATS = ("log_count/ERROR", "spider_exceptions/count", "downloader/exception_count")
+
+
+class _Done:
+    def __init__(self, failure: Any) -> None:
+        self.failure = failure
+
+
+class CrawlWorker:
+    """Runs shards on one Scrapy runtime; ``max_concurrency`` shards at a time (threads)."""
+
+    def __init__(self, worker_id: str, scrapy_settings: dict[str, Any], writers: list[Any],
+                 scorers: list[Any] | None = None, *, chunk_rows: int = 5000,
+                 max_inflight: int = 4, queue_pages: int = 64, city: str | None = None,
+                 shard_timeout: float = 600.0) -> None:
+        self.worker_id = worker_id
+        self._settings = scrapy_settings
+        self._writers = writers
+        self._scorers = scorers or []
+        self._chunk_rows = chunk_rows
+        self._max_inflight = max(1, max_inflight)
+        self._queue_pages = max(2, queue_pages)
+        self._city = city
+        self._timeout = shard_timeout
+        self._host: ScrapyHost | None = None
+        self._lock = threading.Lock()
+        self._rr = 0
+        self._progress = {"pages": 0, "listings": 0, "committed": 0, "paused": 0,
+                          "queued_pages": 0, "shards": 0}
+
+    def _scrapy(self) -> ScrapyHost:
+        with self._lock:
+            if self._host is None:
+                from engine.scrapy_host import ScrapyHost
+
+                self._host = ScrapyHost(self._settings)
+            return self._host
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def ready(self) -> str:
+        self._scrapy()
+        return self.worker_id
+
+    def progress(self) -> dict[str, int]:
+        return dict(self._progress)
+
+    def _next_writer(self) -> Any:
+        with self._lock:
+            self._rr += 1
+            return self._writers[self._rr % len(self._writers)]
+
+    def run_shard(self, shard: Shard) -> ShardResult:
+        """Crawl one shard to the end and commit all of it; raise if it could not."""
+        import ray
+
+        from crawler.spiders import SPIDERS
+
+        t0 = time.monotonic()
+        spidercls = SPIDERS.get(shard.spider)
+        if spidercls is None:
+            raise ValueError(f"unknown spider {shard.spider!r}; known: {sorted(SPIDERS)}")
+        host = self._scrapy()
+        result = ShardResult(shard.shard_id, shard.spider)
+        pages: queue.Queue[Any] = queue.Queue()
+        state = {"paused": False}
+        crawler_box: list[Any] = []
+
+        def on_item(item: Any) -> None:  # reactor thread
+            pages.put(item)
+            if pages.qsize() >= self._queue_pages and not state["paused"] and crawler_box:
+                engine = getattr(crawler_box[0], "engine", None)
+                if engine is not None and engine.running:
+                    engine.pause()
+                    state["paused"] = True
+                    self._progress["paused"] += 1
+
+        crawler = host.crawl(spidercls, shard.spider_kwargs(self._city), on_item,
+                             lambda _c, failure: pages.put(_Done(failure)))
+        crawler_box.append(crawler)
+        coalescer = Coalescer(self._chunk_rows, shard.observed_at,
+                              track_ids=not shard.discover_only)
+        inflight: dict[Any, tuple[str, Any]] = {}
+        written_events: set[tuple[str, str]] = set()
+        discovered: dict[str, EventSeen] = {}
+        complete: set[str] = set()
+        try:
+            while True:
+                try:
+                    item = pages.get(timeout=self._timeout)
+                except queue.Empty:
+                    host.stop(crawler)
+                    raise TimeoutError(f"shard {shard.shard_id} produced nothing for "
+                                       f"{self._timeout:.0f}s; stopped it") from None
+                self._progress["queued_pages"] = pages.qsize()
+                if state["paused"] and pages.qsize() <= self._queue_pages // 2:
+                    state["paused"] = False
+                    host.resume(crawler)
+                if isinstance(item, _Done):
+                    if item.failure is not None:
+                        raise RuntimeError(f"shard {shard.shard_id} crawl failed: "
+                                           f"{item.failure.getErrorMessage()}")
+                    break
+                if not hasattr(item, "listings"):
+                    result.errors += 1
+                    result.error_messages.append(f"unexpected item {type(item).__name__}")
+                    continue
+                result.pages += 1
+                result.listings += item.listings.num_rows
+                result.rejects += len(item.rejects)
+                self._progress["pages"] += 1
+                self._progress["listings"] += item.listings.num_rows
+                new_events = [e for e in item.events
+                              if (e.marketplace, e.source_event_id) not in written_events]
+                if new_events:  # events must exist before listings that point at them
+                    ray.get(self._next_writer().write_events.remote(new_events))
+                    for e in new_events:
+                        written_events.add((e.marketplace, e.source_event_id))
+                        discovered.setdefault(e.source_event_id, EventSeen(
+                            e.marketplace, e.source_event_id, e.starts_at))
+                complete.update(getattr(item, "complete_events", None) or ())
+                chunk = coalescer.add(item)
+                if chunk is not None:
+                    self._submit(chunk, inflight, result)
+            chunk = coalescer.flush()
+            if chunk is not None and (chunk.listings.num_rows or chunk.stats or chunk.rejects):
+                self._submit(chunk, inflight, result)
+            while inflight:
+                self._drain(inflight, result)
+            self._mark_gone(shard, coalescer, complete, result)
+        except BaseException:
+            host.stop(crawler)
+            raise
+        stats = crawler.stats.get_stats() if crawler.stats else {}
+        result.errors += sum(int(stats.get(k, 0) or 0) for k in _ERROR_STATS)
+        result.events = self._events_seen(shard, coalescer, discovered)
+        result.seconds = time.monotonic() - t0
+        self._progress["shards"] += 1
+        return result
+
+    def _submit(self, chunk: Any, inflight: dict[Any, tuple[str, Any]],
+                result: ShardResult) -> None:
+        import ray
+
+        ref = ray.put(chunk.listings)
+        done = self._next_writer().write.remote(ref, chunk.stats, chunk.rejects)
+        inflight[done] = ("write", ref)
+        result.batches += 1
+        while len(inflight) >= self._max_inflight:
+            self._drain(inflight, result)
+
+    def _drain(self, inflight: dict[Any, tuple[str, Any]], result: ShardResult) -> None:
+        import ray
+
+        ready, _ = ray.wait(list(inflight), num_returns=1)
+        for done in ready:
+            kind, ref = inflight.pop(done)
+            if kind == "write":
+                summary: WriteSummary = ray.get(done)  # raises: the shard is re-run
+                result.written += summary.written
+                result.new_listings += summary.new_listings
+                result.price_changes += summary.price_changes
+                result.quarantined += summary.quarantined
+                result.errors += summary.hook_errors
+                self._progress["committed"] += summary.rows
+                if self._scorers and summary.rows:
+                    with self._lock:
+                        scorer = self._scorers[self._rr % len(self._scorers)]
+                    inflight[scorer.score.remote(ref)] = ("score", None)
+            else:
+                try:
+                    ray.get(done)
+                except Exception as err:  # scores are derived: count, keep the commit
+                    result.errors += 1
+                    result.error_messages.append(f"scoring failed: {err}")
+
+    def _mark_gone(self, shard: Shard, coalescer: Coalescer, complete: set[str],
+                   result: ShardResult) -> None:
+        import ray
+
+        if shard.discover_only or not complete:
+            return
+        refs = [self._next_writer().mark_gone.remote(
+            shard.marketplace, eid, coalescer.seen_ids(eid), shard.observed_at)
+            for eid in sorted(complete)]
+        for summary in ray.get(refs):
+            result.gone += summary.gone
+            result.errors += summary.hook_errors
+
+    @staticmethod
+    def _events_seen(shard: Shard, coalescer: Coalescer,
+                     discovered: dict[str, EventSeen]) -> list[EventSeen]:
+        for eid, tally in coalescer.tallies.items():
+            seen = discovered.setdefault(eid, EventSeen(shard.marketplace, eid, None))
+            seen.listings, seen.lowest_cents = tally.count, tally.lowest_cents
+        for eid in shard.event_ids:
+            discovered.setdefault(eid, EventSeen(shard.marketplace, eid, None))
+        return list(discovered.values())
+
+    def shutdown(self) -> None:
+        if self._host is not None:
+            self._host.close()

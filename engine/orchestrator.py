@@ -1,0 +1,178 @@
+"""``Engine``: builds the actors, runs crawl cycles, takes refreshes, reports status.
+
+The driver-side handle used by ``ripcity run``, ``ripcity crawl`` and the pipeline
+benchmark; the work itself happens in the actors (see ``engine.actors``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(slots=True)
+class EngineOptions:
+    """How big the engine is; defaults suit a 2-core laptop."""
+
+    crawl_workers: int = 2
+    ingest_writers: int = 1
+    scorers: int = 1
+    slots_per_worker: int = 2
+    max_inflight_batches: int = 16
+    chunk_rows: int = 5000
+    events_per_shard: int = 4
+    renderer_slots: int = 1
+    speed: float = 1.0
+    spiders: tuple[str, ...] | None = None  # None = every spider
+    marketplaces: tuple[str, ...] | None = None
+    city: str | None = None
+    actor_cpus: float = 0.0
+    budgets: dict[str, int] = dataclasses.field(default_factory=dict)
+    hook_specs: list[str] | None = None
+    scorer_spec: str | None = None
+
+
+def spider_marketplaces(names: tuple[str, ...] | None = None,
+                        marketplaces: tuple[str, ...] | None = None) -> dict[str, str]:
+    """spider name -> marketplace, for the chosen spiders (all by default)."""
+    from crawler.spiders import SPIDERS
+
+    out = {}
+    for name, cls in SPIDERS.items():
+        market = getattr(cls, "marketplace", None) or name.split("_")[0]
+        if names and name not in names:
+            continue
+        if marketplaces and market not in marketplaces:
+            continue
+        out[name] = market
+    if not out:
+        raise ValueError(f"no spider matches spiders={names} marketplaces={marketplaces}; "
+                         f"known spiders: {sorted(SPIDERS)}")
+    return out
+
+
+def _discovering(spiders: dict[str, str]) -> set[str]:
+    from crawler.spiders import SPIDERS
+
+    return {n for n in spiders if getattr(SPIDERS[n], "discovers", True)}
+
+
+class Engine:
+    """The running engine (Ray must be initialised; see ``engine.runtime``)."""
+
+    def __init__(self, database_url: str, scrapy_settings: dict[str, Any],
+                 options: EngineOptions | None = None) -> None:
+        self.database_url = database_url
+        self.scrapy_settings = scrapy_settings
+        self.options = options or EngineOptions()
+        self.writers: list[Any] = []
+        self.scorers: list[Any] = []
+        self.workers: list[Any] = []
+        self.coordinator: Any = None
+        self.spiders: dict[str, str] = {}
+
+    def start(self, continuous: bool = False) -> Engine:
+        """Create every actor and wait until the crawl workers' Scrapy runtimes are up."""
+        import ray
+
+        from engine import actors
+        from engine.frontier import Frontier
+
+        o = self.options
+        self.spiders = spider_marketplaces(o.spiders, o.marketplaces)
+        self.writers = [actors.make_writer(self.database_url, cpus=o.actor_cpus,
+                                           hook_specs=o.hook_specs)
+                        for _ in range(o.ingest_writers)]
+        self.scorers = [actors.make_scorer(self.database_url, cpus=o.actor_cpus,
+                                           spec=o.scorer_spec) for _ in range(o.scorers)]
+        per_worker = max(1, o.max_inflight_batches // max(1, o.crawl_workers * o.slots_per_worker))
+        self.workers = [actors.make_worker(
+            f"worker-{i}", self.scrapy_settings, self.writers, self.scorers,
+            slots=o.slots_per_worker, cpus=o.actor_cpus, chunk_rows=o.chunk_rows,
+            max_inflight=per_worker, city=o.city) for i in range(o.crawl_workers)]
+        ray.get([w.ready.remote() for w in self.workers]
+                + [w.pid.remote() for w in self.writers]
+                + [s.model_version.remote() for s in self.scorers])
+        frontier = Frontier(self.spiders, o.budgets, events_per_shard=o.events_per_shard,
+                            renderer_slots=o.renderer_slots, speed=o.speed,
+                            discover_spiders=_discovering(self.spiders))
+        self.coordinator = actors.make_coordinator(frontier, self.workers,
+                                                   slots_per_worker=o.slots_per_worker)
+        ray.get(self.coordinator.start.remote(continuous))
+        return self
+
+    # --- work ----------------------------------------------------------------------------
+    def run_cycle(self, timeout: float = 3600.0) -> dict[str, Any]:
+        """One full crawl: discover events on every marketplace, then crawl each one."""
+        import ray
+
+        t0 = time.monotonic()
+        ray.get(self.coordinator.discover.remote())
+        if not ray.get(self.coordinator.wait_idle.remote(timeout)):
+            raise TimeoutError(f"discovery did not finish within {timeout:.0f}s")
+        ray.get(self.coordinator.plan.remote())
+        left = max(1.0, timeout - (time.monotonic() - t0))
+        if not ray.get(self.coordinator.wait_idle.remote(left)):
+            raise TimeoutError(f"the crawl cycle did not finish within {timeout:.0f}s")
+        summary = self.status()
+        summary["cycle_seconds"] = round(time.monotonic() - t0, 2)
+        return summary
+
+    def crawl_events(self, targets: list[tuple[str, str]], timeout: float = 600.0
+                     ) -> dict[str, Any]:
+        """Crawl these (spider, source_event_id) now and wait for them."""
+        import ray
+
+        ids = ray.get(self.coordinator.refresh.remote(targets))
+        return ray.get(self.coordinator.wait_shards.remote(ids, timeout))
+
+    def refresh(self, targets: list[tuple[str, str]]) -> list[str]:
+        """Queue refresh shards ahead of everything; returns their shard ids."""
+        import ray
+
+        return ray.get(self.coordinator.refresh.remote(targets))
+
+    def wait_shards(self, shard_ids: list[str], timeout: float = 30.0) -> dict[str, Any]:
+        import ray
+
+        return ray.get(self.coordinator.wait_shards.remote(shard_ids, timeout))
+
+    def targets_for(self, marketplace_ids: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """(marketplace, source_event_id) -> (spider, source_event_id) for every spider."""
+        return [(spider, eid) for market, eid in marketplace_ids
+                for spider, m in self.spiders.items() if m == market]
+
+    # --- views ---------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        import ray
+
+        status = ray.get(self.coordinator.status.remote())
+        progress = ray.get([w.progress.remote() for w in self.workers])
+        status["crawled_listings"] = sum(p["listings"] for p in progress)
+        status["committed_listings"] = sum(p["committed"] for p in progress)
+        status["queued_pages"] = sum(p["queued_pages"] for p in progress)
+        status["paused"] = sum(p["paused"] for p in progress)
+        return status
+
+    def stop(self) -> None:
+        """Stop the loops and the actors this engine created (Ray itself stays up)."""
+        import ray
+
+        if self.coordinator is not None:
+            try:
+                ray.get(self.coordinator.stop.remote(), timeout=10)
+            except Exception as err:  # stopping: report, carry on killing
+                logger.warning("coordinator did not stop cleanly: %(err)s", {"err": err})
+        for worker in self.workers:
+            try:
+                ray.get(worker.shutdown.remote(), timeout=5)
+            except Exception as err:
+                logger.debug("worker shutdown: %(err)s", {"err": err})
+        for handle in [self.coordinator, *self.workers, *self.writers, *self.scorers]:
+            if handle is not None:
+                ray.kill(handle, no_restart=True)
+        self.coordinator, self.workers, self.writers, self.scorers = None, [], [], []

@@ -1,0 +1,75 @@
+"""Everything a crawl needs, started in order and stopped in reverse: one ``with`` block.
+
+database (embedded unless configured, migrated) -> sandbox (unless marketplace keys are
+set) -> Ray (local unless an address is given) -> the engine's actors. ``ripcity run``,
+``ripcity crawl`` and ``bench.pipeline`` all use it, so they behave the same.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from engine.crawl_settings import daily_budgets, scrapy_settings
+from engine.orchestrator import Engine, EngineOptions
+from engine.runtime import init_ray
+from engine.services import prepare_database, start_sandbox, stop_quietly
+
+if TYPE_CHECKING:
+    from storage.config import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(slots=True)
+class Session:
+    settings: Settings
+    database_url: str
+    engine: Engine
+    sandbox: Any = None
+
+
+def engine_options(settings: Settings, **overrides: Any) -> EngineOptions:
+    """Options from settings (workers, writers, in-flight bound), then ``overrides``."""
+    options = EngineOptions(crawl_workers=settings.crawl_workers,
+                            ingest_writers=settings.ingest_writers,
+                            max_inflight_batches=settings.max_inflight_batches,
+                            city=settings.crawl_city)
+    return dataclasses.replace(options, **overrides)
+
+
+@contextlib.contextmanager
+def engine_session(settings: Settings, *, ray_address: str | None = None,
+                   num_cpus: int | None = None, continuous: bool = False,
+                   sandbox: Any = None, sandbox_options: dict[str, Any] | None = None,
+                   database_url: str | None = None, extra_scrapy: dict[str, Any] | None = None,
+                   **option_overrides: Any) -> Iterator[Session]:
+    """Start the stack; yields a ``Session`` whose engine is running."""
+    import ray
+
+    url = database_url or prepare_database(settings)
+    own_sandbox = None
+    if sandbox is None and not settings.marketplace_keys_set:
+        sandbox = own_sandbox = start_sandbox(settings, **(sandbox_options or {}))
+    urls = getattr(sandbox, "urls", None) if sandbox is not None else None
+    scrapy = scrapy_settings(settings, urls)
+    if urls:  # the sandbox has no quotas: lift the politeness limits
+        scrapy.update({"RIPCITY_RATE_LIMITS": False, "AUTOTHROTTLE_ENABLED": False,
+                       "RIPCITY_DAILY_BUDGETS": {}})
+    scrapy.update(extra_scrapy or {})
+    option_overrides.setdefault("budgets", {} if urls else daily_budgets(settings))
+    options = engine_options(settings, **option_overrides)
+    started_ray = init_ray(ray_address or settings.ray_address, num_cpus)
+    engine = Engine(url, scrapy, options)
+    try:
+        engine.start(continuous=continuous)
+        yield Session(settings, url, engine, sandbox)
+    finally:
+        with contextlib.suppress(Exception):
+            engine.stop()
+        if started_ray:
+            ray.shutdown()
+        stop_quietly(own_sandbox)

@@ -1,0 +1,58 @@
+"""Coalescing pages into COPY-sized chunks and the baseline scorer, without Ray."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pyarrow as pa
+
+from crawler.items import PageRecords
+from engine.coalesce import Coalescer
+from engine.scoring import SCORE_FIELDS, BaselineScorer, load_scorer
+from storage.records import LISTING_SCHEMA
+
+STAMP = datetime(2026, 3, 1, 18, 0, tzinfo=UTC)
+
+
+def _page(event: str, ids: list[str], prices: list[int]) -> PageRecords:
+    n = len(ids)
+    cols = {f.name: [None] * n for f in LISTING_SCHEMA}
+    cols.update(observed_at=[datetime.now(UTC)] * n, marketplace=["seatgeek"] * n,
+                listing_id=ids, source_event_id=[event] * n, total_cents=prices,
+                price_cents=prices, quantity=[2] * n)
+    return PageRecords("seatgeek", "test", listings=pa.RecordBatch.from_pydict(
+        cols, schema=LISTING_SCHEMA))
+
+
+def test_pages_gather_into_chunks_stamped_with_the_shard_time() -> None:
+    c = Coalescer(5, STAMP, track_ids=True)
+    assert c.add(_page("e1", ["a", "b", "c"], [100, 200, 300])) is None
+    chunk = c.add(_page("e2", ["d", "e", "f"], [50, 60, 70]))
+    assert chunk is not None and chunk.listings.num_rows == 6 and chunk.pages == 2
+    assert set(chunk.listings.column("observed_at").to_pylist()) == {STAMP}
+    assert c.add(_page("e1", ["g"], [10])) is None
+    last = c.flush()
+    assert last is not None and last.listings.num_rows == 1
+    assert c.flush() is None
+    assert sorted(c.seen_ids("e1")) == ["a", "b", "c", "g"]
+    assert c.tallies["e1"].lowest_cents == 10 and c.tallies["e2"].count == 3
+
+
+def test_baseline_scorer_adds_the_agreed_columns() -> None:
+    batch = _page("e1", ["a", "b", "c"], [100, 100, 40]).listings
+    scored = BaselineScorer().score(batch, None)
+    assert scored.num_rows == 3
+    for field in SCORE_FIELDS:
+        assert scored.schema.field(field.name).type == field.type
+    cheap = scored.slice(2, 1).to_pylist()[0]
+    assert cheap["fair_value_cents"] == 100 and cheap["deal_score"] > 0.5
+    assert "below" in cheap["deal_reason"]
+
+
+def test_a_configured_scorer_that_cannot_load_says_how_to_fix_it() -> None:
+    try:
+        load_scorer("no.such.module:factory")
+    except ValueError as err:
+        assert "RIPCITY_SCORER" in str(err) and "module:factory" in str(err)
+    else:
+        raise AssertionError("expected ValueError")

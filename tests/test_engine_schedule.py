@@ -1,0 +1,100 @@
+"""The crawl schedule without Ray: cadence, budgets, the frontier's leases and re-queues."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from engine.cadence import DailyBudget, recrawl_interval
+from engine.frontier import Frontier
+from engine.shards import EventSeen, ShardResult
+
+NOW = datetime(2026, 3, 1, 18, 0, tzinfo=UTC)
+
+
+def test_events_tonight_are_crawled_far_more_often_than_next_month() -> None:
+    tonight = recrawl_interval(NOW + timedelta(hours=3), NOW)
+    next_month = recrawl_interval(NOW + timedelta(days=28), NOW)
+    assert tonight <= timedelta(minutes=5)
+    assert next_month >= timedelta(hours=2)
+
+
+def test_volatile_events_come_back_sooner_and_past_events_never() -> None:
+    calm = recrawl_interval(NOW + timedelta(days=5), NOW, volatility=0.0)
+    jumpy = recrawl_interval(NOW + timedelta(days=5), NOW, volatility=0.2)
+    assert jumpy < calm
+    assert recrawl_interval(NOW - timedelta(days=1), NOW) >= timedelta(days=300)
+
+
+def test_daily_budget_stops_spending_and_resets_next_day() -> None:
+    budget = DailyBudget(limit=3)
+    assert budget.try_spend(2, NOW)
+    assert not budget.try_spend(2, NOW)
+    assert budget.try_spend(3, NOW + timedelta(days=1))
+
+
+def _frontier(**kw: object) -> Frontier:
+    return Frontier({"seatgeek": "seatgeek", "stubhub_web": "stubhub"}, events_per_shard=2,
+                    **kw)  # type: ignore[arg-type]
+
+
+def _ack(f: Frontier, shard_id: str, spider: str, events: list[str]) -> None:
+    f.ack(ShardResult(shard_id, spider, events=[
+        EventSeen(spider, e, NOW + timedelta(days=20)) for e in events]), NOW)
+
+
+def test_discovery_then_due_events_are_sharded_and_rescheduled() -> None:
+    f = _frontier(discover_spiders={"seatgeek"})
+    assert f.discover(NOW) == 1
+    shard = f.lease("w0", NOW)
+    assert shard is not None and shard.discover_only
+    _ack(f, shard.shard_id, "seatgeek", ["e1", "e2", "e3"])
+    assert f.plan(NOW) == 2  # three events, two per shard
+    assert f.plan(NOW) == 0  # already queued: never planned twice
+    leased = [f.lease("w0", NOW), f.lease("w1", NOW)]
+    assert sorted(e for s in leased if s for e in s.event_ids) == ["e1", "e2", "e3"]
+    for s in leased:
+        assert s is not None
+        _ack(f, s.shard_id, "seatgeek", list(s.event_ids))
+    assert f.idle()
+    assert f.plan(NOW + timedelta(minutes=1)) == 0  # not due again yet
+    assert f.plan(NOW + timedelta(hours=4)) == 2
+
+
+def test_a_dead_workers_shard_is_requeued_with_the_same_stamp_then_given_up() -> None:
+    f = _frontier(max_attempts=2)
+    f.add_events("seatgeek", [("e1", None)], NOW)
+    f.plan(NOW)
+    first = f.lease("w0", NOW)
+    assert first is not None
+    assert f.release_worker("w0", "killed", NOW) == 1
+    again = f.lease("w1", NOW)
+    assert again is not None and again.shard_id == first.shard_id
+    assert again.observed_at == first.observed_at and again.attempt == 1
+    assert not f.fail(again.shard_id, "boom", NOW)  # second failure: given up, counted
+    assert f.status()["failed"] == 1 and f.status()["errors"] == 2
+    assert f.idle()
+
+
+def test_refreshes_jump_the_queue_and_express_slots_take_only_them() -> None:
+    f = _frontier()
+    f.add_events("seatgeek", [("e1", None), ("e2", None)], NOW)
+    f.plan(NOW)
+    assert f.lease("w0", NOW, express=True) is None
+    f.refresh([("seatgeek", "e9"), ("nosuchspider", "x")], NOW)
+    shard = f.lease("w0", NOW, express=True)
+    assert shard is not None and shard.event_ids == ("e9",) and shard.priority == 0
+
+
+def test_browser_shards_are_bounded_by_renderer_slots() -> None:
+    f = _frontier(renderer_slots=1)
+    f.add_events("stubhub_web", [("a", None), ("b", None), ("c", None), ("d", None)], NOW)
+    f.plan(NOW)
+    assert f.lease("w0", NOW) is not None
+    assert f.lease("w1", NOW) is None  # the only renderer is busy
+
+
+def test_over_budget_marketplaces_are_skipped() -> None:
+    f = Frontier({"seatgeek": "seatgeek"}, {"seatgeek": 2}, events_per_shard=2)
+    f.add_events("seatgeek", [(f"e{i}", None) for i in range(6)], NOW)
+    assert f.plan(NOW) == 1
+    assert f.status()["over_budget"] == 1
