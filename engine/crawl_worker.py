@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 _DONE = object()
 #: Scrapy stats that mean something went wrong in a shard
-_ERROR_STATS = ("log_count/ERROR", "spider_exceptions/count", "downloader/exception_count")
+_ERROR_STATS = ("ripcity/failed_requests", "ripcity/bad_format", "spider_exceptions/count")
 
 
 class _Done:

@@ -39,7 +39,7 @@ class Shard:
 
     def spider_kwargs(self, city: str | None = None) -> dict[str, Any]:
         """Keyword arguments for the spider, in the crawler's agreed vocabulary."""
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {"shard": self.shard_id}
         if city:
             kwargs["city"] = city
         if self.event_ids:

@@ -1,0 +1,274 @@
+"""End-to-end pipeline throughput: sandbox -> Ray crawl workers -> ingest -> scoring.
+
+    python -m bench.pipeline --listings 1000000
+
+Prints ONE JSON object: ``listings`` (committed), ``seconds`` (one full crawl cycle:
+discovery, every event on every marketplace, commit, scoring), ``listings_per_s``,
+``peak_rss_mb`` (this process and all its children: Ray's raylet, GCS, workers, actors,
+the sandbox), ``lost`` / ``duplicated`` (against the sandbox's truth), ``refresh_p95_ms``
+(refresh request row -> fresh listings queryable), and ``workload``. The baseline, measured
+in the same run on the same server, is one process writing the same number of rows with
+``storage.ingest.write_snapshots`` directly (no crawling, no Ray): ``vs_direct_ingest`` is
+the pipeline's rate over that.
+
+Uses RIPCITY_DATABASE_URL's server, else PostgreSQL on 127.0.0.1:5432, in a fresh database
+that is dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import psutil
+import psycopg
+from psycopg import sql
+
+
+# --- helpers shared with the engine's end-to-end tests -----------------------------------
+def truth_keys(base_url: str) -> set[tuple[str, str]]:
+    """Every (marketplace, listing_id) the sandbox serves right now (malformed ones out)."""
+    keys: set[tuple[str, str]] = set()
+    with httpx.Client(base_url=base_url, timeout=60) as client:
+        events = client.get("/_sandbox/truth/events").json()
+        events = events.get("events", events) if isinstance(events, dict) else events
+        for summary in events:
+            truth = client.get(f"/_sandbox/truth/events/{summary['world_event_id']}").json()
+            for item in truth["listings"]:
+                for market, shown in item["marketplaces"].items():
+                    if not shown.get("malformed"):
+                        keys.add((market, str(shown["listing_id"])))
+    return keys
+
+
+def stored_keys(conn: psycopg.Connection) -> set[tuple[str, str]]:
+    rows = conn.execute("SELECT marketplace, listing_id FROM listings_current "
+                        "WHERE gone_at IS NULL").fetchall()
+    return {(m, lid) for m, lid in rows}
+
+
+def duplicated_snapshots(conn: psycopg.Connection) -> int:
+    """Snapshot rows beyond one per (listing, observation): what a retried write would add
+    if it were not idempotent, plus repeated observations of an unchanged listing."""
+    row = conn.execute(
+        "SELECT count(*) - count(DISTINCT (marketplace, listing_id, total_cents, quantity)) "
+        "FROM listing_snapshots").fetchone()
+    return int(row[0]) if row else 0
+
+
+def compare(conn: psycopg.Connection, base_url: str) -> dict[str, int]:
+    expected, stored = truth_keys(base_url), stored_keys(conn)
+    return {"expected": len(expected), "stored": len(stored),
+            "lost": len(expected - stored), "unexpected": len(stored - expected),
+            "duplicated": duplicated_snapshots(conn)}
+
+
+@contextmanager
+def scratch_database(prefix: str = "bench_pipeline") -> Iterator[str]:
+    """A fresh, migrated database on the configured server; dropped afterwards."""
+    from storage.migrate import migrate
+
+    admin = os.environ.get("RIPCITY_DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/postgres"
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = psycopg.conninfo.make_conninfo(admin, dbname=name)
+    try:
+        with psycopg.connect(url) as conn:
+            migrate(conn)
+        yield url
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(name)))
+
+
+class RssSampler:
+    """Peak summed RSS of this process and every descendant, sampled in a thread."""
+
+    def __init__(self, every: float = 0.25) -> None:
+        self.peak_mb = 0.0
+        self._every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join(2)
+
+    def sample(self) -> float:
+        me = psutil.Process()
+        total = 0
+        for proc in [me, *me.children(recursive=True)]:
+            try:
+                total += proc.memory_info().rss
+            except psutil.Error:
+                continue
+        mb = total / 2**20
+        self.peak_mb = max(self.peak_mb, mb)
+        return mb
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            self.sample()
+
+
+# --- the benchmark -----------------------------------------------------------------------
+def _direct_ingest_rate(url: str, rows: int) -> float:
+    """Baseline: one process, ``write_snapshots`` of synthetic batches, no crawl, no Ray."""
+    from datetime import UTC, datetime
+
+    import pyarrow as pa
+
+    from storage.ingest import upsert_events, write_snapshots
+    from storage.records import LISTING_SCHEMA, EventRecord
+
+    n_events, chunk = 20, 20_000
+    at = datetime.now(UTC)
+    with psycopg.connect(url) as conn:
+        upsert_events(conn, [EventRecord("seatgeek", f"BASE{e}", f"Baseline {e}", at)
+                             for e in range(n_events)])
+        conn.commit()
+        t0 = time.perf_counter()
+        for start in range(0, rows, chunk):
+            n = min(chunk, rows - start)
+            ids = range(start, start + n)
+            cols = {f.name: pa.nulls(n, f.type) for f in LISTING_SCHEMA}
+            cols.update(
+                observed_at=pa.array([at] * n, LISTING_SCHEMA.field("observed_at").type),
+                marketplace=pa.array(["seatgeek"] * n), listing_id=pa.array(
+                    [f"B{i}" for i in ids]), source_event_id=pa.array(
+                    [f"BASE{i % n_events}" for i in ids]), section=pa.array(
+                    [str(100 + i % 40) for i in ids]), quantity=pa.array(
+                    [2] * n, pa.int32()), price_cents=pa.array([5000 + i % 900 for i in ids],
+                                                               pa.int64()),
+                fees_cents=pa.array([900] * n, pa.int64()), total_cents=pa.array(
+                    [5900 + i % 900 for i in ids], pa.int64()))
+            batch = pa.RecordBatch.from_pydict(cols, schema=LISTING_SCHEMA)
+            write_snapshots(conn, batch)
+            conn.commit()
+        seconds = time.perf_counter() - t0
+        conn.execute("DELETE FROM listings_current WHERE source_event_id LIKE 'BASE%'")
+        conn.execute("DELETE FROM listing_snapshots WHERE source_event_id LIKE 'BASE%'")
+        conn.commit()
+    return rows / seconds
+
+
+def _refresh_latencies(url: str, engine: Any, n: int) -> list[float]:
+    """Insert refresh requests (as the API does) and time until fresh listings are readable."""
+    from engine.refresh import RefreshListener
+
+    listener = RefreshListener(url, lambda pairs: engine.refresh(engine.targets_for(pairs)),
+                               engine.wait_shards).start()
+    out: list[float] = []
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            events = [r[0] for r in conn.execute(
+                "SELECT DISTINCT event_id FROM listings_current ORDER BY 1 LIMIT %s",
+                (n,)).fetchall()]
+            time.sleep(0.5)  # listener connected and listening
+            for event_id in events:
+                before = conn.execute("SELECT now()").fetchone()[0]
+                t0 = time.perf_counter()
+                conn.execute("INSERT INTO refresh_requests (event_id) VALUES (%s)",
+                             (event_id,))
+                while time.perf_counter() - t0 < 30:
+                    got = conn.execute(
+                        "SELECT count(*) FROM listings_current WHERE event_id = %s "
+                        "AND last_seen >= %s", (event_id, before)).fetchone()[0]
+                    if got:
+                        out.append((time.perf_counter() - t0) * 1000)
+                        break
+                    time.sleep(0.005)
+    finally:
+        listener.stop()
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--listings", type=int, default=1_000_000)
+    parser.add_argument("--listings-per-event", type=int, default=2500,
+                        help="per event and marketplace in the sandbox")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--writers", type=int, default=2)
+    parser.add_argument("--scorers", type=int, default=1)
+    parser.add_argument("--chunk-rows", type=int, default=20_000)
+    parser.add_argument("--inflight", type=int, default=8)
+    parser.add_argument("--faults", default="none", choices=("none", "light", "heavy"))
+    parser.add_argument("--refreshes", type=int, default=20)
+    parser.add_argument("--num-cpus", type=int, default=None)
+    args = parser.parse_args(argv)
+
+    os.environ.setdefault("RIPCITY_LOG_LEVEL", "WARNING")
+    from crawler.sandbox.server import start_sandbox
+
+    from engine.session import engine_session
+    from storage.config import load_settings
+
+    spiders = ("ticketmaster", "seatgeek", "stubhub")  # the API marketplaces; pages in browser
+    per_event_all = args.listings_per_event * len(spiders)
+    events = max(1, round(args.listings / per_event_all))
+    workload = {"events": events, "listings_per_event": args.listings_per_event,
+                "spiders": list(spiders), "workers": args.workers, "writers": args.writers,
+                "scorers": args.scorers, "chunk_rows": args.chunk_rows,
+                "max_inflight_batches": args.inflight, "faults": args.faults,
+                "cpus": os.cpu_count()}
+    out: dict[str, Any] = {}
+    with scratch_database() as url, RssSampler() as rss:
+        sandbox = start_sandbox(port=0, seed=7, events=events,
+                                listings_per_event=args.listings_per_event,
+                                faults=args.faults, clock_speed=0.0)
+        try:
+            baseline = _direct_ingest_rate(url, min(200_000, args.listings))
+            settings = load_settings()
+            t_start = time.perf_counter()
+            with engine_session(settings, database_url=url, sandbox=sandbox,
+                                num_cpus=args.num_cpus, spiders=spiders,
+                                crawl_workers=args.workers, ingest_writers=args.writers,
+                                scorers=args.scorers, chunk_rows=args.chunk_rows,
+                                max_inflight_batches=args.inflight,
+                                events_per_shard=2) as session:
+                startup = time.perf_counter() - t_start
+                summary = session.engine.run_cycle(timeout=3600)
+                seconds = summary["cycle_seconds"]
+                latencies = _refresh_latencies(url, session.engine, args.refreshes)
+            with psycopg.connect(url) as conn:
+                check = compare(conn, sandbox.base_url)
+        finally:
+            sandbox.stop()
+        committed = summary.get("committed_listings", 0)
+        latencies.sort()
+        p95 = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))] if latencies \
+            else None
+        out = {
+            "listings": committed, "seconds": seconds,
+            "listings_per_s": round(committed / seconds) if seconds else 0,
+            "peak_rss_mb": round(rss.peak_mb), "lost": check["lost"],
+            "duplicated": check["duplicated"], "unexpected": check["unexpected"],
+            "expected": check["expected"], "refresh_p95_ms": p95 and round(p95),
+            "refreshes": len(latencies), "errors": summary.get("errors", 0),
+            "rejects": summary.get("total_rejects", 0), "startup_s": round(startup, 1),
+            "baseline_direct_ingest_per_s": round(baseline),
+            "vs_direct_ingest": round(committed / seconds / baseline, 3) if seconds else 0,
+            "workload": workload,
+        }
+    print(json.dumps(out))
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main() else 1)
