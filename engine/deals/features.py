@@ -59,6 +59,7 @@ class Features:
     venue: Cat  # the event's venue ("?" when the context does not say)
     section: Cat  # upper-cased, stripped; "?" when unknown
     tier: Cat  # one of TIERS
+    row: Cat  # the row as printed, upper-cased ("?" when unknown)
     row_bucket: Cat  # ROW_BUCKETS index as text, "?" when the row is unknown
     qty_bucket: Cat
     dte_bucket: Cat
@@ -181,7 +182,7 @@ def extract(batch: pa.RecordBatch | pa.Table, context: ScoringContext | None) ->
     section_str = _norm_str(_column(batch, "section", n, "?"), "?")
     section = _encode(section_str)
     tier = _encode(section_str, section_tier, "other")
-    rows = _encode(_column(batch, "row", n, "").cast(pa.string()))
+    rows = _encode(_norm_str(_column(batch, "row", n, "?"), "?"))
     depth_by_label = np.array([row_depth(x) if x != "?" else np.nan for x in rows.labels])
     depth = depth_by_label[rows.codes]
 
@@ -205,6 +206,7 @@ def extract(batch: pa.RecordBatch | pa.Table, context: ScoringContext | None) ->
         venue=venue,
         section=section,
         tier=tier,
+        row=rows,
         row_bucket=_cat_from_ints(bucket(depth, ROW_BUCKETS), len(ROW_BUCKETS) + 1),
         qty_bucket=_cat_from_ints(bucket(quantity.astype(np.float64), QTY_BUCKETS),
                                   len(QTY_BUCKETS) + 1),

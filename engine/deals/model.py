@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from scipy import sparse
 from sklearn.linear_model import Ridge
 
@@ -40,6 +41,7 @@ TERMS: tuple[tuple[str, ...], ...] = (
     ("tier", "row_bucket"),
     ("venue", "tier", "row_bucket"),
     ("venue", "section", "row_bucket"),
+    ("venue", "section", "row"),
     ("qty_bucket",),
     ("tier", "qty_bucket"),
     ("marketplace",),
@@ -162,13 +164,19 @@ def fit(
     blocks.append(_onehot(gcode, len(groups)) * _GROUP_SCALE)
     x = sparse.hstack(blocks, format="csr")
 
-    weights = np.ones(n)
+    # A listing seen in k snapshots is one seller's opinion, not k: weight it 1/k so
+    # repeated sightings do not masquerade as evidence for its section or row.
+    lid = pc.binary_join_element_wise(history["marketplace"], history["listing_id"], ":")
+    lid_codes = pc.dictionary_encode(lid.combine_chunks() if isinstance(lid, pa.ChunkedArray)
+                                     else lid).indices.to_numpy(zero_copy_only=False)[ok]
+    prior_w = 1.0 / np.bincount(lid_codes)[lid_codes]
+    weights = prior_w.copy()
     ridge = Ridge(alpha=alpha, fit_intercept=True, solver="sparse_cg", tol=1e-6, max_iter=2000)
     for _ in range(max(1, irls_iterations)):
         ridge.fit(x, y, sample_weight=weights)
         resid = y - ridge.predict(x)
         mad = float(np.median(np.abs(resid - np.median(resid)))) * 1.4826 or 1e-3
-        weights = np.minimum(1.0, 1.345 * mad / np.maximum(np.abs(resid), 1e-12))
+        weights = prior_w * np.minimum(1.0, 1.345 * mad / np.maximum(np.abs(resid), 1e-12))
 
     coef = ridge.coef_
     effects, offset = [], 0

@@ -1,0 +1,112 @@
+"""``create_scorer``: the factory the engine loads (``engine.deals:create_scorer``).
+
+``ModelScorer`` scores with the latest saved model and picks up a newer version (scheduled
+or on-demand retraining) without a restart. Before any model exists it trains one from
+the database's history when there is enough, and otherwise fits a cold-start model on the
+batch itself so the first crawl already gets scores (marked ``coldstart-`` in
+``model_version``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from engine.deals.context import ScoringContext
+from engine.deals.model import fit
+from engine.deals.registry import ModelNotFoundError, load_model, models_dir, save_model
+from engine.deals.scorer import DealScorer
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    import pyarrow as pa
+
+logger = logging.getLogger(__name__)
+
+_MIN_TRAIN_ROWS = 2_000
+
+
+class ModelScorer:
+    """The engine's ``Scorer``: latest model, hot reload, database context."""
+
+    def __init__(self, database_url: str | None = None, directory: str | Path | None = None,
+                 reload_every_s: float = 30.0, context_ttl_s: float = 60.0) -> None:
+        self._url = database_url
+        self._dir = models_dir(directory)
+        self._reload_every = reload_every_s
+        self._context_ttl = context_ttl_s
+        self._checked = 0.0
+        self._scorer: DealScorer | None = None
+        self._context: ScoringContext | None = None
+        self._context_at = 0.0
+        self._maybe_reload(force=True)
+
+    @property
+    def model_version(self) -> str:
+        return self._scorer.model_version if self._scorer else "none"
+
+    def _maybe_reload(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._checked < self._reload_every:
+            return
+        self._checked = now
+        latest = self._dir / "LATEST"
+        if not latest.is_file():
+            return
+        version = latest.read_text().strip()
+        if self._scorer is None or self._scorer.model_version != version:
+            try:
+                self._scorer = DealScorer(load_model(version, self._dir))
+                logger.info("deal scorer now uses model %(v)s", {"v": version})
+            except ModelNotFoundError as err:
+                logger.warning("cannot load model: %(err)s", {"err": err})
+
+    def make_context(self, batch: pa.RecordBatch, now: datetime) -> ScoringContext:
+        """Events and marketplace ids from the database (cached for ``context_ttl_s``)."""
+        if self._url is None:
+            return ScoringContext()
+        if self._context is None or time.monotonic() - self._context_at > self._context_ttl:
+            from engine.deals.store import load_context
+
+            self._context = load_context(self._url)
+            self._context_at = time.monotonic()
+        return self._context
+
+    def _train_initial(self, batch: pa.RecordBatch, context: ScoringContext) -> None:
+        if self._url is not None:
+            from engine.deals.store import load_history
+
+            history = load_history(self._url)
+            if history.num_rows >= _MIN_TRAIN_ROWS:
+                model = fit(history, context)
+                save_model(model, self._dir)
+                self._scorer = DealScorer(model)
+                return
+        try:
+            model = fit(batch, context)
+        except ValueError:
+            return
+        model.version = "coldstart-" + model.trained_at.strftime("%Y%m%dT%H%M%SZ")
+        self._scorer = DealScorer(model)
+
+    def score(self, batch: pa.RecordBatch, context: object = None) -> pa.RecordBatch:
+        ctx = ScoringContext.coerce(context if isinstance(context, ScoringContext) else None)
+        self._maybe_reload()
+        if self._scorer is None or self._scorer.model_version.startswith("coldstart-"):
+            if self._scorer is None:
+                self._train_initial(batch, ctx)
+        if self._scorer is None:
+            from engine.deals.model import FairPriceModel
+
+            raise ModelNotFoundError(
+                f"no fair-price model yet and {batch.num_rows} listings are too few to fit "
+                f"one (need 50 priced); {FairPriceModel.__name__}s appear after more crawling")
+        return self._scorer.score(batch, ctx)
+
+
+def create_scorer(database_url: str | None = None) -> ModelScorer:
+    """The engine's scorer factory (``RIPCITY_SCORER`` default ``engine.deals:create_scorer``)."""
+    return ModelScorer(database_url)
