@@ -1,0 +1,306 @@
+"""The listing model: which seat blocks are for sale on which marketplace at clock ``t``,
+and at what price, as a pure function of (seed, event, slot, t).
+
+Each event has ``n_slots`` *slots*; a slot is one seller's block of seats with a lifetime
+``[appear, sell)`` and a set of marketplaces it is listed on (sometimes two, at different
+all-in prices). "Live listings at t" is a vectorised filter over the slot arrays, so
+pagination is stable for a fixed clock, and a page is generated on demand from hashes.
+
+Prices: a slot's *fair value* (all-in cents per ticket) is the event's base price x the
+section's value x a row factor x seat noise x a time-to-event drift driven by demand. Each
+marketplace asks ``fair x markup x repricing`` where the repricing factor is redrawn every
+``period`` seconds of simulated time and occasionally is a deep drop (a real deal).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from crawler.sandbox.hashing import key, normal, uniform, uniform2
+from crawler.sandbox.world import World, WorldEvent
+
+RESALE_MARKETS: tuple[str, ...] = ("ticketmaster", "seatgeek", "stubhub")
+BIT = {"ticketmaster": 1, "seatgeek": 2, "stubhub": 4}
+DELIVERIES: tuple[str, ...] = ("mobile", "instant", "electronic", "will_call", "physical")
+_DELIVERY_CUM = np.array([0.60, 0.75, 0.90, 0.95, 1.0])
+_QTY = np.array([1, 2, 2, 2, 2, 2, 3, 4, 4, 4, 4, 5, 6, 6, 8], dtype=np.int64)
+#: split rules: 0 any quantity, 1 never leave a single, 2 pairs only, 3 all together
+SPLIT_RULES = ("any", "no_single", "pairs", "all")
+#: (rate, fixed cents) of the buyer fee per marketplace and market
+FEES: dict[tuple[str, str], tuple[float, int]] = {
+    ("ticketmaster", "resale"): (0.19, 350),
+    ("ticketmaster", "primary"): (0.14, 350),
+    ("seatgeek", "resale"): (0.24, 0),
+    ("seatgeek", "primary"): (0.16, 0),
+    ("stubhub", "resale"): (0.16, 250),
+    ("stubhub", "primary"): (0.16, 250),
+    ("eventbrite", "primary"): (0.037, 179),
+}
+#: malformed kinds each marketplace can show (a listing's malformation is fixed by its hash)
+MALFORMED_KINDS: dict[str, tuple[str, ...]] = {
+    "ticketmaster": ("missing_price", "empty_seats"),
+    "seatgeek": ("missing_price", "negative_quantity", "bad_date"),
+    "stubhub": ("missing_price", "negative_quantity"),
+}
+DAY = 86_400
+
+# hash fields
+_F_APPEAR, _F_LIFE, _F_M1, _F_M2, _F_PRIMARY, _F_SEC, _F_ROW, _F_QTY = range(1, 9)
+_F_SEAT, _F_SPLIT, _F_DELIV, _F_NOISE, _F_PERIOD = range(9, 14)
+_F_MARKUP, _F_REPRICE, _F_DROP, _F_DROPSIZE, _F_MAL, _F_MALKIND, _F_SPELL = range(20, 27)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Slots:
+    """Per-event arrays over all slots (built once per event, cached)."""
+
+    appear: np.ndarray  # int64 epoch seconds
+    sell: np.ndarray  # int64 epoch seconds (event start at the latest)
+    mask: np.ndarray  # uint8 marketplace bits
+    primary: np.ndarray  # bool: a box-office (standard) seat, Ticketmaster only
+
+
+@dataclasses.dataclass(slots=True)
+class Live:
+    """Every live listing of one event on one marketplace at one clock tick (slot order)."""
+
+    event: WorldEvent
+    marketplace: str
+    t: int
+    slot: np.ndarray
+    section: np.ndarray  # index into the seat map's sections
+    row: np.ndarray  # index into the section's rows, -1 for general admission
+    qty: np.ndarray
+    seat0: np.ndarray  # first seat number
+    split: np.ndarray  # index into SPLIT_RULES
+    delivery: np.ndarray  # index into DELIVERIES
+    primary: np.ndarray
+    fair: np.ndarray  # cents per ticket, all-in
+    price: np.ndarray  # cents per ticket, seller price / face value
+    fees: np.ndarray  # cents per ticket
+    total: np.ndarray  # cents per ticket, all-in
+    created: np.ndarray  # epoch seconds the listing appeared
+    malformed: np.ndarray  # 0 = fine, else 1 + index into MALFORMED_KINDS[marketplace]
+    spelling: np.ndarray  # how the seller typed the section (0..3)
+
+    def __len__(self) -> int:
+        return int(self.slot.size)
+
+    def take(self, start: int, stop: int) -> Live:
+        """A page: the same arrays sliced (views, no copies)."""
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        for name, value in fields.items():
+            if isinstance(value, np.ndarray):
+                fields[name] = value[start:stop]
+        return Live(**fields)
+
+    def malformed_reason(self, i: int) -> str | None:
+        code = int(self.malformed[i])
+        return MALFORMED_KINDS[self.marketplace][code - 1] if code else None
+
+
+class _LRU:
+    """A tiny LRU map (functools.lru_cache cannot be cleared per key or sized per call)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._d: OrderedDict[Any, Any] = OrderedDict()
+
+    def get(self, k: Any, make: Callable[[], Any]) -> Any:
+        try:
+            self._d.move_to_end(k)
+            return self._d[k]
+        except KeyError:
+            value = make()
+            self._d[k] = value
+            if len(self._d) > self.size:
+                self._d.popitem(last=False)
+            return value
+
+    def clear(self) -> None:
+        self._d.clear()
+
+
+def listing_id(marketplace: str, event: WorldEvent, slot: int) -> int:
+    """Numeric listing id a marketplace shows for a slot (stable for the listing's life)."""
+    if marketplace == "stubhub":
+        return 10_000_000_000 + event.index * 10_000_000 + slot
+    return 5_000_000_000_000 + event.index * 100_000_000 + slot
+
+
+def tm_offer_id(event: WorldEvent, slot: int) -> str:
+    h = key(event.uid, "tm-offer", slot)
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ234567"
+    out = []
+    for _ in range(8):
+        h, r = divmod(h, 30)
+        out.append(alphabet[r])
+    return "".join(out)
+
+
+class ListingModel:
+    """Generates listings on demand; caches per-event slot arrays and live sets."""
+
+    def __init__(self, world: World, listings_per_event: int,
+                 malformed: dict[str, float] | None = None) -> None:
+        self.world = world
+        self.per_event = listings_per_event
+        self.malformed_rates = dict(malformed or {})
+        self._slots = _LRU(256)
+        self._live = _LRU(96)
+        self._maps: dict[int, dict[str, np.ndarray]] = {}
+
+    def set_malformed(self, rates: dict[str, float]) -> None:
+        if rates != self.malformed_rates:
+            self.malformed_rates = dict(rates)
+            self._live.clear()
+
+    # -- slots -------------------------------------------------------------------------
+    def n_slots(self, event: WorldEvent) -> int:
+        horizon = max(event.start - self.world.start, DAY)
+        life = self.mean_life(event)
+        return max(1, math.ceil(self.per_event / 1.25 * (horizon + 3 * life) / life))
+
+    def mean_life(self, event: WorldEvent) -> float:
+        return max((event.start - self.world.start) / 2, 2 * DAY)
+
+    def slots(self, event: WorldEvent) -> Slots:
+        return self._slots.get(event.index, lambda: self._build_slots(event))
+
+    def _build_slots(self, e: WorldEvent) -> Slots:
+        n = self.n_slots(e)
+        j = np.arange(n, dtype=np.int64)
+        life = self.mean_life(e)
+        begin = self.world.start - 3 * life
+        appear = (begin + uniform(e.uid, j, _F_APPEAR) * (e.start - begin)).astype(np.int64)
+        lifetime = -np.log1p(-uniform(e.uid, j, _F_LIFE)) * life
+        sell = np.minimum(appear + lifetime.astype(np.int64) + 60, e.start)
+        markets = [m for m in RESALE_MARKETS if m in e.marketplaces]
+        bits = np.array([BIT[m] for m in markets], dtype=np.uint8)
+        first = (uniform(e.uid, j, _F_M1) * len(bits)).astype(np.int64)
+        mask = bits[first].copy()
+        second = uniform(e.uid, j, _F_M2)
+        if len(bits) > 1:
+            other = (first + 1 + (second * 4 * (len(bits) - 1)).astype(np.int64)
+                     % (len(bits) - 1)) % len(bits)
+            both = second < 0.25
+            mask[both] |= bits[other[both]]
+        primary = np.zeros(n, dtype=bool)
+        if "ticketmaster" in markets:
+            primary = uniform(e.uid, j, _F_PRIMARY) < 0.10
+            mask[primary] = BIT["ticketmaster"]
+        return Slots(appear, sell, mask, primary)
+
+    # -- live sets ---------------------------------------------------------------------
+    def live(self, event: WorldEvent, marketplace: str, t: int) -> Live:
+        """All live listings of ``event`` on ``marketplace`` at ``t`` (cached per tick)."""
+        rates = self.malformed_rates.get(marketplace, 0.0)
+        return self._live.get((event.index, marketplace, t, rates),
+                              lambda: self._build_live(event, marketplace, t))
+
+    def live_slots(self, event: WorldEvent, marketplace: str, t: int) -> np.ndarray:
+        if event.status == "cancelled" or marketplace not in BIT:
+            return np.empty(0, dtype=np.int64)
+        s = self.slots(event)
+        ok = (s.appear <= t) & (t < s.sell) & ((s.mask & BIT[marketplace]) > 0)
+        if event.status == "soldout":
+            ok &= ~s.primary
+        return np.flatnonzero(ok)
+
+    def _build_live(self, e: WorldEvent, m: str, t: int) -> Live:
+        j = self.live_slots(e, m, t)
+        s = self.slots(e)
+        arr = self._map_arrays(e)
+        sec = np.minimum(np.searchsorted(arr["cum"], uniform(e.uid, j, _F_SEC), side="right"),
+                         arr["cum"].size - 1)
+        ga = arr["ga"][sec]
+        rows = arr["rows"][sec]
+        row = np.where(ga, -1, (uniform(e.uid, j, _F_ROW) * rows).astype(np.int64))
+        qty = _QTY[(uniform(e.uid, j, _F_QTY) * _QTY.size).astype(np.int64)]
+        span = np.maximum(arr["seats"][sec] - qty, 1)
+        seat0 = (uniform(e.uid, j, _F_SEAT) * span).astype(np.int64) + 1
+        split = (uniform(e.uid, j, _F_SPLIT) * 4).astype(np.int64)
+        split = np.where(qty == 1, 0, split)
+        deliv = np.searchsorted(_DELIVERY_CUM, uniform(e.uid, j, _F_DELIV), side="right")
+        deliv = np.minimum(deliv, len(DELIVERIES) - 1)
+        primary = s.primary[j]
+        fair = self.fair_cents(e, j, sec, row, rows, t)
+        total = self._ask(e, m, j, s.appear[j], fair, primary, t)
+        rate = np.where(primary, FEES.get((m, "primary"), FEES[(m, "resale")])[0],
+                        FEES[(m, "resale")][0])
+        fixed = np.where(primary, FEES.get((m, "primary"), FEES[(m, "resale")])[1],
+                         FEES[(m, "resale")][1])
+        price = np.maximum(np.rint((total - fixed) / (1.0 + rate)), 100).astype(np.int64)
+        fees = np.rint(price * rate).astype(np.int64) + fixed
+        total = price + fees
+        mal = np.zeros(j.size, dtype=np.int64)
+        rate_bad = self.malformed_rates.get(m, 0.0)
+        if rate_bad > 0:
+            bad = uniform(e.uid, j, _F_MAL + BIT[m] * 100) < rate_bad
+            kinds = len(MALFORMED_KINDS[m])
+            kind = (uniform(e.uid, j, _F_MALKIND + BIT[m] * 100) * kinds).astype(np.int64) + 1
+            mal = np.where(bad, kind, 0)
+        spelling = (uniform(e.uid, j, _F_SPELL + BIT[m] * 100) * 4).astype(np.int64)
+        return Live(e, m, t, j, sec, row, qty, seat0, split, deliv, primary, fair, price,
+                    fees, total, s.appear[j], mal, spelling)
+
+    def _map_arrays(self, e: WorldEvent) -> dict[str, np.ndarray]:
+        cid = e.seat_map.config_id
+        if cid not in self._maps:
+            self._maps[cid] = e.seat_map.arrays()
+        return self._maps[cid]
+
+    # -- prices ------------------------------------------------------------------------
+    def drift(self, e: WorldEvent, t: int) -> float:
+        """Time-to-event multiplier: hot events climb as the date nears, cold ones sag."""
+        days = max(e.start - t, 0) / DAY
+        return 1.0 + e.demand * math.exp(-days / 25.0)
+
+    def fair_cents(self, e: WorldEvent, j: np.ndarray, sec: np.ndarray, row: np.ndarray,
+                   rows: np.ndarray, t: int) -> np.ndarray:
+        arr = self._map_arrays(e)
+        front = np.where(row < 0, 0.5, 1.0 - row / np.maximum(rows - 1, 1))
+        row_factor = 1.0 + 0.35 * front
+        noise = np.exp(0.05 * normal(e.uid, j, _F_NOISE))
+        value = e.base_cents * arr["value"][sec] * row_factor * noise * self.drift(e, t)
+        return np.rint(value).astype(np.int64)
+
+    def _ask(self, e: WorldEvent, m: str, j: np.ndarray, appear: np.ndarray,
+             fair: np.ndarray, primary: np.ndarray, t: int) -> np.ndarray:
+        salt = BIT[m] * 1000
+        markup = np.exp(0.06 + 0.14 * normal(e.uid, j, _F_MARKUP + salt))
+        period = 6 * 3600 * np.exp2(uniform(e.uid, j, _F_PERIOD) * 4)
+        epoch = ((t - appear) // period).astype(np.int64)
+        reprice = np.exp(0.05 * (2 * uniform2(e.uid, j, epoch, _F_REPRICE + salt) - 1) * 1.7)
+        drop = uniform2(e.uid, j, epoch, _F_DROP + salt) < 0.02
+        size = 0.5 + 0.2 * uniform2(e.uid, j, epoch, _F_DROPSIZE + salt)
+        factor = markup * reprice * np.where(drop, size, 1.0)
+        # Box-office seats sell at face value: the fair price when sales opened.
+        face = fair / self.drift(e, t) * self.drift(e, self.world.start) * 0.92
+        return np.where(primary, face, fair * factor)
+
+    # -- event level -------------------------------------------------------------------
+    @functools.lru_cache(maxsize=8192)  # noqa: B019 - the model lives as long as the server
+    def stats(self, event_index: int, m: str, t: int) -> dict[str, Any]:
+        """Event-level price points of a marketplace (all-in and base, dollars)."""
+        live = self.live(self.world.events[event_index], m, t)
+        good = live.malformed == 0
+        total, price = live.total[good], live.price[good]
+        if total.size == 0:
+            return {"count": 0, "tickets": 0}
+        return {
+            "count": int(total.size),
+            "tickets": int(live.qty[good].sum()),
+            "lowest": int(total.min()), "highest": int(total.max()),
+            "average": round(total.mean()), "median": int(np.median(total)),
+            "lowest_base": int(price.min()),
+            "lowest_good_deal": int(total[live.total[good] <= live.fair[good]].min())
+            if (total <= live.fair[good]).any() else int(total.min()),
+        }

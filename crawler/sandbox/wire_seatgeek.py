@@ -1,0 +1,276 @@
+"""SeatGeek under ``/seatgeek``: Platform v2 events, venues, performers, and our seat-level
+``/2/events/{id}/listings`` (SeatGeek publishes no public listing format; see the package
+docstring). Auth is ``?client_id=``; errors are SeatGeek's ``{"errors", "message", "status",
+"meta"}`` bodies.
+"""
+
+from __future__ import annotations
+
+from crawler.sandbox.common import (
+    BadParameter,
+    Request,
+    Response,
+    dollars,
+    iso_naive,
+    json_response,
+)
+from crawler.sandbox.hashing import unit
+from crawler.sandbox.market import DELIVERIES, Live, listing_id
+from crawler.sandbox.venues import Section
+from crawler.sandbox.wire_ticketmaster import filter_events
+from crawler.sandbox.world import WorldEvent, sg_performer_id, sg_venue_id, slug
+
+M = "seatgeek"
+_TYPES = {"basketball": "nba", "soccer": "mls", "concert": "concert", "club": "concert",
+          "theatre": "theater", "comedy": "comedy"}
+_TAXONOMIES = {
+    "nba": [(None, 1_000_000, "sports"), (1_000_000, 1_030_000, "basketball"),
+            (1_030_000, 1_030_100, "nba")],
+    "mls": [(None, 1_000_000, "sports"), (1_000_000, 1_040_000, "soccer"),
+            (1_040_000, 1_040_100, "mls")],
+    "concert": [(None, 2_000_000, "concert")],
+    "theater": [(None, 3_000_000, "theater"), (3_000_000, 3_010_000, "broadway_tickets_national")],
+    "comedy": [(None, 3_000_000, "theater"), (3_000_000, 3_020_000, "comedy")],
+}
+
+
+def _error(status: int, code: int, message: str) -> Response:
+    return json_response({"errors": [{"code": code, "message": message}], "message": message,
+                          "status": status, "meta": {"status": status}}, status)
+
+
+def unauthorized(missing: bool) -> Response:
+    if missing:
+        return _error(403, 40307, 'Client is required - visit "https://seatgeek.com/account/'
+                                  'develop"')
+    return _error(403, 40301, "Invalid client_id - visit \"https://seatgeek.com/account/"
+                              "develop\"")
+
+
+def rate_limited() -> Response:
+    return _error(429, 42901, "Rate limit exceeded - slow down and retry after the "
+                              "Retry-After header")
+
+
+def not_found(what: str) -> Response:
+    return _error(404, 40401, f"{what} not found")
+
+
+def handle(req: Request) -> Response:
+    p = req.parts
+    try:
+        if len(p) >= 2 and p[0] == "2":
+            res, rest = p[1], p[2:]
+            if res == "events" and not rest:
+                return _events(req)
+            if res == "events" and len(rest) == 1:
+                e = req.world.event_for(M, rest[0])
+                return json_response(event_obj(req, e)) if e else not_found("Event")
+            if res == "events" and len(rest) == 2 and rest[1] == "listings":
+                e = req.world.event_for(M, rest[0])
+                return _listings(req, e) if e else not_found("Event")
+            if res == "venues":
+                return _venues(req, rest)
+            if res == "performers":
+                return _performers(req, rest)
+    except BadParameter as err:
+        return _error(400, 40001, f"Invalid value for parameter {err.name!r}")
+    return not_found("Resource")
+
+
+def _int(req: Request, name: str, default: int, lo: int, hi: int) -> int:
+    try:
+        return req.int_arg(name, default, lo, hi)
+    except ValueError:
+        raise BadParameter(name) from None
+
+
+def _meta(req: Request, total: int, page: int, per_page: int) -> dict:
+    took = round(0.002 + 0.02 * unit(req.world.seed, req.raw_query, req.t), 4)
+    return {"total": total, "page": page, "per_page": per_page, "took": took,
+            "geolocation": None}
+
+
+def _events(req: Request) -> Response:
+    q = req.query
+    per_page = _int(req, "per_page", 10, 1, 5000)
+    page = _int(req, "page", 1, 1, 1_000_000)
+    events = filter_events(req, req.world.events_on(M), keyword=q.get("q"),
+                           city=q.get("venue.city"), classification=None,
+                           gte=q.get("datetime_utc.gte"), lte=q.get("datetime_utc.lte"))
+    tax = q.get("taxonomies.name") or q.get("type")
+    if tax:
+        events = [e for e in events
+                  if tax in {t[2] for t in _TAXONOMIES[_TYPES[e.category]]}
+                  or tax == _TYPES[e.category]]
+    chunk = events[(page - 1) * per_page : page * per_page]
+    return json_response({"events": [event_obj(req, e) for e in chunk],
+                          "meta": _meta(req, len(events), page, per_page)})
+
+
+def _taxonomies(e: WorldEvent) -> list[dict]:
+    return [{"parent_id": a, "id": b, "name": c} for a, b, c in _TAXONOMIES[_TYPES[e.category]]]
+
+
+def venue_obj(e_or_venue) -> dict:
+    v = getattr(e_or_venue, "venue", e_or_venue)
+    return {"city": v.city, "num_upcoming_events": 12, "name": v.name,
+            "extended_address": f"{v.city}, {v.state} {v.postal_code}",
+            "url": f"https://seatgeek.com/venues/{slug(v.name)}/tickets", "country": "US",
+            "display_location": f"{v.city}, {v.state}", "links": [], "slug": slug(v.name),
+            "state": v.state, "name_v2": v.name, "postal_code": v.postal_code,
+            "location": {"lat": v.lat, "lon": v.lon}, "address": v.address,
+            "timezone": v.timezone, "score": round(0.5 + v.number / 40, 6),
+            "has_upcoming_events": True, "id": sg_venue_id(v), "capacity": v.capacity}
+
+
+def performer_obj(e: WorldEvent, name: str, primary: bool) -> dict:
+    pid = sg_performer_id(name)
+    return {"image": f"https://seatgeek.com/images/performers-landscape/{slug(name)}/huge.jpg",
+            "primary": primary, "colors": None,
+            "images": {"huge": f"https://seatgeek.com/images/performers-landscape/"
+                               f"{slug(name)}/huge.jpg"},
+            "has_upcoming_events": True, "id": pid,
+            "genres": [{"id": 400 + len(e.genre), "slug": slug(e.genre), "name": e.genre,
+                        "primary": True}],
+            "stats": {"event_count": 8}, "image_license": None,
+            "score": round(0.3 + 0.6 * e.popularity, 6), "taxonomies": _taxonomies(e),
+            "type": {"basketball": "nba", "soccer": "mls"}.get(e.category, "band"),
+            "num_upcoming_events": 8, "short_name": name.split()[-1] if primary else name,
+            "home_venue_id": sg_venue_id(e.venue) if e.category == "basketball" and primary
+            else None, "slug": slug(name), "divisions": None, "name": name,
+            "url": f"https://seatgeek.com/{slug(name)}-tickets", "image_attribution": None}
+
+
+def stats_obj(req: Request, e: WorldEvent) -> dict:
+    s = req.model.stats(e.index, M, req.t)
+    if not s["count"]:
+        none = None
+        return {"listing_count": 0, "average_price": none, "lowest_price_good_deals": none,
+                "lowest_price": none, "highest_price": none, "median_price": none,
+                "lowest_sg_base_price": none, "lowest_sg_base_price_good_deals": none,
+                "visible_listing_count": 0}
+    return {"listing_count": s["count"], "average_price": round(s["average"] / 100),
+            "lowest_price_good_deals": round(s["lowest_good_deal"] / 100),
+            "lowest_price": round(s["lowest"] / 100), "highest_price": round(s["highest"] / 100),
+            "median_price": round(s["median"] / 100),
+            "lowest_sg_base_price": round(s["lowest_base"] / 100),
+            "lowest_sg_base_price_good_deals": round(s["lowest_base"] / 100),
+            "visible_listing_count": s["count"]}
+
+
+def event_obj(req: Request, e: WorldEvent) -> dict:
+    eid = int(e.ids[M])
+    local = e.start_local.replace(tzinfo=None).isoformat(timespec="seconds")
+    title = e.name
+    return {
+        "links": [], "id": eid, "stats": stats_obj(req, e), "title": title,
+        "announce_date": iso_naive(req.world.start - 45 * 86_400),
+        "score": round(0.3 + 0.65 * e.popularity, 6), "date_tbd": False,
+        "type": _TYPES[e.category], "datetime_local": local,
+        "visible_until_utc": iso_naive(e.start + 4 * 3600), "time_tbd": False,
+        "taxonomies": _taxonomies(e),
+        "performers": [performer_obj(e, p, i == 0) for i, p in enumerate(e.performers)],
+        "url": f"https://seatgeek.com/{slug(title)}-tickets/{slug(e.venue.city)}-"
+               f"{slug(e.venue.name)}-{e.start_local:%Y-%m-%d}/{_TYPES[e.category]}/{eid}",
+        "created_at": iso_naive(req.world.start - 45 * 86_400),
+        "venue": venue_obj(e), "short_title": title.replace("Portland Trail Blazers", "Blazers"),
+        "datetime_utc": iso_naive(e.start), "datetime_tbd": False,
+        "status": {"cancelled": "cancelled", "postponed": "postponed"}.get(e.status, "normal"),
+    }
+
+
+def typed_section(sec: Section, variant: int) -> str:
+    """How a seller typed the section: "Section 112", "LOWER 112", "112", "Sec 112"."""
+    if sec.general_admission:
+        return ("General Admission", "GA", sec.name.title(), "GA")[variant] \
+            if sec.name == "GA" else (sec.name.title(), sec.name, sec.name.title(),
+                                      f"{sec.name.title()} GA")[variant]
+    if sec.name.isdigit():
+        return (f"Section {sec.name}", f"{sec.tier_code} {sec.name}", sec.name,
+                f"Sec {sec.name}")[variant]
+    return (sec.name.title(), sec.name, f"Section {sec.name.title()}", sec.name.title())[variant]
+
+
+def sg_listing(e: WorldEvent, live: Live, i: int) -> dict:
+    sec = e.seat_map.sections[int(live.section[i])]
+    r = int(live.row[i])
+    variant = int(live.spelling[i])
+    row = None if r < 0 else (f"Row {sec.rows[r]}" if variant % 2 == 0 else sec.rows[r])
+    q, s0 = int(live.qty[i]), int(live.seat0[i])
+    seats = [] if r < 0 else [str(s) for s in range(s0, s0 + q)]
+    slot = int(live.slot[i])
+    lid = listing_id(M, e, slot)
+    bad = live.malformed_reason(i)
+    price = {"base": dollars(int(live.price[i])), "fees": dollars(int(live.fees[i])),
+             "all_in": dollars(int(live.total[i])), "currency": "USD"}
+    return {
+        "id": lid, "event_id": int(e.ids[M]), "section": typed_section(sec, variant),
+        "row": row, "seat_numbers": seats,
+        "quantity": -q if bad == "negative_quantity" else q,
+        "splits": splits(q, int(live.split[i])),
+        "price": None if bad == "missing_price" else price,
+        "delivery_method": DELIVERIES[int(live.delivery[i])], "zone": sec.tier,
+        "market": "primary" if live.primary[i] else "resale",
+        "created_at": "2026-13-45T99:99:99Z" if bad == "bad_date"
+        else iso_naive(int(live.created[i])) + "Z",
+        "url": f"https://seatgeek.com/e/{slug(e.name)}/{e.ids[M]}?listing={lid}",
+    }
+
+
+def splits(q: int, rule: int) -> list[int]:
+    """Allowed purchase sizes for a listing of ``q`` tickets under a split rule."""
+    if rule == 3 or q == 1:
+        return [q]
+    if rule == 2:
+        return [n for n in range(2, q + 1, 2)] or [q]
+    options = list(range(1, q + 1))
+    if rule == 1:
+        options = [n for n in options if q - n != 1]
+    return options
+
+
+def _listings(req: Request, e: WorldEvent) -> Response:
+    per_page = _int(req, "per_page", 100, 1, 500)
+    page = _int(req, "page", 1, 1, 10_000_000)
+    live = req.model.live(e, M, req.t)
+    start = (page - 1) * per_page
+    chunk = range(start, min(start + per_page, len(live)))
+    return json_response({"listings": [sg_listing(e, live, i) for i in chunk],
+                          "meta": {"total": len(live), "page": page, "per_page": per_page,
+                                   "took": _meta(req, 0, 0, 0)["took"]}})
+
+
+def _venues(req: Request, rest: list[str]) -> Response:
+    venues = sorted(req.world.venues.values(), key=lambda v: v.number)
+    if rest:
+        for v in venues:
+            if str(sg_venue_id(v)) == rest[0]:
+                return json_response(venue_obj(v))
+        return not_found("Venue")
+    city = req.query.get("city")
+    if city:
+        venues = [v for v in venues if v.city.lower() == city.lower()]
+    per_page = _int(req, "per_page", 10, 1, 5000)
+    page = _int(req, "page", 1, 1, 1_000_000)
+    chunk = venues[(page - 1) * per_page : page * per_page]
+    return json_response({"venues": [venue_obj(v) for v in chunk],
+                          "meta": _meta(req, len(venues), page, per_page)})
+
+
+def _performers(req: Request, rest: list[str]) -> Response:
+    seen: dict[int, dict] = {}
+    for e in req.world.events_on(M):
+        for i, name in enumerate(e.performers):
+            seen.setdefault(sg_performer_id(name), performer_obj(e, name, i == 0))
+    if rest:
+        found = seen.get(int(rest[0])) if rest[0].isdigit() else None
+        return json_response(found) if found else not_found("Performer")
+    items = sorted(seen.values(), key=lambda p: p["name"])
+    q = req.query.get("q")
+    if q:
+        items = [p for p in items if q.lower() in p["name"].lower()]
+    per_page = _int(req, "per_page", 10, 1, 5000)
+    page = _int(req, "page", 1, 1, 1_000_000)
+    chunk = items[(page - 1) * per_page : page * per_page]
+    return json_response({"performers": chunk, "meta": _meta(req, len(items), page, per_page)})

@@ -1,0 +1,292 @@
+"""StubHub under ``/stubhub``: the legacy developer API (catalog search, catalog event,
+inventory search with section/zone stats, venue configuration). Auth is ``Authorization:
+Bearer TOKEN``; errors are the API gateway's ``fault`` (401) and StubHub's ``errors`` bodies.
+
+``currentPrice`` is what a buyer pays per ticket (all-in); ``listingPrice`` is the seller's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from crawler.sandbox.common import (
+    BadParameter,
+    Request,
+    Response,
+    dollars,
+    iso_z,
+    json_response,
+)
+from crawler.sandbox.market import Live, listing_id
+from crawler.sandbox.wire_seatgeek import splits, typed_section
+from crawler.sandbox.wire_ticketmaster import filter_events
+from crawler.sandbox.world import WorldEvent, sh_venue_id, slug
+
+M = "stubhub"
+#: our delivery names -> StubHub deliveryTypeList ids
+DELIVERY_IDS = {"electronic": 1, "instant": 2, "physical": 3, "will_call": 4, "mobile": 5}
+_CATEGORY = {"basketball": (30, "Basketball Tickets"), "soccer": (37, "Soccer Tickets"),
+             "concert": (1, "Concert Tickets"), "club": (1, "Concert Tickets"),
+             "theatre": (174, "Theater Tickets"), "comedy": (173, "Comedy Tickets")}
+
+
+def unauthorized(missing: bool) -> Response:
+    desc = ("Access failure for API: /, version: v3 status: (900902) - Missing Credentials. "
+            "Make sure your API invocation call has a header: \"Authorization: Bearer "
+            "ACCESS_TOKEN\"") if missing else (
+        "Access failure for API: /, version: v3 status: (900901) - Invalid Credentials. Make "
+        "sure you have given the correct access token")
+    return json_response({"fault": {"code": 900902 if missing else 900901,
+                                    "message": "Missing Credentials" if missing
+                                    else "Invalid Credentials", "description": desc}}, 401)
+
+
+def rate_limited() -> Response:
+    return json_response({"fault": {"code": 900800, "message": "Message throttled out",
+                                    "description": "You have exceeded your quota"}}, 429)
+
+
+def _error(status: int, code: str, message: str, parameter: str | None = None) -> Response:
+    return json_response({"errors": {"error": [{"errorTypeId": "100001" if status == 400
+                                                 else "100004", "code": code,
+                                                 "message": message,
+                                                 "parameter": parameter or ""}]}}, status)
+
+
+def not_found(what: str = "event") -> Response:
+    return _error(404, f"{what}.notFound", f"The {what} was not found", f"{what}Id")
+
+
+def handle(req: Request) -> Response:
+    p = [s for s in req.parts if s]
+    try:
+        if p == ["search", "catalog", "events", "v3"]:
+            return _search(req)
+        if p[:3] == ["catalog", "events", "v3"] and len(p) == 4:
+            e = req.world.event_for(M, p[3])
+            return json_response(catalog_event(req, e)) if e else not_found()
+        if p == ["search", "inventory", "v2"]:
+            return _inventory(req)
+        if (len(p) == 6 and p[:3] == ["catalog", "venues", "v3"]
+                and p[4] == "venueConfigurations"):
+            return _venue_config(req, p[3], p[5])
+    except BadParameter as err:
+        return _error(400, f"{err.name}.invalid", f"Invalid value for {err.name}", err.name)
+    return _error(404, "resource.notFound", "The resource was not found")
+
+
+def _int(req: Request, name: str, default: int, lo: int, hi: int) -> int:
+    try:
+        return req.int_arg(name, default, lo, hi)
+    except ValueError:
+        raise BadParameter(name) from None
+
+
+def _search(req: Request) -> Response:
+    q = req.query
+    events = filter_events(req, req.world.events_on(M), keyword=q.get("q"), city=q.get("city"),
+                           classification=None, gte=None, lte=None)
+    if q.get("sort", "").startswith("eventDateLocal desc"):
+        events.reverse()
+    start = _int(req, "start", 0, 0, 10_000_000)
+    rows = _int(req, "rows", 10, 0, 500)
+    return json_response({"numFound": len(events),
+                          "events": [catalog_event(req, e) for e in events[start:start + rows]]})
+
+
+def catalog_event(req: Request, e: WorldEvent) -> dict:
+    eid = int(e.ids[M])
+    v = e.venue
+    cat_id, cat_name = _CATEGORY[e.category]
+    local = e.start_local
+    perf = [{"id": 2000 + sum(map(ord, p)) % 7000, "name": p,
+             "webURI": f"{slug(p)}-tickets/performer/{2000 + sum(map(ord, p)) % 7000}/",
+             "locale": "en_US"} for p in e.performers]
+    mappings = [{"namespace": "zv", "id": str(373_000_000 + e.index)}]
+    if "ticketmaster" in e.ids:
+        mappings.append({"namespace": "ticketmaster", "id": e.ids["ticketmaster"]})
+    web = f"{slug(e.name)}-tickets-{local:%m-%d-%Y}/event/{eid}/"
+    title = f"{e.name} [{local:%m/%d/%Y}] Tickets on StubHub!"
+    return {
+        "id": eid, "name": f"{e.name} Tickets",
+        "status": {"cancelled": "cancelled", "postponed": "postponed"}.get(e.status, "active"),
+        "expiredInd": req.t > e.start, "locale": "en_US", "currencyCode": "USD",
+        "eventDateUTC": iso_z(e.start), "eventDateLocal": local.isoformat(timespec="seconds"),
+        "timezone": "US/Pacific", "bobId": "1", "eventUrl": f"{slug(e.name)}-{eid}",
+        "webURI": web, "allowedViewingDomains": ["stubhub.com"],
+        "categories": [{"id": cat_id, "name": cat_name,
+                        "webURI": f"{slug(cat_name)}/category/{cat_id}/", "locale": "en_US"}],
+        "groupings": [{"id": 81_000 + cat_id, "name": f"{e.genre} Tickets",
+                       "webURI": f"{slug(e.genre)}-tickets/grouping/{81_000 + cat_id}/",
+                       "locale": "en_US"}],
+        "performers": perf,
+        "geography": {"id": 617, "name": "Portland", "webURI": "portland-tickets/geography/617/",
+                      "locale": "en_US"},
+        "ancestors": {"categories": [{"id": 28, "name": "Sports tickets", "url": "sports-tickets",
+                                      "webURI": "sports-tickets/category/28/",
+                                      "locale": "en_US"}],
+                      "groupings": [{"id": 115, "name": f"{e.genre} Tickets",
+                                     "url": slug(e.genre), "webURI": f"{slug(e.genre)}/115/",
+                                     "locale": "en_US"}],
+                      "performers": [{k: p[k] for k in ("id", "name", "webURI")} | {
+                          "url": slug(p["name"])} for p in perf],
+                      "geographies": [{"id": 196976, "name": "United States",
+                                       "url": "united-states-tickets",
+                                       "webURI": "united-states-tickets/geography/196976/",
+                                       "locale": "en_US"}]},
+        "externalEventMappings": mappings,
+        "venue": {"id": sh_venue_id(v), "name": v.name, "venueInfoUrl": slug(v.name),
+                  "venueEventsUrl": f"{slug(v.name)}-tickets",
+                  "webURI": f"{slug(v.name)}-tickets/venue/{sh_venue_id(v)}/",
+                  "address1": v.address, "locality": v.city, "postalCode": v.postal_code,
+                  "state": v.state, "country": "US",
+                  "configurationId": str(e.seat_map.config_id), "blendedIndicator": False},
+        "seoMeta": {"metaDescription": f"Buy {e.name} tickets on StubHub!",
+                    "seoDescription": e.name, "seoTitle": f"{e.name} Tickets",
+                    "keywords": f"{e.name}, tickets", "title": title, "locale": "en_US"},
+        "urls": [{"url": f"https://www.stubhub.com/{web}", "type": "TICKET",
+                  "anchorText": "Buy Tickets"}],
+        "images": [{"url": f"http://i.stubhubstatic.com/{eid}.jpg",
+                    "urlSsl": f"https://i.stubhubstatic.com/{eid}.jpg", "type": "REGULAR",
+                    "resizableInd": True, "credit": "StubHub", "source": "StubHub",
+                    "primaryInd": True, "height": "1000", "width": "1600", "locale": "en_US"}],
+        "seatTraits": [{"id": 101, "name": "Aisle", "type": "Ticket Feature"}],
+        "eventAttributes": {"gameType": "REGULAR", "eventType": "Not Known",
+                            "logisticsPath": f"28/{cat_id}/115/{eid}", "parkingEventId": []},
+        "displayAttributes": {"title": title, "hiddenInd": False, "locale": "en_US",
+                              "hideEventDate": False, "hideEventTime": False,
+                              "integratedEventInd": True},
+        "mobileAttributes": {"enableApplePassbook": True},
+        "dynamicAttributes": [{"name": "act_primary", "value": e.performers[0],
+                               "type": "stubhub_display_attrib", "status": "active",
+                               "locale": "en_US", "dataType": "String"}],
+        "dateLastChance": local.isoformat(timespec="seconds"),
+    }
+
+
+def section_name(e: WorldEvent, sec) -> str:
+    if sec.name.isdigit():
+        return f"{sec.tier} {sec.name}"
+    return sec.name.title()
+
+
+def sh_listing(e: WorldEvent, live: Live, i: int) -> dict:
+    sec = e.seat_map.sections[int(live.section[i])]
+    r = int(live.row[i])
+    q, s0 = int(live.qty[i]), int(live.seat0[i])
+    bad = live.malformed_reason(i)
+    split = splits(q, int(live.split[i]))
+    deliv = DELIVERY_IDS[("mobile", "instant", "electronic", "will_call", "physical")
+                         [int(live.delivery[i])]]
+    value = 100.0 * float(live.fair[i]) / max(float(live.total[i]), 1.0)
+    return {
+        "listingId": listing_id(M, e, int(live.slot[i])),
+        "currentPrice": None if bad == "missing_price" else {
+            "amount": dollars(int(live.total[i])), "currency": "USD"},
+        "listingPrice": {"amount": dollars(int(live.price[i])), "currency": "USD"},
+        "sectionId": sec.section_id, "row": sec.rows[r] if r >= 0 else "GA",
+        "quantity": -q if bad == "negative_quantity" else q,
+        "sellerSectionName": typed_section(sec, int(live.spelling[i])),
+        "sectionName": section_name(e, sec),
+        "seatNumbers": "General Admission" if r < 0 else ",".join(
+            str(s) for s in range(s0, s0 + q)),
+        "zoneId": sec.zone_id, "zoneName": sec.tier, "deliveryTypeList": [deliv],
+        "deliveryMethodList": [deliv], "dirtyTicketInd": False,
+        "splitOption": "0" if len(split) == 1 else "1", "ticketSplit": str(min(split)),
+        "splitVector": split, "sellerOwnInd": 0, "score": 0.0,
+        "valuePercentage": round(min(value, 100.0), 1),
+    }
+
+
+def _group_stats(ids: np.ndarray, price: np.ndarray, qty: np.ndarray) -> list[tuple]:
+    out = []
+    for key_ in np.unique(ids):
+        sel = ids == key_
+        p, q = price[sel], qty[sel]
+        out.append((int(key_), dollars(int(p.min())), dollars(int(p.max())),
+                    round(float(p.mean()) / 100, 3), int(q.min()), int(q.max()), int(q.sum()),
+                    int(sel.sum())))
+    return out
+
+
+def _inventory(req: Request) -> Response:
+    raw = req.query.get("eventId")
+    if not raw:
+        raise BadParameter("eventId")
+    e = req.world.event_for(M, raw)
+    if e is None:
+        return not_found()
+    start = _int(req, "start", 0, 0, 10_000_000)
+    rows = _int(req, "rows", 20, 0, 500)
+    live = req.model.live(e, M, req.t)
+    chunk = range(start, min(start + rows, len(live)))
+    good = live.malformed == 0
+    price, qty = live.price[good], live.qty[good]
+    body: dict = {"eventId": int(e.ids[M]), "totalListings": len(live),
+                  "totalTickets": int(live.qty.sum()),
+                  "minQuantity": int(live.qty.min()) if len(live) else 0,
+                  "maxQuantity": int(live.qty.max()) if len(live) else 0,
+                  "listing": [sh_listing(e, live, i) for i in chunk]}
+    sections = e.seat_map.sections
+    if req.query.get("sectionStats") == "true":
+        ids = live.section[good]
+        body["section_stats"] = [
+            {"sectionId": sections[k].section_id, "sectionName": section_name(e, sections[k]),
+             "minTicketPrice": lo, "maxTicketPrice": hi, "averageTicketPrice": avg,
+             "minTicketQuantity": qlo, "maxTicketQuantity": qhi, "totalTickets": tickets,
+             "totalListings": n}
+            for k, lo, hi, avg, qlo, qhi, tickets, n in _group_stats(ids, price, qty)]
+    if req.query.get("zoneStats") == "true":
+        zone_of = np.array([s.zone_id for s in sections])[live.section[good]]
+        names = {s.zone_id: s.tier for s in sections}
+        body["zone_stats"] = [
+            {"zoneId": k, "zoneName": names[k], "minTicketPrice": lo, "maxTicketPrice": hi,
+             "minTicketQuantity": qlo, "maxTicketQuantity": qhi, "totalTickets": tickets,
+             "totalListings": n, "averageTicketPrice": avg}
+            for k, lo, hi, avg, qlo, qhi, tickets, n in _group_stats(zone_of, price, qty)]
+    if req.query.get("pricingSummary") == "true":
+        summary = {"name": "listingPrice",
+                   "minTicketPrice": dollars(int(price.min())) if price.size else 0.0,
+                   "averageTicketPrice": round(float(price.mean()) / 100, 3)
+                   if price.size else 0.0,
+                   "maxTicketPrice": dollars(int(price.max())) if price.size else 0.0,
+                   "totalListings": int(price.size),
+                   "percentiles": [{"name": 95.0, "value": float(np.percentile(price, 95)) / 100
+                                    if price.size else 0.0}]}
+        body["pricingSummary"] = summary
+        body["eventPricingSummary"] = summary
+    body["listingAttributeCategorySummary"] = []
+    body["deliveryTypeSummary"] = []
+    body["start"] = start
+    body["rows"] = len(chunk)
+    return json_response(body)
+
+
+def _venue_config(req: Request, venue_id: str, config_id: str) -> Response:
+    for v in req.world.venues.values():
+        if str(sh_venue_id(v)) != venue_id:
+            continue
+        for smap in v.maps.values():
+            if str(smap.config_id) == config_id:
+                return json_response({"venueConfiguration": [{
+                    "id": smap.config_id, "description": f"{smap.name.title()} - Flash",
+                    "venueId": sh_venue_id(v), "active": True,
+                    "staticImageUrl": f"stubhub_{smap.config_id}_{slug(v.name)}.png",
+                    "generalAdmissionOnly": all(s.general_admission for s in smap.sections),
+                    "venueConfigurationVersion": 9,
+                    "map": {"mapFormatId": 5, "mapType": 0, "rowOverlaySwitch": False,
+                            "viewFromSection": True, "sectionScrubbing": True,
+                            "rowScrubbing": True},
+                    "attributes": {"reco": {"showTicketRecoInd": True}},
+                    "blendedIndicator": False, "seatLevelDataIndicator": False,
+                    "sections": [{"id": s.section_id, "name": section_name_plain(s),
+                                  "zoneId": s.zone_id, "zoneName": s.tier,
+                                  "rows": list(s.rows), "seatsPerRow": s.seats_per_row,
+                                  "generalAdmission": s.general_admission}
+                                 for s in smap.sections]}]})
+        return not_found("venueConfiguration")
+    return not_found("venue")
+
+
+def section_name_plain(sec) -> str:
+    return f"{sec.tier} {sec.name}" if sec.name.isdigit() else sec.name.title()

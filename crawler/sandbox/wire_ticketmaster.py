@@ -1,0 +1,386 @@
+"""Ticketmaster under ``/ticketmaster``: Discovery v2, Commerce v2 offers, Top Picks v1.
+
+Auth is ``?apikey=``; errors use Apigee ``fault`` bodies (401, 429) and Discovery
+``errors[]`` bodies (400 bad parameter, 404 unknown id, deep paging past 1,000 results).
+``_links`` hrefs are relative to the marketplace base URL, as on the real service.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from crawler.sandbox.common import (
+    BadParameter,
+    Request,
+    Response,
+    dollars,
+    iso_z,
+    json_response,
+    money_str,
+    parse_when,
+)
+from crawler.sandbox.hashing import key
+from crawler.sandbox.market import FEES, tm_offer_id
+from crawler.sandbox.world import WorldEvent, b62, slug, tm_attraction_id, tm_venue_id
+
+M = "ticketmaster"
+_SEGMENTS = {"Sports": "KZFzniwnSyZfZ7v7nE", "Music": "KZFzniwnSyZfZ7v7nJ",
+             "Arts & Theatre": "KZFzniwnSyZfZ7v7na"}
+_STATUS = {"onsale": "onsale", "soldout": "offsale", "postponed": "postponed",
+           "cancelled": "cancelled"}
+
+
+def unauthorized(missing: bool) -> Response:
+    if missing:
+        fault = {"faultstring": "Failed to resolve API Key variable request.queryparam.apikey",
+                 "detail": {"errorcode": "steps.oauth.v2.FailedToResolveAPIKey"}}
+    else:
+        fault = {"faultstring": "Invalid ApiKey",
+                 "detail": {"errorcode": "oauth.v2.InvalidApiKey"}}
+    return json_response({"fault": fault}, 401)
+
+
+def rate_limited() -> Response:
+    return json_response({"fault": {
+        "faultstring": "Rate limit quota violation. Quota limit exceeded. Identifier : sandbox",
+        "detail": {"errorcode": "policies.ratelimit.QuotaViolation"}}}, 429)
+
+
+def _error(status: int, code: str, detail: str) -> Response:
+    return json_response({"errors": [{"code": code, "detail": detail, "status": str(status),
+                                      "_links": {"about": {
+                                          "href": f"/discovery/v2/errors.html#{code}"}}}]},
+                         status)
+
+
+def not_found(what: str) -> Response:
+    return _error(404, "DIS1004", f"Resource not found with provided criteria (locale=en-us, "
+                                  f"id={what})")
+
+
+def bad_parameter(err: BadParameter) -> Response:
+    return _error(400, "DIS1015", f"Query param with name {err.name} has an invalid value.")
+
+
+def handle(req: Request) -> Response:
+    p = req.parts
+    try:
+        if p[:2] == ["discovery", "v2"] and len(p) == 3 and p[2] == "events.json":
+            return _events(req)
+        if p[:3] == ["discovery", "v2", "events"] and len(p) == 4 and p[3].endswith(".json"):
+            e = req.world.event_for(M, p[3].removesuffix(".json"))
+            return json_response(event_obj(req, e)) if e else not_found(p[3][:-5])
+        if p[:3] == ["commerce", "v2", "events"] and len(p) == 5 and p[4] == "offers.json":
+            e = req.world.event_for(M, p[3])
+            return json_response(offers_obj(req, e)) if e else not_found(p[3])
+        if p[:3] == ["top-picks", "v1", "events"] and len(p) == 4:
+            e = req.world.event_for(M, p[3].removesuffix(".json"))
+            return _top_picks(req, e) if e else not_found(p[3])
+    except BadParameter as err:
+        return bad_parameter(err)
+    return _error(404, "DIS1001", "Resource not found")
+
+
+def _int(req: Request, name: str, default: int, lo: int, hi: int) -> int:
+    try:
+        return req.int_arg(name, default, lo, hi)
+    except ValueError:
+        raise BadParameter(name, req.query.get(name)) from None
+
+
+def filter_events(req: Request, events: list[WorldEvent], *, keyword: str | None,
+                  city: str | None, classification: str | None, gte: str | None,
+                  lte: str | None) -> list[WorldEvent]:
+    """Event search shared by the marketplaces' list endpoints."""
+    try:
+        lo = parse_when(gte) if gte else None
+        hi = parse_when(lte) if lte else None
+    except ValueError:
+        raise BadParameter("startDateTime" if gte else "endDateTime") from None
+    out = []
+    kw = keyword.lower() if keyword else None
+    cls = classification.lower() if classification else None
+    for e in events:
+        if kw and kw not in e.name.lower() and not any(kw in p.lower() for p in e.performers):
+            continue
+        if city and city.lower() != e.venue.city.lower():
+            continue
+        if cls and cls not in (e.category, e.genre.lower(), e.segment.lower(),
+                               "nba" if e.category == "basketball" else "",
+                               "theater" if e.category == "theatre" else ""):
+            continue
+        if lo is not None and e.start < lo:
+            continue
+        if hi is not None and e.start > hi:
+            continue
+        out.append(e)
+    return out
+
+
+def _events(req: Request) -> Response:
+    q = req.query
+    size = _int(req, "size", 20, 1, 200)
+    page = _int(req, "page", 0, 0, 10_000)
+    if page * size >= 1000:
+        return _error(400, "DIS1035", "API Limits Exceeded: Max paging depth exceeded. "
+                                      "(page * size) must be less than 1,000")
+    events = filter_events(req, req.world.events_on(M), keyword=q.get("keyword"),
+                           city=q.get("city"), classification=q.get("classificationName"),
+                           gte=q.get("startDateTime"), lte=q.get("endDateTime"))
+    sort = q.get("sort", "date,asc")
+    if sort.startswith("name"):
+        events.sort(key=lambda e: e.name, reverse=sort.endswith("desc"))
+    elif sort.startswith("date"):
+        events.sort(key=lambda e: e.start, reverse=sort.endswith("desc"))
+    total = len(events)
+    pages = (total + size - 1) // size
+    chunk = events[page * size : (page + 1) * size]
+    base = {k: v for k, v in q.items() if k not in ("apikey", "page")}
+
+    def link(n: int) -> dict:
+        return {"href": "/discovery/v2/events.json?" + urlencode({**base, "page": n}),
+                "templated": False}
+
+    links = {"self": link(page), "first": link(0)}
+    if page + 1 < pages and (page + 1) * size < 1000:
+        links["next"] = link(page + 1)
+    if page > 0:
+        links["prev"] = link(page - 1)
+    if pages:
+        links["last"] = link(min(pages - 1, (999 // size)))
+    body: dict = {"_links": links}
+    if chunk:
+        body["_embedded"] = {"events": [event_obj(req, e) for e in chunk]}
+    body["page"] = {"size": size, "totalElements": total, "totalPages": pages, "number": page}
+    return json_response(body)
+
+
+def _images(seed_text: str) -> list[dict]:
+    h = b62(key("img", seed_text), 8)
+    return [{"ratio": r, "url": f"https://s1.ticketm.net/dam/a/{h[:3]}/{h}_{name}.jpg",
+             "width": w, "height": ht, "fallback": False}
+            for r, name, w, ht in (("16_9", "RETINA_LANDSCAPE_16_9", 1136, 639),
+                                   ("3_2", "RETINA_PORTRAIT_3_2", 640, 427),
+                                   ("4_3", "CUSTOM", 305, 225))]
+
+
+def _classification(e: WorldEvent) -> list[dict]:
+    return [{"primary": True,
+             "segment": {"id": _SEGMENTS[e.segment], "name": e.segment},
+             "genre": {"id": "KnvZfZ7v" + b62(key("genre", e.genre), 3), "name": e.genre},
+             "subGenre": {"id": "KZazBEonSMnZfZ7v" + b62(key("sub", e.genre), 3),
+                          "name": {"basketball": "NBA", "soccer": "MLS"}.get(e.category,
+                                                                             e.genre)}}]
+
+
+def venue_obj(e: WorldEvent) -> dict:
+    v = e.venue
+    vid = tm_venue_id(v)
+    return {"name": v.name, "type": "venue", "id": vid, "test": False,
+            "url": f"https://www.ticketmaster.com/{slug(v.name)}-tickets/venue/{v.number}",
+            "locale": "en-us", "postalCode": v.postal_code, "timezone": v.timezone,
+            "city": {"name": v.city}, "state": {"name": "Oregon", "stateCode": v.state},
+            "country": {"name": "United States Of America", "countryCode": "US"},
+            "address": {"line1": v.address},
+            "location": {"longitude": f"{v.lon:.8f}", "latitude": f"{v.lat:.8f}"},
+            "markets": [{"id": "42"}], "dmas": [{"id": 351}],
+            "_links": {"self": {"href": f"/discovery/v2/venues/{vid}?locale=en-us"}}}
+
+
+def _attraction(e: WorldEvent, name: str) -> dict:
+    aid = tm_attraction_id(name)
+    return {"name": name, "type": "attraction", "id": aid, "test": False,
+            "url": f"https://www.ticketmaster.com/{slug(name)}-tickets/artist/{aid[-5:]}",
+            "locale": "en-us", "images": _images(name), "classifications": _classification(e),
+            "_links": {"self": {"href": f"/discovery/v2/attractions/{aid}?locale=en-us"}}}
+
+
+def event_obj(req: Request, e: WorldEvent) -> dict:
+    local = e.start_local
+    eid = e.ids[M]
+    obj: dict = {
+        "name": e.name, "type": "event", "id": eid, "test": False,
+        "url": f"https://www.ticketmaster.com/event/{key(e.uid, 'tmurl') % 16**16:016X}",
+        "locale": "en-us", "images": _images(e.name),
+        "sales": {"public": {"startDateTime": iso_z(req.world.start - 30 * 86_400),
+                             "startTBD": False, "endDateTime": iso_z(e.start - 2 * 3600)}},
+        "dates": {"start": {"localDate": local.strftime("%Y-%m-%d"),
+                            "localTime": local.strftime("%H:%M:%S"),
+                            "dateTime": iso_z(e.start), "dateTBD": False, "dateTBA": False,
+                            "timeTBA": False, "noSpecificTime": False},
+                  "timezone": e.venue.timezone, "status": {"code": _STATUS[e.status]}},
+        "classifications": _classification(e),
+        "promoter": {"id": str(400 + e.venue.number)},
+    }
+    zones = _zones(e)
+    if e.status == "onsale" and zones:
+        obj["priceRanges"] = [{"type": "standard", "currency": "USD",
+                               "min": dollars(min(z[2] for z in zones)),
+                               "max": dollars(max(z[2] for z in zones))}]
+    attractions = [_attraction(e, p) for p in e.performers]
+    obj["_links"] = {"self": {"href": f"/discovery/v2/events/{eid}?locale=en-us"},
+                     "attractions": [a["_links"]["self"] for a in attractions],
+                     "venues": [{"href": f"/discovery/v2/venues/{tm_venue_id(e.venue)}"
+                                         "?locale=en-us"}]}
+    obj["_embedded"] = {"venues": [venue_obj(e)], "attractions": attractions}
+    return obj
+
+
+def _zones(e: WorldEvent) -> list[tuple[str, str, int]]:
+    """Price zones (id, name, face cents) from the seat map's tiers, priciest first."""
+    tiers: dict[str, float] = {}
+    for s in e.seat_map.sections:
+        tiers[s.tier] = max(tiers.get(s.tier, 0.0), s.value)
+    ranked = sorted(tiers.items(), key=lambda kv: -kv[1])
+    return [(str(i + 1), name, int(round(e.base_cents * value * 0.85 / 50.0) * 50))
+            for i, (name, value) in enumerate(ranked)]
+
+
+def offers_obj(req: Request, e: WorldEvent) -> dict:
+    """Commerce v2 offers: primary face values per price zone with fees and taxes."""
+    zones = _zones(e)
+    rate, fixed = FEES[(M, "primary")]
+    std, vip = "000000000001", "0000" + b62(key(e.uid, "vip"), 4).upper() + "0006"
+    zone_refs = [{"id": z[0], "type": "price-zones"} for z in zones]
+    area_refs = [{"id": str(10 + int(z[0])), "type": "areas"} for z in zones]
+    prices = []
+    for z, area in zip(zones, area_refs, strict=True):
+        prices.append({"type": "offered-prices",
+                       "attributes": {"currency": "USD", "value": money_str(z[2])},
+                       "relationships": {"offers": {"data": [{"id": std, "type": "offers"}]},
+                                         "priceZones": {"data": [{"id": z[0],
+                                                                  "type": "price-zones"}]},
+                                         "areas": {"data": [area]}}})
+
+    def price_entry(zone_id: str, face: int) -> dict:
+        service = round(face * rate)
+        return {"priceZone": zone_id, "value": money_str(face),
+                "total": money_str(face + service + fixed),
+                "fees": [{"value": money_str(service), "label": "Service", "type": "service"},
+                         {"value": money_str(fixed), "label": "Facility",
+                          "type": "facility"}],
+                "taxes": [{"value": "0.00", "label": "Face Value Tax",
+                           "type": "face_value_tax"}]}
+
+    offers = [{"id": std, "type": "offers",
+               "attributes": {"name": "Standard Ticket", "description": "Standard Admission",
+                              "rank": 0, "offerDetails": {"link": "", "linkText": "",
+                                                          "text": ""},
+                              "offerType": "DEFAULT", "currency": "USD",
+                              "prices": [price_entry(z[0], z[2]) for z in zones],
+                              "limit": {"min": 1, "max": 8, "multiples": 1}},
+               "relationships": {"areas": {"data": area_refs},
+                                 "priceZones": {"data": zone_refs},
+                                 "products": {"data": [{"id": e.ids[M], "type": "products"}]}}}]
+    if e.category == "concert":
+        face = zones[0][2] * 4
+        offers.append({"id": vip, "type": "offers",
+                       "attributes": {"name": "VIP1", "description": "VIP Experience Package",
+                                      "rank": 1, "offerDetails": {
+                                          "link": "https://www.ticketmaster.com/vip",
+                                          "linkText": "See Full Package Details!",
+                                          "text": "Premium seat, merchandise and early entry."},
+                                      "offerType": "SPECIAL", "currency": "USD",
+                                      "prices": [price_entry(zones[0][0], face)],
+                                      "limit": {"min": 1, "max": 4, "multiples": 1}},
+                       "relationships": {"areas": {"data": area_refs[:1]},
+                                         "priceZones": {"data": zone_refs[:1]},
+                                         "products": {"data": [{"id": e.ids[M],
+                                                                "type": "products"}]}}})
+    if e.status in ("soldout", "cancelled"):
+        offers, prices = [], []
+    return {
+        "limits": {"max": 8},
+        "prices": {"data": prices},
+        "metadata": {"eventMapping": {"id": e.ids[M], "type": "event",
+                                      "source": {"name": "ticketmaster",
+                                                 "id": f"{key(e.uid, 'tmurl') % 16**16:016X}"}}},
+        "offers": offers,
+        "_embedded": {
+            "priceZones": {"data": [{"id": z[0], "type": "price-zones",
+                                     "attributes": {"currency": "USD", "name": z[1]},
+                                     "relationships": {"offers": {"data": [
+                                         {"id": std, "type": "offers"}]},
+                                         "areas": {"data": [a]}}}
+                                    for z, a in zip(zones, area_refs, strict=True)]},
+            "areas": {"data": [{"id": a["id"], "type": "areas",
+                                "attributes": {"rank": i, "name": z[1].upper(),
+                                               "areaType": "AREA"},
+                                "relationships": {"areas": {},
+                                                  "offers": {"data": [{"id": std,
+                                                                       "type": "offers"}]},
+                                                  "priceZones": {"data": [{
+                                                      "id": z[0], "type": "price-zones"}]}}}
+                               for i, (z, a) in enumerate(zip(zones, area_refs, strict=True))]},
+            "passwords": {"data": []},
+        },
+    }
+
+
+def pick_listing_id(offer_id: str, section: str, row: str, seats: list[str]) -> str:
+    """The listing id rule the spiders apply: offer id + section + row + seats."""
+    return f"{offer_id}:{section}:{row}:{','.join(seats)}"
+
+
+def _top_picks(req: Request, e: WorldEvent) -> Response:
+    size = _int(req, "size", 20, 1, 200)
+    page = _int(req, "page", 0, 0, 1_000_000)
+    quantity = _int(req, "quantity", 0, 0, 50)
+    live = req.model.live(e, M, req.t)
+    order = range(len(live))
+    if quantity:
+        order = [i for i in order if int(live.qty[i]) >= quantity]
+    total = len(order)
+    chosen = list(order[page * size : (page + 1) * size])
+    picks, offers = [], []
+    for i in chosen:
+        p, o = tm_pick(e, live, i)
+        picks.append(p)
+        offers.append(o)
+    body = {"page": {"number": page, "size": size, "totalElements": total,
+                     "totalPages": (total + size - 1) // size},
+            "picks": picks, "_embedded": {"offer": offers}}
+    return json_response(body)
+
+
+def tm_section_row(e: WorldEvent, live, i: int) -> tuple[str, str, list[str]]:
+    sec = e.seat_map.sections[int(live.section[i])]
+    r = int(live.row[i])
+    row = sec.rows[r] if r >= 0 else "GA"
+    q, s0 = int(live.qty[i]), int(live.seat0[i])
+    seats = [str(s) for s in range(s0, s0 + q)] if r >= 0 else []
+    return sec.name, row, seats
+
+
+def tm_pick(e: WorldEvent, live, i: int) -> tuple[dict, dict]:
+    """One pick and its embedded offer for live listing ``i``."""
+    slot = int(live.slot[i])
+    sec = e.seat_map.sections[int(live.section[i])]
+    section, row, seats = tm_section_row(e, live, i)
+    offer_id = tm_offer_id(e, slot)
+    primary = bool(live.primary[i])
+    bad = live.malformed_reason(i)
+    if bad == "empty_seats" or (not seats and sec.general_admission):
+        seats = [] if bad == "empty_seats" else [f"GA{n}" for n in range(1, int(live.qty[i]) + 1)]
+    price, total = int(live.price[i]), int(live.total[i])
+    fees = total - price
+    facility = FEES[(M, "primary" if primary else "resale")][1]
+    pick = {"id": pick_listing_id(offer_id, section, row, seats),
+            "type": "seats", "quality": round(min(1.0, float(sec.value) / 5.0), 6),
+            "section": section, "selection": "standard" if primary else "resale", "row": row,
+            "descriptions": ["Full View"],
+            "area": {"id": sec.zone_id, "name": sec.tier_code, "description": sec.tier.upper()},
+            "snapshotImageUrl": f"https://app.ticketmaster.com/maps/geometry/3/event/"
+                                f"{e.ids[M]}/image?section={section}",
+            "offers": [offer_id], "seats": seats}
+    offer = {"offerId": offer_id, "name": "Standard Ticket" if primary else "Resale Ticket",
+             "ticketTypeId": "000000000001" if primary else "000000000002",
+             "priceLevelId": str(sec.zone_id % 100),
+             "description": "Standard Ticket" if primary else "Verified Resale Ticket",
+             "currency": "USD", "faceValue": dollars(price),
+             "totalPrice": None if bad == "missing_price" else dollars(total),
+             "charges": [{"reason": "service", "type": "fee", "amount": dollars(fees - facility)},
+                         {"reason": "facility", "type": "fee", "amount": dollars(facility)}]}
+    if bad == "missing_price":
+        offer["faceValue"] = None
+    return pick, offer
