@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 
 import numpy as np
 import pyarrow as pa
@@ -79,7 +80,7 @@ def test_score_is_monotone_in_price(trained):
     # probes are scored one at a time beside the real listings so none moves the others
     scores = [_probe(_score(model, _with_probe(batch, total_cents=r["total_cents"]), ctx))
               ["deal_score"] for r in probes.to_pylist()]
-    assert all(a > b for a, b in zip(scores, scores[1:], strict=False))
+    assert all(a > b for a, b in pairwise(scores))
     assert min(scores) > 0 and max(scores) < 100
 
 
@@ -102,7 +103,8 @@ def test_reason_text_matches_the_numbers(trained):
                          section_lows=section_daily_lows(
                              hist.filter(pc.less(hist["observed_at"], last_t))))
     out = _score(model, _latest(hist), ctx).to_pydict()
-    pattern = re.compile(r"^\$(\d+) \((\d+) %\) (below|above) similar seats in Section (.+?)(?: · |$)")
+    pattern = re.compile(
+        r"^\$(\d+) \((\d+) %\) (below|above) similar seats in Section (.+?)(?: · |$)")
     checked = lows = 0
     for fair, total, reason, section in zip(out["fair_value_cents"], out["total_cents"],
                                             out["deal_reason"], out["section"], strict=True):
@@ -128,7 +130,7 @@ def test_rank_within_event_follows_the_score(trained):
     rows = sorted((r, s) for r, s, e in zip(out["deal_rank"], out["deal_score"],
                                             out["event_id"], strict=True) if e == ev0)
     assert [r for r, _ in rows] == list(range(1, len(rows) + 1))
-    assert all(a >= b for (_, a), (_, b) in zip(rows, rows[1:], strict=False))
+    assert all(a >= b for (_, a), (_, b) in pairwise(rows))
 
 
 def test_model_generalises_to_another_seeds_events(trained):

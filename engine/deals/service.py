@@ -14,15 +14,15 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pyarrow as pa
+
 from engine.deals.context import ScoringContext
 from engine.deals.model import fit
 from engine.deals.registry import ModelNotFoundError, load_model, models_dir, save_model
-from engine.deals.scorer import DealScorer
+from engine.deals.scorer import SCORE_FIELDS, DealScorer
 
 if TYPE_CHECKING:
     from datetime import datetime
-
-    import pyarrow as pa
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ class ModelScorer:
         self._scorer: DealScorer | None = None
         self._context: ScoringContext | None = None
         self._context_at = 0.0
+        self._trained_at = -1e9
         self._maybe_reload(force=True)
 
     @property
@@ -75,8 +76,11 @@ class ModelScorer:
             self._context_at = time.monotonic()
         return self._context
 
-    def _train_initial(self, batch: pa.RecordBatch, context: ScoringContext) -> None:
-        if self._url is not None:
+    def _train_initial(self, batch: pa.RecordBatch, context: ScoringContext) -> DealScorer | None:
+        """A saved model trained on the database's history when it has enough (tried at
+        most every 5 minutes); else a cold-start model fitted on this batch alone."""
+        if self._url is not None and time.monotonic() - self._trained_at > 300:
+            self._trained_at = time.monotonic()
             from engine.deals.store import load_history
 
             history = load_history(self._url)
@@ -84,27 +88,29 @@ class ModelScorer:
                 model = fit(history, context)
                 save_model(model, self._dir)
                 self._scorer = DealScorer(model)
-                return
+                return self._scorer
         try:
             model = fit(batch, context)
         except ValueError:
-            return
+            return None
         model.version = "coldstart-" + model.trained_at.strftime("%Y%m%dT%H%M%SZ")
-        self._scorer = DealScorer(model)
+        return DealScorer(model)
 
     def score(self, batch: pa.RecordBatch, context: object = None) -> pa.RecordBatch:
+        """Scores with the latest model; without one, a cold-start fit on the batch; with
+        too few listings even for that, null scores (never an exception)."""
         ctx = ScoringContext.coerce(context if isinstance(context, ScoringContext) else None)
         self._maybe_reload()
-        if self._scorer is None or self._scorer.model_version.startswith("coldstart-"):
-            if self._scorer is None:
-                self._train_initial(batch, ctx)
-        if self._scorer is None:
-            from engine.deals.model import FairPriceModel
-
-            raise ModelNotFoundError(
-                f"no fair-price model yet and {batch.num_rows} listings are too few to fit "
-                f"one (need 50 priced); {FairPriceModel.__name__}s appear after more crawling")
-        return self._scorer.score(batch, ctx)
+        scorer = self._scorer or self._train_initial(batch, ctx)
+        if scorer is not None:
+            return scorer.score(batch, ctx)
+        out = batch
+        for field in SCORE_FIELDS:
+            col = pa.nulls(batch.num_rows, field.type)
+            if field.name == "model_version":
+                col = pa.array(["none"] * batch.num_rows, pa.string())
+            out = out.append_column(field, col)
+        return out
 
 
 def create_scorer(database_url: str | None = None) -> ModelScorer:
