@@ -6,8 +6,10 @@
 - ``RequestBudgetMiddleware``: stops a spider when its daily request budget is spent.
 - ``BadCredentialsMiddleware``: a 401/403 closes the spider with reason
   ``bad_credentials`` and one log line naming the setting to fix (no retry storm).
-- ``BackoffRetryMiddleware``: retries 429/5xx/timeouts with exponential backoff and full
-  jitter, honouring ``Retry-After``; Scrapy's RetryMiddleware does neither.
+- ``BackoffRetryMiddleware``: retries 429/5xx/timeouts and truncated JSON bodies with
+  exponential backoff and full jitter, honouring ``Retry-After``; Scrapy's RetryMiddleware
+  does neither. It parses each JSON body once (``meta["ripcity_json"]``) so a cut-off
+  body is retried instead of failing its parser.
 
 Counters go to the stats collector under ``ripcity/...``.
 """
@@ -21,6 +23,7 @@ import time
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import orjson
 from scrapy.exceptions import IgnoreRequest, NotConfigured
 from twisted.internet.error import (
     ConnectionDone,
@@ -135,6 +138,13 @@ def _redact(url: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+def _is_json(response: Response) -> bool:
+    content_type = response.headers.get("Content-Type") or b""
+    if b"json" in content_type:
+        return True
+    return not content_type and response.body[:1] in (b"{", b"[")
+
+
 def retry_after_seconds(value: bytes | str | None, now: float | None = None) -> float | None:
     """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date."""
     if not value:
@@ -205,7 +215,19 @@ class BackoffRetryMiddleware:
 
     async def process_response(self, request: Request, response: Response,
                                spider: Spider | None = None) -> Request | Response:
-        if response.status not in self.codes or request.meta.get("dont_retry"):
+        if request.meta.get("dont_retry"):
+            return response
+        if response.status == 200:
+            if not _is_json(response):
+                return response
+            try:
+                # parsed once here; the spider hands the object to the pure parser
+                request.meta["ripcity_json"] = orjson.loads(response.body)
+            except orjson.JSONDecodeError:
+                retry = await self._retry(request, "truncated_body")
+                return retry if retry is not None else response
+            return response
+        if response.status not in self.codes:
             return response
         retry_after = retry_after_seconds(response.headers.get("Retry-After"))
         retry = await self._retry(request, f"http_{response.status}", retry_after)

@@ -38,6 +38,8 @@ STUBHUB_BASE_URL = _cfg.stubhub_base_url
 STUBHUB_WEB_URL = _cfg.stubhub_web_url
 STUBHUB_TOKEN = _cfg.stubhub_token
 RIPCITY_CHROMIUM_PATH = str(_cfg.chromium_path)
+#: StubHub listings from the rendered event page (Chromium) instead of the inventory API
+RIPCITY_STUBHUB_RENDER = False
 RIPCITY_CRAWL_CITY = _cfg.crawl_city
 RIPCITY_DATA_DIR = str(_cfg.data_dir)
 #: requests per spider run before it stops with reason ``budget_exhausted`` (daily quotas)

@@ -3,8 +3,8 @@ details (with ``expand=venue``) and ticket classes.
 
 Ticket classes are primary price tiers: money objects carry ``value`` in minor units
 (cents for USD), so no decimal parsing is needed. A class is a listing when a buyer can
-buy it now: hidden, donation and sold-out classes are not listings (a sold-out class
-disappearing is how its listing goes away); free classes are listings at 0.
+buy it now at a price: hidden, donation, free and sold-out classes are not listings (a
+class selling out is how its listing goes away; a free ticket has no price to track).
 """
 
 from __future__ import annotations
@@ -133,24 +133,22 @@ def _ticket_classes(data: dict[str, Any], source: str | None, observed_at: datet
             continue
         status = str(item.get("on_sale_status") or "AVAILABLE").upper()
         if item.get("hidden") or item.get("hidden_currently") or item.get("donation") \
-                or status in _NOT_LISTED:
+                or item.get("free") or status in _NOT_LISTED:
             continue
-        if item.get("free"):
-            price, fees, currency = 0, 0, None
-        else:
-            cost = item.get("cost")
-            price = _minor(cost)
-            fee, tax = _minor(item.get("fee")), _minor(item.get("tax"))
-            fees = None if price is None else (fee or 0) + (tax or 0)
-            currency = text(dig(item, "cost", "currency"))
-            if price is not None and item.get("include_fee") and fee:
-                price -= fee  # the shown cost already holds the fee
+        price = _minor(item.get("cost"))
+        fee, tax = _minor(item.get("fee")), _minor(item.get("tax"))
+        fees = None if price is None else (fee or 0) + (tax or 0)
+        currency = text(dig(item, "cost", "currency"))
+        if price is not None and item.get("include_fee") and fee:
+            price -= fee  # the shown cost already holds the fee
         total = price + fees if price is not None and fees is not None else None
         sold = normalize.to_int(item.get("quantity_sold"))
         capacity = normalize.to_int(item.get("quantity_total"))
         if capacity is None:
             capacity = normalize.to_int(item.get("capacity"))
         quantity = capacity - (sold or 0) if capacity is not None else None
+        if quantity == 0:
+            continue  # sold out by count: no longer for sale
         low = normalize.to_int(item.get("minimum_quantity"))
         high = normalize.to_int(item.get("maximum_quantity_per_order")) or \
             normalize.to_int(item.get("maximum_quantity"))
