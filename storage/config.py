@@ -41,6 +41,11 @@ class Settings(BaseSettings):
         400, ge=1, validation_alias="RIPCITY_RETENTION_DAYS",
         description="days of listing snapshots kept",
     )
+    last_seen_resolution_s: int = Field(
+        900, ge=0, validation_alias="RIPCITY_LAST_SEEN_RESOLUTION_S",
+        description="an unchanged listing's last_seen is rewritten at most this often "
+        "(seconds); 0 = on every crawl",
+    )
     redis_url: str | None = Field(
         None, validation_alias="RIPCITY_REDIS_URL",
         description="Redis for shared API rate limits and cache; unset = in memory",

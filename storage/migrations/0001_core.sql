@@ -77,8 +77,8 @@ END $$;
 
 -- One event's id on each marketplace.
 CREATE TABLE event_sources (
-    marketplace      text NOT NULL,
-    source_event_id  text NOT NULL,
+    marketplace      text COLLATE "C" NOT NULL,
+    source_event_id  text COLLATE "C" NOT NULL,
     event_id         bigint NOT NULL REFERENCES events (id) ON DELETE CASCADE,
     url              text,
     name             text,
@@ -138,7 +138,7 @@ CREATE TABLE alert_rules (
     min_deal_score    real,
     section           text,
     min_quantity      integer NOT NULL DEFAULT 1,
-    marketplace       text,
+    marketplace       text COLLATE "C",
     channels          text[] NOT NULL DEFAULT '{email}',   -- email | sms
     active            boolean NOT NULL DEFAULT true,
     cooldown_seconds  integer NOT NULL DEFAULT 3600,
@@ -208,7 +208,7 @@ CREATE TABLE stripe_events (
 CREATE TABLE refresh_requests (
     id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     event_id      bigint REFERENCES events (id) ON DELETE CASCADE,   -- NULL = everything
-    marketplace   text,                                              -- NULL = all
+    marketplace   text COLLATE "C",                                              -- NULL = all
     requested_by  bigint REFERENCES users (id) ON DELETE SET NULL,
     requested_at  timestamptz NOT NULL DEFAULT now(),
     claimed_at    timestamptz,

@@ -8,9 +8,9 @@
 CREATE TABLE _shape_listing_snapshots (
     observed_at      timestamptz NOT NULL,
     event_id         bigint NOT NULL,
-    marketplace      text NOT NULL,
-    listing_id       text NOT NULL,
-    source_event_id  text NOT NULL,
+    marketplace      text COLLATE "C" NOT NULL,
+    listing_id       text COLLATE "C" NOT NULL,
+    source_event_id  text COLLATE "C" NOT NULL,
     section          text,
     "row"            text,
     seats            text,
@@ -31,8 +31,8 @@ CREATE TABLE _shape_listing_snapshots (
 CREATE TABLE _shape_event_price_stats (
     observed_at        timestamptz NOT NULL,
     event_id           bigint NOT NULL,
-    marketplace        text NOT NULL,
-    source_event_id    text NOT NULL,
+    marketplace        text COLLATE "C" NOT NULL,
+    source_event_id    text COLLATE "C" NOT NULL,
     lowest_cents       bigint,
     lowest_base_cents  bigint,
     median_cents       bigint,
@@ -154,10 +154,10 @@ SELECT ripcity_ensure_partitions(now() - INTERVAL '2 days', now() + INTERVAL '7 
 
 -- Latest state per listing: fast reads, change detection, deal scores.
 CREATE TABLE listings_current (
-    marketplace       text NOT NULL,
-    listing_id        text NOT NULL,
+    marketplace       text COLLATE "C" NOT NULL,
+    listing_id        text COLLATE "C" NOT NULL,
     event_id          bigint NOT NULL,
-    source_event_id   text NOT NULL,
+    source_event_id   text COLLATE "C" NOT NULL,
     section           text,
     "row"             text,
     seats             text,
@@ -182,7 +182,7 @@ CREATE TABLE listings_current (
     model_version     text,
     scored_at         timestamptz,
     PRIMARY KEY (marketplace, listing_id)
-) WITH (fillfactor = 80);   -- room for HOT updates of last_seen on every re-crawl
+) WITH (fillfactor = 50);   -- room for HOT updates of last_seen on every re-crawl
 CREATE INDEX listings_current_event_total_idx ON listings_current (event_id, total_cents);
 CREATE INDEX listings_current_deals_idx ON listings_current (event_id, deal_score DESC)
     WHERE gone_at IS NULL AND deal_score IS NOT NULL;
@@ -191,7 +191,7 @@ CREATE INDEX listings_current_deals_idx ON listings_current (event_id, deal_scor
 CREATE TABLE listing_rollups_hourly (
     bucket              timestamptz NOT NULL,
     event_id            bigint NOT NULL,
-    marketplace         text NOT NULL,
+    marketplace         text COLLATE "C" NOT NULL,
     section             text NOT NULL,
     min_total_cents     bigint NOT NULL,
     median_total_cents  bigint NOT NULL,
@@ -205,12 +205,12 @@ CREATE TABLE listing_rollups_hourly (
 CREATE TABLE quarantine (
     id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     observed_at      timestamptz NOT NULL,
-    marketplace      text NOT NULL,
+    marketplace      text COLLATE "C" NOT NULL,
     source           text,            -- URL / file, or the ingest step
     reason           text NOT NULL,
     raw              text,
-    listing_id       text,
-    source_event_id  text,
+    listing_id       text COLLATE "C",
+    source_event_id  text COLLATE "C",
     created_at       timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX quarantine_observed_idx ON quarantine (observed_at);
