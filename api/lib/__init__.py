@@ -1,0 +1,1 @@
+"""Shared machinery of the API: errors, auth, rate limits, caching, pagination, metrics."""

@@ -1,0 +1,67 @@
+"""Authentication dependencies and guards.
+
+The rate-limit middleware has already resolved the caller (API key or session cookie);
+these read the result. Browser sessions must echo their CSRF token in ``X-CSRF-Token`` on
+every state-changing request (API-key calls are not cookie-borne, so they need none).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from litestar import Request
+
+from api.lib.errors import Forbidden, PaymentRequired, Unauthorized
+from api.lib.security import same
+from api.plans import UPGRADE_PATH
+
+if TYPE_CHECKING:
+    from litestar.connection import ASGIConnection
+    from litestar.handlers import BaseRouteHandler
+
+    from api.services.principals import Principal
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_HEADER = "x-csrf-token"
+
+
+def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
+    state = connection.scope.get("state") or {}
+    principal: Principal | None = state.get("principal")
+    return principal
+
+
+async def provide_principal(request: Request[Any, Any, Any]) -> Principal | None:
+    """The caller if authenticated, else None (public endpoints)."""
+    return principal_of(request)
+
+
+async def provide_user(request: Request[Any, Any, Any]) -> Principal:
+    """The authenticated caller; 401 if anonymous, 403 on a session without its CSRF token."""
+    principal = principal_of(request)
+    if principal is None:
+        raise Unauthorized(
+            "This endpoint needs an account: send `Authorization: Bearer <api key>` "
+            "(create one with POST /api/v1/api-keys after logging in), or log in with "
+            "POST /api/v1/auth/login to get a session cookie.")
+    if principal.via == "session" and request.method not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER)
+        if not sent or not principal.csrf_token or not same(sent, principal.csrf_token):
+            raise Forbidden(
+                "Missing or wrong CSRF token: browser sessions must send the value of the "
+                "`ripcity_csrf` cookie (also returned by login) in the X-CSRF-Token header "
+                "on every POST, PATCH, PUT and DELETE.")
+    return principal
+
+
+def requires_premium(connection: ASGIConnection[Any, Any, Any, Any],
+                     _: BaseRouteHandler) -> None:
+    """Guard: premium accounts only; others get a problem saying how to upgrade."""
+    principal = principal_of(connection)
+    if principal is None:
+        raise Unauthorized("This premium feature needs an account: log in or send an API key.")
+    if principal.plan.name != "premium":
+        raise PaymentRequired(
+            f"This is a premium feature and your account is on the {principal.plan.name} "
+            f"plan. Upgrade with POST {UPGRADE_PATH} (Stripe Checkout), then retry.",
+            upgrade_url=UPGRADE_PATH)

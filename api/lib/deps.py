@@ -1,0 +1,15 @@
+"""Dependency markers for handler signatures (the names are the ones the app provides)."""
+
+from __future__ import annotations
+
+from litestar.di import NamedDependency
+
+from api.lib.runtime import Runtime
+from api.services.principals import Principal
+
+#: The per-app runtime (pool, cache, settings).
+RuntimeDep = NamedDependency[Runtime]
+#: The authenticated caller (401 when anonymous; CSRF checked for sessions).
+UserDep = NamedDependency[Principal]
+#: The caller if any.
+PrincipalDep = NamedDependency[Principal | None]

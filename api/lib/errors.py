@@ -1,0 +1,185 @@
+"""RFC 9457 problem details: every error the API returns is ``application/problem+json``.
+
+Handlers raise :class:`ApiError` subclasses (or Litestar's HTTP exceptions); one set of
+exception handlers renders them. Validation errors name each offending field under
+``errors``; anything unexpected becomes a 500 problem that says where to look (the log, by
+the request id) without leaking internals.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from litestar import Response
+from litestar.exceptions import HTTPException, ValidationException
+
+if TYPE_CHECKING:
+    from litestar import Request
+    from litestar.types import ExceptionHandlersMap
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+_TYPE_BASE = "https://ripcity.dev/problems/"
+
+
+class FieldError(msgspec.Struct, omit_defaults=True):
+    """One invalid input: which field (query, path, body) and what is wrong with it."""
+
+    field: str
+    message: str
+    source: str | None = None
+
+
+class Problem(msgspec.Struct, omit_defaults=True):
+    """An RFC 9457 problem details body."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[FieldError] | None = None
+    upgrade_url: str | None = None
+    retry_after: int | None = None
+
+
+class ApiError(Exception):
+    """An error with an HTTP meaning; ``detail`` must tell the caller what to do."""
+
+    status_code = 400
+    slug = "bad-request"
+    title = "Bad request"
+
+    def __init__(self, detail: str, *, headers: dict[str, str] | None = None,
+                 **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.headers = headers or {}
+        self.extra = extra
+
+
+class NotFound(ApiError):
+    status_code, slug, title = 404, "not-found", "Not found"
+
+
+class Conflict(ApiError):
+    status_code, slug, title = 409, "conflict", "Conflict"
+
+
+class Unauthorized(ApiError):
+    status_code, slug, title = 401, "unauthorized", "Authentication required"
+
+    def __init__(self, detail: str, **kw: Any) -> None:
+        kw.setdefault("headers", {"WWW-Authenticate": 'Bearer realm="ripcity"'})
+        super().__init__(detail, **kw)
+
+
+class Forbidden(ApiError):
+    status_code, slug, title = 403, "forbidden", "Forbidden"
+
+
+class PaymentRequired(ApiError):
+    """A premium feature on a free plan (403 with an ``upgrade_url``)."""
+
+    status_code, slug, title = 403, "premium-required", "Premium plan required"
+
+
+class PlanLimit(ApiError):
+    status_code, slug, title = 403, "plan-limit", "Plan limit reached"
+
+
+class InvalidInput(ApiError):
+    status_code, slug, title = 422, "validation-error", "Invalid input"
+
+
+class TooManyRequests(ApiError):
+    status_code, slug, title = 429, "rate-limited", "Too many requests"
+
+
+class Unavailable(ApiError):
+    status_code, slug, title = 503, "unavailable", "Service unavailable"
+
+
+def problem_response(status: int, slug: str, title: str, detail: str, *,
+                     instance: str | None = None, headers: dict[str, str] | None = None,
+                     **extra: Any) -> Response[bytes]:
+    body = Problem(type=_TYPE_BASE + slug, title=title, status=status, detail=detail,
+                   instance=instance, **extra)
+    return Response(msgspec.json.encode(body), status_code=status, media_type=PROBLEM_JSON,
+                    headers=headers)
+
+
+def problem_bytes(status: int, slug: str, title: str, detail: str, **extra: Any) -> bytes:
+    """The encoded body, for raw ASGI middleware that answers before routing."""
+    return msgspec.json.encode(Problem(type=_TYPE_BASE + slug, title=title, status=status,
+                                       detail=detail, **extra))
+
+
+def _field_errors(exc: ValidationException) -> list[FieldError]:
+    out: list[FieldError] = []
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    for item in extra:
+        if not isinstance(item, dict):
+            continue
+        key = str(item.get("key") or "body")
+        message = str(item.get("message") or "invalid value")
+        source = item.get("source")
+        if key == "data" and " - at `$." in message:  # msgspec body error: name the field
+            message, _, where = message.partition(" - at `$.")
+            key = where.rstrip("`")
+        out.append(FieldError(field=key, message=message,
+                              source=str(source) if source else None))
+    return out
+
+
+def _handle_api_error(request: Request[Any, Any, Any], exc: ApiError) -> Response[bytes]:
+    return problem_response(exc.status_code, exc.slug, exc.title, exc.detail,
+                            instance=request.url.path, headers=exc.headers, **exc.extra)
+
+
+def _handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    status = exc.status_code
+    if isinstance(exc, ValidationException) or (status == 400 and exc.extra):
+        errors = _field_errors(exc) if isinstance(exc, ValidationException) else None
+        names = ", ".join(e.field for e in errors or []) or "the request"
+        detail = f"Invalid value for {names}: " + "; ".join(
+            f"{e.field}: {e.message}" for e in errors or []) if errors else exc.detail
+        return problem_response(422, "validation-error", "Invalid input", detail,
+                                instance=request.url.path, errors=errors or None)
+    titles = {401: "Authentication required", 403: "Forbidden", 404: "Not found",
+              405: "Method not allowed", 413: "Request body too large"}
+    detail = exc.detail
+    if status == 404 and detail in ("Not Found", ""):
+        detail = (f"No route matches {request.method} {request.url.path}; "
+                  "see /schema for the available endpoints")
+    if status == 405:
+        detail = (f"{request.method} is not allowed on {request.url.path}; "
+                  "see /schema for the methods this path accepts")
+    if status == 400 and detail in ("Bad Request", ""):
+        detail = "The request could not be read; check its body and Content-Type"
+    headers = dict(exc.headers or {})
+    return problem_response(status, titles.get(status, "Error").lower().replace(" ", "-"),
+                            titles.get(status, "Error"), detail,
+                            instance=request.url.path, headers=headers)
+
+
+def _handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    ref = uuid.uuid4().hex[:12]
+    logger.exception("unhandled error %s on %s %s", ref, request.method, request.url.path)
+    return problem_response(500, "internal-error", "Internal server error",
+                            f"Something went wrong on our side (reference {ref}); it has been "
+                            "logged. Retry later, or report the reference if it persists.",
+                            instance=request.url.path)
+
+
+def exception_handlers() -> ExceptionHandlersMap:
+    """The app-level handler map: our errors, Litestar's HTTP errors, then everything else."""
+    return {
+        ApiError: _handle_api_error,
+        HTTPException: _handle_http,
+        Exception: _handle_unexpected,
+    }

@@ -1,0 +1,85 @@
+"""OpenAPI: document the problem+json errors every operation can answer with.
+
+Litestar documents a 400 with its own error shape; our errors are RFC 9457 problems
+(validation is 422), so after the app is built every operation's responses are rewritten
+to name the statuses it can really return, so a generated client knows each body.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, Reference, Schema
+
+from api.lib.errors import PROBLEM_JSON
+
+if TYPE_CHECKING:
+    from litestar import Litestar
+    from litestar.openapi.spec import OpenAPI
+
+_DESCRIPTIONS = {
+    "401": "Authentication required or credentials invalid (problem details)",
+    "403": "Forbidden: CSRF token missing, premium feature, or plan limit (problem details)",
+    "404": "Not found (problem details)",
+    "409": "Conflict with existing data (problem details)",
+    "422": "Invalid input: `errors` names each field (problem details)",
+    "429": "Rate limited: see Retry-After and RateLimit-* headers (problem details)",
+    "500": "Unexpected error, logged with a reference (problem details)",
+    "503": "Not ready (problem details)",
+}
+
+_PROBLEM_SCHEMA = Schema(
+    type="object",  # type: ignore[arg-type]
+    required=["type", "title", "status", "detail"],
+    properties={
+        "type": Schema(type="string"),  # type: ignore[arg-type]
+        "title": Schema(type="string"),  # type: ignore[arg-type]
+        "status": Schema(type="integer"),  # type: ignore[arg-type]
+        "detail": Schema(type="string"),  # type: ignore[arg-type]
+        "instance": Schema(type="string"),  # type: ignore[arg-type]
+        "upgrade_url": Schema(type="string"),  # type: ignore[arg-type]
+        "retry_after": Schema(type="integer"),  # type: ignore[arg-type]
+        "errors": Schema(type="array", items=Schema(  # type: ignore[arg-type]
+            type="object", required=["field", "message"],  # type: ignore[arg-type]
+            properties={"field": Schema(type="string"),  # type: ignore[arg-type]
+                        "message": Schema(type="string"),  # type: ignore[arg-type]
+                        "source": Schema(type="string")})),  # type: ignore[arg-type]
+    },
+)
+
+
+def _statuses(path: str, method: str, secured: bool) -> list[str]:
+    if path in ("/healthz", "/metrics"):
+        return ["500"]
+    if path == "/readyz":
+        return ["500", "503"]
+    out = ["401", "404", "422", "429", "500"]
+    if secured or method in ("post", "patch", "put", "delete"):
+        out += ["403", "409"]
+    return out
+
+
+def add_problem_responses(app: Litestar) -> None:
+    """Rewrite the generated document in place (call once, after the app is built)."""
+    from litestar._openapi.plugin import OpenAPIPlugin
+
+    openapi: OpenAPI = app.plugins.get(OpenAPIPlugin).provide_openapi()
+    if openapi.components.schemas is None:
+        openapi.components.schemas = {}
+    openapi.components.schemas["Problem"] = _PROBLEM_SCHEMA
+    ref = Reference(ref="#/components/schemas/Problem")
+    for path, item in (openapi.paths or {}).items():
+        for method in ("get", "post", "patch", "put", "delete"):
+            op = getattr(item, method, None)
+            if op is None:
+                continue
+            responses = op.responses or {}
+            responses.pop("400", None)
+            params = {p.name for p in op.parameters or [] if hasattr(p, "name")}
+            secured = not path.startswith(("/api/v1/events", "/api/v1/deals",
+                                           "/api/v1/refresh-requests")) or "refresh" in path
+            for status in _statuses(path, method, secured or bool(params)):
+                responses.setdefault(status, OpenAPIResponse(
+                    description=_DESCRIPTIONS[status],
+                    content={PROBLEM_JSON: OpenAPIMediaType(schema=ref)}))
+            op.responses = responses

@@ -1,0 +1,42 @@
+"""Per-app shared resources: settings, the database pool, the cache/limit backend.
+
+Built by the app factory, filled in by the lifespan (nothing connects at import), and kept
+on ``app.state.runtime``; middleware and dependencies read it from there.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from api.lib.errors import Unavailable
+
+if TYPE_CHECKING:
+    from psycopg_pool import AsyncConnectionPool
+
+    from api.lib.backends import Backend
+    from api.lib.cache import ResponseCache
+    from api.lib.metrics import Metrics
+    from api.services.principals import PrincipalResolver
+    from storage.config import Settings
+
+
+class Runtime:
+    """Not a dataclass on purpose: Litestar would try to parse it as a request model."""
+
+    def __init__(self, settings: Settings, metrics: Metrics, db_url: str | None = None,
+                 rate_limit_multiplier: float = 1.0) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.db_url = db_url
+        #: multiplies every plan's requests per minute (benchmarks and load tests raise it)
+        self.rate_limit_multiplier = rate_limit_multiplier
+        self._pool: AsyncConnectionPool | None = None
+        self.backend: Backend | None = None
+        self.cache: ResponseCache | None = None
+        self.principals: PrincipalResolver | None = None
+
+    @property
+    def pool(self) -> AsyncConnectionPool:
+        if self._pool is None:
+            raise Unavailable("The database pool is not open yet; retry in a moment")
+        return self._pool

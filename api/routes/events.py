@@ -1,0 +1,177 @@
+"""Events: search, one event with its prices, and refresh requests for the engine."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from litestar import Controller, Request, Response, get, post
+from litestar.params import Parameter
+
+from api.lib.cache import ALL_EVENTS_TAG, event_tag
+from api.lib.deps import RuntimeDep, UserDep
+from api.lib.errors import InvalidInput, PlanLimit
+from api.lib.pagination import decode_cursor, encode_cursor, next_link
+from api.lib.params import (
+    Category,
+    Cents,
+    City,
+    Cursor,
+    EventId,
+    Limit,
+    MarketplaceParam,
+    Query,
+    StartsAfter,
+    StartsBefore,
+)
+from api.schemas.events import (
+    EventDetail,
+    EventPage,
+    EventSummary,
+    MarketplaceLink,
+    MarketplacePrice,
+    PriceTrend,
+    RefreshRequest,
+    Venue,
+)
+from api.services import events as svc
+
+V1 = "/api/v1"
+
+
+def venue_of(row: dict[str, Any]) -> Venue | None:
+    if row.get("venue_id") is None:
+        return None
+    return Venue(id=row["venue_id"], name=row["venue_name"], city=row["venue_city"],
+                 timezone=row["venue_timezone"])
+
+
+def _summary(row: dict[str, Any]) -> EventSummary:
+    return EventSummary(
+        id=row["id"], name=row["name"], starts_at=row["starts_at"], category=row["category"],
+        performers=list(row["performers"] or []), status=row["status"], venue=venue_of(row),
+        get_in_cents=row["get_in_cents"], listing_count=int(row["listing_count"]),
+        best_deal_score=row["best_deal_score"], marketplaces=list(row["marketplaces"] or []),
+        url=f"{V1}/events/{row['id']}")
+
+
+def _trend(now: int | None, then: int | None) -> PriceTrend:
+    if now is None or then is None or then == 0:
+        return PriceTrend(direction="unknown", hours=24, get_in_cents_then=then,
+                          change_cents=None, change_percent=None)
+    change = now - then
+    direction: Literal["up", "down", "flat"] = "flat" if change == 0 else (
+        "up" if change > 0 else "down")
+    return PriceTrend(direction=direction, hours=24, get_in_cents_then=then,
+                      change_cents=change, change_percent=round(100.0 * change / then, 2))
+
+
+def _refresh(row: dict[str, Any]) -> RefreshRequest:
+    return RefreshRequest(id=row["id"], event_id=row["event_id"], status=row["status"],
+                          requested_at=row["requested_at"], claimed_at=row["claimed_at"],
+                          finished_at=row["finished_at"], error=row["error"],
+                          poll_url=f"{V1}/refresh-requests/{row['id']}")
+
+
+class EventController(Controller):
+    """Search events and read one event."""
+
+    path = "/events"
+    tags = ["events"]
+
+    @get("/", summary="Search events", response_description="a page of events")
+    async def search(
+        self, request: Request[Any, Any, Any], runtime: RuntimeDep,
+        q: Query = None, starts_after: StartsAfter = None, starts_before: StartsBefore = None,
+        category: Category = None, city: City = None,
+        venue_id: Annotated[int | None, Parameter(ge=1, le=2**62)] = None,
+        marketplace: MarketplaceParam = None, min_price: Cents = None, max_price: Cents = None,
+        sort: Annotated[Literal["date", "price", "deal"],
+                        Parameter(description="date, get-in price, or best deal")] = "date",
+        limit: Limit = 50, cursor: Cursor = None,
+    ) -> Response[EventPage]:
+        """Search by text (performer, team, venue, city), dates, category, price, marketplace.
+
+        Each event carries its current get-in price (cheapest all-in ticket), listing count
+        and best deal score. Cached; invalidated when listings are ingested.
+        """
+        if starts_after and starts_before and starts_after >= starts_before:
+            raise InvalidInput("starts_after must be earlier than starts_before")
+        if min_price is not None and max_price is not None and min_price > max_price:
+            raise InvalidInput("min_price must not exceed max_price")
+        after = decode_cursor(cursor, 2)
+        f = svc.EventFilter(q=q, starts_after=starts_after, starts_before=starts_before,
+                            category=category, city=city, venue_id=venue_id,
+                            marketplace=marketplace, min_price=min_price, max_price=max_price)
+
+        async def compute() -> EventPage:
+            async with runtime.pool.connection() as conn:
+                rows = await svc.search_events(conn, f, sort, limit, after)
+            nxt = None
+            if len(rows) > limit:
+                rows = rows[:limit]
+                sk = rows[-1]["sort_key"]
+                nxt = encode_cursor(sk.isoformat() if hasattr(sk, "isoformat") else sk,
+                                    rows[-1]["id"])
+            params = dict(request.query_params)
+            return EventPage(items=[_summary(r) for r in rows], next_cursor=nxt,
+                             next=next_link(f"{V1}/events", params, nxt))
+
+        assert runtime.cache is not None
+        return await runtime.cache.respond(request, compute, tags=(ALL_EVENTS_TAG,), ttl=30)
+
+    @get("/{event_id:int}", summary="One event: venue, marketplace links, prices, trend")
+    async def detail(self, request: Request[Any, Any, Any], runtime: RuntimeDep,
+                     event_id: EventId) -> Response[EventDetail]:
+        """An event with its venue, a link per marketplace, the get-in price and listing count
+        per marketplace, and the 24-hour get-in price trend."""
+
+        async def compute() -> EventDetail:
+            async with runtime.pool.connection() as conn:
+                row = await svc.get_event(conn, event_id)
+            prices = [MarketplacePrice(**p) for p in row["prices"]]
+            get_in = min((p.get_in_cents for p in prices if p.get_in_cents is not None),
+                         default=None)
+            return EventDetail(
+                id=row["id"], name=row["name"], starts_at=row["starts_at"],
+                category=row["category"], performers=list(row["performers"] or []),
+                status=row["status"], timezone=row["timezone"], venue=venue_of(row),
+                get_in_cents=get_in, listing_count=sum(p.listing_count for p in prices),
+                links=[MarketplaceLink(**li) for li in row["links"]], prices=prices,
+                trend=_trend(get_in, row["then_cents"]),
+                listings_url=f"{V1}/events/{event_id}/listings",
+                history_url=f"{V1}/events/{event_id}/history",
+                refresh_url=f"{V1}/events/{event_id}/refresh")
+
+        assert runtime.cache is not None
+        return await runtime.cache.respond(request, compute, tags=(event_tag(event_id),),
+                                           ttl=120)
+
+    @post("/{event_id:int}/refresh", status_code=202,
+          summary="Ask the engine to crawl this event now (poll the returned URL)")
+    async def refresh(self, event_id: EventId, user: UserDep,
+                      runtime: RuntimeDep) -> Response[RefreshRequest]:
+        """Queues a crawl of the event for the engine (the API never crawls). Repeated
+        requests while one is still pending return the pending one."""
+        async with runtime.pool.connection() as conn:
+            await svc.event_exists(conn, event_id)
+            used = await svc.count_recent_refreshes(conn, user.user_id)
+            if used >= user.plan.refreshes_per_hour:
+                raise PlanLimit(
+                    f"The {user.plan.name} plan allows {user.plan.refreshes_per_hour} refresh "
+                    "requests per hour and you used them; the engine still re-crawls watched "
+                    "events on its own cadence. Try again later or upgrade to premium.")
+            row, _ = await svc.request_refresh(conn, event_id, user.user_id)
+        body = _refresh(row)
+        return Response(body, status_code=202,
+                        headers={"Location": body.poll_url, "Retry-After": "5"})
+
+
+class RefreshController(Controller):
+    path = "/refresh-requests"
+    tags = ["events"]
+
+    @get("/{request_id:int}", summary="Status of a refresh request")
+    async def status(self, runtime: RuntimeDep,
+                     request_id: Annotated[int, Parameter(ge=1, le=2**62)]) -> RefreshRequest:
+        async with runtime.pool.connection() as conn:
+            return _refresh(await svc.get_refresh(conn, request_id))

@@ -1,0 +1,61 @@
+"""Operations: liveness, readiness (database reachable, migrations current), metrics."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import psycopg
+from litestar import Controller, Response, get
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from api.lib.errors import problem_response
+
+if TYPE_CHECKING:
+    from litestar.datastructures import State
+
+
+class Health(msgspec.Struct):
+    status: str
+    checks: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+class HealthController(Controller):
+    tags = ["operations"]
+    include_in_schema = True
+
+    @get("/healthz", summary="Liveness: the process serves requests", cache_control=None)
+    async def healthz(self) -> Health:
+        return Health(status="ok")
+
+    @get("/readyz", summary="Readiness: database reachable and migrations current")
+    async def readyz(self, state: State) -> Response[Any]:
+        from storage.migrate import load_migrations
+
+        runtime = state.runtime
+        try:
+            async with runtime.pool.connection(timeout=3.0) as conn:
+                cur = await conn.execute(
+                    "SELECT version, checksum FROM schema_migrations ORDER BY version")
+                applied = {v: c for v, c in await cur.fetchall()}
+        except (psycopg.Error, OSError) as err:
+            return problem_response(503, "not-ready", "Not ready",
+                                    f"The database is not reachable ({type(err).__name__}); "
+                                    "check RIPCITY_DATABASE_URL and that PostgreSQL runs.")
+        files = load_migrations()
+        pending = [m.filename for m in files if m.version not in applied]
+        changed = [m.filename for m in files
+                   if m.version in applied and applied[m.version] != m.checksum]
+        if pending or changed:
+            what = ", ".join(pending + changed)
+            return problem_response(503, "not-ready", "Not ready",
+                                    f"Database migrations are not current ({what}); "
+                                    "run `ripcity db migrate`.")
+        body = Health(status="ok", checks={"database": "ok",
+                                           "migrations": f"{len(files)} applied"})
+        return Response(body)
+
+    @get("/metrics", summary="Prometheus metrics of this process", media_type=CONTENT_TYPE_LATEST)
+    async def metrics(self, state: State) -> Response[bytes]:
+        return Response(generate_latest(state.runtime.metrics.registry),
+                        media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,78 @@
+"""Price history: per event or section, bucketed, per marketplace or merged; per listing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from litestar import Controller, Request, Response, get
+from litestar.params import Parameter
+
+from api.lib.cache import event_tag
+from api.lib.deps import RuntimeDep
+from api.lib.errors import InvalidInput, NotFound
+from api.lib.params import EventId, Marketplace, MarketplaceParam
+from api.schemas.events import HistoryPoint, ListingHistory, ListingPoint, PriceHistory
+from api.services import events as events_svc
+from api.services import listings as svc
+
+Bucket = Literal["5m", "15m", "30m", "1h", "3h", "6h", "12h", "1d"]
+MAX_POINTS = 5000
+
+
+class HistoryController(Controller):
+    path = "/events/{event_id:int}"
+    tags = ["price history"]
+
+    @get("/history", summary="Bucketed all-in price history of an event or a section")
+    async def event_history(
+        self, request: Request[Any, Any, Any], runtime: RuntimeDep, event_id: EventId,
+        bucket: Annotated[Bucket, Parameter(description="bucket width")] = "1h",
+        since: Annotated[datetime | None, Parameter(description="default: 7 days ago")] = None,
+        until: Annotated[datetime | None, Parameter(description="default: now")] = None,
+        section: Annotated[str | None, Parameter(min_length=1, max_length=40)] = None,
+        marketplace: MarketplaceParam = None,
+        merged: Annotated[bool, Parameter(
+            description="one series across marketplaces instead of one per marketplace")] = False,
+    ) -> Response[PriceHistory]:
+        """Min / median / max all-in price per ticket and the number of listings observed in
+        each bucket (from listing snapshots: a snapshot is stored when a listing appears or
+        its price changes)."""
+        end = (until or datetime.now(UTC)).astimezone(UTC)
+        start = (since or end - timedelta(days=7)).astimezone(UTC)
+        if start >= end:
+            raise InvalidInput("since must be earlier than until")
+        if (end - start) / svc.BUCKETS[bucket] > MAX_POINTS:
+            raise InvalidInput(f"since..until spans more than {MAX_POINTS} buckets of {bucket}: "
+                               "use a wider bucket or a shorter range")
+        if until is None:  # "up to now": round so the cache key repeats within a minute
+            end = end.replace(second=0, microsecond=0) + timedelta(minutes=1)
+
+        async def compute() -> PriceHistory:
+            async with runtime.pool.connection() as conn:
+                await events_svc.event_exists(conn, event_id)
+                rows = await svc.price_history(conn, event_id, bucket, start, end, section,
+                                               marketplace, merged)
+            return PriceHistory(event_id=event_id, bucket=bucket, section=section,
+                                merged=merged, since=start, until=end,
+                                points=[HistoryPoint(**r) for r in rows])
+
+        assert runtime.cache is not None
+        return await runtime.cache.respond(request, compute, tags=(event_tag(event_id),),
+                                           ttl=120, max_age=30)
+
+    @get("/listings/{marketplace:str}/{listing_id:str}/history",
+         summary="Every price one listing has had")
+    async def listing_history(
+        self, runtime: RuntimeDep, event_id: EventId, marketplace: Marketplace,
+        listing_id: Annotated[str, Parameter(min_length=1, max_length=200)],
+    ) -> ListingHistory:
+        async with runtime.pool.connection() as conn:
+            rows = await svc.listing_history(conn, event_id, marketplace, listing_id)
+        if not rows:
+            raise NotFound(f"No history for listing {listing_id!r} of {marketplace} at event "
+                           f"{event_id}: take ids from GET /api/v1/events/{event_id}/listings.")
+        return ListingHistory(marketplace=marketplace, listing_id=listing_id,
+                              event_id=event_id, points=[ListingPoint(**r) for r in rows])
+
+

@@ -1,0 +1,70 @@
+"""Listings of one event: filter by section, zone, rows, quantity, price, marketplace."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from litestar import Controller, Request, Response, get
+from litestar.params import Parameter
+
+from api.lib.cache import event_tag
+from api.lib.deps import RuntimeDep
+from api.lib.errors import InvalidInput
+from api.lib.pagination import decode_cursor, encode_cursor, next_link
+from api.lib.params import Cents, Cursor, EventId, Limit, MarketplaceParam
+from api.routes._listing import listing_of
+from api.schemas.events import ListingPage
+from api.services import events as events_svc
+from api.services import listings as svc
+
+Text = Annotated[str | None, Parameter(min_length=1, max_length=40)]
+
+
+class ListingController(Controller):
+    path = "/events/{event_id:int}/listings"
+    tags = ["listings"]
+
+    @get("/", summary="Current listings of an event")
+    async def listings(
+        self, request: Request[Any, Any, Any], runtime: RuntimeDep, event_id: EventId,
+        section: Annotated[str | None, Parameter(
+            min_length=1, max_length=40, description='section, e.g. "112", "FLOOR"')] = None,
+        zone: Text = None,
+        row_from: Annotated[str | None, Parameter(
+            min_length=1, max_length=8, description="first row (numbers or letters)")] = None,
+        row_to: Annotated[str | None, Parameter(min_length=1, max_length=8,
+                                                description="last row, inclusive")] = None,
+        quantity: Annotated[int | None, Parameter(ge=1, le=50, description=(
+            "tickets wanted together: only listings that can sell exactly this many "
+            "(quantity and allowed splits)"))] = None,
+        max_price: Cents = None, marketplace: MarketplaceParam = None,
+        sort: Annotated[Literal["price", "deal"], Parameter(
+            description="all-in price ascending, or deal score descending")] = "price",
+        limit: Limit = 50, cursor: Cursor = None,
+    ) -> Response[ListingPage]:
+        """Each listing carries its all-in price, deal score and reason, and a buy link."""
+        after = decode_cursor(cursor, 3)
+        if after is not None and not (isinstance(after[0], int | float)
+                                      and all(isinstance(a, str) for a in after[1:])):
+            raise InvalidInput("cursor is not a cursor this API issued for listings")
+        f = svc.ListingFilter(section=section, zone=zone, row_from=row_from, row_to=row_to,
+                              quantity=quantity, max_price=max_price, marketplace=marketplace)
+
+        async def compute() -> ListingPage:
+            async with runtime.pool.connection() as conn:
+                rows = await svc.event_listings(conn, event_id, f, sort, limit, after)
+                if not rows and after is None:
+                    await events_svc.event_exists(conn, event_id)
+            nxt = None
+            if len(rows) > limit:
+                rows = rows[:limit]
+                last = rows[-1]
+                nxt = encode_cursor(last["sort_key"], last["marketplace"], last["listing_id"])
+            return ListingPage(
+                items=[listing_of(r) for r in rows], next_cursor=nxt,
+                next=next_link(f"/api/v1/events/{event_id}/listings",
+                               dict(request.query_params), nxt))
+
+        assert runtime.cache is not None
+        return await runtime.cache.respond(request, compute, tags=(event_tag(event_id),),
+                                           ttl=120, max_age=5)

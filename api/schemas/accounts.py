@@ -1,0 +1,212 @@
+"""Accounts, sessions, API keys, watchlists and alert rules."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from typing import Annotated, Literal
+
+import msgspec
+
+Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254,
+                                     pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+                                     description="an email address")]
+Password = Annotated[str, msgspec.Meta(min_length=10, max_length=256,
+                                        description="at least 10 characters")]
+Phone = Annotated[str, msgspec.Meta(pattern=r"^\+[1-9]\d{6,14}$",
+                                     description="E.164 phone number, e.g. +15035550123")]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+Channel = Literal["email", "sms"]
+Cents = Annotated[int, msgspec.Meta(ge=0, le=100_000_000)]
+Id = Annotated[int, msgspec.Meta(ge=1, le=2**62)]
+
+
+class SignUp(msgspec.Struct, forbid_unknown_fields=True):
+    email: Email
+    password: Password
+    display_name: Name | None = None
+
+
+class LogIn(msgspec.Struct, forbid_unknown_fields=True):
+    email: Email
+    password: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+
+
+class PasswordChange(msgspec.Struct, forbid_unknown_fields=True):
+    current_password: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    new_password: Password
+
+
+class ResetRequest(msgspec.Struct, forbid_unknown_fields=True):
+    email: Email
+
+
+class ResetConfirm(msgspec.Struct, forbid_unknown_fields=True):
+    token: Annotated[str, msgspec.Meta(min_length=10, max_length=200)]
+    new_password: Password
+
+
+class AccountUpdate(msgspec.Struct, forbid_unknown_fields=True):
+    display_name: Name | None = None
+    phone: Phone | None = None
+
+
+class User(msgspec.Struct):
+    id: int
+    email: str
+    display_name: str | None
+    phone: str | None
+    plan: str
+    created_at: datetime
+
+
+class Session(msgspec.Struct):
+    """Login result: the session cookie is set; send ``csrf_token`` as X-CSRF-Token."""
+
+    user: User
+    csrf_token: str
+    expires_at: datetime
+
+
+class Accepted(msgspec.Struct):
+    detail: str
+
+
+class ApiKeyCreate(msgspec.Struct, forbid_unknown_fields=True):
+    name: Name | None = None
+
+
+class ApiKey(msgspec.Struct):
+    id: int
+    name: str | None
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(msgspec.Struct):
+    """A new key: ``key`` is shown this once and stored only as a hash."""
+
+    id: int
+    name: str | None
+    prefix: str
+    key: str
+    created_at: datetime
+
+
+class WatchlistIn(msgspec.Struct, forbid_unknown_fields=True):
+    kind: Literal["event", "performer", "venue"]
+    event_id: Id | None = None
+    performer: Name | None = None
+    venue_id: Id | None = None
+    note: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+
+
+class WatchlistPatch(msgspec.Struct, forbid_unknown_fields=True):
+    note: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+
+
+class Watchlist(msgspec.Struct):
+    id: int
+    kind: str
+    event_id: int | None
+    performer: str | None
+    venue_id: int | None
+    note: str | None
+    created_at: datetime
+
+
+class WatchlistPage(msgspec.Struct):
+    items: list[Watchlist]
+    next: str | None
+    next_cursor: str | None
+
+
+RuleKind = Literal["price_at_or_below", "drop_percent", "deal_score_at_least",
+                   "new_listing_in_section"]
+
+
+class AlertRuleIn(msgspec.Struct, forbid_unknown_fields=True):
+    """One alert rule. Target exactly one of event_id, watchlist_id, performer, venue_id."""
+
+    kind: RuleKind
+    event_id: Id | None = None
+    watchlist_id: Id | None = None
+    performer: Name | None = None
+    venue_id: Id | None = None
+    max_price_cents: Cents | None = None
+    drop_percent: Annotated[float, msgspec.Meta(gt=0, le=100)] | None = None
+    min_deal_score: Annotated[float, msgspec.Meta(ge=0, le=100)] | None = None
+    sections: Annotated[list[Annotated[str, msgspec.Meta(min_length=1, max_length=40)]],
+                        msgspec.Meta(max_length=50)] | None = None
+    quantity: Annotated[int, msgspec.Meta(ge=1, le=50)] = 1
+    marketplace: Literal["ticketmaster", "seatgeek", "eventbrite", "stubhub"] | None = None
+    channels: Annotated[list[Channel], msgspec.Meta(min_length=1, max_length=2)] = \
+        msgspec.field(default_factory=lambda: ["email"])
+    quiet_start: time | None = None
+    quiet_end: time | None = None
+    quiet_timezone: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    cooldown_seconds: Annotated[int, msgspec.Meta(ge=60, le=7 * 86400)] = 3600
+    active: bool = True
+
+
+class AlertRulePatch(msgspec.Struct, forbid_unknown_fields=True):
+    max_price_cents: Cents | None = None
+    drop_percent: Annotated[float, msgspec.Meta(gt=0, le=100)] | None = None
+    min_deal_score: Annotated[float, msgspec.Meta(ge=0, le=100)] | None = None
+    sections: Annotated[list[Annotated[str, msgspec.Meta(min_length=1, max_length=40)]],
+                        msgspec.Meta(max_length=50)] | None = None
+    quantity: Annotated[int, msgspec.Meta(ge=1, le=50)] | None = None
+    channels: Annotated[list[Channel], msgspec.Meta(min_length=1, max_length=2)] | None = None
+    quiet_start: time | None = None
+    quiet_end: time | None = None
+    quiet_timezone: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    cooldown_seconds: Annotated[int, msgspec.Meta(ge=60, le=7 * 86400)] | None = None
+    active: bool | None = None
+
+
+class AlertRule(msgspec.Struct):
+    id: int
+    kind: str
+    event_id: int | None
+    watchlist_id: int | None
+    performer: str | None
+    venue_id: int | None
+    max_price_cents: int | None
+    drop_percent: float | None
+    min_deal_score: float | None
+    sections: list[str] | None
+    quantity: int
+    marketplace: str | None
+    channels: list[str]
+    quiet_start: time | None
+    quiet_end: time | None
+    quiet_timezone: str | None
+    cooldown_seconds: int
+    active: bool
+    last_fired_at: datetime | None
+    created_at: datetime
+
+
+class AlertRulePage(msgspec.Struct):
+    items: list[AlertRule]
+    next: str | None
+    next_cursor: str | None
+
+
+class AlertSent(msgspec.Struct):
+    id: int
+    rule_id: int | None
+    channel: str
+    status: str
+    payload: dict[str, object]
+    attempts: int
+    created_at: datetime
+    sent_at: datetime | None
+    last_error: str | None
+
+
+class AlertPage(msgspec.Struct):
+    items: list[AlertSent]
+    next: str | None
+    next_cursor: str | None

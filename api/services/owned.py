@@ -1,0 +1,174 @@
+"""The caller's own watchlists, alert rules and alert history (always scoped by user_id).
+
+Every statement filters on ``user_id``: another user's id yields "not found", never their
+data, so ownership is enforced in SQL rather than remembered by each handler.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import psycopg.errors
+from psycopg.rows import dict_row
+
+from api.lib.errors import Conflict, InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    from psycopg import AsyncConnection
+
+WATCH_COLS = "id, kind, event_id, performer, venue_id, note, created_at"
+RULE_COLS = """id, kind, event_id, watchlist_id, performer, venue_id,
+    threshold_cents AS max_price_cents, drop_percent::float8 AS drop_percent,
+    min_deal_score::float8 AS min_deal_score, sections, min_quantity AS quantity, marketplace,
+    channels, quiet_start, quiet_end, quiet_timezone, cooldown_seconds, active,
+    last_fired_at, created_at"""
+#: API field -> alert_rules column
+RULE_FIELDS = {"max_price_cents": "threshold_cents", "drop_percent": "drop_percent",
+               "min_deal_score": "min_deal_score", "sections": "sections",
+               "quantity": "min_quantity", "marketplace": "marketplace", "channels": "channels",
+               "quiet_start": "quiet_start", "quiet_end": "quiet_end",
+               "quiet_timezone": "quiet_timezone", "cooldown_seconds": "cooldown_seconds",
+               "active": "active", "event_id": "event_id", "watchlist_id": "watchlist_id",
+               "performer": "performer", "venue_id": "venue_id", "kind": "kind"}
+
+
+def _missing(what: str, ident: int, listing: str) -> NotFound:
+    return NotFound(f"You have no {what} with id {ident}; list yours with GET {listing}.")
+
+
+async def count_owned(conn: AsyncConnection[Any], table: str, user_id: int) -> int:
+    assert table in ("watchlists", "alert_rules")
+    cur = await conn.execute(f"SELECT count(*) FROM {table} WHERE user_id = %s", (user_id,))
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def list_watchlists(conn: AsyncConnection[Any], user_id: int, limit: int,
+                          after: int | None) -> list[dict[str, Any]]:
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(f"""SELECT {WATCH_COLS} FROM watchlists WHERE user_id = %s AND id > %s
+                          ORDER BY id LIMIT %s""", (user_id, after or 0, limit + 1))
+    return await cur.fetchall()
+
+
+async def get_watchlist(conn: AsyncConnection[Any], user_id: int, wid: int) -> dict[str, Any]:
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(f"SELECT {WATCH_COLS} FROM watchlists WHERE id = %s AND user_id = %s",
+                      (wid, user_id))
+    row = await cur.fetchone()
+    if row is None:
+        raise _missing("watchlist entry", wid, "/api/v1/watchlists")
+    return row
+
+
+async def create_watchlist(conn: AsyncConnection[Any], user_id: int,
+                           fields: dict[str, Any]) -> dict[str, Any]:
+    cur = conn.cursor(row_factory=dict_row)
+    try:
+        await cur.execute(
+            f"""INSERT INTO watchlists (user_id, kind, event_id, performer, venue_id, note)
+                VALUES (%(user_id)s, %(kind)s, %(event_id)s, %(performer)s, %(venue_id)s,
+                        %(note)s) RETURNING {WATCH_COLS}""", {"user_id": user_id, **fields})
+    except psycopg.errors.UniqueViolation:
+        raise Conflict("You already watch this; see GET /api/v1/watchlists.") from None
+    except psycopg.errors.ForeignKeyViolation:
+        what = "event_id" if fields["kind"] == "event" else "venue_id"
+        raise InvalidInput(f"{what} does not exist: take ids from GET /api/v1/events.",
+                           errors=[{"field": what, "message": "no such id"}]) from None
+    row = await cur.fetchone()
+    assert row is not None
+    return row
+
+
+async def update_watchlist(conn: AsyncConnection[Any], user_id: int, wid: int,
+                           note: str | None) -> dict[str, Any]:
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(f"""UPDATE watchlists SET note = %s WHERE id = %s AND user_id = %s
+                          RETURNING {WATCH_COLS}""", (note, wid, user_id))
+    row = await cur.fetchone()
+    if row is None:
+        raise _missing("watchlist entry", wid, "/api/v1/watchlists")
+    return row
+
+
+async def delete_owned(conn: AsyncConnection[Any], table: str, user_id: int, ident: int) -> None:
+    assert table in ("watchlists", "alert_rules")
+    cur = await conn.execute(f"DELETE FROM {table} WHERE id = %s AND user_id = %s RETURNING id",
+                             (ident, user_id))
+    if await cur.fetchone() is None:
+        what = "watchlist entry" if table == "watchlists" else "alert rule"
+        path = "/api/v1/watchlists" if table == "watchlists" else "/api/v1/alert-rules"
+        raise _missing(what, ident, path)
+
+
+async def list_rules(conn: AsyncConnection[Any], user_id: int, limit: int,
+                     after: int | None) -> list[dict[str, Any]]:
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(f"""SELECT {RULE_COLS} FROM alert_rules WHERE user_id = %s AND id > %s
+                          ORDER BY id LIMIT %s""", (user_id, after or 0, limit + 1))
+    return await cur.fetchall()
+
+
+async def get_rule(conn: AsyncConnection[Any], user_id: int, rid: int) -> dict[str, Any]:
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(f"SELECT {RULE_COLS} FROM alert_rules WHERE id = %s AND user_id = %s",
+                      (rid, user_id))
+    row = await cur.fetchone()
+    if row is None:
+        raise _missing("alert rule", rid, "/api/v1/alert-rules")
+    return row
+
+
+async def check_targets(conn: AsyncConnection[Any], user_id: int,
+                        fields: dict[str, Any]) -> None:
+    """The rule's event / venue exist and its watchlist entry is the caller's."""
+    if fields.get("watchlist_id") is not None:
+        await get_watchlist(conn, user_id, fields["watchlist_id"])
+    for field, table in (("event_id", "events"), ("venue_id", "venues")):
+        if fields.get(field) is not None:
+            cur = await conn.execute(f"SELECT 1 FROM {table} WHERE id = %s", (fields[field],))
+            if await cur.fetchone() is None:
+                raise InvalidInput(f"{field} {fields[field]} does not exist",
+                                   errors=[{"field": field, "message": "no such id"}])
+
+
+async def create_rule(conn: AsyncConnection[Any], user_id: int,
+                      fields: dict[str, Any]) -> dict[str, Any]:
+    cols = [RULE_FIELDS[k] for k in fields]
+    placeholders = [f"%({k})s" for k in fields]
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        f"""INSERT INTO alert_rules (user_id, {", ".join(cols)})
+            VALUES (%(user_id)s, {", ".join(placeholders)}) RETURNING {RULE_COLS}""",
+        {"user_id": user_id, **fields})
+    row = await cur.fetchone()
+    assert row is not None
+    return row
+
+
+async def update_rule(conn: AsyncConnection[Any], user_id: int, rid: int,
+                      fields: dict[str, Any]) -> dict[str, Any]:
+    if not fields:
+        return await get_rule(conn, user_id, rid)
+    sets = ", ".join(f"{RULE_FIELDS[k]} = %({k})s" for k in fields)
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        f"""UPDATE alert_rules SET {sets}, updated_at = now()
+            WHERE id = %(rid)s AND user_id = %(user_id)s RETURNING {RULE_COLS}""",
+        {**fields, "rid": rid, "user_id": user_id})
+    row = await cur.fetchone()
+    if row is None:
+        raise _missing("alert rule", rid, "/api/v1/alert-rules")
+    return row
+
+
+async def list_alerts(conn: AsyncConnection[Any], user_id: int, limit: int,
+                      before: int | None) -> list[dict[str, Any]]:
+    """The caller's alerts, newest first."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        """SELECT id, rule_id, channel, status, payload, attempts, created_at, sent_at,
+                  last_error
+           FROM alert_outbox WHERE user_id = %s AND id < %s ORDER BY id DESC LIMIT %s""",
+        (user_id, before or 2**62, limit + 1))
+    return await cur.fetchall()
