@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+import json
 import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -26,11 +27,26 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from storage.events import upsert_events
 from storage.partitions import ensure_partitions
 from storage.records import LISTING_SCHEMA, TS
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from datetime import datetime
+
+    from storage.records import PriceStats, Reject
+
+__all__ = [
+    "CHANGE_SCHEMA",
+    "GONE_SCHEMA",
+    "IngestResult",
+    "mark_gone",
+    "upsert_events",
+    "write_price_stats",
+    "write_rejects",
+    "write_snapshots",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -388,3 +404,57 @@ def mark_gone(
     return pa.Table.from_pylist(
         [dict(zip(GONE_SCHEMA.names, r, strict=True)) for r in rows], schema=GONE_SCHEMA
     )
+
+
+_STATS = """
+INSERT INTO event_price_stats (observed_at, event_id, marketplace, source_event_id,
+    lowest_cents, lowest_base_cents, median_cents, average_cents, highest_cents,
+    listing_count, currency)
+SELECT %(observed_at)s, es.event_id, es.marketplace, es.source_event_id, %(lowest_cents)s,
+    %(lowest_base_cents)s, %(median_cents)s, %(average_cents)s, %(highest_cents)s,
+    %(listing_count)s, %(currency)s
+FROM event_sources es WHERE es.marketplace = %(marketplace)s
+    AND es.source_event_id = %(source_event_id)s
+ON CONFLICT (event_id, marketplace, observed_at) DO UPDATE SET
+    lowest_cents = EXCLUDED.lowest_cents, lowest_base_cents = EXCLUDED.lowest_base_cents,
+    median_cents = EXCLUDED.median_cents, average_cents = EXCLUDED.average_cents,
+    highest_cents = EXCLUDED.highest_cents, listing_count = EXCLUDED.listing_count,
+    currency = EXCLUDED.currency
+"""
+
+_REJECT = """
+INSERT INTO quarantine (observed_at, marketplace, source, reason, raw)
+VALUES (%(observed_at)s, %(marketplace)s, %(source)s, %(reason)s, %(raw)s)
+"""
+
+
+def write_price_stats(conn: psycopg.Connection, stats: Sequence[PriceStats]) -> int:
+    """Store marketplace price stats (idempotent per event, marketplace and time); stats of an
+    unknown event are quarantined. Returns rows written.
+    """
+    if not stats:
+        return 0
+    written = 0
+    with conn.transaction(), conn.cursor() as cur:
+        times = [s.observed_at for s in stats]
+        ensure_partitions(conn, min(times), max(times))
+        for s in stats:
+            cur.execute(_STATS, s.to_dict())
+            if cur.rowcount:
+                written += 1
+            else:
+                cur.execute(_REJECT, {
+                    "observed_at": s.observed_at, "marketplace": s.marketplace,
+                    "source": "price_stats", "reason": "unknown event",
+                    "raw": json.dumps(s.to_dict(), default=str),
+                })
+    return written
+
+
+def write_rejects(conn: psycopg.Connection, rejects: Sequence[Reject]) -> int:
+    """Keep parser rejects in ``quarantine`` (reason, raw fragment, source URL)."""
+    if not rejects:
+        return 0
+    with conn.transaction(), conn.cursor() as cur:
+        cur.executemany(_REJECT, [r.to_dict() for r in rejects])
+    return len(rejects)

@@ -23,7 +23,9 @@ MARKETPLACES: tuple[str, ...] = ("ticketmaster", "seatgeek", "eventbrite", "stub
 KINDS: tuple[str, ...] = ("resale", "primary")
 
 #: Delivery methods, normalised across marketplaces.
-DELIVERIES: tuple[str, ...] = ("mobile", "electronic", "instant", "will_call", "physical", "unknown")
+DELIVERIES: tuple[str, ...] = (
+    "mobile", "electronic", "instant", "will_call", "physical", "unknown"
+)
 
 TS = pa.timestamp("us", tz="UTC")
 

@@ -1,0 +1,151 @@
+"""The write path: quarantine, idempotent re-ingest, change detection (new / price / gone)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+
+from storage.ingest import (
+    mark_gone,
+    upsert_events,
+    write_price_stats,
+    write_rejects,
+    write_snapshots,
+)
+from storage.records import EventRecord, PriceStats, Reject
+from tests.fixtures_db import listing_batch
+
+T0 = datetime(2026, 11, 24, 20, tzinfo=UTC)
+
+
+@pytest.fixture
+def event_id(db: psycopg.Connection) -> int:
+    ids = upsert_events(db, [EventRecord(
+        marketplace="seatgeek", source_event_id="SG1", name="Trail Blazers vs. Lakers",
+        starts_at=T0 + timedelta(days=3), venue_name="Moda Center", venue_city="Portland")])
+    db.commit()
+    return ids[("seatgeek", "SG1")]
+
+
+def _count(db: psycopg.Connection, table: str) -> int:
+    return db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+def test_bad_rows_are_quarantined_and_good_rows_kept(
+    db: psycopg.Connection, event_id: int
+) -> None:
+    batch = listing_batch([
+        {"observed_at": T0, "listing_id": "ok1"},
+        {"observed_at": T0, "listing_id": "ok2", "price_cents": 5_000},
+        {"observed_at": T0, "listing_id": "noprice", "price_cents": None},
+        {"observed_at": T0, "listing_id": "zeroqty", "quantity": 0},
+        {"observed_at": T0, "listing_id": "unknown", "source_event_id": "nope"},
+        {"observed_at": T0, "listing_id": "cheaptotal", "total_cents": 1},
+    ])
+    result = write_snapshots(db, batch)
+    db.commit()
+    assert result.quarantined == 4
+    assert result.inserted == 2
+    assert sorted(result.new_listings.column("listing_id").to_pylist()) == ["ok1", "ok2"]
+    reasons = dict(db.execute("SELECT listing_id, reason FROM quarantine").fetchall())
+    assert reasons == {"noprice": "null price", "zeroqty": "quantity not positive",
+                       "unknown": "unknown event", "cheaptotal": "total below price"}
+    assert _count(db, "listings_current") == 2
+
+
+def test_same_batch_twice_writes_nothing_twice(db: psycopg.Connection, event_id: int) -> None:
+    batch = listing_batch([{"observed_at": T0, "listing_id": f"L{i}"} for i in range(50)])
+    first = write_snapshots(db, batch)
+    again = write_snapshots(db, batch)
+    db.commit()
+    assert first.inserted == 50
+    assert again.inserted == 0
+    assert _count(db, "listing_snapshots") == 50
+    # a retry reports the same changes, so downstream alerting sees them exactly once
+    assert again.new_listings.num_rows == 50
+
+
+def test_change_detection_new_price_change_and_gone(
+    db: psycopg.Connection, event_id: int
+) -> None:
+    first = listing_batch([
+        {"observed_at": T0, "listing_id": "a", "price_cents": 10_000},
+        {"observed_at": T0, "listing_id": "b", "price_cents": 20_000},
+        {"observed_at": T0, "listing_id": "c", "price_cents": 30_000},
+    ])
+    r1 = write_snapshots(db, first, complete=True)
+    assert r1.new_listings.num_rows == 3 and r1.price_changes.num_rows == 0
+
+    later = T0 + timedelta(hours=1)
+    second = listing_batch([
+        {"observed_at": later, "listing_id": "a", "price_cents": 10_000},
+        {"observed_at": later, "listing_id": "b", "price_cents": 15_000},
+        {"observed_at": later, "listing_id": "d", "price_cents": 9_000},
+    ])
+    r2 = write_snapshots(db, second, complete=True)
+    db.commit()
+    assert r2.new_listings.column("listing_id").to_pylist() == ["d"]
+    change = r2.price_changes.to_pylist()
+    assert [(c["listing_id"], c["old_total_cents"], c["total_cents"]) for c in change] == [
+        ("b", 22_000, 17_000)]
+    assert r2.gone.column("listing_id").to_pylist() == ["c"]
+    assert r2.unchanged == 1
+    # only new and changed observations became snapshot rows: a, b, c, then b', d
+    assert _count(db, "listing_snapshots") == 5
+    gone_at = db.execute(
+        "SELECT gone_at FROM listings_current WHERE listing_id = 'c'").fetchone()[0]
+    assert gone_at == later
+
+
+def test_mark_gone_for_a_complete_crawl(db: psycopg.Connection, event_id: int) -> None:
+    write_snapshots(db, listing_batch([
+        {"observed_at": T0, "listing_id": "x"}, {"observed_at": T0, "listing_id": "y"}]))
+    gone = mark_gone(db, "seatgeek", "SG1", ["x"], T0 + timedelta(minutes=5))
+    db.commit()
+    assert gone.column("listing_id").to_pylist() == ["y"]
+    assert mark_gone(db, "seatgeek", "SG1", ["x"], T0 + timedelta(minutes=6)).num_rows == 0
+
+
+def test_events_match_across_marketplaces(db: psycopg.Connection, event_id: int) -> None:
+    ids = upsert_events(db, [
+        EventRecord(marketplace="ticketmaster", source_event_id="TM9",
+                    name="Portland Trail Blazers v Los Angeles Lakers",
+                    starts_at=T0 + timedelta(days=3, minutes=30), venue_name="MODA CENTER"),
+        EventRecord(marketplace="stubhub", source_event_id="SH5", name="Lakers at Blazers",
+                    starts_at=None, cross_refs=(("seatgeek", "SG1"),)),
+        EventRecord(marketplace="ticketmaster", source_event_id="TM10",
+                    name="Some Concert", starts_at=T0 + timedelta(days=3),
+                    venue_name="Moda Center"),
+    ])
+    assert ids[("ticketmaster", "TM9")] == event_id
+    assert ids[("stubhub", "SH5")] == event_id
+    assert ids[("ticketmaster", "TM10")] != event_id
+
+
+def test_price_stats_and_rejects(db: psycopg.Connection, event_id: int) -> None:
+    stats = [PriceStats(observed_at=T0, marketplace="seatgeek", source_event_id="SG1",
+                        lowest_cents=9_000, median_cents=15_000, listing_count=40),
+             PriceStats(observed_at=T0, marketplace="seatgeek", source_event_id="nope")]
+    assert write_price_stats(db, stats) == 1
+    assert write_price_stats(db, stats[:1]) == 1  # idempotent upsert
+    assert write_rejects(db, [Reject(observed_at=T0, marketplace="stubhub",
+                                     source="http://x", reason="bad json", raw="{")]) == 1
+    db.commit()
+    assert _count(db, "event_price_stats") == 1
+    assert sorted(r[0] for r in db.execute("SELECT reason FROM quarantine")) == [
+        "bad json", "unknown event"]
+
+
+def test_duplicate_listing_in_one_batch_keeps_latest(
+    db: psycopg.Connection, event_id: int
+) -> None:
+    batch = listing_batch([
+        {"observed_at": T0, "listing_id": "dup", "price_cents": 1_000},
+        {"observed_at": T0 + timedelta(seconds=5), "listing_id": "dup", "price_cents": 2_000},
+    ])
+    result = write_snapshots(db, batch)
+    db.commit()
+    assert result.inserted == 1
+    assert db.execute("SELECT price_cents FROM listings_current").fetchone()[0] == 2_000

@@ -1,0 +1,70 @@
+"""Migrations: idempotent, refuse a database whose history differs from the files,
+native partitions created ahead and dropped by retention."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from storage.migrate import MIGRATIONS_DIR, MigrationError, applied_migrations, migrate
+from storage.partitions import apply_retention, ensure_partitions, timeseries_backend
+
+
+def _partitions(db: psycopg.Connection, parent: str) -> list[str]:
+    return [r[0] for r in db.execute(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "WHERE i.inhparent = %s::regclass ORDER BY 1", (parent,))]
+
+
+def test_migrate_twice_applies_nothing_new(db: psycopg.Connection) -> None:
+    before = applied_migrations(db)
+    assert [m.version for m in before] == sorted(m.version for m in before)
+    assert migrate(db) == []
+    assert applied_migrations(db) == before
+    assert timeseries_backend(db) in {"native", "timescaledb"}
+
+
+def test_edited_migration_is_refused_with_a_clear_error(
+    db: psycopg.Connection, tmp_path: Path
+) -> None:
+    edited = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, edited)
+    first = sorted(edited.glob("*.sql"))[0]
+    first.write_text(first.read_text() + "\n-- edited after it was applied\n")
+    with pytest.raises(MigrationError, match=rf"{first.name} changed after it was applied"):
+        migrate(db, edited)
+
+
+def test_database_newer_than_code_is_refused(db: psycopg.Connection, tmp_path: Path) -> None:
+    older = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, older)
+    sorted(older.glob("*.sql"))[-1].unlink()
+    with pytest.raises(MigrationError, match="no such file"):
+        migrate(db, older)
+
+
+def test_native_partitions_ahead_and_retention(db: psycopg.Connection) -> None:
+    if timeseries_backend(db) != "native":
+        pytest.skip("this server has TimescaleDB: covered by test_storage_timescale")
+    now = datetime.now(UTC)
+    today = f"listing_snapshots_p{now:%Y%m%d}"
+    ahead = f"listing_snapshots_p{now + timedelta(days=7):%Y%m%d}"
+    assert {today, ahead} <= set(_partitions(db, "listing_snapshots"))
+
+    old = now - timedelta(days=30)
+    created = ensure_partitions(db, old, old + timedelta(days=1))
+    assert created >= 2  # two days of snapshots (and that month of stats)
+    assert ensure_partitions(db, old, old + timedelta(days=1)) == 0  # idempotent
+    names = _partitions(db, "listing_snapshots")
+    assert f"listing_snapshots_p{old:%Y%m%d}" in names
+    assert f"listing_snapshots_p{old + timedelta(days=1):%Y%m%d}" in names
+
+    dropped = apply_retention(db, days=10)
+    names = _partitions(db, "listing_snapshots")
+    assert dropped["partitions_dropped"] >= 2
+    assert f"listing_snapshots_p{old:%Y%m%d}" not in names
+    assert today in names
