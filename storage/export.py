@@ -55,13 +55,13 @@ def export_snapshots(
     )
     where = "observed_at >= %s" + (" AND observed_at < %s" if until else "")
     params = (since, until) if until else (since,)
-    query = conn.cursor().mogrify(
-        f"COPY (SELECT {select} FROM listing_snapshots WHERE {where} "
-        "ORDER BY observed_at) TO STDOUT (FORMAT csv)", params)
+    query = (f"COPY (SELECT {select} FROM listing_snapshots WHERE {where} "
+             "ORDER BY observed_at) TO STDOUT (FORMAT csv)")
     rows = 0
     with tempfile.TemporaryDirectory(prefix="ripcity-export-") as tmp:
         csv_path = Path(tmp) / "snapshots.csv"
-        with open(csv_path, "wb") as out, conn.cursor() as cur, cur.copy(query) as copy:
+        with open(csv_path, "wb") as out, conn.cursor() as cur, \
+                cur.copy(query, params) as copy:
             for chunk in copy:
                 out.write(chunk)
         with pq.ParquetWriter(str(path), SNAPSHOT_SCHEMA, compression="zstd") as writer:
