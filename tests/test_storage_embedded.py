@@ -1,0 +1,53 @@
+"""The embedded default: PostgreSQL 18 from the wheel on 127.0.0.1, data kept across runs,
+a running server reused, concurrent starters safe, stopped cleanly."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from storage.embedded import _running_postmaster, start_embedded, stop_embedded
+from tests.fixtures_db import free_port
+
+pytestmark = pytest.mark.slow
+
+_START = ("import sys; from storage.embedded import start_embedded; "
+          "print(start_embedded(sys.argv[1], int(sys.argv[2])))")
+
+
+def test_start_reuse_concurrent_and_stop(tmp_path: Path) -> None:
+    port = free_port()
+    data = tmp_path / "data"
+    # two processes start it at once: one initialises and starts, the other reuses it
+    procs = [subprocess.Popen([sys.executable, "-c", _START, str(data), str(port)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    try:
+        outs = [p.communicate(timeout=180) for p in procs]
+        assert [p.returncode for p in procs] == [0, 0], outs
+        urls = {o[0].strip() for o in outs}
+        assert urls == {f"postgresql://postgres@127.0.0.1:{port}/ripcity"}
+        first = _running_postmaster(data / "pg")
+        assert first is not None and first[1] == port
+
+        url = start_embedded(data, port)  # reuse: same server, same pid
+        assert _running_postmaster(data / "pg") == first
+        with psycopg.connect(url, autocommit=True) as conn:
+            assert conn.execute("SHOW server_version_num").fetchone()[0].startswith("18")
+            conn.execute("CREATE TABLE kept (x int)")
+            conn.execute("INSERT INTO kept VALUES (42)")
+    finally:
+        assert stop_embedded(data) in (True, False)
+    assert _running_postmaster(data / "pg") is None
+    assert stop_embedded(data) is False
+
+    url = start_embedded(data, port)  # data survives a restart
+    try:
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT x FROM kept").fetchone()[0] == 42
+    finally:
+        stop_embedded(data)
