@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     settings.set("RIPCITY_PARQUET_EXPORT", False, priority="cmdline")
     for name, value in _pairs(opts.settings, "-s").items():
         settings.set(name, value, priority="cmdline")
-    process = CrawlerProcess(settings, install_root_handler=True)
+    process = CrawlerProcess(settings)
     crawler = process.create_crawler(SPIDERS[opts.spider])
     collector = Collector()
     crawler.signals.connect(collector.item_scraped, signal=signals.item_scraped)

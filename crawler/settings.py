@@ -71,6 +71,9 @@ RIPCITY_SLOTS = {
 #: the same marketplaces without limits (RIPCITY_RATE_LIMITS = False)
 RIPCITY_UNLIMITED_SLOT = {"concurrency": 32, "delay": 0.0, "jitter": 0.0}
 CONCURRENT_REQUESTS = 32
+#: items are one per response, so Scrapy's 100 parallel item workers (an asyncio task each,
+#: per response) are pure overhead
+CONCURRENT_ITEMS = 4
 CONCURRENT_REQUESTS_PER_DOMAIN = 16
 DOWNLOAD_TIMEOUT = 30
 AUTOTHROTTLE_ENABLED = True
