@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from crawler.parsers import ParseError, Parsed, parse
+from crawler.parsers import Parsed, ParseError, parse
 from storage.records import LISTING_SCHEMA
 
 FIXTURES = Path("/work/shared/fixtures/marketplaces")
