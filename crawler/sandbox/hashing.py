@@ -7,6 +7,8 @@ demand, in any order, and is identical every time (the whole world never sits in
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -18,14 +20,25 @@ _MASK64 = (1 << 64) - 1
 
 
 def mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64 finaliser over a uint64 array (wrapping arithmetic is intended)."""
-    with np.errstate(over="ignore"):
-        z = x + _GOLD
-        z = (z ^ (z >> _S30)) * _M1
-        z = (z ^ (z >> _S27)) * _M2
-        return z ^ (z >> _S31)
+    """splitmix64 finaliser over a uint64 array (array arithmetic wraps silently)."""
+    z = x + _GOLD
+    z ^= z >> _S30
+    z *= _M1
+    z ^= z >> _S27
+    z *= _M2
+    z ^= z >> _S31
+    return z
 
 
+def _mix_int(x: int) -> int:
+    """splitmix64 on one Python int (no numpy scalar overflow warnings)."""
+    z = (x + 0x9E3779B97F4A7C15) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
+
+
+@functools.lru_cache(maxsize=65_536)
 def key(*parts: int | str) -> int:
     """Fold integers / short strings into one 64-bit key (scalar, Python side)."""
     acc = 0x243F6A8885A308D3
@@ -38,14 +51,27 @@ def key(*parts: int | str) -> int:
                 value ^= int.from_bytes(part[i : i + 8].encode().ljust(8, b"\0")[:8], "little")
         else:
             value = part & _MASK64
-        acc = int(mix(np.array([acc ^ value], dtype=np.uint64))[0])
+        acc = _mix_int(acc ^ value)
     return acc
 
 
 def hashes(base: int, slots: np.ndarray, field: int) -> np.ndarray:
     """One uint64 per slot for (base key, slot, field)."""
     salt = np.uint64(key(base, field))
-    return mix(slots.astype(np.uint64) * _GOLD ^ salt)
+    x = slots.astype(np.uint64)
+    x *= _GOLD
+    x ^= salt
+    return mix(x)
+
+
+def uniforms(base: int, slots: np.ndarray, field: int, k: int) -> list[np.ndarray]:
+    """``k`` (<= 3) uniforms per slot from one hash (21 bits each: plenty for choices)."""
+    h = hashes(base, slots, field)
+    out = []
+    for i in range(k):
+        bits = (h >> np.uint64(21 * i)) & np.uint64(0x1FFFFF)
+        out.append(bits.astype(np.float64) * (1.0 / 2097152.0))
+    return out
 
 
 def uniform(base: int, slots: np.ndarray, field: int) -> np.ndarray:
@@ -54,10 +80,9 @@ def uniform(base: int, slots: np.ndarray, field: int) -> np.ndarray:
 
 
 def normal(base: int, slots: np.ndarray, field: int) -> np.ndarray:
-    """Standard normal draws (Box-Muller over two independent uniforms)."""
-    u1 = uniform(base, slots, field * 2 + 1) + 1e-12
-    u2 = uniform(base, slots, field * 2 + 2)
-    return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+    """Standard normal draws (Box-Muller over two 21-bit uniforms from one hash)."""
+    u1, u2 = uniforms(base, slots, field, 2)
+    return np.sqrt(-2.0 * np.log(u1 + 2.0**-22)) * np.cos(2.0 * np.pi * u2)
 
 
 def unit(*parts: int | str) -> float:
@@ -65,9 +90,10 @@ def unit(*parts: int | str) -> float:
     return (key(*parts) >> 11) * _TO_UNIT
 
 
-def uniform2(base: int, slots: np.ndarray, other: np.ndarray, field: int) -> np.ndarray:
-    """Uniform floats for (slot, other) pairs, e.g. a listing's repricing epoch."""
+def uniform2(base: int, slots: np.ndarray, other: np.ndarray, field: int,
+             k: int = 3) -> list[np.ndarray]:
+    """``k`` 21-bit uniforms for (slot, other) pairs, e.g. a listing's repricing epoch."""
     salt = np.uint64(key(base, field))
-    with np.errstate(over="ignore"):
-        h = mix(mix(other.astype(np.uint64) ^ salt) + slots.astype(np.uint64) * _GOLD)
-    return (h >> np.uint64(11)).astype(np.float64) * _TO_UNIT
+    h = mix(mix(other.astype(np.uint64) ^ salt) + slots.astype(np.uint64) * _GOLD)
+    return [((h >> np.uint64(21 * i)) & np.uint64(0x1FFFFF)).astype(np.float64)
+            * (1.0 / 2097152.0) for i in range(k)]

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from crawler.sandbox.hashing import key, normal, uniform, uniform2
+from crawler.sandbox.hashing import hashes, normal, uniform, uniform2, uniforms
 from crawler.sandbox.world import World, WorldEvent
 
 RESALE_MARKETS: tuple[str, ...] = ("ticketmaster", "seatgeek", "stubhub")
@@ -101,9 +101,21 @@ class Live:
                 fields[name] = value[start:stop]
         return Live(**fields)
 
+    def select(self, idx: np.ndarray) -> Live:
+        """The listings at positions ``idx`` (fancy indexing)."""
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        for name, value in fields.items():
+            if isinstance(value, np.ndarray):
+                fields[name] = value[idx]
+        return Live(**fields)
+
     def malformed_reason(self, i: int) -> str | None:
         code = int(self.malformed[i])
         return MALFORMED_KINDS[self.marketplace][code - 1] if code else None
+
+
+def _quantities(e: WorldEvent, j: np.ndarray) -> np.ndarray:
+    return _QTY[(uniform(e.uid, j, _F_QTY) * _QTY.size).astype(np.int64)]
 
 
 class _LRU:
@@ -135,14 +147,16 @@ def listing_id(marketplace: str, event: WorldEvent, slot: int) -> int:
     return 5_000_000_000_000 + event.index * 100_000_000 + slot
 
 
-def tm_offer_id(event: WorldEvent, slot: int) -> str:
-    h = key(event.uid, "tm-offer", slot)
-    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ234567"
-    out = []
-    for _ in range(8):
-        h, r = divmod(h, 30)
-        out.append(alphabet[r])
-    return "".join(out)
+_OFFER_ALPHABET = np.frombuffer(b"ABCDEFGHJKLMNPQRSTUVWXYZ234567", dtype=np.uint8)
+_POW30 = np.array([30**k for k in range(8)], dtype=np.uint64)
+
+
+def tm_offer_ids(event: WorldEvent, slots: np.ndarray) -> list[str]:
+    """Ticketmaster resale offer ids ("GJ6DC7BQ"-like), vectorised over slots."""
+    h = hashes(event.uid, slots, 77) >> np.uint64(24)
+    digits = (h[:, None] // _POW30[None, :]) % np.uint64(30)
+    chars = _OFFER_ALPHABET[digits.astype(np.int64)]
+    return [b.decode() for b in np.ascontiguousarray(chars).view("S8").ravel()]
 
 
 class ListingModel:
@@ -154,13 +168,16 @@ class ListingModel:
         self.per_event = listings_per_event
         self.malformed_rates = dict(malformed or {})
         self._slots = _LRU(256)
-        self._live = _LRU(96)
+        self._live = _LRU(64)
+        self._index = _LRU(4096)
+        self._qty = _LRU(1024)
         self._maps: dict[int, dict[str, np.ndarray]] = {}
 
     def set_malformed(self, rates: dict[str, float]) -> None:
         if rates != self.malformed_rates:
             self.malformed_rates = dict(rates)
             self._live.clear()
+            self.stats.cache_clear()
 
     # -- slots -------------------------------------------------------------------------
     def n_slots(self, event: WorldEvent) -> int:
@@ -202,10 +219,28 @@ class ListingModel:
     def live(self, event: WorldEvent, marketplace: str, t: int) -> Live:
         """All live listings of ``event`` on ``marketplace`` at ``t`` (cached per tick)."""
         rates = self.malformed_rates.get(marketplace, 0.0)
-        return self._live.get((event.index, marketplace, t, rates),
-                              lambda: self._build_live(event, marketplace, t))
+        return self._live.get((event.index, marketplace, t, rates), lambda: self._build_live(
+            event, marketplace, t, self.live_slots(event, marketplace, t)))
+
+    def page(self, event: WorldEvent, marketplace: str, t: int, start: int,
+             stop: int) -> tuple[Live, int]:
+        """Live listings ``[start, stop)`` in slot order, and how many are live in all.
+
+        Only the page's listings are generated; the live slot index is cached per tick.
+        """
+        j = self.live_slots(event, marketplace, t)
+        return self._build_live(event, marketplace, t, j[start:stop]), int(j.size)
+
+    def quantities(self, event: WorldEvent, marketplace: str, t: int) -> np.ndarray:
+        """Ticket counts of every live listing (cheap: no prices), for page-level totals."""
+        j = self.live_slots(event, marketplace, t)
+        return self._qty.get((event.index, marketplace, t), lambda: _quantities(event, j))
 
     def live_slots(self, event: WorldEvent, marketplace: str, t: int) -> np.ndarray:
+        return self._index.get((event.index, marketplace, t),
+                               lambda: self._live_slots(event, marketplace, t))
+
+    def _live_slots(self, event: WorldEvent, marketplace: str, t: int) -> np.ndarray:
         if event.status == "cancelled" or marketplace not in BIT:
             return np.empty(0, dtype=np.int64)
         s = self.slots(event)
@@ -214,21 +249,22 @@ class ListingModel:
             ok &= ~s.primary
         return np.flatnonzero(ok)
 
-    def _build_live(self, e: WorldEvent, m: str, t: int) -> Live:
-        j = self.live_slots(e, m, t)
+    def _build_live(self, e: WorldEvent, m: str, t: int, j: np.ndarray) -> Live:
         s = self.slots(e)
         arr = self._map_arrays(e)
-        sec = np.minimum(np.searchsorted(arr["cum"], uniform(e.uid, j, _F_SEC), side="right"),
+        u_sec, u_row, u_seat = uniforms(e.uid, j, _F_SEC, 3)
+        u_split, u_deliv, u_spell = uniforms(e.uid, j, _F_SPLIT, 3)
+        sec = np.minimum(np.searchsorted(arr["cum"], u_sec, side="right"),
                          arr["cum"].size - 1)
         ga = arr["ga"][sec]
         rows = arr["rows"][sec]
-        row = np.where(ga, -1, (uniform(e.uid, j, _F_ROW) * rows).astype(np.int64))
-        qty = _QTY[(uniform(e.uid, j, _F_QTY) * _QTY.size).astype(np.int64)]
+        row = np.where(ga, -1, (u_row * rows).astype(np.int64))
+        qty = _quantities(e, j)
         span = np.maximum(arr["seats"][sec] - qty, 1)
-        seat0 = (uniform(e.uid, j, _F_SEAT) * span).astype(np.int64) + 1
-        split = (uniform(e.uid, j, _F_SPLIT) * 4).astype(np.int64)
+        seat0 = (u_seat * span).astype(np.int64) + 1
+        split = (u_split * 4).astype(np.int64)
         split = np.where(qty == 1, 0, split)
-        deliv = np.searchsorted(_DELIVERY_CUM, uniform(e.uid, j, _F_DELIV), side="right")
+        deliv = np.searchsorted(_DELIVERY_CUM, u_deliv, side="right")
         deliv = np.minimum(deliv, len(DELIVERIES) - 1)
         primary = s.primary[j]
         fair = self.fair_cents(e, j, sec, row, rows, t)
@@ -247,7 +283,7 @@ class ListingModel:
             kinds = len(MALFORMED_KINDS[m])
             kind = (uniform(e.uid, j, _F_MALKIND + BIT[m] * 100) * kinds).astype(np.int64) + 1
             mal = np.where(bad, kind, 0)
-        spelling = (uniform(e.uid, j, _F_SPELL + BIT[m] * 100) * 4).astype(np.int64)
+        spelling = (u_spell * 4).astype(np.int64)
         return Live(e, m, t, j, sec, row, qty, seat0, split, deliv, primary, fair, price,
                     fees, total, s.appear[j], mal, spelling)
 
@@ -278,9 +314,10 @@ class ListingModel:
         markup = np.exp(0.06 + 0.14 * normal(e.uid, j, _F_MARKUP + salt))
         period = 6 * 3600 * np.exp2(uniform(e.uid, j, _F_PERIOD) * 4)
         epoch = ((t - appear) // period).astype(np.int64)
-        reprice = np.exp(0.05 * (2 * uniform2(e.uid, j, epoch, _F_REPRICE + salt) - 1) * 1.7)
-        drop = uniform2(e.uid, j, epoch, _F_DROP + salt) < 0.02
-        size = 0.5 + 0.2 * uniform2(e.uid, j, epoch, _F_DROPSIZE + salt)
+        u_reprice, u_drop, u_size = uniform2(e.uid, j, epoch, _F_REPRICE + salt)
+        reprice = np.exp(0.085 * (2 * u_reprice - 1))
+        drop = u_drop < 0.02
+        size = 0.5 + 0.2 * u_size
         factor = markup * reprice * np.where(drop, size, 1.0)
         # Box-office seats sell at face value: the fair price when sales opened.
         face = fair / self.drift(e, t) * self.drift(e, self.world.start) * 0.92

@@ -8,9 +8,9 @@ from typing import Any
 from crawler.sandbox.common import iso_z
 from crawler.sandbox.market import BIT, RESALE_MARKETS, ListingModel, listing_id
 from crawler.sandbox.wire_eventbrite import ticket_classes
-from crawler.sandbox.wire_seatgeek import sg_listing
-from crawler.sandbox.wire_stubhub import sh_listing
-from crawler.sandbox.wire_ticketmaster import offers_obj, tm_pick
+from crawler.sandbox.wire_seatgeek import sg_listings
+from crawler.sandbox.wire_stubhub import sh_listings
+from crawler.sandbox.wire_ticketmaster import offers_obj, tm_picks
 from crawler.sandbox.world import World, WorldEvent
 
 
@@ -21,22 +21,25 @@ def event_summary(e: WorldEvent) -> dict[str, Any]:
             "popularity": round(e.popularity, 4)}
 
 
-def _entry(e: WorldEvent, m: str, live, i: int) -> dict[str, Any]:
-    bad = live.malformed_reason(i)
+def _shown(e: WorldEvent, m: str, live) -> list[dict[str, Any]]:
+    """How marketplace ``m`` shows each live listing (ids, section and row as displayed)."""
     if m == "ticketmaster":
-        pick, _offer = tm_pick(e, live, i)
-        shown = {"listing_id": pick["id"], "section": pick["section"], "row": pick["row"]}
+        picks, _offers = tm_picks(e, live)
+        shown = [{"listing_id": p["id"], "section": p["section"], "row": p["row"]}
+                 for p in picks]
     elif m == "seatgeek":
-        sg = sg_listing(e, live, i)
-        shown = {"listing_id": str(sg["id"]), "section": sg["section"], "row": sg["row"]}
+        shown = [{"listing_id": str(x["id"]), "section": x["section"], "row": x["row"]}
+                 for x in sg_listings(e, live)]
     else:
-        sh = sh_listing(e, live, i)
-        shown = {"listing_id": str(sh["listingId"]), "section": sh["sectionName"],
-                 "seller_section": sh["sellerSectionName"], "row": sh["row"]}
-    shown.update(quantity=int(live.qty[i]), all_in_cents=int(live.total[i]),
-                 price_cents=int(live.price[i]), fees_cents=int(live.fees[i]))
-    if bad:
-        shown["malformed"] = bad
+        shown = [{"listing_id": str(x["listingId"]), "section": x["sectionName"],
+                  "seller_section": x["sellerSectionName"], "row": x["row"]}
+                 for x in sh_listings(e, live)]
+    for i, item in enumerate(shown):
+        item.update(quantity=int(live.qty[i]), all_in_cents=int(live.total[i]),
+                    price_cents=int(live.price[i]), fees_cents=int(live.fees[i]))
+        bad = live.malformed_reason(i)
+        if bad:
+            item["malformed"] = bad
     return shown
 
 
@@ -46,6 +49,7 @@ def event_truth(world: World, model: ListingModel, e: WorldEvent, t: int) -> dic
         if m not in e.ids:
             continue
         live = model.live(e, m, t)
+        shown = _shown(e, m, live)
         for i in range(len(live)):
             slot = int(live.slot[i])
             item = listings.get(slot)
@@ -60,7 +64,7 @@ def event_truth(world: World, model: ListingModel, e: WorldEvent, t: int) -> dic
                     "seats": [str(s) for s in range(s0, s0 + q)] if r >= 0 else [],
                     "quantity": q, "fair_cents": int(live.fair[i]),
                     "listed_at": iso_z(int(live.created[i])), "marketplaces": {}}
-            item["marketplaces"][m] = _entry(e, m, live, i)
+            item["marketplaces"][m] = shown[i]
     tiers: list[dict[str, Any]] = []
     if "eventbrite" in e.ids and e.status != "cancelled":
         for tc in ticket_classes(world, e, t):

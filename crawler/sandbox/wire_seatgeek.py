@@ -6,17 +6,20 @@ docstring). Auth is ``?client_id=``; errors are SeatGeek's ``{"errors", "message
 
 from __future__ import annotations
 
+import functools
+
+import numpy as np
+
 from crawler.sandbox.common import (
     BadParameter,
     Request,
     Response,
-    dollars,
     iso_naive,
     json_response,
 )
 from crawler.sandbox.hashing import unit
-from crawler.sandbox.market import DELIVERIES, Live, listing_id
-from crawler.sandbox.venues import Section
+from crawler.sandbox.market import DELIVERIES, MALFORMED_KINDS, Live, listing_id
+from crawler.sandbox.venues import SeatMap, Section
 from crawler.sandbox.wire_ticketmaster import filter_events
 from crawler.sandbox.world import WorldEvent, sg_performer_id, sg_venue_id, slug
 
@@ -192,52 +195,84 @@ def typed_section(sec: Section, variant: int) -> str:
     return (sec.name.title(), sec.name, f"Section {sec.name.title()}", sec.name.title())[variant]
 
 
-def sg_listing(e: WorldEvent, live: Live, i: int) -> dict:
-    sec = e.seat_map.sections[int(live.section[i])]
-    r = int(live.row[i])
-    variant = int(live.spelling[i])
-    row = None if r < 0 else (f"Row {sec.rows[r]}" if variant % 2 == 0 else sec.rows[r])
-    q, s0 = int(live.qty[i]), int(live.seat0[i])
-    seats = [] if r < 0 else [str(s) for s in range(s0, s0 + q)]
-    slot = int(live.slot[i])
-    lid = listing_id(M, e, slot)
-    bad = live.malformed_reason(i)
-    price = {"base": dollars(int(live.price[i])), "fees": dollars(int(live.fees[i])),
-             "all_in": dollars(int(live.total[i])), "currency": "USD"}
-    return {
-        "id": lid, "event_id": int(e.ids[M]), "section": typed_section(sec, variant),
-        "row": row, "seat_numbers": seats,
-        "quantity": -q if bad == "negative_quantity" else q,
-        "splits": splits(q, int(live.split[i])),
-        "price": None if bad == "missing_price" else price,
-        "delivery_method": DELIVERIES[int(live.delivery[i])], "zone": sec.tier,
-        "market": "primary" if live.primary[i] else "resale",
-        "created_at": "2026-13-45T99:99:99Z" if bad == "bad_date"
-        else iso_naive(int(live.created[i])) + "Z",
-        "url": f"https://seatgeek.com/e/{slug(e.name)}/{e.ids[M]}?listing={lid}",
-    }
+_TEXTS: dict[int, tuple[tuple[str, ...], ...]] = {}
+
+
+def section_texts(smap: SeatMap) -> tuple[tuple[str, ...], ...]:
+    """Per section, the four ways sellers type it (cached per seat map)."""
+    texts = _TEXTS.get(smap.config_id)
+    if texts is None:
+        texts = _TEXTS[smap.config_id] = tuple(
+            tuple(typed_section(sec, v) for v in range(4)) for sec in smap.sections)
+    return texts
+
+
+def iso_utc(epochs: np.ndarray) -> list[str]:
+    """Epoch seconds -> "YYYY-MM-DDTHH:MM:SSZ" strings, vectorised."""
+    text = np.datetime_as_string(epochs.astype("datetime64[s]"), unit="s")
+    return [x + "Z" for x in text.tolist()]
+
+
+def sg_listings(e: WorldEvent, live: Live) -> list[dict]:
+    """The page's listings in our SeatGeek seat-level format (see the package docstring)."""
+    secs = e.seat_map.sections
+    texts = section_texts(e.seat_map)
+    eid = int(e.ids[M])
+    base_id = listing_id(M, e, 0)
+    url = f"https://seatgeek.com/e/{slug(e.name)}/{eid}?listing="
+    base = np.round(live.price / 100.0, 2).tolist()
+    fees = np.round(live.fees / 100.0, 2).tolist()
+    total = np.round(live.total / 100.0, 2).tolist()
+    created = iso_utc(live.created)
+    out = []
+    for i, (k, r, q, s0, split, deliv, slot, spell, bad, primary) in enumerate(zip(
+            live.section.tolist(), live.row.tolist(), live.qty.tolist(), live.seat0.tolist(),
+            live.split.tolist(), live.delivery.tolist(), live.slot.tolist(),
+            live.spelling.tolist(), live.malformed.tolist(), live.primary.tolist(),
+            strict=True)):
+        sec = secs[k]
+        lid = base_id + slot
+        reason = MALFORMED_KINDS[M][bad - 1] if bad else None
+        out.append({
+            "id": lid, "event_id": eid, "section": texts[k][spell],
+            "row": None if r < 0 else (f"Row {sec.rows[r]}" if spell % 2 == 0 else sec.rows[r]),
+            "seat_numbers": [] if r < 0 else [str(x) for x in range(s0, s0 + q)],
+            "quantity": -q if reason == "negative_quantity" else q,
+            "splits": splits(q, split),
+            "price": None if reason == "missing_price" else {
+                "base": base[i], "fees": fees[i], "all_in": total[i], "currency": "USD"},
+            "delivery_method": DELIVERIES[deliv], "zone": sec.tier,
+            "market": "primary" if primary else "resale",
+            "created_at": "2026-13-45T99:99:99Z" if reason == "bad_date" else created[i],
+            "url": f"{url}{lid}",
+        })
+    return out
+
+
+@functools.lru_cache(maxsize=512)
+def _splits(q: int, rule: int) -> tuple[int, ...]:
+    if rule == 3 or q == 1:
+        return (q,)
+    if rule == 2:
+        return tuple(range(2, q + 1, 2)) or (q,)
+    options = range(1, q + 1)
+    if rule == 1:
+        return tuple(n for n in options if q - n != 1)
+    return tuple(options)
 
 
 def splits(q: int, rule: int) -> list[int]:
     """Allowed purchase sizes for a listing of ``q`` tickets under a split rule."""
-    if rule == 3 or q == 1:
-        return [q]
-    if rule == 2:
-        return [n for n in range(2, q + 1, 2)] or [q]
-    options = list(range(1, q + 1))
-    if rule == 1:
-        options = [n for n in options if q - n != 1]
-    return options
+    return list(_splits(q, rule))
 
 
 def _listings(req: Request, e: WorldEvent) -> Response:
     per_page = _int(req, "per_page", 100, 1, 500)
     page = _int(req, "page", 1, 1, 10_000_000)
-    live = req.model.live(e, M, req.t)
     start = (page - 1) * per_page
-    chunk = range(start, min(start + per_page, len(live)))
-    return json_response({"listings": [sg_listing(e, live, i) for i in chunk],
-                          "meta": {"total": len(live), "page": page, "per_page": per_page,
+    live, total = req.model.page(e, M, req.t, start, start + per_page)
+    return json_response({"listings": sg_listings(e, live),
+                          "meta": {"total": total, "page": page, "per_page": per_page,
                                    "took": _meta(req, 0, 0, 0)["took"]}})
 
 

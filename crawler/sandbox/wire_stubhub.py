@@ -17,14 +17,15 @@ from crawler.sandbox.common import (
     iso_z,
     json_response,
 )
-from crawler.sandbox.market import Live, listing_id
-from crawler.sandbox.wire_seatgeek import splits, typed_section
+from crawler.sandbox.market import DELIVERIES, MALFORMED_KINDS, Live, listing_id
+from crawler.sandbox.wire_seatgeek import section_texts, splits
 from crawler.sandbox.wire_ticketmaster import filter_events
 from crawler.sandbox.world import WorldEvent, sh_venue_id, slug
 
 M = "stubhub"
 #: our delivery names -> StubHub deliveryTypeList ids
 DELIVERY_IDS = {"electronic": 1, "instant": 2, "physical": 3, "will_call": 4, "mobile": 5}
+_DELIVERY_BY_INDEX = [DELIVERY_IDS[d] for d in DELIVERIES]
 _CATEGORY = {"basketball": (30, "Basketball Tickets"), "soccer": (37, "Soccer Tickets"),
              "concert": (1, "Concert Tickets"), "club": (1, "Concert Tickets"),
              "theatre": (174, "Theater Tickets"), "comedy": (173, "Comedy Tickets")}
@@ -170,32 +171,42 @@ def section_name(e: WorldEvent, sec) -> str:
     return sec.name.title()
 
 
-def sh_listing(e: WorldEvent, live: Live, i: int) -> dict:
-    sec = e.seat_map.sections[int(live.section[i])]
-    r = int(live.row[i])
-    q, s0 = int(live.qty[i]), int(live.seat0[i])
-    bad = live.malformed_reason(i)
-    split = splits(q, int(live.split[i]))
-    deliv = DELIVERY_IDS[("mobile", "instant", "electronic", "will_call", "physical")
-                         [int(live.delivery[i])]]
-    value = 100.0 * float(live.fair[i]) / max(float(live.total[i]), 1.0)
-    return {
-        "listingId": listing_id(M, e, int(live.slot[i])),
-        "currentPrice": None if bad == "missing_price" else {
-            "amount": dollars(int(live.total[i])), "currency": "USD"},
-        "listingPrice": {"amount": dollars(int(live.price[i])), "currency": "USD"},
-        "sectionId": sec.section_id, "row": sec.rows[r] if r >= 0 else "GA",
-        "quantity": -q if bad == "negative_quantity" else q,
-        "sellerSectionName": typed_section(sec, int(live.spelling[i])),
-        "sectionName": section_name(e, sec),
-        "seatNumbers": "General Admission" if r < 0 else ",".join(
-            str(s) for s in range(s0, s0 + q)),
-        "zoneId": sec.zone_id, "zoneName": sec.tier, "deliveryTypeList": [deliv],
-        "deliveryMethodList": [deliv], "dirtyTicketInd": False,
-        "splitOption": "0" if len(split) == 1 else "1", "ticketSplit": str(min(split)),
-        "splitVector": split, "sellerOwnInd": 0, "score": 0.0,
-        "valuePercentage": round(min(value, 100.0), 1),
-    }
+def sh_listings(e: WorldEvent, live: Live) -> list[dict]:
+    """The page's listings in the inventory-search shape."""
+    secs = e.seat_map.sections
+    texts = section_texts(e.seat_map)
+    names = [section_name(e, sec) for sec in secs]
+    base_id = listing_id(M, e, 0)
+    total = np.round(live.total / 100.0, 2).tolist()
+    price = np.round(live.price / 100.0, 2).tolist()
+    value = np.minimum(np.round(100.0 * live.fair / np.maximum(live.total, 1), 1), 100.0)
+    value_l = value.tolist()
+    out = []
+    for i, (k, r, q, s0, split, deliv, slot, spell, bad) in enumerate(zip(
+            live.section.tolist(), live.row.tolist(), live.qty.tolist(), live.seat0.tolist(),
+            live.split.tolist(), live.delivery.tolist(), live.slot.tolist(),
+            live.spelling.tolist(), live.malformed.tolist(), strict=True)):
+        sec = secs[k]
+        reason = MALFORMED_KINDS[M][bad - 1] if bad else None
+        vector = splits(q, split)
+        dtype = _DELIVERY_BY_INDEX[deliv]
+        out.append({
+            "listingId": base_id + slot,
+            "currentPrice": None if reason == "missing_price" else {
+                "amount": total[i], "currency": "USD"},
+            "listingPrice": {"amount": price[i], "currency": "USD"},
+            "sectionId": sec.section_id, "row": sec.rows[r] if r >= 0 else "GA",
+            "quantity": -q if reason == "negative_quantity" else q,
+            "sellerSectionName": texts[k][spell], "sectionName": names[k],
+            "seatNumbers": "General Admission" if r < 0 else ",".join(
+                [str(x) for x in range(s0, s0 + q)]),
+            "zoneId": sec.zone_id, "zoneName": sec.tier, "deliveryTypeList": [dtype],
+            "deliveryMethodList": [dtype], "dirtyTicketInd": False,
+            "splitOption": "0" if len(vector) == 1 else "1", "ticketSplit": str(min(vector)),
+            "splitVector": vector, "sellerOwnInd": 0, "score": 0.0,
+            "valuePercentage": value_l[i],
+        })
+    return out
 
 
 def _group_stats(ids: np.ndarray, price: np.ndarray, qty: np.ndarray) -> list[tuple]:
@@ -218,16 +229,19 @@ def _inventory(req: Request) -> Response:
         return not_found()
     start = _int(req, "start", 0, 0, 10_000_000)
     rows = _int(req, "rows", 20, 0, 500)
-    live = req.model.live(e, M, req.t)
-    chunk = range(start, min(start + rows, len(live)))
+    page, n_live = req.model.page(e, M, req.t, start, start + rows)
+    qty_all = req.model.quantities(e, M, req.t)
+    body: dict = {"eventId": int(e.ids[M]), "totalListings": n_live,
+                  "totalTickets": int(qty_all.sum()),
+                  "minQuantity": int(qty_all.min()) if n_live else 0,
+                  "maxQuantity": int(qty_all.max()) if n_live else 0,
+                  "listing": sh_listings(e, page)}
+    sections = e.seat_map.sections
+    stats_wanted = any(req.query.get(f) == "true"
+                       for f in ("sectionStats", "zoneStats", "pricingSummary"))
+    live = req.model.live(e, M, req.t) if stats_wanted else page
     good = live.malformed == 0
     price, qty = live.price[good], live.qty[good]
-    body: dict = {"eventId": int(e.ids[M]), "totalListings": len(live),
-                  "totalTickets": int(live.qty.sum()),
-                  "minQuantity": int(live.qty.min()) if len(live) else 0,
-                  "maxQuantity": int(live.qty.max()) if len(live) else 0,
-                  "listing": [sh_listing(e, live, i) for i in chunk]}
-    sections = e.seat_map.sections
     if req.query.get("sectionStats") == "true":
         ids = live.section[good]
         body["section_stats"] = [
@@ -258,7 +272,7 @@ def _inventory(req: Request) -> Response:
     body["listingAttributeCategorySummary"] = []
     body["deliveryTypeSummary"] = []
     body["start"] = start
-    body["rows"] = len(chunk)
+    body["rows"] = len(page)
     return json_response(body)
 
 

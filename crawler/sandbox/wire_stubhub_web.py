@@ -11,9 +11,9 @@ import html
 
 import orjson
 
-from crawler.sandbox.common import Request, Response, dollars, iso_z
-from crawler.sandbox.market import DELIVERIES, Live, listing_id
-from crawler.sandbox.wire_seatgeek import typed_section
+from crawler.sandbox.common import Request, Response, iso_z
+from crawler.sandbox.market import DELIVERIES, MALFORMED_KINDS, Live, listing_id
+from crawler.sandbox.wire_seatgeek import section_texts
 from crawler.sandbox.world import WorldEvent, sh_venue_id
 
 M = "stubhub"
@@ -70,8 +70,7 @@ def handle(req: Request) -> Response:
         if len(p) == 2:
             return Response(200, page(e).encode(), _HTML)
         if len(p) == 3 and p[2] == "listings.json":
-            live = req.model.live(e, M, req.t)
-            items = [web_listing(e, live, i) for i in range(len(live))]
+            items = web_listings(e, req.model.live(e, M, req.t))
             return Response(200, orjson.dumps({"eventId": int(e.ids[M]), "listings": items}))
     return not_found()
 
@@ -92,14 +91,19 @@ def page(e: WorldEvent, delay_ms: int = 250) -> str:
     )
 
 
-def web_listing(e: WorldEvent, live: Live, i: int) -> dict:
-    sec = e.seat_map.sections[int(live.section[i])]
-    r = int(live.row[i])
-    bad = live.malformed_reason(i)
-    q = int(live.qty[i])
-    return {"id": listing_id(M, e, int(live.slot[i])),
-            "section": typed_section(sec, 0),
-            "row": f"Row {sec.rows[r]}" if r >= 0 else None,
-            "quantity": -q if bad == "negative_quantity" else q,
-            "price": None if bad == "missing_price" else f"${dollars(int(live.total[i])):,.2f}",
-            "currency": "USD", "delivery": DELIVERIES[int(live.delivery[i])]}
+def web_listings(e: WorldEvent, live: Live) -> list[dict]:
+    """What the page's script receives: all-in price per ticket as display text."""
+    secs = e.seat_map.sections
+    texts = section_texts(e.seat_map)
+    base_id = listing_id(M, e, 0)
+    out = []
+    for k, r, q, total, deliv, slot, bad in zip(
+            live.section.tolist(), live.row.tolist(), live.qty.tolist(), live.total.tolist(),
+            live.delivery.tolist(), live.slot.tolist(), live.malformed.tolist(), strict=True):
+        reason = MALFORMED_KINDS[M][bad - 1] if bad else None
+        out.append({"id": base_id + slot, "section": texts[k][0],
+                    "row": f"Row {secs[k].rows[r]}" if r >= 0 else None,
+                    "quantity": -q if reason == "negative_quantity" else q,
+                    "price": None if reason == "missing_price" else f"${total / 100:,.2f}",
+                    "currency": "USD", "delivery": DELIVERIES[deliv]})
+    return out

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+import numpy as np
+
 from crawler.sandbox.common import (
     BadParameter,
     Request,
@@ -20,7 +22,7 @@ from crawler.sandbox.common import (
     parse_when,
 )
 from crawler.sandbox.hashing import key
-from crawler.sandbox.market import FEES, tm_offer_id
+from crawler.sandbox.market import FEES, MALFORMED_KINDS, Live, tm_offer_ids
 from crawler.sandbox.world import WorldEvent, b62, slug, tm_attraction_id, tm_venue_id
 
 M = "ticketmaster"
@@ -326,61 +328,61 @@ def _top_picks(req: Request, e: WorldEvent) -> Response:
     size = _int(req, "size", 20, 1, 200)
     page = _int(req, "page", 0, 0, 1_000_000)
     quantity = _int(req, "quantity", 0, 0, 50)
-    live = req.model.live(e, M, req.t)
-    order = range(len(live))
     if quantity:
-        order = [i for i in order if int(live.qty[i]) >= quantity]
-    total = len(order)
-    chosen = list(order[page * size : (page + 1) * size])
-    picks, offers = [], []
-    for i in chosen:
-        p, o = tm_pick(e, live, i)
-        picks.append(p)
-        offers.append(o)
+        live = req.model.live(e, M, req.t)
+        keep = np.flatnonzero(live.qty >= quantity)
+        total = int(keep.size)
+        chosen = keep[page * size : (page + 1) * size]
+        live = live.select(chosen)
+    else:
+        live, total = req.model.page(e, M, req.t, page * size, (page + 1) * size)
+    picks, offers = tm_picks(e, live)
     body = {"page": {"number": page, "size": size, "totalElements": total,
                      "totalPages": (total + size - 1) // size},
             "picks": picks, "_embedded": {"offer": offers}}
     return json_response(body)
 
 
-def tm_section_row(e: WorldEvent, live, i: int) -> tuple[str, str, list[str]]:
-    sec = e.seat_map.sections[int(live.section[i])]
-    r = int(live.row[i])
-    row = sec.rows[r] if r >= 0 else "GA"
-    q, s0 = int(live.qty[i]), int(live.seat0[i])
-    seats = [str(s) for s in range(s0, s0 + q)] if r >= 0 else []
-    return sec.name, row, seats
-
-
-def tm_pick(e: WorldEvent, live, i: int) -> tuple[dict, dict]:
-    """One pick and its embedded offer for live listing ``i``."""
-    slot = int(live.slot[i])
-    sec = e.seat_map.sections[int(live.section[i])]
-    section, row, seats = tm_section_row(e, live, i)
-    offer_id = tm_offer_id(e, slot)
-    primary = bool(live.primary[i])
-    bad = live.malformed_reason(i)
-    if bad == "empty_seats" or (not seats and sec.general_admission):
-        seats = [] if bad == "empty_seats" else [f"GA{n}" for n in range(1, int(live.qty[i]) + 1)]
-    price, total = int(live.price[i]), int(live.total[i])
-    fees = total - price
-    facility = FEES[(M, "primary" if primary else "resale")][1]
-    pick = {"id": pick_listing_id(offer_id, section, row, seats),
-            "type": "seats", "quality": round(min(1.0, float(sec.value) / 5.0), 6),
-            "section": section, "selection": "standard" if primary else "resale", "row": row,
+def tm_picks(e: WorldEvent, live: Live) -> tuple[list[dict], list[dict]]:
+    """Picks and their embedded offers for a page of live listings."""
+    secs = e.seat_map.sections
+    offer_ids = tm_offer_ids(e, live.slot)
+    face = np.round(live.price / 100.0, 2).tolist()
+    total = np.round(live.total / 100.0, 2).tolist()
+    fees = (live.total - live.price).tolist()
+    snapshot = f"https://app.ticketmaster.com/maps/geometry/3/event/{e.ids[M]}/image?section="
+    fac = {True: FEES[(M, "primary")][1], False: FEES[(M, "resale")][1]}
+    picks, offers = [], []
+    for i, (k, r, q, s0, primary, bad) in enumerate(zip(
+            live.section.tolist(), live.row.tolist(), live.qty.tolist(), live.seat0.tolist(),
+            live.primary.tolist(), live.malformed.tolist(), strict=True)):
+        sec = secs[k]
+        reason = MALFORMED_KINDS[M][bad - 1] if bad else None
+        row = sec.rows[r] if r >= 0 else "GA"
+        if reason == "empty_seats":
+            seats: list[str] = []
+        elif r >= 0:
+            seats = [str(x) for x in range(s0, s0 + q)]
+        else:
+            seats = [f"GA{x}" for x in range(1, q + 1)]
+        oid = offer_ids[i]
+        facility = fac[primary]
+        picks.append({
+            "id": pick_listing_id(oid, sec.name, row, seats), "type": "seats",
+            "quality": min(1.0, sec.value / 5.0), "section": sec.name,
+            "selection": "standard" if primary else "resale", "row": row,
             "descriptions": ["Full View"],
             "area": {"id": sec.zone_id, "name": sec.tier_code, "description": sec.tier.upper()},
-            "snapshotImageUrl": f"https://app.ticketmaster.com/maps/geometry/3/event/"
-                                f"{e.ids[M]}/image?section={section}",
-            "offers": [offer_id], "seats": seats}
-    offer = {"offerId": offer_id, "name": "Standard Ticket" if primary else "Resale Ticket",
-             "ticketTypeId": "000000000001" if primary else "000000000002",
-             "priceLevelId": str(sec.zone_id % 100),
-             "description": "Standard Ticket" if primary else "Verified Resale Ticket",
-             "currency": "USD", "faceValue": dollars(price),
-             "totalPrice": None if bad == "missing_price" else dollars(total),
-             "charges": [{"reason": "service", "type": "fee", "amount": dollars(fees - facility)},
-                         {"reason": "facility", "type": "fee", "amount": dollars(facility)}]}
-    if bad == "missing_price":
-        offer["faceValue"] = None
-    return pick, offer
+            "snapshotImageUrl": snapshot + sec.name, "offers": [oid], "seats": seats})
+        missing = reason == "missing_price"
+        offers.append({
+            "offerId": oid, "name": "Standard Ticket" if primary else "Resale Ticket",
+            "ticketTypeId": "000000000001" if primary else "000000000002",
+            "priceLevelId": str(sec.zone_id % 100),
+            "description": "Standard Ticket" if primary else "Verified Resale Ticket",
+            "currency": "USD", "faceValue": None if missing else face[i],
+            "totalPrice": None if missing else total[i],
+            "charges": [{"reason": "service", "type": "fee",
+                         "amount": round((fees[i] - facility) / 100.0, 2)},
+                        {"reason": "facility", "type": "fee", "amount": facility / 100.0}]})
+    return picks, offers
