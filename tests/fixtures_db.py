@@ -58,7 +58,7 @@ def _answers(url: str) -> bool:
 
 
 @pytest.fixture(scope="session")
-def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_server_url() -> Iterator[str]:
     explicit = os.environ.get("RIPCITY_TEST_DATABASE_URL")
     if explicit:
         yield explicit
@@ -68,12 +68,14 @@ def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     from storage.embedded import start_embedded, stop_embedded
 
-    data_dir = tmp_path_factory.mktemp("embedded-pg")
+    # not under pytest's 0700 temp root: run as root, the server's own user must reach it
+    data_dir = Path(tempfile.mkdtemp(prefix="ripcity-test-pg-"))
     url = start_embedded(data_dir, free_port())
     try:
         yield with_database(url, "postgres")
     finally:
         stop_embedded(data_dir)
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def _drop(server_url: str, name: str) -> None:

@@ -3,8 +3,11 @@ a running server reused, concurrent starters safe, stopped cleanly."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -19,9 +22,19 @@ _START = ("import sys; from storage.embedded import start_embedded; "
           "print(start_embedded(sys.argv[1], int(sys.argv[2])))")
 
 
-def test_start_reuse_concurrent_and_stop(tmp_path: Path) -> None:
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """Outside pytest's 0700 temp root: run as root, the server's own user must reach it."""
+    path = Path(tempfile.mkdtemp(prefix="ripcity-embedded-"))
+    try:
+        yield path / "data"
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def test_start_reuse_concurrent_and_stop(data_dir: Path) -> None:
     port = free_port()
-    data = tmp_path / "data"
+    data = data_dir
     # two processes start it at once: one initialises and starts, the other reuses it
     procs = [subprocess.Popen([sys.executable, "-c", _START, str(data), str(port)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
