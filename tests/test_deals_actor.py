@@ -1,0 +1,63 @@
+"""Ray scorer actors and the sandbox-graded model (slow: Ray start, sandbox crawl)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from engine.deals import DealScorer, ScoringContext, fit
+from engine.deals.synthetic import world
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    yield ray
+    ray.shutdown()
+
+
+def test_actor_scores_equal_in_process_scores(ray_local, tmp_path):
+    from engine.deals.actor import DealScorerActor
+    from engine.deals.registry import save_model
+
+    hist, events = world(11, events=8, listings_per_event=80, snapshots=2)
+    ctx = ScoringContext.build(events)
+    model = fit(hist, ctx)
+    version = save_model(model, tmp_path)
+    batch = hist.combine_chunks().to_batches()[0]
+    local = DealScorer(model).score(batch, ctx)
+    by_ref = DealScorerActor.remote(ray_local.put(model))
+    from_disk = DealScorerActor.remote(directory=str(tmp_path))
+    for actor in (by_ref, from_disk):
+        remote = ray_local.get(actor.score.remote(batch, ctx))
+        assert remote.equals(local)
+        assert ray_local.get(actor.model_version.remote()) == version
+    assert ray_local.get(from_disk.reload.remote()) == version
+
+
+def test_model_trained_on_one_seed_scores_another_seeds_sandbox_events():
+    from crawler.sandbox.server import start_sandbox
+    from engine.deals.sandbox_data import collect, grade
+
+    with start_sandbox(seed=3, events=60, listings_per_event=200, faults="none") as sb:
+        train = collect(sb.base_url, [0.0, 2 * 86400.0, 2 * 86400.0])
+    with start_sandbox(seed=4, events=20, listings_per_event=200, faults="none") as sb:
+        test = collect(sb.base_url, [0.0])
+    model = fit(train.listings, train.context())
+    out = DealScorer(model).score(test.listings.combine_chunks().to_batches()[0],
+                                  test.context())
+    g = grade(out.column("deal_score").to_numpy(zero_copy_only=False),
+              test.listings["fair_cents"].to_numpy().astype(float),
+              test.listings["total_cents"].to_numpy().astype(float), top=50)
+    assert g["spearman"] >= 0.85, g
+    assert g["precision_at_100"] >= 0.8, g
+    assert isinstance(out, pa.RecordBatch) and np.isfinite(g["graded_listings"])
