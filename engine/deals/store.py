@@ -17,7 +17,8 @@ from storage.records import LISTING_SCHEMA
 logger = logging.getLogger(__name__)
 
 _EVENTS_SQL = """
-SELECT e.id::text, coalesce(v.name, '?'), e.starts_at, e.category,
+SELECT e.id::text, coalesce(v.name, '?') || '|' || coalesce(e.category, '?'), e.starts_at,
+       e.category,
        array_to_string(e.performers, '|')
 FROM events e LEFT JOIN venues v ON v.id = e.venue_id
 """
@@ -41,7 +42,8 @@ def _rows_to_table(rows: list[tuple], names: tuple[str, ...], schema: pa.Schema)
 
 
 def load_context(database_url: str) -> ScoringContext:
-    """Events (venue, start) and marketplace ids of every event in the database."""
+    """Events (venue key ``name|category``: a venue's seat map differs by configuration,
+    start) and marketplace ids of every event in the database."""
     import psycopg
 
     with psycopg.connect(database_url) as conn, conn.cursor() as cur:
