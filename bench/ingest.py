@@ -78,7 +78,8 @@ def _with_db(server: str, name: str) -> str:
     return make_conninfo(**params)
 
 
-def run(rows: int, events: int, batch_rows: int) -> dict[str, object]:
+def run(rows: int, events: int, batch_rows: int, touch_interval_s: float | None = None
+        ) -> dict[str, object]:
     rng = np.random.default_rng(7)
     t0 = datetime(2026, 11, 24, 12, tzinfo=UTC)
     half = rows // 2
@@ -118,7 +119,8 @@ def run(rows: int, events: int, batch_rows: int) -> dict[str, object]:
             start = time.perf_counter()
             for t in (pass1, pass2):
                 for off in range(0, t.num_rows, batch_rows):
-                    r = write_snapshots(conn, t.slice(off, batch_rows))
+                    r = write_snapshots(conn, t.slice(off, batch_rows),
+                                        touch_interval_s=touch_interval_s)
                     counts["inserted"] += r.inserted
                     counts["unchanged"] += r.unchanged
                     counts["new"] += r.new_listings.num_rows
@@ -144,7 +146,8 @@ def run(rows: int, events: int, batch_rows: int) -> dict[str, object]:
             f"{total} listing observations, {events} events, write_snapshots in batches of "
             f"{batch_rows}: pass 1 = {half} new listings, pass 2 (10 min later) = the same "
             "listings with 10% price changes; baseline = bare binary COPY (pgpq) of the same "
-            "rows into an unindexed UNLOGGED table"
+            "rows into an unindexed UNLOGGED table; last_seen resolution "
+            f"{'default' if touch_interval_s is None else touch_interval_s} s"
         ),
         **counts,
     }
@@ -155,8 +158,11 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--events", type=int, default=1_000)
     parser.add_argument("--batch-rows", type=int, default=50_000)
+    parser.add_argument("--touch-interval-s", type=float, default=None,
+                        help="RIPCITY_LAST_SEEN_RESOLUTION_S for the run (0 = touch every "
+                        "unchanged listing on every pass)")
     args = parser.parse_args()
-    print(json.dumps(run(args.rows, args.events, args.batch_rows)))
+    print(json.dumps(run(args.rows, args.events, args.batch_rows, args.touch_interval_s)))
 
 
 if __name__ == "__main__":

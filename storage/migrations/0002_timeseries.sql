@@ -182,7 +182,7 @@ CREATE TABLE listings_current (
     model_version     text,
     scored_at         timestamptz,
     PRIMARY KEY (marketplace, listing_id)
-) WITH (fillfactor = 50);   -- room for HOT updates of last_seen on every re-crawl
+) WITH (fillfactor = 80);   -- room for HOT updates (price changes, last_seen touches)
 CREATE INDEX listings_current_event_total_idx ON listings_current (event_id, total_cents);
 CREATE INDEX listings_current_deals_idx ON listings_current (event_id, deal_score DESC)
     WHERE gone_at IS NULL AND deal_score IS NOT NULL;
