@@ -136,13 +136,15 @@ def performer_obj(e: WorldEvent, name: str, primary: bool) -> dict:
             "has_upcoming_events": True, "id": pid,
             "genres": [{"id": 400 + len(e.genre), "slug": slug(e.genre), "name": e.genre,
                         "primary": True}],
-            "stats": {"event_count": 8}, "image_license": None,
+            "stats": {"event_count": 8},
+            "image_license": "https://creativecommons.org/licenses/by-nd/2.0/",
             "score": round(0.3 + 0.6 * e.popularity, 6), "taxonomies": _taxonomies(e),
             "type": {"basketball": "nba", "soccer": "mls"}.get(e.category, "band"),
             "num_upcoming_events": 8, "short_name": name.split()[-1] if primary else name,
             "home_venue_id": sg_venue_id(e.venue) if e.category == "basketball" and primary
             else None, "slug": slug(name), "divisions": None, "name": name,
-            "url": f"https://seatgeek.com/{slug(name)}-tickets", "image_attribution": None}
+            "url": f"https://seatgeek.com/{slug(name)}-tickets",
+            "image_attribution": f"https://www.flickr.com/photos/{slug(name)}"}
 
 
 def stats_obj(req: Request, e: WorldEvent) -> dict:

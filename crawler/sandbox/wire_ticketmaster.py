@@ -213,6 +213,7 @@ def event_obj(req: Request, e: WorldEvent) -> dict:
                   "timezone": e.venue.timezone, "status": {"code": _STATUS[e.status]}},
         "classifications": _classification(e),
         "promoter": {"id": str(400 + e.venue.number)},
+        "pleaseNote": "Mobile entry only. Bags larger than 14x14x6 inches are not permitted.",
     }
     zones = _zones(e)
     if e.status == "onsale" and zones:
@@ -369,7 +370,7 @@ def tm_picks(e: WorldEvent, live: Live) -> tuple[list[dict], list[dict]]:
         facility = fac[primary]
         picks.append({
             "id": pick_listing_id(oid, sec.name, row, seats), "type": "seats",
-            "quality": min(1.0, sec.value / 5.0), "section": sec.name,
+            "quality": round(min(1.0, sec.value / 5.0), 6), "section": sec.name,
             "selection": "standard" if primary else "resale", "row": row,
             "descriptions": ["Full View"],
             "area": {"id": sec.zone_id, "name": sec.tier_code, "description": sec.tier.upper()},
