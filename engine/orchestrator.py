@@ -24,6 +24,7 @@ class EngineOptions:
     slots_per_worker: int = 2
     max_inflight_batches: int = 16
     chunk_rows: int = 5000
+    queue_pages: int = 64  # pages a shard may buffer before its crawl is paused
     events_per_shard: int = 4
     renderer_slots: int = 1
     speed: float = 1.0
@@ -93,7 +94,8 @@ class Engine:
         self.workers = [actors.make_worker(
             f"worker-{i}", self.scrapy_settings, self.writers, self.scorers,
             slots=o.slots_per_worker, cpus=o.actor_cpus, chunk_rows=o.chunk_rows,
-            max_inflight=per_worker, city=o.city) for i in range(o.crawl_workers)]
+            max_inflight=per_worker, queue_pages=o.queue_pages, city=o.city)
+            for i in range(o.crawl_workers)]
         ray.get([w.ready.remote() for w in self.workers]
                 + [w.pid.remote() for w in self.writers]
                 + [s.model_version.remote() for s in self.scorers])
@@ -156,6 +158,9 @@ class Engine:
         status["committed_listings"] = sum(p["committed"] for p in progress)
         status["queued_pages"] = sum(p["queued_pages"] for p in progress)
         status["paused"] = sum(p["paused"] for p in progress)
+        # shard failures (re-queued or given up) plus errors counted inside shards
+        status["shard_errors"] = status.get("errors", 0)
+        status["errors"] = status["shard_errors"] + status.get("total_errors", 0)
         return status
 
     def stop(self) -> None:
