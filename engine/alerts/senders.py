@@ -1,0 +1,51 @@
+"""What a channel sender is: ``send`` a message, ``lookup`` whether one already went out.
+
+Senders classify provider errors so the dispatcher can act on them: ``TransientFailure``
+is retried with exponential backoff; ``PermanentFailure`` (an invalid number, a bounced
+address) disables that channel for the user.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Protocol
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One message to one person, already rendered by the dispatcher's channel."""
+
+    key: str  # idempotency key: Message-ID / SMS ref
+    user_id: int
+    to: str
+    payloads: list[dict[str, Any]]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Sent:
+    provider_id: str
+    status: str
+
+
+class SendFailure(Exception):
+    """A provider refused or could not be reached."""
+
+
+class TransientFailure(SendFailure):
+    """Worth retrying later (timeouts, 4xx SMTP replies, 429 / 5xx from Twilio)."""
+
+
+class PermanentFailure(SendFailure):
+    """Will never work for this recipient: disable the channel and tell the user."""
+
+
+class Sender(Protocol):
+    channel: str
+
+    def send(self, message: Outgoing) -> Sent: ...
+
+    def lookup(self, message: Outgoing) -> Sent | None:
+        """The provider's record of a message with this key, if it can tell (else None)."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,26 @@
+"""Signed one-click unsubscribe links (RFC 8058).
+
+The token is an HMAC of ``user_id:channel`` under ``RIPCITY_SECRET_KEY``: the link works
+without a login and cannot be forged for another user. ``api/routes/webhooks_twilio.py``
+verifies the same construction (the API does not import the engine).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from urllib.parse import urlencode
+
+UNSUBSCRIBE_PATH = "/alerts/unsubscribe"
+
+
+def unsubscribe_token(secret: str, user_id: int, channel: str = "email") -> str:
+    mac = hmac.new(secret.encode(), f"{user_id}:{channel}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac[:18]).decode().rstrip("=")
+
+
+def unsubscribe_url(public_url: str, secret: str, user_id: int, channel: str = "email") -> str:
+    query = urlencode({"u": user_id, "c": channel,
+                       "t": unsubscribe_token(secret, user_id, channel)})
+    return f"{public_url.rstrip('/')}{UNSUBSCRIBE_PATH}?{query}"

@@ -1,0 +1,101 @@
+"""A real SMTP server on 127.0.0.1 (aiosmtpd) that keeps what it accepts, for tests.
+
+``bounce`` addresses get ``550 5.1.1`` at RCPT TO (a bounced address); ``hold()`` makes
+the next RCPT TO wait until ``release()`` (to kill a sender mid-conversation, before the
+message was accepted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import email
+import email.policy
+import socket
+import threading
+import time
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+
+@dataclasses.dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    message: EmailMessage
+    accepted_at: float
+
+
+class _Handler:
+    def __init__(self, box: SmtpBox) -> None:
+        self.box = box
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
+                          rcpt_options: list[str]) -> str:
+        hold, self.box._hold = self.box._hold, None
+        if hold is not None:
+            self.box.held.set()
+            await asyncio.get_running_loop().run_in_executor(None, hold.wait, 60)
+        if address.lower() in self.box.bounce:
+            return f"550 5.1.1 <{address}>: Recipient address rejected: user unknown"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.box.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
+                                          msg, time.time()))  # type: ignore[arg-type]
+        self.box.arrived.set()
+        return "250 Message accepted for delivery"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class SmtpBox:
+    """``SmtpBox().start()``; ``.port``; ``.received``; ``stop()``."""
+
+    def __init__(self) -> None:
+        self.received: list[Received] = []
+        self.bounce: set[str] = set()
+        self.arrived = threading.Event()
+        self.held = threading.Event()
+        self._hold: threading.Event | None = None
+        self.port = 0
+        self._controller: Controller | None = None
+
+    def start(self) -> SmtpBox:
+        for _ in range(5):
+            self.port = _free_port()
+            controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
+            try:
+                controller.start()
+            except (OSError, RuntimeError):
+                continue
+            self._controller = controller
+            return self
+        raise RuntimeError("could not start the test SMTP server on a free port")
+
+    def hold(self) -> None:
+        self._hold = threading.Event()
+        self.held.clear()
+
+    def release(self) -> None:
+        if self._hold is not None:
+            self._hold.set()
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[Received]:
+        deadline = time.monotonic() + timeout
+        while len(self.received) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.received
+
+    def stop(self) -> None:
+        self.release()
+        if self._controller is not None:
+            self._controller.stop()
