@@ -78,6 +78,15 @@ def _extensions() -> list[Any]:
     return handlers
 
 
+def _extension_lifespans() -> list[Any]:
+    """Background work of optional parts, entered after the core lifespan (pool open)."""
+    try:
+        from api.billing.sweeper import billing_lifespan
+    except ModuleNotFoundError:
+        return []
+    return [billing_lifespan]
+
+
 def _templates_and_static() -> dict[str, Any]:
     kw: dict[str, Any] = {}
     if (_HERE / "templates").is_dir():
@@ -163,7 +172,7 @@ def create_app(settings: Settings | None = None, *, db_url: str | None = None,
         handlers.append(static)
     app = Litestar(
         route_handlers=handlers,
-        lifespan=[lifespan],
+        lifespan=[lifespan, *_extension_lifespans()],
         state=_state(runtime),
         dependencies={
             "principal": Provide(provide_principal),

@@ -53,12 +53,17 @@ def rate_limit_middleware(runtime: Runtime):  # type: ignore[no-untyped-def]
             if scope["type"] != "http" or scope["path"].startswith(EXEMPT):
                 await app(scope, receive, send)
                 return
-            auth = cookie = None
+            auth = cookie = inm = None
+            gzip_ok = False
             for name, value in scope["headers"]:
                 if name == b"authorization":
                     auth = value.decode("latin-1")
                 elif name == b"cookie":
                     cookie = value.decode("latin-1")
+                elif name == b"accept-encoding":
+                    gzip_ok = b"gzip" in value
+                elif name == b"if-none-match":
+                    inm = value.decode("latin-1")
             principal = None
             resolver = runtime.principals
             if auth is not None and resolver is not None:
@@ -101,6 +106,11 @@ def rate_limit_middleware(runtime: Runtime):  # type: ignore[no-untyped-def]
                     retry_after=reset)
                 for m in _plain(429, body, [*headers, (b"retry-after", str(reset).encode())]):
                     await send(m)
+                return
+
+            if scope["method"] == "GET" and runtime.cache is not None and \
+                    await runtime.cache.serve_hit(scope, send, gzip_ok=gzip_ok,
+                                                  if_none_match=inm, extra_headers=headers):
                 return
 
             async def _send(message: Message) -> None:

@@ -44,7 +44,7 @@ class ListingController(Controller):
     ) -> Response[ListingPage]:
         """Each listing carries its all-in price, deal score and reason, and a buy link."""
         after = decode_cursor(cursor, 3)
-        if after is not None and not (isinstance(after[0], int | float)
+        if after is not None and not (isinstance(after[0], int if sort == "price" else float)
                                       and all(isinstance(a, str) for a in after[1:])):
             raise InvalidInput("cursor is not a cursor this API issued for listings")
         f = svc.ListingFilter(section=section, zone=zone, row_from=row_from, row_to=row_to,

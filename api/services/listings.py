@@ -42,7 +42,7 @@ class ListingFilter:
 
 
 _LISTING_SORTS = {
-    "price": ("c.total_cents::float8", "float8"),
+    "price": ("c.total_cents", "bigint"),
     "deal": ("-coalesce(c.deal_score, -1000000)::float8", "float8"),
 }
 
@@ -114,7 +114,7 @@ async def price_history(conn: AsyncConnection[Any], event_id: int, bucket: str,
                min(s.total_cents) AS min_cents,
                percentile_disc(0.5) WITHIN GROUP (ORDER BY s.total_cents) AS median_cents,
                max(s.total_cents) AS max_cents,
-               count(DISTINCT (s.marketplace, s.listing_id)) AS listing_count
+               count(DISTINCT s.listing_id) AS listing_count
         FROM listing_snapshots s
         WHERE {" AND ".join(where)}
         GROUP BY 1, 2 ORDER BY 1, 2"""
