@@ -23,13 +23,14 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from engine import cli_crawl, cli_db, cli_run, cli_sandbox, cli_serve
+    from engine import cli_alerts, cli_crawl, cli_db, cli_run, cli_sandbox, cli_serve
 
     app.add_typer(cli_db.app, name="db")
     app.add_typer(cli_sandbox.app, name="sandbox")
     app.add_typer(cli_run.app)  # top-level commands: ``ripcity run``, ``ripcity crawl``
     app.add_typer(cli_crawl.app)
     app.add_typer(cli_serve.app)  # ``ripcity serve``
+    app.add_typer(cli_alerts.app, name="alerts")
 
 
 _register()
