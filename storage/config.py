@@ -129,6 +129,14 @@ class Settings(BaseSettings):
     stripe_api_base: str | None = Field(None, validation_alias="STRIPE_API_BASE")
     stripe_price_monthly: str | None = Field(None, validation_alias="STRIPE_PRICE_MONTHLY")
     stripe_price_annual: str | None = Field(None, validation_alias="STRIPE_PRICE_ANNUAL")
+    billing_grace_days: float = Field(
+        7, ge=0, le=90, validation_alias="RIPCITY_BILLING_GRACE_DAYS",
+        description="days a premium account keeps premium after a failed payment",
+    )
+    billing_sweep_seconds: float = Field(
+        300, gt=0, validation_alias="RIPCITY_BILLING_SWEEP_SECONDS",
+        description="how often the API moves accounts whose grace period ended to free",
+    )
 
     # --- alerts: SMS (Twilio) and email (SMTP) -------------------------------------------
     twilio_account_sid: str | None = Field(None, validation_alias="TWILIO_ACCOUNT_SID")
