@@ -13,4 +13,5 @@ from __future__ import annotations
 EXTENSIONS: tuple[str, ...] = (
     "api.routes.billing:ROUTE_HANDLERS",
     "api.dashboard:ROUTE_HANDLERS",
+    "api.routes.webhooks_twilio:ROUTE_HANDLERS",
 )
