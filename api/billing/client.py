@@ -8,10 +8,11 @@ sync and the ``*_async`` calls the handlers make.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-import functools
 import logging
-from typing import TYPE_CHECKING, Literal
+import weakref
+from typing import TYPE_CHECKING, Any, Literal
 
 from api.lib.errors import Unavailable
 
@@ -46,13 +47,34 @@ def prices(settings: Settings) -> Prices:
     return Prices(monthly=settings.stripe_price_monthly, annual=settings.stripe_price_annual)
 
 
-@functools.lru_cache(maxsize=8)
+#: One client per event loop and key: the SDK's HTTPX client keeps an ``AsyncClient`` whose
+#: connections belong to the loop that opened them.
+_clients: weakref.WeakKeyDictionary[Any, dict[tuple[str, str | None], stripe.StripeClient]] = \
+    weakref.WeakKeyDictionary()
+
+
+class _NoLoop:
+    """Stands for "called outside an event loop" as a weak-referenceable key."""
+
+
+_NO_LOOP = _NoLoop()
+
+
 def _client(api_key: str, api_base: str | None) -> stripe.StripeClient:
     import stripe
 
-    bases: stripe.BaseAddresses = {"api": api_base.rstrip("/")} if api_base else {}
-    return stripe.StripeClient(api_key, base_addresses=bases, max_network_retries=2,
-                               http_client=stripe.HTTPXClient())
+    try:
+        loop: Any = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = _NO_LOOP
+    per_loop = _clients.setdefault(loop, {})
+    client = per_loop.get((api_key, api_base))
+    if client is None:
+        bases: stripe.BaseAddresses = {"api": api_base.rstrip("/")} if api_base else {}
+        client = stripe.StripeClient(api_key, base_addresses=bases, max_network_retries=2,
+                                     http_client=stripe.HTTPXClient())
+        per_loop[(api_key, api_base)] = client
+    return client
 
 
 def billing_enabled(settings: Settings) -> bool:

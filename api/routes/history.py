@@ -17,7 +17,8 @@ from api.services import events as events_svc
 from api.services import listings as svc
 
 Bucket = Literal["5m", "15m", "30m", "1h", "3h", "6h", "12h", "1d"]
-MAX_POINTS = 5000
+MAX_POINTS = 2000
+DEFAULT_POINTS = 48
 
 
 class HistoryController(Controller):
@@ -28,18 +29,18 @@ class HistoryController(Controller):
     async def event_history(
         self, request: Request[Any, Any, Any], runtime: RuntimeDep, event_id: EventId,
         bucket: Annotated[Bucket, Parameter(description="bucket width")] = "1h",
-        since: Annotated[datetime | None, Parameter(description="default: 7 days ago")] = None,
+        since: Annotated[datetime | None, Parameter(
+            description="default: 48 buckets before until")] = None,
         until: Annotated[datetime | None, Parameter(description="default: now")] = None,
         section: Annotated[str | None, Parameter(min_length=1, max_length=40)] = None,
         marketplace: MarketplaceParam = None,
         merged: Annotated[bool, Parameter(
             description="one series across marketplaces instead of one per marketplace")] = False,
     ) -> Response[PriceHistory]:
-        """Min / median / max all-in price per ticket and the number of listings observed in
-        each bucket (from listing snapshots: a snapshot is stored when a listing appears or
-        its price changes)."""
+        """Min / median / max all-in price per ticket and the number of listings alive in each
+        bucket; a listing counts at its latest price in every bucket it was listed in."""
         end = (until or datetime.now(UTC)).astimezone(UTC)
-        start = (since or end - timedelta(days=7)).astimezone(UTC)
+        start = (since or end - DEFAULT_POINTS * svc.BUCKETS[bucket]).astimezone(UTC)
         if start >= end:
             raise InvalidInput("since must be earlier than until")
         if (end - start) / svc.BUCKETS[bucket] > MAX_POINTS:

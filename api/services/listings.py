@@ -96,31 +96,24 @@ BUCKETS: dict[str, timedelta] = {
 async def price_history(conn: AsyncConnection[Any], event_id: int, bucket: str,
                         since: datetime, until: datetime, section: str | None,
                         marketplace: str | None, merged: bool) -> list[dict[str, Any]]:
-    """Min / median / max all-in price and distinct listings observed per time bucket."""
-    params: dict[str, Any] = {"event_id": event_id, "step": BUCKETS[bucket],
-                              "since": since, "until": until}
-    where = ["s.event_id = %(event_id)s", "s.observed_at >= %(since)s",
-             "s.observed_at < %(until)s"]
-    if section:
-        params["section"] = section
-        where.append("upper(s.section) = upper(%(section)s)")
-    if marketplace:
-        params["mk"] = marketplace
-        where.append("s.marketplace = %(mk)s")
-    mk_col = "NULL::text" if merged else "s.marketplace"
-    sql = f"""
-        SELECT date_bin(%(step)s, s.observed_at, '2000-01-01 00:00:00+00') AS bucket_start,
-               {mk_col} AS marketplace,
-               min(s.total_cents) AS min_cents,
-               percentile_disc(0.5) WITHIN GROUP (ORDER BY s.total_cents) AS median_cents,
-               max(s.total_cents) AS max_cents,
-               count(DISTINCT s.listing_id) AS listing_count
-        FROM listing_snapshots s
-        WHERE {" AND ".join(where)}
-        GROUP BY 1, 2 ORDER BY 1, 2"""
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(sql, params)
-    return await cur.fetchall()
+    """Min / median / max all-in price and listings alive per bucket.
+
+    Whole hours already rolled up by the engine come from the hourly rollups; the rest
+    (sub-hour buckets, the hours since the last rollup) from snapshots.
+    """
+    from storage.queries_api import live_history, rollup_coverage, rollup_history
+
+    width = BUCKETS[bucket]
+    kw: dict[str, Any] = {"marketplace": marketplace, "section": section, "merged": merged}
+    covered = await rollup_coverage(conn, event_id) if width >= timedelta(hours=1) else None
+    if covered is None or covered <= since:
+        return await live_history(conn, event_id, since, until, width, **kw)
+    origin = datetime(2000, 1, 1, tzinfo=since.tzinfo)
+    split = min(until, origin + (covered - origin) // width * width)  # bucket boundary
+    rows = await rollup_history(conn, event_id, since, split, width, **kw)
+    if split < until:
+        rows += await live_history(conn, event_id, split, until, width, **kw)
+    return rows
 
 
 async def listing_history(conn: AsyncConnection[Any], event_id: int, marketplace: str,
