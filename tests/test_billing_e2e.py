@@ -312,3 +312,36 @@ def test_without_stripe_keys_billing_is_503_and_the_rest_works(
         r = http.post("/api/v1/watchlists", headers=user["headers"],
                       json={"kind": "performer", "performer": "Portland Trail Blazers"})
         assert r.status_code == 201, r.text
+
+
+def test_upgrade_events_in_any_order_and_concurrent_duplicates(billing: Billing) -> None:
+    fake = billing.fake
+    user = new_user(billing.http)
+    r = billing.http.post("/api/v1/billing/checkout", headers=user["headers"])
+    assert r.status_code == 201, r.text
+    fake.webhook_url, url = None, fake.webhook_url
+    try:
+        created, paid, completed = fake.complete_checkout(r.json()["session_id"])
+        fake.advance(30 * 86_400)
+        failed, _ = fake.fail_payment(created["data"]["object"]["id"])
+    finally:
+        fake.webhook_url = url
+
+    # the invoice arrives before any subscription event: the subscription is read from Stripe
+    assert fake.deliver(paid).json()["outcome"] == "applied"
+    assert billing.plan(user) == "premium"
+    for event in (completed, created):
+        r = fake.deliver(event)
+        assert r.status_code == 200 and r.json()["outcome"] in ("applied", "stale"), r.text
+    assert billing.plan(user) == "premium"
+
+    # Stripe retries while the first delivery is still being processed
+    outcomes: list[str] = []
+    threads = [threading.Thread(target=lambda: outcomes.append(
+        fake.deliver(failed).json()["outcome"])) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(outcomes) == ["applied", "duplicate", "duplicate"]
+    assert len(billing.mail.to(user["email"])) == 1  # one payment-failed email

@@ -16,7 +16,6 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from api.billing import checkout as co
 from api.billing.client import billing_enabled, prices, stripe_client
-from api.billing.effects import after_commit
 from api.billing.schemas import (
     AccountBilling,
     CheckoutIn,
@@ -130,8 +129,7 @@ class BillingController(Controller):
             raise NotFound(f"You have no active subscription; upgrade with POST {UPGRADE_PATH}.",
                            upgrade_url=UPGRADE_PATH)
         await co.set_cancel_at_period_end(client, row["stripe_subscription_id"], cancel)
-        # Stripe's webhook makes it durable; show the requested state right away
-        await after_commit(runtime, [])
+        # Stripe's webhook records it; answer with the state Stripe accepted
         return SubscriptionView.of({**row, "cancel_at_period_end": cancel},
                                    user.plan.name == "premium")
 
