@@ -27,6 +27,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import psutil
@@ -85,7 +86,7 @@ def scratch_database(prefix: str = "bench_pipeline") -> Iterator[str]:
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = psycopg.conninfo.make_conninfo(admin, dbname=name)
+    url = urlunsplit(urlsplit(admin)._replace(path=f"/{name}"))
     try:
         with psycopg.connect(url) as conn:
             migrate(conn)

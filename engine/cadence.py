@@ -37,7 +37,7 @@ def recrawl_interval(starts_at: datetime | None, now: datetime, volatility: floa
     else:
         left = starts_at - now
         if left < -timedelta(hours=4):
-            return timedelta(days=365)  # over: crawl no more
+            return timedelta(days=365) / max(speed, 1e-9)  # over: crawl no more
         base = next((every for horizon, every in _TIERS if left <= horizon), _FAR)
     factor = max(0.25, 1.0 / (1.0 + 10.0 * max(0.0, volatility)))
     return base * factor / max(speed, 1e-9)

@@ -16,7 +16,7 @@ import dataclasses
 import logging
 import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from engine.frontier import Frontier
@@ -130,6 +130,10 @@ class CrawlCoordinator:
         n = self.frontier.plan(_now())
         self._poke()
         return n
+
+    def set_clock_offset(self, seconds: float) -> None:
+        """The marketplaces' clock minus ours (the sandbox's simulated time moves)."""
+        self.frontier.clock_offset = timedelta(seconds=seconds)
 
     def add_events(self, spider: str, events: list[tuple[str, datetime | None]]) -> int:
         n = self.frontier.add_events(spider, events, _now())

@@ -47,11 +47,14 @@ class Frontier:
         max_attempts: a shard that failed this often is dropped (counted as failed).
         renderer_slots: browser shards that may run at once (the renderer pool size).
         speed: schedule speed-up (intervals are divided by it).
+        clock_offset: the marketplaces' clock minus ours, for "time to event" (the
+            sandbox runs a simulated clock).
     """
 
     def __init__(self, spiders: dict[str, str], budgets: dict[str, int] | None = None, *,
                  events_per_shard: int = 4, max_attempts: int = 3, renderer_slots: int = 1,
-                 speed: float = 1.0, discover_spiders: set[str] | None = None) -> None:
+                 speed: float = 1.0, discover_spiders: set[str] | None = None,
+                 clock_offset: timedelta = timedelta(0)) -> None:
         self.spiders = dict(spiders)
         self.discover_spiders = set(discover_spiders if discover_spiders is not None
                                     else spiders)
@@ -60,6 +63,8 @@ class Frontier:
         self.max_attempts = max(1, max_attempts)
         self.renderer_slots = max(0, renderer_slots)
         self.speed = speed
+        #: the marketplaces' "now" minus ours (the sandbox's simulated clock; 0 for real ones)
+        self.clock_offset = clock_offset
         self.events: dict[tuple[str, str], _EventState] = {}
         self._queue: list[tuple[int, int, Shard]] = []
         self._seq = itertools.count()
@@ -190,7 +195,8 @@ class Frontier:
             state.last_low = low if low is not None else state.last_low
             state.crawls += 1
             state.busy = False
-            state.due_at = now + recrawl_interval(state.starts_at, now, vol, self.speed)
+            state.due_at = now + recrawl_interval(state.starts_at, now + self.clock_offset,
+                                                  vol, self.speed)
 
     def fail(self, shard_id: str, error: str, now: datetime) -> bool:
         """A shard's run failed (worker died or raised): re-queue it; False when given up."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from datetime import timedelta
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class EngineOptions:
     budgets: dict[str, int] = dataclasses.field(default_factory=dict)
     hook_specs: list[str] | None = None
     scorer_spec: str | None = None
+    clock_offset_s: float = 0.0  # the marketplaces' clock minus ours (sandbox time)
 
 
 def spider_marketplaces(names: tuple[str, ...] | None = None,
@@ -101,7 +103,8 @@ class Engine:
                 + [s.model_version.remote() for s in self.scorers])
         frontier = Frontier(self.spiders, o.budgets, events_per_shard=o.events_per_shard,
                             renderer_slots=o.renderer_slots, speed=o.speed,
-                            discover_spiders=_discovering(self.spiders))
+                            discover_spiders=_discovering(self.spiders),
+                            clock_offset=timedelta(seconds=o.clock_offset_s))
         self.coordinator = actors.make_coordinator(frontier, self.workers,
                                                    slots_per_worker=o.slots_per_worker)
         ray.get(self.coordinator.start.remote(continuous))

@@ -42,6 +42,14 @@ def start_sandbox(settings: Settings, **overrides: Any) -> Any:
     return _start(**kwargs)
 
 
+def sandbox_clock_offset(sandbox: Any) -> float:
+    """Seconds from our clock to the sandbox's simulated one (its events live there)."""
+    from datetime import UTC, datetime
+
+    clock = sandbox.clock()
+    return float(clock["epoch"]) - datetime.now(UTC).timestamp()
+
+
 def find_create_app() -> Any | None:
     """``create_app`` from the API package, or None while the API is not built."""
     for name in ("api.app", "api.server.app"):

@@ -16,7 +16,12 @@ from typing import TYPE_CHECKING, Any
 from engine.crawl_settings import daily_budgets, scrapy_settings
 from engine.orchestrator import Engine, EngineOptions
 from engine.runtime import init_ray
-from engine.services import prepare_database, start_sandbox, stop_quietly
+from engine.services import (
+    prepare_database,
+    sandbox_clock_offset,
+    start_sandbox,
+    stop_quietly,
+)
 
 if TYPE_CHECKING:
     from storage.config import Settings
@@ -61,6 +66,8 @@ def engine_session(settings: Settings, *, ray_address: str | None = None,
                        "RIPCITY_DAILY_BUDGETS": {}})
     scrapy.update(extra_scrapy or {})
     option_overrides.setdefault("budgets", {} if urls else daily_budgets(settings))
+    if urls and hasattr(sandbox, "clock"):
+        option_overrides.setdefault("clock_offset_s", sandbox_clock_offset(sandbox))
     options = engine_options(settings, **option_overrides)
     started_ray = init_ray(ray_address or settings.ray_address, num_cpus)
     engine = Engine(url, scrapy, options)
