@@ -138,7 +138,20 @@ GET/POST /_sandbox/config  {"preset": "heavy"}, {"all": {...}}, {"marketplaces":
 
 from __future__ import annotations
 
-from crawler.sandbox.app import SandboxApp, SandboxConfig, create_app
-from crawler.sandbox.server import SandboxHandle, start_sandbox
+from typing import Any
 
 __all__ = ["SandboxApp", "SandboxConfig", "SandboxHandle", "create_app", "start_sandbox"]
+
+
+def __getattr__(name: str) -> Any:
+    """Lazy re-exports: importing the package stays cheap, and ``python -m
+    crawler.sandbox.server`` does not import its own module twice."""
+    if name in ("SandboxApp", "SandboxConfig", "create_app"):
+        from crawler.sandbox import app
+
+        return getattr(app, name)
+    if name in ("SandboxHandle", "start_sandbox"):
+        from crawler.sandbox import server
+
+        return getattr(server, name)
+    raise AttributeError(f"module 'crawler.sandbox' has no attribute {name!r}")

@@ -58,7 +58,7 @@ class SandboxConfig:
     clock_speed: float = 0.0
     credentials: dict[str, str] = dataclasses.field(
         default_factory=lambda: dict.fromkeys(MARKETPLACES, "sandbox"))
-    cache_size: int = 4096
+    cache_bytes: int = 96 * 1024 * 1024  # page cache budget
 
 
 #: the benchmark's baseline: the cheapest JSON response this server can give
@@ -80,6 +80,7 @@ class SandboxApp:
                                   self.faults.malformed_rates())
         self.clock = SimClock(self.world.start, config.clock_speed)
         self._cache: OrderedDict[tuple, Response] = OrderedDict()
+        self._cache_bytes = 0
         self._version = 0
 
     # -- ASGI --------------------------------------------------------------------------
@@ -154,14 +155,19 @@ class SandboxApp:
                           tick, self.world, self.model, _PREFIX[market])
             response = wire.handle(req)
             if response.cacheable and response.status == 200:
-                self._cache[ckey] = response
-                if len(self._cache) > self.config.cache_size:
-                    self._cache.popitem(last=False)
+                self._remember(ckey, response)
         if fault == "slow":
             await asyncio.sleep(faults.mixes[market].slow_seconds)
         if fault == "truncated":
             response = dataclasses.replace(response, body=response.body[: len(response.body) // 2])
         await self._finish(send, market, response, extra)
+
+    def _remember(self, ckey: tuple, response: Response) -> None:
+        self._cache[ckey] = response
+        self._cache_bytes += len(response.body)
+        while self._cache_bytes > self.config.cache_bytes and self._cache:
+            _, old = self._cache.popitem(last=False)
+            self._cache_bytes -= len(old.body)
 
     async def _finish(self, send: Send, market: str, r: Response,
                       extra: tuple[tuple[bytes, bytes], ...]) -> None:
@@ -225,7 +231,10 @@ class SandboxApp:
                     self.model.set_malformed(self.faults.malformed_rates())
                     self._version += 1
                     self._cache.clear()
+                    self._cache_bytes = 0
                 return _json({m: mix.as_dict() for m, mix in self.faults.mixes.items()})
+            if what == ["truth", "summary"]:
+                return _json(self.summary())
             if what == ["truth", "events"]:
                 return _json({"clock": self.clock.as_dict()["now"],
                               "events": [event_summary(e) for e in self.world.events]})
@@ -250,6 +259,17 @@ class SandboxApp:
         if not {"speed", "set", "seconds"} & payload.keys():
             raise ValueError('POST /_sandbox/clock takes {"seconds": N}, {"set": ISO-8601 or '
                              'epoch} and/or {"speed": X}')
+
+    def summary(self) -> dict[str, Any]:
+        """Live listings per marketplace right now (seat-level; Eventbrite tiers apart)."""
+        tick = self.clock.tick()
+        counts = dict.fromkeys(("ticketmaster", "seatgeek", "stubhub"), 0)
+        for e in self.world.events:
+            for m in counts:
+                if m in e.ids:
+                    counts[m] += int(self.model.live_slots(e, m, tick).size)
+        return {"clock": self.clock.as_dict()["now"], "events": len(self.world.events),
+                "live_listings": counts, "live_listings_total": sum(counts.values())}
 
     def describe(self, base: str) -> dict[str, Any]:
         return {"service": "Rip City sandbox marketplaces", "seed": self.config.seed,

@@ -41,8 +41,9 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def serve(config: SandboxConfig, host: str = "127.0.0.1", port: int = 8600,
-          announce: Any = None) -> None:
-    """Serve until interrupted. ``announce(info)`` is called once the socket listens."""
+          announce: Any = None, parent_pid: int | None = None) -> None:
+    """Serve until interrupted. ``announce(info)`` is called once the socket listens; with
+    ``parent_pid`` the server also stops when that process is gone (no orphans)."""
     import uvicorn
 
     app = create_app(config)
@@ -62,6 +63,10 @@ def serve(config: SandboxConfig, host: str = "127.0.0.1", port: int = 8600,
             await asyncio.sleep(0.01)
         if announce is not None and server.started:
             announce(info)
+        while parent_pid and not task.done():
+            await asyncio.sleep(1.0)
+            if os.getppid() != parent_pid:
+                server.should_exit = True
         await task
 
     try:
@@ -137,7 +142,8 @@ def start_sandbox(*, port: int = 0, host: str = "127.0.0.1", seed: int = 7, even
                            faults=faults, clock_speed=clock_speed)
     cmd = [sys.executable, "-m", "crawler.sandbox.server", "--host", host, "--port", str(port),
            "--seed", str(seed), "--events", str(events), "--listings-per-event",
-           str(listings_per_event), "--faults", faults, "--clock-speed", str(clock_speed)]
+           str(listings_per_event), "--faults", faults, "--clock-speed", str(clock_speed),
+           "--parent-pid", str(os.getpid())]
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ)
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
@@ -168,6 +174,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--listings-per-event", type=int, default=400)
     p.add_argument("--faults", default="light", choices=("none", "light", "heavy"))
     p.add_argument("--clock-speed", type=float, default=0.0)
+    p.add_argument("--parent-pid", type=int, default=None,
+                   help="exit when this process is gone (start_sandbox passes its own pid)")
     return p.parse_args(argv)
 
 
@@ -182,7 +190,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.stdout.flush()
 
     with contextlib.suppress(KeyboardInterrupt):
-        serve(config, args.host, args.port, announce)
+        serve(config, args.host, args.port, announce, args.parent_pid)
 
 
 if __name__ == "__main__":
