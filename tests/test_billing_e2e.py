@@ -100,6 +100,7 @@ def billing(api_template_db: str) -> Iterator[Billing]:
             STRIPE_API_BASE=fake.url, STRIPE_PRICE_MONTHLY="price_premium_monthly",
             STRIPE_PRICE_ANNUAL="price_premium_annual", RIPCITY_SMTP_HOST="127.0.0.1",
             RIPCITY_SMTP_PORT=mail.port, RIPCITY_BILLING_GRACE_DAYS=7,
+            RIPCITY_BILLING_SWEEP_SECONDS=0.2,
             RIPCITY_PUBLIC_URL="http://ripcity.test", RIPCITY_REDIS_URL="")
         with ServerThread(create_app(settings, db_url=db_url)) as base, \
                 httpx.Client(base_url=base, timeout=30) as http:
@@ -185,9 +186,15 @@ def test_payment_failure_grace_then_free_with_email(billing: Billing) -> None:
     billing.fake.flush()
     assert len(billing.mail.to(user["email"])) == 1
 
-    # seven days pass without a payment
+    # seven days pass without a payment: the API's background sweeper downgrades the account
     billing.sql("UPDATE subscriptions SET grace_until = now() - interval '1 minute' "
                 "WHERE stripe_subscription_id = %s", sub_id)
+    for _ in range(200):
+        if billing.sql("SELECT plan FROM users WHERE id = %s", user["id"]) == [("free",)]:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the billing sweeper did not move the account to free within 10 s")
     state = billing.http.get("/api/v1/billing/", headers=user["headers"]).json()
     assert state["subscription"]["status"] == "unpaid"
     assert billing.plan(user) == "free"
@@ -268,6 +275,8 @@ def test_forged_replayed_and_malformed_webhooks_change_nothing(billing: Billing)
     unsigned = httpx.post(url, content=fake.payload(deleted))
     assert unsigned.status_code == 400 and "Stripe-Signature" in unsigned.json()["detail"]
 
+    big = fake.deliver({"id": "x"}, body=b"[" + b"0," * 100_000 + b"0]")  # > 64 KiB is fine
+    assert big.status_code == 400 and "JSON object" in big.json()["detail"]
     garbage = fake.deliver({"id": "x"}, body=b"{not json")
     assert garbage.status_code == 400 and "JSON" in garbage.json()["detail"]
     not_event = fake.deliver({"id": "x"}, body=json.dumps({"hello": "world"}).encode())

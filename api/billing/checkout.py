@@ -48,12 +48,12 @@ async def ensure_customer(conn: AsyncConnection[Any], client: stripe.StripeClien
     """The user's Stripe customer id, creating the customer the first time."""
     async with conn.transaction():
         cur = await conn.execute(
-            "SELECT email, display_name, stripe_customer_id FROM users WHERE id = %s FOR UPDATE",
-            (user_id,))
+            "SELECT email, display_name, stripe_customer_id, extract(epoch FROM created_at)"
+            " FROM users WHERE id = %s FOR UPDATE", (user_id,))
         row = await cur.fetchone()
         if row is None:
             raise NotFound("Your account no longer exists; sign up again.")
-        email, name, customer = row
+        email, name, customer, born = row
         if customer:
             return str(customer)
         params: dict[str, Any] = {"email": email,
@@ -63,7 +63,8 @@ async def ensure_customer(conn: AsyncConnection[Any], client: stripe.StripeClien
         try:
             created = await client.v1.customers.create_async(
                 params,  # type: ignore[arg-type]
-                {"idempotency_key": f"ripcity-customer-{user_id}"})
+                # the key names this very account (ids restart when a database is rebuilt)
+                {"idempotency_key": f"ripcity-customer-{user_id}-{int(born * 1000)}"})
         except stripe.StripeError as err:
             raise provider_error(err, "creating your billing profile") from err
         await conn.execute("UPDATE users SET stripe_customer_id = %s, updated_at = now() "

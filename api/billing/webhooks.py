@@ -91,9 +91,12 @@ def verify(payload: bytes, sig_header: str | None, secret: str,
         raise WebhookRejected(f"Stripe-Signature check failed: {reason}. Check that "
                               "STRIPE_WEBHOOK_SECRET is this endpoint's signing secret.") \
             from None
-    except (ValueError, TypeError, KeyError, AttributeError) as err:
+    except ValueError as err:
         raise WebhookRejected(f"The webhook body is not a Stripe event (invalid JSON: {err}).") \
             from None
+    except (TypeError, KeyError, AttributeError):
+        raise WebhookRejected("The webhook body is not a Stripe event: expected a JSON object "
+                              "with id, type, created and data.object.") from None
     event = json.loads(payload)
     problems = [name for name, kind in (("id", str), ("type", str), ("created", int))
                 if not isinstance(event.get(name), kind)]
