@@ -49,6 +49,7 @@ Ticketmaster ``/ticketmaster`` (real: https://app.ticketmaster.com), ``?apikey=`
   GET /discovery/v2/events/{id}.json
   GET /commerce/v2/events/{id}/offers.json     primary face value per price zone + fees
   GET /top-picks/v1/events/{id}?quantity&page&size   seat-level listings ("picks"),
+      (size default 20, max 200; ``quantity`` keeps picks with at least that many seats)
       page{number,size,totalElements,totalPages}, picks[] and _embedded.offer[] (faceValue,
       totalPrice = all-in per ticket, charges[]); each pick has a stable ``id`` =
       "{offerId}:{section}:{row}:{seats comma-joined}", which is the listing id.
@@ -81,11 +82,13 @@ Eventbrite ``/eventbrite`` (real: https://www.eventbriteapi.com),
       SOLD_OUT | UNAVAILABLE (sales ended). A ticket class id is its listing id.
 StubHub API ``/stubhub`` (real: https://api.stubhub.com), ``Authorization: Bearer TOKEN``:
   GET /search/catalog/events/v3?city&q&start&rows&sort -> {"numFound", "events": [...]}
+      (rows default 10, max 500)
   GET /catalog/events/v3/{id}   (``externalEventMappings`` has {"namespace":
       "ticketmaster", "id": TM event id} when Ticketmaster sells the same event)
   GET /search/inventory/v2?eventId&start&rows&sectionStats=true&zoneStats=true
-      &pricingSummary=true   listing[] with currentPrice (buyer, all-in per ticket) and
-      listingPrice (seller), sectionName (normalised, "Upper Level 321"),
+      &pricingSummary=true   (rows default 20, max 500) listing[] with currentPrice
+      (buyer, all-in per ticket) and listingPrice (seller), sectionName (normalised,
+      "Upper Level 321"),
       sellerSectionName (as typed), row ("GA" for GA), seatNumbers ("5,6" or "General
       Admission"), deliveryTypeList (1 electronic, 2 instant, 3 physical, 4 will call,
       5 mobile), splitVector; stats are over all live listings, in listing (seller) price.
@@ -100,7 +103,8 @@ StubHub web ``/stubhub/web`` (real: https://www.stubhub.com), no auth:
       data-delivery="mobile">`` per listing (text inside: section, row, "2 tickets", price),
       then sets ``data-loaded="true"`` and ``aria-busy="false"`` on the ``<ul>`` (on a
       fetch error: ``data-error`` and aria-busy false). Prices are all-in per ticket;
-      data-row is "" for GA. Listing ids are the StubHub API's listingId.
+      data-row is "" for GA. Listing ids are the StubHub API's listingId, and the page
+      shows the same listings (same malformed ones too) as the API at the same clock.
   GET /event/{id}/listings.json  what the script reads.
 
 Errors are each service's own: a bad or missing credential -> Ticketmaster 401 ``fault``
@@ -124,6 +128,8 @@ GET  /_sandbox/            URLs, credentials, clock
 GET  /_sandbox/clock       {"now": ISO, "epoch", "tick", "speed", "start"}
 POST /_sandbox/clock       {"seconds": N} advance | {"set": ISO or epoch} | {"speed": X}
 GET  /_sandbox/truth/events          every world event with its id on each marketplace
+GET  /_sandbox/truth/summary         live seat-level listings per marketplace right now
+GET  /_sandbox/ping                  a static {"ok":true} (the benchmark's baseline)
 GET  /_sandbox/truth/events/{world_event_id}   every live listing: slot, kind, canonical
      section/row/seats, quantity, ``fair_cents``, and per marketplace {listing_id, section
      and row as shown, quantity, all_in_cents, price_cents, fees_cents, "malformed":

@@ -181,6 +181,8 @@ class ListingModel:
 
     # -- slots -------------------------------------------------------------------------
     def n_slots(self, event: WorldEvent) -> int:
+        if self.per_event <= 0:
+            return 0
         horizon = max(event.start - self.world.start, DAY)
         life = self.mean_life(event)
         return max(1, math.ceil(self.per_event / 1.25 * (horizon + 3 * life) / life))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import math
+from datetime import datetime
 
 from crawler.sandbox.common import (
     BadParameter,
@@ -21,7 +22,7 @@ from crawler.sandbox.common import (
 from crawler.sandbox.hashing import key, unit
 from crawler.sandbox.market import FEES
 from crawler.sandbox.venues import Venue
-from crawler.sandbox.world import World, WorldEvent, eb_org_id, eb_venue_id, slug
+from crawler.sandbox.world import PACIFIC, World, WorldEvent, eb_org_id, eb_venue_id, slug
 
 M = "eventbrite"
 API = "https://www.eventbriteapi.com/v3"
@@ -157,7 +158,7 @@ def event_obj(world: World, e: WorldEvent, t: int) -> dict:
                   "local": local.replace(tzinfo=None).isoformat(timespec="seconds"),
                   "utc": iso_z(e.start)},
         "end": {"timezone": e.venue.timezone,
-                "local": e.start_local.fromtimestamp(end, local.tzinfo).replace(tzinfo=None)
+                "local": datetime.fromtimestamp(end, PACIFIC).replace(tzinfo=None)
                 .isoformat(timespec="seconds"), "utc": iso_z(end)},
         "organization_id": eb_org_id(e.venue), "created": made, "changed": made,
         "published": made, "capacity": e.venue.capacity, "capacity_is_custom": False,
