@@ -15,6 +15,7 @@ pointed here with ``client.api.base_url = server.url`` (``TWILIO_API_BASE``).
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import json
 import re
@@ -120,7 +121,9 @@ class FakeTwilio:
                 self.send_header("Content-Length", str(len(data)))
                 self.send_header("Twilio-Request-Id", "RQ" + uuid.uuid4().hex)
                 self.end_headers()
-                self.wfile.write(data)
+                # the client may have died waiting (the kill tests do that on purpose)
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.wfile.write(data)
 
             def _error(self, status: int, code: int, message: str) -> None:
                 self._reply(status, {"code": code, "message": message, "status": status,
