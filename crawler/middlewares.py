@@ -55,6 +55,14 @@ _RETRY_EXCEPTIONS = (TimeoutError, TCPTimedOutError, ConnectionRefusedError, Con
                      OSError)
 
 
+def _close_soon(crawler: Crawler, reason: str) -> None:
+    """Close the spider without waiting here: closing waits for in-flight downloads, and the
+    caller is one of them."""
+    from scrapy.utils.defer import deferred_from_coro
+
+    deferred_from_coro(crawler.engine.close_spider_async(reason=reason))
+
+
 def _marketplace(spider: Spider) -> str:
     return str(getattr(spider, "marketplace", spider.name))
 
@@ -82,7 +90,7 @@ class RequestBudgetMiddleware:
             raise NotConfigured
         return cls(crawler)
 
-    async def process_request(self, request: Request, spider: Spider | None = None) -> None:
+    def process_request(self, request: Request, spider: Spider | None = None) -> None:
         # retries count too: a quota counts calls, not pages
         budget = int(self.budgets.get(_marketplace(self.crawler.spider), 0) or 0)
         if budget <= 0:
@@ -96,7 +104,7 @@ class RequestBudgetMiddleware:
                              {"name": self.crawler.spider.name, "budget": budget,
                               "upper": _marketplace(self.crawler.spider).upper()})
                 self.crawler.stats.set_value("ripcity/budget_exhausted", 1)
-                await self.crawler.engine.close_spider_async(reason="budget_exhausted")
+                _close_soon(self.crawler, "budget_exhausted")
             raise IgnoreRequest("daily request budget spent")
 
 
@@ -111,8 +119,8 @@ class BadCredentialsMiddleware:
     def from_crawler(cls, crawler: Crawler) -> BadCredentialsMiddleware:
         return cls(crawler)
 
-    async def process_response(self, request: Request, response: Response,
-                               spider: Spider | None = None) -> Response:
+    def process_response(self, request: Request, response: Response,
+                         spider: Spider | None = None) -> Response:
         if response.status not in (401, 403):
             return response
         self.crawler.stats.inc_value(f"ripcity/http_{response.status}")
@@ -123,15 +131,16 @@ class BadCredentialsMiddleware:
             logger.error(
                 "%(market)s refused our credentials (HTTP %(status)d at %(url)s: %(body)s). "
                 "Set RIPCITY_%(setting)s (Scrapy setting %(setting)s) to a valid value.",
-                {"market": market, "status": response.status, "url": _redact(request.url),
+                {"market": market, "status": response.status, "url": redact(request.url),
                  "body": response.body[:160].decode("utf-8", "replace").strip(),
                  "setting": setting})
             self.crawler.stats.set_value("ripcity/bad_credentials", 1)
-            await self.crawler.engine.close_spider_async(reason="bad_credentials")
+            _close_soon(self.crawler, "bad_credentials")
         raise IgnoreRequest(f"HTTP {response.status}: bad credentials")
 
 
-def _redact(url: str) -> str:
+def redact(url: str) -> str:
+    """The URL with credentials in its query masked, for logs."""
     parts = urlsplit(url)
     query = [(k, "***" if k in ("apikey", "client_id", "token") else v)
              for k, v in parse_qsl(parts.query, keep_blank_values=True)]
@@ -199,7 +208,7 @@ class BackoffRetryMiddleware:
             stats.inc_value("ripcity/retries/gave_up")
             stats.inc_value(f"ripcity/retries/gave_up/{cause}")
             logger.error("giving up on %(url)s after %(n)d retries (last: %(cause)s)",
-                         {"url": _redact(request.url), "n": attempt, "cause": cause})
+                         {"url": redact(request.url), "n": attempt, "cause": cause})
             return None
         stats.inc_value("ripcity/retries")
         stats.inc_value(f"ripcity/retries/{cause}")

@@ -32,8 +32,9 @@ logger = logging.getLogger(__name__)
 class ParquetExportPipeline:
     """Listings (and rejects) to Parquet files, events and stats to JSON lines."""
 
-    def __init__(self, out_dir: Path) -> None:
+    def __init__(self, out_dir: Path, crawler: Crawler | None = None) -> None:
         self.out_dir = out_dir
+        self.crawler = crawler
         self.writer: pq.ParquetWriter | None = None
         self.rejects: list[pa.RecordBatch] = []
         self.side: dict[str, Any] = {}
@@ -44,10 +45,12 @@ class ParquetExportPipeline:
     def from_crawler(cls, crawler: Crawler) -> ParquetExportPipeline:
         if not crawler.settings.getbool("RIPCITY_PARQUET_EXPORT", True):
             raise NotConfigured
-        return cls(Path(crawler.settings.get("RIPCITY_DATA_DIR") or ".ripcity") / "crawl")
+        return cls(Path(crawler.settings.get("RIPCITY_DATA_DIR") or ".ripcity") / "crawl",
+                   crawler)
 
     def open_spider(self, spider: Spider | None = None) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        spider = spider or (self.crawler.spider if self.crawler is not None else None)
         name = spider.name if spider is not None else "crawl"
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         self.stem = self.out_dir / f"{name}-{stamp}"

@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import scrapy
+from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Request
 
 from crawler.items import PageRecords
-from crawler.middlewares import CREDENTIALS
+from crawler.middlewares import CREDENTIALS, redact
 from crawler.parsers import Parsed, ParseError, parse
 
 if TYPE_CHECKING:
@@ -134,9 +135,10 @@ class MarketplaceSpider(scrapy.Spider):
         request = getattr(failure, "request", None)
         meta = request.meta if request is not None else {}
         self.crawler.stats.inc_value("ripcity/failed_requests")
-        logger.error("%(spider)s: request failed for good: %(url)s (%(error)s)",
-                     {"spider": self.name, "url": getattr(request, "url", "?"),
-                      "error": failure.getErrorMessage()[:200]})
+        if not failure.check(IgnoreRequest):  # ignored ones were logged where ignored
+            logger.error("%(spider)s: request failed for good: %(url)s (%(error)s)",
+                         {"spider": self.name, "url": redact(getattr(request, "url", "?")),
+                          "error": failure.getErrorMessage()[:200]})
         event = meta.get("listings_of")
         if event:
             self._incomplete.add(event)
