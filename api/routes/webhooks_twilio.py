@@ -17,10 +17,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from typing import Any
+from typing import Annotated, Any
 from xml.sax.saxutils import escape
 
 from litestar import MediaType, Request, Response, get, post
+from litestar.params import QueryParameter
 
 from api.lib.deps import RuntimeDep
 from api.lib.errors import Forbidden, InvalidInput, Unavailable
@@ -128,12 +129,17 @@ def _check_token(runtime: RuntimeDep, u: int, c: str, t: str) -> None:
                         "link from the latest alert email, or turn alerts off on the dashboard")
 
 
+UserQ = Annotated[int, QueryParameter(ge=1, description="user id")]
+TokenQ = Annotated[str, QueryParameter(max_length=100, description="signed token")]
+ChannelQ = Annotated[str, QueryParameter(max_length=10, description="email or sms")]
+
 _PAGE = """<!doctype html><html><body style="font-family:sans-serif">
 <h2>{title}</h2><p>{text}</p>{form}</body></html>"""
 
 
 @get("/alerts/unsubscribe", include_in_schema=False, media_type=MediaType.HTML)
-async def unsubscribe_page(runtime: RuntimeDep, u: int, t: str, c: str = "email") -> str:
+async def unsubscribe_page(runtime: RuntimeDep, u: UserQ, t: TokenQ,
+                           c: ChannelQ = "email") -> str:
     """Confirm page (link scanners follow GETs, so GET never unsubscribes)."""
     _check_token(runtime, u, c, t)
     form = (f'<form method="post" action="/alerts/unsubscribe?u={u}&c={escape(c)}&t={escape(t)}">'
@@ -144,7 +150,7 @@ async def unsubscribe_page(runtime: RuntimeDep, u: int, t: str, c: str = "email"
 
 @post("/alerts/unsubscribe", include_in_schema=False, media_type=MediaType.HTML,
       status_code=200)
-async def unsubscribe(runtime: RuntimeDep, u: int, t: str, c: str = "email") -> str:
+async def unsubscribe(runtime: RuntimeDep, u: UserQ, t: TokenQ, c: ChannelQ = "email") -> str:
     """RFC 8058 one-click: the mail client POSTs ``List-Unsubscribe=One-Click`` here."""
     _check_token(runtime, u, c, t)
     async with runtime.pool.connection() as conn:
