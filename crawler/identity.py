@@ -3,9 +3,10 @@
 Two records are the same event when a marketplace says so (a cross-reference such as
 StubHub's ``externalEventMappings`` naming the Ticketmaster id), or when they start within
 ``tolerance`` of each other at the same venue (or, without venues, in the same city) and
-their names are similar (rapidfuzz token-set similarity over normalised names and
-performers). A cluster holds at most one record per marketplace; the strongest pairs join
-first, so a double-header at one venue stays two events.
+their names agree (normalised words of name and performers: one side's words within the
+other's, or the differing words alike by rapidfuzz). A cluster holds at most one record per
+marketplace; the strongest pairs join first, so a double-header at one venue stays two
+events.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from rapidfuzz import fuzz
 if TYPE_CHECKING:
     from storage.records import EventRecord
 
-__all__ = ["DEFAULT_TOLERANCE", "match_events", "match_to_existing", "similarity"]
+__all__ = ["DEFAULT_TOLERANCE", "match_events", "match_to_existing", "name_score",
+           "similarity"]
 
 DEFAULT_TOLERANCE = timedelta(minutes=90)
 #: names at least this similar (0..100) match when time and place agree
@@ -41,8 +43,24 @@ def _norm(text: str | None) -> str:
     return _SPACES.sub(" ", cleaned).strip()
 
 
-def _names(record: EventRecord) -> str:
-    return _norm(" ".join((record.name, *record.performers)))
+@functools.lru_cache(maxsize=65536)
+def _tokens(name: str, performers: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(_norm(" ".join((name, *performers))).split())
+
+
+def name_score(a: EventRecord, b: EventRecord) -> float:
+    """Name agreement 0..100: one name's words all within the other's is a full match
+    ("Hamilton" / "Hamilton Touring"); words unique to each side must look alike
+    ("Lakers" vs "Celtics" does not), which token-set similarity alone would overlook."""
+    ta, tb = _tokens(a.name, a.performers), _tokens(b.name, b.performers)
+    if not ta or not tb:
+        return 0.0
+    only_a, only_b = ta - tb, tb - ta
+    if not only_a or not only_b:
+        return 100.0 if ta & tb else 0.0
+    shared = len(ta & tb) / min(len(ta), len(tb))
+    leftovers = fuzz.ratio(" ".join(sorted(only_a)), " ".join(sorted(only_b))) / 100.0
+    return 100.0 * (0.5 * shared + 0.5 * leftovers) * leftovers ** 0.5
 
 
 def _venue_score(a: EventRecord, b: EventRecord) -> float | None:
@@ -78,7 +96,7 @@ def similarity(a: EventRecord, b: EventRecord,
     venue = _venue_score(a, b)
     if venue is not None and venue < VENUE_THRESHOLD:
         return 0.0
-    name = fuzz.token_set_ratio(_names(a), _names(b))
+    name = name_score(a, b)
     if name < NAME_THRESHOLD:
         return 0.0
     # closer in time and place breaks ties between near-identical candidates
