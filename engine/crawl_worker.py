@@ -200,7 +200,9 @@ class CrawlWorker:
                     inflight[scorer.score.remote(ref)] = ("score", None)
             else:
                 try:
-                    ray.get(done)
+                    scored = ray.get(done)
+                    result.scored += scored.rows
+                    result.deals += scored.deals
                 except Exception as err:  # scores are derived: count, keep the commit
                     result.errors += 1
                     result.error_messages.append(f"scoring failed: {err}")

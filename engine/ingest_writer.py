@@ -81,7 +81,7 @@ class IngestWriter:
 
     def write_events(self, events: list[EventRecord]) -> int:
         """Upsert events (before any listing that refers to them is written)."""
-        from storage.ingest import upsert_events
+        from storage.events import upsert_events
 
         if not events:
             return 0

@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: a listing at least this far below fair value counts as a deal in the summary
-DEAL_THRESHOLD = 0.15
+#: a deal score (0-100) at least this high counts as a deal in the summary
+DEAL_THRESHOLD = 70.0
 
 
 @dataclasses.dataclass(slots=True)
@@ -33,20 +33,33 @@ class ScoreSummary:
 class DealScorer:
     """Holds one scorer (its model loaded once per actor)."""
 
-    def __init__(self, database_url: str | None = None, spec: str | None = None) -> None:
+    def __init__(self, database_url: str | None = None, spec: str | None = None,
+                 store: bool = True) -> None:
         self._url = database_url
         self._scorer = load_scorer(spec, database_url)
+        self._pool = None
+        if store and database_url:
+            from storage.db import pool
+
+            self._pool = pool(database_url, min_size=1, max_size=1)
 
     def score(self, listings: pa.RecordBatch) -> ScoreSummary:
+        """Score one committed batch and store the scores on ``listings_current``."""
         scored = self._scorer.score(listings, make_context(self._scorer, listings, self._url))
         publish = getattr(self._scorer, "publish", None)
         if publish is not None:
             publish(scored)
+        elif self._pool is not None:
+            from engine.score_store import write_scores
+
+            with self._pool.connection() as conn:
+                write_scores(conn, scored)
         deals = 0
         if scored.num_rows:
             deals = int(pc.sum(pc.greater_equal(scored.column("deal_score"),
                                                 DEAL_THRESHOLD)).as_py() or 0)
-        return ScoreSummary(scored.num_rows, deals, getattr(self._scorer, "model_version", ""))
+        return ScoreSummary(scored.num_rows, deals, self.model_version())
 
     def model_version(self) -> str:
-        return getattr(self._scorer, "model_version", "")
+        version = getattr(self._scorer, "model_version", "")
+        return str(version() if callable(version) else version)

@@ -1,7 +1,8 @@
 """The deal-scoring interface the engine calls, and a baseline until the model lands.
 
 A ``Scorer`` takes a committed listings batch and returns it with four more columns:
-``deal_score`` (float, > 0 means below fair value), ``fair_value_cents`` (int64),
+``deal_score`` (float 0-100, 50 = at fair value, higher = cheaper), ``fair_value_cents``
+(int64),
 ``deal_reason`` (string a person can read) and ``model_version`` (string). Scoring is
 vectorised over the whole batch: no Python loop per listing.
 
@@ -53,7 +54,8 @@ class Scorer(Protocol):
 
 
 class BaselineScorer:
-    """Fair value = the event's median all-in price within the batch; score = discount.
+    """Fair value = the event's median all-in price within the batch; the score is
+    50 + the discount in percent, clipped to 0-100 (20 % below fair value scores 70).
 
     Deliberately simple: it gives the pipeline real columns to carry until the fair-price
     model replaces it.
@@ -75,11 +77,13 @@ class BaselineScorer:
         total = pc.cast(table["total_cents"], pa.float64()) if table.num_rows else pa.array(
             [], pa.float64())
         fair_f = pc.cast(fair, pa.float64())
-        score = pc.if_else(pc.greater(fair_f, 0.0),
-                           pc.divide(pc.subtract(fair_f, total), fair_f), pa.scalar(None,
-                                                                                     pa.float64()))
-        pct = pc.cast(pc.round(pc.multiply(pc.abs(score), 100.0)), pa.int64())
-        word = pc.if_else(pc.greater_equal(score, 0.0), pa.scalar("% below"),
+        discount = pc.if_else(pc.greater(fair_f, 0.0),
+                              pc.divide(pc.subtract(fair_f, total), fair_f),
+                              pa.scalar(None, pa.float64()))
+        score = pc.max_element_wise(pc.min_element_wise(
+            pc.add(pc.multiply(discount, 100.0), 50.0), 100.0), 0.0)
+        pct = pc.cast(pc.round(pc.multiply(pc.abs(discount), 100.0)), pa.int64())
+        word = pc.if_else(pc.greater_equal(discount, 0.0), pa.scalar("% below"),
                           pa.scalar("% above"))
         reason = pc.binary_join_element_wise(
             pc.cast(pct, pa.string()), word, " this event's median all-in price", "")

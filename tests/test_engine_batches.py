@@ -45,7 +45,7 @@ def test_baseline_scorer_adds_the_agreed_columns() -> None:
     for field in SCORE_FIELDS:
         assert scored.schema.field(field.name).type == field.type
     cheap = scored.slice(2, 1).to_pylist()[0]
-    assert cheap["fair_value_cents"] == 100 and cheap["deal_score"] > 0.5
+    assert cheap["fair_value_cents"] == 100 and cheap["deal_score"] == 100.0
     assert "below" in cheap["deal_reason"]
 
 

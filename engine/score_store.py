@@ -1,0 +1,58 @@
+"""Persist deal scores onto ``listings_current`` (what the API's deal views read).
+
+Storage has no score writer, so the scorer actor keeps this one small statement here:
+one binary COPY of (marketplace, listing_id, scores) into a temp table, then one UPDATE.
+A score is written only onto the observation it was computed for (``last_seen`` not newer),
+so a slow scorer never overwrites a newer price's score with an older one.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+if TYPE_CHECKING:
+    import psycopg
+
+_COLUMNS = ("marketplace", "listing_id", "observed_at", "fair_value_cents", "deal_score",
+            "deal_reason", "model_version")
+_STAGE = """
+CREATE TEMP TABLE IF NOT EXISTS _ripcity_scores (
+    marketplace text COLLATE "C", listing_id text COLLATE "C", observed_at timestamptz,
+    fair_value_cents bigint, deal_score double precision, deal_reason text,
+    model_version text
+) ON COMMIT DELETE ROWS
+"""
+_UPDATE = """
+UPDATE listings_current c SET fair_value_cents = s.fair_value_cents,
+    deal_score = s.deal_score, deal_reason = s.deal_reason,
+    model_version = s.model_version, scored_at = now()
+FROM _ripcity_scores s
+WHERE c.marketplace = s.marketplace AND c.listing_id = s.listing_id
+  AND c.last_seen <= s.observed_at
+"""
+
+
+def write_scores(conn: psycopg.Connection, scored: pa.RecordBatch) -> int:
+    """Store a scored batch's scores; returns the listings updated."""
+    from pgpq import ArrowToPostgresBinaryEncoder
+
+    if scored.num_rows == 0:
+        return 0
+    table = pa.Table.from_batches([scored]).select(list(_COLUMNS))
+    table = table.cast(pa.schema([
+        pa.field("marketplace", pa.string()), pa.field("listing_id", pa.string()),
+        pa.field("observed_at", pa.timestamp("us", tz="UTC")),
+        pa.field("fair_value_cents", pa.int64()), pa.field("deal_score", pa.float64()),
+        pa.field("deal_reason", pa.string()), pa.field("model_version", pa.string())]))
+    encoder = ArrowToPostgresBinaryEncoder(table.schema)
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute(_STAGE)
+        with cur.copy(f"COPY _ripcity_scores ({', '.join(_COLUMNS)}) FROM STDIN "
+                      "(FORMAT binary)") as copy:
+            copy.write(encoder.write_header())
+            for batch in table.to_batches(max_chunksize=65_536):
+                copy.write(encoder.write_batch(batch))
+            copy.write(encoder.finish())
+        return cur.execute(_UPDATE).rowcount
