@@ -127,13 +127,15 @@ def _openapi() -> OpenAPIConfig:
 
 
 def create_app(settings: Settings | None = None, *, db_url: str | None = None,
-               rate_limit_multiplier: float = 1.0) -> Litestar:
+               rate_limit_multiplier: float = 1.0,
+               redis_prefix: str = "ripcity:api:") -> Litestar:
     """Build the API app.
 
     Args:
         settings: the settings object (default: ``get_settings()`` from the environment).
         db_url: PostgreSQL URL overriding the settings (tests pass their fresh database).
         rate_limit_multiplier: scales every plan's per-minute limit (load tests raise it).
+        redis_prefix: namespace of this deployment's keys when ``RIPCITY_REDIS_URL`` is set.
     """
     settings = settings or get_settings()
     metrics = Metrics()
@@ -145,8 +147,8 @@ def create_app(settings: Settings | None = None, *, db_url: str | None = None,
         url = resolve_url(settings, db_url)
         runtime.db_url = url
         runtime._pool = await open_pool(url, settings.db_pool_size)
-        runtime.backend = (RedisBackend.from_url(settings.redis_url) if settings.redis_url
-                           else MemoryBackend())
+        runtime.backend = (RedisBackend.from_url(settings.redis_url, redis_prefix)
+                           if settings.redis_url else MemoryBackend())
         runtime.cache = ResponseCache(runtime.backend, metrics)
         runtime.principals = PrincipalResolver(runtime._pool)
         ready = asyncio.Event()

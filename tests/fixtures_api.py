@@ -201,9 +201,10 @@ def new_user(http: Any, *, plan: str | None = None, db_url: str | None = None) -
     if plan and db_url:
         with psycopg.connect(db_url) as conn:
             conn.execute("UPDATE users SET plan = %s WHERE id = %s", (plan, session["user"]["id"]))
-    k = http.post("/api/v1/api-keys", json={"name": "tests"}, cookies=cookies,
-                  headers={"X-CSRF-Token": session["csrf_token"]})
+    k = http.post("/api/v1/api-keys", json={"name": "tests"},
+                  headers={"X-CSRF-Token": session["csrf_token"]})  # the session cookie
     assert k.status_code == 201, k.text
+    http.cookies.clear()  # callers choose: the key in headers, or the returned cookies
     key = k.json()["key"]
     return {"id": session["user"]["id"], "email": email, "password": password, "key": key,
             "headers": {"Authorization": f"Bearer {key}"}, "csrf": session["csrf_token"],

@@ -83,10 +83,10 @@ class RedisBackend:
         self._p = prefix
 
     @classmethod
-    def from_url(cls, url: str) -> RedisBackend:
+    def from_url(cls, url: str, prefix: str = "ripcity:api:") -> RedisBackend:
         from redis.asyncio import Redis
 
-        return cls(Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2))
+        return cls(Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2), prefix)
 
     async def hit(self, key: str, window: int) -> tuple[int, int]:
         k = f"{self._p}rl:{key}"

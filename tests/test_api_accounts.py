@@ -1,0 +1,198 @@
+"""Accounts over real HTTP: sign-up, sessions with CSRF, passwords, reset by email, API keys,
+account deletion."""
+
+from __future__ import annotations
+
+import re
+import socket
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from tests.fixtures_api import ServerThread, new_user
+
+V1 = "/api/v1"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def mailbox() -> Iterator[list[Any]]:
+    """A real SMTP server (aiosmtpd) on a free port collecting messages."""
+    from aiosmtpd.controller import Controller
+
+    received: list[Any] = []
+
+    class _Handler:
+        async def handle_DATA(self, server, session, envelope):
+            received.append(envelope)
+            return "250 OK"
+
+    controller = Controller(_Handler(), hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    received.append(controller.port)  # first item: the port
+    yield received
+    controller.stop()
+
+
+@pytest.fixture(scope="module")
+def accounts_base(api_world, mailbox) -> Iterator[str]:
+    from api.app import create_app
+    from storage.config import load_settings
+
+    settings = load_settings(RIPCITY_SMTP_PORT=mailbox[0], RIPCITY_SMTP_HOST="127.0.0.1")
+    with ServerThread(create_app(settings, db_url=api_world.db_url)) as base:
+        yield base
+
+
+@pytest.fixture()
+def client(accounts_base) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=accounts_base, timeout=20) as c:
+        yield c
+
+
+def _email() -> str:
+    return f"a{uuid.uuid4().hex[:10]}@example.com"
+
+
+def test_signup_login_session_and_csrf(client):
+    email, pw = _email(), "a long enough password"
+    r = client.post(f"{V1}/auth/signup", json={"email": email, "password": pw,
+                                               "display_name": "Rip"})
+    assert r.status_code == 201, r.text
+    assert r.json()["user"]["plan"] == "free"
+    assert "ripcity_session" in r.cookies and "HttpOnly" in r.headers["set-cookie"]
+    dup = client.post(f"{V1}/auth/signup", json={"email": email.upper(), "password": pw})
+    assert dup.status_code == 409 and "already exists" in dup.json()["detail"]
+
+    client.cookies.clear()
+    bad = client.post(f"{V1}/auth/login", json={"email": email, "password": "wrong pass"})
+    assert bad.status_code == 401
+    r = client.post(f"{V1}/auth/login", json={"email": email, "password": pw})
+    assert r.status_code == 200
+    csrf = r.json()["csrf_token"]
+    assert client.get(f"{V1}/account").json()["email"] == email  # the cookie authenticates
+
+    no_csrf = client.post(f"{V1}/watchlists", json={"kind": "performer", "performer": "X"})
+    assert no_csrf.status_code == 403 and "CSRF" in no_csrf.json()["detail"]
+    ok = client.post(f"{V1}/watchlists", json={"kind": "performer", "performer": "X"},
+                     headers={"X-CSRF-Token": csrf})
+    assert ok.status_code == 201
+
+    out = client.post(f"{V1}/auth/logout", headers={"X-CSRF-Token": csrf})
+    assert out.status_code == 204
+    client.cookies.clear()
+    assert client.get(f"{V1}/account").status_code == 401
+
+
+def test_signup_validation_names_fields(client):
+    r = client.post(f"{V1}/auth/signup", json={"email": "not-an-email", "password": "short"})
+    assert r.status_code == 422
+    fields = {e["field"] for e in r.json()["errors"]}
+    assert fields & {"email", "password"}
+    r = client.post(f"{V1}/auth/signup", content=b"{not json",
+                    headers={"content-type": "application/json"})
+    assert 400 <= r.status_code < 500
+    assert r.headers["content-type"].startswith("application/problem+json")
+
+
+def test_password_change_ends_sessions(client):
+    user = new_user(client)
+    cookies = user["cookies"]
+    wrong = client.post(f"{V1}/account/password", headers=user["headers"],
+                        json={"current_password": "nope", "new_password": "another password"})
+    assert wrong.status_code == 401
+    r = client.post(f"{V1}/account/password", headers=user["headers"],
+                    json={"current_password": user["password"],
+                          "new_password": "another password"})
+    assert r.status_code == 204
+    client.cookies.update(cookies)
+    assert client.get(f"{V1}/account").status_code == 401  # the old session is gone
+    client.cookies.clear()
+    assert client.post(f"{V1}/auth/login", json={"email": user["email"],
+                                                 "password": "another password"}).is_success
+
+
+def test_password_reset_by_email(client, mailbox):
+    user = new_user(client)
+    before = len(mailbox)
+    r = client.post(f"{V1}/auth/password-reset", json={"email": user["email"]})
+    assert r.status_code == 202
+    unknown = client.post(f"{V1}/auth/password-reset", json={"email": _email()})
+    assert unknown.status_code == 202  # no account enumeration
+    assert len(mailbox) == before + 1
+    import email
+    from email import policy
+
+    message = email.message_from_bytes(mailbox[-1].content, policy=policy.default)
+    message = message.get_content()
+    assert user["email"] in mailbox[-1].rcpt_tos
+    token = re.search(r"token=([\w-]+)", message).group(1)
+    r = client.post(f"{V1}/auth/password-reset/confirm",
+                    json={"token": token, "new_password": "a brand new password"})
+    assert r.status_code == 204
+    reuse = client.post(f"{V1}/auth/password-reset/confirm",
+                        json={"token": token, "new_password": "a brand new password"})
+    assert reuse.status_code == 401 and "request a new one" in reuse.json()["detail"]
+    assert client.post(f"{V1}/auth/login", json={"email": user["email"],
+                                                 "password": "a brand new password"}).is_success
+
+
+def test_api_keys_shown_once_stored_hashed_and_revocable(client, api_world):
+    user = new_user(client)
+    h = user["headers"]
+    created = client.post(f"{V1}/api-keys", headers=h, json={"name": "script"}).json()
+    key = created["key"]
+    listed = client.get(f"{V1}/api-keys", headers=h).json()
+    assert {k["name"] for k in listed} == {"tests", "script"}
+    assert all("key" not in k for k in listed)
+    with psycopg.connect(api_world.db_url) as conn:
+        stored = [r[0] for r in conn.execute("SELECT key_hash FROM api_keys")]
+    assert key not in stored and user["key"] not in stored
+
+    mine = {"Authorization": f"Bearer {key}"}
+    assert client.get(f"{V1}/account", headers=mine).status_code == 200
+    assert client.delete(f"{V1}/api-keys/{created['id']}", headers=h).status_code == 204
+    r = client.get(f"{V1}/account", headers=mine)
+    assert r.status_code == 401 and "revoked" in r.json()["detail"]
+    assert client.get(f"{V1}/events", headers=mine).status_code == 401  # even public reads
+    assert client.get(f"{V1}/account", headers=h).status_code == 200  # the other key works
+    assert client.delete(f"{V1}/api-keys/999999", headers=h).status_code == 404
+    garbage = client.get(f"{V1}/account", headers={"Authorization": "Bearer rck_nope"})
+    assert garbage.status_code == 401
+    assert garbage.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_account_deletion_removes_its_data(client, api_world):
+    user = new_user(client)
+    h = user["headers"]
+    eid = api_world.event_ids[0]
+    w = client.post(f"{V1}/watchlists", headers=h, json={"kind": "event", "event_id": eid})
+    client.post(f"{V1}/alert-rules", headers=h, json={"kind": "price_at_or_below",
+                                                       "watchlist_id": w.json()["id"],
+                                                       "max_price_cents": 5000})
+    assert client.delete(f"{V1}/account", headers=h).status_code == 204
+    assert client.get(f"{V1}/account", headers=h).status_code == 401
+    with psycopg.connect(api_world.db_url) as conn:
+        for table in ("users", "api_keys", "watchlists", "alert_rules", "api_sessions"):
+            column = "id" if table == "users" else "user_id"
+            (n,) = conn.execute(f"SELECT count(*) FROM {table} WHERE {column} = %s",
+                                (user["id"],)).fetchone()
+            assert n == 0, table
+
+
+def test_profile_update(client):
+    user = new_user(client)
+    r = client.patch(f"{V1}/account", headers=user["headers"],
+                     json={"display_name": "Dame", "phone": "+15035550123"})
+    assert r.status_code == 200 and r.json()["phone"] == "+15035550123"
+    bad = client.patch(f"{V1}/account", headers=user["headers"], json={"phone": "555"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "phone"
