@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+Reply = tuple[Response, tuple[tuple[bytes, bytes], ...], float]
 
 MARKETPLACES = ("ticketmaster", "seatgeek", "eventbrite", "stubhub")
 _WIRE: dict[str, ModuleType] = {
@@ -91,25 +92,33 @@ class SandboxApp:
                     await send({"type": "lifespan.startup.complete"})
                 await send({"type": "lifespan.shutdown.complete"})
             return
-        path: str = scope["path"]
-        qs: bytes = scope["query_string"]
+        body = await _read_body(receive) if scope["method"] == "POST" else b""
+        response, extra, delay = self.respond(scope["method"], scope["path"],
+                                              scope["query_string"], _headers(scope), body,
+                                              _base_url(scope))
+        if delay:
+            await asyncio.sleep(delay)
+        await _send(send, response, extra)
+
+    # -- one request -------------------------------------------------------------------
+    def respond(self, method: str, path: str, qs: bytes, headers: dict[str, str],
+                body: bytes = b"", base_url: str = "") -> Reply:
+        """Answer one request: (response, extra headers, seconds to wait before sending).
+
+        Both servers (the ASGI app above and ``crawler.sandbox.http``) call this, so the
+        sandbox behaves the same whichever one runs it. ``headers`` has lower-case names.
+        """
+        if path == "/_sandbox/ping":
+            return _PING, (), 0.0
         market = self._market_of(path)
         try:
-            if path == "/_sandbox/ping":
-                await _send(send, _PING)
-                return
             if market is None:
-                body = b""
-                if scope["method"] == "POST":
-                    body = await _read_body(receive)
-                response = self._control(scope, path, qs, body)
-                await _send(send, response)
-                return
-            await self._marketplace(scope, send, market, path, qs)
+                return self._control(method, path, body, base_url), (), 0.0
+            return self._marketplace(method, market, path, qs, headers)
         except Exception as err:  # the sandbox must answer, and say what broke
-            logger.exception("sandbox handler failed for %s?%s", path, qs.decode())
-            await _send(send, _json({"error": "sandbox internal error", "detail": repr(err),
-                                     "path": path}, 500))
+            logger.exception("sandbox handler failed for %s?%s", path, qs.decode("latin-1"))
+            return _json({"error": "sandbox internal error", "detail": repr(err),
+                          "path": path}, 500), (), 0.0
 
     @staticmethod
     def _market_of(path: str) -> str | None:
@@ -118,8 +127,8 @@ class SandboxApp:
         head = path[1:].split("/", 1)[0]
         return head if head in _WIRE else None
 
-    async def _marketplace(self, scope: Scope, send: Send, market: str, path: str,
-                           qs: bytes) -> None:
+    def _marketplace(self, method: str, market: str, path: str, qs: bytes,
+                     headers: dict[str, str]) -> Reply:
         faults = self.faults
         url = path + "?" + qs.decode("latin-1") if qs else path
         fault = faults.decide(market, url)
@@ -128,39 +137,38 @@ class SandboxApp:
         if market == "ticketmaster":
             extra = self._tm_headers()
         if fault == "rate_limit":
-            r = wire.rate_limited()
             retry = str(faults.mixes[market].retry_after).encode()
-            await self._finish(send, market, r, (*extra, (b"retry-after", retry)))
-            return
+            return self._count(market, wire.rate_limited()), (*extra, (b"retry-after", retry)), 0.0
         if fault == "server_error":
             status = faults.server_error_status(url)
-            body = {"error": "Service Unavailable" if status == 503 else "Internal Server Error",
-                    "status": status}
-            r = Response(status, orjson.dumps(body), cacheable=False)
-            await self._finish(send, market, r, (*extra, (b"retry-after", b"1"))
-                               if status == 503 else extra)
-            return
+            error = {"error": "Service Unavailable" if status == 503
+                     else "Internal Server Error", "status": status}
+            r = Response(status, orjson.dumps(error), cacheable=False)
+            if status == 503:
+                extra = (*extra, (b"retry-after", b"1"))
+            return self._count(market, r), extra, 0.0
         query = dict(parse_qsl(qs.decode("latin-1"), keep_blank_values=True)) if qs else {}
-        headers = _headers(scope)
         denied = self._auth(market, query, headers)
         if denied is not None:
-            await self._finish(send, market, denied, extra)
-            return
+            return self._count(market, denied), extra, 0.0
         tick = self.clock.tick()
         ckey = (url, tick, self._version)
         response = self._cache.get(ckey)
         if response is None:
             parts = path[len(_PREFIX[market]) + 1:].split("/")
-            req = Request(scope["method"], parts, query, qs.decode("latin-1"), headers, b"",
-                          tick, self.world, self.model, _PREFIX[market])
+            req = Request(method, parts, query, qs.decode("latin-1"), headers, b"", tick,
+                          self.world, self.model, _PREFIX[market])
             response = wire.handle(req)
             if response.cacheable and response.status == 200:
                 self._remember(ckey, response)
-        if fault == "slow":
-            await asyncio.sleep(faults.mixes[market].slow_seconds)
+        delay = faults.mixes[market].slow_seconds if fault == "slow" else 0.0
         if fault == "truncated":
             response = dataclasses.replace(response, body=response.body[: len(response.body) // 2])
-        await self._finish(send, market, response, extra)
+        return self._count(market, response), extra, delay
+
+    def _count(self, market: str, r: Response) -> Response:
+        self.faults.statuses[market][r.status] += 1
+        return r
 
     def _remember(self, ckey: tuple, response: Response) -> None:
         self._cache[ckey] = response
@@ -168,11 +176,6 @@ class SandboxApp:
         while self._cache_bytes > self.config.cache_bytes and self._cache:
             _, old = self._cache.popitem(last=False)
             self._cache_bytes -= len(old.body)
-
-    async def _finish(self, send: Send, market: str, r: Response,
-                      extra: tuple[tuple[bytes, bytes], ...]) -> None:
-        self.faults.statuses[market][r.status] += 1
-        await _send(send, r, extra)
 
     def _tm_headers(self) -> tuple[tuple[bytes, bytes], ...]:
         used = self.faults.requests["ticketmaster"] % 5000
@@ -199,11 +202,10 @@ class SandboxApp:
         return _WIRE[market].unauthorized(not given)
 
     # -- control -----------------------------------------------------------------------
-    def _control(self, scope: Scope, path: str, qs: bytes, body: bytes) -> Response:
-        method = scope["method"]
+    def _control(self, method: str, path: str, body: bytes, base_url: str) -> Response:
         parts = [p for p in path.split("/") if p]
         if not parts or parts == ["_sandbox"]:
-            return _json(self.describe(_base_url(scope)))
+            return _json(self.describe(base_url))
         if parts[0] != "_sandbox":
             return _json({"error": "not found", "detail": f"{path} is not a sandbox path; "
                           "marketplaces live under /ticketmaster, /seatgeek, /eventbrite, "

@@ -1,5 +1,7 @@
 """Running the sandbox: in this process (``serve``) or in a subprocess on a free port
-(``start_sandbox``), which is what the engine, the benchmarks and the tests use.
+(``start_sandbox``), which is what the engine, the benchmarks and the tests use. The HTTP
+server is ``crawler.sandbox.http`` (the ASGI ``create_app`` serves the same answers under
+any ASGI server, e.g. ``uvicorn crawler.sandbox.app:create_app --factory``).
 
 The subprocess binds its socket first and prints one JSON line ``{"port": N, ...}`` when it
 accepts connections; the parent waits for that line, so a returned handle is ready to use.
@@ -42,35 +44,34 @@ def _bind(host: str, port: int) -> socket.socket:
 
 def serve(config: SandboxConfig, host: str = "127.0.0.1", port: int = 8600,
           announce: Any = None, parent_pid: int | None = None) -> None:
-    """Serve until interrupted. ``announce(info)`` is called once the socket listens; with
-    ``parent_pid`` the server also stops when that process is gone (no orphans)."""
-    import uvicorn
+    """Serve until SIGINT/SIGTERM. ``announce(info)`` is called once the socket listens;
+    with ``parent_pid`` the server also stops when that process is gone (no orphans)."""
+    from crawler.sandbox.http import serve_forever
 
     app = create_app(config)
     sock = _bind(host, port)
     real_port = sock.getsockname()[1]
-    uv = uvicorn.Config(app, loop="uvloop", http="httptools", lifespan="off",
-                        access_log=False, log_level="warning", server_header=False,
-                        date_header=False, backlog=2048, timeout_keep_alive=30)
-    server = uvicorn.Server(uv)
     base = f"http://{host}:{real_port}"
     info = {"port": real_port, "base_url": base, "urls": urls_for(base),
             "credentials": dict(config.credentials), "pid": os.getpid()}
 
     async def run() -> None:
-        task = asyncio.create_task(server.serve(sockets=[sock]))
-        while not server.started and not task.done():
-            await asyncio.sleep(0.01)
-        if announce is not None and server.started:
+        loop = asyncio.get_running_loop()
+        started, stop = asyncio.Event(), asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        task = asyncio.create_task(serve_forever(app, sock, started, stop))
+        await started.wait()
+        if announce is not None:
             announce(info)
-        while parent_pid and not task.done():
+        while not task.done():
             await asyncio.sleep(1.0)
-            if os.getppid() != parent_pid:
-                server.should_exit = True
+            if parent_pid and os.getppid() != parent_pid:
+                stop.set()
         await task
 
     try:
-        import uvloop  # sets TCP_NODELAY on accepted connections; the fastest loop here
+        import uvloop  # the fastest event loop available here
     except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
         asyncio.run(run())
     else:
@@ -117,7 +118,7 @@ class SandboxHandle:
     def stop(self) -> None:
         self._client.close()
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
+            self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
