@@ -151,3 +151,14 @@ async def event_names(conn: AsyncConnection[Any], ids: list[int]) -> dict[int, s
         return {}
     rows = await _rows(conn, "SELECT id, name FROM events WHERE id = ANY(%s)", (ids,))
     return {r["id"]: r["name"] for r in rows}
+
+
+async def set_opt_out(conn: AsyncConnection[Any], user_id: int, channel: str,
+                      opted_out: bool) -> None:
+    """Turn a channel off or back on for the user (the dispatcher honours it)."""
+    await conn.execute(
+        """INSERT INTO alert_user_channels (user_id, channel, opted_out, opted_out_at)
+           VALUES (%(u)s, %(c)s, %(o)s, CASE WHEN %(o)s THEN now() END)
+           ON CONFLICT (user_id, channel) DO UPDATE SET opted_out = EXCLUDED.opted_out,
+               opted_out_at = EXCLUDED.opted_out_at, updated_at = now()""",
+        {"u": user_id, "c": channel, "o": opted_out})

@@ -1,0 +1,114 @@
+"""Formatting for templates: money from integer cents, dates, trends, marketplace names."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+MARKETPLACES = {"ticketmaster": "Ticketmaster", "seatgeek": "SeatGeek",
+                "eventbrite": "Eventbrite", "stubhub": "StubHub"}
+#: chart colours per marketplace (readable on white, distinct for colour-blind viewers)
+COLORS = {"ticketmaster": "#0b5cad", "seatgeek": "#d1495b", "eventbrite": "#e68a00",
+          "stubhub": "#2a9d8f"}
+
+
+def money(cents: int | None, *, exact: bool = False) -> str:
+    """``$1,234`` (or ``$1,234.50`` with ``exact``); an em dash when unknown."""
+    if cents is None:
+        return "—"
+    if exact or cents % 100:
+        return f"${cents / 100:,.2f}"
+    return f"${cents // 100:,}"
+
+
+def dollars(cents: int | None) -> str:
+    """Plain dollars for form fields (``85.00``)."""
+    return "" if cents is None else f"{cents / 100:.2f}"
+
+
+def market(name: str | None) -> str:
+    return MARKETPLACES.get(name or "", (name or "").title())
+
+
+def color(name: str) -> str:
+    return COLORS.get(name, "#555")
+
+
+def when(value: datetime | None, tz: str | None = None) -> str:
+    """``Sat, Dec 19 · 7:00 PM`` in the venue's zone; "Date to be announced" when unknown."""
+    if value is None:
+        return "Date to be announced"
+    try:
+        local = value.astimezone(ZoneInfo(tz)) if tz else value.astimezone(UTC)
+    except ZoneInfoNotFoundError:
+        local = value.astimezone(UTC)
+    suffix = "" if tz else " UTC"
+    return local.strftime("%a, %b %-d %Y · %-I:%M %p") + suffix
+
+
+def stamp(value: datetime | None) -> str:
+    return "—" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def ago(value: datetime | None) -> str:
+    if value is None:
+        return "never"
+    seconds = (datetime.now(UTC) - value).total_seconds()
+    if seconds < 90:
+        return "just now"
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            n = int(seconds // size)
+            return f"{n} {unit}{'s' if n != 1 else ''} ago"
+    return "just now"
+
+
+def trend(now: int | None, then: int | None) -> dict[str, Any]:
+    """Direction, arrow and text of a get-in price change."""
+    if now is None or then is None or then == 0:
+        return {"dir": "unknown", "arrow": "·", "text": "no trend yet"}
+    change = now - then
+    pct = 100.0 * change / then
+    if change == 0:
+        return {"dir": "flat", "arrow": "→", "text": "unchanged in 24 h"}
+    word = "up" if change > 0 else "down"
+    return {"dir": word, "arrow": "▲" if change > 0 else "▼",
+            "text": f"{word} {money(abs(change))} ({abs(pct):.0f}%) in 24 h"}
+
+
+def deal_class(score: float | None) -> str:
+    """Badge style by deal score: great >= 20, good >= 8, fair >= 0, else over."""
+    if score is None:
+        return "none"
+    if score >= 20:
+        return "great"
+    if score >= 8:
+        return "good"
+    return "fair" if score >= 0 else "over"
+
+
+def deal_label(score: float | None) -> str:
+    return {"great": "Great deal", "good": "Good deal", "fair": "Fair price",
+            "over": "Above value", "none": "Not scored"}[deal_class(score)]
+
+
+def seat(section: str | None, row: str | None) -> str:
+    parts = [f"Sec {section}" if section else "", f"Row {row}" if row else ""]
+    return ", ".join(p for p in parts if p) or "General admission"
+
+
+def rule_text(rule: dict[str, Any]) -> str:
+    """A rule in words: "All-in price at or below $85 (2+ tickets)"."""
+    kind = rule.get("kind")
+    qty = rule.get("quantity") or 1
+    tail = f" ({qty}+ tickets)" if qty > 1 else ""
+    if kind == "price_at_or_below":
+        return f"All-in price at or below {money(rule.get('max_price_cents'))}{tail}"
+    if kind == "drop_percent":
+        return f"Get-in price drops {rule.get('drop_percent'):g}% or more{tail}"
+    if kind == "deal_score_at_least":
+        return f"Deal score {rule.get('min_deal_score'):g} or better{tail}"
+    if kind == "new_listing_in_section":
+        return f"New listing in section {', '.join(rule.get('sections') or [])}{tail}"
+    return str(kind).replace("_", " ")

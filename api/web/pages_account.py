@@ -1,0 +1,318 @@
+"""Sign up, log in and out, password reset, and the account page (profile, notification
+settings, phone verification, API keys, plan and billing).
+
+Every write calls the same account services as the REST routes (``api.services.accounts``,
+``api.services.owned``); a bad value comes back as a note on the page, never a JSON error.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import zoneinfo
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.datastructures import Cookie
+from litestar.response import Redirect, Template
+
+from api.lib.errors import ApiError, Unauthorized
+from api.lib.mail import send_password_reset
+from api.lib.ratelimit import CSRF_COOKIE, SESSION_COOKIE
+from api.lib.security import hash_password, verify_password
+from api.schemas.accounts import Email, Password
+from api.services import accounts as svc
+from api.services import owned
+from api.web import phone as phone_mod
+from api.web import queries
+from api.web.common import need_user, page, read_form, redirect, runtime_of, safe_next
+
+_TIME = re.compile(r"^\d{2}:\d{2}$")
+
+
+def _check(value: str, kind: Any, what: str) -> str:
+    """Validate with the REST schema's constraints, so both front doors agree."""
+    try:
+        return str(msgspec.convert(value, kind))
+    except msgspec.ValidationError:
+        hint = ("an address like you@example.com" if kind is Email
+                else "at least 10 characters")
+        raise ApiError(f"That {what} is not valid: use {hint}.") from None
+
+
+def _session_cookies(request: Request[Any, Any, Any], token: str, csrf: str,
+                     expires: datetime) -> list[Cookie]:
+    secure = runtime_of(request).settings.public_url.startswith("https://")
+    max_age = int(expires.timestamp() - time.time())
+    return [Cookie(key=SESSION_COOKIE, value=token, httponly=True, samesite="lax",
+                   secure=secure, max_age=max_age, path="/"),
+            Cookie(key=CSRF_COOKIE, value=csrf, httponly=False, samesite="lax", secure=secure,
+                   max_age=max_age, path="/")]
+
+
+async def _log_in(request: Request[Any, Any, Any], user_id: int, to: str,
+                  note: str) -> Redirect:
+    runtime = runtime_of(request)
+    async with runtime.pool.connection() as conn:
+        token, csrf, expires = await svc.create_session(conn, user_id,
+                                                        request.headers.get("user-agent"))
+    return redirect(to, note, cookies=_session_cookies(request, token, csrf, expires))
+
+
+class AccountPages(Controller):
+    include_in_schema = False
+
+    @get("/signup", name="web:signup")
+    async def signup_form(self, request: Request[Any, Any, Any], next: str | None = None
+                          ) -> Template:
+        return page(request, "signup.html", title="Create your account",
+                    next=safe_next(next))
+
+    @post("/signup")
+    async def signup(self, request: Request[Any, Any, Any]) -> Redirect:
+        form = await read_form(request, csrf=False)
+        nxt = safe_next(form.get("next"))
+        try:
+            email = _check(form.get("email"), Email, "email")
+            password = _check(form.get("password"), Password, "password")
+            async with runtime_of(request).pool.connection() as conn:
+                row = await svc.create_user(conn, email, hash_password(password),
+                                            form.get("display_name") or None)
+        except ApiError as err:
+            return redirect(f"/signup?next={nxt}", err.detail, error=True)
+        return await _log_in(request, row["id"], nxt,
+                             "Welcome! Your account is ready. Search for an event to watch.")
+
+    @get("/login", name="web:login")
+    async def login_form(self, request: Request[Any, Any, Any], next: str | None = None
+                         ) -> Template:
+        return page(request, "login.html", title="Log in", next=safe_next(next))
+
+    @post("/login")
+    async def login(self, request: Request[Any, Any, Any]) -> Redirect:
+        form = await read_form(request, csrf=False)
+        nxt = safe_next(form.get("next"))
+        async with runtime_of(request).pool.connection() as conn:
+            row = await svc.find_user_by_email(conn, form.get("email"))
+        if row is None or not verify_password(row["password_hash"], form.get("password")):
+            return redirect(f"/login?next={nxt}", "Wrong email or password. Check both, or "
+                            "reset your password.", error=True)
+        return await _log_in(request, row["id"], nxt, "You are logged in.")
+
+    @post("/logout")
+    async def logout(self, request: Request[Any, Any, Any]) -> Redirect:
+        await read_form(request)
+        user = need_user(request)
+        runtime = runtime_of(request)
+        if user.session_hash:
+            async with runtime.pool.connection() as conn:
+                await svc.delete_session(conn, user.session_hash)
+        assert runtime.principals is not None
+        runtime.principals.forget(user_id=user.user_id)
+        resp = redirect("/", "You are logged out.")
+        resp.delete_cookie(SESSION_COOKIE, path="/")
+        resp.delete_cookie(CSRF_COOKIE, path="/")
+        return resp
+
+    @get("/forgot", name="web:forgot")
+    async def forgot_form(self, request: Request[Any, Any, Any]) -> Template:
+        return page(request, "forgot.html", title="Reset your password")
+
+    @post("/forgot")
+    async def forgot(self, request: Request[Any, Any, Any]) -> Redirect:
+        form = await read_form(request, csrf=False)
+        runtime = runtime_of(request)
+        async with runtime.pool.connection() as conn:
+            row = await svc.find_user_by_email(conn, form.get("email"))
+            token = await svc.create_reset(conn, row["id"]) if row else None
+        if row is not None and token is not None:
+            await send_password_reset(runtime.settings, row["email"], token)
+        return redirect("/login", "If an account uses that email, a reset link is on its way "
+                        "(it works for one hour).")
+
+    @get("/reset-password", name="web:reset")
+    async def reset_form(self, request: Request[Any, Any, Any], token: str = "") -> Template:
+        return page(request, "reset.html", title="Choose a new password", token=token)
+
+    @post("/reset-password")
+    async def reset(self, request: Request[Any, Any, Any]) -> Redirect:
+        form = await read_form(request, csrf=False)
+        runtime = runtime_of(request)
+        try:
+            password = _check(form.get("password"), Password, "password")
+            async with runtime.pool.connection() as conn, conn.transaction():
+                user_id = await svc.consume_reset(conn, form.get("token"))
+                if user_id is None:
+                    raise Unauthorized("This reset link is unknown, used or older than one "
+                                       "hour: ask for a new one.")
+                await svc.set_password(conn, user_id, hash_password(password))
+        except ApiError as err:
+            return redirect(f"/reset-password?token={form.get('token')}", err.detail,
+                            error=True)
+        assert runtime.principals is not None
+        runtime.principals.forget(user_id=user_id)
+        return redirect("/login", "Password changed: log in with the new one.")
+
+    # --- the account page -----------------------------------------------------------------
+
+    @get("/account", name="web:account")
+    async def account(self, request: Request[Any, Any, Any]) -> Template:
+        user = need_user(request)
+        runtime = runtime_of(request)
+        async with runtime.pool.connection() as conn:
+            me = await svc.get_user(conn, user.user_id)
+            keys = await svc.list_api_keys(conn, user.user_id)
+            prefs = await queries.user_settings(conn, user.user_id)
+            channels = await queries.channel_states(conn, user.user_id)
+            rules = await owned.list_rules(conn, user.user_id, 1, None)
+        billing = await _billing(runtime, user.user_id)
+        pending = await phone_mod.pending(runtime, user.user_id)
+        new_key = request.cookies.get("ripcity_newkey")
+        resp = page(request, "account.html", title="Your account", me=me, keys=keys,
+                    prefs=prefs, channels=channels, billing=billing, pending_phone=pending,
+                    sms_ready=phone_mod.sms_configured(runtime.settings),
+                    quiet=rules[0] if rules else None, new_key=new_key)
+        if new_key:
+            resp.cookies.append(Cookie(key="ripcity_newkey", value="", path="/account",
+                                       max_age=0))
+        return resp
+
+    @post("/account/profile")
+    async def profile(self, request: Request[Any, Any, Any]) -> Redirect:
+        form = await read_form(request)
+        user = need_user(request)
+        async with runtime_of(request).pool.connection() as conn:
+            await svc.update_user(conn, user.user_id,
+                                  {"display_name": form.get("display_name")[:100] or None})
+        return redirect("/account", "Profile saved.")
+
+    @post("/account/notifications")
+    async def notifications(self, request: Request[Any, Any, Any]) -> Redirect:
+        """Email on/off, the time zone, and quiet hours applied to every alert rule."""
+        form = await read_form(request)
+        user = need_user(request)
+        tz = form.get("timezone") or None
+        start, end = form.get("quiet_start") or None, form.get("quiet_end") or None
+        if tz:
+            try:
+                zoneinfo.ZoneInfo(tz)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                return redirect("/account#notifications", f"{tz!r} is not a time zone such "
+                                "as America/Los_Angeles.", error=True)
+        if (start is None) != (end is None) or any(
+                v and not _TIME.match(v) for v in (start, end)):
+            return redirect("/account#notifications", "Quiet hours need both a start and an "
+                            "end time (HH:MM), or neither.", error=True)
+        email_on = form.get("email_alerts") == "on"
+        async with runtime_of(request).pool.connection() as conn, conn.transaction():
+            await svc.update_user(conn, user.user_id, {"timezone": tz})
+            await queries.set_opt_out(conn, user.user_id, "email", not email_on)
+            fields = {"quiet_start": _hm(start), "quiet_end": _hm(end), "quiet_timezone": tz}
+            for rule in await owned.list_rules(conn, user.user_id, 10_000, None):
+                await owned.update_rule(conn, user.user_id, rule["id"], fields)
+        return redirect("/account#notifications", "Notification settings saved.")
+
+    @post("/account/phone")
+    async def phone(self, request: Request[Any, Any, Any]) -> Redirect:
+        form = await read_form(request)
+        user = need_user(request)
+        try:
+            await phone_mod.start(runtime_of(request), user.user_id, form.get("phone"))
+        except ApiError as err:
+            return redirect("/account#phone", err.detail, error=True)
+        return redirect("/account#phone", "We texted you a 6-digit code: enter it below.")
+
+    @post("/account/phone/verify")
+    async def phone_verify(self, request: Request[Any, Any, Any]) -> Redirect:
+        form = await read_form(request)
+        user = need_user(request)
+        try:
+            number = await phone_mod.confirm(runtime_of(request), user.user_id,
+                                             form.get("code"))
+        except ApiError as err:
+            return redirect("/account#phone", err.detail, error=True)
+        return redirect("/account#phone", f"Phone {number} verified: SMS alerts can use it.")
+
+    @post("/account/keys")
+    async def create_key(self, request: Request[Any, Any, Any]) -> Redirect:
+        form = await read_form(request)
+        user = need_user(request)
+        async with runtime_of(request).pool.connection() as conn:
+            key, _ = await svc.create_api_key(conn, user.user_id, form.get("name")[:100] or None)
+        shown = Cookie(key="ripcity_newkey", value=key, path="/account", max_age=120,
+                       httponly=True, samesite="strict")
+        return redirect("/account#keys", "API key created: copy it now, it is shown once.",
+                        cookies=[shown])
+
+    @post("/account/keys/{key_id:int}/revoke")
+    async def revoke_key(self, request: Request[Any, Any, Any], key_id: int) -> Redirect:
+        await read_form(request)
+        user = need_user(request)
+        runtime = runtime_of(request)
+        try:
+            async with runtime.pool.connection() as conn:
+                await svc.revoke_api_key(conn, user.user_id, key_id)
+        except ApiError as err:
+            return redirect("/account#keys", err.detail, error=True)
+        assert runtime.principals is not None
+        runtime.principals.forget(user_id=user.user_id)
+        return redirect("/account#keys", "API key revoked.")
+
+    @get("/account/upgrade", name="web:upgrade")
+    async def upgrade(self, request: Request[Any, Any, Any],
+                      interval: str = "monthly") -> Redirect:
+        """Off to Stripe Checkout (the plan changes when Stripe's webhook confirms)."""
+        user = need_user(request)
+        runtime = runtime_of(request)
+        try:
+            from api.billing import checkout as co
+            from api.billing.client import stripe_client
+
+            client = stripe_client(runtime.settings)
+            async with runtime.pool.connection() as conn:
+                session = await co.create_checkout(
+                    conn, client, runtime.settings, user.user_id,
+                    "annual" if interval == "annual" else "monthly",
+                    user.plan.name == "premium")
+        except ApiError as err:
+            return redirect("/account#plan", err.detail, error=True)
+        return Redirect(str(session.url), status_code=303)
+
+    @post("/account/billing/portal")
+    async def portal(self, request: Request[Any, Any, Any]) -> Redirect:
+        await read_form(request)
+        user = need_user(request)
+        runtime = runtime_of(request)
+        try:
+            from api.billing import checkout as co
+            from api.billing.client import stripe_client
+
+            client = stripe_client(runtime.settings)
+            async with runtime.pool.connection() as conn:
+                session = await co.create_portal(conn, client, runtime.settings, user.user_id)
+        except ApiError as err:
+            return redirect("/account#plan", err.detail, error=True)
+        return Redirect(str(session.url), status_code=303)
+
+
+def _hm(value: str | None) -> Any:
+    if value is None:
+        return None
+    from datetime import time as dtime
+
+    h, m = value.split(":")
+    return dtime(int(h), int(m))
+
+
+async def _billing(runtime: Any, user_id: int) -> dict[str, Any]:
+    """Plan and subscription as the billing part reports them (when it is installed)."""
+    try:
+        from api.billing.client import billing_enabled
+        from api.billing.subscriptions import current_for_user
+    except ModuleNotFoundError:
+        return {"enabled": False, "subscription": None}
+    async with runtime.pool.connection() as conn:
+        sub = await current_for_user(conn, user_id)
+    return {"enabled": billing_enabled(runtime.settings), "subscription": sub}

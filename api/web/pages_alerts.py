@@ -1,0 +1,182 @@
+"""Watchlists and alerts: create, edit and delete rules (from an event page or here), and
+the alert history with each message's delivery status.
+
+Rules are checked by the same code as ``POST /api/v1/alert-rules`` (``_check_rule`` and
+the plan limits), then written through ``api.services.owned``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.response import Redirect, Template
+
+from api.lib.errors import ApiError, PlanLimit
+from api.routes.alerts import _check_common, _check_rule
+from api.services import owned as svc
+from api.web import queries
+from api.web.common import Form, need_user, page, read_form, redirect, runtime_of, safe_next
+
+_KINDS = ("price_at_or_below", "drop_percent", "deal_score_at_least", "new_listing_in_section")
+
+
+def _money(value: str, what: str) -> int:
+    try:
+        cents = round(float(value.replace("$", "").replace(",", "")) * 100)
+    except ValueError:
+        raise ApiError(f"{what} must be a price in dollars, like 85 or 85.50.") from None
+    if not 0 <= cents <= 100_000_000:
+        raise ApiError(f"{what} must be between $0 and $1,000,000.")
+    return cents
+
+
+def _number(value: str, what: str, low: float, high: float) -> float:
+    try:
+        n = float(value)
+    except ValueError:
+        raise ApiError(f"{what} must be a number.") from None
+    if not low <= n <= high:
+        raise ApiError(f"{what} must be between {low:g} and {high:g}.")
+    return n
+
+
+def _rule_fields(form: Form, *, creating: bool) -> dict[str, Any]:
+    """Form values -> the fields the REST API takes (only those given)."""
+    fields: dict[str, Any] = {}
+    kind = form.get("kind") or ("price_at_or_below" if creating else "")
+    if creating:
+        if kind not in _KINDS:
+            raise ApiError(f"Unknown alert kind {kind!r}.")
+        fields["kind"] = kind
+        for target in ("event_id", "venue_id", "watchlist_id"):
+            if form.get(target):
+                fields[target] = int(form.get(target))
+        if form.get("performer"):
+            fields["performer"] = form.get("performer")[:100]
+    value = form.get("value")  # one box whose meaning follows the kind
+    if value and kind == "price_at_or_below":
+        fields["max_price_cents"] = _money(value, "The price")
+    elif value and kind == "drop_percent":
+        fields["drop_percent"] = _number(value, "The drop", 0.1, 100)
+    elif value and kind == "deal_score_at_least":
+        fields["min_deal_score"] = _number(value, "The deal score", 0, 100)
+    if form.get("max_price"):
+        fields["max_price_cents"] = _money(form.get("max_price"), "The price")
+    if form.get("drop_percent"):
+        fields["drop_percent"] = _number(form.get("drop_percent"), "The drop", 0.1, 100)
+    if form.get("min_deal_score"):
+        fields["min_deal_score"] = _number(form.get("min_deal_score"), "The deal score", 0, 100)
+    if form.get("sections"):
+        fields["sections"] = [s.strip().upper()[:40] for s in form.get("sections").split(",")
+                              if s.strip()][:50]
+    if form.get("quantity"):
+        fields["quantity"] = int(_number(form.get("quantity"), "Tickets", 1, 50))
+    channels = form.all("channels")
+    if channels or creating:
+        fields["channels"] = [c for c in channels if c in ("email", "sms")] or ["email"]
+    if not creating and form.get("active"):
+        fields["active"] = form.get("active") == "on"
+    return fields
+
+
+class AlertPages(Controller):
+    include_in_schema = False
+
+    @get("/alerts", name="web:alerts")
+    async def alerts(self, request: Request[Any, Any, Any]) -> Template:
+        user = need_user(request)
+        async with runtime_of(request).pool.connection() as conn:
+            rules = await svc.list_rules(conn, user.user_id, 200, None)
+            watches = await svc.list_watchlists(conn, user.user_id, 200, None)
+            history = await queries.alert_history(conn, user.user_id, 50)
+            channels = await queries.channel_states(conn, user.user_id)
+            ids = {r["event_id"] for r in rules + watches if r["event_id"]}
+            names = await queries.event_names(conn, sorted(ids))
+        return page(request, "alerts.html", title="Watchlist & alerts", rules=rules,
+                    watches=watches, history=history, names=names, channels=channels)
+
+    @post("/alerts/rules")
+    async def create_rule(self, request: Request[Any, Any, Any]) -> Redirect:
+        form = await read_form(request)
+        user = need_user(request)
+        back = safe_next(form.get("back"), "/alerts")
+        try:
+            fields = _rule_fields(form, creating=True)
+            _check_rule(fields, user)
+            async with runtime_of(request).pool.connection() as conn, conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock(72011201, %s::int)",
+                                   (user.user_id % 2**31,))
+                if await svc.count_owned(conn, "alert_rules", user.user_id) >= \
+                        user.plan.max_alert_rules:
+                    raise PlanLimit(f"The {user.plan.name} plan allows "
+                                    f"{user.plan.max_alert_rules} alert rules: delete one, or "
+                                    "upgrade to premium on your account page.")
+                await svc.check_targets(conn, user.user_id, fields)
+                await svc.create_rule(conn, user.user_id, fields)
+        except ApiError as err:
+            return redirect(back, err.detail, error=True)
+        return redirect(back, "Alert created: we will email you when it matches.")
+
+    @post("/alerts/rules/{rule_id:int}")
+    async def update_rule(self, request: Request[Any, Any, Any], rule_id: int) -> Redirect:
+        form = await read_form(request)
+        user = need_user(request)
+        try:
+            fields = _rule_fields(form, creating=False)
+            if "active" not in fields:
+                fields["active"] = False  # an unticked checkbox is not sent
+            _check_common(fields, user)
+            async with runtime_of(request).pool.connection() as conn:
+                await svc.update_rule(conn, user.user_id, rule_id, fields)
+        except ApiError as err:
+            return redirect("/alerts", err.detail, error=True)
+        return redirect("/alerts", "Alert updated.")
+
+    @post("/alerts/rules/{rule_id:int}/delete")
+    async def delete_rule(self, request: Request[Any, Any, Any], rule_id: int) -> Redirect:
+        await read_form(request)
+        user = need_user(request)
+        try:
+            async with runtime_of(request).pool.connection() as conn:
+                await svc.delete_owned(conn, "alert_rules", user.user_id, rule_id)
+        except ApiError as err:
+            return redirect("/alerts", err.detail, error=True)
+        return redirect("/alerts", "Alert deleted.")
+
+    @post("/watchlists")
+    async def watch(self, request: Request[Any, Any, Any]) -> Redirect:
+        form = await read_form(request)
+        user = need_user(request)
+        back = safe_next(form.get("back"), "/alerts")
+        kind = form.get("kind") or "event"
+        fields = {"kind": kind, "event_id": None, "venue_id": None, "performer": None,
+                  "note": form.get("note")[:500] or None}
+        try:
+            if kind == "performer" and form.get("performer"):
+                fields["performer"] = form.get("performer")[:100]
+            elif kind in ("event", "venue") and form.get(f"{kind}_id").isdigit():
+                fields[f"{kind}_id"] = int(form.get(f"{kind}_id"))
+            else:
+                raise ApiError("Say what to watch: an event, a performer or a venue.")
+            async with runtime_of(request).pool.connection() as conn, conn.transaction():
+                if await svc.count_owned(conn, "watchlists", user.user_id) >= \
+                        user.plan.max_watchlists:
+                    raise PlanLimit(f"The {user.plan.name} plan allows "
+                                    f"{user.plan.max_watchlists} watchlist entries: remove "
+                                    "one, or upgrade to premium.")
+                await svc.create_watchlist(conn, user.user_id, fields)
+        except ApiError as err:
+            return redirect(back, err.detail, error=True)
+        return redirect(back, "Added to your watchlist.")
+
+    @post("/watchlists/{watch_id:int}/delete")
+    async def unwatch(self, request: Request[Any, Any, Any], watch_id: int) -> Redirect:
+        await read_form(request)
+        user = need_user(request)
+        try:
+            async with runtime_of(request).pool.connection() as conn:
+                await svc.delete_owned(conn, "watchlists", user.user_id, watch_id)
+        except ApiError as err:
+            return redirect("/alerts", err.detail, error=True)
+        return redirect("/alerts", "Removed from your watchlist (its alerts too).")

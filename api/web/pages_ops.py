@@ -1,0 +1,32 @@
+"""Operations (admins only): crawl rates, backlog, errors per marketplace, alert latency."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, get
+from litestar.response import Template
+
+from api.lib.errors import Forbidden
+from api.web import queries
+from api.web.common import is_admin, need_user, page, runtime_of
+
+
+class OpsPages(Controller):
+    include_in_schema = False
+
+    @get("/ops", name="web:ops")
+    async def ops(self, request: Request[Any, Any, Any]) -> Template:
+        user = need_user(request)
+        runtime = runtime_of(request)
+        if not is_admin(user, runtime):
+            raise Forbidden("The operations page is for administrators: operators list "
+                            "their emails in RIPCITY_ADMIN_EMAILS.")
+        async with runtime.pool.connection() as conn:
+            rates = await queries.crawl_rates(conn)
+            backlog = await queries.backlog(conn)
+            errors = await queries.error_reasons(conn)
+            latency = await queries.alert_latency(conn)
+        m = runtime.metrics
+        return page(request, "ops.html", title="Operations", rates=rates, backlog=backlog,
+                    errors=errors, latency=latency, metrics=m)

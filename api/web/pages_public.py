@@ -1,0 +1,170 @@
+"""Pages anyone can read: search (home), one event, its listings table, the best deals.
+
+Reads go through the same query services as the REST routes (``api.services``); only
+what the REST API has no query for (per-marketplace prices of a page of events, price by
+section) comes from ``api.web.queries``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
+
+from litestar import Controller, Request, get
+from litestar.params import Parameter
+from litestar.response import Template
+
+from api.lib.pagination import decode_cursor, encode_cursor
+from api.services import events as events_svc
+from api.services import listings as listings_svc
+from api.services.events import EventFilter
+from api.web import chart as chart_mod
+from api.web import queries
+from api.web.common import page, runtime_of, viewer
+from api.web.fmt import trend
+from api.web.forecast import buy_or_wait
+
+PACIFIC = ZoneInfo("America/Los_Angeles")
+Text = Annotated[str | None, Parameter(max_length=100)]
+Money = Annotated[float | None, Parameter(ge=0, le=1_000_000)]
+Range = Literal["24h", "7d", "30d", "all"]
+Sort = Literal["price", "deal"]
+PAGE = 24
+
+
+def _day(value: date | None, end: bool = False) -> datetime | None:
+    if value is None:
+        return None
+    return datetime.combine(value + timedelta(days=1 if end else 0), time(0), PACIFIC)
+
+
+def _cents(value: float | None) -> int | None:
+    return None if value is None else round(value * 100)
+
+
+def _blank(v: str | None) -> str | None:
+    return v.strip() or None if v else None
+
+
+class PublicPages(Controller):
+    """Search, event, deals: server-rendered, enhanced with htmx where it helps."""
+
+    include_in_schema = False
+
+    @get("/", name="web:home")
+    async def home(self, request: Request[Any, Any, Any], q: Text = None,
+                   date_from: Annotated[date | None, Parameter(query="from")] = None,
+                   date_to: Annotated[date | None, Parameter(query="to")] = None,
+                   category: Text = None, cursor: Annotated[str | None, Parameter(
+                       max_length=500)] = None) -> Template:
+        runtime = runtime_of(request)
+        q, category = _blank(q), _blank(category)
+        f = EventFilter(q=q, starts_after=_day(date_from), starts_before=_day(date_to, True),
+                        category=category)
+        after = decode_cursor(cursor, 2)
+        async with runtime.pool.connection() as conn:
+            rows = await events_svc.search_events(conn, f, "date", PAGE, after)
+            nxt = None
+            if len(rows) > PAGE:
+                rows = rows[:PAGE]
+                sk = rows[-1]["sort_key"]
+                nxt = encode_cursor(sk.isoformat(), rows[-1]["id"])
+            extras = await queries.card_extras(conn, [r["id"] for r in rows])
+        cards = []
+        for r in rows:
+            x = extras[r["id"]]
+            cards.append({**r, "prices": x["prices"], "deal": x["deal"],
+                          "trend": trend(r["get_in_cents"], x["then_cents"])})
+        params = {k: v for k, v in {"q": q, "from": date_from, "to": date_to,
+                                    "category": category}.items() if v}
+        return page(request, "home.html", title="Find tickets", cards=cards, q=q or "",
+                    date_from=date_from or "", date_to=date_to or "",
+                    category=category or "", next_cursor=nxt, params=params)
+
+    @get("/events/{event_id:int}", name="web:event")
+    async def event(self, request: Request[Any, Any, Any],
+                    event_id: Annotated[int, Parameter(ge=1, le=2**62)],
+                    range: Range = "7d",
+                    section: Annotated[str | None, Parameter(max_length=40)] = None,
+                    quantity: Annotated[int | None, Parameter(ge=1, le=50)] = None,
+                    max_price: Money = None, sort: Sort = "price") -> Template:
+        runtime = runtime_of(request)
+        section = _blank(section)
+        async with runtime.pool.connection() as conn:
+            ev = await events_svc.get_event(conn, event_id)
+            listings = await self._listings(conn, event_id, section, quantity, max_price, sort)
+            sections = await queries.section_prices(conn, event_id)
+        assert runtime.db_url is not None
+        chart = await chart_mod.event_chart(runtime.db_url, event_id, range, section)
+        get_in = min((p["get_in_cents"] for p in ev["prices"] if p["get_in_cents"]),
+                     default=None)
+        user = viewer(request)
+        forecast = buy_or_wait(chart.get_in, ev["starts_at"])
+        return page(
+            request, "event.html", title=ev["name"], ev=ev, get_in=get_in,
+            trend=trend(get_in, ev["then_cents"]), chart=chart.as_json(),
+            chart_points=chart.points, range=range, ranges=list(chart_mod.RANGES),
+            section=section or "", quantity=quantity or "", max_price=max_price or "",
+            sort=sort, listings=listings, sections=sections, seatmap=_seatmap(sections),
+            forecast=forecast, forecasts_allowed=bool(user and user.plan.forecasts),
+            alert_default=max(0, (get_in or 0) - 100))
+
+    @get("/events/{event_id:int}/listings", name="web:listings")
+    async def listings_partial(
+        self, request: Request[Any, Any, Any],
+        event_id: Annotated[int, Parameter(ge=1, le=2**62)],
+        section: Annotated[str | None, Parameter(max_length=40)] = None,
+        quantity: Annotated[int | None, Parameter(ge=1, le=50)] = None,
+        max_price: Money = None, sort: Sort = "price",
+    ) -> Template:
+        """The listings table alone (htmx swaps it in when filters or sorting change)."""
+        runtime = runtime_of(request)
+        section = _blank(section)
+        async with runtime.pool.connection() as conn:
+            await events_svc.event_exists(conn, event_id)
+            listings = await self._listings(conn, event_id, section, quantity, max_price, sort)
+        return page(request, "_listings.html", listings=listings, sort=sort,
+                    ev={"id": event_id}, section=section or "", quantity=quantity or "",
+                    max_price=max_price or "")
+
+    async def _listings(self, conn: Any, event_id: int, section: str | None,
+                        quantity: int | None, max_price: float | None,
+                        sort: str) -> list[dict[str, Any]]:
+        f = listings_svc.ListingFilter(section=section, quantity=quantity,
+                                       max_price=_cents(max_price))
+        rows = await listings_svc.event_listings(conn, event_id, f, sort, 100, None)
+        return rows[:100]
+
+    @get("/deals", name="web:deals")
+    async def deals(self, request: Request[Any, Any, Any], q: Text = None,
+                    city: Text = None, category: Text = None,
+                    marketplace: Literal["", "ticketmaster", "seatgeek", "eventbrite",
+                                         "stubhub"] = "",
+                    max_price: Money = None,
+                    min_score: Annotated[float | None, Parameter(ge=0, le=100)] = None
+                    ) -> Template:
+        runtime = runtime_of(request)
+        q, city, category = _blank(q), _blank(city), _blank(category)
+        f = EventFilter(q=q, city=city, category=category, marketplace=marketplace or None,
+                        max_price=_cents(max_price))
+        async with runtime.pool.connection() as conn:
+            rows = await listings_svc.best_deals(conn, f, min_score, 60, None)
+        return page(request, "deals.html", title="Best deals now", deals=rows[:60],
+                    q=q or "", city=city or "", category=category or "",
+                    marketplace=marketplace, max_price=max_price or "",
+                    min_score=min_score if min_score is not None else "")
+
+
+def _seatmap(sections: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Sections grouped by zone, each tinted by how cheap it is relative to the others."""
+    prices = [s["min_cents"] for s in sections if s["min_cents"] is not None]
+    lo, hi = (min(prices), max(prices)) if prices else (0, 0)
+    zones: dict[str, list[dict[str, Any]]] = {}
+    for s in sections:
+        share = 0.0 if hi == lo else (s["min_cents"] - lo) / (hi - lo)
+        tier = min(4, int(share * 5))
+        zones.setdefault(s["zone"] or "Seats", []).append({**s, "tier": tier})
+    return [{"zone": z, "sections": v} for z, v in sorted(
+        zones.items(), key=lambda kv: min(s["min_cents"] for s in kv[1]))]
+
