@@ -65,10 +65,11 @@ def serve(config: SandboxConfig, host: str = "127.0.0.1", port: int = 8600,
         if announce is not None:
             announce(info)
         while not task.done():
-            await asyncio.sleep(1.0)
-            if parent_pid and os.getppid() != parent_pid:
-                stop.set()
-        await task
+            try:
+                await asyncio.wait_for(asyncio.shield(task), timeout=1.0)
+            except TimeoutError:
+                if parent_pid and os.getppid() != parent_pid:
+                    stop.set()
 
     try:
         import uvloop  # the fastest event loop available here
