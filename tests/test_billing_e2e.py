@@ -116,6 +116,9 @@ def test_upgrade_through_checkout_applies_premium_limits(billing: Billing) -> No
     assert refused.headers["content-type"].startswith("application/problem+json")
     assert refused.json()["upgrade_url"] == "/api/v1/billing/checkout"
 
+    link = billing.http.get("/api/v1/billing/checkout?interval=monthly",
+                            headers=user["headers"])
+    assert link.status_code == 303 and link.headers["location"].startswith(billing.fake.url)
     r = billing.http.post("/api/v1/billing/checkout", json={"interval": "annual"},
                           headers=user["headers"])
     assert r.status_code == 201, r.text
