@@ -202,8 +202,14 @@ def seats(raw: Any) -> str | None:
     if isinstance(raw, list | tuple):
         if not raw:
             return None
-        return _seats_text(",".join(str(s) for s in raw))
+        return _seats_text(",".join(map(str, raw)))
     return _seats_text(str(raw))
+
+
+@functools.lru_cache(maxsize=4096)
+def _splits(raw: tuple[Any, ...]) -> str | None:
+    values = sorted({v for v in (to_int(x) for x in raw) if v is not None and v > 0})
+    return ",".join(map(str, values)) if values else None
 
 
 def splits(raw: Any) -> str | None:
@@ -211,9 +217,13 @@ def splits(raw: Any) -> str | None:
     if not raw:
         return None
     if isinstance(raw, str):
-        raw = raw.split(",")
-    values = sorted({v for v in (to_int(x) for x in raw) if v is not None and v > 0})
-    return ",".join(map(str, values)) if values else None
+        return _splits(tuple(raw.split(",")))
+    if isinstance(raw, list | tuple):
+        try:
+            return _splits(tuple(raw))
+        except TypeError:  # unhashable members
+            return None
+    return None
 
 
 # --- delivery and category ----------------------------------------------------------------
@@ -242,11 +252,16 @@ def delivery(raw: Any) -> str:
             if found != "unknown":
                 return found
         return "unknown"
-    if isinstance(raw, bool) or raw is None:
+    if isinstance(raw, bool) or raw is None or not isinstance(raw, int | str):
         return "unknown"
+    return _delivery(raw)
+
+
+@functools.lru_cache(maxsize=1024)
+def _delivery(raw: int | str) -> str:
     if isinstance(raw, int):
         return _STUBHUB_DELIVERY.get(raw, "unknown")
-    text = str(raw).strip().lower()
+    text = raw.strip().lower()
     if text.isdigit():
         return _STUBHUB_DELIVERY.get(int(text), "unknown")
     return _DELIVERY_WORDS.get(text, _DELIVERY_WORDS.get(text.replace("-", "_"), "unknown"))

@@ -127,7 +127,7 @@ def test_stubhub_pages_render_in_chromium(sandbox: Any, truth: list[dict[str, An
         pytest.skip("Debian's chromium is not installed")
     good, _ = expected_listings(truth, "stubhub")
     chosen = sorted(good)[:3]
-    summary, table, _ = crawl(sandbox, "stubhub", tmp_path, "render=1",
+    summary, table, _ = crawl(sandbox, "stubhub_web", tmp_path,
                               f"event_ids={','.join(chosen)}")
     diff = compare(table, "stubhub", {e: good[e] for e in chosen})
     assert diff["missed"] == diff["duplicated"] == diff["unexpected"] == 0
@@ -142,7 +142,8 @@ def test_scrapy_crawl_command_writes_parquet(sandbox: Any, tmp_path: Path) -> No
     env = {**os.environ, **sandbox_env(sandbox.urls), "RIPCITY_DATA_DIR": str(tmp_path)}
     listed = subprocess.run([sys.executable, "-m", "scrapy", "list"], cwd=ROOT, env=env,
                             capture_output=True, text=True, check=True)
-    assert listed.stdout.split() == ["eventbrite", "seatgeek", "stubhub", "ticketmaster"]
+    assert listed.stdout.split() == ["eventbrite", "seatgeek", "stubhub", "stubhub_web",
+                                     "ticketmaster"]
     proc = subprocess.run([sys.executable, "-m", "scrapy", "crawl", "seatgeek", "-a",
                            "city=portland", "-s", "RIPCITY_RATE_LIMITS=0"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300, check=True)

@@ -191,9 +191,8 @@ def _top_picks(data: dict[str, Any], source: str | None, observed_at: datetime,
         if price is None and total is not None and fees is not None:
             price = total - fees
         seat_list = pick.get("seats") or []
-        if not seat_list and pick.get("type", "seats") == "seats" and \
-                normalize.row(text(pick.get("row"))) is not None:
-            out.reject("missing seats", pick)
+        if not seat_list and pick.get("type", "seats") == "seats":
+            out.reject("missing seats", pick)  # a seats pick always names its seats
             continue
         seats = normalize.seats(seat_list)
         quantity = normalize.to_int(pick.get("quantity"))

@@ -62,6 +62,8 @@ class MarketplaceSpider(scrapy.Spider):
 
     marketplace: str = ""
     base_url_setting: str = ""
+    #: whether the engine should give it discovery (event search) work
+    discovers = True
 
     def __init__(self, *args: Any, city: str | None = None, keyword: str | None = None,
                  classification: str | None = None, start: str | None = None,

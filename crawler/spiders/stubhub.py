@@ -24,6 +24,9 @@ class StubHubSpider(MarketplaceSpider):
     marketplace = "stubhub"
     base_url_setting = "STUBHUB_BASE_URL"
 
+    #: render even when ``RIPCITY_STUBHUB_RENDER`` is off (the ``render`` argument wins)
+    render_default = False
+
     def __init__(self, *args: Any, render: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.render_arg = render
@@ -31,8 +34,8 @@ class StubHubSpider(MarketplaceSpider):
     def _configure(self, crawler: Crawler) -> None:
         super()._configure(crawler)
         s = crawler.settings
-        self.render = _flag(self.render_arg) if self.render_arg is not None else \
-            s.getbool("RIPCITY_STUBHUB_RENDER", False)
+        self.render = _flag(self.render_arg) if self.render_arg is not None else (
+            self.render_default or s.getbool("RIPCITY_STUBHUB_RENDER", False))
         self.web_url = str(s.get("STUBHUB_WEB_URL") or "").rstrip("/")
         if self.render and not s.frozen:
             render.enable_browser(s)
@@ -111,3 +114,15 @@ class StubHubSpider(MarketplaceSpider):
         if parsed is None:
             self._incomplete.add(event_id)
         yield self.page_records(response, parsed, complete=self._listing_done(event_id, 0))
+
+
+class StubHubWebSpider(StubHubSpider):
+    """StubHub listings from the rendered event pages (Chromium) only.
+
+    The engine gives it ``event_ids`` found by the ``stubhub`` spider (``discovers`` is
+    False): a browser page per event is costly, so it never searches on its own.
+    """
+
+    name = "stubhub_web"
+    discovers = False
+    render_default = True
