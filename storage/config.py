@@ -122,6 +122,11 @@ class Settings(BaseSettings):
         "dev-insecure-change-me", min_length=8, validation_alias="RIPCITY_SECRET_KEY",
         description="signs session cookies and unsubscribe links",
     )
+    admin_emails: str = Field(
+        "", validation_alias="RIPCITY_ADMIN_EMAILS",
+        description="comma-separated emails of the accounts that see the dashboard's "
+        "operations page",
+    )
 
     # --- billing (Stripe) ----------------------------------------------------------------
     stripe_api_key: str | None = Field(None, validation_alias="STRIPE_API_KEY")

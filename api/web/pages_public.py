@@ -15,6 +15,7 @@ from litestar import Controller, Request, get
 from litestar.params import Parameter
 from litestar.response import Template
 
+from api.lib.errors import InvalidInput
 from api.lib.pagination import decode_cursor, encode_cursor
 from api.services import events as events_svc
 from api.services import listings as listings_svc
@@ -33,9 +34,15 @@ Sort = Literal["price", "deal"]
 PAGE = 24
 
 
-def _day(value: date | None, end: bool = False) -> datetime | None:
-    if value is None:
+def _day(raw: str | None, end: bool = False) -> datetime | None:
+    """A ``YYYY-MM-DD`` form value (blank = no limit) as the start of that day, Pacific."""
+    if not raw or not raw.strip():
         return None
+    try:
+        value = date.fromisoformat(raw.strip())
+    except ValueError:
+        raise InvalidInput(f"{raw!r} is not a date: pick one in the calendar "
+                           "(YYYY-MM-DD).") from None
     return datetime.combine(value + timedelta(days=1 if end else 0), time(0), PACIFIC)
 
 
@@ -54,8 +61,10 @@ class PublicPages(Controller):
 
     @get("/", name="web:home")
     async def home(self, request: Request[Any, Any, Any], q: Text = None,
-                   date_from: Annotated[date | None, Parameter(query="from")] = None,
-                   date_to: Annotated[date | None, Parameter(query="to")] = None,
+                   date_from: Annotated[str | None, Parameter(query="from", max_length=10)]
+                   = None,
+                   date_to: Annotated[str | None, Parameter(query="to", max_length=10)]
+                   = None,
                    category: Text = None, cursor: Annotated[str | None, Parameter(
                        max_length=500)] = None) -> Template:
         runtime = runtime_of(request)
