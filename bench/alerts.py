@@ -126,6 +126,8 @@ def run(seconds: float, rate: int, dispatchers: int, events: int, per_event: int
                 ids = np.arange(n_listings)
                 write_snapshots(conn, _batch(T0, ids, base, per_event), touch_interval_s=0)
                 conn.commit()
+                conn.execute("ANALYZE")  # what autovacuum would have done by now
+                conn.commit()
             baseline = _baseline_send_ms(smtp.port)
             smtp.received.clear()
             env = {"RIPCITY_SMTP_HOST": "127.0.0.1", "RIPCITY_SMTP_PORT": str(smtp.port),

@@ -75,11 +75,12 @@ ORDER BY event_id FOR UPDATE
 
 # The previous get-in price (NULL = sold out; no row = never seen) and the current one.
 _EVENT_PRICES = """
-UPDATE _am_events ev SET prev_exists = s.event_id IS NOT NULL, prev_get_in = s.get_in_cents,
+UPDATE _am_events ev SET
+    prev_exists = EXISTS (SELECT 1 FROM alert_event_state s WHERE s.event_id = ev.event_id),
+    prev_get_in = (SELECT s.get_in_cents FROM alert_event_state s
+                   WHERE s.event_id = ev.event_id),
     get_in = (SELECT min(lc.total_cents) FROM listings_current lc
               WHERE lc.event_id = ev.event_id AND lc.gone_at IS NULL)
-FROM _am_events e2 LEFT JOIN alert_event_state s ON s.event_id = e2.event_id
-WHERE e2.event_id = ev.event_id
 """
 
 _SAVE_STATE = """
@@ -100,6 +101,18 @@ ON CONFLICT DO NOTHING
 
 # Rules not aimed at one event, resolved to the events this batch touched.
 _CANDIDATES = """
+WITH _am_watched AS MATERIALIZED (   -- watchlist entries that cover a touched event
+    SELECT w.id, ev.event_id, w.user_id FROM _am_events ev
+    JOIN watchlists w ON w.event_id = ev.event_id
+    UNION ALL
+    SELECT w.id, ev.event_id, w.user_id FROM _am_events ev
+    JOIN events e ON e.id = ev.event_id
+    JOIN watchlists w ON w.venue_id = e.venue_id AND w.venue_id IS NOT NULL
+    UNION ALL
+    SELECT w.id, ev.event_id, w.user_id FROM _am_events ev
+    JOIN events e ON e.id = ev.event_id CROSS JOIN LATERAL unnest(e.performers) p(name)
+    JOIN watchlists w ON lower(w.performer) = lower(p.name) AND w.performer IS NOT NULL
+)
 INSERT INTO _am_cand (rule_id, event_id)
 SELECT DISTINCT rule_id, event_id FROM (
     SELECT r.id AS rule_id, ev.event_id
@@ -112,26 +125,17 @@ SELECT DISTINCT rule_id, event_id FROM (
     JOIN alert_rules r ON lower(r.performer) = lower(p.name) AND r.active
                       AND r.performer IS NOT NULL
     UNION ALL
-    SELECT r.id, w.event_id
-    FROM (SELECT w.id, ev.event_id, w.user_id FROM _am_events ev
-          JOIN watchlists w ON w.event_id = ev.event_id
-          UNION ALL
-          SELECT w.id, ev.event_id, w.user_id FROM _am_events ev
-          JOIN events e ON e.id = ev.event_id
-          JOIN watchlists w ON w.venue_id = e.venue_id AND w.venue_id IS NOT NULL
-          UNION ALL
-          SELECT w.id, ev.event_id, w.user_id FROM _am_events ev
-          JOIN events e ON e.id = ev.event_id CROSS JOIN LATERAL unnest(e.performers) p(name)
-          JOIN watchlists w ON lower(w.performer) = lower(p.name) AND w.performer IS NOT NULL
-         ) w
-    JOIN alert_rules r ON r.active AND (
-        r.watchlist_id = w.id
-        OR (r.user_id = w.user_id AND r.event_id IS NULL AND r.watchlist_id IS NULL
-            AND r.performer IS NULL AND r.venue_id IS NULL))
+    SELECT r.id, w.event_id FROM _am_watched w
+    JOIN alert_rules r ON r.watchlist_id = w.id AND r.active AND r.watchlist_id IS NOT NULL
+    UNION ALL
+    SELECT r.id, w.event_id FROM _am_watched w
+    JOIN alert_rules r ON r.user_id = w.user_id AND r.active AND r.event_id IS NULL
+                      AND r.watchlist_id IS NULL AND r.performer IS NULL AND r.venue_id IS NULL
     UNION ALL
     SELECT r.id, ev.event_id FROM _am_events ev
     JOIN alert_rules r ON r.event_id = ev.event_id AND r.active
-                      AND r.kind <> 'price_at_or_below'
+                      AND r.kind IN ('drop_percent', 'deal_score_at_least',
+                                     'new_listing_in_section', 'back_in_stock')
 ) x
 """
 

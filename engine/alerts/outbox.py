@@ -30,8 +30,9 @@ WITH m AS (
     RETURNING id, dedupe_key
 ), x AS (
     SELECT DISTINCT ON (m.id, ch.channel) m.id AS match_id, h.user_id, h.rule_id, ch.channel,
-        alert_quiet_until(now(), r.quiet_start, r.quiet_end,
-                          coalesce(r.quiet_timezone, u.timezone)) AS due,
+        CASE WHEN r.quiet_start IS NULL THEN now()
+             ELSE alert_quiet_until(now(), r.quiet_start, r.quiet_end,
+                                    coalesce(r.quiet_timezone, u.timezone)) END AS due,
         jsonb_build_object(
             'match_id', m.id, 'rule_id', h.rule_id, 'kind', h.kind, 'event_id', h.event_id,
             'event_name', e.name, 'starts_at', e.starts_at, 'venue', v.name,
@@ -50,7 +51,8 @@ WITH m AS (
     LEFT JOIN LATERAL (
         SELECT s.url FROM event_sources s
         WHERE s.event_id = h.event_id AND s.marketplace = h.marketplace LIMIT 1) es ON true
-    WHERE ch.channel = 'email' OR (ch.channel = 'sms' AND alert_user_is_premium(h.user_id))
+    WHERE CASE ch.channel WHEN 'email' THEN true
+                          WHEN 'sms' THEN alert_user_is_premium(h.user_id) ELSE false END
 ), o AS (
     INSERT INTO alert_outbox (rule_id, user_id, channel, dedupe_key, idempotency_key, payload,
                               next_attempt_at)
