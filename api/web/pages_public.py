@@ -173,7 +173,7 @@ def _seatmap(sections: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for s in sections:
         share = 0.0 if hi == lo else (s["min_cents"] - lo) / (hi - lo)
         tier = min(4, int(share * 5))
-        zones.setdefault(s["zone"] or "Seats", []).append({**s, "tier": tier})
+        zones.setdefault((s["zone"] or "Seats").title(), []).append({**s, "tier": tier})
     return [{"zone": z, "sections": v} for z, v in sorted(
         zones.items(), key=lambda kv: min(s["min_cents"] for s in kv[1]))]
 
