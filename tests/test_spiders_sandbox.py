@@ -189,3 +189,16 @@ print(rows)
                           capture_output=True, text=True, timeout=300, check=True)
     rows = json.loads(proc.stdout.strip().splitlines()[-1])
     assert rows[0] == rows[1] == rows[3] > 0 and rows[2] > 0
+
+
+@pytest.mark.slow
+def test_ticketmaster_reaches_events_beyond_the_paging_depth(make_sandbox: Any,
+                                                             tmp_path: Path) -> None:
+    """Discovery refuses page * size >= 1000; the spider continues by start time instead."""
+    box = make_sandbox(events=2000, listings_per_event=1)
+    wanted = {e["ids"]["ticketmaster"] for e in box.truth()["events"] if "ticketmaster" in
+              e["ids"]}
+    assert len(wanted) > 1000
+    summary, _, _ = crawl(box, "ticketmaster", tmp_path, "discover_only=1")
+    found = [e["source_event_id"] for e in summary["events"]]
+    assert len(found) == len(set(found)) == len(wanted) and set(found) == wanted
