@@ -150,7 +150,8 @@ def _handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Respons
             f"{e.field}: {e.message}" for e in errors or []) if errors else exc.detail
         return problem_response(422, "validation-error", "Invalid input", detail,
                                 instance=request.url.path, errors=errors or None)
-    titles = {401: "Authentication required", 403: "Forbidden", 404: "Not found",
+    titles = {400: "Bad request", 401: "Authentication required", 403: "Forbidden",
+              404: "Not found",
               405: "Method not allowed", 413: "Request body too large"}
     detail = exc.detail
     if status == 404 and detail in ("Not Found", ""):
@@ -159,8 +160,10 @@ def _handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Respons
     if status == 405:
         detail = (f"{request.method} is not allowed on {request.url.path}; "
                   "see /schema for the methods this path accepts")
-    if status == 400 and detail in ("Bad Request", ""):
-        detail = "The request could not be read; check its body and Content-Type"
+    if status == 400:
+        reason = "" if detail in ("Bad Request", "") else f" ({detail})"
+        detail = (f"The request body could not be read{reason}: send a JSON object with "
+                  "`Content-Type: application/json`, as the schema at /schema describes.")
     headers = dict(exc.headers or {})
     return problem_response(status, titles.get(status, "Error").lower().replace(" ", "-"),
                             titles.get(status, "Error"), detail,

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from litestar.openapi.spec import OpenAPI
 
 _DESCRIPTIONS = {
+    "400": "The body could not be read (not JSON, or the wrong Content-Type) (problem details)",
     "401": "Authentication required or credentials invalid (problem details)",
     "403": "Forbidden: CSRF token missing, premium feature, or plan limit (problem details)",
     "404": "Not found (problem details)",
@@ -25,7 +26,8 @@ _DESCRIPTIONS = {
     "422": "Invalid input: `errors` names each field (problem details)",
     "429": "Rate limited: see Retry-After and RateLimit-* headers (problem details)",
     "500": "Unexpected error, logged with a reference (problem details)",
-    "503": "Not ready (problem details)",
+    "503": "Temporarily unavailable: the database is unreachable, or the feature is not "
+           "configured on this server (problem details)",
 }
 
 _PROBLEM_SCHEMA = Schema(
@@ -48,14 +50,16 @@ _PROBLEM_SCHEMA = Schema(
 )
 
 
-def _statuses(path: str, method: str, secured: bool) -> list[str]:
+def _statuses(path: str, method: str, secured: bool, has_body: bool) -> list[str]:
     if path in ("/healthz", "/metrics"):
         return ["500"]
     if path == "/readyz":
         return ["500", "503"]
-    out = ["401", "404", "422", "429", "500"]
+    out = ["401", "404", "422", "429", "500", "503"]
     if secured or method in ("post", "patch", "put", "delete"):
         out += ["403", "409"]
+    if has_body:
+        out.append("400")
     return out
 
 
@@ -75,10 +79,14 @@ def add_problem_responses(app: Litestar) -> None:
                 continue
             responses = op.responses or {}
             responses.pop("400", None)
+            no_content = responses.get("204")
+            if isinstance(no_content, OpenAPIResponse):  # Response[None] documents a body
+                no_content.content = None
             params = {p.name for p in op.parameters or [] if hasattr(p, "name")}
             secured = not path.startswith(("/api/v1/events", "/api/v1/deals",
                                            "/api/v1/refresh-requests")) or "refresh" in path
-            for status in _statuses(path, method, secured or bool(params)):
+            has_body = op.request_body is not None
+            for status in _statuses(path, method, secured or bool(params), has_body):
                 responses.setdefault(status, OpenAPIResponse(
                     description=_DESCRIPTIONS[status],
                     content={PROBLEM_JSON: OpenAPIMediaType(schema=ref)}))
