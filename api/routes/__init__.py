@@ -12,6 +12,6 @@ from __future__ import annotations
 #: are skipped, so a part can be listed before it is written.
 EXTENSIONS: tuple[str, ...] = (
     "api.routes.billing:ROUTE_HANDLERS",
-    "api.dashboard:ROUTE_HANDLERS",
+    "api.web:ROUTE_HANDLERS",
     "api.routes.webhooks_twilio:ROUTE_HANDLERS",
 )
