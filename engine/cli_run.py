@@ -38,6 +38,7 @@ def print_summary(summary: dict[str, Any]) -> None:
     table = Table(title="crawl cycle summary", show_header=False)
     for key in ("cycle_seconds", "events", "total_shards", "total_pages", "total_listings",
                 "total_written", "total_new_listings", "total_price_changes", "total_gone",
+                "scored", "deals",
                 "total_rejects", "total_quarantined", "errors", "failed", "requeued"):
         table.add_row(key.removeprefix("total_"), str(summary.get(key, 0)))
     Console().print(table)

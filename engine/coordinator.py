@@ -97,7 +97,7 @@ class CrawlCoordinator:
             self.frontier.ack(result, _now())
             self._remember(shard.shard_id, result)
             for field in ("pages", "listings", "written", "batches", "rejects", "quarantined",
-                          "errors", "new_listings", "price_changes", "gone", "scored", "deals"):
+                          "errors", "new_listings", "price_changes", "gone"):
                 self.totals[field] += getattr(result, field)
             self.totals["shards"] += 1
             self._poke()

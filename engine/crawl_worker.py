@@ -5,7 +5,8 @@ chunks, puts each chunk in Ray's object store and sends it to an ``IngestWriter`
 at most ``max_inflight`` writes outstanding (Ray's limit-pending-tasks pattern). When the
 writers fall behind, the queue fills and the crawl's engine is paused: a slow database
 slows the crawl instead of filling memory. A shard returns (is acknowledged) only once
-every write of it has committed.
+every write of it has committed. Committed chunks then go to the deal scorers through a
+second bounded window that is not part of the ack (a refresh does not wait for scoring).
 """
 
 from __future__ import annotations
@@ -56,7 +57,11 @@ class CrawlWorker:
         self._lock = threading.Lock()
         self._rr = 0
         self._progress = {"pages": 0, "listings": 0, "committed": 0, "paused": 0,
-                          "queued_pages": 0, "shards": 0}
+                          "queued_pages": 0, "shards": 0, "scored": 0, "deals": 0,
+                          "score_errors": 0}
+        self._score_lock = threading.Lock()
+        self._score_refs: list[Any] = []
+        self._rr_score = 0
 
     def _scrapy(self) -> ScrapyHost:
         with self._lock:
@@ -111,7 +116,7 @@ class CrawlWorker:
         crawler_box.append(crawler)
         coalescer = Coalescer(self._chunk_rows, shard.observed_at,
                               track_ids=not shard.discover_only)
-        inflight: dict[Any, tuple[str, Any]] = {}
+        inflight: dict[Any, Any] = {}  # write ref -> the chunk's listings ref
         written_events: set[tuple[str, str]] = set()
         discovered: dict[str, EventSeen] = {}
         complete: set[str] = set()
@@ -169,43 +174,67 @@ class CrawlWorker:
         self._progress["shards"] += 1
         return result
 
-    def _submit(self, chunk: Any, inflight: dict[Any, tuple[str, Any]],
+    def _submit(self, chunk: Any, inflight: dict[Any, Any],
                 result: ShardResult) -> None:
         import ray
 
         ref = ray.put(chunk.listings)
         done = self._next_writer().write.remote(ref, chunk.stats, chunk.rejects)
-        inflight[done] = ("write", ref)
+        inflight[done] = ref
         result.batches += 1
         while len(inflight) >= self._max_inflight:
             self._drain(inflight, result)
 
-    def _drain(self, inflight: dict[Any, tuple[str, Any]], result: ShardResult) -> None:
+    def _drain(self, inflight: dict[Any, Any], result: ShardResult) -> None:
         import ray
 
         ready, _ = ray.wait(list(inflight), num_returns=1)
         for done in ready:
-            kind, ref = inflight.pop(done)
-            if kind == "write":
-                summary: WriteSummary = ray.get(done)  # raises: the shard is re-run
-                result.written += summary.written
-                result.new_listings += summary.new_listings
-                result.price_changes += summary.price_changes
-                result.quarantined += summary.quarantined
-                result.errors += summary.hook_errors
-                self._progress["committed"] += summary.rows
-                if self._scorers and summary.rows:
-                    with self._lock:
-                        scorer = self._scorers[self._rr % len(self._scorers)]
-                    inflight[scorer.score.remote(ref)] = ("score", None)
-            else:
-                try:
-                    scored = ray.get(done)
-                    result.scored += scored.rows
-                    result.deals += scored.deals
-                except Exception as err:  # scores are derived: count, keep the commit
-                    result.errors += 1
-                    result.error_messages.append(f"scoring failed: {err}")
+            ref = inflight.pop(done)
+            summary: WriteSummary = ray.get(done)  # raises: the shard is re-run
+            result.written += summary.written
+            result.new_listings += summary.new_listings
+            result.price_changes += summary.price_changes
+            result.quarantined += summary.quarantined
+            result.errors += summary.hook_errors
+            self._progress["committed"] += summary.rows
+            if self._scorers and summary.rows:
+                self._score(ref)
+
+    def _score(self, ref: Any) -> None:
+        """Send a committed chunk to a scorer; bounded, but not part of the shard's ack."""
+        import ray
+
+        with self._score_lock:
+            self._rr_score += 1
+            scorer = self._scorers[self._rr_score % len(self._scorers)]
+            self._score_refs.append(scorer.score.remote(ref))
+            while len(self._score_refs) >= self._max_inflight * 2:
+                self._reap_scores(ray.wait(self._score_refs, num_returns=1)[0])
+
+    def _reap_scores(self, ready: list[Any]) -> None:
+        import ray
+
+        for done in ready:
+            self._score_refs.remove(done)
+            try:
+                scored = ray.get(done)
+                self._progress["scored"] += scored.rows
+                self._progress["deals"] += scored.deals
+            except Exception as err:  # scores are derived: count, keep the commit
+                self._progress["score_errors"] += 1
+                logger.warning("scoring failed: %(err)s", {"err": err})
+
+    def flush_scores(self, timeout: float = 600.0) -> int:
+        """Wait until every chunk sent for scoring is scored; returns rows scored so far."""
+        import ray
+
+        with self._score_lock:
+            if self._score_refs:
+                ready, _ = ray.wait(self._score_refs, num_returns=len(self._score_refs),
+                                    timeout=timeout)
+                self._reap_scores(ready)
+        return self._progress["scored"]
 
     def _mark_gone(self, shard: Shard, coalescer: Coalescer, complete: set[str],
                    result: ShardResult) -> None:

@@ -6,7 +6,8 @@ committed (so an alert never fires for data that was rolled back). ``changes`` i
 (old and new), listings gone. Hooks are loaded in each writer process from
 ``RIPCITY_CHANGE_HOOKS`` (comma-separated ``module:factory``; ``factory(database_url)``
 returns an object with ``on_changes``); ``engine.alerts:create_matcher`` is added when that
-module exists. A failing hook is counted and logged, never fatal to the write.
+module exists (``RIPCITY_CHANGE_HOOKS=none`` turns every hook off). A failing hook is
+counted and logged, never fatal to the write.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ def load_hooks(specs: list[str] | None = None, database_url: str | None = None
     """Build the configured hooks (the alert matcher first when it exists)."""
     if specs is None:
         env = os.environ.get("RIPCITY_CHANGE_HOOKS", "")
+        if env.strip().lower() == "none":
+            return []
         specs = [s.strip() for s in env.split(",") if s.strip()]
         try:
             importlib.import_module(DEFAULT_MATCHER.split(":")[0])

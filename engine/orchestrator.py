@@ -123,6 +123,7 @@ class Engine:
         left = max(1.0, timeout - (time.monotonic() - t0))
         if not ray.get(self.coordinator.wait_idle.remote(left)):
             raise TimeoutError(f"the crawl cycle did not finish within {timeout:.0f}s")
+        ray.get([w.flush_scores.remote() for w in self.workers])
         summary = self.status()
         summary["cycle_seconds"] = round(time.monotonic() - t0, 2)
         return summary
@@ -161,9 +162,13 @@ class Engine:
         status["committed_listings"] = sum(p["committed"] for p in progress)
         status["queued_pages"] = sum(p["queued_pages"] for p in progress)
         status["paused"] = sum(p["paused"] for p in progress)
+        status["scored"] = sum(p["scored"] for p in progress)
+        status["deals"] = sum(p["deals"] for p in progress)
+        status["score_errors"] = sum(p["score_errors"] for p in progress)
         # shard failures (re-queued or given up) plus errors counted inside shards
         status["shard_errors"] = status.get("errors", 0)
-        status["errors"] = status["shard_errors"] + status.get("total_errors", 0)
+        status["errors"] = (status["shard_errors"] + status.get("total_errors", 0)
+                            + status["score_errors"])
         return status
 
     def stop(self) -> None:

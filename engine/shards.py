@@ -91,8 +91,6 @@ class ShardResult:
     new_listings: int = 0
     price_changes: int = 0
     gone: int = 0
-    scored: int = 0
-    deals: int = 0
     events: list[EventSeen] = dataclasses.field(default_factory=list)
     error_messages: list[str] = dataclasses.field(default_factory=list)
     seconds: float = 0.0

@@ -13,6 +13,7 @@ _ROWS = (
     ("listings crawled", "crawled_listings"), ("listings committed", "committed_listings"),
     ("snapshots written", "total_written"), ("new listings", "total_new_listings"),
     ("price changes", "total_price_changes"), ("gone", "total_gone"),
+    ("listings scored", "scored"), ("deals (score >= 70)", "deals"),
     ("shards done", "total_shards"), ("backlog (shards)", "backlog"),
     ("running shards", "in_flight"), ("events tracked", "events"),
     ("errors", "errors"), ("rejects", "total_rejects"), ("quarantined", "total_quarantined"),
