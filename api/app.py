@@ -153,8 +153,12 @@ def create_app(settings: Settings | None = None, *, db_url: str | None = None,
         runtime.principals = PrincipalResolver(runtime._pool)
         ready = asyncio.Event()
         app.state.invalidation_ready = ready
-        listener = asyncio.create_task(listen_for_ingest(url, runtime.cache, ready),
+        listener = asyncio.create_task(listen_for_ingest(url, runtime._pool, runtime.cache,
+                                                         ready),
                                        name="ripcity-cache-invalidation")
+        # serve once summaries are fresh (bounded: a slow database must not block startup)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(ready.wait()), timeout=15)
         try:
             yield
         finally:

@@ -13,6 +13,7 @@ after validating their input, so a hit is always a valid public request.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import hashlib
 from collections.abc import Awaitable, Callable
@@ -63,6 +64,26 @@ class ResponseCache:
     def __init__(self, backend: Backend, metrics: Metrics | None = None) -> None:
         self._backend = backend
         self._metrics = metrics
+        self._inflight: dict[str, asyncio.Future[bytes]] = {}
+
+    async def _compute_once(self, key: str, compute: Callable[[], Awaitable[Any]]) -> bytes:
+        """Encode ``compute()``; concurrent misses of one key in this process share one run
+        (a burst on a cold entry costs one query, not one per request)."""
+        running = self._inflight.get(key)
+        if running is not None:
+            return await asyncio.shield(running)
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            body = msgspec.json.encode(await compute())
+        except BaseException as err:
+            future.set_exception(err)
+            future.exception()  # retrieved: no "never retrieved" warning without waiters
+            raise
+        finally:
+            self._inflight.pop(key, None)
+        future.set_result(body)
+        return body
 
     async def respond(
         self,
@@ -83,7 +104,7 @@ class ResponseCache:
             max_age: ``Cache-Control: max-age`` for clients and shared caches, seconds.
         """
         key = cache_key(request.scope)
-        body = msgspec.json.encode(await compute())
+        body = await self._compute_once(key, compute)
         etag_b = _etag(body)
         # head line: etag, max-age, tags (the gzip twin is stored later under the same tags)
         head = b"%s %d %s\n" % (etag_b, max_age, ",".join(tags).encode())

@@ -179,10 +179,24 @@ def _handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respo
                             instance=request.url.path)
 
 
+def _handle_database(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    logger.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return problem_response(503, "unavailable", "Service unavailable",
+                            "The database is busy or unreachable right now; retry in a few "
+                            "seconds (Retry-After).", instance=request.url.path,
+                            headers={"Retry-After": "2"})
+
+
 def exception_handlers() -> ExceptionHandlersMap:
-    """The app-level handler map: our errors, Litestar's HTTP errors, then everything else."""
+    """The app-level handler map: our errors, Litestar's HTTP errors, an unreachable or
+    saturated database (503), then everything else (500)."""
+    import psycopg
+    from psycopg_pool import PoolTimeout
+
     return {
         ApiError: _handle_api_error,
         HTTPException: _handle_http,
+        PoolTimeout: _handle_database,
+        psycopg.OperationalError: _handle_database,
         Exception: _handle_unexpected,
     }

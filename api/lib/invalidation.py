@@ -1,9 +1,12 @@
-"""Drop cached responses when the engine ingests listings (PostgreSQL LISTEN/NOTIFY).
+"""Keep reads fresh after ingest: PostgreSQL LISTEN/NOTIFY drives summaries and the cache.
 
-Migration ``0100_api_cache_notify.sql`` makes every write to ``listings_current`` send
-``NOTIFY ripcity_listings, '<event ids>'``; each API process listens on its own
-connection and invalidates the cache tags of those events (and of cross-event lists).
-The listener reconnects with backoff; while it is down, entries still expire by TTL.
+Migration ``0100_api_accounts.sql`` makes every write to ``listings_current`` send
+``NOTIFY ripcity_listings, '<event ids>'``. Each API process listens on its own
+connection; for each notification it recomputes those events' search summaries
+(``api_event_summary``, migration 0101) and then drops the cached responses tagged with
+them (and the cross-event lists). On (re)connect it refreshes every summary, since
+notifications sent while it was away are lost. The listener reconnects with backoff;
+while it is down, cached entries still expire by their TTL.
 """
 
 from __future__ import annotations
@@ -15,8 +18,11 @@ from typing import TYPE_CHECKING
 import psycopg
 
 from api.lib.cache import ALL_EVENTS_TAG, event_tag
+from api.services.events import refresh_summaries
 
 if TYPE_CHECKING:
+    from psycopg_pool import AsyncConnectionPool
+
     from api.lib.cache import ResponseCache
 
 logger = logging.getLogger(__name__)
@@ -24,28 +30,39 @@ logger = logging.getLogger(__name__)
 CHANNEL = "ripcity_listings"
 
 
-def tags_for(payload: str) -> list[str]:
-    ids = [p for p in payload.replace(" ", "").split(",") if p.isdigit()]
+def event_ids(payload: str) -> list[int]:
+    return [int(p) for p in payload.replace(" ", "").split(",") if p.isdigit()]
+
+
+def tags_for(ids: list[int]) -> list[str]:
     return [*(event_tag(i) for i in ids), ALL_EVENTS_TAG]
 
 
-async def listen_for_ingest(db_url: str, cache: ResponseCache,
+async def listen_for_ingest(db_url: str, pool: AsyncConnectionPool, cache: ResponseCache,
                             ready: asyncio.Event | None = None) -> None:
-    """Run until cancelled: invalidate cache tags named by ingest notifications."""
+    """Run until cancelled: refresh summaries and invalidate cache tags on ingest."""
     delay = 0.5
     while True:
         try:
             async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
                 await conn.execute(f"LISTEN {CHANNEL}")
+                async with pool.connection() as work:
+                    n = await refresh_summaries(work, None)
+                logger.debug("refreshed %d event summaries after (re)connecting", n)
+                await cache.invalidate([ALL_EVENTS_TAG])
                 delay = 0.5
                 if ready is not None:
                     ready.set()
                 async for note in conn.notifies():
-                    await cache.invalidate(tags_for(note.payload))
+                    ids = event_ids(note.payload)
+                    if ids:
+                        async with pool.connection() as work:
+                            await refresh_summaries(work, ids)
+                    await cache.invalidate(tags_for(ids))
         except asyncio.CancelledError:
             raise
         except (psycopg.Error, OSError) as err:
-            logger.warning("cache invalidation listener lost the database (%s); "
-                           "reconnecting in %.1f s", err, delay)
+            logger.warning("ingest listener lost the database (%s); reconnecting in %.1f s",
+                           err, delay)
         await asyncio.sleep(delay)
         delay = min(delay * 2, 30.0)

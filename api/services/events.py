@@ -92,20 +92,24 @@ async def search_events(conn: AsyncConnection[Any], f: EventFilter, sort: str, l
     if after is not None:
         params["c_key"], params["c_id"] = after
         outer.append(f"(sort_key, id) > (%(c_key)s::{key_type}, %(c_id)s::bigint)")
+    if f.marketplace:  # get-in price on that marketplace: aggregate its live listings
+        prices = f"""LEFT JOIN LATERAL (
+                SELECT min(c.total_cents) AS get_in_cents, count(*) AS listing_count,
+                       max(c.deal_score) AS best_deal_score
+                FROM listings_current c
+                WHERE c.event_id = e.id AND c.gone_at IS NULL {mk_cond}) p ON true"""
+    else:  # all marketplaces: the summary the ingest listener keeps current
+        prices = "LEFT JOIN api_event_summary p ON p.event_id = e.id"
     sql = f"""
         WITH cand AS (
             SELECT e.id, e.name, e.starts_at, e.category, e.performers, e.status,
                    e.venue_id, v.name AS venue_name, v.city AS venue_city,
                    v.timezone AS venue_timezone,
-                   p.get_in_cents, coalesce(p.n, 0) AS listing_count, p.best_deal_score,
-                   coalesce(m.marketplaces, '{{}}') AS marketplaces
+                   p.get_in_cents, coalesce(p.listing_count, 0) AS listing_count,
+                   p.best_deal_score, coalesce(m.marketplaces, '{{}}') AS marketplaces
             FROM events e
             LEFT JOIN venues v ON v.id = e.venue_id
-            LEFT JOIN LATERAL (
-                SELECT min(c.total_cents) AS get_in_cents, count(*) AS n,
-                       max(c.deal_score) AS best_deal_score
-                FROM listings_current c
-                WHERE c.event_id = e.id AND c.gone_at IS NULL {mk_cond}) p ON true
+            {prices}
             LEFT JOIN LATERAL (
                 SELECT array_agg(DISTINCT es.marketplace ORDER BY es.marketplace) AS marketplaces
                 FROM event_sources es WHERE es.event_id = e.id) m ON true
@@ -154,6 +158,18 @@ async def get_event(conn: AsyncConnection[Any], event_id: int) -> dict[str, Any]
     then = await cur.fetchone()
     row["then_cents"] = then["then_cents"] if then else None
     return row
+
+
+async def refresh_summaries(conn: AsyncConnection[Any], event_ids: list[int] | None) -> int:
+    """Recompute the search summaries of these events (None: of every event)."""
+    if event_ids is None:
+        cur = await conn.execute(
+            "SELECT api_refresh_event_summary(array(SELECT id FROM events))")
+    else:
+        cur = await conn.execute("SELECT api_refresh_event_summary(%s::bigint[])",
+                                 (event_ids,))
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
 
 
 async def event_exists(conn: AsyncConnection[Any], event_id: int) -> None:
