@@ -19,9 +19,9 @@ import dataclasses
 import io
 import json
 import logging
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
+import numpy as np
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -32,7 +32,7 @@ from storage.partitions import ensure_partitions
 from storage.records import LISTING_SCHEMA, TS
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from datetime import datetime
 
     from storage.records import PriceStats, Reject
@@ -99,81 +99,101 @@ class IngestResult:
 _COLUMNS = LISTING_SCHEMA.names
 _QCOLS = ", ".join(f'"{c}"' for c in _COLUMNS)
 
+# Status of a batch row (see ``classify``); upper case = a replay of the observation that made
+# the listing new / changed (a retried batch: reported again, nothing written).
+NEW, CHANGED, TOUCH, KEEP, OLDER, REPLAY_NEW, REPLAY_CHANGED = "n", "c", "s", "k", "o", "N", "C"
+_CODES = np.array([NEW, CHANGED, TOUCH, KEEP, OLDER, REPLAY_NEW, REPLAY_CHANGED])
+
+# The rows to write, with their resolved event and status (for refused rows, the reason).
+# Only rows that change something get here: an unchanged re-crawl never touches the server.
 _STAGE_DDL = """
 CREATE TEMP TABLE IF NOT EXISTS _ripcity_stage (
     observed_at timestamptz, marketplace text COLLATE "C", listing_id text COLLATE "C",
     source_event_id text COLLATE "C",
     section text, "row" text, seats text, quantity integer, splits text,
     price_cents bigint, fees_cents bigint, total_cents bigint, currency text,
-    delivery text, kind text, zone text
+    delivery text, kind text, zone text, event_id bigint, status text
 );
-CREATE TEMP TABLE IF NOT EXISTS _ripcity_cls (
-    LIKE _ripcity_stage, event_id bigint, status "char", old_total_cents bigint
-);
-TRUNCATE _ripcity_stage, _ripcity_cls;
+TRUNCATE _ripcity_stage;
 """
-assert _QCOLS  # the stage columns above follow LISTING_SCHEMA's order exactly
+_STAGE_COLS = f"{_QCOLS}, event_id, status"
 
-# Why a row is refused, first matching reason wins (also used by import).
-_REASON = """CASE
-    WHEN es.event_id IS NULL THEN 'unknown event'
-    WHEN s.price_cents IS NULL THEN 'null price'
-    WHEN s.total_cents IS NULL THEN 'null total'
-    WHEN s.price_cents < 0 THEN 'negative price'
-    WHEN s.quantity IS NULL OR s.quantity <= 0 THEN 'quantity not positive'
-    WHEN s.total_cents < s.price_cents THEN 'total below price'
-END"""
+# Why a row is refused, first matching reason wins (``import`` uses the same words).
+_REASONS: tuple[tuple[str, Callable[[pa.Table, pa.ChunkedArray], pa.ChunkedArray]], ...] = (
+    ("unknown event", lambda t, ev: pc.is_null(ev)),
+    ("null price", lambda t, ev: pc.is_null(t["price_cents"])),
+    ("null total", lambda t, ev: pc.is_null(t["total_cents"])),
+    ("negative price", lambda t, ev: pc.less(t["price_cents"], 0)),
+    ("quantity not positive",
+     lambda t, ev: pc.or_kleene(pc.is_null(t["quantity"]), pc.less_equal(t["quantity"], 0))),
+    ("total below price", lambda t, ev: pc.less(t["total_cents"], t["price_cents"])),
+)
 
+# Refused rows keep the whole observation as JSON, with the reason from the status column.
 _QUARANTINE = f"""
 INSERT INTO quarantine (observed_at, marketplace, source, reason, raw, listing_id,
                         source_event_id)
-SELECT s.observed_at, s.marketplace, 'ingest', r.reason, row_to_json(s)::text, s.listing_id,
-       s.source_event_id
-FROM _ripcity_stage s
-LEFT JOIN event_sources es USING (marketplace, source_event_id)
-CROSS JOIN LATERAL (SELECT {_REASON} AS reason) r
-WHERE r.reason IS NOT NULL
+SELECT x.observed_at, x.marketplace, 'ingest', x.status, row_to_json(s)::text, x.listing_id,
+       x.source_event_id
+FROM _ripcity_stage x
+CROSS JOIN LATERAL (SELECT {", ".join(f'x.{c}' for c in _QCOLS.split(", "))}) s
 """
 
-# n = new, c = changed, s = same (only last_seen moves), k = same and last_seen is recent
-# enough (nothing written), o = older than current (ignored);
-# N / C = a replay of the observation that made the listing new / changed (a retried batch).
-_CLASSIFY = f"""
-INSERT INTO _ripcity_cls
-SELECT s.*, es.event_id,
-    CASE
-        WHEN c.listing_id IS NULL THEN 'n'
-        WHEN s.observed_at < c.last_seen THEN 'o'
-        WHEN s.observed_at = c.first_seen THEN 'N'
-        WHEN s.observed_at = c.last_changed AND c.prev_total_cents IS NOT NULL THEN 'C'
-        WHEN (s.total_cents, s.price_cents, s.quantity)
-             IS DISTINCT FROM (c.total_cents, c.price_cents, c.quantity) THEN 'c'
-        WHEN c.gone_at IS NOT NULL OR s.observed_at - c.last_seen >= %(touch)s THEN 's'
-        ELSE 'k'
-    END,
-    CASE WHEN s.observed_at = c.last_changed THEN c.prev_total_cents ELSE c.total_cents END
-FROM _ripcity_stage s
-JOIN event_sources es USING (marketplace, source_event_id)
-LEFT JOIN listings_current c USING (marketplace, listing_id)
-WHERE {_REASON.replace("CASE", "(CASE", 1)}) IS NULL
+_EVENTS = """
+SELECT es.marketplace, es.source_event_id, es.event_id
+FROM event_sources es
+JOIN unnest(%s::text[], %s::text[]) AS k (marketplace, source_event_id)
+  ON es.marketplace = k.marketplace AND es.source_event_id = k.source_event_id
 """
+
+# Per-event transaction locks, taken in order so writers never deadlock: two writers of the
+# same event serialise, and each classifies against the other's committed state.
+_LOCK_EVENTS = """
+SELECT count(pg_advisory_xact_lock(%s::bigint + e)) FROM unnest(%s::bigint[]) e
+"""
+_LOCK_BASE = 72_011 << 40  # apart from migrate's and the partition locks' keys
+
+# What classification needs of a listing's current state. Read for the batch's events (one
+# index range scan per event, no probe per row); by key only when a listing moved events.
+# The lateral join (``OFFSET 0`` stops the planner from flattening it) pins that plan:
+# without statistics (a young table) the planner would rather scan every listing, or AND all
+# of a marketplace's from the primary key into a bitmap (``marketplace || ''`` prevents it).
+# Timestamps travel as ISO text, which Arrow parses exactly (``extract(epoch ...)`` is
+# numeric and three times slower).
+_STATE_COLS = """marketplace, listing_id, event_id, total_cents, price_cents, quantity,
+    prev_total_cents, first_seen, last_seen, last_changed, gone_at IS NOT NULL"""
+_STATE_BY_EVENT = f"""
+COPY (SELECT {_STATE_COLS} FROM unnest(%s::bigint[]) AS e (id)
+      CROSS JOIN LATERAL (SELECT * FROM listings_current
+                          WHERE event_id = e.id AND marketplace || '' = ANY(%s::text[])
+                          OFFSET 0) c)
+TO STDOUT (FORMAT csv)
+"""
+_STATE_BY_KEY = f"""
+COPY (SELECT {_STATE_COLS} FROM listings_current
+      WHERE (marketplace, listing_id) IN (SELECT * FROM unnest(%s::text[], %s::text[])))
+TO STDOUT (FORMAT csv)
+"""
+STATE_SCHEMA = pa.schema([
+    ("marketplace", pa.string()), ("listing_id", pa.string()), ("event_id", pa.int64()),
+    ("total_cents", pa.int64()), ("price_cents", pa.int64()), ("quantity", pa.int32()),
+    ("prev_total_cents", pa.int64()), ("first_seen", TS), ("last_seen", TS),
+    ("last_changed", TS), ("gone", pa.bool_()),
+])
 
 _SNAPSHOT_COLS = (
     'observed_at, event_id, marketplace, listing_id, source_event_id, section, "row", seats, '
     "quantity, splits, price_cents, fees_cents, total_cents, currency, delivery, kind, zone"
 )
-
-# Replays (N, C) were written by the attempt being retried: only n and c are new rows.
 _INSERT_SNAPSHOTS = f"""
 INSERT INTO listing_snapshots ({_SNAPSHOT_COLS})
-SELECT {_SNAPSHOT_COLS} FROM _ripcity_cls WHERE status IN ('n', 'c')
+SELECT {_SNAPSHOT_COLS} FROM _ripcity_stage WHERE status IN ('n', 'c')
 """
-
 _CURRENT_COLS = _SNAPSHOT_COLS.removeprefix("observed_at, ")
 _INSERT_NEW = f"""
 INSERT INTO listings_current ({_CURRENT_COLS}, first_seen, last_seen, last_changed)
 SELECT {_CURRENT_COLS}, observed_at, observed_at, observed_at
-FROM _ripcity_cls WHERE status = 'n'
+FROM _ripcity_stage WHERE status = 'n'
 """
 _ON_CONFLICT = "\nON CONFLICT DO NOTHING"
 
@@ -185,31 +205,28 @@ UPDATE listings_current c SET
     prev_total_cents = c.total_cents, currency = x.currency, delivery = x.delivery,
     kind = x.kind, zone = x.zone, last_seen = x.observed_at, last_changed = x.observed_at,
     gone_at = NULL
-FROM _ripcity_cls x
+FROM _ripcity_stage x
 WHERE x.status = 'c' AND c.marketplace = x.marketplace AND c.listing_id = x.listing_id
 """
 
 _TOUCH_SAME = """
 UPDATE listings_current c SET last_seen = x.observed_at, gone_at = NULL
-FROM _ripcity_cls x
+FROM _ripcity_stage x
 WHERE x.status = 's' AND c.marketplace = x.marketplace AND c.listing_id = x.listing_id
 """
 
-_COUNTS = "SELECT status, count(*) FROM _ripcity_cls GROUP BY status"
-
-_CHANGES = """
-COPY (
-    SELECT marketplace, listing_id, event_id, section, "row", quantity,
-           CASE WHEN status IN ('n', 'N') THEN NULL ELSE old_total_cents END,
-           total_cents, (extract(epoch FROM observed_at) * 1000000)::bigint
-    FROM _ripcity_cls WHERE status IN ('n', 'c', 'N', 'C')
-) TO STDOUT (FORMAT csv)
+_MARK_GONE_KEYS = """
+UPDATE listings_current c SET gone_at = g.at
+FROM unnest(%s::text[], %s::text[], %s::timestamptz[]) AS g (marketplace, listing_id, at)
+WHERE c.marketplace = g.marketplace AND c.listing_id = g.listing_id
+  AND c.gone_at IS NULL AND c.last_seen < g.at
+RETURNING c.marketplace, c.listing_id, c.event_id, c.total_cents, c.gone_at
 """
 
 
 def _prepare_stage(conn: psycopg.Connection) -> None:
-    """Give this session's temp tables room in memory before their first use (a batch of
-    50k rows is ~10 MB; the default 8 MB of temp_buffers would spill every batch to disk).
+    """Give this session's temp table room in memory before its first use (a batch of
+    50k changed rows is ~10 MB; the default 8 MB of temp_buffers would spill to disk).
     """
     if conn.execute("SELECT to_regclass('pg_temp._ripcity_stage')").fetchone()[0] is None:
         with contextlib.suppress(psycopg.errors.ActiveSqlTransaction,
@@ -239,6 +256,11 @@ def _shift(col: pa.ChunkedArray) -> pa.Array:
     return pa.concat_arrays([pa.nulls(1, arr.type), arr.slice(0, len(arr) - 1)])
 
 
+def _key(table: pa.Table, left: str = "marketplace", right: str = "listing_id") -> pa.Array:
+    """One string per row for hash lookups of a two-column key (``\\x1f`` cannot occur)."""
+    return pc.binary_join_element_wise(table[left], table[right], "\x1f")
+
+
 def _copy_binary(cur: psycopg.Cursor, table: pa.Table, target: str) -> None:
     from pgpq import ArrowToPostgresBinaryEncoder
 
@@ -251,49 +273,169 @@ def _copy_binary(cur: psycopg.Cursor, table: pa.Table, target: str) -> None:
 
 
 def _read_csv(data: bytes, schema: pa.Schema) -> pa.Table:
-    """Parse COPY ... TO STDOUT (FORMAT csv) output; timestamps arrive as epoch µs.
+    """Parse COPY ... TO STDOUT (FORMAT csv) output (timestamps in ISO format, any offset).
 
     Unquoted empty fields are NULL, quoted ones empty strings (PostgreSQL's CSV rules).
     """
     if not data:
         return schema.empty_table()
-    wire = pa.schema([pa.field(f.name, pa.int64() if f.type == TS else f.type)
-                      for f in schema])
-    table = pacsv.read_csv(
+    return pacsv.read_csv(
         io.BytesIO(data),
-        read_options=pacsv.ReadOptions(column_names=schema.names),
+        read_options=pacsv.ReadOptions(column_names=schema.names, ),
         convert_options=pacsv.ConvertOptions(
-            column_types=wire, strings_can_be_null=True, quoted_strings_can_be_null=False
+            column_types=schema, strings_can_be_null=True, quoted_strings_can_be_null=False,
+            true_values=["t"], false_values=["f"],
         ),
     )
-    return table.cast(schema)
 
 
-def _copy_out(cur: psycopg.Cursor, statement: str) -> bytes:
+def _copy_out(cur: psycopg.Cursor, statement: str, params: Sequence[object]) -> bytes:
     buf = bytearray()
-    with cur.copy(statement) as copy:
+    with cur.copy(statement, params) as copy:
         for chunk in copy:
             buf += chunk
     return bytes(buf)
 
 
-def _insert_new_rows(conn: psycopg.Connection, cur: psycopg.Cursor) -> int:
-    """Insert new snapshot rows and new current listings; returns snapshot rows written.
+def _resolve_events(cur: psycopg.Cursor, table: pa.Table) -> pa.ChunkedArray:
+    """Our event id for each row (null when its marketplace event is unknown)."""
+    pairs = table.select(["marketplace", "source_event_id"]).group_by(
+        ["marketplace", "source_event_id"], use_threads=False).aggregate([])
+    found = cur.execute(_EVENTS, (pairs["marketplace"].to_pylist(),
+                                  pairs["source_event_id"].to_pylist())).fetchall()
+    known = pa.table({"marketplace": [r[0] for r in found],
+                      "source_event_id": [r[1] for r in found],
+                      "event_id": pa.array([r[2] for r in found], pa.int64())})
+    where = pc.index_in(_key(table, right="source_event_id"),
+                        value_set=_key(known, right="source_event_id"))
+    return pc.take(known["event_id"], where)
 
-    Plain INSERTs first (the classification says the rows are absent, and skipping the
-    speculative-insertion check is ~15 % cheaper); if a concurrent writer of the same
-    listings got there first, redo them with ON CONFLICT DO NOTHING.
+
+def _reasons(table: pa.Table, event_id: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Why each row is refused (null = accepted), first matching reason wins."""
+    reason = pa.nulls(table.num_rows, pa.string())
+    for text, test in reversed(_REASONS):
+        reason = pc.if_else(pc.fill_null(test(table, event_id), False), text, reason)
+    return reason
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Classified:
+    """Each accepted row's status (``NEW`` ...) and the total it changed from."""
+
+    status: np.ndarray  # of one-letter strings, see the status constants
+    old_total_cents: pa.Array  # null for new listings
+
+
+def classify(rows: pa.Table, state: pa.Table, touch_us: int) -> Classified:
+    """Compare accepted rows with the current state of their listings (``STATE_SCHEMA``).
+
+    Pure and vectorised: a hash lookup of each row's key in the state, then numpy masks in
+    the order the statuses are decided (new, older, replays, changed, touch, keep).
     """
-    try:
-        with conn.transaction():
-            written = cur.execute(_INSERT_SNAPSHOTS).rowcount
-            cur.execute(_INSERT_NEW)
-            return written
-    except psycopg.errors.UniqueViolation:
-        logger.info("concurrent writer inserted the same listings; retrying with ON CONFLICT")
-        written = cur.execute(_INSERT_SNAPSHOTS + _ON_CONFLICT).rowcount
-        cur.execute(_INSERT_NEW + _ON_CONFLICT)
-        return written
+    n = rows.num_rows
+    pos = pc.index_in(_key(rows), value_set=_key(state)) if state.num_rows else \
+        pa.nulls(n, pa.int32())
+    has = pc.is_valid(pos).to_numpy(zero_copy_only=False)
+    cur = state.take(pc.fill_null(pos, 0)) if state.num_rows else None
+
+    def col(table: pa.Table | None, name: str) -> np.ndarray:
+        if table is None:
+            return np.zeros(n, np.int64)
+        arr = table[name]
+        if pa.types.is_timestamp(arr.type):
+            arr = arr.cast(pa.int64())
+        return pc.fill_null(arr, 0).to_numpy().astype(np.int64, copy=False)
+
+    obs = rows["observed_at"].cast(pa.int64()).to_numpy()
+    first_seen, last_seen = col(cur, "first_seen"), col(cur, "last_seen")
+    last_changed, prev_total = col(cur, "last_changed"), col(cur, "prev_total_cents")
+    cur_total = col(cur, "total_cents")
+    prev_valid = has & (pc.is_valid(cur["prev_total_cents"]).to_numpy(zero_copy_only=False)
+                        if cur is not None else np.zeros(n, bool))
+    gone = has & (pc.fill_null(cur["gone"], False).to_numpy(zero_copy_only=False)
+                  if cur is not None else np.zeros(n, bool))
+    differs = ((col(rows, "total_cents") != cur_total) | (col(rows, "price_cents")
+               != col(cur, "price_cents")) | (col(rows, "quantity") != col(cur, "quantity")))
+    at_change = obs == last_changed
+    status = np.select(
+        [~has, obs < last_seen, obs == first_seen, at_change & prev_valid, differs,
+         gone | (obs - last_seen >= touch_us)],
+        [NEW, OLDER, REPLAY_NEW, REPLAY_CHANGED, CHANGED, TOUCH], KEEP)
+    old = np.where(at_change, prev_total, cur_total)
+    old_null = ~has | (at_change & ~prev_valid) | (status == REPLAY_NEW)
+    return Classified(status, pa.array(old, pa.int64(), mask=old_null))
+
+
+def _read_state(cur: psycopg.Cursor, statement: str, params: Sequence[object]) -> pa.Table:
+    return _read_csv(_copy_out(cur, statement, params), STATE_SCHEMA)
+
+
+def _write(cur: psycopg.Cursor, rows: pa.Table, event_id: pa.ChunkedArray,
+           status: np.ndarray, *, on_conflict: bool) -> int:
+    """Stage the rows that change something and apply them; returns snapshot rows written.
+
+    Plain INSERTs first (classification says the rows are absent, and skipping the
+    speculative-insertion check is cheaper); ``on_conflict`` for the retry after a
+    concurrent writer or a listing that moved events got there first.
+    """
+    act = np.isin(status, (NEW, CHANGED, TOUCH))
+    if not act.any():
+        return 0
+    mask = pa.array(act)
+    stage = rows.filter(mask).append_column("event_id", event_id.filter(mask)) \
+        .append_column("status", pa.array(status[act], pa.string()))
+    cur.execute(_STAGE_DDL)
+    _copy_binary(cur, stage, f"_ripcity_stage ({_STAGE_COLS})")
+    tail = _ON_CONFLICT if on_conflict else ""
+    written = cur.execute(_INSERT_SNAPSHOTS + tail).rowcount
+    cur.execute(_INSERT_NEW + tail)
+    cur.execute(_UPDATE_CHANGED)
+    cur.execute(_TOUCH_SAME)
+    return written
+
+
+def _quarantine(cur: psycopg.Cursor, rows: pa.Table, event_id: pa.ChunkedArray,
+                reason: pa.ChunkedArray) -> None:
+    cur.execute(_STAGE_DDL)
+    stage = rows.append_column("event_id", event_id).append_column("status", reason)
+    _copy_binary(cur, stage, f"_ripcity_stage ({_STAGE_COLS})")
+    cur.execute(_QUARANTINE)
+
+
+def _changes(rows: pa.Table, event_id: pa.ChunkedArray, c: Classified) -> pa.Table:
+    """New listings and price changes (replays included: a retry reports them again)."""
+    keep = pa.array(np.isin(c.status, (NEW, CHANGED, REPLAY_NEW, REPLAY_CHANGED)))
+    return pa.table({
+        "marketplace": rows["marketplace"], "listing_id": rows["listing_id"],
+        "event_id": event_id, "section": rows["section"], "row": rows["row"],
+        "quantity": rows["quantity"], "old_total_cents": c.old_total_cents,
+        "total_cents": rows["total_cents"], "observed_at": rows["observed_at"],
+    }, schema=CHANGE_SCHEMA).filter(keep)
+
+
+def _gone(cur: psycopg.Cursor, table: pa.Table, event_id: pa.ChunkedArray,
+          state: pa.Table) -> pa.Table:
+    """Mark the listings of the crawled (event, marketplace) pairs that the batch lacks."""
+    known = pc.is_valid(event_id)
+    crawled = table.filter(known).append_column("event_id", event_id.filter(known)) \
+        .group_by(["event_id", "marketplace"], use_threads=False) \
+        .aggregate([("observed_at", "max")])
+    at_key = _key(crawled.append_column("ev", crawled["event_id"].cast(pa.string())),
+                  right="ev")
+    st_key = _key(state.append_column("ev", state["event_id"].cast(pa.string())), right="ev")
+    at = pc.take(crawled["observed_at_max"], pc.index_in(st_key, value_set=at_key))
+    absent = pc.invert(pc.is_in(_key(state), value_set=_key(table)))
+    cand = pc.and_(pc.and_(absent, pc.invert(state["gone"])), pc.is_valid(at))
+    cand = pc.and_(cand, pc.less(state["last_seen"], at))
+    pick = state.filter(cand)
+    if not pick.num_rows:
+        return GONE_SCHEMA.empty_table()
+    rows = cur.execute(_MARK_GONE_KEYS, (
+        pick["marketplace"].to_pylist(), pick["listing_id"].to_pylist(),
+        at.filter(cand).to_pylist())).fetchall()
+    return pa.Table.from_pylist(
+        [dict(zip(GONE_SCHEMA.names, r, strict=True)) for r in rows], schema=GONE_SCHEMA)
 
 
 def write_snapshots(
@@ -332,46 +474,40 @@ def write_snapshots(
     with conn.transaction(), conn.cursor() as cur:
         ensure_partitions(conn, lo.as_py(), hi.as_py())
         _prepare_stage(conn)
-        cur.execute(_STAGE_DDL)
-        _copy_binary(cur, table, f"_ripcity_stage ({_QCOLS})")
-        result.quarantined = cur.execute(_QUARANTINE).rowcount
-        cur.execute(_CLASSIFY, {"touch": timedelta(seconds=touch_interval_s)})
-        result.inserted = _insert_new_rows(conn, cur)
-        cur.execute(_UPDATE_CHANGED)
-        cur.execute(_TOUCH_SAME)
-        counts = dict(cur.execute(_COUNTS).fetchall())
-        changes = _read_csv(_copy_out(cur, _CHANGES), CHANGE_SCHEMA)
+        event_id = _resolve_events(cur, table)
+        reason = _reasons(table, event_id)
+        bad = pc.is_valid(reason)
+        if pc.any(bad).as_py():
+            result.quarantined = pc.sum(bad).as_py()
+            _quarantine(cur, table.filter(bad), event_id.filter(bad), reason.filter(bad))
+        events = pc.unique(pc.drop_null(event_id))
+        cur.execute(_LOCK_EVENTS, (_LOCK_BASE, events.to_pylist()))
+        state = _read_state(cur, _STATE_BY_EVENT, (
+            events.to_pylist(), pc.unique(table["marketplace"]).to_pylist()))
+        good = pc.invert(bad)
+        rows, row_event = table.filter(good), event_id.filter(good)
+        touch_us = round(touch_interval_s * 1_000_000)
+        c = classify(rows, state, touch_us)
+        try:
+            with conn.transaction():
+                result.inserted = _write(cur, rows, row_event, c.status, on_conflict=False)
+        except psycopg.errors.UniqueViolation:
+            logger.info("listings moved events or a concurrent writer inserted them: "
+                        "classifying again by key")
+            keyed = _read_state(cur, _STATE_BY_KEY, (rows["marketplace"].to_pylist(),
+                                                     rows["listing_id"].to_pylist()))
+            c = classify(rows, keyed, touch_us)
+            result.inserted = _write(cur, rows, row_event, c.status, on_conflict=True)
         if complete:
-            result.gone = _mark_gone_from_stage(cur)
-    result.unchanged = counts.get("s", 0) + counts.get("k", 0)
-    result.stale = counts.get("o", 0)
+            result.gone = _gone(cur, table, event_id, state)
+    counts = dict(zip(*np.unique(c.status, return_counts=True), strict=True))
+    result.unchanged = int(counts.get(TOUCH, 0) + counts.get(KEEP, 0))
+    result.stale = int(counts.get(OLDER, 0))
+    changes = _changes(rows, row_event, c)
     is_new = pc.is_null(changes.column("old_total_cents"))
     result.new_listings = changes.filter(is_new)
     result.price_changes = changes.filter(pc.invert(is_new))
     return result
-
-
-_GONE_FROM_STAGE = """
-WITH crawled AS (
-    SELECT es.event_id, s.marketplace, max(s.observed_at) AS at
-    FROM _ripcity_stage s JOIN event_sources es USING (marketplace, source_event_id)
-    GROUP BY 1, 2
-)
-UPDATE listings_current c SET gone_at = k.at
-FROM crawled k
-WHERE c.event_id = k.event_id AND c.marketplace = k.marketplace AND c.gone_at IS NULL
-  AND c.last_seen < k.at
-  AND NOT EXISTS (SELECT 1 FROM _ripcity_stage s
-                  WHERE s.marketplace = c.marketplace AND s.listing_id = c.listing_id)
-RETURNING c.marketplace, c.listing_id, c.event_id, c.total_cents, c.gone_at
-"""
-
-
-def _mark_gone_from_stage(cur: psycopg.Cursor) -> pa.Table:
-    rows = cur.execute(_GONE_FROM_STAGE).fetchall()
-    return pa.Table.from_pylist(
-        [dict(zip(GONE_SCHEMA.names, r, strict=True)) for r in rows], schema=GONE_SCHEMA
-    )
 
 
 _MARK_GONE = """
