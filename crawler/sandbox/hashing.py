@@ -82,7 +82,7 @@ def uniform(base: int, slots: np.ndarray, field: int) -> np.ndarray:
 def normal(base: int, slots: np.ndarray, field: int) -> np.ndarray:
     """Standard normal draws (Box-Muller over two 21-bit uniforms from one hash)."""
     u1, u2 = uniforms(base, slots, field, 2)
-    return np.sqrt(-2.0 * np.log(u1 + 2.0**-22)) * np.cos(2.0 * np.pi * u2)
+    return normal_of(u1, u2)
 
 
 def unit(*parts: int | str) -> float:
@@ -97,3 +97,38 @@ def uniform2(base: int, slots: np.ndarray, other: np.ndarray, field: int,
     h = mix(mix(other.astype(np.uint64) ^ salt) + slots.astype(np.uint64) * _GOLD)
     return [((h >> np.uint64(21 * i)) & np.uint64(0x1FFFFF)).astype(np.float64)
             * (1.0 / 2097152.0) for i in range(k)]
+
+
+@functools.lru_cache(maxsize=65_536)
+def _salts(base: int, fields: tuple[int, ...]) -> np.ndarray:
+    return np.array([key(base, f) for f in fields], dtype=np.uint64)[:, None]
+
+
+def hash_rows(base: int, slots: np.ndarray, fields: tuple[int, ...]) -> np.ndarray:
+    """``hashes`` for several fields at once: row ``i`` is ``hashes(base, slots, fields[i])``.
+
+    One chain of array operations over a (fields x slots) block instead of one per field:
+    on a 100-listing page the per-call numpy overhead, not the arithmetic, is the cost.
+    """
+    x = slots.astype(np.uint64)
+    x *= _GOLD
+    return mix(x[None, :] ^ _salts(base, fields))
+
+
+_SHIFTS = np.array([0, 21, 42], dtype=np.uint64)[None, :, None]
+
+
+def uniforms_rows(h: np.ndarray) -> np.ndarray:
+    """``uniforms(..., k=3)`` of every row of a ``hash_rows`` block: shape (rows, 3, n)."""
+    bits = (h[:, None, :] >> _SHIFTS) & np.uint64(0x1FFFFF)
+    return bits.astype(np.float64) * (1.0 / 2097152.0)
+
+
+def uniform_rows(h: np.ndarray) -> np.ndarray:
+    """``uniform`` of every row of a ``hash_rows`` block (53-bit floats in [0, 1))."""
+    return (h >> np.uint64(11)).astype(np.float64) * _TO_UNIT
+
+
+def normal_of(u1: np.ndarray, u2: np.ndarray) -> np.ndarray:
+    """Box-Muller exactly as ``normal`` computes it, from its two 21-bit uniforms."""
+    return np.sqrt(-2.0 * np.log(u1 + 2.0**-22)) * np.cos(2.0 * np.pi * u2)

@@ -23,7 +23,16 @@ from typing import Any
 
 import numpy as np
 
-from crawler.sandbox.hashing import hashes, normal, uniform, uniform2, uniforms
+from crawler.sandbox.hashing import (
+    hash_rows,
+    hashes,
+    normal,
+    normal_of,
+    uniform,
+    uniform2,
+    uniform_rows,
+    uniforms_rows,
+)
 from crawler.sandbox.world import World, WorldEvent
 
 RESALE_MARKETS: tuple[str, ...] = ("ticketmaster", "seatgeek", "stubhub")
@@ -31,6 +40,7 @@ BIT = {"ticketmaster": 1, "seatgeek": 2, "stubhub": 4}
 DELIVERIES: tuple[str, ...] = ("mobile", "instant", "electronic", "will_call", "physical")
 _DELIVERY_CUM = np.array([0.60, 0.75, 0.90, 0.95, 1.0])
 _QTY = np.array([1, 2, 2, 2, 2, 2, 3, 4, 4, 4, 4, 5, 6, 6, 8], dtype=np.int64)
+MAX_QTY = int(_QTY.max())  # the largest block of seats one listing has
 #: split rules: 0 any quantity, 1 never leave a single, 2 pairs only, 3 all together
 SPLIT_RULES = ("any", "no_single", "pairs", "all")
 #: (rate, fixed cents) of the buyer fee per marketplace and market
@@ -156,7 +166,7 @@ def tm_offer_ids(event: WorldEvent, slots: np.ndarray) -> list[str]:
     h = hashes(event.uid, slots, 77) >> np.uint64(24)
     digits = (h[:, None] // _POW30[None, :]) % np.uint64(30)
     chars = _OFFER_ALPHABET[digits.astype(np.int64)]
-    return [b.decode() for b in np.ascontiguousarray(chars).view("S8").ravel()]
+    return np.ascontiguousarray(chars).view("S8").ravel().astype("U8").tolist()
 
 
 class ListingModel:
@@ -252,42 +262,64 @@ class ListingModel:
         return np.flatnonzero(ok)
 
     def _build_live(self, e: WorldEvent, m: str, t: int, j: np.ndarray) -> Live:
+        # Every per-slot hash of the page in one (fields x slots) block: a page is ~100
+        # listings, so numpy's per-call overhead, not arithmetic, is what costs. The values
+        # are exactly those of ``uniforms``/``uniform``/``normal`` per field.
         s = self.slots(e)
         arr = self._map_arrays(e)
-        u_sec, u_row, u_seat = uniforms(e.uid, j, _F_SEC, 3)
-        u_split, u_deliv, u_spell = uniforms(e.uid, j, _F_SPLIT, 3)
+        salt = BIT[m] * 1000
+        rate_bad = self.malformed_rates.get(m, 0.0)
+        fields = (_F_SEC, _F_SPLIT, _F_NOISE, _F_MARKUP + salt, _F_QTY, _F_PERIOD)
+        if rate_bad > 0:
+            fields += (_F_MAL + BIT[m] * 100, _F_MALKIND + BIT[m] * 100)
+        h = hash_rows(e.uid, j, fields)
+        u3 = uniforms_rows(h[:4])
+        u53 = uniform_rows(h[4:])
+        u_sec, u_row, u_seat = u3[0]
+        u_split, u_deliv, u_spell = u3[1]
+        gauss = normal_of(u3[2:4, 0], u3[2:4, 1])
         sec = np.minimum(np.searchsorted(arr["cum"], u_sec, side="right"),
                          arr["cum"].size - 1)
-        ga = arr["ga"][sec]
         rows = arr["rows"][sec]
-        row = np.where(ga, -1, (u_row * rows).astype(np.int64))
-        qty = _quantities(e, j)
+        row = np.where(arr["ga"][sec], -1, (u_row * rows).astype(np.int64))
+        qty = _QTY[(u53[0] * _QTY.size).astype(np.int64)]
         span = np.maximum(arr["seats"][sec] - qty, 1)
         seat0 = (u_seat * span).astype(np.int64) + 1
-        split = (u_split * 4).astype(np.int64)
-        split = np.where(qty == 1, 0, split)
-        deliv = np.searchsorted(_DELIVERY_CUM, u_deliv, side="right")
-        deliv = np.minimum(deliv, len(DELIVERIES) - 1)
+        split = np.where(qty == 1, 0, (u_split * 4).astype(np.int64))
+        deliv = np.minimum(np.searchsorted(_DELIVERY_CUM, u_deliv, side="right"),
+                           len(DELIVERIES) - 1)
         primary = s.primary[j]
-        fair = self.fair_cents(e, j, sec, row, rows, t)
-        total = self._ask(e, m, j, s.appear[j], fair, primary, t)
-        rate = np.where(primary, FEES.get((m, "primary"), FEES[(m, "resale")])[0],
-                        FEES[(m, "resale")][0])
-        fixed = np.where(primary, FEES.get((m, "primary"), FEES[(m, "resale")])[1],
-                         FEES[(m, "resale")][1])
+        appear = s.appear[j]
+        # fair value (as ``fair_cents``)
+        front = np.where(row < 0, 0.5, 1.0 - row / np.maximum(rows - 1, 1))
+        row_factor = 1.0 + 0.35 * front
+        noise = np.exp(0.05 * gauss[0])
+        value = e.base_cents * arr["value"][sec] * row_factor * noise * self.drift(e, t)
+        fair = np.rint(value).astype(np.int64)
+        # the marketplace's ask (as ``_ask``)
+        markup = np.exp(0.06 + 0.14 * gauss[1])
+        period = 6 * 3600 * np.exp2(u53[1] * 4)
+        epoch = ((t - appear) // period).astype(np.int64)
+        u_reprice, u_drop, u_size = uniform2(e.uid, j, epoch, _F_REPRICE + salt)
+        reprice = np.exp(0.085 * (2 * u_reprice - 1))
+        factor = markup * reprice * np.where(u_drop < 0.02, 0.5 + 0.2 * u_size, 1.0)
+        face = fair / self.drift(e, t) * self.drift(e, self.world.start) * 0.92
+        total = np.where(primary, face, fair * factor)
+        resale = FEES[(m, "resale")]
+        prim = FEES.get((m, "primary"), resale)
+        rate = np.where(primary, prim[0], resale[0])
+        fixed = np.where(primary, prim[1], resale[1])
         price = np.maximum(np.rint((total - fixed) / (1.0 + rate)), 100).astype(np.int64)
         fees = np.rint(price * rate).astype(np.int64) + fixed
         total = price + fees
-        mal = np.zeros(j.size, dtype=np.int64)
-        rate_bad = self.malformed_rates.get(m, 0.0)
         if rate_bad > 0:
-            bad = uniform(e.uid, j, _F_MAL + BIT[m] * 100) < rate_bad
-            kinds = len(MALFORMED_KINDS[m])
-            kind = (uniform(e.uid, j, _F_MALKIND + BIT[m] * 100) * kinds).astype(np.int64) + 1
-            mal = np.where(bad, kind, 0)
+            kind = (u53[3] * len(MALFORMED_KINDS[m])).astype(np.int64) + 1
+            mal = np.where(u53[2] < rate_bad, kind, 0)
+        else:
+            mal = np.zeros(j.size, dtype=np.int64)
         spelling = (u_spell * 4).astype(np.int64)
         return Live(e, m, t, j, sec, row, qty, seat0, split, deliv, primary, fair, price,
-                    fees, total, s.appear[j], mal, spelling)
+                    fees, total, appear, mal, spelling)
 
     def _map_arrays(self, e: WorldEvent) -> dict[str, np.ndarray]:
         cid = e.seat_map.config_id

@@ -7,8 +7,12 @@ Bearer TOKEN``; errors are the API gateway's ``fault`` (401) and StubHub's ``err
 
 from __future__ import annotations
 
-import numpy as np
+import dataclasses
 
+import numpy as np
+import orjson
+
+from crawler.sandbox import render
 from crawler.sandbox.common import (
     BadParameter,
     Request,
@@ -17,7 +21,8 @@ from crawler.sandbox.common import (
     iso_z,
     json_response,
 )
-from crawler.sandbox.market import DELIVERIES, MALFORMED_KINDS, Live, listing_id
+from crawler.sandbox.market import DELIVERIES, MALFORMED_KINDS, MAX_QTY, Live, listing_id
+from crawler.sandbox.render import seat_run
 from crawler.sandbox.wire_seatgeek import section_texts, splits
 from crawler.sandbox.wire_ticketmaster import filter_events
 from crawler.sandbox.world import WorldEvent, sh_venue_id, slug
@@ -231,11 +236,14 @@ def _inventory(req: Request) -> Response:
     rows = _int(req, "rows", 20, 0, 500)
     page, n_live = req.model.page(e, M, req.t, start, start + rows)
     qty_all = req.model.quantities(e, M, req.t)
-    body: dict = {"eventId": int(e.ids[M]), "totalListings": n_live,
-                  "totalTickets": int(qty_all.sum()),
-                  "minQuantity": int(qty_all.min()) if n_live else 0,
-                  "maxQuantity": int(qty_all.max()) if n_live else 0,
-                  "listing": sh_listings(e, page)}
+    head = orjson.dumps({"eventId": int(e.ids[M]), "totalListings": n_live,
+                         "totalTickets": int(qty_all.sum()),
+                         "minQuantity": int(qty_all.min()) if n_live else 0,
+                         "maxQuantity": int(qty_all.max()) if n_live else 0})
+    items = sh_listings_json(e, page)
+    if items is None:  # text that needs escaping: the general path
+        items = orjson.dumps(sh_listings(e, page))[1:-1]
+    body: dict = {}
     sections = e.seat_map.sections
     stats_wanted = any(req.query.get(f) == "true"
                        for f in ("sectionStats", "zoneStats", "pricingSummary"))
@@ -273,7 +281,7 @@ def _inventory(req: Request) -> Response:
     body["deliveryTypeSummary"] = []
     body["start"] = start
     body["rows"] = len(page)
-    return json_response(body)
+    return Response(200, b'%s,"listing":[%s],%s' % (head[:-1], items, orjson.dumps(body)[1:]))
 
 
 def _venue_config(req: Request, venue_id: str, config_id: str) -> Response:
@@ -304,3 +312,85 @@ def _venue_config(req: Request, venue_id: str, config_id: str) -> Response:
 
 def section_name_plain(sec) -> str:
     return f"{sec.tier} {sec.name}" if sec.name.isdigit() else sec.name.title()
+
+
+# -- fast rendering (byte-identical to ``orjson.dumps(sh_listings(...))``) -----------------
+
+_CURRENT = '{"amount":%d.%s,"currency":"USD"}'
+_LISTING = ('{{"listingId":%d,"currentPrice":{current},"listingPrice":{{"amount":%d.%s,'
+            '"currency":"USD"}},"sectionId":%s,"quantity":%d,"sellerSectionName":%s,'
+            '"seatNumbers":%s,"deliveryTypeList":[%d],"deliveryMethodList":[%d],'
+            '"dirtyTicketInd":false,%s,"sellerOwnInd":0,"score":0.0,"valuePercentage":%d.%d}}')
+_INLINE, _FIELD = _LISTING.format(current=_CURRENT), _LISTING.format(current="%s")
+_DELIVERY_ID = np.array(_DELIVERY_BY_INDEX, dtype=np.int64)
+_MISSING_PRICE = 1 + MALFORMED_KINDS[M].index("missing_price")
+_NEGATIVE_QTY = 1 + MALFORMED_KINDS[M].index("negative_quantity")
+_SPLITS = render.table([
+    f'"splitOption":"{int(len(v) > 1)}","ticketSplit":"{min(v)}",'
+    f'"splitVector":{orjson.dumps(v).decode()}'
+    if (v := splits(q, rule)) else "" for q in range(MAX_QTY + 1) for rule in range(4)])
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _MapText:
+    geo: render.MapGeometry
+    section_row: np.ndarray  # [row_at] -> 'SECTION_ID,"row":ROW'
+    seller: np.ndarray  # [section * 4 + spelling] -> 'SELLER,"sectionName":NAME'
+    seats: np.ndarray  # [seats_at * n_sections + section] -> 'SEATS,"zoneId":..,"zoneName":..'
+
+
+_MAP_TEXT: dict[int, _MapText] = {}
+
+
+def _map_text(e: WorldEvent) -> _MapText:
+    smap = e.seat_map
+    text = _MAP_TEXT.get(smap.config_id)
+    if text is not None:
+        return text
+    geo = render.MapGeometry(smap.sections)
+    secs = smap.sections
+    texts = section_texts(smap)
+
+    def seats(first: int, n: int) -> list[str]:
+        run = '"General Admission"' if first == 0 else render.jstr(",".join(seat_run(first, n)))
+        return [f'{run},"zoneId":{sec.zone_id},"zoneName":{render.jstr(sec.tier)}'
+                for sec in secs]
+
+    text = _MAP_TEXT[smap.config_id] = _MapText(
+        geo, geo.row_table(secs, lambda k, row: [
+            f'{secs[k].section_id},"row":{render.jstr(row or "GA")}']),
+        render.table([f'{render.jstr(texts[k][v])},"sectionName":'
+                      f'{render.jstr(section_name(e, sec))}'
+                      for k, sec in enumerate(secs) for v in range(4)]),
+        geo.seat_table(seats, len(secs)))
+    return text
+
+
+def sh_listings_json(e: WorldEvent, live: Live) -> bytes | None:
+    """``sh_listings`` as JSON array items (without the brackets), rendered from columns;
+    None when this event's text cannot take the fast path."""
+    if not render.plain_map(e.seat_map):
+        return None
+    if not len(live):
+        return b""
+    text = _map_text(e)
+    geo = text.geo
+    k, r, q, bad = live.section, live.row, live.qty, live.malformed
+    value = np.minimum(np.rint(100.0 * live.fair / np.maximum(live.total, 1) * 10), 1000)
+    value = value.astype(np.int64)
+    current = list(render.money(live.total))
+    template = _INLINE
+    qty = q
+    if bad.any():
+        qty = np.where(bad == _NEGATIVE_QTY, -q, q)
+        if (bad == _MISSING_PRICE).any():
+            current = [render.nullify(render.column(_CURRENT, current), bad == _MISSING_PRICE)]
+            template = _FIELD
+    delivery = _DELIVERY_ID[live.delivery].tolist()
+    return render.rows(template, [
+        (listing_id(M, e, 0) + live.slot).tolist(), *current, *render.money(live.price),
+        text.section_row[geo.row_at(k, r)].tolist(), qty.tolist(),
+        text.seller[k * 4 + live.spelling].tolist(),
+        text.seats[geo.seats_at(r, live.seat0, q) * len(e.seat_map.sections) + k].tolist(),
+        delivery, delivery, _SPLITS[q * 4 + live.split].tolist(),
+        (value // 10).tolist(), (value % 10).tolist()]).encode()

@@ -7,10 +7,13 @@ Auth is ``?apikey=``; errors use Apigee ``fault`` bodies (401, 429) and Discover
 
 from __future__ import annotations
 
+import dataclasses
 from urllib.parse import urlencode
 
 import numpy as np
+import orjson
 
+from crawler.sandbox import render
 from crawler.sandbox.common import (
     BadParameter,
     Request,
@@ -23,6 +26,8 @@ from crawler.sandbox.common import (
 )
 from crawler.sandbox.hashing import key
 from crawler.sandbox.market import FEES, MALFORMED_KINDS, Live, tm_offer_ids
+from crawler.sandbox.render import seat_run
+from crawler.sandbox.venues import SeatMap
 from crawler.sandbox.world import WorldEvent, b62, slug, tm_attraction_id, tm_venue_id
 
 M = "ticketmaster"
@@ -337,11 +342,14 @@ def _top_picks(req: Request, e: WorldEvent) -> Response:
         live = live.select(chosen)
     else:
         live, total = req.model.page(e, M, req.t, page * size, (page + 1) * size)
-    picks, offers = tm_picks(e, live)
-    body = {"page": {"number": page, "size": size, "totalElements": total,
-                     "totalPages": (total + size - 1) // size},
-            "picks": picks, "_embedded": {"offer": offers}}
-    return json_response(body)
+    head = orjson.dumps({"number": page, "size": size, "totalElements": total,
+                         "totalPages": (total + size - 1) // size})
+    fast = tm_picks_json(e, live)
+    if fast is None:  # text that needs escaping: the general path
+        picks, offers = tm_picks(e, live)
+        fast = orjson.dumps(picks)[1:-1], orjson.dumps(offers)[1:-1]
+    return Response(200, b'{"page":%s,"picks":[%s],"_embedded":{"offer":[%s]}}'
+                    % (head, *fast))
 
 
 def tm_picks(e: WorldEvent, live: Live) -> tuple[list[dict], list[dict]]:
@@ -387,3 +395,106 @@ def tm_picks(e: WorldEvent, live: Live) -> tuple[list[dict], list[dict]]:
                          "amount": round((fees[i] - facility) / 100.0, 2)},
                         {"reason": "facility", "type": "fee", "amount": facility / 100.0}]})
     return picks, offers
+
+
+# -- fast rendering (byte-identical to ``orjson.dumps`` of ``tm_picks(...)``) -------------
+
+_FACE = '"faceValue":%d.%s,"totalPrice":%d.%s'
+_OFFER = ('{{"offerId":"%s",%s{face},"charges":[{{"reason":"service","type":"fee","amount":'
+          '%d.%s}},{{"reason":"facility","type":"fee","amount":%s}}]}}')
+_OFFER_INLINE, _OFFER_FIELD = _OFFER.format(face=_FACE), _OFFER.format(face="%s")
+_FACILITY = render.table([orjson.dumps(FEES[(M, kind)][1] / 100.0).decode()
+                          for kind in ("resale", "primary")])
+_EMPTY_SEATS = 1 + MALFORMED_KINDS[M].index("empty_seats")
+_MISSING_PRICE = 1 + MALFORMED_KINDS[M].index("missing_price")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _MapText:
+    geo: render.MapGeometry
+    sec_row: np.ndarray  # [row_at] -> 'SECTION:ROW:' (inside the pick id)
+    middle: np.ndarray  # [row_at * 2 + primary] -> '","type":"seats", ..."snapshotImageUrl":"'
+    name: np.ndarray  # [section] -> section name (inside the snapshot URL)
+    seat_ids: np.ndarray  # [seats_at] -> "5,6" / "GA1,GA2" (inside the pick id)
+    seats: np.ndarray  # [seats_at] -> '["5","6"]'
+    offer: np.ndarray  # [section * 2 + primary] -> '"name":..,"currency":"USD",'
+
+
+_MAP_TEXT: dict[int, _MapText] = {}
+
+
+def _map_text(smap: SeatMap) -> _MapText:
+    text = _MAP_TEXT.get(smap.config_id)
+    if text is not None:
+        return text
+    geo = render.MapGeometry(smap.sections)
+    sections = smap.sections
+
+    def sec_row(k: int, row: str | None) -> list[str]:
+        return [f"{sections[k].name}:{row or 'GA'}:"]
+
+    def middle(k: int, row: str | None) -> list[str]:
+        sec = sections[k]
+        area = orjson.dumps({"id": sec.zone_id, "name": sec.tier_code,
+                             "description": sec.tier.upper()}).decode()
+        quality = orjson.dumps(round(min(1.0, sec.value / 5.0), 6)).decode()
+        return [f'","type":"seats","quality":{quality},"section":{render.jstr(sec.name)},'
+                f'"selection":"{selection}","row":{render.jstr(row or "GA")},'
+                f'"descriptions":["Full View"],"area":{area},"snapshotImageUrl":"'
+                for selection in ("resale", "standard")]
+
+    def seats(first: int, n: int) -> list[str]:
+        return [f"GA{x}" for x in range(1, n + 1)] if first == 0 else list(seat_run(first, n))
+
+    offers = []
+    for sec in sections:
+        for primary in (False, True):
+            name = "Standard Ticket" if primary else "Resale Ticket"
+            offers.append(
+                f'"name":"{name}","ticketTypeId":"00000000000{2 - primary}",'
+                f'"priceLevelId":"{sec.zone_id % 100}","description":'
+                f'"{"Standard Ticket" if primary else "Verified Resale Ticket"}",'
+                '"currency":"USD",')
+    text = _MAP_TEXT[smap.config_id] = _MapText(
+        geo, geo.row_table(sections, sec_row), geo.row_table(sections, middle, 2),
+        render.table([sec.name for sec in sections]),
+        geo.seat_table(lambda first, n: [",".join(seats(first, n))]),
+        geo.seat_table(lambda first, n: [orjson.dumps(seats(first, n)).decode()]),
+        render.table(offers))
+    return text
+
+
+def tm_picks_json(e: WorldEvent, live: Live) -> tuple[bytes, bytes] | None:
+    """``tm_picks`` as the JSON items of ``picks`` and ``offer`` (without brackets), rendered
+    from columns; None when this event's text cannot take the fast path."""
+    snapshot = f"https://app.ticketmaster.com/maps/geometry/3/event/{e.ids[M]}/image?section="
+    if not render.plain(snapshot) or not render.plain_map(e.seat_map):
+        return None
+    if not len(live):
+        return b"", b""
+    text = _map_text(e.seat_map)
+    geo = text.geo
+    k, r, bad = live.section, live.row, live.malformed
+    primary = live.primary.astype(np.int64)
+    oid = tm_offer_ids(e, live.slot)
+    at_row = geo.row_at(k, r)
+    at_seats = geo.seats_at(r, live.seat0, live.qty)
+    seat_ids, seats = text.seat_ids[at_seats].tolist(), text.seats[at_seats].tolist()
+    money = [*render.money(live.price), *render.money(live.total)]
+    offer = _OFFER_INLINE
+    if bad.any():
+        for i in np.flatnonzero(bad == _EMPTY_SEATS).tolist():
+            seat_ids[i], seats[i] = "", "[]"
+        if (bad == _MISSING_PRICE).any():
+            money = [render.nullify(render.column(_FACE, money), bad == _MISSING_PRICE,
+                                    '"faceValue":null,"totalPrice":null')]
+            offer = _OFFER_FIELD
+    facility = np.array([FEES[(M, "resale")][1], FEES[(M, "primary")][1]])[primary]
+    picks = render.rows(
+        f'{{"id":"%s:%s%s%s{render.literal(snapshot)}%s","offers":["%s"],"seats":%s}}',
+        [oid, text.sec_row[at_row].tolist(), seat_ids, text.middle[at_row * 2 + primary].tolist(),
+         text.name[k].tolist(), oid, seats])
+    offers = render.rows(offer, [
+        oid, text.offer[k * 2 + primary].tolist(), *money,
+        *render.money(live.total - live.price - facility), _FACILITY[primary].tolist()])
+    return picks.encode(), offers.encode()
