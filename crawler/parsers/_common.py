@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from crawler import normalize
 from storage.records import LISTING_SCHEMA, EventRecord, PriceStats, Reject
@@ -19,6 +20,15 @@ from storage.records import LISTING_SCHEMA, EventRecord, PriceStats, Reject
 __all__ = ["ListingColumns", "PageInfo", "ParseError", "Parsed", "load_json", "now_utc"]
 
 _RAW_LIMIT = 2000
+# Arrow scalars made once: a Python scalar argument costs a failed import per compute call
+_HUNDRED = pa.scalar(100.0)
+_EPSILON = pa.scalar(1e-7)
+_ZERO = pa.scalar(0, pa.int64())
+_EMPTY = pa.scalar("", pa.string())
+_NO_TEXT = pa.scalar(None, pa.string())
+_USD = pa.scalar("USD", pa.string())
+_FALSE = pa.scalar(False)
+_TRUE = pa.scalar(True)
 
 
 class ParseError(ValueError):
@@ -77,18 +87,30 @@ def raw_fragment(obj: Any) -> str:
 
 
 class ListingColumns:
-    """Column lists for ``LISTING_SCHEMA``; ``add`` validates one listing or rejects it."""
+    """Raw column lists for ``LISTING_SCHEMA``, converted and validated once per page.
 
-    __slots__ = ("_observed_at", "cols", "marketplace", "rejects", "source")
+    Parsers ``add`` one listing's raw values (money as the API gives it: dollars as
+    numbers or strings, or minor units with ``money="cents"``); ``to_batch`` converts
+    whole columns with Arrow (exact integer cents, normalised sections and rows via the
+    distinct values only), quarantines the invalid rows with their reason and fragment,
+    and returns the valid ones as one batch.
+    """
+
+    __slots__ = ("_observed_at", "cols", "marketplace", "money", "need_section", "raws",
+                 "rejects", "source")
 
     _FIELDS = ("listing_id", "source_event_id", "section", "row", "seats", "quantity", "splits",
                "price_cents", "fees_cents", "total_cents", "currency", "delivery", "kind", "zone")
 
-    def __init__(self, marketplace: str, observed_at: datetime, source: str | None) -> None:
+    def __init__(self, marketplace: str, observed_at: datetime, source: str | None, *,
+                 money: str = "dollars", need_section: bool = True) -> None:
         self.marketplace = marketplace
         self._observed_at = observed_at
         self.source = source
+        self.money = money
+        self.need_section = need_section
         self.rejects: list[Reject] = []
+        self.raws: list[Any] = []
         self.cols: dict[str, list[Any]] = {name: [] for name in self._FIELDS}
 
     def reject(self, reason: str, raw: Any) -> None:
@@ -96,65 +118,132 @@ class ListingColumns:
                                    raw_fragment(raw)))
 
     def add(self, raw: Any, listing_id: Any, event_id: Any, section_raw: Any, row_raw: Any,
-            seats: str | None, quantity: int | None, splits: str | None, price: int | None,
-            fees: int | None, total: int | None, currency: str | None, delivery: str,
-            kind: str, zone: str | None, *, need_section: bool = True) -> bool:
-        """Append one listing after the checks every marketplace shares; False if rejected.
+            seats: str | None, quantity: Any, splits: str | None, price: Any, fees: Any,
+            total: Any, currency: Any, delivery: str, kind: str, zone: Any) -> None:
+        """Append one listing's raw values (checked later, a whole page at a time).
 
-        ``raw`` is the marketplace's fragment, kept with the reason when refused.
+        ``raw`` is the marketplace's fragment, kept with the reason if it is refused.
         """
-        if listing_id is None or listing_id == "":
-            self.reject("missing listing id", raw)
-            return False
-        if event_id is None or event_id == "":
-            self.reject("missing event id", raw)
-            return False
-        if total is None and price is not None and fees is not None:
-            total = price + fees
-        if total is None:
-            self.reject("missing price", raw)
-            return False
-        if total < 0 or (price is not None and price < 0) or (fees is not None and fees < 0):
-            self.reject("negative price", raw)
-            return False
-        if quantity is not None and quantity < 0:
-            self.reject("negative quantity", raw)
-            return False
-        section = normalize.section(section_raw) if section_raw is not None else None
-        if need_section and not section:
-            self.reject("unknown section", raw)
-            return False
         c = self.cols
-        c["listing_id"].append(str(listing_id))
-        c["source_event_id"].append(str(event_id))
-        c["section"].append(section or None)
-        c["row"].append(normalize.row(row_raw) if row_raw is not None else None)
+        self.raws.append(raw)
+        c["listing_id"].append(listing_id)
+        c["source_event_id"].append(event_id)
+        c["section"].append(section_raw)
+        c["row"].append(row_raw)
         c["seats"].append(seats)
         c["quantity"].append(quantity)
         c["splits"].append(splits)
         c["price_cents"].append(price)
         c["fees_cents"].append(fees)
         c["total_cents"].append(total)
-        c["currency"].append((currency or "USD").upper())
+        c["currency"].append(currency)
         c["delivery"].append(delivery)
         c["kind"].append(kind)
         c["zone"].append(zone)
-        return True
 
     def __len__(self) -> int:
-        return len(self.cols["listing_id"])
+        return len(self.raws)
 
     def to_batch(self) -> pa.RecordBatch:
-        n = len(self)
+        """The valid listings as one batch; invalid ones are added to ``rejects``."""
         c = self.cols
-        arrays = [
-            pa.array([self._observed_at] * n, LISTING_SCHEMA.field("observed_at").type),
-            pa.array([self.marketplace] * n, pa.string()),
+        n = len(self.raws)
+        cents = _cents if self.money == "dollars" else _minor_units
+        price, fees, total = cents(c["price_cents"]), cents(c["fees_cents"]), \
+            cents(c["total_cents"])
+        # what the API left out but the other two imply
+        fees = pc.if_else(pc.is_null(fees), pc.subtract(total, price), fees)
+        total = pc.if_else(pc.is_null(total), pc.add(price, fees), total)
+        price = pc.if_else(pc.is_null(price), pc.subtract(total, fees), price)
+        ids, events = _strings(c["listing_id"]), _strings(c["source_event_id"])
+        section = _mapped(c["section"], normalize.section)
+        quantity = _ints(c["quantity"])
+        currency = pc.fill_null(pc.utf8_upper(_strings(c["currency"])), _USD)
+        checks = [
+            ("missing listing id", pc.or_kleene(pc.is_null(ids), pc.equal(ids, _EMPTY))),
+            ("missing event id", pc.or_kleene(pc.is_null(events), pc.equal(events, _EMPTY))),
+            ("missing price", pc.is_null(total)),
+            ("negative price", pc.or_kleene(pc.or_kleene(pc.less(total, _ZERO),
+                                                         pc.less(price, _ZERO)),
+                                            pc.less(fees, _ZERO))),
+            ("negative quantity", pc.less(quantity, _ZERO)),
         ]
-        arrays.extend(
-            pa.array(c[name], LISTING_SCHEMA.field(name).type) for name in self._FIELDS
-        )
-        return pa.RecordBatch.from_arrays(arrays, schema=LISTING_SCHEMA)
+        if self.need_section:
+            checks.append(("unknown section", pc.or_kleene(pc.is_null(section),
+                                                           pc.equal(section, _EMPTY))))
+        bad = None
+        for _reason, mask in checks:
+            mask = pc.fill_null(mask, _FALSE)
+            bad = mask if bad is None else pc.or_(bad, mask)
+        arrays = [
+            pa.repeat(pa.scalar(self._observed_at, LISTING_SCHEMA.field("observed_at").type), n),
+            pa.repeat(pa.scalar(self.marketplace, pa.string()), n),
+            ids, events, pc.if_else(pc.equal(section, _EMPTY), _NO_TEXT, section),
+            _mapped(c["row"], normalize.row), pa.array(c["seats"], pa.string()),
+            pc.cast(quantity, pa.int32()), pa.array(c["splits"], pa.string()),
+            price, fees, total, currency, pa.array(c["delivery"], pa.string()),
+            pa.array(c["kind"], pa.string()), _strings(c["zone"]),
+        ]
+        batch = pa.RecordBatch.from_arrays(arrays, schema=LISTING_SCHEMA)
+        if bad is None or not pc.any(bad).as_py():
+            return batch
+        masks = [(reason, pc.fill_null(mask, _FALSE).to_pylist()) for reason, mask in checks]
+        for i in pc.indices_nonzero(bad).to_pylist():
+            reason = next(r for r, m in masks if m[i])
+            self.reject(reason, self.raws[i])
+        return batch.filter(pc.invert(bad))
+
+
+def _cents(values: list[Any]) -> pa.Array:
+    """Dollar amounts -> int64 cents, exactly: vectorised for numbers, Decimal otherwise."""
+    try:
+        arr = pa.array(values, pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+        return pa.array([normalize.to_cents(v) for v in values], pa.int64())
+    scaled = pc.multiply(arr, _HUNDRED)
+    rounded = pc.round(scaled)
+    off = pc.fill_null(pc.greater(pc.abs(pc.subtract(scaled, rounded)), _EPSILON), _FALSE)
+    if pc.any(off).as_py():  # more than two decimals: round those exactly, half up
+        return pa.array([normalize.to_cents(v) for v in values], pa.int64())
+    finite = pc.is_finite(arr)
+    if not pc.all(pc.fill_null(finite, _TRUE)).as_py():
+        return pa.array([normalize.to_cents(v) for v in values], pa.int64())
+    return pc.cast(rounded, pa.int64())
+
+
+def _minor_units(values: list[Any]) -> pa.Array:
+    try:
+        return pa.array(values, pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+        return pa.array([normalize.to_int(v) for v in values], pa.int64())
+
+
+def _ints(values: list[Any]) -> pa.Array:
+    try:
+        return pa.array(values, pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+        return pa.array([normalize.to_int(v) for v in values], pa.int64())
+
+
+def _strings(values: list[Any]) -> pa.Array:
+    """Strings from strings or numbers (ids come as either); blanks stay as given."""
+    try:
+        return pa.array(values, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        return pa.array([text_or_none(v) for v in values], pa.string())
+
+
+def text_or_none(value: Any) -> str | None:
+    if value is None or isinstance(value, dict | list):
+        return None
+    return str(value).strip()
+
+
+def _mapped(values: list[Any], fn: Any) -> pa.Array:
+    """``fn`` applied to each distinct value only (a page repeats few sections and rows)."""
+    encoded = _strings(values).dictionary_encode()
+    mapped = pa.array([fn(v) for v in encoded.dictionary.to_pylist()], pa.string())
+    return pc.take(mapped, encoded.indices)
 
 
 def dig(obj: Any, *path: str | int) -> Any:

@@ -126,7 +126,7 @@ def _minor(money: Any) -> int | None:
 
 def _ticket_classes(data: dict[str, Any], source: str | None, observed_at: datetime,
                     event_id: str | None) -> Parsed:
-    out = ListingColumns(MARKETPLACE, observed_at, source)
+    out = ListingColumns(MARKETPLACE, observed_at, source, money="cents")
     for item in data.get("ticket_classes") or []:
         if not isinstance(item, dict):
             out.reject("ticket class is not an object", item)

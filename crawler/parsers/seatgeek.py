@@ -117,33 +117,36 @@ def _event(item: Any, observed_at: datetime, source: str | None
 def _listings(data: dict[str, Any], source: str | None, observed_at: datetime,
               event_id: str | None) -> Parsed:
     out = ListingColumns(MARKETPLACE, observed_at, source)
-    to_cents, to_int, seats, splits, delivery, parse_time = (
-        normalize.to_cents, normalize.to_int, normalize.seats, normalize.splits,
-        normalize.delivery, normalize.parse_time)
+    add, seats, splits, delivery = out.add, normalize.seats, normalize.splits, normalize.delivery
     for item in data.get("listings") or []:
         if not isinstance(item, dict):
             out.reject("listing is not an object", item)
             continue
         price = item.get("price")
         if isinstance(price, dict):
-            base, fees, total = (to_cents(price.get("base")), to_cents(price.get("fees")),
-                                 to_cents(price.get("all_in")))
+            base, fees, total = price.get("base"), price.get("fees"), price.get("all_in")
             currency = price.get("currency")
         else:
-            base, fees, total, currency = None, None, to_cents(price), None
-        if fees is None and base is not None and total is not None:
-            fees = total - base
+            base, fees, total, currency = None, None, price, None
         created = item.get("created_at")
-        if created is not None and parse_time(created) is None:
+        if created is not None and not _valid_time(created):
             out.reject("impossible date", item)
             continue
-        quantity = to_int(item.get("quantity"))
-        row_raw = item.get("row")
-        out.add(item, item.get("id"), item.get("event_id") or event_id, item.get("section"),
-                row_raw if row_raw is None else str(row_raw), seats(item.get("seat_numbers")),
-                quantity, splits(item.get("splits")), base, fees, total, currency,
-                delivery(item.get("delivery_method")),
-                "primary" if item.get("market") == "primary" else "resale",
-                text(item.get("zone")))
+        add(item, item.get("id"), item.get("event_id") or event_id, item.get("section"),
+            item.get("row"), seats(item.get("seat_numbers")), item.get("quantity"),
+            splits(item.get("splits")), base, fees, total, currency,
+            delivery(item.get("delivery_method")),
+            "primary" if item.get("market") == "primary" else "resale", item.get("zone"))
     return Parsed("listings", out.to_batch(), rejects=out.rejects,
                   page=_page(data.get("meta")), refs=[str(event_id)] if event_id else [])
+
+
+def _valid_time(value: Any) -> bool:
+    """A readable ISO-8601 time (not cached: every listing has its own)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
+    except ValueError:
+        return False
+    return True

@@ -121,25 +121,24 @@ def _inventory(data: dict[str, Any], source: str | None, observed_at: datetime,
                event_id: str | None) -> Parsed:
     event_id = text(data.get("eventId")) or event_id
     out = ListingColumns(MARKETPLACE, observed_at, source)
-    to_cents, to_int = normalize.to_cents, normalize.to_int
+    add, seats, splits, delivery = out.add, normalize.seats, normalize.splits, normalize.delivery
     for item in data.get("listing") or []:
         if not isinstance(item, dict):
             out.reject("listing is not an object", item)
             continue
         current, seller = item.get("currentPrice"), item.get("listingPrice")
-        total = to_cents(current.get("amount")) if isinstance(current, dict) else to_cents(current)
-        price = to_cents(seller.get("amount")) if isinstance(seller, dict) else to_cents(seller)
-        fees = total - price if total is not None and price is not None else None
-        currency = (current.get("currency") if isinstance(current, dict) else None) or (
-            seller.get("currency") if isinstance(seller, dict) else None)
-        row_raw = item.get("row")
-        out.add(item, item.get("listingId"), item.get("eventId") or event_id,
-                item.get("sectionName") or item.get("sellerSectionName"),
-                None if row_raw is None else str(row_raw), normalize.seats(item.get("seatNumbers")),
-                to_int(item.get("quantity")), normalize.splits(item.get("splitVector")),
-                price, fees, total, currency,
-                normalize.delivery(item.get("deliveryTypeList") or item.get("deliveryMethodList")),
-                "resale", text(item.get("zoneName")))
+        total, currency = (current.get("amount"), current.get("currency")) \
+            if isinstance(current, dict) else (current, None)
+        price = seller.get("amount") if isinstance(seller, dict) else seller
+        if currency is None and isinstance(seller, dict):
+            currency = seller.get("currency")
+        add(item, item.get("listingId"), item.get("eventId") or event_id,
+            item.get("sectionName") or item.get("sellerSectionName"), item.get("row"),
+            seats(item.get("seatNumbers")), item.get("quantity"), splits(item.get("splitVector")),
+            price, None, total, currency,
+            delivery(item.get("deliveryTypeList") or item.get("deliveryMethodList")), "resale",
+            item.get("zoneName"))
+    to_cents, to_int = normalize.to_cents, normalize.to_int
     start = to_int(data.get("start")) or 0
     rows = to_int(data.get("rows")) or 0
     total_listings = to_int(data.get("totalListings"))
@@ -194,11 +193,10 @@ def parse_page(body: bytes | str, *, source: str | None = None,
     out = ListingColumns(MARKETPLACE, observed_at, source)
     for li in listings_ul.css("li.listing-row"):
         a = li.attrib
-        total = normalize.to_cents(a.get("data-price"))
         out.add(dict(a), a.get("data-listing-id"), event_id, a.get("data-section"),
                 a.get("data-row"), normalize.seats(a.get("data-seats")),
-                normalize.to_int(a.get("data-quantity")), normalize.splits(a.get("data-splits")),
-                None, None, total, a.get("data-currency"), normalize.delivery(
-                    a.get("data-delivery")), "resale", text(a.get("data-zone")))
+                a.get("data-quantity"), normalize.splits(a.get("data-splits")),
+                None, None, a.get("data-price") or None, a.get("data-currency"),
+                normalize.delivery(a.get("data-delivery")), "resale", a.get("data-zone"))
     return Parsed("event_page", out.to_batch(), events=events, rejects=out.rejects,
                   refs=[event_id] if event_id else [])

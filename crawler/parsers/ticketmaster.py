@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from crawler import normalize
@@ -181,21 +182,13 @@ def _top_picks(data: dict[str, Any], source: str | None, observed_at: datetime,
         if offer is None:
             out.reject("missing price", pick)
             continue
-        price = normalize.to_cents(offer.get("faceValue"))
-        charges = [c for c in offer.get("charges") or [] if isinstance(c, dict)]
-        charge_cents = [normalize.to_cents(c.get("amount")) for c in charges]
-        fees = sum(c for c in charge_cents if c is not None) if charges else None
-        total = normalize.to_cents(offer.get("totalPrice"))
-        if fees is None and total is not None and price is not None:
-            fees = total - price
-        if price is None and total is not None and fees is not None:
-            price = total - fees
+        fees = _charges(offer.get("charges"))
         seat_list = pick.get("seats") or []
         if not seat_list and pick.get("type", "seats") == "seats":
             out.reject("missing seats", pick)  # a seats pick always names its seats
             continue
         seats = normalize.seats(seat_list)
-        quantity = normalize.to_int(pick.get("quantity"))
+        quantity = pick.get("quantity")
         if quantity is None:
             quantity = len(seat_list) if isinstance(seat_list, list) and seat_list else None
         listing_id = text(pick.get("id")) or ":".join(
@@ -203,8 +196,9 @@ def _top_picks(data: dict[str, Any], source: str | None, observed_at: datetime,
              ",".join(str(x) for x in seat_list)])
         area = pick.get("area") if isinstance(pick.get("area"), dict) else {}
         kind = "resale" if str(pick.get("selection", "")).lower() == "resale" else "primary"
-        out.add(pick, listing_id, event_id, pick.get("section"), text(pick.get("row")), seats,
-                quantity, None, price, fees, total, text(offer.get("currency")),
+        out.add(pick, listing_id, event_id, pick.get("section"), pick.get("row"), seats,
+                quantity, None, offer.get("faceValue"), fees, offer.get("totalPrice"),
+                offer.get("currency"),
                 normalize.delivery(pick.get("delivery")), kind,
                 text(area.get("description")) or text(area.get("name")))
     page = data.get("page") or {}
@@ -216,6 +210,20 @@ def _top_picks(data: dict[str, Any], source: str | None, observed_at: datetime,
                                 total_pages=total_pages,
                                 has_more=total_pages is not None and number + 1 < total_pages),
                   refs=[event_id] if event_id else [])
+
+
+def _charges(charges: Any) -> Any:
+    """The sum of a Top Picks offer's charges, as dollars (exact: Decimal for strings)."""
+    amounts = [c.get("amount") for c in charges or [] if isinstance(c, dict)]
+    amounts = [a for a in amounts if a is not None]
+    if not amounts:
+        return None
+    if all(isinstance(a, int | float) and not isinstance(a, bool) for a in amounts):
+        return sum(amounts) if len(amounts) > 1 else amounts[0]
+    cents = [normalize.to_cents(a) for a in amounts]
+    if any(c is None for c in cents):
+        return None
+    return str(Decimal(sum(cents)).scaleb(-2))
 
 
 def _offers(data: dict[str, Any], source: str | None, observed_at: datetime,
