@@ -14,6 +14,7 @@ from typing import Any
 
 import ray
 
+from engine.change_relay import ChangeRelay
 from engine.coordinator import CrawlCoordinator
 from engine.crawl_worker import CrawlWorker
 from engine.ingest_writer import IngestWriter
@@ -27,10 +28,17 @@ def _resources(kind: str) -> dict[str, float] | None:
     return {kind: 1} if ray.cluster_resources().get(kind) else None
 
 
-def make_writer(database_url: str, *, name: str | None = None, cpus: float = 0,
-                hook_specs: list[str] | None = None) -> Any:
+def make_writer(database_url: str, *, name: str | None = None, cpus: float = 0) -> Any:
     cls = ray.remote(IngestWriter).options(
         max_restarts=-1, max_task_retries=WRITE_RETRIES, num_cpus=cpus, name=name,
+        resources=_resources("ingest"))
+    return cls.remote(database_url)
+
+
+def make_relay(database_url: str, *, cpus: float = 0,
+               hook_specs: list[str] | None = None) -> Any:
+    cls = ray.remote(ChangeRelay).options(
+        max_restarts=-1, max_task_retries=WRITE_RETRIES, num_cpus=cpus,
         resources=_resources("ingest"))
     return cls.remote(database_url, hook_specs)
 
@@ -42,12 +50,13 @@ def make_scorer(database_url: str | None, *, cpus: float = 0, spec: str | None =
 
 
 def make_worker(worker_id: str, scrapy_settings: dict[str, Any], writers: list[Any],
-                scorers: list[Any], *, slots: int, cpus: float = 0, **kwargs: Any) -> Any:
+                scorers: list[Any], relays: list[Any], *, slots: int, cpus: float = 0,
+                **kwargs: Any) -> Any:
     # slots regular shards + 1 express (refresh) + 1 for progress / pid calls
     cls = ray.remote(CrawlWorker).options(max_restarts=-1, max_task_retries=0,
                                           max_concurrency=slots + 2, num_cpus=cpus,
                                           resources=_resources("crawl"))
-    return cls.remote(worker_id, scrapy_settings, writers, scorers, **kwargs)
+    return cls.remote(worker_id, scrapy_settings, writers, scorers, relays, **kwargs)
 
 
 def make_coordinator(frontier: Any, workers: list[Any], **kwargs: Any) -> Any:

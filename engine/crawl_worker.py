@@ -5,8 +5,9 @@ chunks, puts each chunk in Ray's object store and sends it to an ``IngestWriter`
 at most ``max_inflight`` writes outstanding (Ray's limit-pending-tasks pattern). When the
 writers fall behind, the queue fills and the crawl's engine is paused: a slow database
 slows the crawl instead of filling memory. A shard returns (is acknowledged) only once
-every write of it has committed. Committed chunks then go to the deal scorers through a
-second bounded window that is not part of the ack (a refresh does not wait for scoring).
+every write of it has committed. Committed chunks then go to the deal scorers, and what
+changed to the change relay (alert matcher), through a second bounded window that is not
+part of the ack (a refresh does not wait for scoring or matching).
 """
 
 from __future__ import annotations
@@ -41,13 +42,15 @@ class CrawlWorker:
     """Runs shards on one Scrapy runtime; ``max_concurrency`` shards at a time (threads)."""
 
     def __init__(self, worker_id: str, scrapy_settings: dict[str, Any], writers: list[Any],
-                 scorers: list[Any] | None = None, *, chunk_rows: int = 5000,
+                 scorers: list[Any] | None = None, relays: list[Any] | None = None, *,
+                 chunk_rows: int = 5000,
                  max_inflight: int = 4, queue_pages: int = 64, city: str | None = None,
                  shard_timeout: float = 600.0) -> None:
         self.worker_id = worker_id
         self._settings = scrapy_settings
         self._writers = writers
         self._scorers = scorers or []
+        self._relays = relays or []
         self._chunk_rows = chunk_rows
         self._max_inflight = max(1, max_inflight)
         self._queue_pages = max(2, queue_pages)
@@ -58,10 +61,9 @@ class CrawlWorker:
         self._rr = 0
         self._progress = {"pages": 0, "listings": 0, "committed": 0, "paused": 0,
                           "queued_pages": 0, "shards": 0, "scored": 0, "deals": 0,
-                          "score_errors": 0}
-        self._score_lock = threading.Lock()
-        self._score_refs: list[Any] = []
-        self._rr_score = 0
+                          "score_errors": 0, "hook_errors": 0}
+        self._down_lock = threading.Lock()
+        self._down_refs: dict[Any, str] = {}  # scoring / change-hook calls in flight
 
     def _scrapy(self) -> ScrapyHost:
         with self._lock:
@@ -82,9 +84,7 @@ class CrawlWorker:
         return dict(self._progress)
 
     def _next_writer(self) -> Any:
-        with self._lock:
-            self._rr += 1
-            return self._writers[self._rr % len(self._writers)]
+        return self._pick(self._writers)
 
     def run_shard(self, shard: Shard) -> ShardResult:
         """Crawl one shard to the end and commit all of it; raise if it could not."""
@@ -116,7 +116,7 @@ class CrawlWorker:
         crawler_box.append(crawler)
         coalescer = Coalescer(self._chunk_rows, shard.observed_at,
                               track_ids=not shard.discover_only)
-        inflight: dict[Any, Any] = {}  # write ref -> the chunk's listings ref
+        inflight: dict[Any, Any] = {}  # summary ref -> (listings ref, changes ref)
         written_events: set[tuple[str, str]] = set()
         discovered: dict[str, EventSeen] = {}
         complete: set[str] = set()
@@ -133,6 +133,7 @@ class CrawlWorker:
                     state["paused"] = False
                     host.resume(crawler)
                 if isinstance(item, _Done):
+                    result.crawl_seconds = time.monotonic() - t0
                     if item.failure is not None:
                         raise RuntimeError(f"shard {shard.shard_id} crawl failed: "
                                            f"{item.failure.getErrorMessage()}")
@@ -149,7 +150,9 @@ class CrawlWorker:
                 new_events = [e for e in item.events
                               if (e.marketplace, e.source_event_id) not in written_events]
                 if new_events:  # events must exist before listings that point at them
+                    t_ev = time.monotonic()
                     ray.get(self._next_writer().write_events.remote(new_events))
+                    result.events_seconds += time.monotonic() - t_ev
                     for e in new_events:
                         written_events.add((e.marketplace, e.source_event_id))
                         discovered.setdefault(e.source_event_id, EventSeen(
@@ -179,8 +182,9 @@ class CrawlWorker:
         import ray
 
         ref = ray.put(chunk.listings)
-        done = self._next_writer().write.remote(ref, chunk.stats, chunk.rejects)
-        inflight[done] = ref
+        done, changes = self._next_writer().write.options(num_returns=2).remote(
+            ref, chunk.stats, chunk.rejects)
+        inflight[done] = (ref, changes)
         result.batches += 1
         while len(inflight) >= self._max_inflight:
             self._drain(inflight, result)
@@ -190,51 +194,64 @@ class CrawlWorker:
 
         ready, _ = ray.wait(list(inflight), num_returns=1)
         for done in ready:
-            ref = inflight.pop(done)
+            ref, changes = inflight.pop(done)
             summary: WriteSummary = ray.get(done)  # raises: the shard is re-run
             result.written += summary.written
             result.new_listings += summary.new_listings
             result.price_changes += summary.price_changes
             result.quarantined += summary.quarantined
-            result.errors += summary.hook_errors
             self._progress["committed"] += summary.rows
-            if self._scorers and summary.rows:
-                self._score(ref)
+            self._after_commit(summary, changes, ref)
 
-    def _score(self, ref: Any) -> None:
-        """Send a committed chunk to a scorer; bounded, but not part of the shard's ack."""
+    def _after_commit(self, summary: WriteSummary, changes: Any, listings: Any) -> None:
+        if self._relays and summary.changed:
+            relay = self._pick(self._relays)
+            self._downstream("hook", lambda: relay.on_changes.remote(changes))
+        if self._scorers and listings is not None and summary.rows:
+            scorer = self._pick(self._scorers)
+            self._downstream("score", lambda: scorer.score.remote(listings))
+
+    def _downstream(self, kind: str, call: Any) -> None:
+        """Submit a scoring or change-hook call; bounded, but not part of the shard's ack."""
         import ray
 
-        with self._score_lock:
-            self._rr_score += 1
-            scorer = self._scorers[self._rr_score % len(self._scorers)]
-            self._score_refs.append(scorer.score.remote(ref))
-            while len(self._score_refs) >= self._max_inflight * 2:
-                self._reap_scores(ray.wait(self._score_refs, num_returns=1)[0])
+        with self._down_lock:
+            self._down_refs[call()] = kind
+            while len(self._down_refs) >= self._max_inflight * 4:
+                self._reap(ray.wait(list(self._down_refs), num_returns=1)[0])
 
-    def _reap_scores(self, ready: list[Any]) -> None:
+    def _reap(self, ready: list[Any]) -> None:
         import ray
 
         for done in ready:
-            self._score_refs.remove(done)
+            kind = self._down_refs.pop(done)
             try:
-                scored = ray.get(done)
-                self._progress["scored"] += scored.rows
-                self._progress["deals"] += scored.deals
-            except Exception as err:  # scores are derived: count, keep the commit
-                self._progress["score_errors"] += 1
-                logger.warning("scoring failed: %(err)s", {"err": err})
+                value = ray.get(done)
+            except Exception as err:  # derived work: count it, the commit stands
+                self._progress[f"{kind}_errors"] += 1
+                logger.warning("%(kind)s call failed: %(err)s", {"kind": kind, "err": err})
+                continue
+            if kind == "score":
+                self._progress["scored"] += value.rows
+                self._progress["deals"] += value.deals
+            else:
+                self._progress["hook_errors"] += value
 
-    def flush_scores(self, timeout: float = 600.0) -> int:
-        """Wait until every chunk sent for scoring is scored; returns rows scored so far."""
+    def flush_downstream(self, timeout: float = 600.0) -> int:
+        """Wait until every committed chunk is scored and its changes matched."""
         import ray
 
-        with self._score_lock:
-            if self._score_refs:
-                ready, _ = ray.wait(self._score_refs, num_returns=len(self._score_refs),
+        with self._down_lock:
+            if self._down_refs:
+                ready, _ = ray.wait(list(self._down_refs), num_returns=len(self._down_refs),
                                     timeout=timeout)
-                self._reap_scores(ready)
-        return self._progress["scored"]
+                self._reap(ready)
+            return len(self._down_refs)
+
+    def _pick(self, pool: list[Any]) -> Any:
+        with self._lock:
+            self._rr += 1
+            return pool[self._rr % len(pool)]
 
     def _mark_gone(self, shard: Shard, coalescer: Coalescer, complete: set[str],
                    result: ShardResult) -> None:
@@ -242,12 +259,13 @@ class CrawlWorker:
 
         if shard.discover_only or not complete:
             return
-        refs = [self._next_writer().mark_gone.remote(
+        refs = [self._next_writer().mark_gone.options(num_returns=2).remote(
             shard.marketplace, eid, coalescer.seen_ids(eid), shard.observed_at)
             for eid in sorted(complete)]
-        for summary in ray.get(refs):
+        for done, changes in refs:
+            summary: WriteSummary = ray.get(done)
             result.gone += summary.gone
-            result.errors += summary.hook_errors
+            self._after_commit(summary, changes, None)
 
     @staticmethod
     def _events_seen(shard: Shard, coalescer: Coalescer,

@@ -4,6 +4,12 @@ Each call is one transaction (events, or one coalesced listings chunk with its s
 rejects); the call returns only after commit, which is the acknowledgement the crawl
 worker waits for. Writes are idempotent on ``(marketplace, listing_id, observed_at)``, so
 Ray re-running a call on a restarted writer (``max_task_retries``) duplicates nothing.
+
+``write`` and ``mark_gone`` return two values (call them with ``num_returns=2``): a small
+``WriteSummary`` and what changed, which the crawl worker forwards by reference to the
+change relay (the alert matcher) without fetching it. A re-sent batch reports the same
+changes again (storage's replay rule), so a change lost with a dead worker comes back when
+its shard is re-run, and the matcher's dedupe keeps alerts exactly-once.
 """
 
 from __future__ import annotations
@@ -15,8 +21,6 @@ import time
 from collections import Counter
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-
-from engine.hooks import load_hooks
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -36,8 +40,11 @@ class WriteSummary:
     price_changes: int = 0
     gone: int = 0
     quarantined: int = 0
-    hook_errors: int = 0
     seconds: float = 0.0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.new_listings or self.price_changes or self.gone)
 
 
 def _count(value: Any) -> int:
@@ -67,13 +74,11 @@ def summarize(result: Any, rows: int) -> WriteSummary:
 class IngestWriter:
     """Writes through one small connection pool; run as a Ray actor (see ``engine.actors``)."""
 
-    def __init__(self, database_url: str, hook_specs: list[str] | None = None,
-                 pool_size: int = 2) -> None:
+    def __init__(self, database_url: str, pool_size: int = 2) -> None:
         from storage.db import pool
 
         self._url = database_url
         self._pool = pool(database_url, min_size=1, max_size=pool_size)
-        self._hooks = load_hooks(hook_specs, database_url)
         self.counts: Counter[str] = Counter()
 
     def pid(self) -> int:
@@ -91,8 +96,8 @@ class IngestWriter:
         return len(ids)
 
     def write(self, listings: pa.RecordBatch, stats: list[PriceStats] | None = None,
-              rejects: list[Reject] | None = None) -> WriteSummary:
-        """Commit one chunk; then hand what changed to the hooks."""
+              rejects: list[Reject] | None = None) -> tuple[WriteSummary, Any]:
+        """Commit one chunk; returns (summary, what changed)."""
         from storage.ingest import write_price_stats, write_rejects, write_snapshots
 
         t0 = time.monotonic()
@@ -105,36 +110,20 @@ class IngestWriter:
             if rejects:
                 write_rejects(conn, rejects)
         summary = summarize(result, listings.num_rows)
-        if result is not None:
-            summary.hook_errors = self._publish(result)
         summary.seconds = time.monotonic() - t0
         self.counts["batches"] += 1
         self.counts["rows"] += listings.num_rows
-        return summary
+        return summary, result
 
     def mark_gone(self, marketplace: str, source_event_id: str, seen_listing_ids: list[str],
-                  observed_at: datetime) -> WriteSummary:
+                  observed_at: datetime) -> tuple[WriteSummary, Any]:
         """Listings of a completely crawled event that were not seen are gone."""
         from storage.ingest import mark_gone
 
         with self._pool.connection() as conn:
             result = mark_gone(conn, marketplace, source_event_id, seen_listing_ids,
                                observed_at)
-        summary = WriteSummary(gone=_count(getattr(result, "gone", result)))
-        if result is not None:
-            summary.hook_errors = self._publish(result)
-        return summary
-
-    def _publish(self, changes: Any) -> int:
-        errors = 0
-        for hook in self._hooks:
-            try:
-                hook.on_changes(changes)
-            except Exception:  # one hook's bug must not fail a committed write
-                errors += 1
-                self.counts["hook_errors"] += 1
-                logger.exception("change hook %(hook)r failed", {"hook": hook})
-        return errors
+        return WriteSummary(gone=_count(getattr(result, "gone", result))), result
 
     def stats(self) -> dict[str, int]:
         return dict(self.counts)

@@ -73,6 +73,7 @@ class Engine:
         self.scrapy_settings = scrapy_settings
         self.options = options or EngineOptions()
         self.writers: list[Any] = []
+        self.relays: list[Any] = []
         self.scorers: list[Any] = []
         self.workers: list[Any] = []
         self.coordinator: Any = None
@@ -87,20 +88,22 @@ class Engine:
 
         o = self.options
         self.spiders = spider_marketplaces(o.spiders, o.marketplaces)
-        self.writers = [actors.make_writer(self.database_url, cpus=o.actor_cpus,
-                                           hook_specs=o.hook_specs)
+        self.writers = [actors.make_writer(self.database_url, cpus=o.actor_cpus)
                         for _ in range(o.ingest_writers)]
+        self.relays = [actors.make_relay(self.database_url, cpus=o.actor_cpus,
+                                         hook_specs=o.hook_specs)]
         self.scorers = [actors.make_scorer(self.database_url, cpus=o.actor_cpus,
                                            spec=o.scorer_spec) for _ in range(o.scorers)]
         per_worker = max(1, o.max_inflight_batches // max(1, o.crawl_workers * o.slots_per_worker))
         self.workers = [actors.make_worker(
-            f"worker-{i}", self.scrapy_settings, self.writers, self.scorers,
+            f"worker-{i}", self.scrapy_settings, self.writers, self.scorers, self.relays,
             slots=o.slots_per_worker, cpus=o.actor_cpus, chunk_rows=o.chunk_rows,
             max_inflight=per_worker, queue_pages=o.queue_pages, city=o.city)
             for i in range(o.crawl_workers)]
         ray.get([w.ready.remote() for w in self.workers]
                 + [w.pid.remote() for w in self.writers]
-                + [s.model_version.remote() for s in self.scorers])
+                + [s.model_version.remote() for s in self.scorers]
+                + [r.hooks.remote() for r in self.relays])
         frontier = Frontier(self.spiders, o.budgets, events_per_shard=o.events_per_shard,
                             renderer_slots=o.renderer_slots, speed=o.speed,
                             discover_spiders=_discovering(self.spiders),
@@ -123,7 +126,7 @@ class Engine:
         left = max(1.0, timeout - (time.monotonic() - t0))
         if not ray.get(self.coordinator.wait_idle.remote(left)):
             raise TimeoutError(f"the crawl cycle did not finish within {timeout:.0f}s")
-        ray.get([w.flush_scores.remote() for w in self.workers])
+        ray.get([w.flush_downstream.remote() for w in self.workers])
         summary = self.status()
         summary["cycle_seconds"] = round(time.monotonic() - t0, 2)
         return summary
@@ -165,10 +168,11 @@ class Engine:
         status["scored"] = sum(p["scored"] for p in progress)
         status["deals"] = sum(p["deals"] for p in progress)
         status["score_errors"] = sum(p["score_errors"] for p in progress)
+        status["hook_errors"] = sum(p["hook_errors"] for p in progress)
         # shard failures (re-queued or given up) plus errors counted inside shards
         status["shard_errors"] = status.get("errors", 0)
         status["errors"] = (status["shard_errors"] + status.get("total_errors", 0)
-                            + status["score_errors"])
+                            + status["score_errors"] + status["hook_errors"])
         return status
 
     def stop(self) -> None:
@@ -181,11 +185,14 @@ class Engine:
             except Exception as err:  # stopping: report, carry on killing
                 logger.warning("coordinator did not stop cleanly: %(err)s", {"err": err})
         for worker in self.workers:
-            try:
+            try:  # scores and alert matches of committed work finish first
+                ray.get(worker.flush_downstream.remote(5.0), timeout=10)
                 ray.get(worker.shutdown.remote(), timeout=5)
             except Exception as err:
                 logger.debug("worker shutdown: %(err)s", {"err": err})
-        for handle in [self.coordinator, *self.workers, *self.writers, *self.scorers]:
+        for handle in [self.coordinator, *self.workers, *self.writers, *self.scorers,
+                       *self.relays]:
             if handle is not None:
                 ray.kill(handle, no_restart=True)
         self.coordinator, self.workers, self.writers, self.scorers = None, [], [], []
+        self.relays = []

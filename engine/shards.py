@@ -93,4 +93,6 @@ class ShardResult:
     gone: int = 0
     events: list[EventSeen] = dataclasses.field(default_factory=list)
     error_messages: list[str] = dataclasses.field(default_factory=list)
-    seconds: float = 0.0
+    seconds: float = 0.0  # start to ack (everything committed)
+    crawl_seconds: float = 0.0  # start to the spider's last page
+    events_seconds: float = 0.0  # waiting for event upserts (before their listings)

@@ -142,7 +142,7 @@ def test_a_refresh_request_is_crawled_on_every_marketplace_and_marked_done(
                 request_id = conn.execute("INSERT INTO refresh_requests (event_id) VALUES "
                                           "(%s) RETURNING id", (event_id,)).fetchone()[0]
                 status = "pending"
-                for _ in range(300):
+                for _ in range(1200):  # generous: the machine may be busy
                     status = conn.execute("SELECT status FROM refresh_requests WHERE id = %s",
                                           (request_id,)).fetchone()[0]
                     if status in ("done", "failed"):

@@ -1,20 +1,27 @@
 """The dispatcher: claims due outbox rows, sends them, records what the provider said.
 
-Several dispatchers can run: each claims rows with ``FOR NO KEY UPDATE SKIP LOCKED`` (the
-``FOR UPDATE`` variant that still lets attempt rows reference the claimed ones) and holds
-the claim in one open transaction while it sends. If a dispatcher dies, PostgreSQL drops
-its connection and the rows are free for the next one at once.
+Several dispatchers can run: each claims up to ``batch_size`` rows with ``FOR NO KEY UPDATE
+SKIP LOCKED`` (the ``FOR UPDATE`` variant that still lets attempt rows reference the claimed
+ones) and holds the claim in one open transaction while it sends. If a dispatcher dies,
+PostgreSQL drops its connection and the rows are free for the next one at once.
 
-Exactly once: before calling the provider a ``sending`` attempt (with the message's
-idempotency key) is committed on a second connection, and ``sent`` is committed right after
-the provider accepts. A row whose last attempt is ``sent`` is only marked sent; one whose
-last attempt is still ``sending`` (its dispatcher was killed mid-send) is looked up at the
-provider before anything is resent, and resent with the same key if not found.
+A round is set-based: one query reads every recipient's address, plan, channel state and
+sends today; the messages go out ``send_workers`` at a time (threads: one kept-open SMTP
+connection each, one shared HTTP session for Twilio); outcomes are written back with a
+few statements (``engine.alerts.ledger``). Rendering and the provider are then the cost.
+
+Exactly once: before any provider is called, a ``sending`` attempt per row (with the
+message's idempotency key) is committed on a second connection; ``sent`` / ``failed`` is
+committed on it as soon as the round's sends return, then the outbox rows with the claim.
+A row whose last attempt is ``sent`` is only marked sent; one whose last attempt is still
+``sending`` (its dispatcher was killed mid-send) is looked up at the provider before
+anything is resent, and resent with the same key if not found.
 
 Also here: coalescing (rows of one person and channel claimed together are one message; a
-message within ``coalesce_seconds`` of the previous one waits and collects the rest), the
-per-user daily cap, plan / opt-out / disabled-channel gates, and retries with exponential
-backoff. A permanent failure disables the channel with a reason the dashboard shows.
+message within ``coalesce_seconds`` of the previous one waits and collects the rest: the
+first alert after a quiet spell goes at once), the per-user daily cap, plan / opt-out /
+disabled-channel gates, and retries with exponential backoff. A permanent failure disables
+the channel with a reason the dashboard shows.
 """
 
 from __future__ import annotations
@@ -25,12 +32,20 @@ import os
 import socket
 import threading
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from engine.alerts.ledger import Ledger, finish_attempts, start_attempts
 from engine.alerts.outbox import NOTIFY_CHANNEL
 from engine.alerts.policy import backoff_seconds
-from engine.alerts.senders import Outgoing, PermanentFailure, Sent, TransientFailure
+from engine.alerts.senders import (
+    Outgoing,
+    PermanentFailure,
+    SendFailure,
+    Sent,
+    TransientFailure,
+)
 
 if TYPE_CHECKING:
     import psycopg
@@ -42,7 +57,8 @@ logger = logging.getLogger(__name__)
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class DispatchOptions:
-    batch_size: int = 25  # rows claimed per transaction
+    batch_size: int = 100  # rows claimed per transaction
+    send_workers: int = 8  # messages in flight at once (threads; one SMTP connection each)
     coalesce_seconds: float = 30.0  # min gap between two messages to one person & channel
     daily_cap: int = 50  # messages per person, channel and local day (users.daily_alert_cap)
     max_attempts: int = 8
@@ -65,36 +81,20 @@ SELECT DISTINCT ON (outbox_id) outbox_id, idempotency_key, status, provider_id, 
 FROM alert_deliveries WHERE outbox_id = ANY(%s) ORDER BY outbox_id, id DESC
 """
 
-_RECIPIENT = """
-SELECT u.email, u.phone, alert_user_is_premium(u.id), coalesce(c.opted_out, false),
-       c.disabled_reason, c.last_sent_at, coalesce(u.daily_alert_cap, %(cap)s),
+# Recipient, plan, channel state and today's sends for every (user, channel) of a batch.
+_RECIPIENTS = """
+SELECT k.user_id, k.channel, u.id IS NOT NULL, u.email, u.phone,
+       alert_user_is_premium(k.user_id), coalesce(c.opted_out, false), c.disabled_reason,
+       c.last_sent_at, coalesce(u.daily_alert_cap, %(cap)s),
        (SELECT count(*) FROM alert_outbox o
-        WHERE o.user_id = u.id AND o.channel = %(ch)s AND o.status = 'sent'
+        WHERE o.user_id = k.user_id AND o.channel = k.channel AND o.status = 'sent'
           AND o.merged_into IS NULL
           AND o.sent_at >= date_trunc('day', now() AT TIME ZONE coalesce(u.timezone, 'UTC'))
-                           AT TIME ZONE coalesce(u.timezone, 'UTC'))
-FROM users u
-LEFT JOIN alert_user_channels c ON c.user_id = u.id AND c.channel = %(ch)s
-WHERE u.id = %(uid)s
-"""
-
-_MARK_SENT = """
-UPDATE alert_outbox SET status = 'sent', sent_at = now(), provider_id = %(pid)s,
-    provider_status = %(pstatus)s, idempotency_key = %(key)s, last_error = NULL,
-    merged_into = CASE WHEN id = %(primary)s THEN NULL ELSE %(primary)s END
-WHERE id = ANY(%(ids)s)
-"""
-
-_CHANNEL_SENT = """
-INSERT INTO alert_user_channels (user_id, channel, last_sent_at) VALUES (%s, %s, now())
-ON CONFLICT (user_id, channel) DO UPDATE SET last_sent_at = now(), updated_at = now()
-"""
-
-_CHANNEL_DISABLE = """
-INSERT INTO alert_user_channels (user_id, channel, disabled_reason, disabled_at)
-VALUES (%s, %s, %s, now())
-ON CONFLICT (user_id, channel) DO UPDATE SET disabled_reason = EXCLUDED.disabled_reason,
-    disabled_at = now(), updated_at = now()
+                           AT TIME ZONE coalesce(u.timezone, 'UTC')),
+       now()
+FROM unnest(%(uids)s::bigint[], %(chs)s::text[]) AS k (user_id, channel)
+LEFT JOIN users u ON u.id = k.user_id
+LEFT JOIN alert_user_channels c ON c.user_id = k.user_id AND c.channel = k.channel
 """
 
 
@@ -111,8 +111,30 @@ class _Group:
         return [r[0] for r in self.rows]
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Recipient:
+    exists: bool
+    email: str | None
+    phone: str | None
+    premium: bool
+    opted_out: bool
+    disabled: str | None
+    last_sent: datetime | None
+    cap: int
+    sent_today: int
+    now: datetime
+
+
+@dataclasses.dataclass(slots=True)
+class _Send:
+    group: _Group
+    sender: Sender
+    out: Outgoing
+    result: Sent | SendFailure | None = None
+
+
 class Dispatcher:
-    """Sends due outbox rows through one sender per channel."""
+    """Sends due outbox rows through one sender per channel, ``send_workers`` at a time."""
 
     def __init__(self, database_url: str, senders: dict[str, Sender],
                  options: DispatchOptions | None = None, name: str | None = None) -> None:
@@ -125,6 +147,8 @@ class Dispatcher:
         self._record = psycopg.connect(database_url, autocommit=True)
         self._listen: psycopg.Connection[Any] | None = None
         self._url = database_url
+        self._pool = ThreadPoolExecutor(max(1, self.options.send_workers),
+                                        thread_name_prefix="alert-send")
         self.counts: dict[str, int] = defaultdict(int)
 
     # --- one round ----------------------------------------------------------------------
@@ -137,25 +161,29 @@ class Dispatcher:
                 return 0
             last = {r[0]: r[1:] for r in conn.execute(
                 _LAST_ATTEMPTS, ([r[0] for r in rows],)).fetchall()}
-            for group in self._groups(rows, last, conn):
-                self._handle(conn, group)
+            ledger = Ledger()
+            groups = self._groups(rows, last, ledger)
+            people = self._recipients(conn, groups)
+            sends = self._decide(groups, people, ledger)
+            self._send_all(sends, ledger)
+            ledger.flush(conn)
         return len(rows)
 
     def _groups(self, rows: list[tuple[Any, ...]], last: dict[int, tuple[Any, ...]],
-                conn: psycopg.Connection[Any]) -> list[_Group]:
+                ledger: Ledger) -> list[_Group]:
         """Rows already sent are closed; in-doubt rows regroup by their attempt's key;
-        the rest coalesce per (user, channel)."""
+        the rest coalesce per (user, channel). In-doubt groups come first."""
         groups: dict[tuple[Any, ...], _Group] = {}
         for row in rows:
             oid, user_id, channel = row[0], row[1], row[2]
             prev = last.get(oid)
             if prev is not None and prev[1] == "sent":
-                self._finish_sent(conn, [oid], oid, prev[0],
-                                  Sent(prev[2] or "", prev[3] or "sent"), user_id, channel)
+                ledger.mark_sent([oid], prev[0], Sent(prev[2] or "", prev[3] or "sent"),
+                                 user_id, channel)
                 self.counts["recovered_sent"] += 1
                 continue
             if prev is not None and prev[1] == "sending":
-                k = ("doubt", prev[0])
+                k: tuple[Any, ...] = ("doubt", prev[0])
                 g = groups.setdefault(k, _Group(user_id, channel, [], prev[0], in_doubt=True))
             else:
                 k = ("new", user_id, channel)
@@ -165,46 +193,64 @@ class Dispatcher:
             g.rows.sort(key=lambda r: r[0])
             if not g.key:
                 g.key = g.rows[0][5] or f"o{g.rows[0][0]}-{g.channel}"
-        return list(groups.values())
+        return sorted(groups.values(), key=lambda g: not g.in_doubt)
 
-    def _handle(self, conn: psycopg.Connection[Any], g: _Group) -> None:
-        sender = self.senders.get(g.channel)
-        if sender is None:
-            self._defer(conn, g, self.options.idle_wait_s * 6,
-                        f"no {g.channel} sender is configured on dispatcher {self.name}")
-            return
-        info = conn.execute(_RECIPIENT, {"cap": self.options.daily_cap, "ch": g.channel,
-                                         "uid": g.user_id}).fetchone()
-        if info is None:
-            self._close(conn, g, "suppressed", "the user no longer exists")
-            return
-        email, phone, premium, opted_out, disabled, last_sent, cap, sent_today = info
-        to = email if g.channel == "email" else phone
-        payloads = [r[3] for r in g.rows]
-        out = Outgoing(key=g.key, user_id=g.user_id, to=to or "", payloads=payloads)
-        if g.in_doubt:
-            found = self._lookup(sender, out)
-            if found is not None:
-                self._finish_sent(conn, g.ids, g.ids[0], g.key, found, g.user_id, g.channel)
-                self.counts["recovered_sent"] += len(g.rows)
-                return
-        reason = self._gate(g.channel, to, premium, opted_out, disabled)
-        if reason:
-            self._close(conn, g, "suppressed", reason)
-            return
-        if not g.in_doubt:
-            gap = timedelta(seconds=self.options.coalesce_seconds)
-            now = datetime.now(UTC)
-            if last_sent is not None and last_sent + gap > now:
-                self._defer_until(conn, g, last_sent + gap)
-                self.counts["coalesce_deferred"] += len(g.rows)
-                return
-            if sent_today >= cap:
-                self._close(conn, g, "suppressed",
-                            f"daily cap of {cap} {g.channel} alerts reached; the rest of "
-                            "today's matches are in your alert history")
-                return
-        self._send(conn, sender, g, out)
+    def _recipients(self, conn: psycopg.Connection[Any], groups: list[_Group]
+                    ) -> dict[tuple[int, str], _Recipient]:
+        pairs = sorted({(g.user_id, g.channel) for g in groups})
+        if not pairs:
+            return {}
+        found = conn.execute(_RECIPIENTS, {
+            "cap": self.options.daily_cap, "uids": [u for u, _ in pairs],
+            "chs": [c for _, c in pairs]}).fetchall()
+        return {(r[0], r[1]): _Recipient(*r[2:]) for r in found}
+
+    def _decide(self, groups: list[_Group], people: dict[tuple[int, str], _Recipient],
+                ledger: Ledger) -> list[_Send]:
+        """Gates, coalescing and the cap, per group; returns what to send now."""
+        o = self.options
+        sends: list[_Send] = []
+        planned: dict[tuple[int, str], int] = defaultdict(int)
+        for g in groups:
+            sender = self.senders.get(g.channel)
+            if sender is None:
+                ledger.later(g.ids, delay=o.idle_wait_s * 6,
+                             error=f"no {g.channel} sender is configured on dispatcher "
+                                   f"{self.name}")
+                continue
+            who = people.get((g.user_id, g.channel))
+            if who is None or not who.exists:
+                self._close(ledger, g, "suppressed", "the user no longer exists")
+                continue
+            to = who.email if g.channel == "email" else who.phone
+            out = Outgoing(key=g.key, user_id=g.user_id, to=to or "",
+                           payloads=[r[3] for r in g.rows])
+            if g.in_doubt:
+                found = self._lookup(sender, out)
+                if found is not None:
+                    ledger.mark_sent(g.ids, g.key, found, g.user_id, g.channel)
+                    self.counts["recovered_sent"] += len(g.rows)
+                    continue
+            reason = self._gate(g.channel, to, who.premium, who.opted_out, who.disabled)
+            if reason:
+                self._close(ledger, g, "suppressed", reason)
+                continue
+            pair = (g.user_id, g.channel)
+            if not g.in_doubt:
+                gap = timedelta(seconds=o.coalesce_seconds)
+                last_sent = who.now if planned[pair] else who.last_sent
+                if last_sent is not None and gap and last_sent + gap > who.now:
+                    ledger.later(g.ids, at=last_sent + gap)
+                    self.counts["coalesce_deferred"] += len(g.rows)
+                    continue
+                if who.sent_today + planned[pair] >= who.cap:
+                    self._close(ledger, g, "suppressed",
+                                f"daily cap of {who.cap} {g.channel} alerts reached; the rest "
+                                "of today's matches are in your alert history")
+                    continue
+            planned[pair] += 1
+            sends.append(_Send(g, sender, out))
+        return sends
 
     @staticmethod
     def _gate(channel: str, to: str | None, premium: bool, opted_out: bool,
@@ -229,73 +275,47 @@ class Dispatcher:
                            {"k": out.key})
             return None
 
-    def _send(self, conn: psycopg.Connection[Any], sender: Sender, g: _Group,
-              out: Outgoing) -> None:
-        attempt_ids = self._record.execute(
-            """INSERT INTO alert_deliveries (outbox_id, channel, status, idempotency_key)
-               SELECT unnest(%s::bigint[]), %s, 'sending', %s RETURNING id""",
-            (g.ids, g.channel, g.key)).fetchall()
-        attempt_ids = [a[0] for a in attempt_ids]
-        try:
-            sent = sender.send(out)
-        except PermanentFailure as err:
-            self._attempt_done(attempt_ids, "failed", None, None, str(err))
-            conn.execute(_CHANNEL_DISABLE, (g.user_id, g.channel, str(err)))
-            self._close(conn, g, "failed", f"permanent: {err}")
-            self.counts["permanent_failures"] += len(g.rows)
+    def _send_all(self, sends: list[_Send], ledger: Ledger) -> None:
+        """Commit every ``sending`` attempt, send in parallel, record every outcome."""
+        if not sends:
             return
-        except TransientFailure as err:
-            self._attempt_done(attempt_ids, "failed", None, None, str(err))
-            self._retry(conn, g, str(err))
-            return
-        self._attempt_done(attempt_ids, "sent", sent.provider_id, sent.status, None)
-        self._finish_sent(conn, g.ids, g.ids[0], g.key, sent, g.user_id, g.channel)
-        self.counts["messages"] += 1
-        self.counts["sent_rows"] += len(g.rows)
+        attempts = start_attempts(self._record, [
+            (oid, s.group.channel, s.group.key) for s in sends for oid in s.group.ids])
+        for s, result in zip(sends, self._pool.map(_send_one, sends), strict=True):
+            s.result = result
+        done: list[tuple[int, str, str | None, str | None, str | None]] = []
+        for s in sends:
+            g, r = s.group, s.result
+            if isinstance(r, Sent):
+                done += [(attempts[i], "sent", r.provider_id, r.status, None) for i in g.ids]
+                ledger.mark_sent(g.ids, g.key, r, g.user_id, g.channel)
+                self.counts["messages"] += 1
+                self.counts["sent_rows"] += len(g.rows)
+                continue
+            done += [(attempts[i], "failed", None, None, str(r)) for i in g.ids]
+            if isinstance(r, PermanentFailure):
+                ledger.disable(g.user_id, g.channel, str(r))
+                self._close(ledger, g, "failed", f"permanent: {r}")
+                self.counts["permanent_failures"] += len(g.rows)
+            else:
+                self._retry(ledger, g, str(r))
+        finish_attempts(self._record, done)
 
-    def _attempt_done(self, ids: list[int], status: str, pid: str | None,
-                      pstatus: str | None, error: str | None) -> None:
-        self._record.execute(
-            """UPDATE alert_deliveries SET status = %s, provider_id = %s, provider_status = %s,
-                   error = %s, finished_at = now() WHERE id = ANY(%s)""",
-            (status, pid, pstatus, error, ids))
-
-    def _finish_sent(self, conn: psycopg.Connection[Any], ids: list[int], primary: int,
-                     key: str, sent: Sent, user_id: int, channel: str) -> None:
-        conn.execute(_MARK_SENT, {"pid": sent.provider_id, "pstatus": sent.status, "key": key,
-                                  "primary": primary, "ids": ids})
-        conn.execute(_CHANNEL_SENT, (user_id, channel))
-
-    def _close(self, conn: psycopg.Connection[Any], g: _Group, status: str,
-               reason: str) -> None:
-        conn.execute("UPDATE alert_outbox SET status = %s, last_error = %s WHERE id = ANY(%s)",
-                     (status, reason, g.ids))
+    def _close(self, ledger: Ledger, g: _Group, status: str, reason: str) -> None:
+        ledger.close(g.ids, status, reason)
         self.counts[status] += len(g.rows)
 
-    def _retry(self, conn: psycopg.Connection[Any], g: _Group, error: str) -> None:
+    def _retry(self, ledger: Ledger, g: _Group, error: str) -> None:
         o = self.options
         attempts = max(r[4] for r in g.rows) + 1
         if attempts >= o.max_attempts:
-            conn.execute("""UPDATE alert_outbox SET status = 'failed', attempts = %s,
-                              last_error = %s WHERE id = ANY(%s)""",
-                         (attempts, f"gave up after {attempts} attempts: {error}", g.ids))
+            ledger.close(g.ids, "failed", f"gave up after {attempts} attempts: {error}",
+                         attempts)
             self.counts["failed"] += len(g.rows)
             return
         delay = backoff_seconds(attempts, o.backoff_base_s, o.backoff_max_s)
-        conn.execute("""UPDATE alert_outbox SET attempts = %s, last_error = %s,
-                          next_attempt_at = now() + make_interval(secs => %s)
-                        WHERE id = ANY(%s)""", (attempts, error, delay, g.ids))
+        ledger.later(g.ids, error=error, attempts=attempts, delay=delay)
         self.counts["retries"] += len(g.rows)
-
-    def _defer(self, conn: psycopg.Connection[Any], g: _Group, seconds: float,
-               reason: str) -> None:
-        conn.execute("""UPDATE alert_outbox SET last_error = %s,
-                          next_attempt_at = now() + make_interval(secs => %s)
-                        WHERE id = ANY(%s)""", (reason, seconds, g.ids))
-
-    def _defer_until(self, conn: psycopg.Connection[Any], g: _Group, at: datetime) -> None:
-        conn.execute("UPDATE alert_outbox SET next_attempt_at = %s WHERE id = ANY(%s)",
-                     (at, g.ids))
 
     # --- the loop -----------------------------------------------------------------------
     def _seconds_to_next_due(self) -> float:
@@ -327,11 +347,23 @@ class Dispatcher:
                 pass
 
     def close(self) -> None:
+        self._pool.shutdown(wait=True)
         for sender in self.senders.values():
             sender.close()
         for c in (self._claim, self._record, self._listen):
             if c is not None:
                 c.close()
+
+
+def _send_one(s: _Send) -> Sent | SendFailure:
+    """One provider call in a worker thread; failures come back as values."""
+    try:
+        return s.sender.send(s.out)
+    except SendFailure as err:
+        return err
+    except Exception as err:  # a sender bug: retry later rather than lose the batch
+        logger.exception("sending %(k)s failed unexpectedly", {"k": s.out.key})
+        return TransientFailure(f"unexpected {type(err).__name__}: {err}")
 
 
 def build_senders(settings: Any, channels: list[str]) -> dict[str, Sender]:

@@ -35,7 +35,8 @@ PERMANENT_CODES = frozenset({
 class TwilioSender:
     channel = "sms"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, pool_size: int = 16) -> None:
+        from requests.adapters import HTTPAdapter
         from twilio.http.http_client import TwilioHttpClient
         from twilio.rest import Client
 
@@ -44,8 +45,13 @@ class TwilioSender:
             raise ValueError("SMS alerts need TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and "
                              "TWILIO_FROM_NUMBER; set them or run the dispatcher with "
                              "--channels email")
+        http = TwilioHttpClient(timeout=10)
+        # One session shared by the dispatcher's sending threads: keep-alive connections,
+        # as many as there are threads (requests' default pool keeps 10).
+        for scheme in ("https://", "http://"):
+            http.session.mount(scheme, HTTPAdapter(pool_connections=4, pool_maxsize=pool_size))
         self._client = Client(settings.twilio_account_sid, settings.twilio_auth_token,
-                              http_client=TwilioHttpClient(timeout=10))
+                              http_client=http)
         if settings.twilio_api_base:
             self._client.api.base_url = settings.twilio_api_base.rstrip("/")
         self._from = settings.twilio_from_number

@@ -1,4 +1,7 @@
-"""Email over SMTP (stdlib ``smtplib``): one kept-open connection per dispatcher.
+"""Email over SMTP (stdlib ``smtplib``): one kept-open connection per sending thread.
+
+The dispatcher sends from several threads; each gets its own connection (an SMTP
+conversation is strictly one message at a time) and reuses it for every later message.
 
 STARTTLS and AUTH follow ``RIPCITY_SMTP_STARTTLS`` / ``RIPCITY_SMTP_USER`` /
 ``RIPCITY_SMTP_PASSWORD``. A 5xx reply to RCPT TO means the address bounces (permanent:
@@ -11,6 +14,7 @@ import contextlib
 import logging
 import smtplib
 import ssl
+import threading
 from typing import TYPE_CHECKING
 
 from engine.alerts.render import render_email
@@ -28,7 +32,22 @@ class SmtpSender:
     def __init__(self, settings: Settings, timeout: float = 10.0) -> None:
         self._s = settings
         self._timeout = timeout
-        self._smtp: smtplib.SMTP | None = None
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._open: set[smtplib.SMTP] = set()
+
+    @property
+    def _smtp(self) -> smtplib.SMTP | None:
+        return getattr(self._local, "smtp", None)
+
+    @_smtp.setter
+    def _smtp(self, smtp: smtplib.SMTP | None) -> None:
+        old = self._smtp
+        with self._lock:
+            self._open.discard(old)  # type: ignore[arg-type]
+            if smtp is not None:
+                self._open.add(smtp)
+        self._local.smtp = smtp
 
     def _connect(self) -> smtplib.SMTP:
         s = self._s
@@ -56,16 +75,16 @@ class SmtpSender:
                     raise PermanentFailure(text) from err
                 raise TransientFailure(text) from err
             except smtplib.SMTPServerDisconnected as err:
-                self.close()
+                self._drop()
                 if attempt == 2:
                     raise TransientFailure(f"SMTP server disconnected: {err}") from err
             except smtplib.SMTPResponseException as err:
-                self.close()
+                self._drop()
                 raise TransientFailure(
                     f"SMTP {err.smtp_code}: {err.smtp_error.decode(errors='replace')}"
                 ) from err
             except (OSError, smtplib.SMTPException) as err:
-                self.close()
+                self._drop()
                 raise TransientFailure(
                     f"SMTP {self._s.smtp_host}:{self._s.smtp_port} unreachable: {err} "
                     "(check RIPCITY_SMTP_HOST / RIPCITY_SMTP_PORT)") from err
@@ -75,8 +94,22 @@ class SmtpSender:
         """SMTP cannot be asked; a resend keeps the same Message-ID (receivers dedupe)."""
         return None
 
-    def close(self) -> None:
-        if self._smtp is not None:
-            with contextlib.suppress(OSError, smtplib.SMTPException):
-                self._smtp.quit()
+    def _drop(self) -> None:
+        """Close this thread's connection (the next message opens a fresh one)."""
+        smtp = self._smtp
+        if smtp is not None:
             self._smtp = None
+            _quit(smtp)
+
+    def close(self) -> None:
+        """Close every thread's connection."""
+        with self._lock:
+            conns, self._open = list(self._open), set()
+        for smtp in conns:
+            _quit(smtp)
+        self._local = threading.local()
+
+
+def _quit(smtp: smtplib.SMTP) -> None:
+    with contextlib.suppress(OSError, smtplib.SMTPException):
+        smtp.quit()
