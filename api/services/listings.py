@@ -13,6 +13,10 @@ from api.services.events import EventFilter, event_where
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
 
+LISTING_COLS_NO_URL = """c.marketplace, c.listing_id, c.event_id, c.section, c."row", c.seats,
+    c.quantity, c.splits, c.price_cents, c.fees_cents, c.total_cents, c.currency, c.delivery,
+    c.kind, c.zone, c.deal_score, c.deal_rank, c.deal_reason, c.fair_value_cents,
+    c.first_seen, c.last_changed"""
 LISTING_COLS = """c.marketplace, c.listing_id, c.event_id, c.section, c."row", c.seats,
     c.quantity, c.splits, c.price_cents, c.fees_cents, c.total_cents, c.currency, c.delivery,
     c.kind, c.zone, c.deal_score, c.deal_rank, c.deal_reason, c.fair_value_cents,
@@ -78,9 +82,14 @@ async def event_listings(conn: AsyncConnection[Any], event_id: int, f: ListingFi
         params["c_key"], params["c_mk"], params["c_id"] = after
         where.append(f"({key}, c.marketplace, c.listing_id) > "
                      f"(%(c_key)s::{key_type}, %(c_mk)s::text, %(c_id)s::text)")
-    sql = f"""SELECT {LISTING_COLS}, {key} AS sort_key FROM listings_current c
-              WHERE {" AND ".join(where)}
-              ORDER BY {key}, c.marketplace, c.listing_id LIMIT %(limit)s"""
+    # the page first (index order for the price sort), then each row's buy link
+    sql = f"""SELECT p.*, (SELECT es.url FROM event_sources es
+                           WHERE es.event_id = p.event_id AND es.marketplace = p.marketplace
+                           ORDER BY es.last_seen_at DESC LIMIT 1) AS buy_url
+              FROM (SELECT {LISTING_COLS_NO_URL}, {key} AS sort_key FROM listings_current c
+                    WHERE {" AND ".join(where)}
+                    ORDER BY {key}, c.marketplace, c.listing_id LIMIT %(limit)s) p
+              ORDER BY p.sort_key, p.marketplace, p.listing_id"""
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(sql, params)
     return await cur.fetchall()
