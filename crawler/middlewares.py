@@ -147,6 +147,14 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+def _retryable(exception: BaseException) -> bool:
+    """Network trouble, or a browser page that never finished (cut off, script failed)."""
+    if isinstance(exception, _RETRY_EXCEPTIONS):
+        return True
+    return type(exception).__module__.startswith("playwright") and \
+        type(exception).__name__ == "TimeoutError"
+
+
 def _is_json(response: Response) -> bool:
     content_type = response.headers.get("Content-Type") or b""
     if b"json" in content_type:
@@ -244,7 +252,7 @@ class BackoffRetryMiddleware:
 
     async def process_exception(self, request: Request, exception: BaseException,
                                 spider: Spider | None = None) -> Request | None:
-        if not isinstance(exception, _RETRY_EXCEPTIONS) or request.meta.get("dont_retry"):
+        if not _retryable(exception) or request.meta.get("dont_retry"):
             return None
         cause = type(exception).__name__.lower()
         retry = await self._retry(request, cause)

@@ -15,8 +15,9 @@ if TYPE_CHECKING:
     from scrapy.settings import Settings
 
 _HANDLER = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
-#: the listings list is marked loaded by the page's script once every row is inserted
-LISTINGS_READY = "ul#listings[data-loaded='true']"
+#: the page's script clears ``aria-busy`` once the listings are in (``data-loaded``) or
+#: their fetch failed (``data-error``)
+LISTINGS_READY = "ul#listings[aria-busy='false']"
 
 
 class ChromiumMissing(RuntimeError):
@@ -40,7 +41,7 @@ def enable_browser(settings: Settings) -> None:
     }, priority="spider")
 
 
-def page_meta(timeout_ms: int = 20_000) -> dict[str, Any]:
+def page_meta(timeout_ms: int = 10_000) -> dict[str, Any]:
     """Request meta that renders a page and waits until its listings are in the DOM."""
     from scrapy_playwright.page import PageMethod
 

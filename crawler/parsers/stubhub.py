@@ -173,6 +173,9 @@ def parse_page(body: bytes | str, *, source: str | None = None,
     listings_ul = sel.css("ul#listings")
     if not listings_ul:
         raise ParseError("not a StubHub event page: no <ul id=\"listings\">")
+    if listings_ul.attrib.get("data-error"):
+        raise ParseError("StubHub event page could not load its listings: "
+                         f"{listings_ul.attrib['data-error']}")
     if listings_ul.attrib.get("data-loaded") != "true":
         raise ParseError("StubHub event page not rendered: listings never finished loading "
                          "(ul#listings has no data-loaded=\"true\")")

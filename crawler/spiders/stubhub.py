@@ -108,8 +108,18 @@ class StubHubSpider(MarketplaceSpider):
         yield self.page_records(response, parsed, complete=complete)
         yield from more
 
-    def parse_page(self, response: Response) -> Iterable[PageRecords]:
+    def parse_page(self, response: Response) -> Iterable[PageRecords | Request]:
         event_id = response.meta["listings_of"]
+        attempt = int(response.meta.get("ripcity_page_retry", 0))
+        if b"data-error=" in response.body and attempt < self.settings.getint(
+                "RIPCITY_RETRY_TIMES"):
+            # the page's own fetch of its listings failed (429/5xx): load the page again
+            self.crawler.stats.inc_value("ripcity/retries")
+            self.crawler.stats.inc_value("ripcity/retries/page_listings_error")
+            retry = response.request.replace(dont_filter=True)
+            retry.meta["ripcity_page_retry"] = attempt + 1
+            yield retry
+            return
         parsed = self.parse_response(response, event_id=event_id)
         if parsed is None:
             self._incomplete.add(event_id)
