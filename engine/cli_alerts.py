@@ -18,7 +18,10 @@ def dispatch(
         "between are merged into the next message"),
     daily_cap: int = typer.Option(50, envvar="RIPCITY_ALERT_DAILY_CAP",
                                   help="messages per person, channel and local day"),
-    batch_size: int = typer.Option(25, help="outbox rows claimed per transaction"),
+    batch_size: int = typer.Option(100, help="outbox rows claimed per transaction"),
+    send_workers: int = typer.Option(
+        8, envvar="RIPCITY_ALERT_SEND_WORKERS",
+        help="messages sent at once (threads; each keeps one SMTP connection open)"),
     max_attempts: int = typer.Option(8, envvar="RIPCITY_ALERT_MAX_ATTEMPTS"),
     once: bool = typer.Option(False, help="send what is due now, then exit"),
 ) -> None:
@@ -43,7 +46,8 @@ def dispatch(
         senders = build_senders(settings, wanted)
     except ValueError as err:
         raise typer.BadParameter(str(err)) from err
-    options = DispatchOptions(batch_size=batch_size, coalesce_seconds=coalesce_seconds,
+    options = DispatchOptions(batch_size=batch_size, send_workers=send_workers,
+                              coalesce_seconds=coalesce_seconds,
                               daily_cap=daily_cap, max_attempts=max_attempts)
     dispatcher = Dispatcher(database_url or resolve_database_url(settings), senders, options)
     try:
