@@ -375,9 +375,11 @@ def _write(cur: psycopg.Cursor, rows: pa.Table, event_id: pa.ChunkedArray,
            status: np.ndarray, *, on_conflict: bool) -> int:
     """Stage the rows that change something and apply them; returns snapshot rows written.
 
-    Plain INSERTs first (classification says the rows are absent, and skipping the
-    speculative-insertion check is cheaper); ``on_conflict`` for the retry after a
-    concurrent writer or a listing that moved events got there first.
+    One binary COPY into the temp stage, then INSERT ... SELECT into the real tables: measured
+    faster than COPY straight into them (COPY's bulk-write ring makes the backend flush WAL
+    each time the ring wraps). Plain INSERTs first (classification says the rows are absent;
+    no speculative insertion); ``on_conflict`` for the retry after a concurrent writer or a
+    listing that moved events got there first.
     """
     act = np.isin(status, (NEW, CHANGED, TOUCH))
     if not act.any():

@@ -149,3 +149,48 @@ def test_duplicate_listing_in_one_batch_keeps_latest(
     db.commit()
     assert result.inserted == 1
     assert db.execute("SELECT price_cents FROM listings_current").fetchone()[0] == 2_000
+
+
+def test_retried_price_change_is_reported_again_and_older_rows_ignored(
+    db: psycopg.Connection, event_id: int
+) -> None:
+    write_snapshots(db, listing_batch([{"observed_at": T0, "listing_id": "a"}]))
+    later = listing_batch([{"observed_at": T0 + timedelta(hours=1), "listing_id": "a",
+                            "price_cents": 12_000}])
+    first = write_snapshots(db, later)
+    again = write_snapshots(db, later)
+    older = write_snapshots(db, listing_batch([
+        {"observed_at": T0 + timedelta(minutes=30), "listing_id": "a", "price_cents": 1}]))
+    db.commit()
+    assert first.inserted == 1 and again.inserted == 0
+    assert again.price_changes.to_pylist() == first.price_changes.to_pylist()
+    assert first.price_changes.column("old_total_cents").to_pylist() == [12_000]
+    assert older.stale == 1 and older.inserted == 0 and not older.changed
+    assert _count(db, "listing_snapshots") == 2
+    assert db.execute("SELECT total_cents FROM listings_current").fetchone()[0] == 14_000
+
+
+def test_listing_that_moved_to_another_event_is_a_change_not_a_new_listing(
+    db: psycopg.Connection, event_id: int
+) -> None:
+    other = upsert_events(db, [EventRecord(
+        marketplace="seatgeek", source_event_id="SG2", name="Trail Blazers vs. Suns",
+        starts_at=T0 + timedelta(days=9), venue_name="Moda Center")])[("seatgeek", "SG2")]
+    write_snapshots(db, listing_batch([{"observed_at": T0, "listing_id": "m"}]))
+    moved = write_snapshots(db, listing_batch([
+        {"observed_at": T0 + timedelta(hours=1), "listing_id": "m", "source_event_id": "SG2",
+         "price_cents": 7_000}]))
+    db.commit()
+    assert moved.new_listings.num_rows == 0
+    assert [(c["event_id"], c["old_total_cents"]) for c in moved.price_changes.to_pylist()] \
+        == [(other, 12_000)]
+    assert db.execute("SELECT event_id FROM listings_current").fetchone()[0] == other
+    assert _count(db, "listing_snapshots") == 2
+
+
+def test_quarantine_keeps_the_observation_as_json(db: psycopg.Connection, event_id: int) -> None:
+    write_snapshots(db, listing_batch([
+        {"observed_at": T0, "listing_id": "neg", "price_cents": -5, "section": "112"}]))
+    db.commit()
+    raw = db.execute("SELECT raw::json FROM quarantine").fetchone()[0]
+    assert (raw["listing_id"], raw["price_cents"], raw["section"]) == ("neg", -5, "112")
