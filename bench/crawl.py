@@ -3,7 +3,8 @@
 Starts a sandbox in another process (faults "light": 429s, 5xx, slow and truncated
 responses, malformed listings), crawls every event's listings with the SeatGeek,
 Ticketmaster, StubHub (inventory API) and Eventbrite spiders concurrently in this process,
-and prints ONE JSON object: pages, listings, seconds, pages_per_s, listings_per_s,
+and prints ONE JSON object: pages, listings, seconds, pages_per_s, listings_per_s (and
+per second of the crawler's own CPU, which other load on the machine does not skew),
 ``missed`` / ``duplicated`` / ``unexpected`` listings against the sandbox truth, the
 workload, and ``scrapy_bench_pages_per_s`` from ``scrapy bench`` run in the same
 invocation (a baseline for this machine).
@@ -146,11 +147,11 @@ def _crawl_twice(extra_settings: dict[str, Any]) -> list[dict[str, Any]]:
             crawler = runner.create_crawler(CLASSES[name])
             crawler.signals.connect(scraped, signal=signals.item_scraped)
             crawlers.append(crawler)
-        started = time.monotonic()
+        started, cpu = time.monotonic(), time.process_time()
         yield defer.DeferredList([runner.crawl(c) for c in crawlers])
-        seconds = time.monotonic() - started
+        seconds, cpu = time.monotonic() - started, time.process_time() - cpu
         retries = sum(int(c.stats.get_value("ripcity/retries", 0)) for c in crawlers)
-        passes.append({"seconds": seconds, "batches": batches, "counts": counts,
+        passes.append({"seconds": seconds, "cpu": cpu, "batches": batches, "counts": counts,
                        "retries": retries,
                        "reasons": [c.stats.get_value("finish_reason") for c in crawlers]})
 
@@ -211,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
             "pages": pages, "listings": listings, "seconds": round(data["seconds"], 3),
             "pages_per_s": round(pages / data["seconds"], 1),
             "listings_per_s": round(listings / data["seconds"], 1),
+            # the crawler's own CPU (this process), insensitive to what else runs on the box
+            "crawler_cpu_seconds": round(data["cpu"], 3),
+            "listings_per_crawler_cpu_s": round(listings / max(data["cpu"], 1e-9), 1),
             "missed": missed, "duplicated": duplicated, "unexpected": unexpected,
             "expected": expected, "quarantined": data["counts"]["rejects"],
             "retries": data["retries"], "complete_events": data["counts"]["complete_events"],
