@@ -2,9 +2,13 @@
 transaction per batch, reporting what changed.
 
 Throughput comes from writing less: a snapshot row is written only when a listing is new or
-its price / quantity changed; an unchanged re-crawl only moves ``last_seen``. The batch goes
-to the server with one binary COPY (``pgpq`` encodes Arrow columns without per-row Python)
-into a session temp table; set-based SQL does validation, change detection and the upserts.
+its price / quantity changed; an unchanged re-crawl only moves ``last_seen`` (or nothing).
+Per batch: validation in Arrow; one read of the current state of every listing of the
+batch's events (an index range scan per event, not an index probe per row); classification
+in Arrow/numpy (``classify``); then only the rows that change something go to the server, with
+one binary COPY (``pgpq``) into a temp stage and set-based INSERT / UPDATE from it. Changes
+are reported from the Arrow side, with no round trip. Durable: the commit waits for WAL as
+usual (``synchronous_commit = off`` would acknowledge batches a crash can still lose).
 
 Idempotent: a snapshot's key is ``(event_id, marketplace, listing_id, observed_at)`` and a
 re-sent batch finds ``listings_current`` already at that observation, so it writes nothing
