@@ -7,6 +7,11 @@ keep-alive connections. The baseline is the same number of requests for a trivia
 JSON response from the same server; ``ratio`` = pages_per_s / baseline_pages_per_s.
 ``warm_*`` repeats the last ``--warm-pages`` URLs at the same clock tick (page cache hits).
 
+The load generator shares the machine's cores with the server, so it is kept cheap: one
+process, a few keep-alive connections with pipelined GETs written as raw bytes on asyncio
+streams (no HTTP client library). ``server_cpu_ms_per_page`` is the sandbox process's own
+CPU time per page (from /proc), a figure that other load on the machine barely moves.
+
 Prints one JSON object. ``python -m bench.sandbox [--events N] [--listings-per-event M]``.
 """
 
@@ -15,67 +20,149 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import socket
 import time
+from collections import deque
+from urllib.parse import urlsplit
 
-import aiohttp
+import httpx
 import numpy as np
 
 from crawler.sandbox.server import start_sandbox
 
+TARGET_PAGES_PER_S = 2000.0
 
-async def _load(urls: list[str], headers: dict[str, str], concurrency: int) -> dict:
+
+def _request(url: str, host: str) -> bytes:
+    parts = urlsplit(url)
+    target = parts.path + ("?" + parts.query if parts.query else "")
+    return (f"GET {target} HTTP/1.1\r\nHost: {host}\r\n"
+            "Authorization: Bearer sandbox\r\n\r\n").encode()
+
+
+async def _connection(host: str, port: int, work: deque, depth: int,
+                      latencies: list[float], totals: dict[str, int]) -> None:
+    """One keep-alive connection: keep ``depth`` requests in flight, read responses in
+    order (HTTP/1.1 pipelining), refill as they complete."""
+    reader, writer = await asyncio.open_connection(host, port, limit=1 << 22)
+    writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    inflight: deque[float] = deque()
+    clock = time.perf_counter
+
+    def refill() -> None:
+        batch = []
+        while len(inflight) < depth and work:
+            batch.append(work.popleft())
+            inflight.append(clock())
+        if batch:
+            writer.write(b"".join(batch))
+
+    refill()
+    while inflight:
+        head = await reader.readuntil(b"\r\n\r\n")
+        at = head.find(b"content-length:")
+        if at < 0:
+            at = head.lower().find(b"content-length:")
+        size = int(head[at + 15 : head.index(b"\r\n", at)])
+        await reader.readexactly(size)
+        latencies.append(clock() - inflight.popleft())
+        totals["bytes"] += size
+        if head[9:12] != b"200":
+            totals["errors"] += 1
+        refill()
+    writer.close()
+    await writer.wait_closed()
+
+
+def _cpu_seconds(pid: int) -> tuple[float, float] | None:
+    """(user, system) CPU seconds of a process (Linux /proc), or None elsewhere."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def _load(port: int, requests: list[bytes], connections: int, depth: int,
+          server_pid: int) -> dict:
     latencies: list[float] = []
-    errors = 0
-    byte_count = 0
-    queue: asyncio.Queue[str] = asyncio.Queue()
-    for u in urls:
-        queue.put_nowait(u)
-    connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
-    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+    totals = {"bytes": 0, "errors": 0}
+    work = deque(requests)
 
-        async def worker() -> None:
-            nonlocal errors, byte_count
-            while True:
-                try:
-                    url = queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    return
-                t0 = time.perf_counter()
-                async with session.get(url) as r:
-                    body = await r.read()
-                latencies.append(time.perf_counter() - t0)
-                byte_count += len(body)
-                if r.status != 200:
-                    errors += 1
-
+    async def run() -> float:
         start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - start
+        await asyncio.gather(*(_connection("127.0.0.1", port, work, depth, latencies, totals)
+                               for _ in range(connections)))
+        return time.perf_counter() - start
+
+    cpu0 = _cpu_seconds(server_pid)
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
+        elapsed = asyncio.run(run())
+    else:
+        elapsed = uvloop.run(run())
+    cpu1 = _cpu_seconds(server_pid)
     lat = np.array(latencies) * 1000
-    return {"requests": len(urls), "seconds": elapsed, "rps": len(urls) / elapsed,
+    n = len(requests)
+    return {"requests": n, "seconds": elapsed, "rps": n / elapsed,
             "p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99)),
-            "errors": errors, "bytes": byte_count}
+            "errors": totals["errors"] + n - len(latencies), "bytes": totals["bytes"],
+            "server_cpu_ms": None if cpu0 is None or cpu1 is None
+            else (sum(cpu1) - sum(cpu0)) * 1000 / n,
+            "server_sys_share": None if cpu0 is None or cpu1 is None
+            else (cpu1[1] - cpu0[1]) / max(sum(cpu1) - sum(cpu0), 1e-9)}
+
+
+_MARKETS = ("seatgeek", "stubhub", "ticketmaster")
+
+
+def _page_url(sb, m: str, event_id: str, page: int, per_page: int) -> str:
+    """Page ``page`` (0-based) of an event's listings on marketplace ``m``."""
+    if m == "seatgeek":
+        return (f"{sb.urls['seatgeek']}/2/events/{event_id}/listings?client_id=sandbox"
+                f"&per_page={per_page}&page={page + 1}")
+    if m == "stubhub":
+        return (f"{sb.urls['stubhub']}/search/inventory/v2?eventId={event_id}"
+                f"&start={page * per_page}&rows={per_page}")
+    return (f"{sb.urls['ticketmaster']}/top-picks/v1/events/{event_id}?apikey=sandbox"
+            f"&size={per_page}&page={page}")
+
+
+def _total(m: str, body: dict) -> int:
+    if m == "seatgeek":
+        return body["meta"]["total"]
+    if m == "stubhub":
+        return body["totalListings"]
+    return body["page"]["totalElements"]
 
 
 def _page_urls(sb, truth_events: list[dict], pages: int, per_page: int) -> list[str]:
-    urls = []
-    markets = ("seatgeek", "stubhub", "ticketmaster")
-    for page in range(pages):
-        for i, ev in enumerate(truth_events):
-            m = markets[(i + page) % 3]
-            ids = ev["ids"]
-            if m not in ids:
-                m = "seatgeek"
-            if m == "seatgeek":
-                urls.append(f"{sb.urls['seatgeek']}/2/events/{ids['seatgeek']}/listings"
-                            f"?client_id=sandbox&per_page={per_page}&page={page + 1}")
-            elif m == "stubhub":
-                urls.append(f"{sb.urls['stubhub']}/search/inventory/v2?eventId={ids['stubhub']}"
-                            f"&start={page * per_page}&rows={per_page}")
-            else:
-                urls.append(f"{sb.urls['ticketmaster']}/top-picks/v1/events/"
-                            f"{ids['ticketmaster']}?apikey=sandbox&size={per_page}&page={page}")
-    return urls
+    """``pages`` distinct full pages, round-robin over every (event, marketplace): page 1 of
+    each, then page 2 of each, ... (the order least friendly to any per-event caching).
+
+    Each listing set's first page is fetched here to learn its size (and to build the
+    event's slot arrays and live index, as a crawl's first page would); the measured pages
+    start at the second page, so none of them is in the page cache.
+    """
+    sets = []
+    with httpx.Client(headers={"Authorization": "Bearer sandbox"}, timeout=60) as client:
+        for ev in truth_events:
+            for m in _MARKETS:
+                if m in ev["ids"]:
+                    body = client.get(_page_url(sb, m, ev["ids"][m], 0, per_page)).json()
+                    sets.append((m, ev["ids"][m], _total(m, body) // per_page))
+    urls: list[str] = []
+    for page in range(1, max((n for *_, n in sets), default=0)):
+        urls += [_page_url(sb, m, eid, page, per_page) for m, eid, n in sets if page < n]
+    return urls[:pages]
+
+
+def _round(x: float | None, digits: int = 3) -> float | None:
+    return None if x is None else round(x, digits)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -84,21 +171,25 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--listings-per-event", type=int, default=4400)
     ap.add_argument("--pages", type=int, default=6000, help="distinct pages requested")
     ap.add_argument("--warm-pages", type=int, default=2000, help="pages requested again")
-    ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--connections", type=int, default=8, help="keep-alive connections")
+    ap.add_argument("--depth", type=int, default=4, help="pipelined requests per connection")
     args = ap.parse_args(argv)
     per_page = 100
     with start_sandbox(events=args.events, listings_per_event=args.listings_per_event,
                        faults="none", seed=7) as sb:
+        pid = sb.process.pid
         events = [e for e in sb.truth()["events"] if e["status"] != "cancelled"]
-        per_event = max(1, args.pages // len(events) + 1)
-        urls = _page_urls(sb, events, per_event, per_page)[: args.pages]
-        headers = {"Authorization": "Bearer sandbox"}
-        asyncio.run(_load(urls[:50], headers, 4))  # connection setup, imports
-        pages = asyncio.run(_load(urls[50:], headers, args.concurrency))
-        hot = urls[-args.warm_pages:]  # the most recent pages: still in the page cache
-        warm = asyncio.run(_load(hot, headers, args.concurrency))
-        ping = [f"{sb.base_url}/_sandbox/ping"] * len(urls[50:])
-        base = asyncio.run(_load(ping, headers, args.concurrency))
+        host = f"127.0.0.1:{sb.port}"
+        urls = _page_urls(sb, events, args.pages + 50, per_page)
+        reqs = [_request(u, host) for u in urls]
+
+        def load(batch: list[bytes]) -> dict:
+            return _load(sb.port, batch, args.connections, args.depth, pid)
+
+        load(reqs[:50])  # connection setup, imports
+        pages = load(reqs[50:])
+        warm = load(reqs[-args.warm_pages:])  # the most recent pages: still in the page cache
+        base = load([_request(f"{sb.base_url}/_sandbox/ping", host)] * len(reqs[50:]))
         summary = sb.control("truth/summary")
     listings = pages["requests"] * per_page
     print(json.dumps({
@@ -106,15 +197,25 @@ def main(argv: list[str] | None = None) -> None:
         "listings_per_s": round(listings / pages["seconds"], 1),
         "p50_ms": round(pages["p50_ms"], 2), "p99_ms": round(pages["p99_ms"], 2),
         "errors": pages["errors"], "mb_per_s": round(pages["bytes"] / pages["seconds"] / 1e6, 1),
+        "server_cpu_ms_per_page": _round(pages["server_cpu_ms"]),
+        "server_pages_per_cpu_s": None if not pages["server_cpu_ms"]
+        else round(1000 / pages["server_cpu_ms"], 1),
+        "server_kernel_share": _round(pages["server_sys_share"], 2),
+        "target_pages_per_s": TARGET_PAGES_PER_S,
+        "meets_target": pages["rps"] >= TARGET_PAGES_PER_S,
         "workload": {"events": args.events, "listings_per_event": args.listings_per_event,
                      "live_listings": summary["live_listings_total"],
                      "distinct_pages": pages["requests"], "per_page": per_page,
-                     "concurrency": args.concurrency, "cache": "cold (every URL once)",
-                     "marketplaces": ["seatgeek", "stubhub", "ticketmaster"]},
+                     "connections": args.connections, "pipeline_depth": args.depth,
+                     "cache": "cold (every URL once, every page full)",
+                     "marketplaces": ["seatgeek", "stubhub", "ticketmaster"],
+                     "cpus": os.cpu_count(), "loadavg_1m": round(os.getloadavg()[0], 2)},
         "warm_pages": warm["requests"], "warm_pages_per_s": round(warm["rps"], 1),
         "warm_p99_ms": round(warm["p99_ms"], 2),
+        "warm_server_cpu_ms_per_page": _round(warm["server_cpu_ms"]),
         "baseline_pages_per_s": round(base["rps"], 1),
         "baseline_p99_ms": round(base["p99_ms"], 2),
+        "baseline_server_cpu_ms_per_request": _round(base["server_cpu_ms"]),
         "ratio": round(pages["rps"] / base["rps"], 3),
         "warm_ratio": round(warm["rps"] / base["rps"], 3),
     }))

@@ -93,10 +93,9 @@ def unit(*parts: int | str) -> float:
 def uniform2(base: int, slots: np.ndarray, other: np.ndarray, field: int,
              k: int = 3) -> list[np.ndarray]:
     """``k`` 21-bit uniforms for (slot, other) pairs, e.g. a listing's repricing epoch."""
-    salt = np.uint64(key(base, field))
+    salt = _salts(base, (field,))[0]
     h = mix(mix(other.astype(np.uint64) ^ salt) + slots.astype(np.uint64) * _GOLD)
-    return [((h >> np.uint64(21 * i)) & np.uint64(0x1FFFFF)).astype(np.float64)
-            * (1.0 / 2097152.0) for i in range(k)]
+    return list(uniforms_rows(h[None, :])[0, :k])
 
 
 @functools.lru_cache(maxsize=65_536)

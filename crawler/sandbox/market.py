@@ -161,12 +161,17 @@ _OFFER_ALPHABET = np.frombuffer(b"ABCDEFGHJKLMNPQRSTUVWXYZ234567", dtype=np.uint
 _POW30 = np.array([30**k for k in range(8)], dtype=np.uint64)
 
 
-def tm_offer_ids(event: WorldEvent, slots: np.ndarray) -> list[str]:
-    """Ticketmaster resale offer ids ("GJ6DC7BQ"-like), vectorised over slots."""
+def tm_offer_codes(event: WorldEvent, slots: np.ndarray) -> np.ndarray:
+    """Ticketmaster resale offer ids ("GJ6DC7BQ"-like) as an ``S8`` array, vectorised."""
     h = hashes(event.uid, slots, 77) >> np.uint64(24)
     digits = (h[:, None] // _POW30[None, :]) % np.uint64(30)
     chars = _OFFER_ALPHABET[digits.astype(np.int64)]
-    return np.ascontiguousarray(chars).view("S8").ravel().astype("U8").tolist()
+    return np.ascontiguousarray(chars).view("S8").ravel()
+
+
+def tm_offer_ids(event: WorldEvent, slots: np.ndarray) -> list[str]:
+    """Ticketmaster resale offer ids ("GJ6DC7BQ"-like), vectorised over slots."""
+    return tm_offer_codes(event, slots).astype("U8").tolist()
 
 
 class ListingModel:
@@ -290,9 +295,8 @@ class ListingModel:
                            len(DELIVERIES) - 1)
         primary = s.primary[j]
         appear = s.appear[j]
-        # fair value (as ``fair_cents``)
-        front = np.where(row < 0, 0.5, 1.0 - row / np.maximum(rows - 1, 1))
-        row_factor = 1.0 + 0.35 * front
+        # fair value (as ``fair_cents``; the row factor per (section, row) from a table)
+        row_factor = arr["row_factor"][sec * arr["row_stride"] + row + 1]
         noise = np.exp(0.05 * gauss[0])
         value = e.base_cents * arr["value"][sec] * row_factor * noise * self.drift(e, t)
         fair = np.rint(value).astype(np.int64)
@@ -324,7 +328,16 @@ class ListingModel:
     def _map_arrays(self, e: WorldEvent) -> dict[str, np.ndarray]:
         cid = e.seat_map.config_id
         if cid not in self._maps:
-            self._maps[cid] = e.seat_map.arrays()
+            arr = e.seat_map.arrays()
+            # the row factor of ``fair_cents`` for every (section, row), row -1 = GA
+            stride = int(arr["rows"].max()) + 1
+            sec = np.repeat(np.arange(arr["rows"].size), stride)
+            row = np.tile(np.arange(-1, stride - 1), arr["rows"].size)
+            rows = arr["rows"][sec]
+            front = np.where(row < 0, 0.5, 1.0 - row / np.maximum(rows - 1, 1))
+            arr["row_factor"] = 1.0 + 0.35 * front
+            arr["row_stride"] = stride
+            self._maps[cid] = arr
         return self._maps[cid]
 
     # -- prices ------------------------------------------------------------------------

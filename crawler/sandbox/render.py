@@ -21,10 +21,7 @@ import orjson
 
 from crawler.sandbox.market import MAX_QTY
 
-#: "%d.%s" % (cents // 100, FRAC[cents % 100]) is how orjson prints round(cents / 100, 2)
-FRAC = np.array(["0" if v == 0 else (str(v // 10) if v % 10 == 0 else f"{v:02d}")
-                 for v in range(100)], dtype=object)
-_SEP = "\x1f"  # never in rendered JSON: orjson escapes control characters
+_SEP = b"\x1f"  # never in rendered JSON: orjson escapes control characters
 
 
 def jstr(text: str) -> str:
@@ -38,24 +35,35 @@ def plain(text: str) -> bool:
     return jstr(text) == f'"{text}"'
 
 
-def money(cents: np.ndarray) -> tuple[list[int], list[str]]:
+def table(values: Sequence[str | bytes]) -> np.ndarray:
+    """Texts (stored as UTF-8 bytes) to fancy-index with a numpy index column
+    (``t[idx].tolist()`` is a column for ``rows``)."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = [v.encode() if isinstance(v, str) else v for v in values]
+    return out
+
+
+#: b"%d.%s" % (cents // 100, FRAC[cents % 100]) is how orjson prints round(cents / 100, 2)
+FRAC = table(["0" if v == 0 else (str(v // 10) if v % 10 == 0 else f"{v:02d}")
+              for v in range(100)])
+
+
+def money(cents: np.ndarray) -> tuple[list[int], list[bytes]]:
     """Two columns for a ``%d.%s`` dollars field from integer cents (non-negative)."""
     return (cents // 100).tolist(), FRAC[cents % 100].tolist()
 
 
-def table(values: Sequence[str]) -> np.ndarray:
-    """An object array to fancy-index with a numpy index column (``t[idx].tolist()``)."""
-    out = np.empty(len(values), dtype=object)
-    out[:] = list(values)
-    return out
+def rows(template: str | bytes, columns: Sequence[Sequence[Any]], sep: bytes = b",") -> bytes:
+    """``sep.join(template % row for row in zip(*columns))`` as one C-level format call.
 
-
-def rows(template: str, columns: Sequence[Sequence[Any]], sep: str = ",") -> str:
-    """``sep.join(template % row for row in zip(*columns))`` as one C-level format call."""
+    Bytes formatting: string columns are bytes (``table`` lookups), numbers are ints."""
     n = len(columns[0]) if columns else 0
     if n == 0:
-        return ""
-    return (sep.join([template] * n)) % tuple(chain.from_iterable(zip(*columns, strict=True)))
+        return b""
+    if isinstance(template, str):
+        template = template.encode()
+    flat = tuple(chain.from_iterable(zip(*columns, strict=True)))
+    return sep.join([template] * n) % flat
 
 
 def literal(text: str) -> str:
@@ -63,14 +71,14 @@ def literal(text: str) -> str:
     return text.replace("%", "%%")
 
 
-def column(template: str, columns: Sequence[Sequence[Any]]) -> list[str]:
+def column(template: str | bytes, columns: Sequence[Sequence[Any]]) -> list[bytes]:
     """``[template % row for row in zip(*columns)]`` (for a composite field like a price)."""
     if not columns or not len(columns[0]):
         return []
     return rows(template, columns, _SEP).split(_SEP)
 
 
-def nullify(values: list[str], where: np.ndarray, text: str = "null") -> list[str]:
+def nullify(values: list[bytes], where: np.ndarray, text: bytes = b"null") -> list[bytes]:
     """Replace ``values[i]`` by ``text`` where the boolean mask is set (malformed records)."""
     for i in np.flatnonzero(where).tolist():
         values[i] = text
@@ -89,13 +97,13 @@ def _calendar() -> tuple[np.ndarray, np.ndarray]:
 _DAYS = 65_536
 
 
-def iso_z_parts(epochs: np.ndarray) -> tuple[list[str], list[str]]:
+def iso_z_parts(epochs: np.ndarray) -> tuple[list[bytes], list[bytes]]:
     """Epoch seconds -> ("YYYY-MM-DDT", "HH:MM:SSZ") columns for a ``%s%s`` field."""
     days, seconds = _calendar()
     day = epochs // 86_400
     if epochs.size and (day.min() < 0 or day.max() >= _DAYS):
         text = np.datetime_as_string(epochs.astype("datetime64[s]"), unit="s").tolist()
-        return [x[:11] for x in text], [x[11:] + "Z" for x in text]
+        return [x[:11].encode() for x in text], [x[11:].encode() + b"Z" for x in text]
     return days[day].tolist(), seconds[epochs % 86_400].tolist()
 
 
@@ -140,9 +148,14 @@ class MapGeometry:
         return table(out)
 
 
-@functools.lru_cache(maxsize=256)
+_PLAIN_MAPS: dict[int, bool] = {}
+
+
 def plain_map(smap: Any) -> bool:
     """Whether every section, row and zone name of a seat map needs no JSON escaping (the
-    templates glue some of them into one string literal)."""
-    names = [x for s in smap.sections for x in (s.name, s.tier, s.tier_code, *s.rows)]
-    return all(plain(x) for x in names)
+    templates glue some of them into one string literal). Cached per seat map config."""
+    known = _PLAIN_MAPS.get(smap.config_id)
+    if known is None:
+        names = [x for s in smap.sections for x in (s.name, s.tier, s.tier_code, *s.rows)]
+        known = _PLAIN_MAPS[smap.config_id] = all(plain(x) for x in names)
+    return known

@@ -365,12 +365,12 @@ def _map_text(smap: SeatMap) -> _MapText:
     return text
 
 
-def _template(e: WorldEvent) -> tuple[str, str] | None:
+def _template(e: WorldEvent) -> tuple[bytes, bytes] | None:
     return _event_template(int(e.ids[M]), e.name)
 
 
 @functools.lru_cache(maxsize=4096)
-def _event_template(eid: int, name: str) -> tuple[str, str] | None:
+def _event_template(eid: int, name: str) -> tuple[bytes, bytes] | None:
     """The per-listing format (price inline, and price as one field) or None if the event's
     URL would need escaping."""
     url = f"https://seatgeek.com/e/{slug(name)}/{eid}?listing="
@@ -378,7 +378,7 @@ def _event_template(eid: int, name: str) -> tuple[str, str] | None:
         return None
     head = f'{{"id":%d,"event_id":{eid},"section":%s,"seat_numbers":%s,"price":'
     tail = f',"delivery_method":%s,"created_at":"%s%s","url":"{render.literal(url)}%d"}}'
-    return head + _PRICE + tail, head + "%s" + tail
+    return (head + _PRICE + tail).encode(), (head + "%s" + tail).encode()
 
 
 def sg_listings_json(e: WorldEvent, live: Live) -> bytes | None:
@@ -399,14 +399,14 @@ def sg_listings_json(e: WorldEvent, live: Live) -> bytes | None:
     inline = True
     if bad.any():
         for i in np.flatnonzero(bad == _BAD["bad_date"]).tolist():
-            day[i], clock[i] = "2026-13-45T", "99:99:99Z"
+            day[i], clock[i] = b"2026-13-45T", b"99:99:99Z"
         for i in np.flatnonzero(bad == _BAD["negative_quantity"]).tolist():
             n = int(q[i])
-            seats[i] = seats[i].replace(f',"quantity":{n},', f',"quantity":{-n},', 1)
+            seats[i] = seats[i].replace(b',"quantity":%d,' % n, b',"quantity":%d,' % -n, 1)
         if (bad == _BAD["missing_price"]).any():
             money = [render.nullify(render.column(_PRICE, money), bad == _BAD["missing_price"])]
             inline = False
     columns = [lid, text.sec_row[geo.row_at(k, r) * 4 + live.spelling].tolist(), seats,
                *money, text.tail[(k * 5 + live.delivery) * 2 + live.primary].tolist(),
                day, clock, lid]
-    return render.rows(template[0 if inline else 1], columns).encode()
+    return render.rows(template[0 if inline else 1], columns)

@@ -321,7 +321,7 @@ _LISTING = ('{{"listingId":%d,"currentPrice":{current},"listingPrice":{{"amount"
             '"currency":"USD"}},"sectionId":%s,"quantity":%d,"sellerSectionName":%s,'
             '"seatNumbers":%s,"deliveryTypeList":[%d],"deliveryMethodList":[%d],'
             '"dirtyTicketInd":false,%s,"sellerOwnInd":0,"score":0.0,"valuePercentage":%d.%d}}')
-_INLINE, _FIELD = _LISTING.format(current=_CURRENT), _LISTING.format(current="%s")
+_INLINE, _FIELD = _LISTING.format(current=_CURRENT).encode(), _LISTING.format(current="%s").encode()
 _DELIVERY_ID = np.array(_DELIVERY_BY_INDEX, dtype=np.int64)
 _MISSING_PRICE = 1 + MALFORMED_KINDS[M].index("missing_price")
 _NEGATIVE_QTY = 1 + MALFORMED_KINDS[M].index("negative_quantity")
@@ -393,4 +393,4 @@ def sh_listings_json(e: WorldEvent, live: Live) -> bytes | None:
         text.seller[k * 4 + live.spelling].tolist(),
         text.seats[geo.seats_at(r, live.seat0, q) * len(e.seat_map.sections) + k].tolist(),
         delivery, delivery, _SPLITS[q * 4 + live.split].tolist(),
-        (value // 10).tolist(), (value % 10).tolist()]).encode()
+        (value // 10).tolist(), (value % 10).tolist()])

@@ -25,7 +25,7 @@ from crawler.sandbox.common import (
     parse_when,
 )
 from crawler.sandbox.hashing import key
-from crawler.sandbox.market import FEES, MALFORMED_KINDS, Live, tm_offer_ids
+from crawler.sandbox.market import FEES, MALFORMED_KINDS, Live, tm_offer_codes, tm_offer_ids
 from crawler.sandbox.render import seat_run
 from crawler.sandbox.venues import SeatMap
 from crawler.sandbox.world import WorldEvent, b62, slug, tm_attraction_id, tm_venue_id
@@ -402,7 +402,7 @@ def tm_picks(e: WorldEvent, live: Live) -> tuple[list[dict], list[dict]]:
 _FACE = '"faceValue":%d.%s,"totalPrice":%d.%s'
 _OFFER = ('{{"offerId":"%s",%s{face},"charges":[{{"reason":"service","type":"fee","amount":'
           '%d.%s}},{{"reason":"facility","type":"fee","amount":%s}}]}}')
-_OFFER_INLINE, _OFFER_FIELD = _OFFER.format(face=_FACE), _OFFER.format(face="%s")
+_OFFER_INLINE, _OFFER_FIELD = _OFFER.format(face=_FACE).encode(), _OFFER.format(face="%s").encode()
 _FACILITY = render.table([orjson.dumps(FEES[(M, kind)][1] / 100.0).decode()
                           for kind in ("resale", "primary")])
 _EMPTY_SEATS = 1 + MALFORMED_KINDS[M].index("empty_seats")
@@ -476,7 +476,7 @@ def tm_picks_json(e: WorldEvent, live: Live) -> tuple[bytes, bytes] | None:
     geo = text.geo
     k, r, bad = live.section, live.row, live.malformed
     primary = live.primary.astype(np.int64)
-    oid = tm_offer_ids(e, live.slot)
+    oid = tm_offer_codes(e, live.slot).tolist()
     at_row = geo.row_at(k, r)
     at_seats = geo.seats_at(r, live.seat0, live.qty)
     seat_ids, seats = text.seat_ids[at_seats].tolist(), text.seats[at_seats].tolist()
@@ -484,10 +484,10 @@ def tm_picks_json(e: WorldEvent, live: Live) -> tuple[bytes, bytes] | None:
     offer = _OFFER_INLINE
     if bad.any():
         for i in np.flatnonzero(bad == _EMPTY_SEATS).tolist():
-            seat_ids[i], seats[i] = "", "[]"
+            seat_ids[i], seats[i] = b"", b"[]"
         if (bad == _MISSING_PRICE).any():
             money = [render.nullify(render.column(_FACE, money), bad == _MISSING_PRICE,
-                                    '"faceValue":null,"totalPrice":null')]
+                                    b'"faceValue":null,"totalPrice":null')]
             offer = _OFFER_FIELD
     facility = np.array([FEES[(M, "resale")][1], FEES[(M, "primary")][1]])[primary]
     picks = render.rows(
@@ -497,4 +497,4 @@ def tm_picks_json(e: WorldEvent, live: Live) -> tuple[bytes, bytes] | None:
     offers = render.rows(offer, [
         oid, text.offer[k * 2 + primary].tolist(), *money,
         *render.money(live.total - live.price - facility), _FACILITY[primary].tolist()])
-    return picks.encode(), offers.encode()
+    return picks, offers
