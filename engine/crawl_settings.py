@@ -33,6 +33,8 @@ def scrapy_settings(settings: Settings, sandbox_urls: dict[str, str] | None = No
         "RIPCITY_CHROMIUM_PATH": str(s.chromium_path),
         "LOG_LEVEL": "WARNING" if s.log_level in {"INFO", "DEBUG"} else s.log_level,
         "TELNETCONSOLE_ENABLED": False,
+        # items go to the ingest writers, not to the standalone crawl's Parquet files
+        "RIPCITY_PARQUET_EXPORT": False,
     }
     if sandbox_urls:
         for market, prefix, key_name in (
