@@ -90,7 +90,7 @@ def _extension_lifespans() -> list[Any]:
 def _templates_and_static() -> dict[str, Any]:
     kw: dict[str, Any] = {}
     if (_HERE / "templates").is_dir():
-        from litestar.contrib.jinja import JinjaTemplateEngine
+        from litestar.plugins.jinja import JinjaTemplateEngine
         from litestar.template.config import TemplateConfig
 
         kw["template_config"] = TemplateConfig(directory=_HERE / "templates",

@@ -184,3 +184,44 @@ def test_deals_for_me_follow_watchlists(http, api_world, alice):
     assert deals and {d["event"]["city"] for d in deals} == {"Seattle"}
     scores = [d["listing"]["deal_score"] for d in deals]
     assert scores == sorted(scores, reverse=True)
+
+
+def test_requires_premium_guard_says_how_to_upgrade(api_world, http):
+    """The guard other parts (forecasts, billing) put on premium routes."""
+    import httpx
+    from litestar import get
+
+    from api.app import create_app
+    from api.lib.auth import requires_premium
+    from tests.fixtures_api import ServerThread
+
+    @get("/api/v1/forecast-demo", guards=[requires_premium])
+    async def forecast_demo() -> dict[str, str]:
+        return {"forecast": "down"}
+
+    app = create_app(db_url=api_world.db_url)
+    app.register(forecast_demo)
+    free, premium = new_user(http), new_user(http, plan="premium", db_url=api_world.db_url)
+    with ServerThread(app) as base:
+        anonymous = httpx.get(f"{base}/api/v1/forecast-demo")
+        denied = httpx.get(f"{base}/api/v1/forecast-demo", headers=free["headers"])
+        allowed = httpx.get(f"{base}/api/v1/forecast-demo", headers=premium["headers"])
+    assert anonymous.status_code == 401
+    assert denied.status_code == 403
+    assert denied.json()["upgrade_url"] == "/api/v1/billing/checkout"
+    assert "free plan" in denied.json()["detail"]
+    assert allowed.status_code == 200 and allowed.json() == {"forecast": "down"}
+
+
+def test_plan_follows_the_subscription(http, api_world):
+    user = new_user(http)
+    assert http.get(f"{V1}/account", headers=user["headers"]).json()["plan"] == "free"
+    with psycopg.connect(api_world.db_url) as conn:
+        conn.execute("INSERT INTO subscriptions (user_id, status, plan) "
+                     "VALUES (%s, 'active', 'premium')", (user["id"],))
+    assert http.get(f"{V1}/account", headers=user["headers"]).json()["plan"] == "premium"
+    key = http.post(f"{V1}/api-keys", headers=user["headers"]).json()["key"]
+    r = http.post(f"{V1}/alert-rules", headers={"Authorization": f"Bearer {key}"}, json={
+        "kind": "deal_score_at_least", "event_id": api_world.event_ids[0],
+        "min_deal_score": 90, "channels": ["sms"]})
+    assert r.status_code == 201, r.text  # SMS is allowed on premium

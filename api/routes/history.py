@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, Response, get
-from litestar.params import Parameter
+from litestar.params import Parameter, PathParameter
 
 from api.lib.cache import event_tag
 from api.lib.deps import RuntimeDep
@@ -65,7 +65,8 @@ class HistoryController(Controller):
     @get("/listings/{marketplace:str}/{listing_id:str}/history",
          summary="Every price one listing has had")
     async def listing_history(
-        self, runtime: RuntimeDep, event_id: EventId, marketplace: Marketplace,
+        self, runtime: RuntimeDep, event_id: EventId,
+        marketplace: Annotated[Marketplace, PathParameter(description="marketplace")],
         listing_id: Annotated[str, Parameter(min_length=1, max_length=200)],
     ) -> ListingHistory:
         async with runtime.pool.connection() as conn:
