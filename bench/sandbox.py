@@ -99,6 +99,7 @@ def _load(port: int, requests: list[bytes], connections: int, depth: int,
         return time.perf_counter() - start
 
     cpu0 = _cpu_seconds(server_pid)
+    own0 = time.process_time()
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
@@ -106,6 +107,7 @@ def _load(port: int, requests: list[bytes], connections: int, depth: int,
     else:
         elapsed = uvloop.run(run())
     cpu1 = _cpu_seconds(server_pid)
+    own = time.process_time() - own0
     lat = np.array(latencies) * 1000
     n = len(requests)
     return {"requests": n, "seconds": elapsed, "rps": n / elapsed,
@@ -113,6 +115,7 @@ def _load(port: int, requests: list[bytes], connections: int, depth: int,
             "errors": totals["errors"] + n - len(latencies), "bytes": totals["bytes"],
             "server_cpu_ms": None if cpu0 is None or cpu1 is None
             else (sum(cpu1) - sum(cpu0)) * 1000 / n,
+            "client_cpu_ms": own * 1000 / n,
             "server_sys_share": None if cpu0 is None or cpu1 is None
             else (cpu1[1] - cpu0[1]) / max(sum(cpu1) - sum(cpu0), 1e-9)}
 
@@ -161,6 +164,42 @@ def _page_urls(sb, truth_events: list[dict], pages: int, per_page: int) -> list[
     return urls[:pages]
 
 
+def _in_process(events: int, listings_per_event: int, pages: int = 300) -> dict:
+    """Page generation in this process, same world: the column renderers against the
+    listing dicts + orjson (the readable reference, and the renderer before them), on the
+    same pages, interleaved, best of several rounds (robust to other load)."""
+    import orjson
+
+    from crawler.sandbox import wire_seatgeek, wire_stubhub, wire_ticketmaster
+    from crawler.sandbox.app import SandboxConfig, create_app
+
+    app = create_app(SandboxConfig(seed=7, events=events, listings_per_event=listings_per_event,
+                                   faults="none"))
+    model, t = app.model, app.clock.tick()
+    fast = {"seatgeek": wire_seatgeek.sg_listings_json, "stubhub": wire_stubhub.sh_listings_json,
+            "ticketmaster": wire_ticketmaster.tm_picks_json}
+    slow = {"seatgeek": lambda e, live: orjson.dumps(wire_seatgeek.sg_listings(e, live)),
+            "stubhub": lambda e, live: orjson.dumps(wire_stubhub.sh_listings(e, live)),
+            "ticketmaster": lambda e, live: orjson.dumps(wire_ticketmaster.tm_picks(e, live))}
+    work = [(e, m, page) for page in range(1, 4) for e in app.world.events
+            for m in _MARKETS if m in e.ids and e.status != "cancelled"][:pages]
+    for e, m, _ in work:
+        model.live_slots(e, m, t)
+
+    def run(renderers: dict) -> float:
+        start = time.perf_counter()
+        for e, m, page in work:
+            live, _ = model.page(e, m, t, page * 100, page * 100 + 100)
+            renderers[m](e, live)
+        return (time.perf_counter() - start) * 1000 / len(work)
+
+    best_fast = best_slow = float("inf")
+    for _ in range(5):
+        best_fast, best_slow = min(best_fast, run(fast)), min(best_slow, run(slow))
+    return {"ms_per_page": round(best_fast, 3), "reference_ms_per_page": round(best_slow, 3),
+            "speedup": round(best_slow / best_fast, 2), "pages": len(work)}
+
+
 def _round(x: float | None, digits: int = 3) -> float | None:
     return None if x is None else round(x, digits)
 
@@ -192,6 +231,7 @@ def main(argv: list[str] | None = None) -> None:
         base = load([_request(f"{sb.base_url}/_sandbox/ping", host)] * len(reqs[50:]))
         summary = sb.control("truth/summary")
     listings = pages["requests"] * per_page
+    local = _in_process(args.events, args.listings_per_event)
     print(json.dumps({
         "pages_per_s": round(pages["rps"], 1),
         "listings_per_s": round(listings / pages["seconds"], 1),
@@ -201,6 +241,7 @@ def main(argv: list[str] | None = None) -> None:
         "server_pages_per_cpu_s": None if not pages["server_cpu_ms"]
         else round(1000 / pages["server_cpu_ms"], 1),
         "server_kernel_share": _round(pages["server_sys_share"], 2),
+        "client_cpu_ms_per_page": _round(pages["client_cpu_ms"]),
         "target_pages_per_s": TARGET_PAGES_PER_S,
         "meets_target": pages["rps"] >= TARGET_PAGES_PER_S,
         "workload": {"events": args.events, "listings_per_event": args.listings_per_event,
@@ -218,6 +259,7 @@ def main(argv: list[str] | None = None) -> None:
         "baseline_server_cpu_ms_per_request": _round(base["server_cpu_ms"]),
         "ratio": round(pages["rps"] / base["rps"], 3),
         "warm_ratio": round(warm["rps"] / base["rps"], 3),
+        "in_process": local,
     }))
 
 
