@@ -172,3 +172,15 @@ def test_large_responses_are_compressed(http, api_world):
         assert len(r.json()["items"]) == 60
     plain = http.get(path, headers={"Accept-Encoding": "identity"})
     assert "content-encoding" not in plain.headers and len(plain.json()["items"]) == 60
+
+
+def test_redis_outage_degrades_to_uncached_unlimited(api_world):
+    from api.app import create_app
+    from storage.config import load_settings
+    from tests.fixtures_db import free_port
+
+    settings = load_settings(RIPCITY_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    app = create_app(settings, db_url=api_world.db_url, rate_limit_multiplier=0.01)
+    with ServerThread(app) as base:
+        codes = {httpx.get(f"{base}{V1}/events?limit=2").status_code for _ in range(3)}
+    assert codes == {200}  # nobody is refused because the limiter's store is down

@@ -8,11 +8,16 @@ response that depends on an event.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import TYPE_CHECKING, Protocol
 
+from redis.exceptions import RedisError
+
 if TYPE_CHECKING:
     from redis.asyncio import Redis
+
+logger = logging.getLogger(__name__)
 
 
 class Backend(Protocol):
@@ -76,7 +81,11 @@ class MemoryBackend:
 
 
 class RedisBackend:
-    """Counters and cache shared by every API process through one Redis."""
+    """Counters and cache shared by every API process through one Redis.
+
+    Fails open: while Redis is unreachable requests are not limited and every read is a
+    cache miss (logged), so a Redis outage degrades speed, never availability.
+    """
 
     def __init__(self, redis: Redis, prefix: str = "ripcity:api:") -> None:
         self._r = redis
@@ -90,27 +99,39 @@ class RedisBackend:
 
     async def hit(self, key: str, window: int) -> tuple[int, int]:
         k = f"{self._p}rl:{key}"
-        async with self._r.pipeline(transaction=True) as pipe:
-            pipe.incr(k)
-            pipe.expire(k, window, nx=True)
-            pipe.ttl(k)
-            count, _, ttl = await pipe.execute()
+        try:
+            async with self._r.pipeline(transaction=True) as pipe:
+                pipe.incr(k)
+                pipe.expire(k, window, nx=True)
+                pipe.ttl(k)
+                count, _, ttl = await pipe.execute()
+        except (RedisError, OSError) as err:
+            logger.warning("rate limit not applied, Redis unreachable: %s", err)
+            return 0, window
         return int(count), max(1, int(ttl))
 
     async def get(self, key: str) -> bytes | None:
-        value: bytes | None = await self._r.get(f"{self._p}c:{key}")
+        try:
+            value: bytes | None = await self._r.get(f"{self._p}c:{key}")
+        except (RedisError, OSError) as err:
+            logger.warning("cache read skipped, Redis unreachable: %s", err)
+            return None
         return value
 
     async def set(self, key: str, value: bytes, ttl: int, tags: tuple[str, ...]) -> None:
         k = f"{self._p}c:{key}"
-        async with self._r.pipeline(transaction=False) as pipe:
-            pipe.set(k, value, ex=ttl)
-            for tag in tags:
-                pipe.sadd(f"{self._p}t:{tag}", k)
-                pipe.expire(f"{self._p}t:{tag}", 3600)
-            await pipe.execute()
+        try:
+            async with self._r.pipeline(transaction=False) as pipe:
+                pipe.set(k, value, ex=ttl)
+                for tag in tags:
+                    pipe.sadd(f"{self._p}t:{tag}", k)
+                    pipe.expire(f"{self._p}t:{tag}", 3600)
+                await pipe.execute()
+        except (RedisError, OSError) as err:
+            logger.warning("cache write skipped, Redis unreachable: %s", err)
 
     async def invalidate(self, tags: list[str]) -> None:
+        """Drop tagged entries (raises if Redis is down: the listener retries on reconnect)."""
         for tag in tags:
             tk = f"{self._p}t:{tag}"
             keys = await self._r.smembers(tk)

@@ -16,6 +16,7 @@ import logging
 from typing import TYPE_CHECKING
 
 import psycopg
+from redis.exceptions import RedisError
 
 from api.lib.cache import ALL_EVENTS_TAG, event_tag
 from api.services.events import refresh_summaries
@@ -38,6 +39,13 @@ def tags_for(ids: list[int]) -> list[str]:
     return [*(event_tag(i) for i in ids), ALL_EVENTS_TAG]
 
 
+async def _invalidate(cache: ResponseCache, tags: list[str]) -> None:
+    try:
+        await cache.invalidate(tags)
+    except (RedisError, OSError) as err:  # entries still expire by their TTL
+        logger.warning("cache invalidation skipped, Redis unreachable: %s", err)
+
+
 async def listen_for_ingest(db_url: str, pool: AsyncConnectionPool, cache: ResponseCache,
                             ready: asyncio.Event | None = None) -> None:
     """Run until cancelled: refresh summaries and invalidate cache tags on ingest."""
@@ -49,7 +57,7 @@ async def listen_for_ingest(db_url: str, pool: AsyncConnectionPool, cache: Respo
                 async with pool.connection() as work:
                     n = await refresh_summaries(work, None)
                 logger.debug("refreshed %d event summaries after (re)connecting", n)
-                await cache.invalidate([ALL_EVENTS_TAG])
+                await _invalidate(cache, [ALL_EVENTS_TAG])
                 delay = 0.5
                 if ready is not None:
                     ready.set()
@@ -58,7 +66,7 @@ async def listen_for_ingest(db_url: str, pool: AsyncConnectionPool, cache: Respo
                     if ids:
                         async with pool.connection() as work:
                             await refresh_summaries(work, ids)
-                    await cache.invalidate(tags_for(ids))
+                    await _invalidate(cache, tags_for(ids))
         except asyncio.CancelledError:
             raise
         except (psycopg.Error, OSError) as err:
