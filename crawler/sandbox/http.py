@@ -34,7 +34,7 @@ class _Slot:
     __slots__ = ("close", "data")
 
     def __init__(self) -> None:
-        self.data: bytes | None = None
+        self.data: list[bytes] | None = None  # head, body: written with one writev
         self.close = False
 
 
@@ -126,21 +126,21 @@ class SandboxProtocol(asyncio.Protocol):
         if not keep_alive:
             head.append(b"connection: close\r\n")
         head.append(b"\r\n")
+        data = [b"".join(head)]
         if method != "HEAD":
-            head.append(response.body)
-        data = b"".join(head)
+            data.append(response.body)  # not copied into the head: writelines sends both
         if delay:
             asyncio.get_running_loop().call_later(delay, self._ready, slot, data)
         else:
             self._ready(slot, data)
 
-    def _ready(self, slot: _Slot, data: bytes) -> None:
+    def _ready(self, slot: _Slot, data: list[bytes]) -> None:
         slot.data = data
         while self.queue and self.queue[0].data is not None:
             done = self.queue.popleft()
             if self.transport is None:
                 return
-            self.transport.write(done.data)  # type: ignore[arg-type]
+            self.transport.writelines(done.data)  # type: ignore[arg-type]
             if done.close:
                 self.transport.close()
                 self.queue.clear()

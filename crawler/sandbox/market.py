@@ -307,12 +307,18 @@ class ListingModel:
         u_reprice, u_drop, u_size = uniform2(e.uid, j, epoch, _F_REPRICE + salt)
         reprice = np.exp(0.085 * (2 * u_reprice - 1))
         factor = markup * reprice * np.where(u_drop < 0.02, 0.5 + 0.2 * u_size, 1.0)
-        face = fair / self.drift(e, t) * self.drift(e, self.world.start) * 0.92
-        total = np.where(primary, face, fair * factor)
         resale = FEES[(m, "resale")]
-        prim = FEES.get((m, "primary"), resale)
-        rate = np.where(primary, prim[0], resale[0])
-        fixed = np.where(primary, prim[1], resale[1])
+        rate: Any
+        fixed: Any
+        if primary.any():  # box-office seats sell at face value with primary fees
+            face = fair / self.drift(e, t) * self.drift(e, self.world.start) * 0.92
+            total = np.where(primary, face, fair * factor)
+            prim = FEES.get((m, "primary"), resale)
+            rate = np.where(primary, prim[0], resale[0])
+            fixed = np.where(primary, prim[1], resale[1])
+        else:  # the same arithmetic with scalars (only Ticketmaster has box-office seats)
+            total = fair * factor
+            rate, fixed = resale
         price = np.maximum(np.rint((total - fixed) / (1.0 + rate)), 100).astype(np.int64)
         fees = np.rint(price * rate).astype(np.int64) + fixed
         total = price + fees
