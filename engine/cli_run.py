@@ -51,7 +51,11 @@ def run(
     once: bool = typer.Option(False, "--once", help="run one full crawl cycle and exit"),
     ray_address: str | None = RayAddress,
     workers: int | None = typer.Option(None, help="crawl workers (RIPCITY_CRAWL_WORKERS)"),
-    speed: float = typer.Option(1.0, help="run the re-crawl schedule this many times faster"),
+    speed: float | None = typer.Option(
+        None, help="run the re-crawl schedule this many times faster "
+        "(default: 1, or the sandbox clock's speed)"),
+    sandbox_clock: float = typer.Option(
+        60.0, help="sandbox only: simulated seconds per real second, so prices move"),
     serve_api: bool = typer.Option(True, "--api/--no-api", help="serve the API and dashboard"),
     timeout: float = typer.Option(3600.0, help="--once: give up after this many seconds"),
 ) -> None:
@@ -68,12 +72,18 @@ def run(
     stop = install_stop_handlers()
     from engine.session import engine_session
 
-    overrides: dict[str, Any] = {"speed": speed}
+    overrides: dict[str, Any] = {}
+    sandbox_options: dict[str, Any] = {}
+    if not settings.marketplace_keys_set:
+        sandbox_options["clock_speed"] = 0.0 if once else sandbox_clock
+        overrides["speed"] = speed or max(1.0, sandbox_options["clock_speed"])
+    else:
+        overrides["speed"] = speed or 1.0
     if workers:
         overrides["crawl_workers"] = workers
     typer.echo("starting: database, marketplaces, Ray (first start takes a few seconds)...")
     with engine_session(settings, ray_address=ray_address, continuous=not once,
-                        **overrides) as session:
+                        sandbox_options=sandbox_options, **overrides) as session:
         source = ("the local sandbox" if session.sandbox is not None
                   else "the configured marketplaces")
         typer.echo(f"crawling {source} with {len(session.engine.workers)} crawl workers")
@@ -91,7 +101,7 @@ def _serve(session: Any, stop: threading.Event, serve_api: bool) -> None:
     import ray
 
     from engine.refresh import RefreshListener
-    from engine.services import start_api, stop_quietly
+    from engine.services import sandbox_clock_offset, start_api, stop_quietly
     from engine.status_view import StatusReporter
 
     engine = session.engine
@@ -103,13 +113,19 @@ def _serve(session: Any, stop: threading.Event, serve_api: bool) -> None:
                                lambda pairs: engine.refresh(engine.targets_for(pairs)),
                                engine.wait_shards).start()
     rediscover = 3600.0 / max(engine.options.speed, 1e-9)
-    last_discover = 0.0
+    last_discover: float | None = None
+    synced = time.monotonic()
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # no line per status poll
     try:
         with StatusReporter(url) as reporter:
             while not stop.is_set():
-                if time.monotonic() - last_discover >= rediscover:
+                if last_discover is None or time.monotonic() - last_discover >= rediscover:
                     ray.get(engine.coordinator.discover.remote())
                     last_discover = time.monotonic()
+                if session.sandbox is not None and time.monotonic() - synced >= 10:
+                    synced = time.monotonic()  # the sandbox's simulated clock runs on
+                    offset = sandbox_clock_offset(session.sandbox)
+                    engine.coordinator.set_clock_offset.remote(offset)
                 reporter.update(engine.status())
                 stop.wait(0.5)
     finally:

@@ -59,7 +59,7 @@ class StatusReporter:
         now = time.monotonic()
         if now - self._last_plain >= self._plain_every:
             self._last_plain = now
-            self.console.print(plain_line(status, self._rate), highlight=False)
+            self.console.print(plain_line(status, self._rate), highlight=False, soft_wrap=True)
 
     def _table(self, status: dict[str, Any]) -> Table:
         table = Table(title="Rip City Ticket Dispatch — engine", show_header=False,
