@@ -50,6 +50,7 @@ def crawl(
             _progress(engine, stop, timeout, lambda: _idle(engine))
             ray.get(engine.coordinator.plan.remote())
             _progress(engine, stop, timeout, lambda: _idle(engine) and (once or stop.is_set()))
+        engine.flush()
         print_summary(engine.status())
 
 

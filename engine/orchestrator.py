@@ -126,10 +126,16 @@ class Engine:
         left = max(1.0, timeout - (time.monotonic() - t0))
         if not ray.get(self.coordinator.wait_idle.remote(left)):
             raise TimeoutError(f"the crawl cycle did not finish within {timeout:.0f}s")
-        ray.get([w.flush_downstream.remote() for w in self.workers])
+        self.flush()
         summary = self.status()
         summary["cycle_seconds"] = round(time.monotonic() - t0, 2)
         return summary
+
+    def flush(self) -> None:
+        """Wait until every committed chunk is scored and its changes matched."""
+        import ray
+
+        ray.get([w.flush_downstream.remote() for w in self.workers])
 
     def crawl_events(self, targets: list[tuple[str, str]], timeout: float = 600.0
                      ) -> dict[str, Any]:
