@@ -27,7 +27,7 @@ class EngineOptions:
     chunk_rows: int = 5000
     queue_pages: int = 64  # pages a shard may buffer before its crawl is paused
     events_per_shard: int = 4
-    renderer_slots: int = 1
+    renderer_slots: int = dataclasses.field(default_factory=lambda: default_renderer_slots())
     speed: float = 1.0
     spiders: tuple[str, ...] | None = None  # None = every spider
     marketplaces: tuple[str, ...] | None = None
@@ -37,6 +37,32 @@ class EngineOptions:
     hook_specs: list[str] | None = None
     scorer_spec: str | None = None
     clock_offset_s: float = 0.0  # the marketplaces' clock minus ours (sandbox time)
+
+
+def default_renderer_slots() -> int:
+    """Browsers that may render at once: one per 2 cores and per 2 GiB free, at least 1."""
+    import os
+
+    import psutil
+
+    cores = os.cpu_count() or 1
+    free_gib = psutil.virtual_memory().available / 2**30
+    return max(1, min(cores // 2, int(free_gib // 2)))
+
+
+def drop_unrenderable(spiders: dict[str, str], chromium: str | None) -> dict[str, str]:
+    """Without Chromium the page spiders cannot run: leave them out, and say so."""
+    import os
+
+    from engine.shards import BROWSER_SPIDERS
+
+    if chromium and os.path.exists(chromium):
+        return spiders
+    dropped = sorted(set(spiders) & BROWSER_SPIDERS)
+    if dropped:
+        logger.warning("no Chromium at %(path)s: not crawling %(spiders)s (install chromium or "
+                       "set RIPCITY_CHROMIUM_PATH)", {"path": chromium, "spiders": dropped})
+    return {k: v for k, v in spiders.items() if k not in BROWSER_SPIDERS} or spiders
 
 
 def spider_marketplaces(names: tuple[str, ...] | None = None,
@@ -87,7 +113,8 @@ class Engine:
         from engine.frontier import Frontier
 
         o = self.options
-        self.spiders = spider_marketplaces(o.spiders, o.marketplaces)
+        self.spiders = drop_unrenderable(spider_marketplaces(o.spiders, o.marketplaces),
+                                         self.scrapy_settings.get("RIPCITY_CHROMIUM_PATH"))
         self.writers = [actors.make_writer(self.database_url, cpus=o.actor_cpus)
                         for _ in range(o.ingest_writers)]
         self.relays = [actors.make_relay(self.database_url, cpus=o.actor_cpus,
