@@ -1,12 +1,13 @@
-"""Fast JSON text for listing pages: one ``%`` format over a whole page's columns.
+"""Fast JSON for listing pages: one bytes ``%`` format over a whole page's columns.
 
 A page is ~100 listings of ~20 fields. Building a dict per listing and serialising it costs
 far more than the numbers behind it, so the hot endpoints render their listings from numpy
-columns instead: each field becomes a list (integers as ints, strings pre-rendered as JSON
-text through lookup tables), and one format string repeated per listing is applied to all
-columns at once. The output is byte-for-byte what ``orjson.dumps`` gives for the equivalent
-dicts (the tests compare both); money in dollars is written as ``repr(round(cents / 100,
-2))`` would be ("12.0", "12.5", "12.34"), which is what orjson writes for those floats.
+columns instead: each field becomes a list (integers as ints, text as JSON bytes looked up
+in per-seat-map tables, where neighbouring fields that depend on the same indexes share
+one entry), and one format repeated per listing is applied to all columns at once. The
+output is byte-for-byte what ``orjson.dumps`` gives for the equivalent dicts
+(``tests/test_sandbox_render.py``); money in dollars is written as orjson writes
+``round(cents / 100, 2)`` ("12.0", "12.5", "12.34").
 """
 
 from __future__ import annotations
