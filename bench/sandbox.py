@@ -224,10 +224,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--warm-pages", type=int, default=2000, help="pages requested again")
     ap.add_argument("--connections", type=int, default=8, help="keep-alive connections")
     ap.add_argument("--depth", type=int, default=4, help="pipelined requests per connection")
+    ap.add_argument("--clock-speed", type=float, default=0.0,
+                    help="simulated seconds per real second (0: a fixed clock, as crawl "
+                         "benchmarks use; > 0: prices move, every tick is a fresh live set)")
     args = ap.parse_args(argv)
     per_page = 100
     with start_sandbox(events=args.events, listings_per_event=args.listings_per_event,
-                       faults="none", seed=7) as sb:
+                       faults="none", seed=7, clock_speed=args.clock_speed) as sb:
         pid = sb.process.pid
         events = [e for e in sb.truth()["events"] if e["status"] != "cancelled"]
         host = f"127.0.0.1:{sb.port}"
@@ -260,6 +263,7 @@ def main(argv: list[str] | None = None) -> None:
                      "live_listings": summary["live_listings_total"],
                      "distinct_pages": pages["requests"], "per_page": per_page,
                      "connections": args.connections, "pipeline_depth": args.depth,
+                     "clock_speed": args.clock_speed,
                      "cache": "cold (every URL once, every page full)",
                      "marketplaces": ["seatgeek", "stubhub", "ticketmaster"],
                      "cpus": os.cpu_count(), "loadavg_1m": round(os.getloadavg()[0], 2)},

@@ -283,7 +283,7 @@ class ListingModel:
         u_sec, u_row, u_seat = u3[0]
         u_split, u_deliv, u_spell = u3[1]
         gauss = normal_of(u3[2:4, 0], u3[2:4, 1])
-        sec = np.minimum(np.searchsorted(arr["cum"], u_sec, side="right"),
+        sec = np.minimum(arr["cum"].searchsorted(u_sec, side="right"),
                          arr["cum"].size - 1)
         rows = arr["rows"][sec]
         row = np.where(arr["ga"][sec], -1, (u_row * rows).astype(np.int64))
@@ -291,7 +291,7 @@ class ListingModel:
         span = np.maximum(arr["seats"][sec] - qty, 1)
         seat0 = (u_seat * span).astype(np.int64) + 1
         split = np.where(qty == 1, 0, (u_split * 4).astype(np.int64))
-        deliv = np.minimum(np.searchsorted(_DELIVERY_CUM, u_deliv, side="right"),
+        deliv = np.minimum(_DELIVERY_CUM.searchsorted(u_deliv, side="right"),
                            len(DELIVERIES) - 1)
         primary = s.primary[j]
         appear = s.appear[j]
@@ -310,7 +310,7 @@ class ListingModel:
         resale = FEES[(m, "resale")]
         rate: Any
         fixed: Any
-        if primary.any():  # box-office seats sell at face value with primary fees
+        if np.count_nonzero(primary):  # box-office seats sell at face value with primary fees
             face = fair / self.drift(e, t) * self.drift(e, self.world.start) * 0.92
             total = np.where(primary, face, fair * factor)
             prim = FEES.get((m, "primary"), resale)

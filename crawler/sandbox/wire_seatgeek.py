@@ -397,7 +397,7 @@ def sg_listings_json(e: WorldEvent, live: Live) -> bytes | None:
     day, clock = render.iso_z_parts(live.created)
     money = [*render.money(live.price), *render.money(live.fees), *render.money(live.total)]
     inline = True
-    if bad.any():
+    if np.count_nonzero(bad):
         for i in np.flatnonzero(bad == _BAD["bad_date"]).tolist():
             day[i], clock[i] = b"2026-13-45T", b"99:99:99Z"
         for i in np.flatnonzero(bad == _BAD["negative_quantity"]).tolist():

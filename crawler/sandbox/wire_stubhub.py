@@ -381,7 +381,7 @@ def sh_listings_json(e: WorldEvent, live: Live) -> bytes | None:
     current = list(render.money(live.total))
     template = _INLINE
     qty = q
-    if bad.any():
+    if np.count_nonzero(bad):
         qty = np.where(bad == _NEGATIVE_QTY, -q, q)
         if (bad == _MISSING_PRICE).any():
             current = [render.nullify(render.column(_CURRENT, current), bad == _MISSING_PRICE)]

@@ -482,7 +482,7 @@ def tm_picks_json(e: WorldEvent, live: Live) -> tuple[bytes, bytes] | None:
     seat_ids, seats = text.seat_ids[at_seats].tolist(), text.seats[at_seats].tolist()
     money = [*render.money(live.price), *render.money(live.total)]
     offer = _OFFER_INLINE
-    if bad.any():
+    if np.count_nonzero(bad):
         for i in np.flatnonzero(bad == _EMPTY_SEATS).tolist():
             seat_ids[i], seats[i] = b"", b"[]"
         if (bad == _MISSING_PRICE).any():
