@@ -27,7 +27,8 @@ SESSION_COOKIE = "ripcity_session"
 CSRF_COOKIE = "ripcity_csrf"
 WINDOW = 60
 #: Paths that neither need identity nor count against a limit.
-EXEMPT = ("/healthz", "/readyz", "/metrics", "/schema", "/static", "/favicon.ico")
+# Webhooks are authenticated by their signatures and retried by the vendor on 429.
+EXEMPT = ("/healthz", "/readyz", "/metrics", "/schema", "/static", "/favicon.ico", "/webhooks/")
 
 
 def _cookie(raw: str, name: str) -> str | None:
