@@ -236,6 +236,10 @@ def main(argv: list[str] | None = None) -> None:
         host = f"127.0.0.1:{sb.port}"
         urls = _page_urls(sb, events, args.pages + 50, per_page)
         reqs = [_request(u, host) for u in urls]
+        if len(reqs) < 60:
+            raise SystemExit(f"this world has only {len(reqs)} full pages of {per_page} "
+                             "beyond each set's first; raise --events or "
+                             "--listings-per-event")
 
         def load(batch: list[bytes]) -> dict:
             return _load(sb.port, batch, args.connections, args.depth, pid)

@@ -84,3 +84,19 @@ def test_endpoints_fall_back_to_dicts_for_text_that_needs_escaping(app, monkeypa
     assert fast == slow
     body = json.loads(fast[0])
     assert len(body["listings"]) == 10 and body["meta"]["page"] == 2
+
+
+def test_batched_hashes_equal_the_per_field_draws() -> None:
+    from crawler.sandbox import hashing
+
+    slots = np.array([0, 1, 7, 4095, 123_456_789], dtype=np.int64)
+    fields = (6, 10, 12, 2021, 8)
+    block = hashing.hash_rows(987_654_321, slots, fields)
+    u3, u53 = hashing.uniforms_rows(block), hashing.uniform_rows(block)
+    for i, field in enumerate(fields):
+        assert (block[i] == hashing.hashes(987_654_321, slots, field)).all()
+        assert (u53[i] == hashing.uniform(987_654_321, slots, field)).all()
+        for k, u in enumerate(hashing.uniforms(987_654_321, slots, field, 3)):
+            assert (u3[i, k] == u).all()
+        u1, u2 = hashing.uniforms(987_654_321, slots, field, 2)
+        assert (hashing.normal_of(u1, u2) == hashing.normal(987_654_321, slots, field)).all()

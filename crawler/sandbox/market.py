@@ -26,7 +26,6 @@ import numpy as np
 from crawler.sandbox.hashing import (
     hash_rows,
     hashes,
-    normal,
     normal_of,
     uniform,
     uniform2,
@@ -295,12 +294,14 @@ class ListingModel:
                            len(DELIVERIES) - 1)
         primary = s.primary[j]
         appear = s.appear[j]
-        # fair value (as ``fair_cents``; the row factor per (section, row) from a table)
+        # fair value: base x section value x row factor (a table per (section, row)) x
+        # seat noise x time-to-event drift
         row_factor = arr["row_factor"][sec * arr["row_stride"] + row + 1]
         noise = np.exp(0.05 * gauss[0])
         value = e.base_cents * arr["value"][sec] * row_factor * noise * self.drift(e, t)
         fair = np.rint(value).astype(np.int64)
-        # the marketplace's ask (as ``_ask``)
+        # the marketplace's ask: fair x markup x repricing (redrawn every ``period``,
+        # 2 % deep drops); box-office seats ask the face value
         markup = np.exp(0.06 + 0.14 * gauss[1])
         period = 6 * 3600 * np.exp2(u53[1] * 4)
         epoch = ((t - appear) // period).astype(np.int64)
@@ -351,30 +352,6 @@ class ListingModel:
         """Time-to-event multiplier: hot events climb as the date nears, cold ones sag."""
         days = max(e.start - t, 0) / DAY
         return 1.0 + e.demand * math.exp(-days / 25.0)
-
-    def fair_cents(self, e: WorldEvent, j: np.ndarray, sec: np.ndarray, row: np.ndarray,
-                   rows: np.ndarray, t: int) -> np.ndarray:
-        arr = self._map_arrays(e)
-        front = np.where(row < 0, 0.5, 1.0 - row / np.maximum(rows - 1, 1))
-        row_factor = 1.0 + 0.35 * front
-        noise = np.exp(0.05 * normal(e.uid, j, _F_NOISE))
-        value = e.base_cents * arr["value"][sec] * row_factor * noise * self.drift(e, t)
-        return np.rint(value).astype(np.int64)
-
-    def _ask(self, e: WorldEvent, m: str, j: np.ndarray, appear: np.ndarray,
-             fair: np.ndarray, primary: np.ndarray, t: int) -> np.ndarray:
-        salt = BIT[m] * 1000
-        markup = np.exp(0.06 + 0.14 * normal(e.uid, j, _F_MARKUP + salt))
-        period = 6 * 3600 * np.exp2(uniform(e.uid, j, _F_PERIOD) * 4)
-        epoch = ((t - appear) // period).astype(np.int64)
-        u_reprice, u_drop, u_size = uniform2(e.uid, j, epoch, _F_REPRICE + salt)
-        reprice = np.exp(0.085 * (2 * u_reprice - 1))
-        drop = u_drop < 0.02
-        size = 0.5 + 0.2 * u_size
-        factor = markup * reprice * np.where(drop, size, 1.0)
-        # Box-office seats sell at face value: the fair price when sales opened.
-        face = fair / self.drift(e, t) * self.drift(e, self.world.start) * 0.92
-        return np.where(primary, face, fair * factor)
 
     # -- event level -------------------------------------------------------------------
     @functools.lru_cache(maxsize=8192)  # noqa: B019 - the model lives as long as the server
