@@ -35,23 +35,26 @@ def make_writer(database_url: str, *, name: str | None = None, cpus: float = 0) 
     return cls.remote(database_url)
 
 
-def make_relay(database_url: str, *, cpus: float = 0,
+def make_relay(database_url: str, *, name: str | None = None, cpus: float = 0,
                hook_specs: list[str] | None = None) -> Any:
     cls = ray.remote(ChangeRelay).options(
-        max_restarts=-1, max_task_retries=WRITE_RETRIES, num_cpus=cpus,
+        max_restarts=-1, max_task_retries=WRITE_RETRIES, num_cpus=cpus, name=name,
         resources=_resources("ingest"))
     return cls.remote(database_url, hook_specs)
 
 
-def make_scorer(database_url: str | None, *, cpus: float = 0, spec: str | None = None) -> Any:
+def make_scorer(database_url: str | None, *, name: str | None = None, cpus: float = 0,
+                spec: str | None = None) -> Any:
     cls = ray.remote(DealScorer).options(max_restarts=-1, max_task_retries=WRITE_RETRIES,
-                                         num_cpus=cpus, resources=_resources("score"))
+                                         num_cpus=cpus, name=name,
+                                         resources=_resources("score"))
     return cls.remote(database_url, spec)
 
 
-def make_worker(worker_id: str, scrapy_settings: dict[str, Any], writers: list[Any],
-                scorers: list[Any], relays: list[Any], *, slots: int, cpus: float = 0,
+def make_worker(worker_id: str, scrapy_settings: dict[str, Any], writers: list[str],
+                scorers: list[str], relays: list[str], *, slots: int, cpus: float = 0,
                 **kwargs: Any) -> Any:
+    """A crawl worker; its peers are given by actor name (see ``CrawlWorker``)."""
     # slots regular shards + 1 express (refresh) + 1 for progress / pid calls
     cls = ray.remote(CrawlWorker).options(max_restarts=-1, max_task_retries=0,
                                           max_concurrency=slots + 2, num_cpus=cpus,

@@ -33,6 +33,12 @@ _DONE = object()
 _ERROR_STATS = ("ripcity/failed_requests", "ripcity/bad_format", "spider_exceptions/count")
 
 
+def _actors(names: list[str]) -> list[Any]:
+    import ray
+
+    return [ray.get_actor(n) if isinstance(n, str) else n for n in names]
+
+
 class _Done:
     def __init__(self, failure: Any) -> None:
         self.failure = failure
@@ -41,16 +47,18 @@ class _Done:
 class CrawlWorker:
     """Runs shards on one Scrapy runtime; ``max_concurrency`` shards at a time (threads)."""
 
-    def __init__(self, worker_id: str, scrapy_settings: dict[str, Any], writers: list[Any],
-                 scorers: list[Any] | None = None, relays: list[Any] | None = None, *,
+    def __init__(self, worker_id: str, scrapy_settings: dict[str, Any], writers: list[str],
+                 scorers: list[str] | None = None, relays: list[str] | None = None, *,
                  chunk_rows: int = 5000,
                  max_inflight: int = 4, queue_pages: int = 64, city: str | None = None,
                  shard_timeout: float = 600.0) -> None:
         self.worker_id = worker_id
         self._settings = scrapy_settings
-        self._writers = writers
-        self._scorers = scorers or []
-        self._relays = relays or []
+        # peers by actor name (handles in constructor arguments would pin them in the
+        # object store for restarts; names are simply looked up again after a restart)
+        self._writers = _actors(writers)
+        self._scorers = _actors(scorers or [])
+        self._relays = _actors(relays or [])
         self._chunk_rows = chunk_rows
         self._max_inflight = max(1, max_inflight)
         self._queue_pages = max(2, queue_pages)

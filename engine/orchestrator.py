@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -113,17 +114,20 @@ class Engine:
         from engine.frontier import Frontier
 
         o = self.options
+        tag = f"ripcity-{uuid.uuid4().hex[:8]}"
         self.spiders = drop_unrenderable(spider_marketplaces(o.spiders, o.marketplaces),
                                          self.scrapy_settings.get("RIPCITY_CHROMIUM_PATH"))
-        self.writers = [actors.make_writer(self.database_url, cpus=o.actor_cpus)
-                        for _ in range(o.ingest_writers)]
-        self.relays = [actors.make_relay(self.database_url, cpus=o.actor_cpus,
-                                         hook_specs=o.hook_specs)]
-        self.scorers = [actors.make_scorer(self.database_url, cpus=o.actor_cpus,
-                                           spec=o.scorer_spec) for _ in range(o.scorers)]
+        names = {kind: [f"{tag}-{kind}-{i}" for i in range(n)] for kind, n in (
+            ("writer", o.ingest_writers), ("scorer", o.scorers), ("relay", 1))}
+        self.writers = [actors.make_writer(self.database_url, name=n, cpus=o.actor_cpus)
+                        for n in names["writer"]]
+        self.relays = [actors.make_relay(self.database_url, name=n, cpus=o.actor_cpus,
+                                         hook_specs=o.hook_specs) for n in names["relay"]]
+        self.scorers = [actors.make_scorer(self.database_url, name=n, cpus=o.actor_cpus,
+                                           spec=o.scorer_spec) for n in names["scorer"]]
         per_worker = max(1, o.max_inflight_batches // max(1, o.crawl_workers * o.slots_per_worker))
         self.workers = [actors.make_worker(
-            f"worker-{i}", self.scrapy_settings, self.writers, self.scorers, self.relays,
+            f"worker-{i}", self.scrapy_settings, names["writer"], names["scorer"], names["relay"],
             slots=o.slots_per_worker, cpus=o.actor_cpus, chunk_rows=o.chunk_rows,
             max_inflight=per_worker, queue_pages=o.queue_pages, city=o.city)
             for i in range(o.crawl_workers)]
