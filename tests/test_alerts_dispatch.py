@@ -298,3 +298,23 @@ def test_email_dispatcher_killed_mid_conversation_sends_once(
         "SELECT status, idempotency_key FROM alert_deliveries ORDER BY id").fetchall()
     assert [a[0] for a in attempts] == ["sending", "sent"]  # A's attempt stays on record
     assert attempts[0][1] == attempts[1][1]  # resent under the same idempotency key
+
+
+def test_email_with_accents_and_long_links_parses_back_whole() -> None:
+    import email
+    import email.policy
+
+    from engine.alerts.render import render_email
+
+    item = {"kind": "price_at_or_below", "event_name": "Café Tacvba — Señor Frog's Tour",
+            "section": "Pista", "quantity": 2, "old_total_cents": 9_000, "total_cents": 7_550,
+            "url": "https://example.com/" + "x" * 120}
+    msg = render_email(key="m9-email", to="fan@example.com", sender="Rip City <a@b.test>",
+                       payloads=[{"matches": [item]}], public_url="http://ripcity.test",
+                       secret="k", user_id=9)
+    got = email.message_from_bytes(msg.as_bytes(), policy=email.policy.default)
+    assert got["Subject"] == "Price at or below your target: Café Tacvba — Señor Frog's Tour $75.50"
+    text = got.get_body(("plain",)).get_content()
+    assert "Café Tacvba" in text and item["url"] in text and "(was $90)" in text
+    assert got["List-Unsubscribe"].startswith("<http://ripcity.test/alerts/unsubscribe?")
+    assert got["Message-ID"] == "<m9-email@alerts.ripcity>"

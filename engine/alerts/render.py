@@ -13,6 +13,7 @@ from email.charset import QP, Charset
 from email.header import Header
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
+from email.policy import compat32
 from email.utils import formatdate
 from typing import Any
 
@@ -47,6 +48,8 @@ _HTML = Environment(autoescape=select_autoescape(default=True)).from_string("""\
 # Quoted-printable keeps mostly-ASCII text readable on the wire (and in the tests' logs).
 _UTF8 = Charset("utf-8")
 _UTF8.body_encoding = QP
+# No folding: one header, one line (the unsubscribe URL stays whole; SMTP allows 998).
+_POLICY = compat32.clone(max_line_length=None)
 
 
 def _header(value: str) -> str | Header:
@@ -117,7 +120,7 @@ def render_email(*, key: str, to: str, sender: str, payloads: list[dict[str, Any
                                                                   if it.change else ""),
                  f"  Buy: {it.url}", ""]
     text += ["You get this because of your alert rules.", f"Unsubscribe: {unsub}"]
-    msg = MIMEMultipart("alternative")
+    msg = MIMEMultipart("alternative", policy=_POLICY)
     msg["From"] = _header(sender)
     msg["To"] = _header(to)
     msg["Subject"] = _header(subject)
@@ -126,9 +129,9 @@ def render_email(*, key: str, to: str, sender: str, payloads: list[dict[str, Any
     msg["X-Ripcity-Alert"] = key
     msg["List-Unsubscribe"] = f"<{unsub}>"
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    msg.attach(MIMEText("\n".join(text) + "\n", "plain", _UTF8))
+    msg.attach(MIMEText("\n".join(text) + "\n", "plain", _UTF8, policy=_POLICY))
     msg.attach(MIMEText(_HTML.render(heading=subject, items=items, unsubscribe=unsub),
-                        "html", _UTF8))
+                        "html", _UTF8, policy=_POLICY))
     return msg
 
 
