@@ -187,6 +187,17 @@ def _handle_database(request: Request[Any, Any, Any], exc: Exception) -> Respons
                             headers={"Retry-After": "2"})
 
 
+def _handle_bad_data(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    """A value the database cannot take (a NUL byte, a number out of range) came from the
+    request: the caller can fix it, so it is a 400 naming the problem, not a 500."""
+    first_line = str(exc).splitlines()[0] if str(exc) else "invalid value"
+    logger.info("rejected bad data on %s %s: %s", request.method, request.url.path, first_line)
+    return problem_response(400, "bad-request", "Bad request",
+                            f"A value in this request cannot be used: {first_line}. "
+                            "Remove control characters (such as NUL) and keep numbers in range.",
+                            instance=request.url.path)
+
+
 def exception_handlers() -> ExceptionHandlersMap:
     """The app-level handler map: our errors, Litestar's HTTP errors, an unreachable or
     saturated database (503), then everything else (500)."""
@@ -198,5 +209,6 @@ def exception_handlers() -> ExceptionHandlersMap:
         HTTPException: _handle_http,
         PoolTimeout: _handle_database,
         psycopg.OperationalError: _handle_database,
+        psycopg.DataError: _handle_bad_data,
         Exception: _handle_unexpected,
     }
