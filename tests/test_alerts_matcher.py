@@ -149,9 +149,11 @@ def test_rules_targeting_performer_venue_watchlist_and_any_watched(world: AlertW
     assert fired == set(users[:4])
 
 
-def test_ingest_writer_runs_the_matcher_after_commit(db_url: str,
-                                                     db: psycopg.Connection[Any]) -> None:
-    """The real ingest path: ``IngestWriter`` loads ``engine.alerts:create_matcher``."""
+def test_ingest_writer_changes_reach_the_matcher_through_the_relay(
+        db_url: str, db: psycopg.Connection[Any]) -> None:
+    """The real ingest path: ``IngestWriter.write`` commits and returns what changed; the
+    ``ChangeRelay`` (which loads ``engine.alerts:create_matcher``) matches it."""
+    from engine.change_relay import ChangeRelay
     from engine.ingest_writer import IngestWriter
     from tests.fakes.alerts_world import T0
     from tests.fixtures_db import listing_batch
@@ -159,11 +161,13 @@ def test_ingest_writer_runs_the_matcher_after_commit(db_url: str,
     world = make_world(db)
     u = world.user()
     world.rule(u, "price_at_or_below", threshold_cents=50_000)
-    writer = IngestWriter(db_url)
+    writer, relay = IngestWriter(db_url), ChangeRelay(db_url)
     try:
-        assert any(type(h).__name__ == "AlertMatcher" for h in writer._hooks)
-        summary = writer.write(listing_batch([{"observed_at": T0, "listing_id": "W"}]))
+        assert "AlertMatcher" in relay.hooks()
+        summary, changes = writer.write(listing_batch([{"observed_at": T0,
+                                                        "listing_id": "W"}]))
+        assert summary.changed
+        assert relay.on_changes(changes) == 0  # no hook failed
     finally:
         writer.close()
-    assert summary.hook_errors == 0
     assert world.kinds(u) == ["price_at_or_below"]

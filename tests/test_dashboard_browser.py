@@ -35,14 +35,16 @@ LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking
 
 
 class Crawl:
-    """Crawls the sandbox in subprocesses and commits through the engine's ingest writer
-    (whose change hook is the alert matcher) and deal scorer, in this process."""
+    """Crawls the sandbox in subprocesses and commits through the engine's ingest writer,
+    change relay (the alert matcher) and deal scorer, in this process."""
 
     def __init__(self, sandbox: Any, db_url: str, work: Path) -> None:
+        from engine.change_relay import ChangeRelay
         from engine.ingest_writer import IngestWriter
 
         self.sandbox, self.db_url, self.work = sandbox, db_url, work
         self.writer = IngestWriter(db_url)
+        self.relay = ChangeRelay(db_url)
         self.scorer: Any = None
         self.rounds = 0
 
@@ -76,7 +78,9 @@ class Crawl:
                 "observed_at").type)
             table = table.set_column(0, table.schema.field("observed_at"), stamp)
             for batch in table.to_batches():
-                self.writer.write(batch)
+                summary, changes = self.writer.write(batch)
+                if summary.changed:
+                    self.relay.on_changes(changes)
                 self._score(batch)
 
     def _score(self, batch: pa.RecordBatch) -> None:
