@@ -1,10 +1,13 @@
 """Ingest throughput: the full idempotent write path against a bare binary COPY.
 
-    python -m bench.ingest --rows 1000000
+    python -m bench.ingest --rows 1000000 [--passes 10]
 
-Prints one JSON object. The workload is a realistic re-crawl: ``rows`` listing observations
-across ``--events`` events in two passes of rows/2 listings; the second pass ten minutes
-later repeats every listing with 10 % of prices changed. Baseline: the same rows as binary
+Prints one JSON object. The workload is a re-crawl, as the engine produces it: ``rows``
+listing observations across ``--events`` events, in ``--passes`` crawls of rows/passes
+listings five minutes apart (the cadence of events in the next days). The first pass sees
+every listing new; each later pass repeats them with 5 % of prices changed and 2 % of the
+listings sold and replaced by new ones. ``--passes 2`` is the worst case (half the rows are
+new listings; the second pass changes 10 % of prices). Baseline: the same rows as binary
 COPY into an unindexed UNLOGGED table, measured in the same run on the same server, each
 batch just before its real write (interleaved, so a shared machine's changing load weighs on
 both alike).
@@ -33,13 +36,14 @@ from storage.records import LISTING_SCHEMA
 
 
 def _make_pass(n: int, events: int, at: datetime, rng: np.random.Generator,
-               base_price: np.ndarray | None) -> tuple[pa.Table, np.ndarray]:
+               base_price: np.ndarray | None, ids: np.ndarray, change_share: float,
+               ) -> tuple[pa.Table, np.ndarray]:
     per_event = max(1, n // events)
     idx = np.arange(n)
     ev = idx // per_event % events
     price = base_price if base_price is not None else rng.integers(2_000, 60_000, n)
-    if base_price is not None:  # 10 % of listings change price
-        changed = rng.random(n) < 0.10
+    if base_price is not None:  # a share of listings change price
+        changed = rng.random(n) < change_share
         price = np.where(changed, price + rng.integers(-1_500, 1_500, n), price)
         price = np.maximum(price, 100)
     fees = price // 5
@@ -48,7 +52,7 @@ def _make_pass(n: int, events: int, at: datetime, rng: np.random.Generator,
             "observed_at": pa.array(np.full(n, int(at.timestamp() * 1e6)),
                                     pa.timestamp("us", tz="UTC")),
             "marketplace": pa.array(np.full(n, "seatgeek", dtype=object), pa.string()),
-            "listing_id": pa.array([f"L{i}" for i in idx], pa.string()),
+            "listing_id": pa.array([f"L{i}" for i in ids], pa.string()),
             "source_event_id": pa.array([f"E{e}" for e in ev], pa.string()),
             "section": pa.array([str(100 + i % 40) for i in idx], pa.string()),
             "row": pa.array([str(1 + i % 25) for i in idx], pa.string()),
@@ -80,13 +84,30 @@ def _with_db(server: str, name: str) -> str:
     return make_conninfo(**params)
 
 
-def run(rows: int, events: int, batch_rows: int, touch_interval_s: float | None = None
-        ) -> dict[str, object]:
+def _passes(rows: int, events: int, passes: int, t0: datetime) -> list[pa.Table]:
+    """The crawls of the workload (see the module docstring)."""
     rng = np.random.default_rng(7)
+    per = rows // passes
+    ids = np.arange(per)
+    next_id = per
+    change_share, churn = (0.10, 0.0) if passes == 2 else (0.05, 0.02)
+    out, price = [], None
+    for p in range(passes):
+        if p and churn:  # sold listings are replaced by new ones in the same slots
+            sold = rng.random(per) < churn
+            ids = ids.copy()
+            ids[sold] = np.arange(next_id, next_id + int(sold.sum()))
+            next_id += int(sold.sum())
+        table, price = _make_pass(per, events, t0 + timedelta(minutes=5 * p), rng, price, ids,
+                                  change_share)
+        out.append(table)
+    return out
+
+
+def run(rows: int, events: int, batch_rows: int, touch_interval_s: float | None = None,
+        passes: int = 10) -> dict[str, object]:
     t0 = datetime(2026, 11, 24, 12, tzinfo=UTC)
-    half = rows // 2
-    pass1, price = _make_pass(half, events, t0, rng, None)
-    pass2, _ = _make_pass(half, events, t0 + timedelta(minutes=10), rng, price)
+    crawls = _passes(rows, events, passes, t0)
 
     server = _server_url()
     name = f"ripcity_bench_{uuid.uuid4().hex[:10]}"
@@ -113,7 +134,7 @@ def run(rows: int, events: int, batch_rows: int, touch_interval_s: float | None 
             conn.execute("CHECKPOINT")
             counts = {"inserted": 0, "unchanged": 0, "new": 0, "changes": 0, "quarantined": 0}
             base_s = seconds = 0.0
-            for t in (pass1, pass2):
+            for t in crawls:
                 for off in range(0, t.num_rows, batch_rows):
                     part = t.slice(off, batch_rows)
                     start = time.perf_counter()
@@ -133,7 +154,8 @@ def run(rows: int, events: int, batch_rows: int, touch_interval_s: float | None 
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
                 sql.Identifier(name)))
 
-    total = pass1.num_rows + pass2.num_rows
+    total = sum(t.num_rows for t in crawls)
+    per = crawls[0].num_rows
     rps = total / seconds
     base = total / base_s
     return {
@@ -145,8 +167,10 @@ def run(rows: int, events: int, batch_rows: int, touch_interval_s: float | None 
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "workload": (
             f"{total} listing observations, {events} events, write_snapshots in batches of "
-            f"{batch_rows}: pass 1 = {half} new listings, pass 2 (10 min later) = the same "
-            "listings with 10% price changes; baseline = bare binary COPY (pgpq) of the same "
+            f"{batch_rows}: {passes} crawls of {per} listings 5 min apart; pass 1 all new, "
+            + ("pass 2 repeats them with 10% price changes" if passes == 2 else
+               "each later pass repeats them with 5% price changes and 2% sold and replaced")
+            + "; baseline = bare binary COPY (pgpq) of the same "
             "rows into an unindexed UNLOGGED table, each batch right before its real write; "
             "last_seen resolution "
             f"{'default' if touch_interval_s is None else touch_interval_s} s"
@@ -160,11 +184,14 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--events", type=int, default=1_000)
     parser.add_argument("--batch-rows", type=int, default=50_000)
+    parser.add_argument("--passes", type=int, default=10,
+                        help="crawls the rows are split into (2 = worst case: half new)")
     parser.add_argument("--touch-interval-s", type=float, default=None,
                         help="RIPCITY_LAST_SEEN_RESOLUTION_S for the run (0 = touch every "
                         "unchanged listing on every pass)")
     args = parser.parse_args()
-    print(json.dumps(run(args.rows, args.events, args.batch_rows, args.touch_interval_s)))
+    print(json.dumps(run(args.rows, args.events, args.batch_rows, args.touch_interval_s,
+                         args.passes)))
 
 
 if __name__ == "__main__":

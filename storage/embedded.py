@@ -171,6 +171,28 @@ def start_embedded(data_dir: Path, port: int) -> str:
     return _url(port)
 
 
+def _server_options() -> str:
+    """Settings for an ingest-heavy workload on one machine: PostgreSQL's defaults (128 MB
+    of shared buffers, 4 MB of WAL buffers) make each bulk write evict and flush constantly.
+    Sized from the machine's memory, capped so a laptop keeps most of its RAM."""
+    try:
+        mem_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1 << 20)
+    except (ValueError, OSError):
+        mem_mb = 4096
+    shared = max(128, min(mem_mb // 8, 2048))
+    opts = {
+        "shared_buffers": f"{shared}MB",
+        "effective_cache_size": f"{max(512, mem_mb // 2)}MB",
+        "wal_buffers": "64MB",
+        "max_wal_size": "4GB",
+        "checkpoint_timeout": "15min",
+        "work_mem": "32MB",
+        "maintenance_work_mem": "256MB",
+        "max_connections": "200",
+    }
+    return " ".join(f"-c {k}={v}" for k, v in opts.items())
+
+
 def _start(pgdata: Path, port: int) -> None:
     user = _run_as()
     pgdata.mkdir(mode=0o700, exist_ok=True)
@@ -185,7 +207,7 @@ def _start(pgdata: Path, port: int) -> None:
     try:
         _run([_bin("pg_ctl"), "-D", str(pgdata), "-w", "-t", str(_START_TIMEOUT_S),
               "-l", str(pgdata / "server.log"),
-              "-o", f"-h 127.0.0.1 -p {port} -k ''", "start"], user)
+              "-o", f"-h 127.0.0.1 -p {port} -k '' {_server_options()}", "start"], user)
     except EmbeddedServerError as err:
         log = pgdata / "server.log"
         tail = log.read_text(errors="replace")[-600:] if log.exists() else ""

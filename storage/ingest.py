@@ -164,19 +164,24 @@ _LOCK_BASE = 72_011 << 40  # apart from migrate's and the partition locks' keys
 # of a marketplace's from the primary key into a bitmap (``marketplace || ''`` prevents it).
 # Timestamps travel as ISO text, which Arrow parses exactly (``extract(epoch ...)`` is
 # numeric and three times slower).
-_STATE_COLS = """marketplace, listing_id, event_id, total_cents, price_cents, quantity,
-    prev_total_cents, first_seen, last_seen, last_changed, gone_at IS NOT NULL"""
+# The state of a batch's listings comes back as ONE text value of CSV lines (string_agg),
+# not as COPY TO STDOUT: COPY sends a protocol message per row, and reading 100k messages
+# through the driver cost more than everything else in a re-crawl. Keys are always quoted
+# (so an empty id stays an empty string); the only nullable column becomes an empty field.
+_STATE_LINE = """string_agg(concat_ws(',',
+    '"' || replace(c.marketplace, '"', '""') || '"', '"' || replace(c.listing_id, '"', '""') || '"',
+    c.event_id, c.total_cents, c.price_cents, c.quantity, coalesce(c.prev_total_cents::text, ''),
+    c.first_seen, c.last_seen, c.last_changed, CASE WHEN c.gone_at IS NULL THEN 'f' ELSE 't' END
+), E'\\n')"""
 _STATE_BY_EVENT = f"""
-COPY (SELECT {_STATE_COLS} FROM unnest(%s::bigint[]) AS e (id)
-      CROSS JOIN LATERAL (SELECT * FROM listings_current
-                          WHERE event_id = e.id AND marketplace || '' = ANY(%s::text[])
-                          OFFSET 0) c)
-TO STDOUT (FORMAT csv)
+SELECT {_STATE_LINE} FROM unnest(%s::bigint[]) AS e (id)
+  CROSS JOIN LATERAL (SELECT * FROM listings_current
+                      WHERE event_id = e.id AND marketplace || '' = ANY(%s::text[])
+                      OFFSET 0) c
 """
 _STATE_BY_KEY = f"""
-COPY (SELECT {_STATE_COLS} FROM listings_current
-      WHERE (marketplace, listing_id) IN (SELECT * FROM unnest(%s::text[], %s::text[])))
-TO STDOUT (FORMAT csv)
+SELECT {_STATE_LINE} FROM listings_current c
+ WHERE (c.marketplace, c.listing_id) IN (SELECT * FROM unnest(%s::text[], %s::text[]))
 """
 STATE_SCHEMA = pa.schema([
     ("marketplace", pa.string()), ("listing_id", pa.string()), ("event_id", pa.int64()),
@@ -293,12 +298,6 @@ def _read_csv(data: bytes, schema: pa.Schema) -> pa.Table:
     )
 
 
-def _copy_out(cur: psycopg.Cursor, statement: str, params: Sequence[object]) -> bytes:
-    buf = bytearray()
-    with cur.copy(statement, params) as copy:
-        for chunk in copy:
-            buf += chunk
-    return bytes(buf)
 
 
 def _resolve_events(cur: psycopg.Cursor, table: pa.Table) -> pa.ChunkedArray:
@@ -372,7 +371,9 @@ def classify(rows: pa.Table, state: pa.Table, touch_us: int) -> Classified:
 
 
 def _read_state(cur: psycopg.Cursor, statement: str, params: Sequence[object]) -> pa.Table:
-    return _read_csv(_copy_out(cur, statement, params), STATE_SCHEMA)
+    row = cur.execute(statement, params).fetchone()
+    text = row[0] if row else None
+    return _read_csv(text.encode() + b"\n" if text else b"", STATE_SCHEMA)
 
 
 def _write(cur: psycopg.Cursor, rows: pa.Table, event_id: pa.ChunkedArray,
