@@ -61,7 +61,13 @@ def serve(
     bind_port = settings.api_port if port is None else port
     typer.echo(f"serving the API on http://{bind_host}:{bind_port} with {workers} worker(s); "
                f"docs at /schema")
-    uvicorn.run("api.app:create_app", factory=True, host=bind_host, port=bind_port,
-                workers=workers, log_level=level, access_log=False,
-                proxy_headers=proxy_headers, forwarded_allow_ips=forwarded_allow_ips,
-                timeout_keep_alive=30)
+    try:
+        uvicorn.run("api.app:create_app", factory=True, host=bind_host, port=bind_port,
+                    workers=workers, log_level=level, access_log=False,
+                    proxy_headers=proxy_headers, forwarded_allow_ips=forwarded_allow_ips,
+                    timeout_keep_alive=30)
+    finally:
+        from storage.embedded import stop_started_here
+
+        for data_dir in stop_started_here():
+            typer.echo(f"stopped the embedded PostgreSQL in {data_dir}")

@@ -80,3 +80,8 @@ def engine_session(settings: Settings, *, ray_address: str | None = None,
         if started_ray:
             ray.shutdown()
         stop_quietly(own_sandbox)
+        if database_url is None:  # the embedded server, if this run started it
+            from storage.embedded import stop_started_here
+
+            for data_dir in stop_started_here():
+                logger.info("stopped the embedded PostgreSQL in %s", data_dir)

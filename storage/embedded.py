@@ -147,6 +147,10 @@ def _ensure_database(port: int) -> None:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
 
 
+#: data directories whose server this process started (and so stops on its way out)
+_STARTED_HERE: set[Path] = set()
+
+
 def start_embedded(data_dir: Path, port: int) -> str:
     """Start (or reuse) the embedded server; returns the URL of its ``ripcity`` database."""
     data_dir = Path(data_dir).expanduser().resolve()
@@ -166,6 +170,7 @@ def start_embedded(data_dir: Path, port: int) -> str:
                         {"pid": pid, "port": port})
         else:
             _start(pgdata, port)
+            _STARTED_HERE.add(data_dir)
         _wait_ready(port)
         _ensure_database(port)
     return _url(port)
@@ -215,6 +220,18 @@ def _start(pgdata: Path, port: int) -> None:
             f"could not start the embedded PostgreSQL in {pgdata} on 127.0.0.1:{port} "
             f"(is the port taken? set RIPCITY_EMBEDDED_PG_PORT): {err}; log: {tail}"
         ) from None
+
+
+def stop_started_here() -> list[Path]:
+    """Stop the servers this process started; one it merely reused belongs to its starter
+    (another ``ripcity`` process may still be using it). Returns the data dirs stopped."""
+    stopped = []
+    for data_dir in sorted(_STARTED_HERE):
+        with contextlib.suppress(EmbeddedServerError):
+            if stop_embedded(data_dir):
+                stopped.append(data_dir)
+        _STARTED_HERE.discard(data_dir)
+    return stopped
 
 
 def stop_embedded(data_dir: Path | None = None) -> bool:

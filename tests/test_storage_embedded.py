@@ -64,3 +64,24 @@ def test_start_reuse_concurrent_and_stop(data_dir: Path) -> None:
             assert conn.execute("SELECT x FROM kept").fetchone()[0] == 42
     finally:
         stop_embedded(data)
+
+
+def test_only_the_process_that_started_the_server_stops_it(data_dir: Path) -> None:
+    from storage.embedded import stop_started_here
+
+    port = free_port()
+    # another process starts it (and exits without stopping it, as `ripcity db migrate` does)
+    out = subprocess.run([sys.executable, "-c", _START, str(data_dir), str(port)],
+                         capture_output=True, text=True, timeout=180, check=True)
+    assert out.stdout.strip().endswith(f":{port}/ripcity")
+    try:
+        start_embedded(data_dir, port)  # reused here: not ours to stop
+        assert stop_started_here() == []
+        assert _running_postmaster(data_dir / "pg") is not None
+        stop_embedded(data_dir)
+
+        start_embedded(data_dir, port)  # started here: stopped on the way out
+        assert stop_started_here() == [data_dir.resolve()]
+        assert _running_postmaster(data_dir / "pg") is None
+    finally:
+        stop_embedded(data_dir)
