@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
 if TYPE_CHECKING:
     from engine.deals.context import ScoringContext
@@ -34,6 +34,7 @@ class _Frame:
     event: np.ndarray  # object: event key per row
     latest: np.ndarray  # bool: the event's latest observation
     get_in: np.ndarray
+    change: np.ndarray  # log(price at the horizon's end / now); NaN where unknown yet
 
 
 def _frame(series: pa.Table, context: ScoringContext | None, horizon_days: float) -> _Frame:
@@ -48,7 +49,7 @@ def _frame(series: pa.Table, context: ScoringContext | None, horizon_days: float
               else np.full(len(uniq), np.nan))
     start_of = dict(zip(uniq, starts, strict=True))
     key_arr = np.asarray(keys, dtype=object)
-    rows_x, rows_y, rows_e, rows_latest, rows_p = [], [], [], [], []
+    rows_x, rows_y, rows_e, rows_latest, rows_p, rows_c = [], [], [], [], [], []
     for key in uniq:  # one iteration per event, not per listing
         idx = np.flatnonzero(key_arr == key)
         idx = idx[np.argsort(t[idx])]
@@ -75,6 +76,7 @@ def _frame(series: pa.Table, context: ScoringContext | None, horizon_days: float
         later = pe[np.maximum(j, 0)]
         full = (horizon_end <= te[-1]) & (j > np.arange(len(te)))  # horizon observed
         y = np.where(full, (later < pe - 1e-9).astype(int), -1)
+        rows_c.append(np.where(full, later - pe, np.nan))
         rows_x.append(x)
         rows_y.append(y)
         rows_e += [key] * len(te)
@@ -82,15 +84,21 @@ def _frame(series: pa.Table, context: ScoringContext | None, horizon_days: float
         rows_p.append(np.exp(pe))
     if not rows_x:
         return _Frame(np.zeros((0, len(FEATURES))), np.zeros(0, int), np.zeros(0, object),
-                      np.zeros(0, bool), np.zeros(0))
+                      np.zeros(0, bool), np.zeros(0), np.zeros(0))
     return _Frame(np.vstack(rows_x), np.concatenate(rows_y), np.asarray(rows_e, dtype=object),
-                  np.concatenate(rows_latest), np.concatenate(rows_p))
+                  np.concatenate(rows_latest), np.concatenate(rows_p), np.concatenate(rows_c))
 
 
 def _classifier() -> HistGradientBoostingClassifier:
     return HistGradientBoostingClassifier(max_iter=120, max_depth=3, learning_rate=0.06,
                                           l2_regularization=1.0, min_samples_leaf=20,
                                           random_state=0)
+
+
+def _regressor() -> HistGradientBoostingRegressor:
+    return HistGradientBoostingRegressor(max_iter=120, max_depth=3, learning_rate=0.06,
+                                         l2_regularization=1.0, min_samples_leaf=20,
+                                         loss="absolute_error", random_state=0)
 
 
 @dataclasses.dataclass(slots=True)
@@ -100,17 +108,26 @@ class BuyOrWaitModel:
     classifier: HistGradientBoostingClassifier | None
     horizon_days: float
     base_rate: float  # share of "lower later" outcomes in training (the naive answer's odds)
+    regressor: HistGradientBoostingRegressor | None = None  # log change over the horizon
+    base_change: float = 0.0  # median log change in training (without a regressor)
+    samples: int = 0  # labelled observations it was trained on
+    events: int = 0
 
     def advise(self, series: pa.Table, context: ScoringContext | None = None) -> pa.Table:
         """One row per event (its latest observation): ``event_key``, ``get_in_cents``,
         ``direction`` ("down" / "up or flat"), ``advice`` ("wait" / "buy now"),
-        ``confidence`` (probability of the advised outcome, 0.5-1)."""
+        ``confidence`` (probability of the advised outcome, 0.5-1),
+        ``expected_change_pct`` (median get-in change expected over the horizon)."""
         fr = _frame(series, context, self.horizon_days)
         rows = np.flatnonzero(fr.latest)
         if self.classifier is None or len(rows) == 0:
             prob = np.full(len(rows), self.base_rate)
         else:
             prob = self.classifier.predict_proba(fr.x[rows])[:, 1]
+        if self.regressor is None or len(rows) == 0:
+            change = np.full(len(rows), self.base_change)
+        else:
+            change = self.regressor.predict(fr.x[rows])
         down = prob >= 0.5
         return pa.table({
             "event_key": pa.array(fr.event[rows].tolist(), pa.string()),
@@ -118,6 +135,7 @@ class BuyOrWaitModel:
             "direction": pa.array(np.where(down, "down", "up or flat").tolist()),
             "advice": pa.array(np.where(down, "wait", "buy now").tolist()),
             "confidence": pa.array(np.where(down, prob, 1 - prob)),
+            "expected_change_pct": pa.array(np.expm1(change) * 100.0),
             "horizon_days": pa.array(np.full(len(rows), self.horizon_days)),
         })
 
@@ -129,12 +147,16 @@ def fit_buy_or_wait(series: pa.Table, context: ScoringContext | None = None,
     known = fr.y >= 0
     y = fr.y[known]
     base = float(y.mean()) if len(y) else 0.5
+    change = fr.change[known]
+    base_change = float(np.median(change)) if len(change) else 0.0
+    n_events = len(set(fr.event[known].tolist()))
     if len(y) < 30 or len(set(y.tolist())) < 2:
         logger.warning("buy-or-wait: %(n)d labelled observations, using the base rate only",
                        {"n": len(y)})
-        return BuyOrWaitModel(None, horizon_days, base)
+        return BuyOrWaitModel(None, horizon_days, base, None, base_change, len(y), n_events)
     clf = _classifier().fit(fr.x[known], y)
-    return BuyOrWaitModel(clf, horizon_days, base)
+    reg = _regressor().fit(fr.x[known], change)
+    return BuyOrWaitModel(clf, horizon_days, base, reg, base_change, len(y), n_events)
 
 
 def backtest(series: pa.Table, context: ScoringContext | None = None,
