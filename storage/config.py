@@ -230,7 +230,8 @@ def _one_line(err: ValidationError) -> str:
         field = str(loc[0])
         alias = Settings.model_fields[field].validation_alias if field in Settings.model_fields \
             else field
-        expected = e.get("msg", "invalid").removeprefix("Value error, ")
+        expected = e.get("msg", "invalid").removeprefix("Value error, ").removeprefix(
+            "Input should be ")
         parts.append(f"{alias}={e.get('input')!r} is not valid: expected {expected}")
     return "; ".join(parts)
 
