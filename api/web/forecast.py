@@ -1,16 +1,26 @@
-"""Buy now or wait, from the event's own get-in price series (a pure function).
+"""Buy now or wait: the engine's stored forecast when there is one, else a simple rule.
 
-The learned forecaster lives in the engine (``engine.deals.forecast``) and the API may not
-import it, nor does the engine store its forecasts yet. Until it does, the event page
-states a transparent rule a person can check against the chart: close to the event or
-with the price rising, buy; with the price falling and time left, wait. The advice always
-carries its reasons.
+The learned forecaster lives in the engine (``engine.deals.forecast``); the API may not
+import it, so the engine's maintenance loop stores its answers in ``event_forecasts``
+(read through ``storage.forecasts``) and ``from_stored`` turns one into page advice.
+Without a recent row the page states a transparent rule a person can check against the
+chart: close to the event or with the price rising, buy; with the price falling and time
+left, wait. The advice always carries its reasons and says which of the two it is.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from storage.forecasts import Forecast
+
+#: a stored forecast older than this is not shown (the engine is not running)
+MAX_FORECAST_AGE = timedelta(days=2)
+RULE_NOTE = ("Forecast by a simple rule of thumb from the price chart: our price model "
+             "has no recent forecast for this event yet.")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -18,6 +28,29 @@ class Advice:
     action: str  # "buy" | "wait" | "unknown"
     headline: str
     reasons: list[str]
+    source: str = "rule"  # "model" (the engine's stored forecast) | "rule"
+    source_note: str = RULE_NOTE
+
+
+def from_stored(forecast: Forecast | None, now: datetime | None = None) -> Advice | None:
+    """Page advice from the engine's stored forecast; None when missing or stale."""
+    now = now or datetime.now(UTC)
+    if forecast is None or now - forecast.computed_at > MAX_FORECAST_AGE:
+        return None
+    days = f"{forecast.horizon_days:g} days"
+    if forecast.advice == "wait":
+        headline = f"Wait: we expect a lower price within {days}"
+    else:
+        headline = f"Buy now: we do not expect it to get cheaper within {days}"
+    reasons = [forecast.reason]
+    if forecast.expected_change_pct is not None:
+        reasons.append(f"Expected change of the cheapest ticket over {days}: "
+                       f"{forecast.expected_change_pct:+.0f}% "
+                       f"({forecast.confidence:.0%} confident in the direction).")
+    note = (f"Forecast by our price model (version {forecast.model_version}, updated "
+            f"{forecast.computed_at.astimezone(UTC):%b %d %H:%M} UTC).")
+    return Advice("wait" if forecast.advice == "wait" else "buy", headline, reasons,
+                  "model", note)
 
 
 def buy_or_wait(series: list[tuple[datetime, int]], starts_at: datetime | None,

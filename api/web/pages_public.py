@@ -24,7 +24,8 @@ from api.web import chart as chart_mod
 from api.web import queries
 from api.web.common import page, runtime_of, viewer
 from api.web.fmt import trend
-from api.web.forecast import buy_or_wait
+from api.web.forecast import buy_or_wait, from_stored
+from storage.forecasts import latest_forecast_async
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
 Text = Annotated[str | None, Parameter(max_length=100)]
@@ -104,12 +105,14 @@ class PublicPages(Controller):
             ev = await events_svc.get_event(conn, event_id)
             listings = await self._listings(conn, event_id, section, quantity, max_price, sort)
             sections = await queries.section_prices(conn, event_id)
+            stored = await latest_forecast_async(conn, event_id)
         assert runtime.db_url is not None
         chart = await chart_mod.event_chart(runtime.db_url, event_id, range, section)
         get_in = min((p["get_in_cents"] for p in ev["prices"] if p["get_in_cents"]),
                      default=None)
         user = viewer(request)
-        forecast = buy_or_wait(chart.get_in, ev["starts_at"])
+        # the engine's model when it has a recent forecast, else the chart rule
+        forecast = from_stored(stored) or buy_or_wait(chart.get_in, ev["starts_at"])
         return page(
             request, "event.html", title=ev["name"], ev=ev, get_in=get_in,
             trend=trend(get_in, ev["then_cents"]), chart=chart.as_json(),
