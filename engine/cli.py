@@ -23,7 +23,16 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from engine import cli_alerts, cli_crawl, cli_db, cli_run, cli_sandbox, cli_serve
+    from engine import (
+        cli_alerts,
+        cli_config,
+        cli_crawl,
+        cli_db,
+        cli_deals,
+        cli_run,
+        cli_sandbox,
+        cli_serve,
+    )
 
     app.add_typer(cli_db.app, name="db")
     app.add_typer(cli_sandbox.app, name="sandbox")
@@ -31,6 +40,8 @@ def _register() -> None:
     app.add_typer(cli_crawl.app)
     app.add_typer(cli_serve.app)  # ``ripcity serve``
     app.add_typer(cli_alerts.app, name="alerts")
+    app.add_typer(cli_deals.app, name="deals")
+    app.add_typer(cli_config.app, name="config")
 
 
 _register()
