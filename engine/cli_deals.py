@@ -169,7 +169,10 @@ def status(models_dir: ModelsDir = None) -> None:
         table.add_column("size", justify="right")
         table.add_column("")
         for v in versions:
-            stamp = v.split("-")[1] if v.count("-") >= 2 else "?"
+            try:
+                stamp = f"{datetime.strptime(v.split('-')[1], '%Y%m%dT%H%M%SZ'):%Y-%m-%d %H:%M}"
+            except (IndexError, ValueError):
+                stamp = "?"
             size = (root / f"{v}.joblib").stat().st_size
             table.add_row(v, stamp, f"{size / 1024:.0f} KiB", "LATEST" if v == latest else "")
         console.print(table)

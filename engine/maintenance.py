@@ -114,9 +114,14 @@ def train_forecaster(series: pa.Table, context: ScoringContext | None,
     return ForecastModel(model, version, now)
 
 
-def _reason(advice: str, direction: str, confidence: float, change_pct: float,
+def _reason(advice: str, direction: str, confidence: float, change_pct: float | None,
             get_in: int, horizon: float, fm: ForecastModel, learned: bool) -> str:
     price = f"${get_in / 100:,.2f}"
+    outcome = "it will be lower" if direction == "down" else "it will not get cheaper"
+    if fm.model.samples == 0:
+        return (f"The cheapest ticket is {price}. No event has a long enough price history "
+                f"yet to learn what happens over {horizon:g} days, so this is close to a "
+                f"coin flip: {advice}.")
     if learned:
         basis = (f"Our model, trained on {fm.model.samples:,} hourly prices of "
                  f"{fm.model.events:,} events, gives a {confidence:.0%} chance that")
@@ -124,9 +129,9 @@ def _reason(advice: str, direction: str, confidence: float, change_pct: float,
         basis = (f"With little history yet, the share of past prices that went "
                  f"{'down' if direction == 'down' else 'up or stayed flat'} "
                  f"({confidence:.0%}) says that")
-    outcome = ("it will be lower" if direction == "down" else "it will not get cheaper")
-    return (f"The cheapest ticket is {price}. {basis} {outcome} within {horizon:g} days "
-            f"(typical change {change_pct:+.0f}%), so: {advice}.")
+    typical = "" if change_pct is None else f" (typical change {change_pct:+.0f}%)"
+    return f"The cheapest ticket is {price}. {basis} {outcome} within {horizon:g} days" \
+        f"{typical}, so: {advice}."
 
 
 def forecast_rows(fm: ForecastModel, series: pa.Table, context: ScoringContext | None,
@@ -158,7 +163,7 @@ def forecast_rows(fm: ForecastModel, series: pa.Table, context: ScoringContext |
             advice=r["advice"], confidence=float(r["confidence"]), expected_change_pct=change,
             horizon_days=float(r["horizon_days"]), get_in_cents=int(r["get_in_cents"]),
             model_version=fm.version,
-            reason=_reason(r["advice"], r["direction"], float(r["confidence"]), change or 0.0,
+            reason=_reason(r["advice"], r["direction"], float(r["confidence"]), change,
                            int(r["get_in_cents"]), float(r["horizon_days"]), fm, learned)))
     return out
 

@@ -184,24 +184,36 @@ def test_loop_counts_a_failing_task_and_runs_the_rest(db_url: str, tmp_path: Pat
 @pytest.mark.slow
 def test_deals_train_writes_a_model_version(world_url: str, tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from psycopg.conninfo import conninfo_to_dict
     from typer.testing import CliRunner
 
     from engine.cli import app
     from engine.deals.registry import list_versions
+    from storage.config import get_settings
 
-    monkeypatch.setenv("RIPCITY_DATABASE_URL", world_url)
-    models = tmp_path / "models"
-    runner = CliRunner()
-    result = runner.invoke(app, ["deals", "train", "--models-dir", str(models)])
-    assert result.exit_code == 0, result.output
-    versions = list_versions(models)
-    assert len(versions) == 1
-    assert versions[0] in result.output
-    assert "backtest" in result.output.lower()
-    status = runner.invoke(app, ["deals", "status", "--models-dir", str(models)])
-    assert status.exit_code == 0, status.output
-    assert versions[0] in status.output
-    first = _event_ids(world_url)[0]
-    fc = runner.invoke(app, ["deals", "forecast", str(first)])
-    assert fc.exit_code == 0, fc.output
-    assert "buy now" in fc.output or "wait" in fc.output
+    c = conninfo_to_dict(world_url)
+    monkeypatch.setenv("RIPCITY_DATABASE_URL",
+                       f"postgresql://{c.get('user', 'postgres')}@{c.get('host', '127.0.0.1')}"
+                       f":{c.get('port', 5432)}/{c['dbname']}")
+    monkeypatch.setenv("RIPCITY_DATA_DIR", str(tmp_path))  # never the checkout's .ripcity
+    get_settings.cache_clear()
+    try:
+        models = tmp_path / "models"
+        runner = CliRunner()
+        result = runner.invoke(app, ["deals", "train", "--models-dir", str(models),
+                                     "--horizon", "1"])
+        assert result.exit_code == 0, result.output
+        versions = list_versions(models)
+        assert len(versions) == 1
+        assert versions[0] in result.output
+        assert "buy-or-wait backtest accuracy: n/a" not in result.output  # a real number
+        assert "fair-price backtest: median error" in result.output
+        status = runner.invoke(app, ["deals", "status", "--models-dir", str(models)])
+        assert status.exit_code == 0, status.output
+        assert versions[0] in status.output
+        first = _event_ids(world_url)[0]
+        fc = runner.invoke(app, ["deals", "forecast", str(first)])
+        assert fc.exit_code == 0, fc.output
+        assert "buy now" in fc.output or "wait" in fc.output
+    finally:
+        get_settings.cache_clear()  # the next test reads its own environment
