@@ -38,6 +38,7 @@ class EngineOptions:
     hook_specs: list[str] | None = None
     scorer_spec: str | None = None
     clock_offset_s: float = 0.0  # the marketplaces' clock minus ours (sandbox time)
+    maintenance_tick_s: float = 300.0  # rollups / forecasts / retraining loop; 0 = off
 
 
 def default_renderer_slots() -> int:
@@ -105,6 +106,7 @@ class Engine:
         self.workers: list[Any] = []
         self.coordinator: Any = None
         self.spiders: dict[str, str] = {}
+        self.maintenance: Any = None  # engine.maintenance.MaintenanceLoop once started
 
     def start(self, continuous: bool = False) -> Engine:
         """Create every actor and wait until the crawl workers' Scrapy runtimes are up."""
@@ -143,6 +145,18 @@ class Engine:
                                                    slots_per_worker=o.slots_per_worker)
         ray.get(self.coordinator.start.remote(continuous))
         return self
+
+    def start_maintenance(self, **options: Any) -> Any:
+        """Start the periodic-work thread (rollups, forecasts, retraining, partitions,
+        retention; see ``engine.maintenance``) unless ``maintenance_tick_s`` is 0."""
+        from engine.maintenance import MaintenanceLoop, MaintenanceOptions
+
+        if self.options.maintenance_tick_s <= 0 or self.maintenance is not None:
+            return self.maintenance
+        options.setdefault("clock_offset", timedelta(seconds=self.options.clock_offset_s))
+        self.maintenance = MaintenanceLoop(self.database_url, MaintenanceOptions(
+            tick_s=self.options.maintenance_tick_s, **options)).start()
+        return self.maintenance
 
     # --- work ----------------------------------------------------------------------------
     def run_cycle(self, timeout: float = 3600.0) -> dict[str, Any]:
@@ -210,12 +224,18 @@ class Engine:
         status["shard_errors"] = status.get("errors", 0)
         status["errors"] = (status["shard_errors"] + status.get("total_errors", 0)
                             + status["score_errors"] + status["hook_errors"])
+        if self.maintenance is not None:  # counted apart: periodic work, not the crawl
+            status["maintenance"] = self.maintenance.status()
+            status["maintenance_errors"] = self.maintenance.errors
         return status
 
     def stop(self) -> None:
         """Stop the loops and the actors this engine created (Ray itself stays up)."""
         import ray
 
+        if self.maintenance is not None:
+            self.maintenance.stop()
+            self.maintenance = None
         if self.coordinator is not None:
             try:
                 ray.get(self.coordinator.stop.remote(), timeout=10)

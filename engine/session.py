@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.crawl_settings import daily_budgets, scrapy_settings
@@ -73,6 +74,8 @@ def engine_session(settings: Settings, *, ray_address: str | None = None,
     engine = Engine(url, scrapy, options)
     try:
         engine.start(continuous=continuous)
+        engine.start_maintenance(retention_days=settings.retention_days,
+                                 models_dir=Path(settings.data_dir) / "models")
         yield Session(settings, url, engine, sandbox)
     finally:
         with contextlib.suppress(Exception):

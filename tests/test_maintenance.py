@@ -217,3 +217,25 @@ def test_deals_train_writes_a_model_version(world_url: str, tmp_path: Path,
         assert "buy now" in fc.output or "wait" in fc.output
     finally:
         get_settings.cache_clear()  # the next test reads its own environment
+
+
+def test_engine_starts_and_stops_the_loop(world_url: str, tmp_path: Path) -> None:
+    """The engine's hook runs the loop in a thread beside the crawl (no Ray needed here)."""
+    import threading
+    import time
+
+    from engine.orchestrator import Engine, EngineOptions
+
+    engine = Engine(world_url, {}, EngineOptions(maintenance_tick_s=3600.0))
+    loop = engine.start_maintenance(first_delay_s=0.0, models_dir=tmp_path / "models",
+                                    retention_days=400)
+    try:
+        deadline = time.monotonic() + 120
+        while loop.stats["retention"].runs == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert loop.stats["rollups"].runs == 1
+        assert loop.status()["rollups"]["errors"] == 0
+    finally:
+        loop.stop()
+    assert not any(t.name == "ripcity-maintenance" for t in threading.enumerate())
+    assert Engine(world_url, {}, EngineOptions(maintenance_tick_s=0)).start_maintenance() is None
