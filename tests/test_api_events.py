@@ -73,10 +73,11 @@ def test_search_rejects_bad_input_naming_the_field(http):
     assert "cursor" in body["detail"]
 
 
-def test_text_the_database_cannot_store_is_a_400_not_a_500(http, api_world):
+def test_text_the_database_cannot_store_is_a_validation_error_not_a_500(http, api_world):
     event_id = api_world.event_ids[0]
-    body = _problem(http.get(f"{V1}/events/{event_id}/listings", params={"section": "1\x002"}), 400)
-    assert "NUL" in body["detail"]
+    r = http.get(f"{V1}/events/{event_id}/listings", params={"section": "1\x002"})
+    body = _problem(r, 422)
+    assert "NUL" in body["detail"] and body["errors"][0]["field"] == "section"
 
 
 def test_event_detail(http, api_world):

@@ -189,13 +189,18 @@ def _handle_database(request: Request[Any, Any, Any], exc: Exception) -> Respons
 
 def _handle_bad_data(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     """A value the database cannot take (a NUL byte, a number out of range) came from the
-    request: the caller can fix it, so it is a 400 naming the problem, not a 500."""
+    request: a validation error the caller can fix (422 naming the fields), not a 500."""
     first_line = str(exc).splitlines()[0] if str(exc) else "invalid value"
     logger.info("rejected bad data on %s %s: %s", request.method, request.url.path, first_line)
-    return problem_response(400, "bad-request", "Bad request",
-                            f"A value in this request cannot be used: {first_line}. "
-                            "Remove control characters (such as NUL) and keep numbers in range.",
-                            instance=request.url.path)
+    fields = [k for k, v in request.query_params.items() if "\x00" in str(v)] or \
+        [k for k, v in request.path_params.items() if "\x00" in str(v)]
+    errors = [FieldError(field=f, message="contains a NUL (0x00) character", source="query")
+              for f in fields] or None
+    names = ", ".join(fields) or "a value in this request"
+    return problem_response(422, "validation-error", "Invalid input",
+                            f"Invalid value for {names}: {first_line}. Remove control "
+                            "characters (such as NUL) and keep numbers in range.",
+                            instance=request.url.path, errors=errors)
 
 
 def exception_handlers() -> ExceptionHandlersMap:
