@@ -44,8 +44,9 @@ def make_sandbox() -> Iterator[Callable[..., SandboxHandle]]:
         handle.stop()
 
 
-FIXTURES = Path("/work/shared/fixtures/marketplaces")
-if not FIXTURES.exists():  # a checkout elsewhere keeps a copy next to the tests
+# the real marketplace responses live in shared/, beside the repository
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "marketplaces"
+if not FIXTURES.exists():  # without shared/ beside the checkout: the copy kept in tests/
     FIXTURES = Path(__file__).parent / "fixtures" / "marketplaces"
 
 

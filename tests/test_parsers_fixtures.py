@@ -14,8 +14,8 @@ import pytest
 
 from crawler.parsers import Parsed, ParseError, parse
 from storage.records import LISTING_SCHEMA
+from tests.fixtures_sandbox import FIXTURES
 
-FIXTURES = Path("/work/shared/fixtures/marketplaces")
 ROOT = Path(__file__).resolve().parent.parent
 
 
