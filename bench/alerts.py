@@ -153,13 +153,20 @@ class _Fakes:
 
 
 def _spawn(url: str, env: dict[str, str], n: int, coalesce: float, workers: int,
-           batch: int) -> list[subprocess.Popen[bytes]]:
+           batch: int, log_dir: str | None) -> list[subprocess.Popen[bytes]]:
+    def log(i: int) -> Any:
+        if not log_dir:
+            return subprocess.DEVNULL
+        return open(Path(log_dir) / f"dispatcher-{i}.log", "wb")
+
+    if log_dir:
+        env = {**env, "RIPCITY_LOG_LEVEL": "DEBUG"}
     return [subprocess.Popen(
         [sys.executable, "-m", "engine.cli", "alerts", "dispatch", "--database-url", url,
          "--coalesce-seconds", str(coalesce), "--daily-cap", "1000000",
          "--send-workers", str(workers), "--batch-size", str(batch)],
         cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL) for _ in range(n)]
+        stderr=log(i)) for i in range(n)]
 
 
 def _baseline_send_ms(port: int) -> float:
@@ -242,7 +249,8 @@ class _Writer(threading.Thread):
 
 def run(seconds: float, rate: int, dispatchers: int, events: int, per_event: int,
         users: int, rules: int, batches_per_s: int, writers: int, deep: float,
-        coalesce: float, send_workers: int, batch_size: int, seed: int) -> dict[str, Any]:
+        coalesce: float, send_workers: int, batch_size: int, seed: int,
+        log_dir: str | None = None) -> dict[str, Any]:
     rng = random.Random(seed)
     fakes = _Fakes()
     try:
@@ -264,7 +272,7 @@ def run(seconds: float, rate: int, dispatchers: int, events: int, per_event: int
                    "TWILIO_AUTH_TOKEN": fakes.info["token"],
                    "TWILIO_FROM_NUMBER": "+15030000000",
                    "TWILIO_API_BASE": fakes.info["twilio_url"], "RIPCITY_LOG_LEVEL": "WARNING"}
-            procs = _spawn(url, env, dispatchers, coalesce, send_workers, batch_size)
+            procs = _spawn(url, env, dispatchers, coalesce, send_workers, batch_size, log_dir)
             try:
                 time.sleep(2.0)  # dispatchers connect and LISTEN
                 order = np.random.default_rng(seed).permutation(events)
@@ -403,6 +411,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--users", type=int, default=10_000)
     p.add_argument("--rules", type=int, default=100_000)
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--log-dir", help="keep the dispatchers' DEBUG logs (round timings) here")
     p.add_argument("--serve-fakes", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.serve_fakes:
@@ -410,7 +419,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     out = run(a.seconds, a.rate, a.dispatchers, a.events, a.per_event, a.users, a.rules,
               a.batches_per_s, a.writers, a.deep, a.coalesce_seconds, a.send_workers,
-              a.batch_size, a.seed)
+              a.batch_size, a.seed, a.log_dir)
     print(json.dumps(out))
 
 

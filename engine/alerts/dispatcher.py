@@ -31,6 +31,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -155,6 +156,7 @@ class Dispatcher:
     def run_once(self) -> int:
         """Claim and handle one batch of due rows; returns how many rows were handled."""
         conn = self._claim
+        t0 = time.perf_counter()
         with conn.transaction():
             rows = conn.execute(_CLAIM, (self.options.batch_size,)).fetchall()
             if not rows:
@@ -165,8 +167,14 @@ class Dispatcher:
             groups = self._groups(rows, last, ledger)
             people = self._recipients(conn, groups)
             sends = self._decide(groups, people, ledger)
+            t1 = time.perf_counter()
             self._send_all(sends, ledger)
+            t2 = time.perf_counter()
             ledger.flush(conn)
+        logger.debug("round: %(rows)d rows, %(msgs)d messages; %(pre).1f ms to plan, "
+                     "%(send).1f ms to send, %(post).1f ms to record",
+                     {"rows": len(rows), "msgs": len(sends), "pre": (t1 - t0) * 1000,
+                      "send": (t2 - t1) * 1000, "post": (time.perf_counter() - t2) * 1000})
         return len(rows)
 
     def _groups(self, rows: list[tuple[Any, ...]], last: dict[int, tuple[Any, ...]],
