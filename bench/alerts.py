@@ -14,15 +14,18 @@ the event's get-in price. A batch is a crawl of whole event pages (every listing
 events, nearly all with a new price: +-7 %); ``--writers`` threads write disjoint events
 (as the engine's shards do) at ``--rate`` updates/s together. A share ``--deep`` of updates
 (default 0.006 %: 0.6 a second) is a listing appearing at 40-100 % of the get-in price, which
-alerts everyone whose target it meets, at once: bursts of a couple of hundred messages, about
-one alert per person per minute on average (the JSON says exactly), far above real traffic
-(a few a day).
+alerts everyone whose target it meets, at once: bursts of up to ~600 messages, under one
+alert per person per minute on average and at most a few in a run (the JSON says exactly),
+far above real traffic (a few a day).
 
 Coalescing (``--coalesce-seconds``, default 10): the first alert of a person in a window
 goes at once; later ones in the window wait by design and go together when it closes.
 ``p50_ms`` / ``p99_ms`` are commit -> accept for the alerts sent at once (all of them with
 ``--coalesce-seconds 0``); ``held`` counts the ones the window held, ``held_p99_ms`` their
 latency, ``all_p99_ms`` everything. ``duplicates`` / ``lost`` count every match and channel.
+``stages_p50_p99_ms`` splits the sent-at-once latency: ``match`` (commit -> match row
+written), ``queue`` (-> a dispatcher claimed it), ``round`` (-> accepted); ``--log-dir``
+keeps each dispatcher's DEBUG log of its rounds.
 ``baseline_send_ms`` is one direct SMTP send measured in the same run, so
 ``p99_over_baseline`` is comparable across machines. Goal: p99_ms <= 1000 with
 duplicates = lost = 0.

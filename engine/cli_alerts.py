@@ -14,8 +14,9 @@ def dispatch(
     database_url: str | None = typer.Option(None, help="default: RIPCITY_DATABASE_URL"),
     coalesce_seconds: float = typer.Option(
         30.0, envvar="RIPCITY_ALERT_COALESCE_SECONDS",
-        help="minimum gap between two messages to one person on one channel; matches in "
-        "between are merged into the next message"),
+        help="minimum gap between two messages to one person on one channel: the first "
+        "alert after a quiet spell goes at once, matches within the gap are merged into one "
+        "message sent when it ends"),
     daily_cap: int = typer.Option(50, envvar="RIPCITY_ALERT_DAILY_CAP",
                                   help="messages per person, channel and local day"),
     batch_size: int = typer.Option(100, help="outbox rows claimed per transaction"),
