@@ -318,3 +318,26 @@ def test_email_with_accents_and_long_links_parses_back_whole() -> None:
     assert "Café Tacvba" in text and item["url"] in text and "(was $90)" in text
     assert got["List-Unsubscribe"].startswith("<http://ripcity.test/alerts/unsubscribe?")
     assert got["Message-ID"] == "<m9-email@alerts.ripcity>"
+
+
+def test_two_dispatchers_share_a_burst_and_send_each_message_once(
+        world: AlertWorld, dispatcher: Any, smtp: SmtpBox) -> None:
+    import threading
+    from collections import Counter
+
+    users = [world.user(f"fan{i}@example.com") for i in range(60)]
+    for u in users:
+        world.rule(u, "price_at_or_below", threshold_cents=50_000)
+    world.ingest([{"listing_id": "A"}])  # one drop, sixty people
+    ds = [dispatcher(batch_size=7, send_workers=4) for _ in range(2)]
+    threads = [threading.Thread(target=drain, args=(d,)) for d in ds]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    got = Counter(r.rcpt_tos[0] for r in smtp.wait_for(60))
+    assert got == Counter({f"fan{i}@example.com": 1 for i in range(60)})
+    assert {r["status"] for r in world.outbox()} == {"sent"}
+    attempts = world.conn.execute("SELECT status, count(*) FROM alert_deliveries "
+                                  "GROUP BY 1").fetchall()
+    assert attempts == [("sent", 60)]
