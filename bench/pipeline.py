@@ -6,7 +6,10 @@ Prints ONE JSON object: ``listings`` (committed), ``seconds`` (one full crawl cy
 discovery, every event on every marketplace, commit, scoring), ``listings_per_s``,
 ``peak_rss_mb`` (this process and all its children: Ray's raylet, GCS, workers, actors,
 the sandbox), ``lost`` / ``duplicated`` (against the sandbox's truth), ``refresh_p95_ms``
-(refresh request row -> fresh listings queryable), and ``workload``. The baseline, measured
+(refresh request row -> fresh listings queryable), ``recrawl`` (the same numbers for a
+second crawl of everything after the sandbox clock moved: the steady state, where most
+listings are unchanged) and ``workload``. The headline numbers are the first crawl, where
+every listing is new (the most database work per listing). The baseline, measured
 in the same run on the same server, is one process writing the same number of rows with
 ``storage.ingest.write_snapshots`` directly (no crawling, no Ray): ``vs_direct_ingest`` is
 the pipeline's rate over that.
@@ -207,6 +210,28 @@ def _refresh_latencies(url: str, engine: Any, n: int, base_url: str) -> list[flo
     return out
 
 
+def _recrawl(engine: Any, url: str, base_url: str, spiders: tuple[str, ...],
+             before: dict[str, Any], hours: float) -> dict[str, Any]:
+    """Move the sandbox clock ``hours`` and crawl every event again: the steady state
+    (most listings unchanged, some repriced, new or sold). Counts are this cycle's."""
+    httpx.post(f"{base_url}/_sandbox/clock", json={"seconds": hours * 3600})
+    after = engine.run_cycle(timeout=3600)
+    seconds = after["cycle_seconds"]
+
+    def delta(key: str) -> int:
+        return int(after.get(key, 0) or 0) - int(before.get(key, 0) or 0)
+
+    with psycopg.connect(url) as conn:
+        check = compare(conn, base_url, spiders)
+    listings = delta("committed_listings")
+    return {"listings": listings, "seconds": seconds,
+            "listings_per_s": round(listings / seconds) if seconds else 0,
+            "new_listings": delta("total_new_listings"),
+            "price_changes": delta("total_price_changes"), "gone": delta("total_gone"),
+            "lost": check["lost"], "unexpected": check["unexpected"],
+            "duplicated": check["duplicated"]}
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--listings", type=int, default=1_000_000)
@@ -220,6 +245,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--faults", default="none", choices=("none", "light", "heavy"))
     parser.add_argument("--refreshes", type=int, default=20)
     parser.add_argument("--num-cpus", type=int, default=None)
+    parser.add_argument("--events-per-shard", type=int, default=8,
+                        help="events one crawl shard covers (its listings are one chunk)")
+    parser.add_argument("--recrawl-hours", type=float, default=1.0,
+                        help="then move the sandbox clock this far and crawl everything "
+                             "again (prices moved, some listings sold); 0 = no re-crawl")
     args = parser.parse_args(argv)
 
     os.environ.setdefault("RIPCITY_LOG_LEVEL", "WARNING")
@@ -235,8 +265,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "spiders": list(spiders), "workers": args.workers, "writers": args.writers,
                 "scorers": args.scorers, "chunk_rows": args.chunk_rows,
                 "max_inflight_batches": args.inflight, "faults": args.faults,
+                "events_per_shard": args.events_per_shard,
+                "first_crawl": "every listing new: one snapshot + one listings_current "
+                               "row each, all scored",
+                "recrawl": (f"sandbox clock +{args.recrawl_hours:g} h, every event again: "
+                            "only moved prices / new listings write snapshots, sold ones "
+                            "are marked gone, all scored") if args.recrawl_hours else None,
                 "cpus": os.cpu_count()}
     out: dict[str, Any] = {}
+    recrawl: dict[str, Any] | None = None
     with scratch_database() as url, RssSampler() as rss:
         sandbox = start_sandbox(port=0, seed=7, events=events,
                                 listings_per_event=args.listings_per_event,
@@ -250,12 +287,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                 crawl_workers=args.workers, ingest_writers=args.writers,
                                 scorers=args.scorers, chunk_rows=args.chunk_rows,
                                 max_inflight_batches=args.inflight,
-                                events_per_shard=2) as session:
+                                events_per_shard=args.events_per_shard,
+                                speed=1e9) as session:  # every event due again at once
                 startup = time.perf_counter() - t_start
                 summary = session.engine.run_cycle(timeout=3600)
                 seconds = summary["cycle_seconds"]
                 with psycopg.connect(url) as conn:
                     check = compare(conn, sandbox.base_url, spiders)
+                if args.recrawl_hours > 0:
+                    recrawl = _recrawl(session.engine, url, sandbox.base_url, spiders,
+                                       summary, args.recrawl_hours)
                 latencies = _refresh_latencies(url, session.engine, args.refreshes,
                                                sandbox.base_url)
         finally:
@@ -274,7 +315,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "rejects": summary.get("total_rejects", 0), "startup_s": round(startup, 1),
             "baseline_direct_ingest_per_s": round(baseline),
             "vs_direct_ingest": round(committed / seconds / baseline, 3) if seconds else 0,
-            "workload": workload,
+            "recrawl": recrawl, "workload": workload,
         }
     print(json.dumps(out))
     return out

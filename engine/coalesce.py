@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from storage.records import LISTING_SCHEMA, TS, PriceStats, Reject, concat_batches
 
@@ -34,7 +33,7 @@ class Chunk:
 class EventTally:
     """Per event, across a shard: listing ids seen (for "gone") and the lowest price."""
 
-    ids: list[pa.Array] = dataclasses.field(default_factory=list)
+    ids: list[list[str]] = dataclasses.field(default_factory=list)
     count: int = 0
     lowest_cents: int | None = None
 
@@ -47,7 +46,11 @@ def restamp(batch: pa.RecordBatch, observed_at: datetime) -> pa.RecordBatch:
 
 
 class Coalescer:
-    """Gathers pages; hands back chunks of about ``target_rows`` listings."""
+    """Gathers pages; hands back chunks of about ``target_rows`` listings.
+
+    Per-event tallies are taken once per chunk (one Arrow group-by over the whole chunk),
+    not per page: a page is small, and per-page Arrow calls cost more than the work.
+    """
 
     def __init__(self, target_rows: int, observed_at: datetime, *, track_ids: bool) -> None:
         self.target_rows = max(1, target_rows)
@@ -68,32 +71,41 @@ class Coalescer:
                 batch = batch.select(LISTING_SCHEMA.names).cast(LISTING_SCHEMA)
             self._batches.append(batch)
             self._rows += batch.num_rows
-            self._tally(batch)
         self._stats.extend(page.stats)
         self._rejects.extend(page.rejects)
         self._pages += 1
         return self.flush() if self._rows >= self.target_rows else None
 
     def _tally(self, batch: pa.RecordBatch) -> None:
-        table = pa.Table.from_batches([batch])
-        groups = table.group_by("source_event_id").aggregate(
-            [("total_cents", "min"), ("listing_id", "count")])
-        for eid, low, n in zip(groups["source_event_id"].to_pylist(),
-                               groups["total_cents_min"].to_pylist(),
-                               groups["listing_id_count"].to_pylist(), strict=True):
+        if not batch.num_rows:
+            return
+        aggs = [("total_cents", "min"), ("listing_id", "count")]
+        if self.track_ids:
+            aggs.append(("listing_id", "list"))
+        groups = pa.Table.from_batches([batch]).group_by(
+            "source_event_id", use_threads=False).aggregate(aggs)
+        ids = groups["listing_id_list"].to_pylist() if self.track_ids else None
+        for i, (eid, low, n) in enumerate(zip(groups["source_event_id"].to_pylist(),
+                                              groups["total_cents_min"].to_pylist(),
+                                              groups["listing_id_count"].to_pylist(),
+                                              strict=True)):
             tally = self.tallies.setdefault(eid, EventTally())
             tally.count += n
             if low is not None and (tally.lowest_cents is None or low < tally.lowest_cents):
                 tally.lowest_cents = low
-            if self.track_ids:
-                mask = pc.equal(batch.column("source_event_id"), eid)
-                tally.ids.append(pc.filter(batch.column("listing_id"), mask))
+            if ids is not None:
+                tally.ids.append(ids[i])
 
     def flush(self) -> Chunk | None:
-        """Whatever has gathered, as one chunk (``None`` when nothing has)."""
+        """Whatever has gathered, as one chunk (``None`` when nothing has).
+
+        The chunk's listings are one contiguous copy (not slices of the pages), so sending
+        it to another actor serialises exactly its rows once.
+        """
         if not self._pages:
             return None
         listings = restamp(concat_batches(self._batches, LISTING_SCHEMA), self.observed_at)
+        self._tally(listings)
         chunk = Chunk(listings, self._stats, self._rejects, self._pages)
         self._batches, self._rows, self._stats, self._rejects, self._pages = [], 0, [], [], 0
         return chunk
@@ -102,4 +114,4 @@ class Coalescer:
         tally = self.tallies.get(source_event_id)
         if tally is None:
             return []
-        return [x for arr in tally.ids for x in arr.to_pylist()]
+        return [x for ids in tally.ids for x in ids]

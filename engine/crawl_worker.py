@@ -169,12 +169,18 @@ class CrawlWorker:
                 chunk = coalescer.add(item)
                 if chunk is not None:
                     self._submit(chunk, inflight, result)
+            whole = result.batches == 0  # the shard's listings fit in one chunk
             chunk = coalescer.flush()
+            gone_in_write: set[str] = set()
             if chunk is not None and (chunk.listings.num_rows or chunk.stats or chunk.rejects):
-                self._submit(chunk, inflight, result)
+                in_chunk = set(coalescer.tallies)
+                if (whole and not shard.discover_only and in_chunk
+                        and in_chunk <= complete):
+                    gone_in_write = in_chunk  # "gone" found from the write's state read
+                self._submit(chunk, inflight, result, complete=bool(gone_in_write))
             while inflight:
                 self._drain(inflight, result)
-            self._mark_gone(shard, coalescer, complete, result)
+            self._mark_gone(shard, coalescer, complete - gone_in_write, result)
         except BaseException:
             host.stop(crawler)
             raise
@@ -185,13 +191,18 @@ class CrawlWorker:
         self._progress["shards"] += 1
         return result
 
-    def _submit(self, chunk: Any, inflight: dict[Any, Any],
-                result: ShardResult) -> None:
+    def _submit(self, chunk: Any, inflight: dict[Any, Any], result: ShardResult, *,
+                complete: bool = False) -> None:
+        """Send one chunk to a writer. ``complete``: the chunk holds every listing of each
+        of its events (a whole shard of fully crawled events), so the writer marks the
+        missing ones gone in the same transaction, from the state it reads anyway (one
+        ``mark_gone`` statement per event, comparing against the seen ids, cost more than
+        the listings' own writes)."""
         import ray
 
-        ref = ray.put(chunk.listings)
+        ref = ray.put(chunk.listings)  # once: the writer and the scorer share this copy
         done, changes = self._next_writer().write.options(num_returns=2).remote(
-            ref, chunk.stats, chunk.rejects)
+            ref, chunk.stats, chunk.rejects, complete)
         inflight[done] = (ref, changes)
         result.batches += 1
         while len(inflight) >= self._max_inflight:
@@ -208,6 +219,7 @@ class CrawlWorker:
             result.new_listings += summary.new_listings
             result.price_changes += summary.price_changes
             result.quarantined += summary.quarantined
+            result.gone += summary.gone
             self._progress["committed"] += summary.rows
             self._after_commit(summary, changes, ref)
 

@@ -96,15 +96,17 @@ class IngestWriter:
         return len(ids)
 
     def write(self, listings: pa.RecordBatch, stats: list[PriceStats] | None = None,
-              rejects: list[Reject] | None = None) -> tuple[WriteSummary, Any]:
-        """Commit one chunk; returns (summary, what changed)."""
+              rejects: list[Reject] | None = None, complete: bool = False
+              ) -> tuple[WriteSummary, Any]:
+        """Commit one chunk; returns (summary, what changed). ``complete``: the chunk holds
+        every listing of its events, so listings of theirs it lacks are marked gone."""
         from storage.ingest import write_price_stats, write_rejects, write_snapshots
 
         t0 = time.monotonic()
         result = None
         with self._pool.connection() as conn:
             if listings.num_rows:
-                result = write_snapshots(conn, listings)
+                result = write_snapshots(conn, listings, complete=complete)
             if stats:
                 write_price_stats(conn, stats)
             if rejects:
