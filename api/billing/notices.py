@@ -13,20 +13,13 @@ from typing import TYPE_CHECKING
 
 import anyio.to_thread
 
+from api.lib.mail import send_sync
+
 if TYPE_CHECKING:
     from api.billing.subscriptions import PlanChange
     from storage.config import Settings
 
 logger = logging.getLogger(__name__)
-
-
-def _send(settings: Settings, message: EmailMessage) -> None:
-    with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=10) as smtp:
-        if settings.smtp_starttls:
-            smtp.starttls()
-        if settings.smtp_user and settings.smtp_password:
-            smtp.login(settings.smtp_user, settings.smtp_password)
-        smtp.send_message(message)
 
 
 def compose(settings: Settings, change: PlanChange) -> EmailMessage | None:
@@ -65,7 +58,7 @@ async def send_notices(settings: Settings, changes: list[PlanChange]) -> int:
         if msg is None:
             continue
         try:
-            await anyio.to_thread.run_sync(_send, settings, msg)
+            await anyio.to_thread.run_sync(send_sync, settings, msg)
             sent += 1
         except (OSError, smtplib.SMTPException) as err:
             logger.warning("billing email %r to %s not sent: %s (check RIPCITY_SMTP_HOST/"

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def _send(settings: Settings, message: EmailMessage) -> None:
+def send_sync(settings: Settings, message: EmailMessage) -> None:
+    """Deliver one message over SMTP (STARTTLS and AUTH as configured); blocking."""
     with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=10) as smtp:
         if settings.smtp_starttls:
             smtp.starttls()
@@ -36,7 +37,7 @@ async def send_password_reset(settings: Settings, to: str, token: str) -> bool:
         f"  {link}\n\nor send the token below to POST /api/v1/auth/password-reset/confirm "
         f"within one hour:\n\n  {token}\n\nIf it was not you, ignore this email.\n")
     try:
-        await anyio.to_thread.run_sync(_send, settings, msg)
+        await anyio.to_thread.run_sync(send_sync, settings, msg)
     except (OSError, smtplib.SMTPException) as err:
         logger.warning("password reset email to %s not sent: %s (check RIPCITY_SMTP_HOST/"
                        "RIPCITY_SMTP_PORT)", to, err)
