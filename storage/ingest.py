@@ -228,7 +228,7 @@ _MARK_GONE_KEYS = """
 UPDATE listings_current c SET gone_at = g.at
 FROM unnest(%s::text[], %s::text[], %s::timestamptz[]) AS g (marketplace, listing_id, at)
 WHERE c.marketplace = g.marketplace AND c.listing_id = g.listing_id
-  AND c.gone_at IS NULL AND c.last_seen < g.at
+  AND c.gone_at IS NULL AND c.last_seen < g.at AND c.source_event_id = ANY(%s::text[])
 RETURNING c.marketplace, c.listing_id, c.event_id, c.total_cents, c.gone_at
 """
 
@@ -438,9 +438,12 @@ def _gone(cur: psycopg.Cursor, table: pa.Table, event_id: pa.ChunkedArray,
     pick = state.filter(cand)
     if not pick.num_rows:
         return GONE_SCHEMA.empty_table()
+    # one event can have several source events on a marketplace (listed twice); only the
+    # crawled source events' listings can be gone, not their siblings' (other shards)
     rows = cur.execute(_MARK_GONE_KEYS, (
         pick["marketplace"].to_pylist(), pick["listing_id"].to_pylist(),
-        at.filter(cand).to_pylist())).fetchall()
+        at.filter(cand).to_pylist(),
+        pc.unique(table["source_event_id"]).to_pylist())).fetchall()
     return pa.Table.from_pylist(
         [dict(zip(GONE_SCHEMA.names, r, strict=True)) for r in rows], schema=GONE_SCHEMA)
 
@@ -522,6 +525,7 @@ UPDATE listings_current c SET gone_at = %(at)s
 FROM event_sources es
 WHERE es.marketplace = %(mk)s AND es.source_event_id = %(ev)s
   AND c.event_id = es.event_id AND c.marketplace = es.marketplace
+  AND c.source_event_id = es.source_event_id
   AND c.gone_at IS NULL AND c.last_seen < %(at)s
   AND NOT (c.listing_id = ANY(%(seen)s))
 RETURNING c.marketplace, c.listing_id, c.event_id, c.total_cents, c.gone_at

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pyarrow as pa
 
@@ -56,3 +57,36 @@ def test_a_configured_scorer_that_cannot_load_says_how_to_fix_it() -> None:
         assert "RIPCITY_SCORER" in str(err) and "module:factory" in str(err)
     else:
         raise AssertionError("expected ValueError")
+
+
+def test_a_complete_write_marks_gone_only_its_own_source_events_listings(db: Any) -> None:
+    """A marketplace can list one event twice (two source ids, one event): a complete crawl
+    of one must not mark the other's listings gone (they are crawled by another shard)."""
+    from datetime import timedelta
+
+    from storage.ingest import mark_gone, upsert_events, write_snapshots
+    from storage.records import EventRecord
+    from tests.fixtures_db import listing_batch
+
+    t0 = datetime(2026, 11, 24, 20, tzinfo=UTC)
+    ids = upsert_events(db, [EventRecord(
+        marketplace="seatgeek", source_event_id=sid, name="Trail Blazers vs. Lakers",
+        starts_at=t0 + timedelta(days=3), venue_name="Moda Center", venue_city="Portland")
+        for sid in ("SG1", "SG2")])
+    db.commit()
+    assert ids[("seatgeek", "SG1")] == ids[("seatgeek", "SG2")]  # one event, listed twice
+    write_snapshots(db, listing_batch(
+        [{"observed_at": t0, "listing_id": f"a{i}", "source_event_id": "SG1"} for i in range(3)]
+        + [{"observed_at": t0, "listing_id": f"b{i}", "source_event_id": "SG2"}
+           for i in range(3)]))
+    later = t0 + timedelta(hours=1)
+    result = write_snapshots(db, listing_batch(  # SG1 again, complete, without a2
+        [{"observed_at": later, "listing_id": f"a{i}", "source_event_id": "SG1"}
+         for i in range(2)]), complete=True)
+    assert result.gone.column("listing_id").to_pylist() == ["a2"]
+    gone = mark_gone(db, "seatgeek", "SG1", ["a0", "a1"], later + timedelta(hours=1))
+    assert gone.num_rows == 0  # SG2's b* are not SG1's to mark
+    db.commit()
+    live = {r[0] for r in db.execute(
+        "SELECT listing_id FROM listings_current WHERE gone_at IS NULL")}
+    assert live == {"a0", "a1", "b0", "b1", "b2"}
