@@ -228,6 +228,7 @@ def _recrawl(engine: Any, url: str, base_url: str, spiders: tuple[str, ...],
             "listings_per_s": round(listings / seconds) if seconds else 0,
             "new_listings": delta("total_new_listings"),
             "price_changes": delta("total_price_changes"), "gone": delta("total_gone"),
+            "errors": int(after.get("errors", 0) or 0) - int(before.get("errors", 0) or 0),
             "lost": check["lost"], "unexpected": check["unexpected"],
             "duplicated": check["duplicated"]}
 

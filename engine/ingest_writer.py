@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+_EVENT_ATTEMPTS = 5
+
 
 @dataclasses.dataclass(slots=True)
 class WriteSummary:
@@ -86,12 +88,24 @@ class IngestWriter:
 
     def write_events(self, events: list[EventRecord]) -> int:
         """Upsert events (before any listing that refers to them is written)."""
+        import psycopg
+
         from storage.events import upsert_events
 
         if not events:
             return 0
-        with self._pool.connection() as conn:
-            ids = upsert_events(conn, events)
+        for attempt in range(_EVENT_ATTEMPTS):
+            try:
+                with self._pool.connection() as conn:
+                    ids = upsert_events(conn, events)
+                break
+            except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
+                # two shards (say Ticketmaster's and SeatGeek's) update the same canonical
+                # events in different orders; the loser was rolled back whole: try again
+                self.counts["event_deadlocks"] += 1
+                if attempt == _EVENT_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
         self.counts["events"] += len(events)
         return len(ids)
 
