@@ -196,3 +196,38 @@ def test_profile_update(client):
     assert r.status_code == 200 and r.json()["phone"] == "+15035550123"
     bad = client.patch(f"{V1}/account", headers=user["headers"], json={"phone": "555"})
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "phone"
+
+
+def test_account_quiet_hours_are_the_default_of_every_rule(client, api_world):
+    """Set once on the account: rules that follow it and rules created later keep them;
+    a rule with quiet hours of its own keeps its own."""
+    h, eid = new_user(client)["headers"], api_world.event_ids[0]
+
+    def rule(**extra):
+        r = client.post(f"{V1}/alert-rules", headers=h, json={
+            "kind": "deal_score_at_least", "event_id": eid, "min_deal_score": 80, **extra})
+        assert r.status_code == 201, r.text
+        return r.json()["id"]
+
+    before = rule()
+    own = rule(quiet_start="01:00:00", quiet_end="05:00:00")
+    r = client.patch(f"{V1}/account", headers=h, json={
+        "timezone": "America/New_York", "quiet_start": "22:00:00", "quiet_end": "07:00:00"})
+    assert r.status_code == 200, r.text
+    assert (r.json()["timezone"], r.json()["quiet_start"]) == ("America/New_York", "22:00:00")
+    after = rule()
+
+    def quiet(rid):
+        got = client.get(f"{V1}/alert-rules/{rid}", headers=h).json()
+        return got["quiet_start"], got["quiet_end"]
+
+    assert quiet(before) == quiet(after) == ("22:00:00", "07:00:00")
+    assert quiet(own) == ("01:00:00", "05:00:00")
+    client.patch(f"{V1}/account", headers=h, json={"quiet_start": "23:00:00",
+                                                     "quiet_end": "06:00:00"})
+    assert quiet(before) == quiet(after) == ("23:00:00", "06:00:00")
+    assert quiet(own) == ("01:00:00", "05:00:00")
+    for body, field in [({"quiet_start": "22:00:00"}, "quiet_end"),
+                        ({"timezone": "Mars/Olympus"}, "timezone")]:
+        bad = client.patch(f"{V1}/account", headers=h, json=body)
+        assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == field, bad.text

@@ -225,3 +225,73 @@ def test_plan_follows_the_subscription(http, api_world):
         "kind": "deal_score_at_least", "event_id": api_world.event_ids[0],
         "min_deal_score": 90, "channels": ["sms"]})
     assert r.status_code == 201, r.text  # SMS is allowed on premium
+
+
+def test_every_rule_kind_the_matcher_supports_is_offered(http, api_world, alice):
+    """back_in_stock and cent drops within a window exist in the API and its OpenAPI."""
+    h, eid = alice["headers"], api_world.event_ids[2]
+    stock = http.post(f"{V1}/alert-rules", headers=h,
+                      json={"kind": "back_in_stock", "event_id": eid})
+    assert stock.status_code == 201, stock.text
+    assert stock.json()["kind"] == "back_in_stock"
+    drop = http.post(f"{V1}/alert-rules", headers=h, json={
+        "kind": "drop_percent", "event_id": eid, "drop_cents": 2_500,
+        "window_seconds": 6 * 3600})
+    assert drop.status_code == 201, drop.text
+    assert (drop.json()["drop_cents"], drop.json()["window_seconds"],
+            drop.json()["drop_percent"]) == (2_500, 21_600, None)
+    by_percent = http.post(f"{V1}/alert-rules", headers=h, json={
+        "kind": "drop_percent", "event_id": eid, "drop_percent": 12.5})
+    assert by_percent.json()["window_seconds"] == 86_400  # one day unless told
+    rid = drop.json()["id"]
+    patched = http.patch(f"{V1}/alert-rules/{rid}", headers=h,
+                         json={"drop_cents": 4_000, "window_seconds": 3_600})
+    assert (patched.json()["drop_cents"], patched.json()["window_seconds"]) == (4_000, 3_600)
+    assert http.get(f"{V1}/alert-rules/{rid}", headers=h).json()["drop_cents"] == 4_000
+
+    missing = http.post(f"{V1}/alert-rules", headers=h,
+                        json={"kind": "drop_percent", "event_id": eid, "window_seconds": 3600})
+    assert missing.status_code == 422
+    assert missing.json()["errors"][0]["field"] == "drop_percent"
+    assert "drop_cents" in missing.json()["detail"]
+    for body, field in [({"drop_cents": 0}, "drop_cents"),
+                        ({"drop_cents": 500, "window_seconds": 5}, "window_seconds")]:
+        bad = http.post(f"{V1}/alert-rules", headers=h,
+                        json={"kind": "drop_percent", "event_id": eid, **body})
+        assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == field, bad.text
+
+    doc = http.get("/schema/openapi.json").json()
+    rule_in = doc["components"]["schemas"]["AlertRuleIn"]
+    assert {"drop_cents", "window_seconds"} <= set(rule_in["properties"])
+    assert "back_in_stock" in json.dumps(rule_in["properties"]["kind"])
+    with psycopg.connect(api_world.db_url) as conn:
+        (check,) = conn.execute("SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+                                "WHERE conname = 'alert_rules_kind_check'").fetchone()
+    from api.web.pages_alerts import _KINDS
+    assert all(kind in check for kind in _KINDS) and check.count("'") == 2 * len(_KINDS)
+
+
+def test_last_fired_is_the_rules_latest_match(http, api_world, alice):
+    """A rule that matched says when, through the real ingest and matcher."""
+    from engine.alerts import match
+    from storage.ingest import write_snapshots
+    from tests.fixtures_api import listing_batch
+
+    h, eid = alice["headers"], api_world.event_ids[1]
+    rule = http.post(f"{V1}/alert-rules", headers=h, json={
+        "kind": "price_at_or_below", "event_id": eid, "max_price_cents": 10_000_000}).json()
+    quiet = http.post(f"{V1}/alert-rules", headers=h, json={
+        "kind": "price_at_or_below", "event_id": eid, "max_price_cents": 1}).json()
+    assert rule["last_fired_at"] is None
+    with psycopg.connect(api_world.db_url) as conn:
+        result = write_snapshots(conn, listing_batch(f"seatgeek-{eid}", "seatgeek", 2,
+                                                     start=10_000), touch_interval_s=0)
+        conn.commit()
+        assert match(conn, result)["matches"] >= 1
+        conn.commit()
+    got = http.get(f"{V1}/alert-rules/{rule['id']}", headers=h).json()
+    assert got["last_fired_at"] is not None
+    listed = {r["id"]: r for r in http.get(f"{V1}/alert-rules", headers=h).json()["items"]}
+    assert listed[rule["id"]]["last_fired_at"] == got["last_fired_at"]
+    assert listed[quiet["id"]]["last_fired_at"] is None
+    assert http.get(f"{V1}/alerts", headers=h).json()["items"][0]["rule_id"] == rule["id"]

@@ -64,3 +64,48 @@ def test_forecast_says_why() -> None:
     assert advice.action == "wait" and advice.reasons
     assert buy_or_wait(falling, now + timedelta(hours=20), now).action == "buy"
     assert buy_or_wait(falling[:1], None, now).action == "unknown"
+
+
+def test_quiet_hours_and_every_alert_kind_on_the_dashboard(api_base_url: str,
+                                                           api_world: Any) -> None:
+    import psycopg
+
+    from engine.alerts import match
+    from storage.ingest import write_snapshots
+    from tests.fixtures_api import listing_batch
+
+    eid = api_world.event_ids[3]
+    c, csrf = _signed_up(api_base_url)
+    # quiet hours saved before any rule exists are kept and shown
+    c.post("/account/notifications", data={"csrf": csrf, "email_alerts": "on",
+                                           "timezone": "America/Denver",
+                                           "quiet_start": "22:00", "quiet_end": "07:00"})
+    account = c.get("/account").text
+    assert 'value="22:00"' in account and 'value="07:00"' in account
+
+    event_page = c.get(f"/events/{eid}").text
+    for kind in ("price_at_or_below", "drop_percent", "deal_score_at_least",
+                 "new_listing_in_section", "back_in_stock"):
+        assert f'value="{kind}"' in event_page, kind
+    form = {"csrf": csrf, "event_id": str(eid), "back": f"/events/{eid}"}
+    c.post("/alerts/rules", data={**form, "kind": "drop_percent"})
+    assert "Enter a drop in percent or in dollars" in c.get(f"/events/{eid}").text
+    c.post("/alerts/rules", data={**form, "kind": "drop_percent", "drop_dollars": "25",
+                                  "window_hours": "6"})
+    c.post("/alerts/rules", data={**form, "kind": "back_in_stock"})
+    c.post("/alerts/rules", data={**form, "kind": "price_at_or_below",
+                                  "max_price": "100000"})
+    alerts = c.get("/alerts").text
+    assert "Get-in price drops $25 or more within 6 hours" in alerts
+    assert "Tickets are back after a sell-out" in alerts
+    assert alerts.count("quiet 22:00–07:00") == 3  # rules created later follow the account
+    assert alerts.count("not fired yet") == 3
+
+    with psycopg.connect(api_world.db_url) as conn:  # a new listing under $100,000
+        result = write_snapshots(conn, listing_batch(f"seatgeek-{eid}", "seatgeek", 1,
+                                                     start=20_000), touch_interval_s=0)
+        conn.commit()
+        match(conn, result)
+        conn.commit()
+    alerts = c.get("/alerts").text
+    assert alerts.count("not fired yet") == 2 and "last fired" in alerts

@@ -10,7 +10,7 @@ from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from api.lib.deps import RuntimeDep, UserDep
-from api.lib.errors import Unauthorized
+from api.lib.errors import InvalidInput, Unauthorized
 from api.lib.mail import send_password_reset
 from api.lib.ratelimit import CSRF_COOKIE, SESSION_COOKIE
 from api.lib.security import hash_password, verify_password
@@ -26,6 +26,7 @@ from api.schemas.accounts import (
     User,
 )
 from api.services import accounts as svc
+from api.services import owned
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -35,7 +36,25 @@ _ERRORS = {401: None, 403: None, 404: None, 409: None, 422: None}
 
 def _user(row: dict[str, Any]) -> User:
     return User(id=row["id"], email=row["email"], display_name=row["display_name"],
-                phone=row["phone"], plan=row["plan"], created_at=row["created_at"])
+                phone=row["phone"], plan=row["plan"], created_at=row["created_at"],
+                timezone=row.get("timezone"), quiet_start=row.get("quiet_start"),
+                quiet_end=row.get("quiet_end"))
+
+
+def _check_account_update(data: AccountUpdate) -> None:
+    if (data.quiet_start is None) != (data.quiet_end is None):
+        raise InvalidInput("Quiet hours need both quiet_start and quiet_end",
+                           errors=[{"field": "quiet_end", "message": "set both or neither"}])
+    if data.timezone is not None:
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(data.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise InvalidInput(f"timezone {data.timezone!r} is not an IANA time zone such as "
+                               "America/Los_Angeles",
+                               errors=[{"field": "timezone", "message": "unknown zone"}]
+                               ) from None
 
 
 def _cookies(runtime: RuntimeDep, token: str, csrf: str, expires: datetime) -> list[Cookie]:
@@ -130,12 +149,21 @@ class AccountController(Controller):
         async with runtime.pool.connection() as conn:
             return _user(await svc.get_user(conn, user.user_id))
 
-    @patch("/", summary="Change display name or phone (E.164, for SMS alerts)")
+    @patch("/", summary="Change display name, phone (E.164, for SMS alerts), time zone or "
+           "the default quiet hours of your alert rules")
     async def update(self, data: JSONBody[AccountUpdate],
                      user: UserDep, runtime: RuntimeDep) -> User:
+        """Quiet hours apply to every rule that follows the account (created without quiet
+        hours of its own) and to rules created later."""
+        _check_account_update(data)
         fields = {k: getattr(data, k) for k in ("display_name", "phone")
                   if getattr(data, k) is not None}
-        async with runtime.pool.connection() as conn:
+        async with runtime.pool.connection() as conn, conn.transaction():
+            if data.quiet_start is not None:
+                await owned.set_account_quiet_hours(conn, user.user_id, data.quiet_start,
+                                                    data.quiet_end)
+            if data.timezone is not None:
+                fields["timezone"] = data.timezone
             await svc.update_user(conn, user.user_id, fields)
             return _user(await svc.get_user(conn, user.user_id))
 

@@ -27,8 +27,14 @@ from api.services import owned as svc
 
 RuleId = Annotated[int, Parameter(ge=1, le=2**62, description="alert rule id")]
 _TARGETS = ("event_id", "watchlist_id", "performer", "venue_id")
-_NEEDS = {"price_at_or_below": "max_price_cents", "drop_percent": "drop_percent",
-          "deal_score_at_least": "min_deal_score", "new_listing_in_section": "sections"}
+#: The value each kind needs (the kinds ``engine.alerts.matcher`` matches); a tuple: any one.
+_NEEDS: dict[str, tuple[str, ...]] = {
+    "price_at_or_below": ("max_price_cents",),
+    "drop_percent": ("drop_percent", "drop_cents"),
+    "deal_score_at_least": ("min_deal_score",),
+    "new_listing_in_section": ("sections",),
+    "back_in_stock": (),
+}
 
 
 def _check_rule(fields: dict[str, Any], user: UserDep) -> None:
@@ -37,10 +43,15 @@ def _check_rule(fields: dict[str, Any], user: UserDep) -> None:
         raise InvalidInput("An alert rule targets exactly one of event_id, watchlist_id, "
                            f"performer or venue_id (got {', '.join(targets) or 'none'})",
                            errors=[{"field": "event_id", "message": "exactly one target"}])
-    need = _NEEDS.get(fields.get("kind", ""))
-    if need and not fields.get(need):
-        raise InvalidInput(f"A {fields['kind']} rule needs {need}",
-                           errors=[{"field": need, "message": f"required for {fields['kind']}"}])
+    kind = fields.get("kind", "")
+    need = _NEEDS.get(kind, ())
+    if need and not any(fields.get(n) for n in need):
+        wanted = " or ".join(need)
+        hint = (" (a percent, e.g. 15, or an amount in cents, e.g. 2000; window_seconds sets "
+                "how far back the drop is measured, default 86400 = one day)"
+                if kind == "drop_percent" else "")
+        raise InvalidInput(f"A {kind} rule needs {wanted}{hint}",
+                           errors=[{"field": need[0], "message": f"{wanted} required for {kind}"}])
     _check_common(fields, user)
 
 
@@ -87,8 +98,11 @@ class AlertRuleController(Controller):
     @post("/", summary="Create an alert rule")
     async def create(self, data: JSONBody[AlertRuleIn],
                      user: UserDep, runtime: RuntimeDep) -> AlertRule:
-        """Kinds: price_at_or_below (max_price_cents), drop_percent, deal_score_at_least
-        (min_deal_score), new_listing_in_section (sections). Email always; SMS on premium."""
+        """Kinds: price_at_or_below (max_price_cents), drop_percent (drop_percent or
+        drop_cents, within window_seconds), deal_score_at_least (min_deal_score),
+        new_listing_in_section (sections), back_in_stock (no value). Without quiet hours of
+        its own a rule takes the account's (PATCH /api/v1/account). Email always; SMS on
+        premium."""
         fields = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not None}
         fields.setdefault("channels", ["email"])
         _check_rule(fields, user)

@@ -45,9 +45,19 @@ class ResetConfirm(msgspec.Struct, forbid_unknown_fields=True):
     new_password: Password
 
 
+TimeZone = Annotated[str, msgspec.Meta(min_length=1, max_length=64,
+                                        description="IANA time zone, e.g. America/Los_Angeles")]
+
+
 class AccountUpdate(msgspec.Struct, forbid_unknown_fields=True):
+    """Only the fields sent change. Quiet hours (both or neither) are the account default:
+    rules created without quiet hours of their own take them, in ``timezone``."""
+
     display_name: Name | None = None
     phone: Phone | None = None
+    timezone: TimeZone | None = None
+    quiet_start: time | None = None
+    quiet_end: time | None = None
 
 
 class User(msgspec.Struct):
@@ -57,6 +67,9 @@ class User(msgspec.Struct):
     phone: str | None
     plan: str
     created_at: datetime
+    timezone: str | None = None
+    quiet_start: time | None = None
+    quiet_end: time | None = None
 
 
 class Session(msgspec.Struct):
@@ -122,8 +135,19 @@ class WatchlistPage(msgspec.Struct):
     next_cursor: str | None
 
 
-RuleKind = Literal["price_at_or_below", "drop_percent", "deal_score_at_least",
-                   "new_listing_in_section"]
+RuleKind = Annotated[
+    Literal["price_at_or_below", "drop_percent", "deal_score_at_least",
+            "new_listing_in_section", "back_in_stock"],
+    msgspec.Meta(description="price_at_or_below: a listing's all-in price is at or below "
+                 "max_price_cents; drop_percent: the event's get-in price fell by "
+                 "drop_percent % or drop_cents from its highest within window_seconds; "
+                 "deal_score_at_least: a listing scores min_deal_score or more; "
+                 "new_listing_in_section: a new listing in one of sections; back_in_stock: "
+                 "a sold-out event has listings again")]
+DropCents = Annotated[int, msgspec.Meta(ge=1, le=100_000_000,
+                                        description="get-in price drop in cents")]
+WindowSeconds = Annotated[int, msgspec.Meta(
+    ge=300, le=30 * 86400, description="how far back a drop is measured from (seconds)")]
 
 
 class AlertRuleIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -136,6 +160,8 @@ class AlertRuleIn(msgspec.Struct, forbid_unknown_fields=True):
     venue_id: Id | None = None
     max_price_cents: Cents | None = None
     drop_percent: Annotated[float, msgspec.Meta(gt=0, le=100)] | None = None
+    drop_cents: DropCents | None = None
+    window_seconds: WindowSeconds | None = None
     min_deal_score: Annotated[float, msgspec.Meta(ge=0, le=100)] | None = None
     sections: Annotated[list[Annotated[str, msgspec.Meta(min_length=1, max_length=40)]],
                         msgspec.Meta(max_length=50)] | None = None
@@ -153,6 +179,8 @@ class AlertRuleIn(msgspec.Struct, forbid_unknown_fields=True):
 class AlertRulePatch(msgspec.Struct, forbid_unknown_fields=True):
     max_price_cents: Cents | None = None
     drop_percent: Annotated[float, msgspec.Meta(gt=0, le=100)] | None = None
+    drop_cents: DropCents | None = None
+    window_seconds: WindowSeconds | None = None
     min_deal_score: Annotated[float, msgspec.Meta(ge=0, le=100)] | None = None
     sections: Annotated[list[Annotated[str, msgspec.Meta(min_length=1, max_length=40)]],
                         msgspec.Meta(max_length=50)] | None = None
@@ -174,6 +202,8 @@ class AlertRule(msgspec.Struct):
     venue_id: int | None
     max_price_cents: int | None
     drop_percent: float | None
+    drop_cents: int | None
+    window_seconds: int
     min_deal_score: float | None
     sections: list[str] | None
     quantity: int
@@ -184,6 +214,7 @@ class AlertRule(msgspec.Struct):
     quiet_timezone: str | None
     cooldown_seconds: int
     active: bool
+    #: when the rule last matched (its newest entry in the match log), None if never
     last_fired_at: datetime | None
     created_at: datetime
 

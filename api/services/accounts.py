@@ -19,6 +19,7 @@ SESSION_TTL = timedelta(days=14)
 RESET_TTL = timedelta(hours=1)
 
 _USER_COLS = f"""u.id, u.email, u.display_name, u.phone, u.created_at, u.password_hash,
+    u.timezone, u.quiet_start, u.quiet_end,
     CASE WHEN u.plan = 'premium' OR EXISTS (SELECT 1 FROM subscriptions s
         WHERE s.user_id = u.id AND s.status = ANY(ARRAY{sorted(PREMIUM_STATUSES)!r})
         AND s.plan <> 'free') THEN 'premium' ELSE 'free' END AS plan"""

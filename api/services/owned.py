@@ -17,13 +17,19 @@ if TYPE_CHECKING:
     from psycopg import AsyncConnection
 
 WATCH_COLS = "id, kind, event_id, performer, venue_id, note, created_at"
-RULE_COLS = """id, kind, event_id, watchlist_id, performer, venue_id,
-    threshold_cents AS max_price_cents, drop_percent::float8 AS drop_percent,
-    min_deal_score::float8 AS min_deal_score, sections, min_quantity AS quantity, marketplace,
-    channels, quiet_start, quiet_end, quiet_timezone, cooldown_seconds, active,
-    last_fired_at, created_at"""
+#: Read from ``alert_rules AS r``. "Last fired" is the rule's newest match (the matcher logs
+#: every match in ``alert_matches``; the old ``last_fired_at`` column is never written).
+RULE_COLS = """r.id, r.kind, r.event_id, r.watchlist_id, r.performer, r.venue_id,
+    r.threshold_cents AS max_price_cents, r.drop_percent::float8 AS drop_percent,
+    r.drop_cents, r.window_seconds,
+    r.min_deal_score::float8 AS min_deal_score, r.sections, r.min_quantity AS quantity,
+    r.marketplace, r.channels, r.quiet_start, r.quiet_end, r.quiet_timezone,
+    r.cooldown_seconds, r.active,
+    (SELECT max(m.matched_at) FROM alert_matches m WHERE m.rule_id = r.id) AS last_fired_at,
+    r.created_at"""
 #: API field -> alert_rules column
 RULE_FIELDS = {"max_price_cents": "threshold_cents", "drop_percent": "drop_percent",
+               "drop_cents": "drop_cents", "window_seconds": "window_seconds",
                "min_deal_score": "min_deal_score", "sections": "sections",
                "quantity": "min_quantity", "marketplace": "marketplace", "channels": "channels",
                "quiet_start": "quiet_start", "quiet_end": "quiet_end",
@@ -104,14 +110,14 @@ async def delete_owned(conn: AsyncConnection[Any], table: str, user_id: int, ide
 async def list_rules(conn: AsyncConnection[Any], user_id: int, limit: int,
                      after: int | None) -> list[dict[str, Any]]:
     cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(f"""SELECT {RULE_COLS} FROM alert_rules WHERE user_id = %s AND id > %s
-                          ORDER BY id LIMIT %s""", (user_id, after or 0, limit + 1))
+    await cur.execute(f"""SELECT {RULE_COLS} FROM alert_rules r WHERE r.user_id = %s
+                          AND r.id > %s ORDER BY r.id LIMIT %s""", (user_id, after or 0, limit + 1))
     return await cur.fetchall()
 
 
 async def get_rule(conn: AsyncConnection[Any], user_id: int, rid: int) -> dict[str, Any]:
     cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(f"SELECT {RULE_COLS} FROM alert_rules WHERE id = %s AND user_id = %s",
+    await cur.execute(f"SELECT {RULE_COLS} FROM alert_rules r WHERE r.id = %s AND r.user_id = %s",
                       (rid, user_id))
     row = await cur.fetchone()
     if row is None:
@@ -134,12 +140,18 @@ async def check_targets(conn: AsyncConnection[Any], user_id: int,
 
 async def create_rule(conn: AsyncConnection[Any], user_id: int,
                       fields: dict[str, Any]) -> dict[str, Any]:
+    """Insert a rule; without quiet hours of its own it takes the account's default (its
+    zone left empty, so the matcher uses the account's time zone)."""
     cols = [RULE_FIELDS[k] for k in fields]
-    placeholders = [f"%({k})s" for k in fields]
+    values = [f"%({k})s" for k in fields]
+    if "quiet_start" not in fields and "quiet_end" not in fields:
+        cols += ["quiet_start", "quiet_end"]
+        values += ["(SELECT quiet_start FROM users WHERE id = %(user_id)s)",
+                   "(SELECT quiet_end FROM users WHERE id = %(user_id)s)"]
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
-        f"""INSERT INTO alert_rules (user_id, {", ".join(cols)})
-            VALUES (%(user_id)s, {", ".join(placeholders)}) RETURNING {RULE_COLS}""",
+        f"""INSERT INTO alert_rules AS r (user_id, {", ".join(cols)})
+            VALUES (%(user_id)s, {", ".join(values)}) RETURNING {RULE_COLS}""",
         {"user_id": user_id, **fields})
     row = await cur.fetchone()
     assert row is not None
@@ -153,13 +165,34 @@ async def update_rule(conn: AsyncConnection[Any], user_id: int, rid: int,
     sets = ", ".join(f"{RULE_FIELDS[k]} = %({k})s" for k in fields)
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
-        f"""UPDATE alert_rules SET {sets}, updated_at = now()
-            WHERE id = %(rid)s AND user_id = %(user_id)s RETURNING {RULE_COLS}""",
+        f"""UPDATE alert_rules r SET {sets}, updated_at = now()
+            WHERE r.id = %(rid)s AND r.user_id = %(user_id)s RETURNING {RULE_COLS}""",
         {**fields, "rid": rid, "user_id": user_id})
     row = await cur.fetchone()
     if row is None:
         raise _missing("alert rule", rid, "/api/v1/alert-rules")
     return row
+
+
+async def set_account_quiet_hours(conn: AsyncConnection[Any], user_id: int,
+                                  start: Any, end: Any) -> int:
+    """Change the account's quiet hours and, with them, every rule that follows the account
+    (the old default's window and no zone of its own); rules with their own quiet hours
+    keep them. Returns how many rules changed."""
+    cur = await conn.execute(
+        """WITH old AS (SELECT quiet_start, quiet_end FROM users WHERE id = %(u)s FOR UPDATE),
+                acct AS (UPDATE users SET quiet_start = %(s)s, quiet_end = %(e)s,
+                                          updated_at = now() WHERE id = %(u)s)
+           UPDATE alert_rules r SET quiet_start = %(s)s, quiet_end = %(e)s,
+                                    quiet_timezone = NULL, updated_at = now()
+           FROM old
+           WHERE r.user_id = %(u)s
+             AND r.quiet_start IS NOT DISTINCT FROM old.quiet_start
+             AND r.quiet_end IS NOT DISTINCT FROM old.quiet_end
+             AND (r.quiet_timezone IS NULL OR r.quiet_timezone = (
+                  SELECT timezone FROM users WHERE id = %(u)s))""",
+        {"u": user_id, "s": start, "e": end})
+    return cur.rowcount
 
 
 async def list_alerts(conn: AsyncConnection[Any], user_id: int, limit: int,

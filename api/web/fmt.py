@@ -106,7 +106,16 @@ def rule_text(rule: dict[str, Any]) -> str:
     if kind == "price_at_or_below":
         return f"All-in price at or below {money(rule.get('max_price_cents'))}{tail}"
     if kind == "drop_percent":
-        return f"Get-in price drops {rule.get('drop_percent'):g}% or more{tail}"
+        by = []
+        if rule.get("drop_percent"):
+            by.append(f"{rule['drop_percent']:g}%")
+        if rule.get("drop_cents"):
+            by.append(money(rule["drop_cents"]))
+        hours = (rule.get("window_seconds") or 86_400) / 3600
+        within = "a day" if hours == 24 else f"{hours:g} hours"
+        return f"Get-in price drops {' or '.join(by) or '?'} or more within {within}{tail}"
+    if kind == "back_in_stock":
+        return f"Tickets are back after a sell-out{tail}"
     if kind == "deal_score_at_least":
         return f"Deal score {rule.get('min_deal_score'):g} or better{tail}"
     if kind == "new_listing_in_section":

@@ -166,14 +166,14 @@ class AccountPages(Controller):
             keys = await svc.list_api_keys(conn, user.user_id)
             prefs = await queries.user_settings(conn, user.user_id)
             channels = await queries.channel_states(conn, user.user_id)
-            rules = await owned.list_rules(conn, user.user_id, 1, None)
         billing = await _billing(runtime, user.user_id)
         pending = await phone_mod.pending(runtime, user.user_id)
         new_key = request.cookies.get("ripcity_newkey")
         resp = page(request, "account.html", title="Your account", me=me, keys=keys,
                     prefs=prefs, channels=channels, billing=billing, pending_phone=pending,
                     sms_ready=phone_mod.sms_configured(runtime.settings),
-                    quiet=rules[0] if rules else None, new_key=new_key)
+                    quiet={"quiet_start": me["quiet_start"], "quiet_end": me["quiet_end"]},
+                    new_key=new_key)
         if new_key:
             resp.cookies.append(Cookie(key="ripcity_newkey", value="", path="/account",
                                        max_age=0))
@@ -190,7 +190,9 @@ class AccountPages(Controller):
 
     @post("/account/notifications")
     async def notifications(self, request: Request[Any, Any, Any]) -> Redirect:
-        """Email on/off, the time zone, and quiet hours applied to every alert rule."""
+        """Email on/off, the time zone, and the account's quiet hours: every rule that follows
+        the account and every rule created later keeps them (rules with quiet hours of their
+        own keep theirs)."""
         form = await read_form(request)
         user = need_user(request)
         tz = form.get("timezone") or None
@@ -207,11 +209,9 @@ class AccountPages(Controller):
                             "end time (HH:MM), or neither.", error=True)
         email_on = form.get("email_alerts") == "on"
         async with runtime_of(request).pool.connection() as conn, conn.transaction():
+            await owned.set_account_quiet_hours(conn, user.user_id, _hm(start), _hm(end))
             await svc.update_user(conn, user.user_id, {"timezone": tz})
             await queries.set_opt_out(conn, user.user_id, "email", not email_on)
-            fields = {"quiet_start": _hm(start), "quiet_end": _hm(end), "quiet_timezone": tz}
-            for rule in await owned.list_rules(conn, user.user_id, 10_000, None):
-                await owned.update_rule(conn, user.user_id, rule["id"], fields)
         return redirect("/account#notifications", "Notification settings saved.")
 
     @post("/account/phone")

@@ -7,18 +7,28 @@ the plan limits), then written through ``api.services.owned``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from litestar import Controller, Request, get, post
 from litestar.response import Redirect, Template
 
 from api.lib.errors import ApiError, PlanLimit
-from api.routes.alerts import _check_common, _check_rule
+from api.routes.alerts import _NEEDS, _check_common, _check_rule
+from api.schemas.accounts import RuleKind
 from api.services import owned as svc
 from api.web import queries
 from api.web.common import Form, need_user, page, read_form, redirect, runtime_of, safe_next
 
-_KINDS = ("price_at_or_below", "drop_percent", "deal_score_at_least", "new_listing_in_section")
+#: Every kind the matcher supports, as the REST API's ``RuleKind`` lists them.
+_KINDS: tuple[str, ...] = get_args(get_args(RuleKind)[0])
+
+
+#: What the dashboard asks for when a kind's value is missing (the REST names the fields).
+_ASK = {"price_at_or_below": "Enter a price in dollars",
+        "drop_percent": "Enter a drop in percent or in dollars (and, if you like, the window "
+                        "in hours; one day by default)",
+        "deal_score_at_least": "Enter a deal score from 0 to 100",
+        "new_listing_in_section": "Enter one or more sections, separated by commas"}
 
 
 def _money(value: str, what: str) -> int:
@@ -47,7 +57,7 @@ def _rule_fields(form: Form, *, creating: bool) -> dict[str, Any]:
     kind = form.get("kind") or ("price_at_or_below" if creating else "")
     if creating:
         if kind not in _KINDS:
-            raise ApiError(f"Unknown alert kind {kind!r}.")
+            raise ApiError(f"Unknown alert kind {kind!r}: choose one of {', '.join(_KINDS)}.")
         fields["kind"] = kind
         for target in ("event_id", "venue_id", "watchlist_id"):
             if form.get(target):
@@ -65,6 +75,13 @@ def _rule_fields(form: Form, *, creating: bool) -> dict[str, Any]:
         fields["max_price_cents"] = _money(form.get("max_price"), "The price")
     if form.get("drop_percent"):
         fields["drop_percent"] = _number(form.get("drop_percent"), "The drop", 0.1, 100)
+    if form.get("drop_dollars"):
+        fields["drop_cents"] = _money(form.get("drop_dollars"), "The drop in dollars")
+        if not fields["drop_cents"]:
+            raise ApiError("The drop in dollars must be more than $0.")
+    if form.get("window_hours"):
+        hours = _number(form.get("window_hours"), "The window (hours)", 1, 720)
+        fields["window_seconds"] = round(hours * 3600)
     if form.get("min_deal_score"):
         fields["min_deal_score"] = _number(form.get("min_deal_score"), "The deal score", 0, 100)
     if form.get("sections"):
@@ -77,6 +94,8 @@ def _rule_fields(form: Form, *, creating: bool) -> dict[str, Any]:
         fields["channels"] = [c for c in channels if c in ("email", "sms")] or ["email"]
     if not creating and form.get("active"):
         fields["active"] = form.get("active") == "on"
+    if creating and kind in _ASK and not any(fields.get(n) for n in _NEEDS[kind]):
+        raise ApiError(f"{_ASK[kind]} (the {kind.replace('_', ' ')} alert needs it).")
     return fields
 
 
