@@ -357,3 +357,39 @@ def test_upgrade_events_in_any_order_and_concurrent_duplicates(billing: Billing)
         t.join(30)
     assert sorted(outcomes) == ["applied", "duplicate", "duplicate"]
     assert len(billing.mail.to(user["email"])) == 1  # one payment-failed email
+
+
+def test_deleting_an_account_ends_its_subscription_first(billing: Billing) -> None:
+    user, sub_id = billing.premium_user()
+    seen = len(billing.fake.deliveries)
+    r = billing.http.delete("/api/v1/account", headers=user["headers"])
+    assert r.status_code == 204, r.text
+    assert ("DELETE", f"/v1/subscriptions/{sub_id}") in billing.fake.requests
+    assert billing.fake.subscriptions[sub_id]["status"] == "canceled"  # no more charges
+    assert billing.sql("SELECT count(*) FROM users WHERE id = %s", user["id"]) == [(0,)]
+    billing.fake.flush()  # Stripe's subscription.deleted for a deleted account is fine
+    assert all(status == 200 for _, status, _ in billing.fake.deliveries[seen:])
+
+
+def test_account_deletion_waits_while_stripe_is_unreachable(billing: Billing) -> None:
+    import socket
+
+    from api.app import create_app
+
+    user, sub_id = billing.premium_user()
+    with socket.socket() as s:  # a port nothing listens on: Stripe is down
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    settings = load_settings(STRIPE_API_KEY=billing.fake.api_key, STRIPE_API_BASE=dead,
+                             STRIPE_WEBHOOK_SECRET=billing.fake.webhook_secret,
+                             RIPCITY_REDIS_URL="")
+    with ServerThread(create_app(settings, db_url=billing.db_url)) as base:
+        r = httpx.delete(f"{base}/api/v1/account", headers=user["headers"], timeout=60)
+    assert r.status_code == 503, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert "not deleted" in r.json()["detail"] and "retry" in r.json()["detail"]
+    assert billing.sql("SELECT count(*) FROM users WHERE id = %s", user["id"]) == [(1,)]
+    assert billing.fake.subscriptions[sub_id]["status"] == "active"
+    # Stripe is back: the same request goes through and billing stops
+    assert billing.http.delete("/api/v1/account", headers=user["headers"]).status_code == 204
+    assert billing.fake.subscriptions[sub_id]["status"] == "canceled"

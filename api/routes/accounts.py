@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from litestar import Controller, Request, Response, delete, get, patch, post
@@ -10,7 +11,7 @@ from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from api.lib.deps import RuntimeDep, UserDep
-from api.lib.errors import InvalidInput, Unauthorized
+from api.lib.errors import ApiError, InvalidInput, NotFound, Unauthorized, Unavailable
 from api.lib.mail import send_password_reset
 from api.lib.ratelimit import CSRF_COOKIE, SESSION_COOKIE
 from api.lib.security import hash_password, verify_password
@@ -30,6 +31,8 @@ from api.services import owned
 
 if TYPE_CHECKING:
     from datetime import datetime
+
+logger = logging.getLogger(__name__)
 
 _ERRORS = {401: None, 403: None, 404: None, 409: None, 422: None}
 
@@ -55,6 +58,38 @@ def _check_account_update(data: AccountUpdate) -> None:
                                "America/Los_Angeles",
                                errors=[{"field": "timezone", "message": "unknown zone"}]
                                ) from None
+
+
+async def end_subscriptions(runtime: RuntimeDep, user_id: int) -> None:
+    """Cancel the user's live Stripe subscriptions now, before the account is deleted.
+
+    Raises a 503 problem (retry) when Stripe cannot be reached or refuses: deleting the
+    account anyway would leave Stripe billing a person who can no longer log in to stop it.
+    A subscription Stripe no longer has is already over.
+    """
+    async with runtime.pool.connection() as conn:
+        live = await svc.live_subscription_ids(conn, user_id)
+    if not live:
+        return
+    from api.billing.client import billing_enabled, stripe_client
+
+    if not billing_enabled(runtime.settings):
+        logger.warning("deleting user %s with live Stripe subscriptions %s: STRIPE_API_KEY "
+                       "is not set, so they were not canceled", user_id, live)
+        return
+    from api.billing.checkout import cancel_now
+
+    client = stripe_client(runtime.settings)
+    for sub_id in live:
+        try:
+            await cancel_now(client, sub_id)
+        except NotFound:
+            continue  # Stripe has no such live subscription: nothing left to bill
+        except ApiError as err:
+            raise Unavailable(
+                "Your account was not deleted: your premium subscription must end first and "
+                f"Stripe did not confirm it ({err.detail}). Nothing was changed; retry the "
+                "deletion in a minute.", headers={"Retry-After": "60"}) from err
 
 
 def _cookies(runtime: RuntimeDep, token: str, csrf: str, expires: datetime) -> list[Cookie]:
@@ -184,8 +219,12 @@ class AccountController(Controller):
         return resp
 
     @delete("/", status_code=HTTP_204_NO_CONTENT,
-            summary="Delete the account with all its data (keys, watchlists, rules, alerts)")
+            summary="Delete the account with all its data (keys, watchlists, rules, alerts); "
+            "a premium subscription is canceled at Stripe first (503 = retry)")
     async def remove(self, user: UserDep, runtime: RuntimeDep) -> Response[None]:
+        """A premium subscription is canceled at Stripe first (no more charges); if Stripe
+        cannot be reached the account stays and the answer is 503: retry."""
+        await end_subscriptions(runtime, user.user_id)
         async with runtime.pool.connection() as conn:
             await svc.delete_user(conn, user.user_id)
         assert runtime.principals is not None

@@ -71,6 +71,21 @@ async def set_password(conn: AsyncConnection[Any], user_id: int, password_hash: 
     await conn.execute("DELETE FROM api_sessions WHERE user_id = %s", (user_id,))
 
 
+#: Stripe subscription statuses that can still charge the customer.
+_ENDED_STATUSES = ("canceled", "incomplete_expired")
+
+
+async def live_subscription_ids(conn: AsyncConnection[Any], user_id: int) -> list[str]:
+    """The user's Stripe subscriptions that have not ended, by Stripe's own status (they
+    must end before the account goes, or Stripe keeps billing a person with no account)."""
+    cur = await conn.execute(
+        "SELECT stripe_subscription_id FROM subscriptions WHERE user_id = %s "
+        "AND stripe_subscription_id IS NOT NULL "
+        "AND coalesce(stripe_status, status) <> ALL(%s) ORDER BY id",
+        (user_id, list(_ENDED_STATUSES)))
+    return [r[0] for r in await cur.fetchall()]
+
+
 async def delete_user(conn: AsyncConnection[Any], user_id: int) -> None:
     """Delete the account; foreign keys cascade to keys, sessions, watchlists, rules, alerts."""
     await conn.execute("DELETE FROM users WHERE id = %s", (user_id,))
