@@ -90,3 +90,23 @@ def test_a_complete_write_marks_gone_only_its_own_source_events_listings(db: Any
     live = {r[0] for r in db.execute(
         "SELECT listing_id FROM listings_current WHERE gone_at IS NULL")}
     assert live == {"a0", "a1", "b0", "b1", "b2"}
+
+
+def test_without_a_saved_model_the_cold_start_model_is_fitted_once(
+        tmp_path: Any, monkeypatch: Any) -> None:
+    """Before any model is saved, batches are scored by one cold-start model (fitted on the
+    first batch), not a new fit per batch (that fit was the scorer's main cost)."""
+    from engine.deals import service, synthetic
+    from engine.deals.service import ModelScorer
+
+    fits: list[int] = []
+    real_fit = service.fit
+    monkeypatch.setattr(service, "fit", lambda *a, **k: fits.append(1) or real_fit(*a, **k))
+
+    table, _ = synthetic.world(3, events=6, listings_per_event=120, snapshots=1)
+    batches = table.select(LISTING_SCHEMA.names).cast(LISTING_SCHEMA).to_batches(
+        max_chunksize=360)
+    scorer = ModelScorer(None, directory=tmp_path, reload_every_s=0.0)
+    versions = {scorer.score(b).column("model_version")[0].as_py() for b in batches[:3]}
+    assert len(fits) == 1 and len(versions) == 1 and next(iter(versions)).startswith("coldstart-")
+    assert scorer.score(batches[1]).column("deal_score").null_count < batches[1].num_rows

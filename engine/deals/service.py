@@ -40,6 +40,7 @@ class ModelScorer:
         self._context_ttl = context_ttl_s
         self._checked = 0.0
         self._scorer: DealScorer | None = None
+        self._coldstart: DealScorer | None = None  # until a saved model exists
         self._context: ScoringContext | None = None
         self._context_at = 0.0
         self._trained_at = -1e9
@@ -78,7 +79,9 @@ class ModelScorer:
 
     def _train_initial(self, batch: pa.RecordBatch, context: ScoringContext) -> DealScorer | None:
         """A saved model trained on the database's history when it has enough (tried at
-        most every 5 minutes); else a cold-start model fitted on this batch alone."""
+        most every 5 minutes); else the cold-start model, fitted once on the first batch
+        that allows it and kept until a saved model appears (fitting per batch was the
+        scorer's main cost; a model scores new events from their own listings anyway)."""
         if self._url is not None and time.monotonic() - self._trained_at > 300:
             self._trained_at = time.monotonic()
             from engine.deals.store import load_history
@@ -89,12 +92,15 @@ class ModelScorer:
                 save_model(model, self._dir)
                 self._scorer = DealScorer(model)
                 return self._scorer
+        if self._coldstart is not None:
+            return self._coldstart
         try:
             model = fit(batch, context)
         except ValueError:
             return None
         model.version = "coldstart-" + model.trained_at.strftime("%Y%m%dT%H%M%SZ")
-        return DealScorer(model)
+        self._coldstart = DealScorer(model)
+        return self._coldstart
 
     def score(self, batch: pa.RecordBatch, context: object = None) -> pa.RecordBatch:
         """Scores with the latest model; without one, a cold-start fit on the batch; with
