@@ -9,7 +9,8 @@ The UPDATE is pinned to primary-key probes: the stage has no statistics, so afte
 the planner sees a big stage and picks a hash join over a sequential scan of all of
 ``listings_current`` -- per batch, which made scoring quadratic in the table's size (the
 pipeline's biggest cost at 300k listings). The stage is also sorted by key, so probes walk
-the index in order.
+the index in order. A listing whose score did not change is not rewritten (a re-crawl
+re-scores every listing; ``scored_at`` says when its score last changed).
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ UPDATE listings_current c SET fair_value_cents = s.fair_value_cents,
 FROM _ripcity_scores s
 WHERE c.marketplace = s.marketplace AND c.listing_id = s.listing_id
   AND c.last_seen <= s.observed_at
+  AND (c.deal_score IS DISTINCT FROM s.deal_score::real
+       OR c.fair_value_cents IS DISTINCT FROM s.fair_value_cents
+       OR c.deal_reason IS DISTINCT FROM s.deal_reason
+       OR c.model_version IS DISTINCT FROM s.model_version)
 """
 
 
