@@ -8,7 +8,9 @@ discovery, every event on every marketplace, commit, scoring), ``listings_per_s`
 the sandbox), ``lost`` / ``duplicated`` (against the sandbox's truth), ``refresh_p95_ms``
 (refresh request row -> fresh listings queryable), ``recrawl`` (the same numbers for a
 second crawl of everything after the sandbox clock moved: the steady state, where most
-listings are unchanged) and ``workload``. The headline numbers are the first crawl, where
+listings are unchanged), ``cpu_s`` (CPU seconds of each role during the crawl: crawl workers,
+writers, scorers, change relay, sandbox, PostgreSQL backends, the rest of Ray) and
+``workload``. The headline numbers are the first crawl, where
 every listing is new (the most database work per listing). The baseline, measured
 in the same run on the same server, is one process writing the same number of rows with
 ``storage.ingest.write_snapshots`` directly (no crawling, no Ray): ``vs_direct_ingest`` is
@@ -134,6 +136,46 @@ class RssSampler:
             self.sample()
 
 
+_ROLES = (("ray::CrawlWorker", "crawl_workers"), ("ray::IngestWriter", "writers"),
+          ("ray::DealScorer", "scorers"), ("ray::ChangeRelay", "change_relay"),
+          ("ray::CrawlCoordinator", "coordinator"), ("crawler.sandbox", "sandbox"),
+          ("bench.pipeline", "driver"))
+
+
+def cpu_seconds(database: str) -> dict[str, float]:
+    """CPU seconds so far by role: this process's descendants (Ray's actors by name, the
+    rest of Ray as ``ray_system``) and the PostgreSQL backends serving ``database``. A
+    backend that has already exited is not counted (the engine's connections are pooled)."""
+    out: dict[str, float] = {}
+    me = psutil.Process()
+    procs = [(p, None) for p in [me, *me.children(recursive=True)]]
+    procs += [(p, "postgres") for p in psutil.process_iter()
+              if p.pid != me.pid and _is_backend(p, database)]
+    for proc, role in procs:
+        try:
+            cmd = " ".join(proc.cmdline())
+            times = proc.cpu_times()
+        except psutil.Error:
+            continue
+        if role is None:
+            role = next((r for key, r in _ROLES if key in cmd), "ray_system")
+        out[role] = out.get(role, 0.0) + times.user + times.system
+    return out
+
+
+def _is_backend(proc: psutil.Process, database: str) -> bool:
+    try:
+        return proc.name().startswith("postgres") and f" {database} " in " ".join(
+            proc.cmdline())
+    except psutil.Error:
+        return False
+
+
+def _cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    roles = sorted(set(before) | set(after), key=lambda r: -(after.get(r, 0) - before.get(r, 0)))
+    return {r: round(after.get(r, 0.0) - before.get(r, 0.0), 1) for r in roles}
+
+
 # --- the benchmark -----------------------------------------------------------------------
 def _direct_ingest_rate(url: str, rows: int) -> float:
     """Baseline: one process, ``write_snapshots`` of synthetic batches, no crawl, no Ray."""
@@ -215,7 +257,10 @@ def _recrawl(engine: Any, url: str, base_url: str, spiders: tuple[str, ...],
     """Move the sandbox clock ``hours`` and crawl every event again: the steady state
     (most listings unchanged, some repriced, new or sold). Counts are this cycle's."""
     httpx.post(f"{base_url}/_sandbox/clock", json={"seconds": hours * 3600})
+    database = urlsplit(url).path.lstrip("/")
+    cpu0 = cpu_seconds(database)
     after = engine.run_cycle(timeout=3600)
+    cpu = _cpu_delta(cpu0, cpu_seconds(database))
     seconds = after["cycle_seconds"]
 
     def delta(key: str) -> int:
@@ -230,7 +275,9 @@ def _recrawl(engine: Any, url: str, base_url: str, spiders: tuple[str, ...],
             "price_changes": delta("total_price_changes"), "gone": delta("total_gone"),
             "errors": int(after.get("errors", 0) or 0) - int(before.get("errors", 0) or 0),
             "lost": check["lost"], "unexpected": check["unexpected"],
-            "duplicated": check["duplicated"]}
+            "duplicated": check["duplicated"], "cpu_s": cpu,
+            "cpu_us_per_listing": round(sum(cpu.values()) / listings * 1e6) if listings
+            else None}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -291,7 +338,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                 events_per_shard=args.events_per_shard,
                                 speed=1e9) as session:  # every event due again at once
                 startup = time.perf_counter() - t_start
+                database = urlsplit(url).path.lstrip("/")
+                cpu0 = cpu_seconds(database)
                 summary = session.engine.run_cycle(timeout=3600)
+                cpu = _cpu_delta(cpu0, cpu_seconds(database))
                 seconds = summary["cycle_seconds"]
                 with psycopg.connect(url) as conn:
                     check = compare(conn, sandbox.base_url, spiders)
@@ -316,6 +366,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "rejects": summary.get("total_rejects", 0), "startup_s": round(startup, 1),
             "baseline_direct_ingest_per_s": round(baseline),
             "vs_direct_ingest": round(committed / seconds / baseline, 3) if seconds else 0,
+            "cpu_s": cpu, "cpu_us_per_listing": round(
+                sum(cpu.values()) / committed * 1e6) if committed else None,
             "recrawl": recrawl, "workload": workload,
         }
     print(json.dumps(out))
