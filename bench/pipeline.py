@@ -18,6 +18,12 @@ the pipeline's rate over that.
 
 Uses RIPCITY_DATABASE_URL's server, else PostgreSQL on 127.0.0.1:5432, in a fresh database
 that is dropped afterwards.
+
+Measured (2 cores shared with other work, 1,012,636 listings, defaults): first crawl
+26.1k / 26.5k listings/s (38 s), re-crawl 27.6k / 25.5k, lost = duplicated = 0, peak RSS
+3.4 GB, ~70 us CPU per listing: PostgreSQL ~29 us, crawl workers (Scrapy + parsers) ~27,
+sandbox ~4.5, writers ~4.5, scorer ~2.8, Ray ~1.7, change relay ~0.8. ``--writers 1``:
+27.5k/s, 3.2 GB.
 """
 
 from __future__ import annotations
