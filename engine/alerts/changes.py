@@ -13,19 +13,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from storage.records import TS
+from storage.ingest import CHANGE_SCHEMA
 
-#: One row per listing that changed (``old_total_cents`` null = new listing).
+#: One row per listing that changed (``old_total_cents`` null = new listing): storage's
+#: change rows plus what scoring and matching add.
 MATCH_SCHEMA = pa.schema([
-    pa.field("marketplace", pa.string()),
-    pa.field("listing_id", pa.string()),
-    pa.field("event_id", pa.int64()),
-    pa.field("section", pa.string()),
-    pa.field("row", pa.string()),
-    pa.field("quantity", pa.int32()),
-    pa.field("old_total_cents", pa.int64()),
-    pa.field("total_cents", pa.int64()),
-    pa.field("observed_at", TS),
+    *CHANGE_SCHEMA,
     pa.field("deal_score", pa.float64()),
     pa.field("source_event_id", pa.string()),  # resolves event_id when that is null
     pa.field("is_new", pa.bool_()),  # null = unknown (a scored batch): never "new"
