@@ -206,22 +206,31 @@ FROM _ripcity_stage WHERE status = 'n'
 """
 _ON_CONFLICT = "\nON CONFLICT DO NOTHING"
 
+# Price changes and touches in one statement (one scan of the stage, one trigger firing): a
+# touch keeps every column but ``last_seen`` / ``gone_at`` (unchanged values keep it HOT).
 _UPDATE_CHANGED = """
 UPDATE listings_current c SET
-    event_id = x.event_id, source_event_id = x.source_event_id, section = x.section,
-    "row" = x."row", seats = x.seats, quantity = x.quantity, splits = x.splits,
-    price_cents = x.price_cents, fees_cents = x.fees_cents, total_cents = x.total_cents,
-    prev_total_cents = c.total_cents, currency = x.currency, delivery = x.delivery,
-    kind = x.kind, zone = x.zone, last_seen = x.observed_at, last_changed = x.observed_at,
+    event_id = CASE WHEN x.status = 'c' THEN x.event_id ELSE c.event_id END,
+    source_event_id = CASE WHEN x.status = 'c' THEN x.source_event_id
+                           ELSE c.source_event_id END,
+    section = CASE WHEN x.status = 'c' THEN x.section ELSE c.section END,
+    "row" = CASE WHEN x.status = 'c' THEN x."row" ELSE c."row" END,
+    seats = CASE WHEN x.status = 'c' THEN x.seats ELSE c.seats END,
+    quantity = CASE WHEN x.status = 'c' THEN x.quantity ELSE c.quantity END,
+    splits = CASE WHEN x.status = 'c' THEN x.splits ELSE c.splits END,
+    price_cents = CASE WHEN x.status = 'c' THEN x.price_cents ELSE c.price_cents END,
+    fees_cents = CASE WHEN x.status = 'c' THEN x.fees_cents ELSE c.fees_cents END,
+    total_cents = CASE WHEN x.status = 'c' THEN x.total_cents ELSE c.total_cents END,
+    prev_total_cents = CASE WHEN x.status = 'c' THEN c.total_cents ELSE c.prev_total_cents END,
+    currency = CASE WHEN x.status = 'c' THEN x.currency ELSE c.currency END,
+    delivery = CASE WHEN x.status = 'c' THEN x.delivery ELSE c.delivery END,
+    kind = CASE WHEN x.status = 'c' THEN x.kind ELSE c.kind END,
+    zone = CASE WHEN x.status = 'c' THEN x.zone ELSE c.zone END,
+    last_seen = x.observed_at,
+    last_changed = CASE WHEN x.status = 'c' THEN x.observed_at ELSE c.last_changed END,
     gone_at = NULL
 FROM _ripcity_stage x
-WHERE x.status = 'c' AND c.marketplace = x.marketplace AND c.listing_id = x.listing_id
-"""
-
-_TOUCH_SAME = """
-UPDATE listings_current c SET last_seen = x.observed_at, gone_at = NULL
-FROM _ripcity_stage x
-WHERE x.status = 's' AND c.marketplace = x.marketplace AND c.listing_id = x.listing_id
+WHERE x.status IN ('c', 's') AND c.marketplace = x.marketplace AND c.listing_id = x.listing_id
 """
 
 _MARK_GONE_KEYS = """
@@ -398,7 +407,6 @@ def _write(cur: psycopg.Cursor, rows: pa.Table, event_id: pa.ChunkedArray,
     written = cur.execute(_INSERT_SNAPSHOTS + tail).rowcount
     cur.execute(_INSERT_NEW + tail)
     cur.execute(_UPDATE_CHANGED)
-    cur.execute(_TOUCH_SAME)
     return written
 
 

@@ -194,3 +194,22 @@ def test_quarantine_keeps_the_observation_as_json(db: psycopg.Connection, event_
     db.commit()
     raw = db.execute("SELECT raw::json FROM quarantine").fetchone()[0]
     assert (raw["listing_id"], raw["price_cents"], raw["section"]) == ("neg", -5, "112")
+
+
+def test_two_writers_alternating_on_one_event_report_each_change_once(
+    db: psycopg.Connection, db_url: str, event_id: int
+) -> None:
+    """Each writer must classify against the other's committed writes, never its own past."""
+    with psycopg.connect(db_url) as other:
+        prices = [10_000, 11_000, 11_000, 9_500, 9_500, 12_000]
+        reported = []
+        for i, price in enumerate(prices):
+            conn = db if i % 2 == 0 else other
+            result = write_snapshots(conn, listing_batch([{
+                "observed_at": T0 + timedelta(minutes=5 * i), "listing_id": "A",
+                "price_cents": price, "total_cents": price + 1_000}]))
+            conn.commit()
+            reported.append((result.new_listings.num_rows,
+                             result.price_changes.column("old_total_cents").to_pylist()))
+    assert reported == [(1, []), (0, [11_000]), (0, []), (0, [12_000]), (0, []),
+                        (0, [10_500])]
