@@ -7,8 +7,12 @@ Per batch: validation in Arrow; one read of the current state of every listing o
 batch's events (an index range scan per event, not an index probe per row); classification
 in Arrow/numpy (``classify``); then only the rows that change something go to the server, with
 one binary COPY (``pgpq``) into a temp stage and set-based INSERT / UPDATE from it. Changes
-are reported from the Arrow side, with no round trip. Durable: the commit waits for WAL as
-usual (``synchronous_commit = off`` would acknowledge batches a crash can still lose).
+are reported from the Arrow side, with no round trip. A writer connection keeps the state it
+committed for its events (``_StateCache``) and reuses it instead of the state read while the
+events' versions (``ingest_versions``, bumped by every state writer) show nobody else wrote
+them since; a miss, another writer or a rollback means reading the database again.
+Durable: the commit waits for WAL as usual (``synchronous_commit = off`` would acknowledge
+batches a crash can still lose).
 
 Idempotent: a snapshot's key is ``(event_id, marketplace, listing_id, observed_at)`` and a
 re-sent batch finds ``listings_current`` already at that observation, so it writes nothing
@@ -23,6 +27,7 @@ import dataclasses
 import io
 import json
 import logging
+import weakref
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -242,6 +247,111 @@ RETURNING c.marketplace, c.listing_id, c.event_id, c.total_cents, c.gone_at
 """
 
 
+# Bump the versions of the events a transaction writes (migration 0600), in order; the row
+# locks it takes make any other bump of these events wait for this transaction's end.
+_BUMP = """
+INSERT INTO ingest_versions AS v (event_id, version)
+SELECT e, 1 FROM unnest(%s::bigint[]) e ORDER BY e
+ON CONFLICT (event_id) DO UPDATE SET version = v.version + 1
+RETURNING v.event_id, v.version
+"""
+_BUMP_SOURCE = """
+INSERT INTO ingest_versions AS v (event_id, version)
+SELECT es.event_id, 1 FROM event_sources es
+ WHERE es.marketplace = %s AND es.source_event_id = %s ORDER BY 1
+ON CONFLICT (event_id) DO UPDATE SET version = v.version + 1
+"""
+
+
+@dataclasses.dataclass(slots=True)
+class _StateCache:
+    """One connection's state of the events it last wrote, as of the versions it wrote.
+
+    Trusted for an event only while that event's version is still the one this connection
+    committed (any other writer bumps it), so it never hides another writer's changes.
+    """
+
+    # event -> (version, the marketplaces whose listings of it ``state`` holds)
+    versions: dict[int, tuple[int, frozenset[str]]] = dataclasses.field(default_factory=dict)
+    state: pa.Table = dataclasses.field(default_factory=lambda: STATE_SCHEMA.empty_table())
+
+    def drop(self, events: Sequence[int]) -> None:
+        for e in events:
+            self.versions.pop(e, None)
+
+    def take(self, events: Sequence[int], marketplaces: pa.Array) -> pa.Table:
+        keep = pc.and_(pc.is_in(self.state["event_id"], value_set=pa.array(events, pa.int64())),
+                       pc.is_in(self.state["marketplace"], value_set=marketplaces))
+        return self.state.filter(keep)
+
+    def valid(self, event: int, version: int, marketplaces: frozenset[str]) -> bool:
+        """Whether our copy is current: nobody wrote the event since our last commit."""
+        have = self.versions.get(event)
+        return have is not None and have[0] == version - 1 and marketplaces <= have[1]
+
+    def put(self, versions: dict[int, int], marketplaces: frozenset[str],
+            state: pa.Table) -> None:
+        if self.state.num_rows > _CACHE_ROWS:  # a writer of many events: start afresh
+            self.versions.clear()
+            self.state = STATE_SCHEMA.empty_table()
+        stale = pc.is_in(self.state["event_id"],
+                         value_set=pa.array(list(versions), pa.int64()))
+        self.state = pa.concat_tables([self.state.filter(pc.invert(stale)),
+                                       state.select(STATE_SCHEMA.names)]).combine_chunks()
+        self.versions.update({e: (v, marketplaces) for e, v in versions.items()})
+
+
+_CACHE_ROWS = 2_000_000  # ~200 MB of Arrow per writer connection at most
+_CACHES: weakref.WeakKeyDictionary[psycopg.Connection, _StateCache] = \
+    weakref.WeakKeyDictionary()
+
+
+def _cache(conn: psycopg.Connection) -> _StateCache:
+    cache = _CACHES.get(conn)
+    if cache is None:
+        cache = _CACHES[conn] = _StateCache()
+    return cache
+
+
+def _next_state(rows: pa.Table, event_id: pa.ChunkedArray, status: np.ndarray,
+                state: pa.Table, gone: pa.Table) -> pa.Table:
+    """The state of the batch's events after this batch's writes (what the SQL did)."""
+    act = np.isin(status, (NEW, CHANGED, TOUCH))
+    written = rows.filter(pa.array(act))
+    st = status[act]
+    pos = pc.index_in(_key(written), value_set=_key(state))
+    cur = state.take(pc.fill_null(pos, 0)) if state.num_rows else None
+    is_new, is_changed = st == NEW, st == CHANGED
+    obs = written["observed_at"]
+
+    def old(name: str) -> pa.Array:
+        if cur is None:
+            return pa.nulls(written.num_rows, STATE_SCHEMA.field(name).type)
+        return cur[name].combine_chunks()
+
+    new_mask = pa.array(is_new)
+    keeps_change = pa.array(~is_new & ~is_changed)
+    fresh = pa.table({
+        "marketplace": written["marketplace"], "listing_id": written["listing_id"],
+        "event_id": event_id.filter(pa.array(act)),
+        "total_cents": written["total_cents"], "price_cents": written["price_cents"],
+        "quantity": written["quantity"],
+        "prev_total_cents": pc.if_else(new_mask, pa.nulls(len(st), pa.int64()),
+                                       pc.if_else(pa.array(is_changed), old("total_cents"),
+                                                  old("prev_total_cents"))),
+        "first_seen": pc.if_else(new_mask, obs, old("first_seen")),
+        "last_seen": obs,
+        "last_changed": pc.if_else(keeps_change, old("last_changed"), obs),
+        "gone": pa.array(np.zeros(len(st), bool)),
+    }, schema=STATE_SCHEMA)
+    rest = state.filter(pc.invert(pc.is_in(_key(state), value_set=_key(written))))
+    if gone.num_rows:
+        marked = pc.is_in(_key(rest), value_set=_key(gone))
+        rest = rest.set_column(rest.schema.get_field_index("gone"), "gone",
+                               pc.or_(rest["gone"], marked))
+    return pa.concat_tables([rest, fresh])
+
+
 def _prepare_stage(conn: psycopg.Connection) -> None:
     """Give this session's temp table room in memory before its first use (a batch of
     50k changed rows is ~10 MB; the default 8 MB of temp_buffers would spill to disk).
@@ -315,8 +425,8 @@ def _resolve_events(cur: psycopg.Cursor, table: pa.Table) -> pa.ChunkedArray:
         ["marketplace", "source_event_id"], use_threads=False).aggregate([])
     found = cur.execute(_EVENTS, (pairs["marketplace"].to_pylist(),
                                   pairs["source_event_id"].to_pylist())).fetchall()
-    known = pa.table({"marketplace": [r[0] for r in found],
-                      "source_event_id": [r[1] for r in found],
+    known = pa.table({"marketplace": pa.array([r[0] for r in found], pa.string()),
+                      "source_event_id": pa.array([r[1] for r in found], pa.string()),
                       "event_id": pa.array([r[2] for r in found], pa.int64())})
     where = pc.index_in(_key(table, right="source_event_id"),
                         value_set=_key(known, right="source_event_id"))
@@ -489,6 +599,9 @@ def write_snapshots(
         return result
     table = _dedupe(batch)
     lo, hi = pc.min_max(table.column("observed_at")).values()
+    cache = _cache(conn)
+    # only our own transaction's commit makes what we wrote the committed state
+    cacheable = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
     with conn.transaction(), conn.cursor() as cur:
         ensure_partitions(conn, lo.as_py(), hi.as_py())
         _prepare_stage(conn)
@@ -498,10 +611,18 @@ def write_snapshots(
         if pc.any(bad).as_py():
             result.quarantined = pc.sum(bad).as_py()
             _quarantine(cur, table.filter(bad), event_id.filter(bad), reason.filter(bad))
-        events = pc.unique(pc.drop_null(event_id))
-        cur.execute(_LOCK_EVENTS, (_LOCK_BASE, events.to_pylist()))
-        state = _read_state(cur, _STATE_BY_EVENT, (
-            events.to_pylist(), pc.unique(table["marketplace"]).to_pylist()))
+        events = sorted(pc.unique(pc.drop_null(event_id)).to_pylist())
+        cur.execute(_LOCK_EVENTS, (_LOCK_BASE, events))
+        versions = dict(cur.execute(_BUMP, (events,)).fetchall())
+        marketplaces = pc.unique(table["marketplace"])
+        covered = frozenset(marketplaces.to_pylist())
+        valid = [e for e in events if cache.valid(e, versions[e], covered)]
+        invalid = [e for e in events if not cache.valid(e, versions[e], covered)]
+        cache.drop(events)  # until this transaction commits
+        state = cache.take(valid, marketplaces) if valid else STATE_SCHEMA.empty_table()
+        if invalid:
+            read = _read_state(cur, _STATE_BY_EVENT, (invalid, marketplaces.to_pylist()))
+            state = pa.concat_tables([state, read]) if valid else read
         good = pc.invert(bad)
         rows, row_event = table.filter(good), event_id.filter(good)
         touch_us = round(touch_interval_s * 1_000_000)
@@ -515,9 +636,17 @@ def write_snapshots(
             keyed = _read_state(cur, _STATE_BY_KEY, (rows["marketplace"].to_pylist(),
                                                      rows["listing_id"].to_pylist()))
             c = classify(rows, keyed, touch_us)
+            moved = sorted(set(keyed["event_id"].to_pylist()) - set(events))
+            if moved:  # listings leave other events: their cached states are stale
+                cur.execute(_BUMP, (moved,))
+            cacheable = False
             result.inserted = _write(cur, rows, row_event, c.status, on_conflict=True)
         if complete:
             result.gone = _gone(cur, table, event_id, state)
+        if cacheable:
+            after = _next_state(rows, row_event, c.status, state, result.gone)
+    if cacheable:  # committed: the state we wrote is the events' state at these versions
+        cache.put(versions, covered, after)
     counts = dict(zip(*np.unique(c.status, return_counts=True), strict=True))
     result.unchanged = int(counts.get(TOUCH, 0) + counts.get(KEEP, 0))
     result.stale = int(counts.get(OLDER, 0))
@@ -551,6 +680,7 @@ def mark_gone(
     see as gone (``gone_at = observed_at``); returns them (``GONE_SCHEMA``).
     """
     with conn.transaction():
+        conn.execute(_BUMP_SOURCE, (marketplace, source_event_id))
         rows = conn.execute(
             _MARK_GONE,
             {"at": observed_at, "mk": marketplace, "ev": source_event_id,

@@ -213,3 +213,44 @@ def test_two_writers_alternating_on_one_event_report_each_change_once(
                              result.price_changes.column("old_total_cents").to_pylist()))
     assert reported == [(1, []), (0, [11_000]), (0, []), (0, [12_000]), (0, []),
                         (0, [10_500])]
+
+
+def test_cached_state_matches_the_database_after_changes_touches_and_gone(
+    db: psycopg.Connection, db_url: str, event_id: int
+) -> None:
+    """The writer's cache must hold exactly what a fresh read of the database returns."""
+    import pyarrow as pa
+
+    from storage.ingest import _STATE_BY_EVENT, _cache, _read_state
+
+    def snapshot(at: int, prices: dict[str, int]) -> pa.Table:
+        return listing_batch([{"observed_at": T0 + timedelta(minutes=at), "listing_id": k,
+                               "price_cents": p, "total_cents": p + 500}
+                              for k, p in prices.items()])
+
+    write_snapshots(db, snapshot(0, {"A": 100, "B": 200, "C": 300}), touch_interval_s=0)
+    write_snapshots(db, snapshot(5, {"A": 150, "B": 200}), complete=True, touch_interval_s=0)
+    with psycopg.connect(db_url) as other:  # another writer: our cache must not be trusted
+        mark_gone(other, "seatgeek", "SG1", ["A", "C"], T0 + timedelta(minutes=7))
+        other.commit()
+    again = write_snapshots(db, snapshot(10, {"A": 150, "B": 200, "C": 310}), touch_interval_s=0)
+    assert again.price_changes.column("listing_id").to_pylist() == ["C"]
+    write_snapshots(db, snapshot(10, {"A": 150, "B": 200, "C": 310}), touch_interval_s=0)
+
+    def rows(t: pa.Table) -> list[dict]:
+        return sorted(t.to_pylist(), key=lambda r: r["listing_id"])
+
+    with db.cursor() as cur:
+        fresh = _read_state(cur, _STATE_BY_EVENT, ([event_id], ["seatgeek"]))
+    cached = _cache(db).take([event_id], pa.array(["seatgeek"]))
+    assert rows(cached) == rows(fresh)
+    assert {r["listing_id"]: r["gone"] for r in rows(fresh)} == {
+        "A": False, "B": False, "C": False}
+
+
+def test_batch_of_only_unknown_events_is_quarantined(db: psycopg.Connection) -> None:
+    batch = listing_batch([{"observed_at": T0, "listing_id": "x", "source_event_id": "nope"}])
+    for _ in range(2):
+        result = write_snapshots(db, batch)
+        assert (result.quarantined, result.inserted, result.new_listings.num_rows) == (1, 0, 0)
+    db.commit()
