@@ -10,7 +10,7 @@ from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from api.lib.deps import RuntimeDep, UserDep
-from api.lib.errors import InvalidInput, PaymentRequired, PlanLimit
+from api.lib.errors import InvalidInput, PaymentRequired
 from api.lib.pagination import encode_cursor, next_link
 from api.lib.params import Cursor, Limit
 from api.plans import UPGRADE_PATH
@@ -107,13 +107,7 @@ class AlertRuleController(Controller):
         fields.setdefault("channels", ["email"])
         _check_rule(fields, user)
         async with runtime.pool.connection() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(72011201, %s::int)",
-                               (user.user_id % 2**31,))
-            if await svc.count_owned(conn, "alert_rules", user.user_id) >= \
-                    user.plan.max_alert_rules:
-                raise PlanLimit(f"The {user.plan.name} plan allows {user.plan.max_alert_rules} "
-                                "alert rules: delete one, or upgrade to premium.",
-                                upgrade_url=UPGRADE_PATH)
+            await svc.reserve_slot(conn, user, "alert_rules")
             await svc.check_targets(conn, user.user_id, fields)
             return AlertRule(**await svc.create_rule(conn, user.user_id, fields))
 

@@ -9,7 +9,7 @@ from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from api.lib.deps import RuntimeDep, UserDep
-from api.lib.errors import InvalidInput, PlanLimit
+from api.lib.errors import InvalidInput
 from api.lib.pagination import decode_cursor, encode_cursor, next_link
 from api.lib.params import Cursor, Limit
 from api.schemas.accounts import Watchlist, WatchlistIn, WatchlistPage, WatchlistPatch
@@ -54,13 +54,7 @@ class WatchlistController(Controller):
                   "performer": data.performer.strip() if data.performer else None,
                   "note": data.note}
         async with runtime.pool.connection() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(72011200, %s::int)",
-                               (user.user_id % 2**31,))
-            if await svc.count_owned(conn, "watchlists", user.user_id) >= \
-                    user.plan.max_watchlists:
-                raise PlanLimit(f"The {user.plan.name} plan allows {user.plan.max_watchlists} "
-                                "watchlist entries: delete one, or upgrade to premium.",
-                                upgrade_url="/api/v1/billing/checkout")
+            await svc.reserve_slot(conn, user, "watchlists")
             return Watchlist(**await svc.create_watchlist(conn, user.user_id, fields))
 
     @get("/{watchlist_id:int}", summary="One of your watchlist entries")

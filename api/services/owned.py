@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 import psycopg.errors
 from psycopg.rows import dict_row
 
-from api.lib.errors import Conflict, InvalidInput, NotFound
+from api.lib.errors import Conflict, InvalidInput, NotFound, PlanLimit
+from api.plans import UPGRADE_PATH
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -47,6 +48,23 @@ async def count_owned(conn: AsyncConnection[Any], table: str, user_id: int) -> i
     cur = await conn.execute(f"SELECT count(*) FROM {table} WHERE user_id = %s", (user_id,))
     row = await cur.fetchone()
     return int(row[0]) if row else 0
+
+
+#: what each owned table counts against: (advisory lock class, plan attribute, noun)
+_LIMITS = {"watchlists": (72011200, "max_watchlists", "watchlist entries"),
+           "alert_rules": (72011201, "max_alert_rules", "alert rules")}
+
+
+async def reserve_slot(conn: AsyncConnection[Any], user: Any, table: str) -> None:
+    """Inside the caller's transaction: serialise this user's creations in ``table`` and
+    refuse one past the plan's limit (REST and dashboard alike)."""
+    lock, attr, noun = _LIMITS[table]
+    await conn.execute(f"SELECT pg_advisory_xact_lock({lock}, %s::int)",
+                       (user.user_id % 2**31,))
+    limit = getattr(user.plan, attr)
+    if await count_owned(conn, table, user.user_id) >= limit:
+        raise PlanLimit(f"The {user.plan.name} plan allows {limit} {noun}: delete one, or "
+                        "upgrade to premium.", upgrade_url=UPGRADE_PATH)
 
 
 async def list_watchlists(conn: AsyncConnection[Any], user_id: int, limit: int,

@@ -12,7 +12,7 @@ from typing import Any, get_args
 from litestar import Controller, Request, get, post
 from litestar.response import Redirect, Template
 
-from api.lib.errors import ApiError, PlanLimit
+from api.lib.errors import ApiError
 from api.routes.alerts import _NEEDS, _check_common, _check_rule
 from api.schemas.accounts import RuleKind
 from api.services import owned as svc
@@ -124,13 +124,7 @@ class AlertPages(Controller):
             fields = _rule_fields(form, creating=True)
             _check_rule(fields, user)
             async with runtime_of(request).pool.connection() as conn, conn.transaction():
-                await conn.execute("SELECT pg_advisory_xact_lock(72011201, %s::int)",
-                                   (user.user_id % 2**31,))
-                if await svc.count_owned(conn, "alert_rules", user.user_id) >= \
-                        user.plan.max_alert_rules:
-                    raise PlanLimit(f"The {user.plan.name} plan allows "
-                                    f"{user.plan.max_alert_rules} alert rules: delete one, or "
-                                    "upgrade to premium on your account page.")
+                await svc.reserve_slot(conn, user, "alert_rules")
                 await svc.check_targets(conn, user.user_id, fields)
                 await svc.create_rule(conn, user.user_id, fields)
         except ApiError as err:
@@ -179,11 +173,7 @@ class AlertPages(Controller):
             else:
                 raise ApiError("Say what to watch: an event, a performer or a venue.")
             async with runtime_of(request).pool.connection() as conn, conn.transaction():
-                if await svc.count_owned(conn, "watchlists", user.user_id) >= \
-                        user.plan.max_watchlists:
-                    raise PlanLimit(f"The {user.plan.name} plan allows "
-                                    f"{user.plan.max_watchlists} watchlist entries: remove "
-                                    "one, or upgrade to premium.")
+                await svc.reserve_slot(conn, user, "watchlists")
                 await svc.create_watchlist(conn, user.user_id, fields)
         except ApiError as err:
             return redirect(back, err.detail, error=True)
