@@ -7,10 +7,14 @@ listing observations across ``--events`` events, in ``--passes`` crawls of rows/
 listings five minutes apart (the cadence of events in the next days). The first pass sees
 every listing new; each later pass repeats them with 5 % of prices changed and 2 % of the
 listings sold and replaced by new ones. ``--passes 2`` is the worst case (half the rows are
-new listings; the second pass changes 10 % of prices). Baseline: the same rows as binary
-COPY into an unindexed UNLOGGED table, measured in the same run on the same server, each
-batch just before its real write (interleaved, so a shared machine's changing load weighs on
-both alike).
+new listings; the second pass changes 10 % of prices). Each batch holds every listing of its
+events (``--batch-rows`` is rounded to whole events), as the engine sends a shard that fits
+one chunk: ``complete``, so listings missing from it are marked gone. ``--partial`` sends the
+batches as pages of longer crawls instead: no gone marking, and unchanged listings are
+touched at the last_seen resolution. Baseline: the same rows as binary COPY into an
+unindexed UNLOGGED table, measured in the same run on the same server, each batch just
+before its real write (interleaved, so a shared machine's changing load weighs on both
+alike).
 Uses RIPCITY_DATABASE_URL's server, else the local one on 127.0.0.1:5432, in a fresh
 database that is dropped afterwards.
 """
@@ -105,9 +109,12 @@ def _passes(rows: int, events: int, passes: int, t0: datetime) -> list[pa.Table]
 
 
 def run(rows: int, events: int, batch_rows: int, touch_interval_s: float | None = None,
-        passes: int = 10) -> dict[str, object]:
+        passes: int = 10, partial: bool = False) -> dict[str, object]:
     t0 = datetime(2026, 11, 24, 12, tzinfo=UTC)
     crawls = _passes(rows, events, passes, t0)
+    per_event = max(1, crawls[0].num_rows // events)
+    if not partial:  # a complete batch must hold whole events
+        batch_rows = max(per_event, batch_rows // per_event * per_event)
 
     server = _server_url()
     name = f"ripcity_bench_{uuid.uuid4().hex[:10]}"
@@ -132,7 +139,8 @@ def run(rows: int, events: int, batch_rows: int, touch_interval_s: float | None 
             conn.execute("ALTER TABLE bare DROP COLUMN event_id")
             cols = ", ".join(f'"{c}"' for c in LISTING_SCHEMA.names)
             conn.execute("CHECKPOINT")
-            counts = {"inserted": 0, "unchanged": 0, "new": 0, "changes": 0, "quarantined": 0}
+            counts = {"inserted": 0, "unchanged": 0, "new": 0, "changes": 0, "gone": 0,
+                      "quarantined": 0}
             base_s = seconds = 0.0
             for t in crawls:
                 for off in range(0, t.num_rows, batch_rows):
@@ -142,12 +150,14 @@ def run(rows: int, events: int, batch_rows: int, touch_interval_s: float | None 
                         _copy_binary(cur, part, f"bare ({cols})")
                     base_s += time.perf_counter() - start
                     start = time.perf_counter()
-                    r = write_snapshots(conn, part, touch_interval_s=touch_interval_s)
+                    r = write_snapshots(conn, part, complete=not partial,
+                                        touch_interval_s=touch_interval_s)
                     seconds += time.perf_counter() - start
                     counts["inserted"] += r.inserted
                     counts["unchanged"] += r.unchanged
                     counts["new"] += r.new_listings.num_rows
                     counts["changes"] += r.price_changes.num_rows
+                    counts["gone"] += r.gone.num_rows
                     counts["quarantined"] += r.quarantined
     finally:
         with psycopg.connect(server, autocommit=True) as admin:
@@ -170,6 +180,8 @@ def run(rows: int, events: int, batch_rows: int, touch_interval_s: float | None 
             f"{batch_rows}: {passes} crawls of {per} listings 5 min apart; pass 1 all new, "
             + ("pass 2 repeats them with 10% price changes" if passes == 2 else
                "each later pass repeats them with 5% price changes and 2% sold and replaced")
+            + ("; batches are pages of longer crawls" if partial else
+               "; each batch holds whole events (complete: the missing are marked gone)")
             + "; baseline = bare binary COPY (pgpq) of the same "
             "rows into an unindexed UNLOGGED table, each batch right before its real write; "
             "last_seen resolution "
@@ -189,9 +201,11 @@ def main() -> None:
     parser.add_argument("--touch-interval-s", type=float, default=None,
                         help="RIPCITY_LAST_SEEN_RESOLUTION_S for the run (0 = touch every "
                         "unchanged listing on every pass)")
+    parser.add_argument("--partial", action="store_true",
+                        help="send batches as pages of longer crawls, not whole events")
     args = parser.parse_args()
     print(json.dumps(run(args.rows, args.events, args.batch_rows, args.touch_interval_s,
-                         args.passes)))
+                         args.passes, args.partial)))
 
 
 if __name__ == "__main__":

@@ -31,10 +31,14 @@ _HOUR = timedelta(hours=1)
 
 # --- rollups ------------------------------------------------------------------------------
 _TOUCHED = """
-SELECT event_id, max(greatest(last_seen, coalesce(gone_at, last_seen)))
-FROM listings_current
-WHERE last_seen >= %(since)s OR last_changed >= %(since)s OR gone_at >= %(since)s
-GROUP BY event_id ORDER BY event_id
+SELECT event_id, max(at) FROM (
+    SELECT event_id, greatest(last_seen, gone_at) AS at FROM listings_current
+    WHERE last_seen >= %(since)s OR last_changed >= %(since)s OR gone_at >= %(since)s
+    UNION ALL  -- complete crawls that found their listings unchanged
+    SELECT es.event_id, s.complete_at FROM source_event_crawls s
+    JOIN event_sources es USING (marketplace, source_event_id)
+    WHERE s.complete_at >= %(since)s
+) t GROUP BY event_id ORDER BY event_id
 """
 
 
@@ -55,7 +59,7 @@ def refresh_rollups(database_url: str, since: datetime, now: datetime | None = N
             touched = conn.execute(_TOUCHED, {"since": since}).fetchall()
         else:
             touched = conn.execute(
-                "SELECT e.id, max(c.last_seen) FROM events e LEFT JOIN listings_current c "
+                "SELECT e.id, max(listing_last_seen(c)) FROM events e LEFT JOIN listings_current c "
                 "ON c.event_id = e.id WHERE e.id = ANY(%s) GROUP BY e.id",
                 (event_ids,)).fetchall()
         for event_id, last in touched:

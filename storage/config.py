@@ -44,8 +44,9 @@ class Settings(BaseSettings):
     )
     last_seen_resolution_s: int = Field(
         900, ge=0, validation_alias="RIPCITY_LAST_SEEN_RESOLUTION_S",
-        description="an unchanged listing's last_seen is rewritten at most this often "
-        "(seconds); 0 = on every crawl",
+        description="a partial crawl (pages written apart) rewrites an unchanged listing's "
+        "last_seen at most this often (seconds; 0 = every time); a complete crawl of an "
+        "event writes one time for all its listings instead",
     )
     redis_url: str | None = Field(
         None, validation_alias="RIPCITY_REDIS_URL",

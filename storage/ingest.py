@@ -111,6 +111,7 @@ _QCOLS = ", ".join(f'"{c}"' for c in _COLUMNS)
 # Status of a batch row (see ``classify``); upper case = a replay of the observation that made
 # the listing new / changed (a retried batch: reported again, nothing written).
 NEW, CHANGED, TOUCH, KEEP, OLDER, REPLAY_NEW, REPLAY_CHANGED = "n", "c", "s", "k", "o", "N", "C"
+GONE = "g"  # staged only: a listing missing from a complete crawl
 _CODES = np.array([NEW, CHANGED, TOUCH, KEEP, OLDER, REPLAY_NEW, REPLAY_CHANGED])
 
 # The rows to write, with their resolved event and status (for refused rows, the reason).
@@ -176,16 +177,22 @@ _LOCK_BASE = 72_011 << 40  # apart from migrate's and the partition locks' keys
 _STATE_LINE = """string_agg(concat_ws(',',
     '"' || replace(c.marketplace, '"', '""') || '"', '"' || replace(c.listing_id, '"', '""') || '"',
     c.event_id, c.total_cents, c.price_cents, c.quantity, coalesce(c.prev_total_cents::text, ''),
-    c.first_seen, c.last_seen, c.last_changed, CASE WHEN c.gone_at IS NULL THEN 'f' ELSE 't' END
+    c.first_seen, CASE WHEN c.gone_at IS NULL THEN greatest(c.last_seen, s.complete_at)
+                       ELSE c.last_seen END,
+    c.last_changed, CASE WHEN c.gone_at IS NULL THEN 'f' ELSE 't' END
 ), E'\\n')"""
+# ``last_seen`` as ``listing_last_seen()`` defines it (migration 0700)
+_CRAWLS = """LEFT JOIN source_event_crawls s
+    ON s.marketplace = c.marketplace AND s.source_event_id = c.source_event_id"""
 _STATE_BY_EVENT = f"""
 SELECT {_STATE_LINE} FROM unnest(%s::bigint[]) AS e (id)
   CROSS JOIN LATERAL (SELECT * FROM listings_current
                       WHERE event_id = e.id AND marketplace || '' = ANY(%s::text[])
                       OFFSET 0) c
+  {_CRAWLS}
 """
 _STATE_BY_KEY = f"""
-SELECT {_STATE_LINE} FROM listings_current c
+SELECT {_STATE_LINE} FROM listings_current c {_CRAWLS}
  WHERE (c.marketplace, c.listing_id) IN (SELECT * FROM unnest(%s::text[], %s::text[]))
 """
 STATE_SCHEMA = pa.schema([
@@ -238,12 +245,29 @@ FROM _ripcity_stage x
 WHERE x.status IN ('c', 's') AND c.marketplace = x.marketplace AND c.listing_id = x.listing_id
 """
 
-_MARK_GONE_KEYS = """
-UPDATE listings_current c SET gone_at = g.at
-FROM unnest(%s::text[], %s::text[], %s::timestamptz[]) AS g (marketplace, listing_id, at)
-WHERE c.marketplace = g.marketplace AND c.listing_id = g.listing_id
-  AND c.gone_at IS NULL AND c.last_seen < g.at AND c.source_event_id = ANY(%s::text[])
+# Listings missing from a complete crawl, staged with its time (status 'g'); only the crawled
+# source events' listings can be gone, not their siblings' (one event listed twice on a
+# marketplace, crawled by another shard). A gone listing keeps when it was last seen, since
+# its source event's complete crawls no longer vouch for it.
+_MARK_GONE_STAGED = """
+UPDATE listings_current c SET gone_at = x.observed_at, last_seen = greatest(c.last_seen, (
+    SELECT s.complete_at FROM source_event_crawls s
+     WHERE s.marketplace = c.marketplace AND s.source_event_id = c.source_event_id))
+FROM _ripcity_stage x
+WHERE x.status = 'g' AND c.marketplace = x.marketplace AND c.listing_id = x.listing_id
+  AND c.gone_at IS NULL AND c.last_seen < x.observed_at AND c.source_event_id = ANY(%s::text[])
 RETURNING c.marketplace, c.listing_id, c.event_id, c.total_cents, c.gone_at
+"""
+
+# After a complete crawl: every listing of these source events not marked gone was seen (by
+# the crawl's earliest observation), in key order so concurrent writers lock alike.
+_CRAWLED = """
+INSERT INTO source_event_crawls AS s (marketplace, source_event_id, complete_at)
+SELECT k.* FROM unnest(%s::text[], %s::text[], %s::timestamptz[])
+    AS k (marketplace, source_event_id, at)
+JOIN event_sources es USING (marketplace, source_event_id) ORDER BY 1, 2
+ON CONFLICT (marketplace, source_event_id)
+DO UPDATE SET complete_at = greatest(s.complete_at, excluded.complete_at)
 """
 
 
@@ -313,14 +337,19 @@ def _cache(conn: psycopg.Connection) -> _StateCache:
     return cache
 
 
-def _next_state(rows: pa.Table, event_id: pa.ChunkedArray, status: np.ndarray,
-                state: pa.Table, gone: pa.Table) -> pa.Table:
-    """The state of the batch's events after this batch's writes (what the SQL did)."""
+def _next_state(rows: pa.Table, event_id: pa.ChunkedArray, c: Classified, state: pa.Table,
+                gone: pa.Table, seen_at: np.ndarray | None) -> pa.Table:
+    """The state of the batch's events after this batch's writes (what the SQL did).
+
+    ``seen_at``: for a complete crawl, each row's new ``source_event_crawls`` time, which
+    moves the last sighting of the listings it finds unchanged (``KEEP``).
+    """
+    status, pos = c.status, c.pos
     act = np.isin(status, (NEW, CHANGED, TOUCH))
     written = rows.filter(pa.array(act))
     st = status[act]
-    pos = pc.index_in(_key(written), value_set=_key(state))
-    cur = state.take(pc.fill_null(pos, 0)) if state.num_rows else None
+    at = pos[act]
+    cur = state.take(pa.array(np.maximum(at, 0))) if state.num_rows else None
     is_new, is_changed = st == NEW, st == CHANGED
     obs = written["observed_at"]
 
@@ -344,12 +373,22 @@ def _next_state(rows: pa.Table, event_id: pa.ChunkedArray, status: np.ndarray,
         "last_changed": pc.if_else(keeps_change, old("last_changed"), obs),
         "gone": pa.array(np.zeros(len(st), bool)),
     }, schema=STATE_SCHEMA)
-    rest = state.filter(pc.invert(pc.is_in(_key(state), value_set=_key(written))))
+    if not state.num_rows:
+        return fresh
+    replaced = np.zeros(state.num_rows, bool)
+    replaced[at[at >= 0]] = True
+    rest = state
+    if seen_at is not None:
+        keep = status == KEEP
+        seen = state["last_seen"].cast(pa.int64()).to_numpy().copy()
+        seen[pos[keep]] = np.maximum(seen[pos[keep]], seen_at[keep])
+        rest = rest.set_column(rest.schema.get_field_index("last_seen"), "last_seen",
+                               pa.array(seen, pa.int64()).cast(TS))
     if gone.num_rows:
         marked = pc.is_in(_key(rest), value_set=_key(gone))
         rest = rest.set_column(rest.schema.get_field_index("gone"), "gone",
                                pc.or_(rest["gone"], marked))
-    return pa.concat_tables([rest, fresh])
+    return pa.concat_tables([rest.filter(pa.array(~replaced)), fresh])
 
 
 def _prepare_stage(conn: psycopg.Connection) -> None:
@@ -419,18 +458,28 @@ def _read_csv(data: bytes, schema: pa.Schema) -> pa.Table:
 
 
 
-def _resolve_events(cur: psycopg.Cursor, table: pa.Table) -> pa.ChunkedArray:
-    """Our event id for each row (null when its marketplace event is unknown)."""
-    pairs = table.select(["marketplace", "source_event_id"]).group_by(
-        ["marketplace", "source_event_id"], use_threads=False).aggregate([])
+def _resolve_events(cur: psycopg.Cursor, table: pa.Table) -> tuple[pa.ChunkedArray, pa.Table]:
+    """Our event id for each row (null when its marketplace event is unknown), and the known
+    source events of the batch: ``marketplace``, ``source_event_id``, ``event_id`` and the
+    first and last time the batch observed them (``first_at``, ``last_at``).
+    """
+    pairs = table.select(["marketplace", "source_event_id", "observed_at"]).group_by(
+        ["marketplace", "source_event_id"], use_threads=False).aggregate(
+        [("observed_at", "min"), ("observed_at", "max")])
     found = cur.execute(_EVENTS, (pairs["marketplace"].to_pylist(),
                                   pairs["source_event_id"].to_pylist())).fetchall()
     known = pa.table({"marketplace": pa.array([r[0] for r in found], pa.string()),
                       "source_event_id": pa.array([r[1] for r in found], pa.string()),
                       "event_id": pa.array([r[2] for r in found], pa.int64())})
-    where = pc.index_in(_key(table, right="source_event_id"),
-                        value_set=_key(known, right="source_event_id"))
-    return pc.take(known["event_id"], where)
+    known_key = _key(known, right="source_event_id")
+    where = pc.index_in(_key(table, right="source_event_id"), value_set=known_key)
+    pair_event = pc.take(known["event_id"], pc.index_in(
+        _key(pairs, right="source_event_id"), value_set=known_key))
+    sources = pa.table({
+        "marketplace": pairs["marketplace"], "source_event_id": pairs["source_event_id"],
+        "event_id": pair_event, "first_at": pairs["observed_at_min"],
+        "last_at": pairs["observed_at_max"]}).filter(pc.is_valid(pair_event))
+    return pc.take(known["event_id"], where), sources
 
 
 def _reasons(table: pa.Table, event_id: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -447,13 +496,16 @@ class Classified:
 
     status: np.ndarray  # of one-letter strings, see the status constants
     old_total_cents: pa.Array  # null for new listings
+    pos: np.ndarray  # each row's listing in the state (-1: none)
 
 
-def classify(rows: pa.Table, state: pa.Table, touch_us: int) -> Classified:
+def classify(rows: pa.Table, state: pa.Table, touch_us: int | None) -> Classified:
     """Compare accepted rows with the current state of their listings (``STATE_SCHEMA``).
 
     Pure and vectorised: a hash lookup of each row's key in the state, then numpy masks in
     the order the statuses are decided (new, older, replays, changed, touch, keep).
+    ``touch_us``: how old a last sighting must be for an unchanged listing to be touched;
+    None for a complete crawl, whose ``source_event_crawls`` row vouches for them all.
     """
     n = rows.num_rows
     pos = pc.index_in(_key(rows), value_set=_key(state)) if state.num_rows else \
@@ -482,11 +534,12 @@ def classify(rows: pa.Table, state: pa.Table, touch_us: int) -> Classified:
     at_change = obs == last_changed
     status = np.select(
         [~has, obs < last_seen, obs == first_seen, at_change & prev_valid, differs,
-         gone | (obs - last_seen >= touch_us)],
+         gone | (obs - last_seen >= touch_us) if touch_us is not None else gone],
         [NEW, OLDER, REPLAY_NEW, REPLAY_CHANGED, CHANGED, TOUCH], KEEP)
     old = np.where(at_change, prev_total, cur_total)
     old_null = ~has | (at_change & ~prev_valid) | (status == REPLAY_NEW)
-    return Classified(status, pa.array(old, pa.int64(), mask=old_null))
+    return Classified(status, pa.array(old, pa.int64(), mask=old_null),
+                      pc.fill_null(pos, -1).to_numpy(zero_copy_only=False).astype(np.int64))
 
 
 def _read_state(cur: psycopg.Cursor, statement: str, params: Sequence[object]) -> pa.Table:
@@ -496,28 +549,45 @@ def _read_state(cur: psycopg.Cursor, statement: str, params: Sequence[object]) -
 
 
 def _write(cur: psycopg.Cursor, rows: pa.Table, event_id: pa.ChunkedArray,
-           status: np.ndarray, *, on_conflict: bool) -> int:
-    """Stage the rows that change something and apply them; returns snapshot rows written.
+           status: np.ndarray, missing: pa.Table, sources: list[str], *,
+           on_conflict: bool) -> tuple[int, pa.Table]:
+    """Stage the rows that change something and apply them; returns the snapshot rows
+    written and the listings marked gone (of ``missing``, see ``_missing``).
 
     One binary COPY into the temp stage, then INSERT ... SELECT into the real tables: measured
     faster than COPY straight into them (COPY's bulk-write ring makes the backend flush WAL
     each time the ring wraps). Plain INSERTs first (classification says the rows are absent;
     no speculative insertion); ``on_conflict`` for the retry after a concurrent writer or a
-    listing that moved events got there first.
+    listing that moved events got there first. The stage also pins the join plans: with no
+    statistics on it, the planner probes the primary key per staged row rather than hashing
+    every listing.
     """
     act = np.isin(status, (NEW, CHANGED, TOUCH))
-    if not act.any():
-        return 0
+    if not act.any() and not missing.num_rows:
+        return 0, GONE_SCHEMA.empty_table()
     mask = pa.array(act)
     stage = rows.filter(mask).append_column("event_id", event_id.filter(mask)) \
         .append_column("status", pa.array(status[act], pa.string()))
+    if missing.num_rows:  # keys, time and status; the rest null
+        n = missing.num_rows
+        loose = pa.schema([f.with_nullable(True) for f in stage.schema])
+        gone = pa.table({f.name: missing[f.name] if f.name in missing.column_names
+                         else pa.nulls(n, f.type) for f in loose}, schema=loose)
+        stage = pa.concat_tables([stage.cast(loose), gone.set_column(
+            loose.get_field_index("status"), "status", pa.array([GONE] * n))])
     cur.execute(_STAGE_DDL)
     _copy_binary(cur, stage, f"_ripcity_stage ({_STAGE_COLS})")
     tail = _ON_CONFLICT if on_conflict else ""
-    written = cur.execute(_INSERT_SNAPSHOTS + tail).rowcount
-    cur.execute(_INSERT_NEW + tail)
-    cur.execute(_UPDATE_CHANGED)
-    return written
+    written = 0
+    if act.any():
+        written = cur.execute(_INSERT_SNAPSHOTS + tail).rowcount
+        cur.execute(_INSERT_NEW + tail)
+        cur.execute(_UPDATE_CHANGED)
+    if not missing.num_rows:
+        return written, GONE_SCHEMA.empty_table()
+    marked = cur.execute(_MARK_GONE_STAGED, (sources,)).fetchall()
+    return written, pa.Table.from_pylist(
+        [dict(zip(GONE_SCHEMA.names, r, strict=True)) for r in marked], schema=GONE_SCHEMA)
 
 
 def _quarantine(cur: psycopg.Cursor, rows: pa.Table, event_id: pa.ChunkedArray,
@@ -539,31 +609,52 @@ def _changes(rows: pa.Table, event_id: pa.ChunkedArray, c: Classified) -> pa.Tab
     }, schema=CHANGE_SCHEMA).filter(keep)
 
 
-def _gone(cur: psycopg.Cursor, table: pa.Table, event_id: pa.ChunkedArray,
-          state: pa.Table) -> pa.Table:
-    """Mark the listings of the crawled (event, marketplace) pairs that the batch lacks."""
-    known = pc.is_valid(event_id)
-    crawled = table.filter(known).append_column("event_id", event_id.filter(known)) \
-        .group_by(["event_id", "marketplace"], use_threads=False) \
-        .aggregate([("observed_at", "max")])
-    at_key = _key(crawled.append_column("ev", crawled["event_id"].cast(pa.string())),
-                  right="ev")
-    st_key = _key(state.append_column("ev", state["event_id"].cast(pa.string())), right="ev")
-    at = pc.take(crawled["observed_at_max"], pc.index_in(st_key, value_set=at_key))
-    absent = pc.invert(pc.is_in(_key(state), value_set=_key(table)))
-    cand = pc.and_(pc.and_(absent, pc.invert(state["gone"])), pc.is_valid(at))
-    cand = pc.and_(cand, pc.less(state["last_seen"], at))
-    pick = state.filter(cand)
-    if not pick.num_rows:
-        return GONE_SCHEMA.empty_table()
-    # one event can have several source events on a marketplace (listed twice); only the
-    # crawled source events' listings can be gone, not their siblings' (other shards)
-    rows = cur.execute(_MARK_GONE_KEYS, (
-        pick["marketplace"].to_pylist(), pick["listing_id"].to_pylist(),
-        at.filter(cand).to_pylist(),
-        pc.unique(table["source_event_id"]).to_pylist())).fetchall()
-    return pa.Table.from_pylist(
-        [dict(zip(GONE_SCHEMA.names, r, strict=True)) for r in rows], schema=GONE_SCHEMA)
+_NOTHING_MISSING = pa.schema([("marketplace", pa.string()), ("listing_id", pa.string()),
+                             ("observed_at", TS)]).empty_table()
+
+
+def _missing(sources: pa.Table, state: pa.Table, c: Classified, refused: pa.Table
+             ) -> pa.Table:
+    """Listings of the crawled (event, marketplace) pairs that a complete batch lacks, with
+    the time they were found missing (the pair's latest observation): ``marketplace``,
+    ``listing_id``, ``observed_at``. Rows refused by validation still show their listing is
+    there; a listing seen after that time is not missing.
+    """
+    if not state.num_rows:
+        return _NOTHING_MISSING
+    crawled = sources.group_by(["event_id", "marketplace"], use_threads=False) \
+        .aggregate([("last_at", "max")])
+    if pc.count_distinct(crawled["marketplace"]).as_py() == 1:  # the state is of it alone
+        where = pc.index_in(state["event_id"], value_set=crawled["event_id"])
+    else:
+        def pair(t: pa.Table) -> pa.Array:
+            return _key(t.append_column("ev", t["event_id"].cast(pa.string())), right="ev")
+        where = pc.index_in(pair(state), value_set=pair(crawled))
+    at = pc.take(crawled["last_at_max"], where)
+    seen = np.zeros(state.num_rows, bool)
+    seen[c.pos[c.pos >= 0]] = True
+    if refused.num_rows:
+        seen |= pc.is_in(_key(state), value_set=_key(refused)).to_numpy(zero_copy_only=False)
+    cand = pc.and_(pc.and_(pa.array(~seen), pc.invert(state["gone"])),
+                   pc.less(state["last_seen"], at))  # null (another pair's) = not missing
+    return pa.table({"marketplace": state["marketplace"], "listing_id": state["listing_id"],
+                     "observed_at": at}).filter(cand)
+
+
+def _record_crawl(cur: psycopg.Cursor, sources: pa.Table, rows: pa.Table) -> np.ndarray:
+    """Record a complete crawl of the batch's source events (``source_event_crawls``, at each
+    one's first observation in the batch); returns that time for each of ``rows``.
+    """
+    cur.execute(_CRAWLED, (sources["marketplace"].to_pylist(),
+                           sources["source_event_id"].to_pylist(),
+                           sources["first_at"].to_pylist()))
+    lo, hi = pc.min_max(rows["observed_at"]).values()
+    if lo == hi:  # one observation time (a crawl shard's): no lookup per row
+        return np.full(rows.num_rows, lo.cast(pa.int64()).as_py() if lo.is_valid else 0)
+    where = pc.index_in(_key(rows, right="source_event_id"),
+                        value_set=_key(sources, right="source_event_id"))
+    return pc.take(sources["first_at"], where).cast(pa.int64()).to_numpy(
+        zero_copy_only=False)
 
 
 def write_snapshots(
@@ -605,7 +696,7 @@ def write_snapshots(
     with conn.transaction(), conn.cursor() as cur:
         ensure_partitions(conn, lo.as_py(), hi.as_py())
         _prepare_stage(conn)
-        event_id = _resolve_events(cur, table)
+        event_id, sources = _resolve_events(cur, table)
         reason = _reasons(table, event_id)
         bad = pc.is_valid(reason)
         if pc.any(bad).as_py():
@@ -625,11 +716,15 @@ def write_snapshots(
             state = pa.concat_tables([state, read]) if valid else read
         good = pc.invert(bad)
         rows, row_event = table.filter(good), event_id.filter(good)
-        touch_us = round(touch_interval_s * 1_000_000)
+        touch_us = None if complete else round(touch_interval_s * 1_000_000)
         c = classify(rows, state, touch_us)
+        missing = _missing(sources, state, c, table.filter(bad)) if complete else \
+            _NOTHING_MISSING
+        crawled = sources["source_event_id"].to_pylist()
         try:
             with conn.transaction():
-                result.inserted = _write(cur, rows, row_event, c.status, on_conflict=False)
+                result.inserted, result.gone = _write(cur, rows, row_event, c.status, missing,
+                                                      crawled, on_conflict=False)
         except psycopg.errors.UniqueViolation:
             logger.info("listings moved events or a concurrent writer inserted them: "
                         "classifying again by key")
@@ -640,11 +735,11 @@ def write_snapshots(
             if moved:  # listings leave other events: their cached states are stale
                 cur.execute(_BUMP, (moved,))
             cacheable = False
-            result.inserted = _write(cur, rows, row_event, c.status, on_conflict=True)
-        if complete:
-            result.gone = _gone(cur, table, event_id, state)
+            result.inserted, result.gone = _write(cur, rows, row_event, c.status, missing,
+                                                  crawled, on_conflict=True)
+        seen_at = _record_crawl(cur, sources, rows) if complete else None
         if cacheable:
-            after = _next_state(rows, row_event, c.status, state, result.gone)
+            after = _next_state(rows, row_event, c, state, result.gone, seen_at)
     if cacheable:  # committed: the state we wrote is the events' state at these versions
         cache.put(versions, covered, after)
     counts = dict(zip(*np.unique(c.status, return_counts=True), strict=True))
@@ -658,12 +753,13 @@ def write_snapshots(
 
 
 _MARK_GONE = """
-UPDATE listings_current c SET gone_at = %(at)s
-FROM event_sources es
+UPDATE listings_current c SET gone_at = %(at)s,
+    last_seen = greatest(c.last_seen, s.complete_at)
+FROM event_sources es LEFT JOIN source_event_crawls s USING (marketplace, source_event_id)
 WHERE es.marketplace = %(mk)s AND es.source_event_id = %(ev)s
   AND c.event_id = es.event_id AND c.marketplace = es.marketplace
   AND c.source_event_id = es.source_event_id
-  AND c.gone_at IS NULL AND c.last_seen < %(at)s
+  AND c.gone_at IS NULL AND greatest(c.last_seen, s.complete_at) < %(at)s
   AND NOT (c.listing_id = ANY(%(seen)s))
 RETURNING c.marketplace, c.listing_id, c.event_id, c.total_cents, c.gone_at
 """
@@ -677,7 +773,8 @@ def mark_gone(
     observed_at: datetime,
 ) -> pa.Table:
     """After a complete crawl of one event on one marketplace, mark the listings it did not
-    see as gone (``gone_at = observed_at``); returns them (``GONE_SCHEMA``).
+    see as gone (``gone_at = observed_at``); returns them (``GONE_SCHEMA``). The others
+    were seen (at ``observed_at``): that is recorded once for the event, not per listing.
     """
     with conn.transaction():
         conn.execute(_BUMP_SOURCE, (marketplace, source_event_id))
@@ -686,6 +783,7 @@ def mark_gone(
             {"at": observed_at, "mk": marketplace, "ev": source_event_id,
              "seen": list(seen_listing_ids)},
         ).fetchall()
+        conn.execute(_CRAWLED, ([marketplace], [source_event_id], [observed_at]))
     return pa.Table.from_pylist(
         [dict(zip(GONE_SCHEMA.names, r, strict=True)) for r in rows], schema=GONE_SCHEMA
     )

@@ -78,7 +78,7 @@ _HISTORY = """
 WITH v AS (
     SELECT s.marketplace, s.listing_id, s.section, s.observed_at, s.total_cents, s.quantity,
            least(coalesce(lead(s.observed_at) OVER w, c.gone_at,
-                          c.last_seen + %(stale)s, %(until)s), %(until)s) AS valid_until
+                          listing_last_seen(c) + %(stale)s, %(until)s), %(until)s) AS valid_until
     FROM listing_snapshots s
     LEFT JOIN listings_current c
            ON c.marketplace = s.marketplace AND c.listing_id = s.listing_id
@@ -150,7 +150,8 @@ def section_history(
 
 _LISTING_COLS = (
     'marketplace, listing_id, event_id, section, "row", seats, quantity, splits, price_cents, '
-    "fees_cents, total_cents, currency, delivery, kind, first_seen, last_seen, gone_at, "
+    "fees_cents, total_cents, currency, delivery, kind, first_seen, "
+    "listing_last_seen(listings_current) AS last_seen, gone_at, "
     "fair_value_cents, deal_score, deal_rank, deal_reason"
 )
 

@@ -155,7 +155,9 @@ def timescale_url() -> Iterator[str]:
     from storage.migrate import migrate
 
     with pglite_server() as url:
-        with psycopg.connect(url) as conn:
+        # PGlite is one backend behind every connection: psycopg's prepared statements
+        # (named _pg3_0, ... per connection) would collide across connections
+        with psycopg.connect(url, prepare_threshold=None) as conn:
             migrate(conn)
         yield url
 

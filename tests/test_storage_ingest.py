@@ -138,6 +138,67 @@ def test_price_stats_and_rejects(db: psycopg.Connection, event_id: int) -> None:
         "bad json", "unknown event"]
 
 
+def _seen(db: psycopg.Connection) -> dict[str, tuple[datetime, datetime]]:
+    """Each listing's stored last_seen and when it was really last seen."""
+    return {r[0]: (r[1], r[2]) for r in db.execute(
+        "SELECT listing_id, last_seen, listing_last_seen(c) FROM listings_current c")}
+
+
+def test_complete_recrawl_writes_nothing_for_unchanged_listings_yet_they_count_as_seen(
+    db: psycopg.Connection, event_id: int
+) -> None:
+    import pyarrow as pa
+
+    from storage.ingest import _STATE_BY_EVENT, _cache, _read_state
+    from storage.queries import event_listings
+
+    def crawl(minutes: int, ids: list[str]) -> None:
+        db.commit()  # the writer's own transaction: what it commits is what it caches
+        write_snapshots(db, listing_batch([
+            {"observed_at": T0 + timedelta(minutes=minutes), "listing_id": i} for i in ids]),
+            complete=True, touch_interval_s=0)
+        db.commit()
+
+    crawl(0, ["a", "b"])
+    versions = dict(db.execute("SELECT listing_id, xmin::text FROM listings_current"))
+    crawl(5, ["a", "b"])
+    # no listing row was rewritten, but both were seen at minute 5
+    assert dict(db.execute("SELECT listing_id, xmin::text FROM listings_current")) == versions
+    assert _seen(db) == {"a": (T0, T0 + timedelta(minutes=5)),
+                         "b": (T0, T0 + timedelta(minutes=5))}
+    assert [r.last_seen for r in event_listings(db, event_id)] == [T0 + timedelta(minutes=5)] * 2
+
+    crawl(10, ["a"])  # b is gone: it keeps the last crawl that saw it
+    assert _seen(db) == {"a": (T0, T0 + timedelta(minutes=10)),
+                         "b": (T0 + timedelta(minutes=5), T0 + timedelta(minutes=5))}
+    crawl(15, ["a", "b"])  # b is back
+    assert _seen(db)["b"] == (T0 + timedelta(minutes=15), T0 + timedelta(minutes=15))
+
+    def rows(t: pa.Table) -> list[dict]:
+        return sorted(t.to_pylist(), key=lambda r: r["listing_id"])
+
+    with db.cursor() as cur:  # the writer's cache agrees with the database
+        fresh = _read_state(cur, _STATE_BY_EVENT, ([event_id], ["seatgeek"]))
+    assert rows(_cache(db).take([event_id], pa.array(["seatgeek"]))) == rows(fresh)
+
+
+def test_mark_gone_counts_the_listings_it_saw_as_seen(
+    db: psycopg.Connection, event_id: int
+) -> None:
+    write_snapshots(db, listing_batch([
+        {"observed_at": T0, "listing_id": "x"}, {"observed_at": T0, "listing_id": "y"}]))
+    later = T0 + timedelta(hours=2)
+    # a later crawl in pages (not complete, unchanged within the resolution: not touched)
+    write_snapshots(db, listing_batch([{"observed_at": later, "listing_id": "x"}]),
+                    touch_interval_s=86_400)
+    assert _seen(db)["x"] == (T0, T0)
+    mark_gone(db, "seatgeek", "SG1", ["x"], later)
+    db.commit()
+    assert _seen(db) == {"x": (T0, later), "y": (T0, T0)}
+    # an older crawl's late mark_gone cannot take x away
+    assert mark_gone(db, "seatgeek", "SG1", [], T0 + timedelta(hours=1)).num_rows == 0
+
+
 def test_duplicate_listing_in_one_batch_keeps_latest(
     db: psycopg.Connection, event_id: int
 ) -> None:

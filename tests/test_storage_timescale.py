@@ -26,7 +26,7 @@ T0 = (datetime.now(UTC) - 5 * H).replace(minute=0, second=0, microsecond=0)
 
 @pytest.fixture
 def ts(timescale_url: str) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(timescale_url) as conn:
+    with psycopg.connect(timescale_url, prepare_threshold=None) as conn:  # see the fixture
         yield conn
 
 

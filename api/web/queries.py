@@ -71,7 +71,8 @@ async def crawl_rates(conn: AsyncConnection[Any]) -> list[dict[str, Any]]:
     """Per marketplace: snapshots stored in the last hour / 24 h, listings live, last seen."""
     return await _rows(conn, """
         SELECT c.marketplace, count(*) FILTER (WHERE c.gone_at IS NULL) AS live,
-               max(c.last_seen) AS last_seen,
+               greatest(max(c.last_seen), (SELECT max(s.complete_at) FROM source_event_crawls s
+                                           WHERE s.marketplace = c.marketplace)) AS last_seen,
                (SELECT count(*) FROM listing_snapshots s WHERE s.marketplace = c.marketplace
                   AND s.observed_at > now() - interval '1 hour') AS snapshots_1h,
                (SELECT count(*) FROM listing_snapshots s WHERE s.marketplace = c.marketplace
