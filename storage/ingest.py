@@ -2,7 +2,10 @@
 transaction per batch, reporting what changed.
 
 Throughput comes from writing less: a snapshot row is written only when a listing is new or
-its price / quantity changed; an unchanged re-crawl only moves ``last_seen`` (or nothing).
+its price / quantity changed. An unchanged listing costs nothing in a complete crawl of its
+event (``complete``): one ``source_event_crawls`` row per source event vouches for all the
+listings the crawl did not mark gone (``listing_last_seen()``). In a partial crawl it only
+moves ``last_seen``, at most every ``RIPCITY_LAST_SEEN_RESOLUTION_S``.
 Per batch: validation in Arrow; one read of the current state of every listing of the
 batch's events (an index range scan per event, not an index probe per row); classification
 in Arrow/numpy (``classify``); then only the rows that change something go to the server, with
@@ -36,6 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from storage.config import get_settings
 from storage.events import upsert_events
 from storage.partitions import ensure_partitions
 from storage.records import LISTING_SCHEMA, TS
@@ -152,16 +156,9 @@ CROSS JOIN LATERAL (SELECT {", ".join(f'x.{c}' for c in _QCOLS.split(", "))}) s
 _EVENTS = """
 SELECT es.marketplace, es.source_event_id, es.event_id
 FROM event_sources es
-JOIN unnest(%s::text[], %s::text[]) AS k (marketplace, source_event_id)
+JOIN unnest(%b::text[], %b::text[]) AS k (marketplace, source_event_id)
   ON es.marketplace = k.marketplace AND es.source_event_id = k.source_event_id
 """
-
-# Per-event transaction locks, taken in order so writers never deadlock: two writers of the
-# same event serialise, and each classifies against the other's committed state.
-_LOCK_EVENTS = """
-SELECT count(pg_advisory_xact_lock(%s::bigint + e)) FROM unnest(%s::bigint[]) e
-"""
-_LOCK_BASE = 72_011 << 40  # apart from migrate's and the partition locks' keys
 
 # What classification needs of a listing's current state. Read for the batch's events (one
 # index range scan per event, no probe per row); by key only when a listing moved events.
@@ -185,15 +182,15 @@ _STATE_LINE = """string_agg(concat_ws(',',
 _CRAWLS = """LEFT JOIN source_event_crawls s
     ON s.marketplace = c.marketplace AND s.source_event_id = c.source_event_id"""
 _STATE_BY_EVENT = f"""
-SELECT {_STATE_LINE} FROM unnest(%s::bigint[]) AS e (id)
+SELECT {_STATE_LINE} FROM unnest(%b::bigint[]) AS e (id)
   CROSS JOIN LATERAL (SELECT * FROM listings_current
-                      WHERE event_id = e.id AND marketplace || '' = ANY(%s::text[])
+                      WHERE event_id = e.id AND marketplace || '' = ANY(%b::text[])
                       OFFSET 0) c
   {_CRAWLS}
 """
 _STATE_BY_KEY = f"""
 SELECT {_STATE_LINE} FROM listings_current c {_CRAWLS}
- WHERE (c.marketplace, c.listing_id) IN (SELECT * FROM unnest(%s::text[], %s::text[]))
+ WHERE (c.marketplace, c.listing_id) IN (SELECT * FROM unnest(%b::text[], %b::text[]))
 """
 STATE_SCHEMA = pa.schema([
     ("marketplace", pa.string()), ("listing_id", pa.string()), ("event_id", pa.int64()),
@@ -255,7 +252,7 @@ UPDATE listings_current c SET gone_at = x.observed_at, last_seen = greatest(c.la
      WHERE s.marketplace = c.marketplace AND s.source_event_id = c.source_event_id))
 FROM _ripcity_stage x
 WHERE x.status = 'g' AND c.marketplace = x.marketplace AND c.listing_id = x.listing_id
-  AND c.gone_at IS NULL AND c.last_seen < x.observed_at AND c.source_event_id = ANY(%s::text[])
+  AND c.gone_at IS NULL AND c.last_seen < x.observed_at AND c.source_event_id = ANY(%b::text[])
 RETURNING c.marketplace, c.listing_id, c.event_id, c.total_cents, c.gone_at
 """
 
@@ -263,19 +260,21 @@ RETURNING c.marketplace, c.listing_id, c.event_id, c.total_cents, c.gone_at
 # the crawl's earliest observation), in key order so concurrent writers lock alike.
 _CRAWLED = """
 INSERT INTO source_event_crawls AS s (marketplace, source_event_id, complete_at)
-SELECT k.* FROM unnest(%s::text[], %s::text[], %s::timestamptz[])
-    AS k (marketplace, source_event_id, at)
+SELECT k.marketplace, k.source_event_id, timestamptz 'epoch' + k.us * interval '1 microsecond'
+FROM unnest(%b::text[], %b::text[], %b::bigint[]) AS k (marketplace, source_event_id, us)
 JOIN event_sources es USING (marketplace, source_event_id) ORDER BY 1, 2
 ON CONFLICT (marketplace, source_event_id)
 DO UPDATE SET complete_at = greatest(s.complete_at, excluded.complete_at)
 """
 
 
-# Bump the versions of the events a transaction writes (migration 0600), in order; the row
-# locks it takes make any other bump of these events wait for this transaction's end.
+# Bump the versions of the events a transaction writes (migration 0600), in key order so
+# writers never deadlock. It is also the per-event lock: its row locks make any other writer
+# of these events wait for this transaction's end, so each classifies against the other's
+# committed state.
 _BUMP = """
 INSERT INTO ingest_versions AS v (event_id, version)
-SELECT e, 1 FROM unnest(%s::bigint[]) e ORDER BY e
+SELECT e, 1 FROM unnest(%b::bigint[]) e ORDER BY e
 ON CONFLICT (event_id) DO UPDATE SET version = v.version + 1
 RETURNING v.event_id, v.version
 """
@@ -321,7 +320,9 @@ class _StateCache:
         stale = pc.is_in(self.state["event_id"],
                          value_set=pa.array(list(versions), pa.int64()))
         self.state = pa.concat_tables([self.state.filter(pc.invert(stale)),
-                                       state.select(STATE_SCHEMA.names)]).combine_chunks()
+                                       state.select(STATE_SCHEMA.names)])
+        if self.state["event_id"].num_chunks > 16:  # keep lookups over few, large chunks
+            self.state = self.state.combine_chunks()
         self.versions.update({e: (v, marketplaces) for e, v in versions.items()})
 
 
@@ -338,7 +339,7 @@ def _cache(conn: psycopg.Connection) -> _StateCache:
 
 
 def _next_state(rows: pa.Table, event_id: pa.ChunkedArray, c: Classified, state: pa.Table,
-                gone: pa.Table, seen_at: np.ndarray | None) -> pa.Table:
+                state_keys: pa.Array, gone: pa.Table, seen_at: np.ndarray | None) -> pa.Table:
     """The state of the batch's events after this batch's writes (what the SQL did).
 
     ``seen_at``: for a complete crawl, each row's new ``source_event_crawls`` time, which
@@ -385,7 +386,7 @@ def _next_state(rows: pa.Table, event_id: pa.ChunkedArray, c: Classified, state:
         rest = rest.set_column(rest.schema.get_field_index("last_seen"), "last_seen",
                                pa.array(seen, pa.int64()).cast(TS))
     if gone.num_rows:
-        marked = pc.is_in(_key(rest), value_set=_key(gone))
+        marked = pc.is_in(state_keys, value_set=_key(gone))
         rest = rest.set_column(rest.schema.get_field_index("gone"), "gone",
                                pc.or_(rest["gone"], marked))
     return pa.concat_tables([rest.filter(pa.array(~replaced)), fresh])
@@ -401,20 +402,21 @@ def _prepare_stage(conn: psycopg.Connection) -> None:
             conn.execute("SET temp_buffers = '128MB'")
 
 
-def _dedupe(batch: pa.RecordBatch) -> pa.Table:
-    """The batch as a table, keeping only each listing's latest observation.
+def _dedupe(batch: pa.RecordBatch) -> tuple[pa.Table, pa.Array]:
+    """The batch as a table, keeping only each listing's latest observation, and its keys.
 
     A page overlap can repeat a listing within a batch; the upsert must see each key once.
     """
     table = pa.Table.from_batches([batch])
-    keys = table.group_by(["marketplace", "listing_id"], use_threads=False).aggregate([])
-    if keys.num_rows == table.num_rows:
-        return table
+    key = _key(table)
+    if len(pc.unique(key)) == table.num_rows:
+        return table, key
     table = table.sort_by([("marketplace", "ascending"), ("listing_id", "ascending"),
                            ("observed_at", "descending")])
     mk, lid = table.column("marketplace"), table.column("listing_id")
     first = pc.or_(pc.not_equal(mk, _shift(mk)), pc.not_equal(lid, _shift(lid)))
-    return table.filter(pc.fill_null(first, True))
+    table = table.filter(pc.fill_null(first, True))
+    return table, _key(table)
 
 
 def _shift(col: pa.ChunkedArray) -> pa.Array:
@@ -485,8 +487,11 @@ def _resolve_events(cur: psycopg.Cursor, table: pa.Table) -> tuple[pa.ChunkedArr
 def _reasons(table: pa.Table, event_id: pa.ChunkedArray) -> pa.ChunkedArray:
     """Why each row is refused (null = accepted), first matching reason wins."""
     reason = pa.nulls(table.num_rows, pa.string())
-    for text, test in reversed(_REASONS):
-        reason = pc.if_else(pc.fill_null(test(table, event_id), False), text, reason)
+    tests = [(text, pc.fill_null(test(table, event_id), False)) for text, test in _REASONS]
+    if not any(pc.any(hit).as_py() for _, hit in tests):  # the usual batch: no string work
+        return reason
+    for text, hit in reversed(tests):
+        reason = pc.if_else(hit, text, reason)
     return reason
 
 
@@ -499,16 +504,20 @@ class Classified:
     pos: np.ndarray  # each row's listing in the state (-1: none)
 
 
-def classify(rows: pa.Table, state: pa.Table, touch_us: int | None) -> Classified:
+def classify(rows: pa.Table, state: pa.Table, touch_us: int | None, *,
+             keys: pa.Array | None = None, state_keys: pa.Array | None = None) -> Classified:
     """Compare accepted rows with the current state of their listings (``STATE_SCHEMA``).
 
     Pure and vectorised: a hash lookup of each row's key in the state, then numpy masks in
     the order the statuses are decided (new, older, replays, changed, touch, keep).
     ``touch_us``: how old a last sighting must be for an unchanged listing to be touched;
     None for a complete crawl, whose ``source_event_crawls`` row vouches for them all.
+    ``keys`` / ``state_keys``: ``_key`` of each, when the caller has them already.
     """
     n = rows.num_rows
-    pos = pc.index_in(_key(rows), value_set=_key(state)) if state.num_rows else \
+    pos = pc.index_in(_key(rows) if keys is None else keys,
+                      value_set=_key(state) if state_keys is None else state_keys) \
+        if state.num_rows else \
         pa.nulls(n, pa.int32())
     has = pc.is_valid(pos).to_numpy(zero_copy_only=False)
     cur = state.take(pc.fill_null(pos, 0)) if state.num_rows else None
@@ -586,8 +595,7 @@ def _write(cur: psycopg.Cursor, rows: pa.Table, event_id: pa.ChunkedArray,
     if not missing.num_rows:
         return written, GONE_SCHEMA.empty_table()
     marked = cur.execute(_MARK_GONE_STAGED, (sources,)).fetchall()
-    return written, pa.Table.from_pylist(
-        [dict(zip(GONE_SCHEMA.names, r, strict=True)) for r in marked], schema=GONE_SCHEMA)
+    return written, _table(marked, GONE_SCHEMA)
 
 
 def _quarantine(cur: psycopg.Cursor, rows: pa.Table, event_id: pa.ChunkedArray,
@@ -613,8 +621,8 @@ _NOTHING_MISSING = pa.schema([("marketplace", pa.string()), ("listing_id", pa.st
                              ("observed_at", TS)]).empty_table()
 
 
-def _missing(sources: pa.Table, state: pa.Table, c: Classified, refused: pa.Table
-             ) -> pa.Table:
+def _missing(sources: pa.Table, state: pa.Table, state_keys: pa.Array, c: Classified,
+             refused: pa.Table) -> pa.Table:
     """Listings of the crawled (event, marketplace) pairs that a complete batch lacks, with
     the time they were found missing (the pair's latest observation): ``marketplace``,
     ``listing_id``, ``observed_at``. Rows refused by validation still show their listing is
@@ -634,7 +642,7 @@ def _missing(sources: pa.Table, state: pa.Table, c: Classified, refused: pa.Tabl
     seen = np.zeros(state.num_rows, bool)
     seen[c.pos[c.pos >= 0]] = True
     if refused.num_rows:
-        seen |= pc.is_in(_key(state), value_set=_key(refused)).to_numpy(zero_copy_only=False)
+        seen |= pc.is_in(state_keys, value_set=_key(refused)).to_numpy(zero_copy_only=False)
     cand = pc.and_(pc.and_(pa.array(~seen), pc.invert(state["gone"])),
                    pc.less(state["last_seen"], at))  # null (another pair's) = not missing
     return pa.table({"marketplace": state["marketplace"], "listing_id": state["listing_id"],
@@ -647,7 +655,7 @@ def _record_crawl(cur: psycopg.Cursor, sources: pa.Table, rows: pa.Table) -> np.
     """
     cur.execute(_CRAWLED, (sources["marketplace"].to_pylist(),
                            sources["source_event_id"].to_pylist(),
-                           sources["first_at"].to_pylist()))
+                           sources["first_at"].cast(pa.int64()).to_pylist()))
     lo, hi = pc.min_max(rows["observed_at"]).values()
     if lo == hi:  # one observation time (a crawl shard's): no lookup per row
         return np.full(rows.num_rows, lo.cast(pa.int64()).as_py() if lo.is_valid else 0)
@@ -677,8 +685,6 @@ def write_snapshots(
             then write nothing at all for unchanged listings. 0 = move it every time.
     """
     if touch_interval_s is None:
-        from storage.config import get_settings
-
         touch_interval_s = get_settings().last_seen_resolution_s
     if isinstance(batch, pa.Table):
         batch = batch.combine_chunks().to_batches()[0] if batch.num_rows else \
@@ -688,7 +694,7 @@ def write_snapshots(
     result = IngestResult()
     if batch.num_rows == 0:
         return result
-    table = _dedupe(batch)
+    table, key = _dedupe(batch)
     lo, hi = pc.min_max(table.column("observed_at")).values()
     cache = _cache(conn)
     # only our own transaction's commit makes what we wrote the committed state
@@ -699,11 +705,10 @@ def write_snapshots(
         event_id, sources = _resolve_events(cur, table)
         reason = _reasons(table, event_id)
         bad = pc.is_valid(reason)
-        if pc.any(bad).as_py():
-            result.quarantined = pc.sum(bad).as_py()
+        result.quarantined = pc.sum(bad).as_py() or 0
+        if result.quarantined:
             _quarantine(cur, table.filter(bad), event_id.filter(bad), reason.filter(bad))
         events = sorted(pc.unique(pc.drop_null(event_id)).to_pylist())
-        cur.execute(_LOCK_EVENTS, (_LOCK_BASE, events))
         versions = dict(cur.execute(_BUMP, (events,)).fetchall())
         marketplaces = pc.unique(table["marketplace"])
         covered = frozenset(marketplaces.to_pylist())
@@ -714,12 +719,15 @@ def write_snapshots(
         if invalid:
             read = _read_state(cur, _STATE_BY_EVENT, (invalid, marketplaces.to_pylist()))
             state = pa.concat_tables([state, read]) if valid else read
-        good = pc.invert(bad)
-        rows, row_event = table.filter(good), event_id.filter(good)
+        rows, row_event, keys = table, event_id, key
+        if result.quarantined:
+            good = pc.invert(bad)
+            rows, row_event, keys = table.filter(good), event_id.filter(good), key.filter(good)
+        state_keys = _key(state)
         touch_us = None if complete else round(touch_interval_s * 1_000_000)
-        c = classify(rows, state, touch_us)
-        missing = _missing(sources, state, c, table.filter(bad)) if complete else \
-            _NOTHING_MISSING
+        c = classify(rows, state, touch_us, keys=keys, state_keys=state_keys)
+        missing = _missing(sources, state, state_keys, c, table.filter(bad)) if complete \
+            else _NOTHING_MISSING
         crawled = sources["source_event_id"].to_pylist()
         try:
             with conn.transaction():
@@ -739,7 +747,7 @@ def write_snapshots(
                                                   crawled, on_conflict=True)
         seen_at = _record_crawl(cur, sources, rows) if complete else None
         if cacheable:
-            after = _next_state(rows, row_event, c, state, result.gone, seen_at)
+            after = _next_state(rows, row_event, c, state, state_keys, result.gone, seen_at)
     if cacheable:  # committed: the state we wrote is the events' state at these versions
         cache.put(versions, covered, after)
     counts = dict(zip(*np.unique(c.status, return_counts=True), strict=True))
@@ -765,6 +773,17 @@ RETURNING c.marketplace, c.listing_id, c.event_id, c.total_cents, c.gone_at
 """
 
 
+def _table(rows: list[tuple], schema: pa.Schema) -> pa.Table:
+    """Fetched rows as a table of ``schema`` (its columns in the rows' order)."""
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(schema)
+    return pa.table([pa.array(c, f.type) for c, f in zip(columns, schema, strict=True)],
+                    schema=schema)
+
+
+def _micros(at: datetime) -> int:
+    return pa.scalar(at, TS).cast(pa.int64()).as_py()
+
+
 def mark_gone(
     conn: psycopg.Connection,
     marketplace: str,
@@ -783,10 +802,8 @@ def mark_gone(
             {"at": observed_at, "mk": marketplace, "ev": source_event_id,
              "seen": list(seen_listing_ids)},
         ).fetchall()
-        conn.execute(_CRAWLED, ([marketplace], [source_event_id], [observed_at]))
-    return pa.Table.from_pylist(
-        [dict(zip(GONE_SCHEMA.names, r, strict=True)) for r in rows], schema=GONE_SCHEMA
-    )
+        conn.execute(_CRAWLED, ([marketplace], [source_event_id], [_micros(observed_at)]))
+    return _table(rows, GONE_SCHEMA)
 
 
 _STATS = """

@@ -4,6 +4,8 @@
 -- source event) and crawl replaces a last_seen write per listing, the costliest part of a
 -- re-crawl. listings_current.last_seen still moves when a listing is new, changed, back from
 -- gone or seen by a partial crawl; listing_last_seen() is when it was really last seen.
+-- Its writers (storage.ingest) bump ingest_versions (0600) in the same transaction, as for
+-- listings_current itself.
 CREATE TABLE source_event_crawls (
     marketplace      text COLLATE "C" NOT NULL,
     source_event_id  text COLLATE "C" NOT NULL,
