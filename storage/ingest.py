@@ -632,7 +632,9 @@ def _missing(sources: pa.Table, state: pa.Table, state_keys: pa.Array, c: Classi
         return _NOTHING_MISSING
     crawled = sources.group_by(["event_id", "marketplace"], use_threads=False) \
         .aggregate([("last_at", "max")])
-    if pc.count_distinct(crawled["marketplace"]).as_py() == 1:  # the state is of it alone
+    both = pa.chunked_array(state["marketplace"].chunks + crawled["marketplace"].chunks,
+                            pa.string())
+    if len(pc.unique(both)) == 1:  # one marketplace: the event id is the whole key
         where = pc.index_in(state["event_id"], value_set=crawled["event_id"])
     else:
         def pair(t: pa.Table) -> pa.Array:
