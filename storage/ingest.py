@@ -247,9 +247,7 @@ WHERE x.status IN ('c', 's') AND c.marketplace = x.marketplace AND c.listing_id 
 # marketplace, crawled by another shard). A gone listing keeps when it was last seen, since
 # its source event's complete crawls no longer vouch for it.
 _MARK_GONE_STAGED = """
-UPDATE listings_current c SET gone_at = x.observed_at, last_seen = greatest(c.last_seen, (
-    SELECT s.complete_at FROM source_event_crawls s
-     WHERE s.marketplace = c.marketplace AND s.source_event_id = c.source_event_id))
+UPDATE listings_current c SET gone_at = x.observed_at, last_seen = listing_last_seen(c)
 FROM _ripcity_stage x
 WHERE x.status = 'g' AND c.marketplace = x.marketplace AND c.listing_id = x.listing_id
   AND c.gone_at IS NULL AND c.last_seen < x.observed_at AND c.source_event_id = ANY(%b::text[])
@@ -651,16 +649,17 @@ def _missing(sources: pa.Table, state: pa.Table, state_keys: pa.Array, c: Classi
                      "observed_at": at}).filter(cand)
 
 
-def _record_crawl(cur: psycopg.Cursor, sources: pa.Table, rows: pa.Table) -> np.ndarray:
+def _record_crawl(cur: psycopg.Cursor, sources: pa.Table, rows: pa.Table,
+                  one_time: pa.Scalar | None) -> np.ndarray:
     """Record a complete crawl of the batch's source events (``source_event_crawls``, at each
     one's first observation in the batch); returns that time for each of ``rows``.
+    ``one_time``: the batch's only observation time, if it has one (a crawl shard's).
     """
     cur.execute(_CRAWLED, (sources["marketplace"].to_pylist(),
                            sources["source_event_id"].to_pylist(),
                            sources["first_at"].cast(pa.int64()).to_pylist()))
-    lo, hi = pc.min_max(rows["observed_at"]).values()
-    if lo == hi:  # one observation time (a crawl shard's): no lookup per row
-        return np.full(rows.num_rows, lo.cast(pa.int64()).as_py() if lo.is_valid else 0)
+    if one_time is not None:  # no lookup per row
+        return np.full(rows.num_rows, one_time.cast(pa.int64()).as_py())
     where = pc.index_in(_key(rows, right="source_event_id"),
                         value_set=_key(sources, right="source_event_id"))
     return pc.take(sources["first_at"], where).cast(pa.int64()).to_numpy(
@@ -747,7 +746,8 @@ def write_snapshots(
             cacheable = False
             result.inserted, result.gone = _write(cur, rows, row_event, c.status, missing,
                                                   crawled, on_conflict=True)
-        seen_at = _record_crawl(cur, sources, rows) if complete else None
+        seen_at = _record_crawl(cur, sources, rows, lo if lo == hi else None) \
+            if complete else None
         if cacheable:
             after = _next_state(rows, row_event, c, state, state_keys, result.gone, seen_at)
     if cacheable:  # committed: the state we wrote is the events' state at these versions
@@ -763,13 +763,12 @@ def write_snapshots(
 
 
 _MARK_GONE = """
-UPDATE listings_current c SET gone_at = %(at)s,
-    last_seen = greatest(c.last_seen, s.complete_at)
-FROM event_sources es LEFT JOIN source_event_crawls s USING (marketplace, source_event_id)
+UPDATE listings_current c SET gone_at = %(at)s, last_seen = listing_last_seen(c)
+FROM event_sources es
 WHERE es.marketplace = %(mk)s AND es.source_event_id = %(ev)s
   AND c.event_id = es.event_id AND c.marketplace = es.marketplace
   AND c.source_event_id = es.source_event_id
-  AND c.gone_at IS NULL AND greatest(c.last_seen, s.complete_at) < %(at)s
+  AND c.gone_at IS NULL AND listing_last_seen(c) < %(at)s
   AND NOT (c.listing_id = ANY(%(seen)s))
 RETURNING c.marketplace, c.listing_id, c.event_id, c.total_cents, c.gone_at
 """

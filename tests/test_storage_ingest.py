@@ -182,6 +182,31 @@ def test_complete_recrawl_writes_nothing_for_unchanged_listings_yet_they_count_a
     assert rows(_cache(db).take([event_id], pa.array(["seatgeek"]))) == rows(fresh)
 
 
+def test_complete_crawl_over_several_observation_times_counts_from_its_first(
+    db: psycopg.Connection, event_id: int
+) -> None:
+    import pyarrow as pa
+
+    from storage.ingest import _STATE_BY_EVENT, _cache, _read_state
+
+    def crawl(minutes: list[int]) -> None:
+        db.commit()
+        write_snapshots(db, listing_batch([
+            {"observed_at": T0 + timedelta(minutes=m), "listing_id": f"p{i}"}
+            for i, m in enumerate(minutes)]), complete=True)
+        db.commit()
+
+    crawl([0, 0])
+    crawl([10, 11])  # pages of one crawl, a minute apart: both seen by minute 10 at least
+    assert {k: v[1] for k, v in _seen(db).items()} == {
+        "p0": T0 + timedelta(minutes=10), "p1": T0 + timedelta(minutes=10)}
+    with db.cursor() as cur:  # the writer's cache agrees with the database
+        fresh = _read_state(cur, _STATE_BY_EVENT, ([event_id], ["seatgeek"]))
+    cached = _cache(db).take([event_id], pa.array(["seatgeek"]))
+    assert sorted(cached.to_pylist(), key=lambda r: r["listing_id"]) == \
+        sorted(fresh.to_pylist(), key=lambda r: r["listing_id"])
+
+
 def test_mark_gone_counts_the_listings_it_saw_as_seen(
     db: psycopg.Connection, event_id: int
 ) -> None:
