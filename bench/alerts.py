@@ -107,8 +107,8 @@ def _batch(at: datetime, ids: np.ndarray, prices: np.ndarray, per_event: int) ->
 def _serve_fakes() -> None:
     """``--serve-fakes``: start both servers, print where they listen, and on a line on
     stdin print every accepted message as (channel, key, to, accepted_at)."""
-    from tests.fakes.smtp_server import SmtpBox
-    from tests.fakes.twilio_server import FakeTwilio
+    from sandbox.vendors.smtp_inbox import SmtpBox
+    from sandbox.vendors.twilio_api import FakeTwilio
 
     smtp, twilio = SmtpBox().start(), FakeTwilio().start()
     print(json.dumps({"smtp_port": smtp.port, "twilio_url": twilio.url,

@@ -2,7 +2,7 @@
 
     python -m bench.api [--events 240] [--per-event 1000] [--connections 64] [--duration 8]
 
-Fills a fresh database from the sandbox's generative model (``crawler.sandbox``: its world
+Fills a fresh database from the sandbox's generative model (``sandbox``: its world
 of events and its listing model, observed at three clock ticks an hour apart and written
 through ``storage.ingest.write_snapshots``), starts the API with uvicorn in a subprocess,
 and drives it with ``wrk`` (Debian package; an asyncio/httpx load generator in another
@@ -55,7 +55,7 @@ def _with_db(server: str, name: str) -> str:
 
 
 def _live_batch(live: Any, event: Any, source_id: str, at: datetime) -> pa.RecordBatch:
-    from crawler.sandbox.market import DELIVERIES, SPLIT_RULES
+    from sandbox.market import DELIVERIES, SPLIT_RULES
 
     n = len(live)
     sections = event.seat_map.sections
@@ -95,8 +95,8 @@ def _live_batch(live: Any, event: Any, source_id: str, at: datetime) -> pa.Recor
 def fill(url: str, n_events: int, per_event: int, seed: int = 7) -> dict[str, int]:
     """Events, venues, sources and listings from the sandbox model; deal scores from its
     known fair values (the engine's scorer is measured elsewhere)."""
-    from crawler.sandbox.market import ListingModel
-    from crawler.sandbox.world import World
+    from sandbox.market import ListingModel
+    from sandbox.world import World
     from storage.ingest import write_snapshots
 
     world = World(seed, n_events)

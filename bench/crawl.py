@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     opts = cli.parse_args(argv)
 
     baseline = scrapy_bench_pages_per_s(opts.scrapy_bench_seconds)
-    from crawler.sandbox.server import start_sandbox
+    from sandbox.server import start_sandbox
 
     # listings_per_event is spread over the marketplaces selling the event; Eventbrite adds a
     # few primary tiers per club/comedy show

@@ -28,9 +28,9 @@ import pyarrow as pa
 
 
 def _quality(args: argparse.Namespace) -> tuple[dict, object, pa.Table, object]:
-    from crawler.sandbox.server import start_sandbox
+    from bench.grading import collect, grade
     from engine.deals import DealScorer, backtest, fit, get_in_series
-    from engine.deals.sandbox_data import collect, grade
+    from sandbox.server import start_sandbox
 
     steps = [0.0] + [86400.0] * args.days
     t0 = time.perf_counter()
@@ -93,7 +93,7 @@ def _throughput(model: object, test: pa.Table, ctx: object, listings: int, actor
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     import ray
 
-    from engine.deals.actor import DealScorerActor
+    from bench.deals_actor import DealScorerActor
 
     ray.init(num_cpus=actors, include_dashboard=False, logging_level="ERROR")
     try:

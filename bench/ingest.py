@@ -34,7 +34,8 @@ import psycopg
 import pyarrow as pa
 from psycopg import sql
 
-from storage.ingest import _copy_binary, write_snapshots
+from storage.copy import copy_arrow
+from storage.ingest import write_snapshots
 from storage.migrate import migrate
 from storage.records import LISTING_SCHEMA
 
@@ -147,7 +148,7 @@ def run(rows: int, events: int, batch_rows: int, touch_interval_s: float | None 
                     part = t.slice(off, batch_rows)
                     start = time.perf_counter()
                     with conn.transaction(), conn.cursor() as cur:
-                        _copy_binary(cur, part, f"bare ({cols})")
+                        copy_arrow(cur, part, f"bare ({cols})")
                     base_s += time.perf_counter() - start
                     start = time.perf_counter()
                     r = write_snapshots(conn, part, complete=not partial,

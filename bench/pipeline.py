@@ -144,7 +144,7 @@ class RssSampler:
 
 _ROLES = (("ray::CrawlWorker", "crawl_workers"), ("ray::IngestWriter", "writers"),
           ("ray::DealScorer", "scorers"), ("ray::ChangeRelay", "change_relay"),
-          ("ray::CrawlCoordinator", "coordinator"), ("crawler.sandbox", "sandbox"),
+          ("ray::CrawlCoordinator", "coordinator"), ("sandbox", "sandbox"),
           ("bench.pipeline", "driver"))
 
 
@@ -227,7 +227,7 @@ def _refresh_latencies(url: str, engine: Any, n: int, base_url: str) -> list[flo
     """Insert refresh requests (as the API does) and time until they are done, i.e. the
     event's fresh listings are committed and readable. The sandbox clock moves ten minutes
     before each request, so prices have really changed."""
-    from engine.refresh import RefreshListener
+    from engine.crawl.refresh import RefreshListener
 
     listener = RefreshListener(url, lambda pairs: engine.refresh(engine.targets_for(pairs)),
                                engine.wait_shards).start()
@@ -307,8 +307,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
 
     os.environ.setdefault("RIPCITY_LOG_LEVEL", "WARNING")
-    from crawler.sandbox.server import start_sandbox
     from engine.session import engine_session
+    from sandbox.server import start_sandbox
     from storage.config import load_settings
 
     spiders = ("ticketmaster", "seatgeek", "stubhub")  # the API marketplaces; pages in browser

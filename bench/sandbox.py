@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 import httpx
 import numpy as np
 
-from crawler.sandbox.server import start_sandbox
+from sandbox.server import start_sandbox
 
 TARGET_PAGES_PER_S = 2000.0
 
@@ -182,8 +182,8 @@ def _in_process(events: int, listings_per_event: int, pages: int = 300) -> dict:
     same pages, interleaved, best of several rounds (robust to other load)."""
     import orjson
 
-    from crawler.sandbox import wire_seatgeek, wire_stubhub, wire_ticketmaster
-    from crawler.sandbox.app import SandboxConfig, create_app
+    from sandbox import wire_seatgeek, wire_stubhub, wire_ticketmaster
+    from sandbox.app import SandboxConfig, create_app
 
     app = create_app(SandboxConfig(seed=7, events=events, listings_per_event=listings_per_event,
                                    faults="none"))

@@ -14,11 +14,11 @@ from typing import Any
 
 import ray
 
-from engine.change_relay import ChangeRelay
-from engine.coordinator import CrawlCoordinator
-from engine.crawl_worker import CrawlWorker
+from engine.alerts.relay import ChangeRelay
+from engine.crawl.coordinator import CrawlCoordinator
+from engine.crawl.worker import CrawlWorker
+from engine.deals.actor import DealScorer
 from engine.ingest_writer import IngestWriter
-from engine.scorer_actor import DealScorer
 
 WRITE_RETRIES = 5
 

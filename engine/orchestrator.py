@@ -56,7 +56,7 @@ def drop_unrenderable(spiders: dict[str, str], chromium: str | None) -> dict[str
     """Without Chromium the page spiders cannot run: leave them out, and say so."""
     import os
 
-    from engine.shards import BROWSER_SPIDERS
+    from engine.crawl.shards import BROWSER_SPIDERS
 
     if chromium and os.path.exists(chromium):
         return spiders
@@ -93,7 +93,7 @@ def _discovering(spiders: dict[str, str]) -> set[str]:
 
 
 class Engine:
-    """The running engine (Ray must be initialised; see ``engine.runtime``)."""
+    """The running engine (Ray must be initialised; see ``engine.cluster``)."""
 
     def __init__(self, database_url: str, scrapy_settings: dict[str, Any],
                  options: EngineOptions | None = None) -> None:
@@ -113,7 +113,7 @@ class Engine:
         import ray
 
         from engine import actors
-        from engine.frontier import Frontier
+        from engine.crawl.frontier import Frontier
 
         o = self.options
         tag = f"ripcity-{uuid.uuid4().hex[:8]}"

@@ -14,15 +14,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.crawl_settings import daily_budgets, scrapy_settings
-from engine.orchestrator import Engine, EngineOptions
-from engine.runtime import init_ray
-from engine.services import (
+from engine.cluster import init_ray
+from engine.crawl.settings import daily_budgets, scrapy_settings
+from engine.launch import (
     prepare_database,
     sandbox_clock_offset,
     start_sandbox,
     stop_quietly,
 )
+from engine.orchestrator import Engine, EngineOptions
 
 if TYPE_CHECKING:
     from storage.config import Settings

@@ -40,6 +40,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from storage.config import get_settings
+from storage.copy import copy_arrow
 from storage.events import upsert_events
 from storage.partitions import ensure_partitions
 from storage.records import LISTING_SCHEMA, TS
@@ -428,17 +429,6 @@ def _key(table: pa.Table, left: str = "marketplace", right: str = "listing_id") 
     return pc.binary_join_element_wise(table[left], table[right], "\x1f")
 
 
-def _copy_binary(cur: psycopg.Cursor, table: pa.Table, target: str) -> None:
-    from pgpq import ArrowToPostgresBinaryEncoder
-
-    encoder = ArrowToPostgresBinaryEncoder(table.schema)
-    with cur.copy(f"COPY {target} FROM STDIN (FORMAT binary)") as copy:
-        copy.write(encoder.write_header())
-        for b in table.to_batches(max_chunksize=65_536):
-            copy.write(encoder.write_batch(b))
-        copy.write(encoder.finish())
-
-
 def _read_csv(data: bytes, schema: pa.Schema) -> pa.Table:
     """Parse COPY ... TO STDOUT (FORMAT csv) output (timestamps in ISO format, any offset).
 
@@ -583,7 +573,7 @@ def _write(cur: psycopg.Cursor, rows: pa.Table, event_id: pa.ChunkedArray,
         stage = pa.concat_tables([stage.cast(loose), gone.set_column(
             loose.get_field_index("status"), "status", pa.array([GONE] * n))])
     cur.execute(_STAGE_DDL)
-    _copy_binary(cur, stage, f"_ripcity_stage ({_STAGE_COLS})")
+    copy_arrow(cur, stage, f"_ripcity_stage ({_STAGE_COLS})")
     tail = _ON_CONFLICT if on_conflict else ""
     written = 0
     if act.any():
@@ -600,7 +590,7 @@ def _quarantine(cur: psycopg.Cursor, rows: pa.Table, event_id: pa.ChunkedArray,
                 reason: pa.ChunkedArray) -> None:
     cur.execute(_STAGE_DDL)
     stage = rows.append_column("event_id", event_id).append_column("status", reason)
-    _copy_binary(cur, stage, f"_ripcity_stage ({_STAGE_COLS})")
+    copy_arrow(cur, stage, f"_ripcity_stage ({_STAGE_COLS})")
     cur.execute(_QUARANTINE)
 
 

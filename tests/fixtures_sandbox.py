@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from crawler.sandbox.server import SandboxHandle, start_sandbox
+from sandbox.server import SandboxHandle, start_sandbox
 
 SMALL_WORLD = {"seed": 7, "events": 12, "listings_per_event": 60, "faults": "none"}
 

@@ -16,9 +16,9 @@ import psycopg
 import pytest
 
 from engine.alerts.dispatcher import Dispatcher, DispatchOptions, build_senders
+from sandbox.vendors.smtp_inbox import SmtpBox
+from sandbox.vendors.twilio_api import FakeTwilio
 from tests.fakes.alerts_world import AlertWorld, make_world
-from tests.fakes.smtp_server import SmtpBox
-from tests.fakes.twilio_server import FakeTwilio
 
 ROOT = Path(__file__).resolve().parents[1]
 FROM = "+15035550000"
@@ -304,7 +304,7 @@ def test_email_with_accents_and_long_links_parses_back_whole() -> None:
     import email
     import email.policy
 
-    from engine.alerts.render import render_email
+    from engine.alerts.messages import render_email
 
     item = {"kind": "price_at_or_below", "event_name": "Café Tacvba — Señor Frog's Tour",
             "section": "Pista", "quantity": 2, "old_total_cents": 9_000, "total_cents": 7_550,

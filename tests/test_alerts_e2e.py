@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.fakes.smtp_server import SmtpBox
+from sandbox.vendors.smtp_inbox import SmtpBox
 
 pytestmark = pytest.mark.slow
 

@@ -153,7 +153,7 @@ def test_ingest_writer_changes_reach_the_matcher_through_the_relay(
         db_url: str, db: psycopg.Connection[Any]) -> None:
     """The real ingest path: ``IngestWriter.write`` commits and returns what changed; the
     ``ChangeRelay`` (which loads ``engine.alerts:create_matcher``) matches it."""
-    from engine.change_relay import ChangeRelay
+    from engine.alerts.relay import ChangeRelay
     from engine.ingest_writer import IngestWriter
     from tests.fakes.alerts_world import T0
     from tests.fixtures_db import listing_batch

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from twilio.request_validator import RequestValidator
 
-from engine.alerts.tokens import unsubscribe_url
+from storage.unsubscribe import unsubscribe_url
 
 TOKEN = "twilio-auth-token"
 PUBLIC = "http://ripcity.test"

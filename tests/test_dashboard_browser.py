@@ -39,7 +39,7 @@ class Crawl:
     change relay (the alert matcher) and deal scorer, in this process."""
 
     def __init__(self, sandbox: Any, db_url: str, work: Path) -> None:
-        from engine.change_relay import ChangeRelay
+        from engine.alerts.relay import ChangeRelay
         from engine.ingest_writer import IngestWriter
 
         self.sandbox, self.db_url, self.work = sandbox, db_url, work
@@ -85,7 +85,7 @@ class Crawl:
 
     def _score(self, batch: pa.RecordBatch) -> None:
         if self.scorer is None:
-            from engine.scorer_actor import DealScorer
+            from engine.deals.actor import DealScorer
 
             self.scorer = DealScorer(self.db_url)
         self.scorer.score(batch)
@@ -102,8 +102,8 @@ class Crawl:
 def stack(db_url: str, make_sandbox: Any, tmp_path: Path) -> Iterator[dict[str, Any]]:
     """Sandbox, crawled history, SMTP server and the app on uvicorn."""
     from api.app import create_app
+    from sandbox.vendors.smtp_inbox import SmtpBox
     from storage.config import load_settings
-    from tests.fakes.smtp_server import SmtpBox
     from tests.fixtures_api import ServerThread
 
     sandbox = make_sandbox(seed=7, events=8, listings_per_event=60, faults="none")

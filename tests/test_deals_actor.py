@@ -8,8 +8,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from bench.synthetic import world
 from engine.deals import DealScorer, ScoringContext, fit
-from engine.deals.synthetic import world
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +26,7 @@ def ray_local():
 
 
 def test_actor_scores_equal_in_process_scores(ray_local, tmp_path):
-    from engine.deals.actor import DealScorerActor
+    from bench.deals_actor import DealScorerActor
     from engine.deals.registry import save_model
 
     hist, events = world(11, events=8, listings_per_event=80, snapshots=2)
@@ -45,8 +45,8 @@ def test_actor_scores_equal_in_process_scores(ray_local, tmp_path):
 
 
 def test_model_trained_on_one_seed_scores_another_seeds_sandbox_events():
-    from crawler.sandbox.server import start_sandbox
-    from engine.deals.sandbox_data import collect, grade
+    from bench.grading import collect, grade
+    from sandbox.server import start_sandbox
 
     with start_sandbox(seed=3, events=60, listings_per_event=200, faults="none") as sb:
         train = collect(sb.base_url, [0.0, 2 * 86400.0, 2 * 86400.0])

@@ -11,9 +11,9 @@ import pyarrow.compute as pc
 import pytest
 from scipy.stats import spearmanr
 
+from bench.synthetic import world
 from engine.deals import DealScorer, ScoringContext, fit, section_daily_lows
 from engine.deals.model import loo_median
-from engine.deals.synthetic import world
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from bench.synthetic import world
 from engine.deals import (
     ModelNotFoundError,
     ScoringContext,
@@ -24,7 +25,6 @@ from engine.deals import (
     section_daily_lows,
     section_low_days,
 )
-from engine.deals.synthetic import world
 
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
 

@@ -8,8 +8,8 @@ from typing import Any
 import pyarrow as pa
 
 from crawler.items import PageRecords
-from engine.coalesce import Coalescer
-from engine.scoring import SCORE_FIELDS, BaselineScorer, load_scorer
+from engine.crawl.coalesce import Coalescer
+from engine.deals.scoring import SCORE_FIELDS, BaselineScorer, load_scorer
 from storage.records import LISTING_SCHEMA
 
 STAMP = datetime(2026, 3, 1, 18, 0, tzinfo=UTC)
@@ -96,7 +96,8 @@ def test_without_a_saved_model_the_cold_start_model_is_fitted_once(
         tmp_path: Any, monkeypatch: Any) -> None:
     """Before any model is saved, batches are scored by one cold-start model (fitted on the
     first batch), not a new fit per batch (that fit was the scorer's main cost)."""
-    from engine.deals import service, synthetic
+    from bench import synthetic
+    from engine.deals import service
     from engine.deals.service import ModelScorer
 
     fits: list[int] = []

@@ -32,7 +32,7 @@ SPIDERS = ("ticketmaster", "seatgeek", "eventbrite", "stubhub")
 def ray_address() -> Iterator[str]:
     import ray
 
-    from engine.runtime import init_ray
+    from engine.cluster import init_ray
 
     started = init_ray(num_cpus=2)
     yield ray.get_runtime_context().gcs_address
@@ -43,7 +43,7 @@ def ray_address() -> Iterator[str]:
 @contextlib.contextmanager
 def _world(events: int, per_event: int) -> Iterator[tuple[str, Any]]:
     """A fresh migrated database and a sandbox of ``events`` x ``per_event`` listings."""
-    from crawler.sandbox.server import start_sandbox
+    from sandbox.server import start_sandbox
 
     with scratch_database("test_engine") as url:
         sandbox = start_sandbox(port=0, seed=11, events=events, listings_per_event=per_event,
@@ -125,7 +125,7 @@ def test_a_price_change_becomes_a_snapshot_and_a_change_event(
 
 def test_a_refresh_request_is_crawled_on_every_marketplace_and_marked_done(
         ray_address: str, world: tuple[str, Any]) -> None:
-    from engine.refresh import RefreshListener
+    from engine.crawl.refresh import RefreshListener
 
     url, _ = world
     with _session(world) as session:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from engine.cadence import DailyBudget, recrawl_interval
-from engine.frontier import Frontier
-from engine.shards import EventSeen, ShardResult
+from engine.crawl.cadence import DailyBudget, recrawl_interval
+from engine.crawl.frontier import Frontier
+from engine.crawl.shards import EventSeen, ShardResult
 
 NOW = datetime(2026, 3, 1, 18, 0, tzinfo=UTC)
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from crawler.sandbox.app import SandboxConfig, create_app
+from sandbox.app import SandboxConfig, create_app
 from tests.fixtures_sandbox import AsgiClient
 
 

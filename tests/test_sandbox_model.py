@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from crawler.sandbox.app import SandboxConfig, create_app
+from sandbox.app import SandboxConfig, create_app
 from tests.fixtures_sandbox import AsgiClient
 
 SMALL = {"events": 12, "listings_per_event": 80, "faults": "none"}

@@ -10,9 +10,9 @@ import numpy as np
 import orjson
 import pytest
 
-from crawler.sandbox import render, wire_seatgeek, wire_stubhub, wire_ticketmaster
-from crawler.sandbox.app import SandboxConfig, create_app
-from crawler.sandbox.market import MALFORMED_KINDS
+from sandbox import render, wire_seatgeek, wire_stubhub, wire_ticketmaster
+from sandbox.app import SandboxConfig, create_app
+from sandbox.market import MALFORMED_KINDS
 from tests.fixtures_sandbox import AsgiClient
 
 _LISTINGS = ("/seatgeek/2/events/{seatgeek}/listings?client_id=sandbox&per_page=10&page=2",
@@ -87,7 +87,7 @@ def test_endpoints_fall_back_to_dicts_for_text_that_needs_escaping(app, monkeypa
 
 
 def test_batched_hashes_equal_the_per_field_draws() -> None:
-    from crawler.sandbox import hashing
+    from sandbox import hashing
 
     slots = np.array([0, 1, 7, 4095, 123_456_789], dtype=np.int64)
     fields = (6, 10, 12, 2021, 8)

@@ -117,7 +117,7 @@ async def twilio_status(request: Request[Any, Any, Any], runtime: RuntimeDep) ->
 
 
 def unsubscribe_token(secret: str, user_id: int, channel: str = "email") -> str:
-    """Same construction as ``engine.alerts.tokens`` (the API does not import the engine)."""
+    """Same construction as ``storage.unsubscribe`` (the API does not import the engine)."""
     mac = hmac.new(secret.encode(), f"{user_id}:{channel}".encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(mac[:18]).decode().rstrip("=")
 

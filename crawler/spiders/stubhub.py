@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from scrapy.http import Request, Response
 
-from crawler import render
+from crawler import browser
 from crawler.items import PageRecords
 from crawler.spiders._base import MarketplaceSpider, _flag
 
@@ -38,7 +38,7 @@ class StubHubSpider(MarketplaceSpider):
             self.render_default or s.getbool("RIPCITY_STUBHUB_RENDER", False))
         self.web_url = str(s.get("STUBHUB_WEB_URL") or "").rstrip("/")
         if self.render and not s.frozen:
-            render.enable_browser(s)
+            browser.enable_browser(s)
 
     # -- discovery -----------------------------------------------------------------------
     def _search(self, start: int) -> Request:
@@ -87,7 +87,7 @@ class StubHubSpider(MarketplaceSpider):
         self.listings_started(event_id, 1)
         if self.render:
             meta = {"listings_of": event_id, "download_slot": "stubhub_web",
-                    **render.page_meta()}
+                    **browser.page_meta()}
             return [Request(f"{self.web_url}/event/{event_id}/", callback=self.parse_page,
                             errback=self.on_error, meta=meta, dont_filter=True)]
         return [self._inventory(event_id, 0)]

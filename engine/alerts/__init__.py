@@ -1,7 +1,7 @@
 """Price alerts: match committed changes against rules, write an outbox, dispatch by SMS
 (Twilio) and email (SMTP) exactly once.
 
-``create_matcher`` is the change hook ``engine.hooks`` loads into every ingest writer;
+``create_matcher`` is the change hook ``engine.alerts.hooks`` loads into every ingest writer;
 ``Dispatcher`` (``ripcity alerts dispatch``) sends what the matcher wrote.
 """
 

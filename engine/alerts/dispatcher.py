@@ -37,21 +37,21 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from engine.alerts.ledger import Ledger, finish_attempts, start_attempts
-from engine.alerts.outbox import NOTIFY_CHANNEL
-from engine.alerts.policy import backoff_seconds
-from engine.alerts.senders import (
+from engine.alerts.channels.base import (
     Outgoing,
     PermanentFailure,
     SendFailure,
     Sent,
     TransientFailure,
 )
+from engine.alerts.ledger import Ledger, finish_attempts, start_attempts
+from engine.alerts.outbox import NOTIFY_CHANNEL
+from engine.alerts.policy import backoff_seconds
 
 if TYPE_CHECKING:
     import psycopg
 
-    from engine.alerts.senders import Sender
+    from engine.alerts.channels.base import Sender
 
 logger = logging.getLogger(__name__)
 
@@ -378,11 +378,11 @@ def build_senders(settings: Any, channels: list[str]) -> dict[str, Sender]:
     """One sender per requested channel from settings (raises with what to set)."""
     senders: dict[str, Sender] = {}
     if "email" in channels:
-        from engine.alerts.smtp import SmtpSender
+        from engine.alerts.channels.email import SmtpSender
 
         senders["email"] = SmtpSender(settings)
     if "sms" in channels:
-        from engine.alerts.sms import TwilioSender
+        from engine.alerts.channels.sms import TwilioSender
 
         senders["sms"] = TwilioSender(settings)
     return senders

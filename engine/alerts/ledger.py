@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     import psycopg
 
-    from engine.alerts.senders import Sent
+    from engine.alerts.channels.base import Sent
 
 _SENT = """
 UPDATE alert_outbox o SET status = 'sent', sent_at = now(), provider_id = v.pid,

@@ -234,18 +234,13 @@ WHERE ev.prev_exists AND ev.prev_get_in IS NULL AND ev.get_in IS NOT NULL
 
 
 def _copy_changes(cur: psycopg.Cursor[Any], changes: Changes) -> None:
-    from pgpq import ArrowToPostgresBinaryEncoder
+    from storage.copy import copy_arrow
 
     table = changes.listings
     if table.num_rows == 0:
         return
     cols = ", ".join(f'"{n}"' for n in MATCH_SCHEMA.names)
-    encoder = ArrowToPostgresBinaryEncoder(MATCH_SCHEMA)
-    with cur.copy(f"COPY _am_changes ({cols}) FROM STDIN (FORMAT binary)") as copy:
-        copy.write(encoder.write_header())
-        for batch in table.to_batches(max_chunksize=65_536):
-            copy.write(encoder.write_batch(batch))
-        copy.write(encoder.finish())
+    copy_arrow(cur, table.cast(MATCH_SCHEMA), f"_am_changes ({cols})")
 
 
 def match(conn: psycopg.Connection[Any], changes: Any) -> dict[str, int]:
@@ -279,7 +274,7 @@ def match(conn: psycopg.Connection[Any], changes: Any) -> dict[str, int]:
 
 
 class AlertMatcher:
-    """The change hook (``engine.hooks``): matches each committed batch after commit."""
+    """The change hook (``engine.alerts.hooks``): matches each committed batch after commit."""
 
     def __init__(self, database_url: str | None = None) -> None:
         from storage.db import pool, resolve_database_url
@@ -304,5 +299,5 @@ class AlertMatcher:
 
 
 def create_matcher(database_url: str | None = None) -> AlertMatcher:
-    """The factory ``engine.hooks`` loads (``engine.alerts:create_matcher``)."""
+    """The factory ``engine.alerts.hooks`` loads (``engine.alerts:create_matcher``)."""
     return AlertMatcher(database_url)

@@ -2,7 +2,7 @@
 signals, and buy-now-or-wait advice (issue 6).
 
 The engine calls ``DealScorer(model).score(batch, context)`` (or the Ray
-``engine.deals.actor.DealScorerActor`` pool); models are trained with ``fit`` /
+``bench.deals_actor.DealScorerActor`` pool); models are trained with ``fit`` /
 ``train_and_save`` and versioned under ``RIPCITY_DATA_DIR/models``. The actor is not
 re-exported here so importing this package does not import Ray.
 """

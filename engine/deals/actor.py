@@ -1,57 +1,65 @@
-"""``DealScorerActor``: a Ray actor that holds one model version and scores batches.
+"""``DealScorer`` actor: scores committed listing batches with the configured ``Scorer``.
 
-The engine keeps a fixed pool of them (``ray.util.ActorPool``). Put the model in the object
-store once (``ray.put(model)``) and hand the reference to every actor, or let each actor load
-a version from ``RIPCITY_DATA_DIR/models``. ``reload()`` swaps versions without restarting.
+Scorers are a fixed set of actors fed round-robin (Ray's actor-pool pattern); the batch
+arrives from the object store zero-copy, and only counts travel back.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-import ray
+import pyarrow.compute as pc
 
-from engine.deals.registry import load_model
-from engine.deals.scorer import DealScorer
+from engine.deals.scoring import load_scorer, make_context
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from engine.deals.model import FairPriceModel
-
 logger = logging.getLogger(__name__)
 
+#: a deal score (0-100) at least this high counts as a deal in the summary
+DEAL_THRESHOLD = 70.0
 
-@ray.remote(num_cpus=1, max_restarts=3, max_task_retries=2)
-class DealScorerActor:
-    """Scores Arrow listing batches with one fair-price model (see ``DealScorer.score``)."""
 
-    def __init__(self, model: FairPriceModel | None = None, version: str | None = None,
-                 directory: str | Path | None = None) -> None:
-        self._directory = directory
-        self._scorer = DealScorer(model if model is not None
-                                  else load_model(version, directory))
-        self._scored = 0
+@dataclasses.dataclass(slots=True)
+class ScoreSummary:
+    rows: int = 0
+    deals: int = 0
+    model_version: str = ""
+
+
+class DealScorer:
+    """Holds one scorer (its model loaded once per actor)."""
+
+    def __init__(self, database_url: str | None = None, spec: str | None = None,
+                 store: bool = True) -> None:
+        self._url = database_url
+        self._scorer = load_scorer(spec, database_url)
+        self._pool = None
+        if store and database_url:
+            from storage.db import pool
+
+            self._pool = pool(database_url, min_size=1, max_size=1)
+
+    def score(self, listings: pa.RecordBatch) -> ScoreSummary:
+        """Score one committed batch and store the scores on ``listings_current``."""
+        scored = self._scorer.score(listings, make_context(self._scorer, listings, self._url))
+        publish = getattr(self._scorer, "publish", None)
+        if publish is not None:
+            publish(scored)
+        elif self._pool is not None:
+            from storage.scores import write_scores
+
+            with self._pool.connection() as conn:
+                write_scores(conn, scored)
+        deals = 0
+        if scored.num_rows:
+            deals = int(pc.sum(pc.greater_equal(scored.column("deal_score"),
+                                                DEAL_THRESHOLD)).as_py() or 0)
+        return ScoreSummary(scored.num_rows, deals, self.model_version())
 
     def model_version(self) -> str:
-        return self._scorer.model_version
-
-    def reload(self, version: str | None = None) -> str:
-        """Load ``version`` (default: the latest saved one) and score with it from now on."""
-        self._scorer = DealScorer(load_model(version, self._directory))
-        return self._scorer.model_version
-
-    def set_model(self, model: FairPriceModel) -> str:
-        self._scorer = DealScorer(model)
-        return self._scorer.model_version
-
-    def score(self, batch: pa.RecordBatch, context: object = None) -> pa.RecordBatch:
-        out = self._scorer.score(batch, context)
-        self._scored += batch.num_rows
-        return out
-
-    def scored(self) -> int:
-        """Listings scored by this actor since it started."""
-        return self._scored
+        version = getattr(self._scorer, "model_version", "")
+        return str(version() if callable(version) else version)

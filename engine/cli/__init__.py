@@ -1,0 +1,48 @@
+"""The ``ripcity`` command line: one entry point for operators.
+
+Each command group lives in its own module (``engine/cli/*.py``) and is registered here;
+modules keep heavy imports (Ray, Scrapy, psycopg) inside the commands so ``--help`` is fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from storage.config import ConfigError
+
+app = typer.Typer(
+    name="ripcity",
+    help="Rip City Ticket Dispatch: crawl ticket marketplaces, track prices, score deals, "
+    "alert subscribers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register() -> None:
+    from engine.cli import alerts, config, crawl, db, deals, run, sandbox, serve
+
+    app.add_typer(db.app, name="db")
+    app.add_typer(sandbox.app, name="sandbox")
+    app.add_typer(run.app)  # top-level commands: ``ripcity run``, ``ripcity crawl``
+    app.add_typer(crawl.app)
+    app.add_typer(serve.app)  # ``ripcity serve``
+    app.add_typer(alerts.app, name="alerts")
+    app.add_typer(deals.app, name="deals")
+    app.add_typer(config.app, name="config")
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry: turns configuration errors into one actionable line."""
+    try:
+        app()
+    except ConfigError as err:
+        typer.secho(f"configuration error: {err}", err=True, fg=typer.colors.RED)
+        sys.exit(2)
+

@@ -1,0 +1,123 @@
+"""``ripcity alerts``: run a dispatcher, send a test email or SMS, show the outbox."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(help="Price alerts: dispatch the outbox by email (SMTP) and SMS (Twilio).",
+                  no_args_is_help=True)
+
+
+@app.command()
+def dispatch(
+    channels: str = typer.Option("email,sms", help="comma-separated channels to send"),
+    database_url: str | None = typer.Option(None, help="default: RIPCITY_DATABASE_URL"),
+    coalesce_seconds: float = typer.Option(
+        30.0, envvar="RIPCITY_ALERT_COALESCE_SECONDS",
+        help="minimum gap between two messages to one person on one channel: the first "
+        "alert after a quiet spell goes at once, matches within the gap are merged into one "
+        "message sent when it ends"),
+    daily_cap: int = typer.Option(50, envvar="RIPCITY_ALERT_DAILY_CAP",
+                                  help="messages per person, channel and local day"),
+    batch_size: int = typer.Option(100, help="outbox rows claimed per transaction"),
+    send_workers: int = typer.Option(
+        8, envvar="RIPCITY_ALERT_SEND_WORKERS",
+        help="messages sent at once (threads; each keeps one SMTP connection open)"),
+    max_attempts: int = typer.Option(8, envvar="RIPCITY_ALERT_MAX_ATTEMPTS"),
+    once: bool = typer.Option(False, help="send what is due now, then exit"),
+) -> None:
+    """Run one dispatcher (run several for throughput: they share work safely)."""
+    import logging
+    import signal
+    import threading
+
+    from engine.alerts.dispatcher import Dispatcher, DispatchOptions, build_senders
+    from storage.config import get_settings
+    from storage.db import resolve_database_url
+
+    settings = get_settings()
+    logging.basicConfig(level=settings.log_level,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    wanted = [c.strip() for c in channels.split(",") if c.strip()]
+    if "sms" in wanted and not settings.twilio_account_sid:
+        typer.secho("TWILIO_ACCOUNT_SID is not set: sending email only", err=True,
+                    fg=typer.colors.YELLOW)
+        wanted.remove("sms")
+    try:
+        senders = build_senders(settings, wanted)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from err
+    options = DispatchOptions(batch_size=batch_size, send_workers=send_workers,
+                              coalesce_seconds=coalesce_seconds,
+                              daily_cap=daily_cap, max_attempts=max_attempts)
+    dispatcher = Dispatcher(database_url or resolve_database_url(settings), senders, options)
+    try:
+        if once:
+            total = 0
+            while (n := dispatcher.run_once()):
+                total += n
+            typer.echo(f"handled {total} outbox rows: {dict(dispatcher.counts)}")
+            return
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        typer.echo(f"dispatching {', '.join(senders)} (Ctrl-C to stop)", err=True)
+        dispatcher.run(stop)
+    finally:
+        dispatcher.close()
+
+
+@app.command("test-email")
+def test_email(to: str = typer.Argument(..., help="recipient address")) -> None:
+    """Send a sample alert email through the configured SMTP server."""
+    from engine.alerts.channels.base import Outgoing, SendFailure
+    from engine.alerts.channels.email import SmtpSender
+    from storage.config import get_settings
+
+    settings = get_settings()
+    sender = SmtpSender(settings)
+    try:
+        sent = sender.send(Outgoing(key="test-email", user_id=0, to=to, payloads=[_SAMPLE]))
+    except SendFailure as err:
+        typer.secho(f"not sent: {err}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1) from err
+    finally:
+        sender.close()
+    typer.echo(f"sent {sent.provider_id} via {settings.smtp_host}:{settings.smtp_port}")
+
+
+@app.command("test-sms")
+def test_sms(to: str = typer.Argument(..., help="E.164 number, e.g. +15035550100")) -> None:
+    """Send a sample alert SMS through Twilio (or TWILIO_API_BASE)."""
+    from engine.alerts.channels.base import Outgoing, SendFailure
+    from engine.alerts.channels.sms import TwilioSender
+    from storage.config import get_settings
+
+    try:
+        sender = TwilioSender(get_settings())
+        sent = sender.send(Outgoing(key="test-sms", user_id=0, to=to, payloads=[_SAMPLE]))
+    except (ValueError, SendFailure) as err:
+        typer.secho(f"not sent: {err}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1) from err
+    typer.echo(f"sent {sent.provider_id} ({sent.status})")
+
+
+@app.command()
+def status(database_url: str | None = typer.Option(None)) -> None:
+    """Outbox rows by channel and status."""
+    import psycopg
+
+    from storage.db import resolve_database_url
+
+    with psycopg.connect(database_url or resolve_database_url()) as conn:
+        rows = conn.execute("""SELECT channel, status, count(*) FROM alert_outbox
+                               GROUP BY 1, 2 ORDER BY 1, 2""").fetchall()
+    for channel, st, n in rows:
+        typer.echo(f"{channel:6} {st:10} {n}")
+
+
+_SAMPLE = {"matches": [{
+    "kind": "price_at_or_below", "event_id": 0, "event_name": "Trail Blazers vs. Lakers",
+    "marketplace": "seatgeek", "section": "112", "row": "5", "quantity": 2,
+    "old_total_cents": 12_000, "total_cents": 8_500, "url": "https://seatgeek.com/",
+}]}
