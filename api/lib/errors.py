@@ -203,14 +203,46 @@ def _handle_bad_data(request: Request[Any, Any, Any], exc: Exception) -> Respons
                             instance=request.url.path, errors=errors)
 
 
+#: storage's domain errors -> the API error each one is answered with (the one mapping)
+_STORAGE_ERRORS: dict[type[Exception], type[ApiError]] = {}
+
+
+def _storage_error_map() -> dict[type[Exception], type[ApiError]]:
+    if not _STORAGE_ERRORS:
+        from storage import errors as se
+
+        _STORAGE_ERRORS.update({se.NotFound: NotFound, se.Conflict: Conflict,
+                                se.LimitReached: PlanLimit, se.InvalidValue: InvalidInput})
+    return _STORAGE_ERRORS
+
+
+def from_storage(exc: Exception) -> ApiError:
+    """The API error a storage domain error is answered with (dashboard pages use it too)."""
+    from storage.errors import StorageError
+
+    assert isinstance(exc, StorageError)
+    cls = next(api for se, api in _storage_error_map().items() if isinstance(exc, se))
+    extra = dict(exc.details)
+    if cls is InvalidInput and "field" in extra:
+        extra = {"errors": [FieldError(field=str(extra.pop("field")), message=exc.message)]}
+    return cls(exc.message, **extra)
+
+
+def _handle_storage(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    return _handle_api_error(request, from_storage(exc))
+
+
 def exception_handlers() -> ExceptionHandlersMap:
-    """The app-level handler map: our errors, Litestar's HTTP errors, an unreachable or
-    saturated database (503), then everything else (500)."""
+    """The app-level handler map: our errors, storage's domain errors, Litestar's HTTP
+    errors, an unreachable or saturated database (503), then everything else (500)."""
     import psycopg
     from psycopg_pool import PoolTimeout
 
+    from storage.errors import StorageError
+
     return {
         ApiError: _handle_api_error,
+        StorageError: _handle_storage,
         HTTPException: _handle_http,
         PoolTimeout: _handle_database,
         psycopg.OperationalError: _handle_database,
