@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from storage.ingest import _copy_binary
+from storage.copy import copy_arrow
 from storage.partitions import ensure_partitions
 from storage.records import LISTING_SCHEMA, TS
 
@@ -147,7 +147,7 @@ def import_snapshots(
         with conn.transaction(), conn.cursor() as cur:
             ensure_partitions(conn, lo.as_py(), hi.as_py())
             cur.execute(_IMPORT_STAGE)
-            _copy_binary(cur, table, f"_ripcity_import ({_COLS})")
+            copy_arrow(cur, table, f"_ripcity_import ({_COLS})")
             cur.execute(_IMPORT_QUARANTINE)
             inserted += cur.execute(_IMPORT_INSERT).rowcount
         if progress:
