@@ -36,7 +36,6 @@ class EngineOptions:
     actor_cpus: float = 0.0
     budgets: dict[str, int] = dataclasses.field(default_factory=dict)
     hook_specs: list[str] | None = None
-    scorer_spec: str | None = None
     clock_offset_s: float = 0.0  # the marketplaces' clock minus ours (sandbox time)
     maintenance_tick_s: float = 300.0  # rollups / forecasts / retraining loop; 0 = off
 
@@ -125,8 +124,8 @@ class Engine:
                         for n in names["writer"]]
         self.relays = [actors.make_relay(self.database_url, name=n, cpus=o.actor_cpus,
                                          hook_specs=o.hook_specs) for n in names["relay"]]
-        self.scorers = [actors.make_scorer(self.database_url, name=n, cpus=o.actor_cpus,
-                                           spec=o.scorer_spec) for n in names["scorer"]]
+        self.scorers = [actors.make_scorer(self.database_url, name=n, cpus=o.actor_cpus)
+                        for n in names["scorer"]]
         per_worker = max(1, o.max_inflight_batches // max(1, o.crawl_workers * o.slots_per_worker))
         self.workers = [actors.make_worker(
             f"worker-{i}", self.scrapy_settings, names["writer"], names["scorer"], names["relay"],

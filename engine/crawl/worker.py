@@ -151,7 +151,7 @@ class CrawlWorker:
             self._downstream.submit("hook", lambda: relay.on_changes.remote(changes))
         if self._scorers and listings is not None and summary.rows:
             scorer = self._pick(self._scorers)
-            self._downstream.submit("score", lambda: scorer.score.remote(listings))
+            self._downstream.submit("score", lambda: scorer.score_and_store.remote(listings))
 
     def flush_downstream(self, timeout: float = 600.0) -> int:
         """Wait until every committed chunk is scored and its changes matched."""

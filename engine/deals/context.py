@@ -2,7 +2,8 @@
 
 The engine (or a test, or the benchmark) builds one ``ScoringContext`` per scoring round
 and passes it with every batch; everything in it is small (one row per event or per
-event-section), so it is cheap to ship to Ray actors.
+event-section), so it is cheap to ship to Ray actors. The event and source-id tables have
+storage's schemas (``storage.deals``), re-exported here.
 """
 
 from __future__ import annotations
@@ -15,25 +16,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-#: One row per event of ours. ``venue`` pools section effects across a venue's events.
-EVENT_CONTEXT_SCHEMA = pa.schema(
-    [
-        pa.field("event_key", pa.string(), nullable=False),
-        pa.field("venue", pa.string()),
-        pa.field("starts_at", pa.timestamp("us", tz="UTC")),
-        pa.field("category", pa.string()),
-        pa.field("performers", pa.string()),  # "Portland Trail Blazers|Denver Nuggets"
-    ]
-)
+from storage.deals import EVENT_CONTEXT_SCHEMA, SOURCE_MAP_SCHEMA
 
-#: (marketplace, source_event_id) -> our event key, when storage has resolved identities.
-SOURCE_MAP_SCHEMA = pa.schema(
-    [
-        pa.field("marketplace", pa.string(), nullable=False),
-        pa.field("source_event_id", pa.string(), nullable=False),
-        pa.field("event_key", pa.string(), nullable=False),
-    ]
-)
+__all__ = ["EVENT_CONTEXT_SCHEMA", "SOURCE_MAP_SCHEMA", "ScoringContext"]
 
 
 @dataclasses.dataclass(slots=True)

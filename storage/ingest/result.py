@@ -6,7 +6,7 @@ import dataclasses
 
 import pyarrow as pa
 
-from storage.records import TS
+from storage.records import TS, table_from_rows
 
 #: New listings and price changes: one row per changed listing (``old_total_cents`` is null
 #: for new ones).
@@ -56,6 +56,4 @@ class IngestResult:
 
 def gone_table(rows: list[tuple]) -> pa.Table:
     """Fetched ``RETURNING`` rows of the gone-marking statements as a ``GONE_SCHEMA`` table."""
-    columns = list(zip(*rows, strict=True)) if rows else [()] * len(GONE_SCHEMA)
-    return pa.table([pa.array(c, f.type) for c, f in zip(columns, GONE_SCHEMA, strict=True)],
-                    schema=GONE_SCHEMA)
+    return table_from_rows(rows, GONE_SCHEMA)
