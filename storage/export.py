@@ -40,6 +40,18 @@ _WIRE = pa.schema([pa.field(f.name, pa.int64() if f.type == TS else f.type)
                    for f in SNAPSHOT_SCHEMA])
 
 
+_COUNT = """
+SELECT count(*) FROM listing_snapshots
+WHERE observed_at >= %s AND (%s::timestamptz IS NULL OR observed_at < %s)
+"""
+
+
+def count_snapshots(conn: psycopg.Connection, since: datetime,
+                    until: datetime | None = None) -> int:
+    """Snapshots observed in ``[since, until)`` (what ``export_snapshots`` would write)."""
+    return conn.execute(_COUNT, (since, until, until)).fetchone()[0]
+
+
 def export_snapshots(
     conn: psycopg.Connection,
     path: str | os.PathLike[str],
