@@ -8,6 +8,8 @@ of ``engine.deals.actor.DealScorerActor`` actors, not re-exported here, so that 
 this package does not import Ray.
 """
 
+from __future__ import annotations
+
 from engine.deals.context import EVENT_CONTEXT_SCHEMA, SOURCE_MAP_SCHEMA, ScoringContext
 from engine.deals.forecast import BuyOrWaitModel, backtest, fit_buy_or_wait
 from engine.deals.history import (
