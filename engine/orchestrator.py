@@ -181,14 +181,6 @@ class Engine:
 
         ray.get([w.flush_downstream.remote() for w in self.workers])
 
-    def crawl_events(self, targets: list[tuple[str, str]], timeout: float = 600.0
-                     ) -> dict[str, Any]:
-        """Crawl these (spider, source_event_id) now and wait for them."""
-        import ray
-
-        ids = ray.get(self.coordinator.refresh.remote(targets))
-        return ray.get(self.coordinator.wait_shards.remote(ids, timeout))
-
     def refresh(self, targets: list[tuple[str, str]]) -> list[str]:
         """Queue refresh shards ahead of everything; returns their shard ids."""
         import ray

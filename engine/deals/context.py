@@ -62,20 +62,6 @@ class ScoringContext:
                     src.column("event_key").combine_chunks().cast(pa.string()))
         return cls(events=ev, source_map=smap, section_lows=section_lows)
 
-    @classmethod
-    def coerce(cls, context: object) -> ScoringContext:
-        """Accept ``None``, a ``ScoringContext``, or anything with the same attributes
-        (e.g. the engine's own context object) or a dict of them."""
-        if context is None:
-            return cls()
-        if isinstance(context, ScoringContext):
-            return context
-        if isinstance(context, Mapping):
-            return cls.build(context.get("events"), context.get("sources"),
-                             context.get("section_lows"))
-        return cls.build(getattr(context, "events", None), getattr(context, "sources", None),
-                         getattr(context, "section_lows", None))
-
     def event_info(self, keys: list[str]) -> tuple[list[str], np.ndarray]:
         """Venue and start time (epoch seconds, NaN unknown) of each event key."""
         venues = ["?"] * len(keys)
@@ -96,21 +82,3 @@ class ScoringContext:
             if ev_starts[i] is not None:
                 starts[j] = ev_starts[i].timestamp()
         return venues, starts
-
-    def event_attrs(self, keys: list[str]) -> dict[str, list[Any]]:
-        """Category, performers and start of each event key (None where unknown)."""
-        out: dict[str, list[Any]] = {"category": [None] * len(keys),
-                                     "performers": [None] * len(keys),
-                                     "starts_at": [None] * len(keys)}
-        if self.events is None:
-            return out
-        if self._index is None:
-            self._index = {k: i for i, k in enumerate(self.events.column("event_key").to_pylist())}
-        cols = {c: self.events.column(c).to_pylist() for c in out
-                if c in self.events.schema.names}
-        for j, key in enumerate(keys):
-            i = self._index.get(key)
-            if i is not None:
-                for c, vals in cols.items():
-                    out[c][j] = vals[i]
-        return out

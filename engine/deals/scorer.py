@@ -1,4 +1,4 @@
-"""``DealScorer``: the engine's ``Scorer`` for deal scores, over whole Arrow batches.
+"""``DealScorer``: deal scores with one fitted ``FairPriceModel``, over whole Arrow batches.
 
 ``score(batch, context)`` returns the batch with five columns added: ``deal_score``
 (0-100, comparable across events), ``deal_rank`` (1 = best in its event, within the batch),
@@ -73,9 +73,10 @@ class DealScorer:
     def model_version(self) -> str:
         return self.model.version
 
-    def score(self, batch: pa.RecordBatch, context: object = None) -> pa.RecordBatch:
+    def score(self, batch: pa.RecordBatch, context: ScoringContext | None = None
+              ) -> pa.RecordBatch:
         """The batch with the ``SCORE_FIELDS`` columns appended (replaced if present)."""
-        ctx = ScoringContext.coerce(context)
+        ctx = context if context is not None else ScoringContext()
         if isinstance(batch, pa.Table):
             batch = batch.combine_chunks().to_batches()[0] if batch.num_rows else \
                 pa.RecordBatch.from_pylist([], schema=batch.schema)

@@ -103,7 +103,7 @@ class ModelScorer:
         """Scores with the latest model; without one, a cold-start fit on the batch; with
         too few listings even for that, null scores (never an exception). ``context``
         defaults to the database's (``context()``)."""
-        ctx = context if isinstance(context, ScoringContext) else self.context()
+        ctx = context if context is not None else self.context()
         self._maybe_reload()
         scorer = self._scorer or self._train_initial(batch, ctx)
         if scorer is not None:
