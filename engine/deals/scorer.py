@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from engine.deals.context import ScoringContext
 from engine.deals.features import extract
+from engine.deals.groups import lowest_in_group, within_group_rank
 from engine.deals.history import section_low_days
 from engine.deals.reasons import deal_reasons
 
@@ -32,35 +33,6 @@ SCORE_FIELDS: tuple[pa.Field, ...] = (
     pa.field("deal_reason", pa.string()),
     pa.field("model_version", pa.string()),
 )
-
-
-def within_group_rank(groups: np.ndarray, score: np.ndarray) -> np.ndarray:
-    """1-based rank of each row's score within its group, best (highest) first; NaN last.
-    Ties are broken by row position only through the sort's stability, which is why callers
-    compare ranks of distinct scores, not of ties."""
-    n = len(score)
-    key = np.where(np.isnan(score), np.inf, -score)
-    order = np.lexsort((key, groups))
-    g = groups[order]
-    start = np.ones(n, dtype=bool)
-    start[1:] = g[1:] != g[:-1]
-    pos = np.flatnonzero(start)
-    first = np.repeat(pos, np.diff(np.append(pos, n)))
-    rank = np.empty(n, dtype=np.int32)
-    rank[order] = np.arange(n) - first + 1
-    return rank
-
-
-def lowest_in_group(groups: np.ndarray, price: np.ndarray) -> np.ndarray:
-    """True where a listing is the cheapest of at least two priced listings of its group."""
-    if len(price) == 0:
-        return np.zeros(0, dtype=bool)
-    p = np.where(price > 0, price, np.iinfo(np.int64).max)
-    size = int(groups.max()) + 1
-    low = np.full(size, np.iinfo(np.int64).max)
-    np.minimum.at(low, groups, p)
-    count = np.bincount(groups[price > 0], minlength=size)
-    return (price > 0) & (p == low[groups]) & (count[groups] >= 2)
 
 
 class DealScorer:
