@@ -176,10 +176,28 @@ class Engine:
         return summary
 
     def flush(self) -> None:
-        """Wait until every committed chunk is scored and its changes matched."""
-        import ray
+        """Wait until every committed chunk is scored and its changes matched.
 
-        ray.get([w.flush_downstream.remote() for w in self.workers])
+        A worker that died has nothing left to wait for (its calls in flight died with it,
+        and its shards are re-run, which reports their changes again): a worker that is
+        restarting is skipped rather than failing the cycle.
+        """
+        self._ask_workers("flush_downstream")
+
+    def _ask_workers(self, method: str) -> list[Any]:
+        """Each live crawl worker's answer to ``method`` (a restarting one is left out: its
+        calls fail at once, as crawl workers do not retry them)."""
+        import ray
+        from ray.exceptions import RayActorError
+
+        answers = []
+        for worker, ref in [(w, getattr(w, method).remote()) for w in self.workers]:
+            try:
+                answers.append(ray.get(ref))
+            except RayActorError as err:  # ActorUnavailableError included
+                logger.info("crawl worker %(w)s is restarting: no %(m)s (%(err)s)",
+                            {"w": worker, "m": method, "err": err})
+        return answers
 
     def refresh(self, targets: list[tuple[str, str]]) -> list[str]:
         """Queue refresh shards ahead of everything; returns their shard ids."""
@@ -202,7 +220,7 @@ class Engine:
         import ray
 
         status = ray.get(self.coordinator.status.remote())
-        progress = ray.get([w.progress.remote() for w in self.workers])
+        progress = self._ask_workers("progress")
         status["crawled_listings"] = sum(p["listings"] for p in progress)
         status["committed_listings"] = sum(p["committed"] for p in progress)
         status["queued_pages"] = sum(p["queued_pages"] for p in progress)
