@@ -93,12 +93,12 @@ def _throughput(model: object, test: pa.Table, ctx: object, listings: int, actor
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     import ray
 
-    from bench.deals_actor import DealScorerActor
+    from engine.actors import make_scorer
 
     ray.init(num_cpus=actors, include_dashboard=False, logging_level="ERROR")
     try:
         model_ref, ctx_ref = ray.put(model), ray.put(ctx)
-        pool = [DealScorerActor.remote(model_ref) for _ in range(actors)]
+        pool = [make_scorer(model=model_ref, cpus=1) for _ in range(actors)]
         refs_in = [ray.put(b) for b in batches]
         ray.get([a.score.remote(refs_in[0], ctx_ref) for a in pool])  # warm up
         t0 = time.perf_counter()

@@ -17,7 +17,7 @@ import ray
 from engine.alerts.relay import ChangeRelay
 from engine.crawl.coordinator import CrawlCoordinator
 from engine.crawl.worker import CrawlWorker
-from engine.deals.actor import DealScorer
+from engine.deals.actor import DealScorerActor
 from engine.ingest_writer import IngestWriter
 
 WRITE_RETRIES = 5
@@ -43,12 +43,14 @@ def make_relay(database_url: str, *, name: str | None = None, cpus: float = 0,
     return cls.remote(database_url, hook_specs)
 
 
-def make_scorer(database_url: str | None, *, name: str | None = None, cpus: float = 0,
-                spec: str | None = None) -> Any:
-    cls = ray.remote(DealScorer).options(max_restarts=-1, max_task_retries=WRITE_RETRIES,
-                                         num_cpus=cpus, name=name,
-                                         resources=_resources("score"))
-    return cls.remote(database_url, spec)
+def make_scorer(database_url: str | None = None, *, name: str | None = None,
+                cpus: float = 0, **kwargs: Any) -> Any:
+    """A deal scorer; ``kwargs`` as ``DealScorerActor`` takes them (``model``,
+    ``models_dir``)."""
+    cls = ray.remote(DealScorerActor).options(max_restarts=-1, max_task_retries=WRITE_RETRIES,
+                                              num_cpus=cpus, name=name,
+                                              resources=_resources("score"))
+    return cls.remote(database_url, **kwargs)
 
 
 def make_worker(worker_id: str, scrapy_settings: dict[str, Any], writers: list[str],

@@ -8,10 +8,8 @@ kills every Ray process on the machine.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-from collections.abc import Iterator
 
 logger = logging.getLogger(__name__)
 
@@ -36,16 +34,3 @@ def init_ray(address: str | None = None, num_cpus: int | None = None,
              logging_level=logging.WARNING, log_to_driver=True, **kwargs)
     return True
 
-
-@contextlib.contextmanager
-def ray_session(address: str | None = None, num_cpus: int | None = None,
-                object_store_mb: int | None = None) -> Iterator[None]:
-    """Ray for the duration of a ``with`` block (shut down only if we started it)."""
-    import ray
-
-    started = init_ray(address, num_cpus, object_store_mb)
-    try:
-        yield
-    finally:
-        if started:
-            ray.shutdown()

@@ -20,11 +20,12 @@ import os
 import time
 from collections import Counter
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from storage.ingest import IngestResult
     from storage.records import EventRecord, PriceStats, Reject
 
 logger = logging.getLogger(__name__)
@@ -32,45 +33,42 @@ logger = logging.getLogger(__name__)
 _EVENT_ATTEMPTS = 5
 
 
-@dataclasses.dataclass(slots=True)
-class WriteSummary:
-    """What one committed write changed (counts only: cheap to send back)."""
+@dataclasses.dataclass(slots=True, kw_only=True)
+class WriteCounts:
+    """What committed writes changed, counted: one write's, or a shard's sum of them."""
 
-    rows: int = 0
-    written: int = 0
+    written: int = 0  # snapshot rows the database accepted (new keys)
     new_listings: int = 0
     price_changes: int = 0
     gone: int = 0
     quarantined: int = 0
-    seconds: float = 0.0
 
     @property
     def changed(self) -> bool:
         return bool(self.new_listings or self.price_changes or self.gone)
 
-
-def _count(value: Any) -> int:
-    if value is None:
-        return 0
-    if isinstance(value, int):
-        return value
-    try:
-        return len(value)
-    except TypeError:
-        return 0
+    def add(self, other: WriteCounts) -> None:
+        """Add ``other``'s counts to these."""
+        for field in dataclasses.fields(WriteCounts):
+            setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
 
 
-def summarize(result: Any, rows: int) -> WriteSummary:
-    """Counts from whatever ``write_snapshots`` returned (tolerant of its exact shape)."""
-    get = (result.get if isinstance(result, dict)
-           else lambda k, d=None: getattr(result, k, d))
-    written = get("inserted", None)
-    if written is None:
-        written = get("written", rows)
-    return WriteSummary(
-        rows=rows, written=_count(written), new_listings=_count(get("new_listings", 0)),
-        price_changes=_count(get("price_changes", 0)), gone=_count(get("gone", 0)),
-        quarantined=_count(get("quarantined", 0)))
+@dataclasses.dataclass(slots=True, kw_only=True)
+class WriteSummary(WriteCounts):
+    """What one committed write changed (counts only: cheap to send back)."""
+
+    rows: int = 0  # listings sent
+    seconds: float = 0.0
+
+    @classmethod
+    def of(cls, result: IngestResult | None, rows: int) -> WriteSummary:
+        """The counts of what ``write_snapshots`` returned (None: no listings were sent)."""
+        if result is None:
+            return cls(rows=rows)
+        return cls(rows=rows, written=result.inserted,
+                   new_listings=result.new_listings.num_rows,
+                   price_changes=result.price_changes.num_rows, gone=result.gone.num_rows,
+                   quarantined=result.quarantined)
 
 
 class IngestWriter:
@@ -111,7 +109,7 @@ class IngestWriter:
 
     def write(self, listings: pa.RecordBatch, stats: list[PriceStats] | None = None,
               rejects: list[Reject] | None = None, complete: bool = False
-              ) -> tuple[WriteSummary, Any]:
+              ) -> tuple[WriteSummary, IngestResult | None]:
         """Commit one chunk; returns (summary, what changed). ``complete``: the chunk holds
         every listing of its events, so listings of theirs it lacks are marked gone."""
         from storage.ingest import write_price_stats, write_rejects, write_snapshots
@@ -125,21 +123,20 @@ class IngestWriter:
                 write_price_stats(conn, stats)
             if rejects:
                 write_rejects(conn, rejects)
-        summary = summarize(result, listings.num_rows)
+        summary = WriteSummary.of(result, listings.num_rows)
         summary.seconds = time.monotonic() - t0
         self.counts["batches"] += 1
         self.counts["rows"] += listings.num_rows
         return summary, result
 
     def mark_gone(self, marketplace: str, source_event_id: str, seen_listing_ids: list[str],
-                  observed_at: datetime) -> tuple[WriteSummary, Any]:
+                  observed_at: datetime) -> tuple[WriteSummary, pa.Table]:
         """Listings of a completely crawled event that were not seen are gone."""
         from storage.ingest import mark_gone
 
         with self._pool.connection() as conn:
-            result = mark_gone(conn, marketplace, source_event_id, seen_listing_ids,
-                               observed_at)
-        return WriteSummary(gone=_count(getattr(result, "gone", result))), result
+            gone = mark_gone(conn, marketplace, source_event_id, seen_listing_ids, observed_at)
+        return WriteSummary(gone=gone.num_rows), gone
 
     def stats(self) -> dict[str, int]:
         return dict(self.counts)

@@ -36,7 +36,6 @@ class EngineOptions:
     actor_cpus: float = 0.0
     budgets: dict[str, int] = dataclasses.field(default_factory=dict)
     hook_specs: list[str] | None = None
-    scorer_spec: str | None = None
     clock_offset_s: float = 0.0  # the marketplaces' clock minus ours (sandbox time)
     maintenance_tick_s: float = 300.0  # rollups / forecasts / retraining loop; 0 = off
 
@@ -125,8 +124,8 @@ class Engine:
                         for n in names["writer"]]
         self.relays = [actors.make_relay(self.database_url, name=n, cpus=o.actor_cpus,
                                          hook_specs=o.hook_specs) for n in names["relay"]]
-        self.scorers = [actors.make_scorer(self.database_url, name=n, cpus=o.actor_cpus,
-                                           spec=o.scorer_spec) for n in names["scorer"]]
+        self.scorers = [actors.make_scorer(self.database_url, name=n, cpus=o.actor_cpus)
+                        for n in names["scorer"]]
         per_worker = max(1, o.max_inflight_batches // max(1, o.crawl_workers * o.slots_per_worker))
         self.workers = [actors.make_worker(
             f"worker-{i}", self.scrapy_settings, names["writer"], names["scorer"], names["relay"],
@@ -177,18 +176,28 @@ class Engine:
         return summary
 
     def flush(self) -> None:
-        """Wait until every committed chunk is scored and its changes matched."""
+        """Wait until every committed chunk is scored and its changes matched.
+
+        A worker that died has nothing left to wait for (its calls in flight died with it,
+        and its shards are re-run, which reports their changes again): a worker that is
+        restarting is skipped rather than failing the cycle.
+        """
+        self._ask_workers("flush_downstream")
+
+    def _ask_workers(self, method: str) -> list[Any]:
+        """Each live crawl worker's answer to ``method`` (a restarting one is left out: its
+        calls fail at once, as crawl workers do not retry them)."""
         import ray
+        from ray.exceptions import RayActorError
 
-        ray.get([w.flush_downstream.remote() for w in self.workers])
-
-    def crawl_events(self, targets: list[tuple[str, str]], timeout: float = 600.0
-                     ) -> dict[str, Any]:
-        """Crawl these (spider, source_event_id) now and wait for them."""
-        import ray
-
-        ids = ray.get(self.coordinator.refresh.remote(targets))
-        return ray.get(self.coordinator.wait_shards.remote(ids, timeout))
+        answers = []
+        for worker, ref in [(w, getattr(w, method).remote()) for w in self.workers]:
+            try:
+                answers.append(ray.get(ref))
+            except RayActorError as err:  # ActorUnavailableError included
+                logger.info("crawl worker %(w)s is restarting: no %(m)s (%(err)s)",
+                            {"w": worker, "m": method, "err": err})
+        return answers
 
     def refresh(self, targets: list[tuple[str, str]]) -> list[str]:
         """Queue refresh shards ahead of everything; returns their shard ids."""
@@ -211,7 +220,7 @@ class Engine:
         import ray
 
         status = ray.get(self.coordinator.status.remote())
-        progress = ray.get([w.progress.remote() for w in self.workers])
+        progress = self._ask_workers("progress")
         status["crawled_listings"] = sum(p["listings"] for p in progress)
         status["committed_listings"] = sum(p["committed"] for p in progress)
         status["queued_pages"] = sum(p["queued_pages"] for p in progress)

@@ -1,8 +1,9 @@
 """Everything a crawl needs, started in order and stopped in reverse: one ``with`` block.
 
 database (embedded unless configured, migrated) -> sandbox (unless marketplace keys are
-set) -> Ray (local unless an address is given) -> the engine's actors. ``ripcity run``,
-``ripcity crawl`` and ``bench.pipeline`` all use it, so they behave the same.
+set) -> Ray (local unless an address is given) -> the engine's actors. Each piece is started
+only when needed. ``ripcity run``, ``ripcity crawl`` and ``bench.pipeline`` all use it, so
+they behave the same.
 """
 
 from __future__ import annotations
@@ -16,12 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 from engine.cluster import init_ray
 from engine.crawl.settings import daily_budgets, scrapy_settings
-from engine.launch import (
-    prepare_database,
-    sandbox_clock_offset,
-    start_sandbox,
-    stop_quietly,
-)
 from engine.orchestrator import Engine, EngineOptions
 
 if TYPE_CHECKING:
@@ -32,13 +27,15 @@ logger = logging.getLogger(__name__)
 
 @dataclasses.dataclass(slots=True)
 class Session:
+    """A running stack: its settings, database, engine and sandbox (None: real markets)."""
+
     settings: Settings
     database_url: str
     engine: Engine
     sandbox: Any = None
 
 
-def engine_options(settings: Settings, **overrides: Any) -> EngineOptions:
+def _engine_options(settings: Settings, **overrides: Any) -> EngineOptions:
     """Options from settings (workers, writers, in-flight bound), then ``overrides``."""
     options = EngineOptions(crawl_workers=settings.crawl_workers,
                             ingest_writers=settings.ingest_writers,
@@ -56,10 +53,10 @@ def engine_session(settings: Settings, *, ray_address: str | None = None,
     """Start the stack; yields a ``Session`` whose engine is running."""
     import ray
 
-    url = database_url or prepare_database(settings)
+    url = database_url or _prepare_database(settings)
     own_sandbox = None
     if sandbox is None and not settings.marketplace_keys_set:
-        sandbox = own_sandbox = start_sandbox(settings, **(sandbox_options or {}))
+        sandbox = own_sandbox = _start_sandbox(settings, **(sandbox_options or {}))
     urls = getattr(sandbox, "urls", None) if sandbox is not None else None
     scrapy = scrapy_settings(settings, urls)
     if urls:  # the sandbox has no quotas: lift the politeness limits
@@ -69,7 +66,7 @@ def engine_session(settings: Settings, *, ray_address: str | None = None,
     option_overrides.setdefault("budgets", {} if urls else daily_budgets(settings))
     if urls and hasattr(sandbox, "clock"):
         option_overrides.setdefault("clock_offset_s", sandbox_clock_offset(sandbox))
-    options = engine_options(settings, **option_overrides)
+    options = _engine_options(settings, **option_overrides)
     started_ray = init_ray(ray_address or settings.ray_address, num_cpus)
     engine = Engine(url, scrapy, options)
     try:
@@ -82,9 +79,43 @@ def engine_session(settings: Settings, *, ray_address: str | None = None,
             engine.stop()
         if started_ray:
             ray.shutdown()
-        stop_quietly(own_sandbox)
+        if own_sandbox is not None:
+            with contextlib.suppress(Exception):  # shutting down: never raise
+                own_sandbox.stop()
         if database_url is None:  # the embedded server, if this run started it
             from storage.embedded import stop_started_here
 
             for data_dir in stop_started_here():
                 logger.info("stopped the embedded PostgreSQL in %s", data_dir)
+
+
+def _prepare_database(settings: Settings) -> str:
+    """The database URL, migrated (starts the embedded server when none is configured)."""
+    from storage.db import connect, resolve_database_url
+    from storage.migrate import migrate
+
+    url = resolve_database_url(settings)
+    with connect(url) as conn:
+        migrate(conn)
+    return url
+
+
+def _start_sandbox(settings: Settings, **overrides: Any) -> Any:
+    """The local marketplace simulator, sized from settings (``.urls``, ``.stop()``)."""
+    from sandbox.server import start_sandbox
+
+    kwargs: dict[str, Any] = {
+        "port": settings.sandbox_port, "seed": settings.sandbox_seed,
+        "events": settings.sandbox_events,
+        "listings_per_event": settings.sandbox_listings_per_event,
+    }
+    kwargs.update(overrides)
+    return start_sandbox(**kwargs)
+
+
+def sandbox_clock_offset(sandbox: Any) -> float:
+    """Seconds from our clock to the sandbox's simulated one (its events live there)."""
+    from datetime import UTC, datetime
+
+    clock = sandbox.clock()
+    return float(clock["epoch"]) - datetime.now(UTC).timestamp()

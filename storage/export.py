@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from storage.ingest import _copy_binary
+from storage.copy import copy_arrow
 from storage.partitions import ensure_partitions
 from storage.records import LISTING_SCHEMA, TS
 
@@ -38,6 +38,18 @@ Progress = Callable[[int], None]
 _COLS = ", ".join(f'"{c}"' for c in SNAPSHOT_SCHEMA.names)
 _WIRE = pa.schema([pa.field(f.name, pa.int64() if f.type == TS else f.type)
                    for f in SNAPSHOT_SCHEMA])
+
+
+_COUNT = """
+SELECT count(*) FROM listing_snapshots
+WHERE observed_at >= %s AND (%s::timestamptz IS NULL OR observed_at < %s)
+"""
+
+
+def count_snapshots(conn: psycopg.Connection, since: datetime,
+                    until: datetime | None = None) -> int:
+    """Snapshots observed in ``[since, until)`` (what ``export_snapshots`` would write)."""
+    return conn.execute(_COUNT, (since, until, until)).fetchone()[0]
 
 
 def export_snapshots(
@@ -147,7 +159,7 @@ def import_snapshots(
         with conn.transaction(), conn.cursor() as cur:
             ensure_partitions(conn, lo.as_py(), hi.as_py())
             cur.execute(_IMPORT_STAGE)
-            _copy_binary(cur, table, f"_ripcity_import ({_COLS})")
+            copy_arrow(cur, table, f"_ripcity_import ({_COLS})")
             cur.execute(_IMPORT_QUARANTINE)
             inserted += cur.execute(_IMPORT_INSERT).rowcount
         if progress:

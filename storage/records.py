@@ -155,3 +155,10 @@ def concat_batches(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> pa.R
     table = pa.Table.from_batches(list(batches), schema=schema).combine_chunks()
     out = table.to_batches()
     return out[0] if out else empty_batch(schema)
+
+
+def table_from_rows(rows: Sequence[tuple], schema: pa.Schema) -> pa.Table:
+    """Fetched rows as an Arrow table: each row's values in ``schema``'s column order, cast to
+    its types (nullability is not enforced)."""
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(schema)
+    return pa.table({f.name: pa.array(c, f.type) for c, f in zip(columns, schema, strict=True)})

@@ -23,8 +23,13 @@ from storage.copy import copy_arrow
 if TYPE_CHECKING:
     import psycopg
 
-_COLUMNS = ("marketplace", "listing_id", "observed_at", "fair_value_cents", "deal_score",
-            "deal_reason", "model_version")
+#: what is staged per listing, in the stage's column order and types
+_STAGED = pa.schema([
+    pa.field("marketplace", pa.string()), pa.field("listing_id", pa.string()),
+    pa.field("observed_at", pa.timestamp("us", tz="UTC")),
+    pa.field("fair_value_cents", pa.int64()), pa.field("deal_score", pa.float64()),
+    pa.field("deal_reason", pa.string()), pa.field("model_version", pa.string())])
+_TARGET = f"_ripcity_scores ({', '.join(_STAGED.names)})"  # for copy_arrow
 _STAGE = """
 CREATE TEMP TABLE IF NOT EXISTS _ripcity_scores (
     marketplace text COLLATE "C", listing_id text COLLATE "C", observed_at timestamptz,
@@ -32,6 +37,8 @@ CREATE TEMP TABLE IF NOT EXISTS _ripcity_scores (
     model_version text
 ) ON COMMIT DELETE ROWS
 """
+# Pin the UPDATE to primary-key probes (see the module docstring), for this transaction.
+_PROBES_ONLY = ("SET LOCAL enable_hashjoin = off", "SET LOCAL enable_mergejoin = off")
 _UPDATE = """
 UPDATE listings_current c SET fair_value_cents = s.fair_value_cents,
     deal_score = s.deal_score, deal_reason = s.deal_reason,
@@ -50,16 +57,11 @@ def write_scores(conn: psycopg.Connection, scored: pa.RecordBatch) -> int:
     """Store a scored batch's scores; returns the listings updated."""
     if scored.num_rows == 0:
         return 0
-    table = pa.Table.from_batches([scored]).select(list(_COLUMNS))
-    table = table.cast(pa.schema([
-        pa.field("marketplace", pa.string()), pa.field("listing_id", pa.string()),
-        pa.field("observed_at", pa.timestamp("us", tz="UTC")),
-        pa.field("fair_value_cents", pa.int64()), pa.field("deal_score", pa.float64()),
-        pa.field("deal_reason", pa.string()), pa.field("model_version", pa.string())]))
+    table = pa.Table.from_batches([scored]).select(_STAGED.names).cast(_STAGED)
     table = table.sort_by([("marketplace", "ascending"), ("listing_id", "ascending")])
     with conn.transaction(), conn.cursor() as cur:
         cur.execute(_STAGE)
-        cur.execute("SET LOCAL enable_hashjoin = off")
-        cur.execute("SET LOCAL enable_mergejoin = off")
-        copy_arrow(cur, table, f"_ripcity_scores ({', '.join(_COLUMNS)})")
+        for statement in _PROBES_ONLY:
+            cur.execute(statement)
+        copy_arrow(cur, table, _TARGET)
         return cur.execute(_UPDATE).rowcount

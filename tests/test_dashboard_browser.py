@@ -85,10 +85,10 @@ class Crawl:
 
     def _score(self, batch: pa.RecordBatch) -> None:
         if self.scorer is None:
-            from engine.deals.actor import DealScorer
+            from engine.deals.actor import DealScorerActor
 
-            self.scorer = DealScorer(self.db_url)
-        self.scorer.score(batch)
+            self.scorer = DealScorerActor(self.db_url)
+        self.scorer.score_and_store(batch)
 
     def advance(self, hours: float) -> None:
         r = httpx.post(f"{self.sandbox.base_url}/_sandbox/clock", json={"seconds": hours * 3600})

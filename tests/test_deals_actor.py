@@ -1,4 +1,4 @@
-"""Ray scorer actors and the sandbox-graded model (slow: Ray start, sandbox crawl)."""
+"""The engine's Ray scorer actor and the sandbox-graded model (slow: Ray start, sandbox crawl)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def ray_local():
 
 
 def test_actor_scores_equal_in_process_scores(ray_local, tmp_path):
-    from bench.deals_actor import DealScorerActor
+    from engine.actors import make_scorer
     from engine.deals.registry import save_model
 
     hist, events = world(11, events=8, listings_per_event=80, snapshots=2)
@@ -35,13 +35,12 @@ def test_actor_scores_equal_in_process_scores(ray_local, tmp_path):
     version = save_model(model, tmp_path)
     batch = hist.combine_chunks().to_batches()[0]
     local = DealScorer(model).score(batch, ctx)
-    by_ref = DealScorerActor.remote(ray_local.put(model))
-    from_disk = DealScorerActor.remote(directory=str(tmp_path))
+    by_ref = make_scorer(model=ray_local.put(model))
+    from_disk = make_scorer(models_dir=str(tmp_path))  # the engine's: the latest saved model
     for actor in (by_ref, from_disk):
         remote = ray_local.get(actor.score.remote(batch, ctx))
         assert remote.equals(local)
         assert ray_local.get(actor.model_version.remote()) == version
-    assert ray_local.get(from_disk.reload.remote()) == version
 
 
 def test_model_trained_on_one_seed_scores_another_seeds_sandbox_events():

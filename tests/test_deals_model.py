@@ -13,7 +13,7 @@ from scipy.stats import spearmanr
 
 from bench.synthetic import world
 from engine.deals import DealScorer, ScoringContext, fit, section_daily_lows
-from engine.deals.model import loo_median
+from engine.deals.groups import loo_median
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""Coalescing pages into COPY-sized chunks and the baseline scorer, without Ray."""
+"""Coalescing pages into COPY-sized chunks, a complete write's gone marking, and the engine's
+scorer (cold start, hot reload), without Ray."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import pyarrow as pa
 
 from crawler.items import PageRecords
 from engine.crawl.coalesce import Coalescer
-from engine.deals.scoring import SCORE_FIELDS, BaselineScorer, load_scorer
 from storage.records import LISTING_SCHEMA
 
 STAMP = datetime(2026, 3, 1, 18, 0, tzinfo=UTC)
@@ -37,26 +37,6 @@ def test_pages_gather_into_chunks_stamped_with_the_shard_time() -> None:
     assert c.flush() is None
     assert sorted(c.seen_ids("e1")) == ["a", "b", "c", "g"]
     assert c.tallies["e1"].lowest_cents == 10 and c.tallies["e2"].count == 3
-
-
-def test_baseline_scorer_adds_the_agreed_columns() -> None:
-    batch = _page("e1", ["a", "b", "c"], [100, 100, 40]).listings
-    scored = BaselineScorer().score(batch, None)
-    assert scored.num_rows == 3
-    for field in SCORE_FIELDS:
-        assert scored.schema.field(field.name).type == field.type
-    cheap = scored.slice(2, 1).to_pylist()[0]
-    assert cheap["fair_value_cents"] == 100 and cheap["deal_score"] == 100.0
-    assert "below" in cheap["deal_reason"]
-
-
-def test_a_configured_scorer_that_cannot_load_says_how_to_fix_it() -> None:
-    try:
-        load_scorer("no.such.module:factory")
-    except ValueError as err:
-        assert "RIPCITY_SCORER" in str(err) and "module:factory" in str(err)
-    else:
-        raise AssertionError("expected ValueError")
 
 
 def test_a_complete_write_marks_gone_only_its_own_source_events_listings(db: Any) -> None:
@@ -111,3 +91,24 @@ def test_without_a_saved_model_the_cold_start_model_is_fitted_once(
     versions = {scorer.score(b).column("model_version")[0].as_py() for b in batches[:3]}
     assert len(fits) == 1 and len(versions) == 1 and next(iter(versions)).startswith("coldstart-")
     assert scorer.score(batches[1]).column("deal_score").null_count < batches[1].num_rows
+
+
+def test_the_engine_scorer_picks_up_a_newly_saved_model_without_a_restart(
+        tmp_path: Any) -> None:
+    """Retraining saves a new version; scorers already running score with it from then on."""
+    from bench import synthetic
+    from engine.deals import ScoringContext, fit
+    from engine.deals.registry import save_model
+    from engine.deals.service import ModelScorer
+
+    table, events = synthetic.world(5, events=6, listings_per_event=120, snapshots=1)
+    ctx = ScoringContext.build(events)
+    first = save_model(fit(table, ctx), tmp_path)
+    scorer = ModelScorer(None, directory=tmp_path, reload_every_s=0.0)
+    assert scorer.model_version == first
+    second = save_model(fit(table.slice(0, table.num_rows // 2), ctx), tmp_path)
+    assert second != first
+    batch = table.select(LISTING_SCHEMA.names).cast(LISTING_SCHEMA).to_batches()[0]
+    out = scorer.score(batch, ctx)
+    assert scorer.model_version == second
+    assert set(out.column("model_version").to_pylist()) == {second}

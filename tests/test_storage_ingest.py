@@ -149,7 +149,7 @@ def test_complete_recrawl_writes_nothing_for_unchanged_listings_yet_they_count_a
 ) -> None:
     import pyarrow as pa
 
-    from storage.ingest import _STATE_BY_EVENT, _cache, _read_state
+    from storage.ingest.state import cache_for, read_event_state
     from storage.queries import event_listings
 
     def crawl(minutes: int, ids: list[str]) -> None:
@@ -178,8 +178,8 @@ def test_complete_recrawl_writes_nothing_for_unchanged_listings_yet_they_count_a
         return sorted(t.to_pylist(), key=lambda r: r["listing_id"])
 
     with db.cursor() as cur:  # the writer's cache agrees with the database
-        fresh = _read_state(cur, _STATE_BY_EVENT, ([event_id], ["seatgeek"]))
-    assert rows(_cache(db).take([event_id], pa.array(["seatgeek"]))) == rows(fresh)
+        fresh = read_event_state(cur, [event_id], ["seatgeek"])
+    assert rows(cache_for(db).take([event_id], pa.array(["seatgeek"]))) == rows(fresh)
 
 
 def test_complete_crawl_over_several_observation_times_counts_from_its_first(
@@ -187,7 +187,7 @@ def test_complete_crawl_over_several_observation_times_counts_from_its_first(
 ) -> None:
     import pyarrow as pa
 
-    from storage.ingest import _STATE_BY_EVENT, _cache, _read_state
+    from storage.ingest.state import cache_for, read_event_state
 
     def crawl(minutes: list[int]) -> None:
         db.commit()
@@ -201,8 +201,8 @@ def test_complete_crawl_over_several_observation_times_counts_from_its_first(
     assert {k: v[1] for k, v in _seen(db).items()} == {
         "p0": T0 + timedelta(minutes=10), "p1": T0 + timedelta(minutes=10)}
     with db.cursor() as cur:  # the writer's cache agrees with the database
-        fresh = _read_state(cur, _STATE_BY_EVENT, ([event_id], ["seatgeek"]))
-    cached = _cache(db).take([event_id], pa.array(["seatgeek"]))
+        fresh = read_event_state(cur, [event_id], ["seatgeek"])
+    cached = cache_for(db).take([event_id], pa.array(["seatgeek"]))
     assert sorted(cached.to_pylist(), key=lambda r: r["listing_id"]) == \
         sorted(fresh.to_pylist(), key=lambda r: r["listing_id"])
 
@@ -307,7 +307,7 @@ def test_cached_state_matches_the_database_after_changes_touches_and_gone(
     """The writer's cache must hold exactly what a fresh read of the database returns."""
     import pyarrow as pa
 
-    from storage.ingest import _STATE_BY_EVENT, _cache, _read_state
+    from storage.ingest.state import cache_for, read_event_state
 
     def snapshot(at: int, prices: dict[str, int]) -> pa.Table:
         return listing_batch([{"observed_at": T0 + timedelta(minutes=at), "listing_id": k,
@@ -327,8 +327,8 @@ def test_cached_state_matches_the_database_after_changes_touches_and_gone(
         return sorted(t.to_pylist(), key=lambda r: r["listing_id"])
 
     with db.cursor() as cur:
-        fresh = _read_state(cur, _STATE_BY_EVENT, ([event_id], ["seatgeek"]))
-    cached = _cache(db).take([event_id], pa.array(["seatgeek"]))
+        fresh = read_event_state(cur, [event_id], ["seatgeek"])
+    cached = cache_for(db).take([event_id], pa.array(["seatgeek"]))
     assert rows(cached) == rows(fresh)
     assert {r["listing_id"]: r["gone"] for r in rows(fresh)} == {
         "A": False, "B": False, "C": False}

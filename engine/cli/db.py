@@ -97,6 +97,7 @@ def status() -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from storage.admin import row_counts, server_version
     from storage.db import mask_url
     from storage.migrate import applied_migrations, load_migrations
     from storage.partitions import timeseries_backend
@@ -104,15 +105,12 @@ def status() -> None:
     with _connection() as conn:
         info: dict[str, Any] = {
             "url": mask_url(_url()),
-            "server": conn.execute("SHOW server_version").fetchone()[0],
+            "server": server_version(conn),
             "time series": timeseries_backend(conn),
         }
         applied = applied_migrations(conn)
         pending = {m.version for m in load_migrations()} - {a.version for a in applied}
-        counts = {}
-        for table in _COUNTED:
-            if conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()[0]:
-                counts[table] = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        counts = row_counts(conn, _COUNTED)
     console = Console()
     for key, value in info.items():
         console.print(f"[bold]{key}:[/] {value}")
@@ -137,15 +135,10 @@ def reset(yes: bool = typer.Option(False, "--yes", help="really delete all data"
     """Drop every table and migrate from scratch (all data is lost)."""
     if not yes:
         _fail("reset deletes all data: run `ripcity db reset --yes` to confirm")
-    from storage.migrate import migrate as run
+    from storage.admin import reset_database
 
     with _connection() as conn:
-        conn.autocommit = True
-        conn.execute("DROP EXTENSION IF EXISTS timescaledb CASCADE")
-        conn.execute("DROP SCHEMA public CASCADE")
-        conn.execute("CREATE SCHEMA public")
-        conn.autocommit = False
-        applied = run(conn)
+        applied = reset_database(conn)
     typer.echo(f"database reset: applied {len(applied)} migrations")
 
 
@@ -156,15 +149,12 @@ def export_(
     until: str = typer.Option(None, help="end (exclusive); default now"),
 ) -> None:
     """Export listing snapshots observed in [since, until) to a Parquet file."""
-    from storage.export import export_snapshots
+    from storage.export import count_snapshots, export_snapshots
 
     start = _parse_when(since, "--since")
     end = _parse_when(until, "--until") if until else None
     with _connection() as conn:
-        total = conn.execute(
-            "SELECT count(*) FROM listing_snapshots WHERE observed_at >= %s "
-            "AND (%s::timestamptz IS NULL OR observed_at < %s)", (start, end, end)
-        ).fetchone()[0]
+        total = count_snapshots(conn, start, end)
         with _progress("exporting", total) as advance:
             rows = export_snapshots(conn, path, start, end, progress=advance)
     typer.echo(f"exported {rows:,} snapshots to {path}")

@@ -100,15 +100,14 @@ def run(
 def _serve(session: Any, stop: threading.Event, serve_api: bool) -> None:
     import ray
 
+    from engine.cli.serve import ApiServer
     from engine.cli.status_view import StatusReporter
     from engine.crawl.refresh import RefreshListener
-    from engine.launch import sandbox_clock_offset, start_api, stop_quietly
+    from engine.session import sandbox_clock_offset
 
     engine = session.engine
-    api = start_api(session.settings) if serve_api else None
+    api = ApiServer(session.settings).start() if serve_api else None
     url = api.url if api is not None else None
-    if serve_api and api is None:
-        typer.echo("the API is not built yet (no api.app.create_app): crawling only")
     listener = RefreshListener(session.database_url,
                                lambda pairs: engine.refresh(engine.targets_for(pairs)),
                                engine.wait_shards).start()
@@ -130,4 +129,5 @@ def _serve(session: Any, stop: threading.Event, serve_api: bool) -> None:
                 stop.wait(0.5)
     finally:
         listener.stop()
-        stop_quietly(api)
+        if api is not None:
+            api.stop()

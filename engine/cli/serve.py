@@ -1,16 +1,22 @@
-"""``ripcity serve``: run the REST API (and dashboard) with uvicorn.
+"""Serving the REST API (and dashboard) with uvicorn: ``ripcity serve`` in the foreground,
+and ``ApiServer``, the background thread ``ripcity run`` serves it from beside the engine.
 
-With no ``RIPCITY_DATABASE_URL`` it starts (or reuses) the embedded PostgreSQL in
-``RIPCITY_DATA_DIR`` and migrates it first, so it works on a fresh machine with nothing
-configured; worker processes inherit the resolved URL.
+With no ``RIPCITY_DATABASE_URL``, ``ripcity serve`` starts (or reuses) the embedded
+PostgreSQL in ``RIPCITY_DATA_DIR`` and migrates it first, so it works on a fresh machine with
+nothing configured; worker processes inherit the resolved URL.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from storage.config import Settings
 
 app = typer.Typer()
 
@@ -71,3 +77,30 @@ def serve(
 
         for data_dir in stop_started_here():
             typer.echo(f"stopped the embedded PostgreSQL in {data_dir}")
+
+
+class ApiServer:
+    """uvicorn in a background thread; ``stop()`` asks it to exit and waits."""
+
+    def __init__(self, settings: Settings) -> None:
+        import uvicorn
+
+        from api.app import create_app
+
+        host, port = settings.api_host, settings.api_port
+        self.url = f"http://{host}:{port}"
+        self._server = uvicorn.Server(uvicorn.Config(create_app(), host=host, port=port,
+                                                     log_level="warning", lifespan="on"))
+        self._thread = threading.Thread(target=self._server.run, name="api", daemon=True)
+
+    def start(self) -> ApiServer:
+        self._thread.start()
+        return self
+
+    @property
+    def started(self) -> bool:
+        return bool(self._server.started)
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(5)

@@ -100,9 +100,6 @@ class ScrapyHost:
 
         return self.call(_start)
 
-    def pause(self, crawler: Crawler) -> None:
-        self._reactor.callFromThread(_engine_call, crawler, "pause")
-
     def resume(self, crawler: Crawler) -> None:
         self._reactor.callFromThread(_engine_call, crawler, "unpause")
 

@@ -13,6 +13,8 @@ import itertools
 from datetime import UTC, datetime
 from typing import Any
 
+from engine.ingest_writer import WriteCounts
+
 _ids = itertools.count(1)
 
 #: marketplaces whose pages need a browser (the renderer pool bounds these shards)
@@ -76,21 +78,17 @@ class EventSeen:
 
 
 @dataclasses.dataclass(slots=True)
-class ShardResult:
-    """What a crawl worker reports once everything of a shard is committed (the ack)."""
+class ShardResult(WriteCounts):
+    """What a crawl worker reports once everything of a shard is committed (the ack): the
+    sum of its writes' counts (``WriteCounts``) and what the crawl itself saw."""
 
     shard_id: str
     spider: str
     pages: int = 0
     listings: int = 0
-    written: int = 0  # snapshot rows the database accepted (new keys)
     batches: int = 0
     rejects: int = 0
-    quarantined: int = 0
     errors: int = 0
-    new_listings: int = 0
-    price_changes: int = 0
-    gone: int = 0
     events: list[EventSeen] = dataclasses.field(default_factory=list)
     error_messages: list[str] = dataclasses.field(default_factory=list)
     seconds: float = 0.0  # start to ack (everything committed)

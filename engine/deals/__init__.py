@@ -1,11 +1,14 @@
 """Deal scoring: fair price per listing, a 0-100 deal score with a reason, price-history
-signals, and buy-now-or-wait advice (issue 6).
+signals, and buy-now-or-wait advice.
 
-The engine calls ``DealScorer(model).score(batch, context)`` (or the Ray
-``bench.deals_actor.DealScorerActor`` pool); models are trained with ``fit`` /
-``train_and_save`` and versioned under ``RIPCITY_DATA_DIR/models``. The actor is not
-re-exported here so importing this package does not import Ray.
+``DealScorer(model).score(batch, context)`` scores a batch with one fitted model;
+``ModelScorer`` scores with the latest saved one (models are trained with ``fit`` /
+``train_and_save`` and versioned under ``RIPCITY_DATA_DIR/models``). The engine runs a pool
+of ``engine.deals.actor.DealScorerActor`` actors, not re-exported here, so that importing
+this package does not import Ray.
 """
+
+from __future__ import annotations
 
 from engine.deals.context import EVENT_CONTEXT_SCHEMA, SOURCE_MAP_SCHEMA, ScoringContext
 from engine.deals.forecast import BuyOrWaitModel, backtest, fit_buy_or_wait
@@ -27,7 +30,7 @@ from engine.deals.registry import (
     train_and_save,
 )
 from engine.deals.scorer import SCORE_FIELDS, DealScorer
-from engine.deals.service import ModelScorer, create_scorer
+from engine.deals.service import ModelScorer
 
 __all__ = [
     "EVENT_CONTEXT_SCHEMA",
@@ -40,7 +43,6 @@ __all__ = [
     "ModelScorer",
     "ScoringContext",
     "backtest",
-    "create_scorer",
     "event_signals",
     "fit",
     "fit_buy_or_wait",

@@ -1,7 +1,10 @@
-"""``DealScorer`` actor: scores committed listing batches with the configured ``Scorer``.
+"""``DealScorerActor``: the Ray actor that scores committed listing batches.
 
-Scorers are a fixed set of actors fed round-robin (Ray's actor-pool pattern); the batch
-arrives from the object store zero-copy, and only counts travel back.
+The engine keeps a fixed set of them fed round-robin (Ray's actor-pool pattern): each holds
+the engine's ``ModelScorer`` (the latest saved model, reloaded when a newer one is saved,
+with the database's event context) and writes the scores onto ``listings_current``. The
+batch arrives from the object store zero-copy, and only counts travel back. Given a
+``model`` (e.g. one ``ray.put`` shared by a pool), an actor scores with that model instead.
 """
 
 from __future__ import annotations
@@ -12,10 +15,16 @@ from typing import TYPE_CHECKING
 
 import pyarrow.compute as pc
 
-from engine.deals.scoring import load_scorer, make_context
+from engine.deals.scorer import DealScorer
+from engine.deals.service import ModelScorer
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import pyarrow as pa
+
+    from engine.deals.context import ScoringContext
+    from engine.deals.model import FairPriceModel
 
 logger = logging.getLogger(__name__)
 
@@ -25,31 +34,37 @@ DEAL_THRESHOLD = 70.0
 
 @dataclasses.dataclass(slots=True)
 class ScoreSummary:
+    """What one stored batch of scores came to."""
+
     rows: int = 0
     deals: int = 0
     model_version: str = ""
 
 
-class DealScorer:
-    """Holds one scorer (its model loaded once per actor)."""
+class DealScorerActor:
+    """Scores listing batches and stores their scores (with a ``database_url``)."""
 
-    def __init__(self, database_url: str | None = None, spec: str | None = None,
-                 store: bool = True) -> None:
-        self._url = database_url
-        self._scorer = load_scorer(spec, database_url)
+    def __init__(self, database_url: str | None = None, *, model: FairPriceModel | None = None,
+                 models_dir: str | Path | None = None) -> None:
+        self._scorer: DealScorer | ModelScorer = (
+            DealScorer(model) if model is not None
+            else ModelScorer(database_url, directory=models_dir))
         self._pool = None
-        if store and database_url:
+        if database_url:
             from storage.db import pool
 
             self._pool = pool(database_url, min_size=1, max_size=1)
 
-    def score(self, listings: pa.RecordBatch) -> ScoreSummary:
+    def score(self, batch: pa.RecordBatch, context: ScoringContext | None = None
+              ) -> pa.RecordBatch:
+        """The batch with the score columns (``engine.deals.SCORE_FIELDS``); ``context``
+        defaults to the scorer's own (the database's events, for the engine's scorer)."""
+        return self._scorer.score(batch, context)
+
+    def score_and_store(self, listings: pa.RecordBatch) -> ScoreSummary:
         """Score one committed batch and store the scores on ``listings_current``."""
-        scored = self._scorer.score(listings, make_context(self._scorer, listings, self._url))
-        publish = getattr(self._scorer, "publish", None)
-        if publish is not None:
-            publish(scored)
-        elif self._pool is not None:
+        scored = self.score(listings)
+        if self._pool is not None:
             from storage.scores import write_scores
 
             with self._pool.connection() as conn:
@@ -61,5 +76,4 @@ class DealScorer:
         return ScoreSummary(scored.num_rows, deals, self.model_version())
 
     def model_version(self) -> str:
-        version = getattr(self._scorer, "model_version", "")
-        return str(version() if callable(version) else version)
+        return self._scorer.model_version

@@ -2,7 +2,8 @@
 
 The engine (or a test, or the benchmark) builds one ``ScoringContext`` per scoring round
 and passes it with every batch; everything in it is small (one row per event or per
-event-section), so it is cheap to ship to Ray actors.
+event-section), so it is cheap to ship to Ray actors. The event and source-id tables have
+storage's schemas (``storage.deals``), re-exported here.
 """
 
 from __future__ import annotations
@@ -15,25 +16,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-#: One row per event of ours. ``venue`` pools section effects across a venue's events.
-EVENT_CONTEXT_SCHEMA = pa.schema(
-    [
-        pa.field("event_key", pa.string(), nullable=False),
-        pa.field("venue", pa.string()),
-        pa.field("starts_at", pa.timestamp("us", tz="UTC")),
-        pa.field("category", pa.string()),
-        pa.field("performers", pa.string()),  # "Portland Trail Blazers|Denver Nuggets"
-    ]
-)
+from storage.deals import EVENT_CONTEXT_SCHEMA, SOURCE_MAP_SCHEMA
 
-#: (marketplace, source_event_id) -> our event key, when storage has resolved identities.
-SOURCE_MAP_SCHEMA = pa.schema(
-    [
-        pa.field("marketplace", pa.string(), nullable=False),
-        pa.field("source_event_id", pa.string(), nullable=False),
-        pa.field("event_key", pa.string(), nullable=False),
-    ]
-)
+__all__ = ["EVENT_CONTEXT_SCHEMA", "SOURCE_MAP_SCHEMA", "ScoringContext"]
 
 
 @dataclasses.dataclass(slots=True)
@@ -77,20 +62,6 @@ class ScoringContext:
                     src.column("event_key").combine_chunks().cast(pa.string()))
         return cls(events=ev, source_map=smap, section_lows=section_lows)
 
-    @classmethod
-    def coerce(cls, context: object) -> ScoringContext:
-        """Accept ``None``, a ``ScoringContext``, or anything with the same attributes
-        (e.g. the engine's own context object) or a dict of them."""
-        if context is None:
-            return cls()
-        if isinstance(context, ScoringContext):
-            return context
-        if isinstance(context, Mapping):
-            return cls.build(context.get("events"), context.get("sources"),
-                             context.get("section_lows"))
-        return cls.build(getattr(context, "events", None), getattr(context, "sources", None),
-                         getattr(context, "section_lows", None))
-
     def event_info(self, keys: list[str]) -> tuple[list[str], np.ndarray]:
         """Venue and start time (epoch seconds, NaN unknown) of each event key."""
         venues = ["?"] * len(keys)
@@ -111,21 +82,3 @@ class ScoringContext:
             if ev_starts[i] is not None:
                 starts[j] = ev_starts[i].timestamp()
         return venues, starts
-
-    def event_attrs(self, keys: list[str]) -> dict[str, list[Any]]:
-        """Category, performers and start of each event key (None where unknown)."""
-        out: dict[str, list[Any]] = {"category": [None] * len(keys),
-                                     "performers": [None] * len(keys),
-                                     "starts_at": [None] * len(keys)}
-        if self.events is None:
-            return out
-        if self._index is None:
-            self._index = {k: i for i, k in enumerate(self.events.column("event_key").to_pylist())}
-        cols = {c: self.events.column(c).to_pylist() for c in out
-                if c in self.events.schema.names}
-        for j, key in enumerate(keys):
-            i = self._index.get(key)
-            if i is not None:
-                for c, vals in cols.items():
-                    out[c][j] = vals[i]
-        return out

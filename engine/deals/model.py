@@ -27,6 +27,7 @@ from scipy import sparse
 from sklearn.linear_model import Ridge
 
 from engine.deals.features import Features, extract
+from engine.deals.groups import loo_median
 
 if TYPE_CHECKING:
     from engine.deals.context import ScoringContext
@@ -278,42 +279,4 @@ def term_index(feats: Features, term: tuple[str, ...], vocab: dict[str, int]) ->
     return table[inverse] if len(keys) else np.full(len(feats), -1, dtype=np.int64)
 
 
-def loo_median(groups: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, the median of the *other* finite values in its group, and their count.
-
-    Vectorised: sort by (group, value); removing rank r from a sorted group of n values
-    shifts every index at or past r by one, so the median is two gathers.
-    """
-    n_rows = len(values)
-    finite = np.isfinite(values)
-    filled = np.where(finite, values, np.inf)
-    order = np.lexsort((filled, groups))
-    g_sorted = groups[order]
-    starts_mask = np.ones(n_rows, dtype=bool)
-    starts_mask[1:] = g_sorted[1:] != g_sorted[:-1]
-    start_pos = np.flatnonzero(starts_mask)
-    group_start = np.repeat(start_pos, np.diff(np.append(start_pos, n_rows)))
-    valid_sorted = finite[order]
-    n_valid = np.add.reduceat(valid_sorted.astype(np.int64), start_pos) if n_rows else \
-        np.zeros(0, dtype=np.int64)
-    n_valid_row = np.repeat(n_valid, np.diff(np.append(start_pos, n_rows)))
-    rank = np.arange(n_rows) - group_start
-    removed = valid_sorted.astype(np.int64)
-    m = n_valid_row - removed
-    r = np.where(valid_sorted, rank, n_valid_row)  # invalid rows remove nothing
-    sorted_vals = filled[order]
-
-    def at(j: np.ndarray) -> np.ndarray:
-        jj = np.where(j < r, j, j + 1)
-        return sorted_vals[np.clip(group_start + jj, 0, max(n_rows - 1, 0))]
-
-    lo = at(np.maximum((m - 1) // 2, 0))
-    hi = at(np.maximum(m // 2, 0))
-    med_sorted = np.where(m % 2 == 1, lo, (lo + hi) / 2.0)
-    med_sorted = np.where(m > 0, med_sorted, np.nan)
-    med, cnt = np.empty(n_rows), np.empty(n_rows, dtype=np.int64)
-    med[order], cnt[order] = med_sorted, m
-    return med, cnt
-
-
-__all__ = ["TERMS", "FairPriceModel", "fit", "loo_median", "term_index", "term_keys"]
+__all__ = ["TERMS", "FairPriceModel", "fit", "term_index", "term_keys"]

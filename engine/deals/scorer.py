@@ -1,4 +1,4 @@
-"""``DealScorer``: the engine's ``Scorer`` for deal scores, over whole Arrow batches.
+"""``DealScorer``: deal scores with one fitted ``FairPriceModel``, over whole Arrow batches.
 
 ``score(batch, context)`` returns the batch with five columns added: ``deal_score``
 (0-100, comparable across events), ``deal_rank`` (1 = best in its event, within the batch),
@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from engine.deals.context import ScoringContext
 from engine.deals.features import extract
+from engine.deals.groups import lowest_in_group, within_group_rank
 from engine.deals.history import section_low_days
 from engine.deals.reasons import deal_reasons
 
@@ -34,35 +35,6 @@ SCORE_FIELDS: tuple[pa.Field, ...] = (
 )
 
 
-def within_group_rank(groups: np.ndarray, score: np.ndarray) -> np.ndarray:
-    """1-based rank of each row's score within its group, best (highest) first; NaN last.
-    Ties are broken by row position only through the sort's stability, which is why callers
-    compare ranks of distinct scores, not of ties."""
-    n = len(score)
-    key = np.where(np.isnan(score), np.inf, -score)
-    order = np.lexsort((key, groups))
-    g = groups[order]
-    start = np.ones(n, dtype=bool)
-    start[1:] = g[1:] != g[:-1]
-    pos = np.flatnonzero(start)
-    first = np.repeat(pos, np.diff(np.append(pos, n)))
-    rank = np.empty(n, dtype=np.int32)
-    rank[order] = np.arange(n) - first + 1
-    return rank
-
-
-def lowest_in_group(groups: np.ndarray, price: np.ndarray) -> np.ndarray:
-    """True where a listing is the cheapest of at least two priced listings of its group."""
-    if len(price) == 0:
-        return np.zeros(0, dtype=bool)
-    p = np.where(price > 0, price, np.iinfo(np.int64).max)
-    size = int(groups.max()) + 1
-    low = np.full(size, np.iinfo(np.int64).max)
-    np.minimum.at(low, groups, p)
-    count = np.bincount(groups[price > 0], minlength=size)
-    return (price > 0) & (p == low[groups]) & (count[groups] >= 2)
-
-
 class DealScorer:
     """Scores listing batches with one fitted ``FairPriceModel``."""
 
@@ -73,9 +45,10 @@ class DealScorer:
     def model_version(self) -> str:
         return self.model.version
 
-    def score(self, batch: pa.RecordBatch, context: object = None) -> pa.RecordBatch:
+    def score(self, batch: pa.RecordBatch, context: ScoringContext | None = None
+              ) -> pa.RecordBatch:
         """The batch with the ``SCORE_FIELDS`` columns appended (replaced if present)."""
-        ctx = ScoringContext.coerce(context)
+        ctx = context if context is not None else ScoringContext()
         if isinstance(batch, pa.Table):
             batch = batch.combine_chunks().to_batches()[0] if batch.num_rows else \
                 pa.RecordBatch.from_pylist([], schema=batch.schema)

@@ -1,7 +1,7 @@
-"""``create_scorer``: the factory the engine loads (``engine.deals:create_scorer``).
+"""``ModelScorer``: how the engine scores, with whichever model is current.
 
-``ModelScorer`` scores with the latest saved model and picks up a newer version (scheduled
-or on-demand retraining) without a restart. Before any model exists it trains one from
+It scores with the latest saved model and picks up a newer version (scheduled or on-demand
+retraining) without a restart. Before any model exists it trains one from
 the database's history when there is enough, and otherwise fits a cold-start model on the
 batch itself so the first crawl already gets scores (marked ``coldstart-`` in
 ``model_version``).
@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
@@ -21,16 +20,13 @@ from engine.deals.model import fit
 from engine.deals.registry import ModelNotFoundError, load_model, models_dir, save_model
 from engine.deals.scorer import SCORE_FIELDS, DealScorer
 
-if TYPE_CHECKING:
-    from datetime import datetime
-
 logger = logging.getLogger(__name__)
 
 _MIN_TRAIN_ROWS = 2_000
 
 
 class ModelScorer:
-    """The engine's ``Scorer``: latest model, hot reload, database context."""
+    """Scores with the latest model (hot reload) and the database's event context."""
 
     def __init__(self, database_url: str | None = None, directory: str | Path | None = None,
                  reload_every_s: float = 30.0, context_ttl_s: float = 60.0) -> None:
@@ -66,7 +62,7 @@ class ModelScorer:
             except ModelNotFoundError as err:
                 logger.warning("cannot load model: %(err)s", {"err": err})
 
-    def make_context(self, batch: pa.RecordBatch, now: datetime) -> ScoringContext:
+    def context(self) -> ScoringContext:
         """Events and marketplace ids from the database (cached for ``context_ttl_s``)."""
         if self._url is None:
             return ScoringContext()
@@ -102,10 +98,12 @@ class ModelScorer:
         self._coldstart = DealScorer(model)
         return self._coldstart
 
-    def score(self, batch: pa.RecordBatch, context: object = None) -> pa.RecordBatch:
+    def score(self, batch: pa.RecordBatch, context: ScoringContext | None = None
+              ) -> pa.RecordBatch:
         """Scores with the latest model; without one, a cold-start fit on the batch; with
-        too few listings even for that, null scores (never an exception)."""
-        ctx = ScoringContext.coerce(context if isinstance(context, ScoringContext) else None)
+        too few listings even for that, null scores (never an exception). ``context``
+        defaults to the database's (``context()``)."""
+        ctx = context if context is not None else self.context()
         self._maybe_reload()
         scorer = self._scorer or self._train_initial(batch, ctx)
         if scorer is not None:
@@ -117,8 +115,3 @@ class ModelScorer:
                 col = pa.array(["none"] * batch.num_rows, pa.string())
             out = out.append_column(field, col)
         return out
-
-
-def create_scorer(database_url: str | None = None) -> ModelScorer:
-    """The engine's scorer factory (``RIPCITY_SCORER`` default ``engine.deals:create_scorer``)."""
-    return ModelScorer(database_url)

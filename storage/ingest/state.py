@@ -1,0 +1,191 @@
+"""The current state of a batch's listings (``STATE_SCHEMA``): read from the database, or
+taken from the writer connection's cache of what it committed itself.
+
+A connection keeps the state it committed for its events (``StateCache``) and reuses it
+instead of reading while the events' versions (``ingest_versions``, bumped by every state
+writer) show nobody else wrote them since; a miss, another writer or a rollback means
+reading the database again. ``next_state`` computes, in Arrow, what a batch's writes made
+of that state, so the cache never needs a second read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import weakref
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from storage.ingest import _sql
+from storage.ingest.classify import CHANGED, KEEP, NEW, STATE_SCHEMA, TOUCH, Classified, key
+from storage.records import TS
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import psycopg
+
+_CACHE_ROWS = 2_000_000  # ~200 MB of Arrow per writer connection at most
+
+
+@dataclasses.dataclass(slots=True)
+class StateCache:
+    """One connection's state of the events it last wrote, as of the versions it wrote.
+
+    Trusted for an event only while that event's version is still the one this connection
+    committed (any other writer bumps it), so it never hides another writer's changes.
+    """
+
+    # event -> (version, the marketplaces whose listings of it ``state`` holds)
+    versions: dict[int, tuple[int, frozenset[str]]] = dataclasses.field(default_factory=dict)
+    state: pa.Table = dataclasses.field(default_factory=lambda: STATE_SCHEMA.empty_table())
+
+    def drop(self, events: Sequence[int]) -> None:
+        for e in events:
+            self.versions.pop(e, None)
+
+    def take(self, events: Sequence[int], marketplaces: pa.Array) -> pa.Table:
+        keep = pc.and_(pc.is_in(self.state["event_id"], value_set=pa.array(events, pa.int64())),
+                       pc.is_in(self.state["marketplace"], value_set=marketplaces))
+        return self.state.filter(keep)
+
+    def valid(self, event: int, version: int, marketplaces: frozenset[str]) -> bool:
+        """Whether our copy is current: nobody wrote the event since our last commit."""
+        have = self.versions.get(event)
+        return have is not None and have[0] == version - 1 and marketplaces <= have[1]
+
+    def put(self, versions: dict[int, int], marketplaces: frozenset[str],
+            state: pa.Table) -> None:
+        if self.state.num_rows > _CACHE_ROWS:  # a writer of many events: start afresh
+            self.versions.clear()
+            self.state = STATE_SCHEMA.empty_table()
+        stale = pc.is_in(self.state["event_id"],
+                         value_set=pa.array(list(versions), pa.int64()))
+        self.state = pa.concat_tables([self.state.filter(pc.invert(stale)),
+                                       state.select(STATE_SCHEMA.names)])
+        if self.state["event_id"].num_chunks > 16:  # keep lookups over few, large chunks
+            self.state = self.state.combine_chunks()
+        self.versions.update({e: (v, marketplaces) for e, v in versions.items()})
+
+
+_CACHES: weakref.WeakKeyDictionary[psycopg.Connection, StateCache] = \
+    weakref.WeakKeyDictionary()
+
+
+def cache_for(conn: psycopg.Connection) -> StateCache:
+    """The state cache of this connection (created on first use, gone with it)."""
+    cache = _CACHES.get(conn)
+    if cache is None:
+        cache = _CACHES[conn] = StateCache()
+    return cache
+
+
+def current_state(cur: psycopg.Cursor, cache: StateCache, versions: dict[int, int],
+                  marketplaces: pa.Array) -> pa.Table:
+    """The state of the listings of these events (``versions``: each one's version after
+    this transaction's bump) on these marketplaces: cached where nobody else wrote the event
+    since our last commit, read otherwise. The events leave the cache until the caller puts
+    them back after its commit."""
+    covered = frozenset(marketplaces.to_pylist())
+    events = sorted(versions)
+    valid = [e for e in events if cache.valid(e, versions[e], covered)]
+    invalid = [e for e in events if not cache.valid(e, versions[e], covered)]
+    cache.drop(events)  # until this transaction commits
+    state = cache.take(valid, marketplaces) if valid else STATE_SCHEMA.empty_table()
+    if invalid:
+        read = read_event_state(cur, invalid, marketplaces.to_pylist())
+        state = pa.concat_tables([state, read]) if valid else read
+    return state
+
+
+def read_event_state(cur: psycopg.Cursor, events: list[int],
+                     marketplaces: list[str]) -> pa.Table:
+    """The state of every listing of ``events`` on ``marketplaces``, from the database."""
+    return _read_state(cur, _sql.STATE_BY_EVENT, (events, marketplaces))
+
+
+def read_key_state(cur: psycopg.Cursor, marketplaces: list[str],
+                   listing_ids: list[str]) -> pa.Table:
+    """The state of these listings (pairwise keys), wherever their events are."""
+    return _read_state(cur, _sql.STATE_BY_KEY, (marketplaces, listing_ids))
+
+
+def _read_state(cur: psycopg.Cursor, statement: str, params: Sequence[object]) -> pa.Table:
+    row = cur.execute(statement, params).fetchone()
+    text = row[0] if row else None
+    return _read_csv(text.encode() + b"\n" if text else b"", STATE_SCHEMA)
+
+
+def _read_csv(data: bytes, schema: pa.Schema) -> pa.Table:
+    """Parse PostgreSQL CSV text (timestamps in ISO format, any offset).
+
+    Unquoted empty fields are NULL, quoted ones empty strings (PostgreSQL's CSV rules).
+    """
+    if not data:
+        return schema.empty_table()
+    return pacsv.read_csv(
+        io.BytesIO(data),
+        read_options=pacsv.ReadOptions(column_names=schema.names, ),
+        convert_options=pacsv.ConvertOptions(
+            column_types=schema, strings_can_be_null=True, quoted_strings_can_be_null=False,
+            true_values=["t"], false_values=["f"],
+        ),
+    )
+
+
+def next_state(rows: pa.Table, event_id: pa.ChunkedArray, c: Classified, state: pa.Table,
+               state_keys: pa.Array, gone: pa.Table, seen_at: np.ndarray | None) -> pa.Table:
+    """The state of the batch's events after this batch's writes (what the SQL did).
+
+    ``seen_at``: for a complete crawl, each row's new ``source_event_crawls`` time, which
+    moves the last sighting of the listings it finds unchanged (``KEEP``).
+    """
+    status, pos = c.status, c.pos
+    act = np.isin(status, (NEW, CHANGED, TOUCH))
+    written = rows.filter(pa.array(act))
+    st = status[act]
+    at = pos[act]
+    cur = state.take(pa.array(np.maximum(at, 0))) if state.num_rows else None
+    is_new, is_changed = st == NEW, st == CHANGED
+    obs = written["observed_at"]
+
+    def old(name: str) -> pa.Array:
+        if cur is None:
+            return pa.nulls(written.num_rows, STATE_SCHEMA.field(name).type)
+        return cur[name].combine_chunks()
+
+    new_mask = pa.array(is_new)
+    keeps_change = pa.array(~is_new & ~is_changed)
+    fresh = pa.table({
+        "marketplace": written["marketplace"], "listing_id": written["listing_id"],
+        "event_id": event_id.filter(pa.array(act)),
+        "total_cents": written["total_cents"], "price_cents": written["price_cents"],
+        "quantity": written["quantity"],
+        "prev_total_cents": pc.if_else(new_mask, pa.nulls(len(st), pa.int64()),
+                                       pc.if_else(pa.array(is_changed), old("total_cents"),
+                                                  old("prev_total_cents"))),
+        "first_seen": pc.if_else(new_mask, obs, old("first_seen")),
+        "last_seen": obs,
+        "last_changed": pc.if_else(keeps_change, old("last_changed"), obs),
+        "gone": pa.array(np.zeros(len(st), bool)),
+    }, schema=STATE_SCHEMA)
+    if not state.num_rows:
+        return fresh
+    replaced = np.zeros(state.num_rows, bool)
+    replaced[at[at >= 0]] = True
+    rest = state
+    if seen_at is not None:
+        keep = status == KEEP
+        seen = state["last_seen"].cast(pa.int64()).to_numpy().copy()
+        seen[pos[keep]] = np.maximum(seen[pos[keep]], seen_at[keep])
+        rest = rest.set_column(rest.schema.get_field_index("last_seen"), "last_seen",
+                               pa.array(seen, pa.int64()).cast(TS))
+    if gone.num_rows:
+        marked = pc.is_in(state_keys, value_set=key(gone))
+        rest = rest.set_column(rest.schema.get_field_index("gone"), "gone",
+                               pc.or_(rest["gone"], marked))
+    return pa.concat_tables([rest.filter(pa.array(~replaced)), fresh])
