@@ -12,30 +12,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
 from engine.alerts.dispatcher import Dispatcher, DispatchOptions, build_senders
 from sandbox.vendors.smtp_inbox import SmtpBox
 from sandbox.vendors.twilio_api import FakeTwilio
-from tests.fakes.alerts_world import AlertWorld, make_world
+from tests.fakes.alerts_world import AlertWorld
+
+pytest_plugins = ["tests.fixtures_alerts"]  # world, smtp, twilio
 
 ROOT = Path(__file__).resolve().parents[1]
 FROM = "+15035550000"
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpBox]:
-    box = SmtpBox().start()
-    yield box
-    box.stop()
-
-
-@pytest.fixture
-def twilio() -> Iterator[FakeTwilio]:
-    fake = FakeTwilio().start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture
@@ -44,11 +31,6 @@ def env(smtp: SmtpBox, twilio: FakeTwilio) -> dict[str, str]:
             "TWILIO_ACCOUNT_SID": twilio.account_sid, "TWILIO_AUTH_TOKEN": twilio.auth_token,
             "TWILIO_FROM_NUMBER": FROM, "TWILIO_API_BASE": twilio.url,
             "RIPCITY_PUBLIC_URL": "http://ripcity.test", "RIPCITY_SECRET_KEY": "s3cret-key"}
-
-
-@pytest.fixture
-def world(db: psycopg.Connection[Any]) -> AlertWorld:
-    return make_world(db)
 
 
 @pytest.fixture
