@@ -1,7 +1,7 @@
 """Time partitions and retention, for both layouts (TimescaleDB hypertables or native ranges).
 
 The layout is chosen once at migrate time and recorded in ``ripcity_meta``; callers use the
-same two functions either way, and on TimescaleDB ``ensure_partitions`` has nothing to do.
+same functions either way, and on TimescaleDB ``ensure_partitions`` has nothing to do.
 """
 
 from __future__ import annotations
@@ -44,6 +44,14 @@ def ensure_partitions(conn: psycopg.Connection, start: datetime, end: datetime) 
         logger.info("created %(n)d partitions for %(start)s .. %(end)s",
                     {"n": created, "start": start, "end": end})
     return created
+
+
+def ensure_partitions_ahead(conn: psycopg.Connection, days_ahead: int = 7,
+                            now: datetime | None = None) -> int:
+    """``ensure_partitions`` from yesterday to ``days_ahead`` days out (what the engine's
+    maintenance loop keeps ready); returns how many were new."""
+    now = now or datetime.now(UTC)
+    return ensure_partitions(conn, now - timedelta(days=1), now + timedelta(days=days_ahead))
 
 
 def apply_retention(conn: psycopg.Connection, days: int) -> dict[str, int]:

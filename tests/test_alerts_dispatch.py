@@ -12,30 +12,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
 from engine.alerts.dispatcher import Dispatcher, DispatchOptions, build_senders
 from sandbox.vendors.smtp_inbox import SmtpBox
 from sandbox.vendors.twilio_api import FakeTwilio
-from tests.fakes.alerts_world import AlertWorld, make_world
+from tests.fakes.alerts_world import AlertWorld
+
+pytest_plugins = ["tests.fixtures_alerts"]  # world, smtp, twilio
 
 ROOT = Path(__file__).resolve().parents[1]
 FROM = "+15035550000"
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpBox]:
-    box = SmtpBox().start()
-    yield box
-    box.stop()
-
-
-@pytest.fixture
-def twilio() -> Iterator[FakeTwilio]:
-    fake = FakeTwilio().start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture
@@ -44,11 +31,6 @@ def env(smtp: SmtpBox, twilio: FakeTwilio) -> dict[str, str]:
             "TWILIO_ACCOUNT_SID": twilio.account_sid, "TWILIO_AUTH_TOKEN": twilio.auth_token,
             "TWILIO_FROM_NUMBER": FROM, "TWILIO_API_BASE": twilio.url,
             "RIPCITY_PUBLIC_URL": "http://ripcity.test", "RIPCITY_SECRET_KEY": "s3cret-key"}
-
-
-@pytest.fixture
-def world(db: psycopg.Connection[Any]) -> AlertWorld:
-    return make_world(db)
 
 
 @pytest.fixture
@@ -249,6 +231,18 @@ def _wait(event: Any, proc: subprocess.Popen[bytes], timeout: float = 30) -> Non
         assert time.monotonic() < deadline, "dispatcher never reached the provider"
 
 
+def _kill_mid_send(db_url: str, env: dict[str, str], held: Any) -> None:
+    """Run ``ripcity alerts dispatch`` until the provider holds its send (``held`` is set),
+    then SIGKILL it there."""
+    a = _spawn_dispatcher(db_url, env)
+    try:
+        _wait(held, a)
+        a.send_signal(signal.SIGKILL)
+        a.wait(10)
+    finally:
+        a.kill()
+
+
 @pytest.mark.slow
 def test_sms_dispatcher_killed_after_provider_accepted_sends_once(
         world: AlertWorld, db_url: str, env: dict[str, str], dispatcher: Any,
@@ -257,13 +251,7 @@ def test_sms_dispatcher_killed_after_provider_accepted_sends_once(
     world.rule(u, "price_at_or_below", threshold_cents=50_000, channels=["sms"])
     world.ingest([{"listing_id": "A"}, {"listing_id": "B"}])
     twilio.hold()  # accepted, but the answer never reaches dispatcher A
-    a = _spawn_dispatcher(db_url, env)
-    try:
-        _wait(twilio.held, a)
-        a.send_signal(signal.SIGKILL)
-        a.wait(10)
-    finally:
-        a.kill()
+    _kill_mid_send(db_url, env, twilio.held)
     twilio.release()
     b = dispatcher()
     drain(b)
@@ -281,13 +269,7 @@ def test_email_dispatcher_killed_mid_conversation_sends_once(
     world.rule(u, "price_at_or_below", threshold_cents=50_000)
     world.ingest([{"listing_id": "A"}])
     smtp.hold()  # dispatcher A is stopped at RCPT TO, before the message is accepted
-    a = _spawn_dispatcher(db_url, env)
-    try:
-        _wait(smtp.held, a)
-        a.send_signal(signal.SIGKILL)
-        a.wait(10)
-    finally:
-        a.kill()
+    _kill_mid_send(db_url, env, smtp.held)
     smtp.release()
     drain(dispatcher())
     time.sleep(0.3)

@@ -21,15 +21,9 @@ import pytest
 from sandbox.vendors.smtp_inbox import SmtpBox
 
 pytestmark = pytest.mark.slow
+pytest_plugins = ["tests.fixtures_alerts"]  # smtp
 
 EMAIL = "drop@example.com"
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpBox]:
-    box = SmtpBox().start()
-    yield box
-    box.stop()
 
 
 @pytest.fixture

@@ -5,14 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
-import pytest
 
 from tests.fakes.alerts_world import AlertWorld, make_world
 
-
-@pytest.fixture
-def world(db: psycopg.Connection[Any]) -> AlertWorld:
-    return make_world(db)
+pytest_plugins = ["tests.fixtures_alerts"]  # world
 
 
 def test_price_at_or_below_fires_on_a_drop_under_the_target_once(world: AlertWorld) -> None:

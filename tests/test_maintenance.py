@@ -11,18 +11,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from engine.maintenance import (
-    MaintenanceLoop,
-    MaintenanceOptions,
-    apply_retention_now,
-    compute_forecasts,
-    ensure_partitions_ahead,
-    refresh_rollups,
-)
+from engine.deals.forecasting import compute_forecasts
+from engine.maintenance import MaintenanceLoop, MaintenanceOptions
 from storage.events import upsert_events
 from storage.forecasts import latest_forecast
 from storage.ingest import write_snapshots
+from storage.partitions import apply_retention, ensure_partitions_ahead
 from storage.records import EventRecord
+from storage.rollups import refresh_rollups
 from tests.fixtures_api import listing_batch
 
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
@@ -78,13 +74,18 @@ def world_url(pg_server_url: str, db_template: str) -> str:
                 sql.Identifier(name)))
 
 
+def _refresh(url: str, since: datetime) -> dict[str, int]:
+    with psycopg.connect(url) as conn:
+        return refresh_rollups(conn, since, NOW)
+
+
 def _event_ids(url: str) -> list[int]:
     with psycopg.connect(url) as conn:
         return [r[0] for r in conn.execute("SELECT id FROM events ORDER BY id")]
 
 
 def test_rollups_appear_for_recently_ingested_events(world_url: str) -> None:
-    result = refresh_rollups(world_url, NOW - timedelta(hours=HOURS + 1), NOW)
+    result = _refresh(world_url, NOW - timedelta(hours=HOURS + 1))
     assert result["events"] == 4
     with psycopg.connect(world_url) as conn:
         hours = conn.execute(
@@ -93,11 +94,11 @@ def test_rollups_appear_for_recently_ingested_events(world_url: str) -> None:
     assert len(hours) == 4
     assert all(n >= HOURS for _, n in hours)
     # nothing seen since now: nothing to refresh
-    assert refresh_rollups(world_url, NOW + timedelta(hours=2), NOW)["events"] == 0
+    assert _refresh(world_url, NOW + timedelta(hours=2))["events"] == 0
 
 
 def test_forecast_row_written_for_upcoming_events(world_url: str) -> None:
-    refresh_rollups(world_url, NOW - timedelta(hours=HOURS + 1), NOW)
+    _refresh(world_url, NOW - timedelta(hours=HOURS + 1))
     model, counts = compute_forecasts(world_url, NOW, horizon_days=0.5)
     assert counts["forecasts"] == 4
     assert model.model.classifier is not None  # enough labelled hours to learn from
@@ -126,7 +127,7 @@ def test_event_page_shows_the_engine_forecast(world_url: str) -> None:
     from api.app import create_app
     from tests.fixtures_api import ServerThread
 
-    refresh_rollups(world_url, NOW - timedelta(hours=HOURS + 1), NOW)
+    _refresh(world_url, NOW - timedelta(hours=HOURS + 1))
     compute_forecasts(world_url, NOW, horizon_days=0.5)
     first, *_, last = _event_ids(world_url)
     with psycopg.connect(world_url) as conn:
@@ -148,8 +149,10 @@ def test_retention_drops_old_partitions(db_url: str) -> None:
         write_snapshots(conn, listing_batch("OLD", "seatgeek", 3, observed_at=old))
         conn.commit()
         assert conn.execute("SELECT count(*) FROM listing_snapshots").fetchone()[0] == 3
-    assert ensure_partitions_ahead(db_url, days_ahead=9)["created"] >= 1
-    result = apply_retention_now(db_url, 30)
+    with psycopg.connect(db_url) as conn:
+        assert ensure_partitions_ahead(conn, days_ahead=9) >= 1
+    with psycopg.connect(db_url) as conn:
+        result = apply_retention(conn, 30)
     assert result["partitions_dropped"] >= 1
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT count(*) FROM listing_snapshots").fetchone()[0] == 0

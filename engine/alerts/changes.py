@@ -2,7 +2,7 @@
 
 ``storage.ingest.write_snapshots`` returns new listings, price changes and gone listings in
 separate tables (``IngestResult``); a deal scorer returns scored batches. Both are folded
-here into ``MATCH_SCHEMA`` so the matcher has one shape to COPY into PostgreSQL.
+here into storage's ``MATCH_SCHEMA`` so the matcher has one shape to COPY into PostgreSQL.
 """
 
 from __future__ import annotations
@@ -13,16 +13,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from storage.ingest import CHANGE_SCHEMA
-
-#: One row per listing that changed (``old_total_cents`` null = new listing): storage's
-#: change rows plus what scoring and matching add.
-MATCH_SCHEMA = pa.schema([
-    *CHANGE_SCHEMA,
-    pa.field("deal_score", pa.float64()),
-    pa.field("source_event_id", pa.string()),  # resolves event_id when that is null
-    pa.field("is_new", pa.bool_()),  # null = unknown (a scored batch): never "new"
-])
+from storage.alerts.matching import MATCH_SCHEMA
 
 
 @dataclasses.dataclass(slots=True)

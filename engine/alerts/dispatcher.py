@@ -1,14 +1,15 @@
 """The dispatcher: claims due outbox rows, sends them, records what the provider said.
 
-Several dispatchers can run: each claims up to ``batch_size`` rows with ``FOR NO KEY UPDATE
-SKIP LOCKED`` (the ``FOR UPDATE`` variant that still lets attempt rows reference the claimed
-ones) and holds the claim in one open transaction while it sends. If a dispatcher dies,
-PostgreSQL drops its connection and the rows are free for the next one at once.
+Several dispatchers can run: each claims up to ``batch_size`` rows that no other one holds
+(``storage.alerts.outbox.claim_due``) and holds the claim in one open transaction while it
+sends. If a dispatcher dies, PostgreSQL drops its connection and the rows are free for the
+next one at once.
 
 A round is set-based: one query reads every recipient's address, plan, channel state and
-sends today; the messages go out ``send_workers`` at a time (threads: one kept-open SMTP
-connection each, one shared HTTP session for Twilio); outcomes are written back with a
-few statements (``engine.alerts.ledger``). Rendering and the provider are then the cost.
+sends today (``storage.alerts.recipients``); the messages go out ``send_workers`` at a time
+(threads: one kept-open SMTP connection each, one shared HTTP session for Twilio); outcomes
+are written back with a few statements (``engine.alerts.ledger``). Rendering and the
+provider are then the cost.
 
 Exactly once: before any provider is called, a ``sending`` attempt per row (with the
 message's idempotency key) is committed on a second connection; ``sent`` / ``failed`` is
@@ -34,7 +35,7 @@ import threading
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from engine.alerts.channels.base import (
@@ -44,9 +45,19 @@ from engine.alerts.channels.base import (
     Sent,
     TransientFailure,
 )
-from engine.alerts.ledger import Ledger, finish_attempts, start_attempts
-from engine.alerts.outbox import NOTIFY_CHANNEL
+from engine.alerts.ledger import Ledger
 from engine.alerts.policy import backoff_seconds
+from storage.alerts.deliveries import (
+    AttemptResult,
+    AttemptStart,
+    LastAttempt,
+    finish_attempts,
+    last_attempts,
+    start_attempts,
+)
+from storage.alerts.outbox import OutboxRow, claim_due, listen, seconds_to_next_due
+from storage.alerts.recipients import Recipient, recipients
+from storage.db import connect
 
 if TYPE_CHECKING:
     import psycopg
@@ -68,62 +79,17 @@ class DispatchOptions:
     idle_wait_s: float = 5.0  # LISTEN timeout when nothing is due
 
 
-_CLAIM = """
-SELECT id, user_id, channel, payload, attempts, idempotency_key
-FROM alert_outbox
-WHERE status = 'pending' AND next_attempt_at <= now()
-ORDER BY next_attempt_at, id
-LIMIT %s
-FOR NO KEY UPDATE SKIP LOCKED
-"""
-
-_LAST_ATTEMPTS = """
-SELECT DISTINCT ON (outbox_id) outbox_id, idempotency_key, status, provider_id, provider_status
-FROM alert_deliveries WHERE outbox_id = ANY(%s) ORDER BY outbox_id, id DESC
-"""
-
-# Recipient, plan, channel state and today's sends for every (user, channel) of a batch.
-_RECIPIENTS = """
-SELECT k.user_id, k.channel, u.id IS NOT NULL, u.email, u.phone,
-       alert_user_is_premium(k.user_id), coalesce(c.opted_out, false), c.disabled_reason,
-       c.last_sent_at, coalesce(u.daily_alert_cap, %(cap)s),
-       (SELECT count(*) FROM alert_outbox o
-        WHERE o.user_id = k.user_id AND o.channel = k.channel AND o.status = 'sent'
-          AND o.merged_into IS NULL
-          AND o.sent_at >= date_trunc('day', now() AT TIME ZONE coalesce(u.timezone, 'UTC'))
-                           AT TIME ZONE coalesce(u.timezone, 'UTC')),
-       now()
-FROM unnest(%(uids)s::bigint[], %(chs)s::text[]) AS k (user_id, channel)
-LEFT JOIN users u ON u.id = k.user_id
-LEFT JOIN alert_user_channels c ON c.user_id = k.user_id AND c.channel = k.channel
-"""
-
-
 @dataclasses.dataclass(slots=True)
 class _Group:
     user_id: int
     channel: str
-    rows: list[tuple[Any, ...]]
+    rows: list[OutboxRow]
     key: str
     in_doubt: bool = False
 
     @property
     def ids(self) -> list[int]:
-        return [r[0] for r in self.rows]
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Recipient:
-    exists: bool
-    email: str | None
-    phone: str | None
-    premium: bool
-    opted_out: bool
-    disabled: str | None
-    last_sent: datetime | None
-    cap: int
-    sent_today: int
-    now: datetime
+        return [r.id for r in self.rows]
 
 
 @dataclasses.dataclass(slots=True)
@@ -139,13 +105,11 @@ class Dispatcher:
 
     def __init__(self, database_url: str, senders: dict[str, Sender],
                  options: DispatchOptions | None = None, name: str | None = None) -> None:
-        import psycopg
-
         self.options = options or DispatchOptions()
         self.senders = senders
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
-        self._claim = psycopg.connect(database_url)
-        self._record = psycopg.connect(database_url, autocommit=True)
+        self._claim = connect(database_url)
+        self._record = connect(database_url, autocommit=True)
         self._listen: psycopg.Connection[Any] | None = None
         self._url = database_url
         self._pool = ThreadPoolExecutor(max(1, self.options.send_workers),
@@ -158,14 +122,14 @@ class Dispatcher:
         conn = self._claim
         t0 = time.perf_counter()
         with conn.transaction():
-            rows = conn.execute(_CLAIM, (self.options.batch_size,)).fetchall()
+            rows = claim_due(conn, self.options.batch_size)
             if not rows:
                 return 0
-            last = {r[0]: r[1:] for r in conn.execute(
-                _LAST_ATTEMPTS, ([r[0] for r in rows],)).fetchall()}
+            last = last_attempts(conn, [r.id for r in rows])
             ledger = Ledger()
             groups = self._groups(rows, last, ledger)
-            people = self._recipients(conn, groups)
+            people = recipients(conn, ((g.user_id, g.channel) for g in groups),
+                                self.options.daily_cap)
             sends = self._decide(groups, people, ledger)
             t1 = time.perf_counter()
             self._send_all(sends, ledger)
@@ -177,43 +141,34 @@ class Dispatcher:
                       "send": (t2 - t1) * 1000, "post": (time.perf_counter() - t2) * 1000})
         return len(rows)
 
-    def _groups(self, rows: list[tuple[Any, ...]], last: dict[int, tuple[Any, ...]],
+    def _groups(self, rows: list[OutboxRow], last: dict[int, LastAttempt],
                 ledger: Ledger) -> list[_Group]:
         """Rows already sent are closed; in-doubt rows regroup by their attempt's key;
         the rest coalesce per (user, channel). In-doubt groups come first."""
         groups: dict[tuple[Any, ...], _Group] = {}
         for row in rows:
-            oid, user_id, channel = row[0], row[1], row[2]
-            prev = last.get(oid)
-            if prev is not None and prev[1] == "sent":
-                ledger.mark_sent([oid], prev[0], Sent(prev[2] or "", prev[3] or "sent"),
-                                 user_id, channel)
+            prev = last.get(row.id)
+            if prev is not None and prev.status == "sent":
+                ledger.mark_sent([row.id], prev.idempotency_key,
+                                 Sent(prev.provider_id or "", prev.provider_status or "sent"),
+                                 row.user_id, row.channel)
                 self.counts["recovered_sent"] += 1
                 continue
-            if prev is not None and prev[1] == "sending":
-                k: tuple[Any, ...] = ("doubt", prev[0])
-                g = groups.setdefault(k, _Group(user_id, channel, [], prev[0], in_doubt=True))
+            if prev is not None and prev.status == "sending":
+                k: tuple[Any, ...] = ("doubt", prev.idempotency_key)
+                g = groups.setdefault(k, _Group(row.user_id, row.channel, [],
+                                                prev.idempotency_key, in_doubt=True))
             else:
-                k = ("new", user_id, channel)
-                g = groups.setdefault(k, _Group(user_id, channel, [], ""))
+                k = ("new", row.user_id, row.channel)
+                g = groups.setdefault(k, _Group(row.user_id, row.channel, [], ""))
             g.rows.append(row)
         for g in groups.values():
-            g.rows.sort(key=lambda r: r[0])
+            g.rows.sort(key=lambda r: r.id)
             if not g.key:
-                g.key = g.rows[0][5] or f"o{g.rows[0][0]}-{g.channel}"
+                g.key = g.rows[0].idempotency_key or f"o{g.rows[0].id}-{g.channel}"
         return sorted(groups.values(), key=lambda g: not g.in_doubt)
 
-    def _recipients(self, conn: psycopg.Connection[Any], groups: list[_Group]
-                    ) -> dict[tuple[int, str], _Recipient]:
-        pairs = sorted({(g.user_id, g.channel) for g in groups})
-        if not pairs:
-            return {}
-        found = conn.execute(_RECIPIENTS, {
-            "cap": self.options.daily_cap, "uids": [u for u, _ in pairs],
-            "chs": [c for _, c in pairs]}).fetchall()
-        return {(r[0], r[1]): _Recipient(*r[2:]) for r in found}
-
-    def _decide(self, groups: list[_Group], people: dict[tuple[int, str], _Recipient],
+    def _decide(self, groups: list[_Group], people: dict[tuple[int, str], Recipient],
                 ledger: Ledger) -> list[_Send]:
         """Gates, coalescing and the cap, per group; returns what to send now."""
         o = self.options
@@ -232,7 +187,7 @@ class Dispatcher:
                 continue
             to = who.email if g.channel == "email" else who.phone
             out = Outgoing(key=g.key, user_id=g.user_id, to=to or "",
-                           payloads=[r[3] for r in g.rows])
+                           payloads=[r.payload for r in g.rows])
             if g.in_doubt:
                 found = self._lookup(sender, out)
                 if found is not None:
@@ -288,19 +243,21 @@ class Dispatcher:
         if not sends:
             return
         attempts = start_attempts(self._record, [
-            (oid, s.group.channel, s.group.key) for s in sends for oid in s.group.ids])
+            AttemptStart(oid, s.group.channel, s.group.key) for s in sends
+            for oid in s.group.ids])
         for s, result in zip(sends, self._pool.map(_send_one, sends), strict=True):
             s.result = result
-        done: list[tuple[int, str, str | None, str | None, str | None]] = []
+        done: list[AttemptResult] = []
         for s in sends:
             g, r = s.group, s.result
             if isinstance(r, Sent):
-                done += [(attempts[i], "sent", r.provider_id, r.status, None) for i in g.ids]
+                done += [AttemptResult(attempts[i], "sent", r.provider_id, r.status, None)
+                         for i in g.ids]
                 ledger.mark_sent(g.ids, g.key, r, g.user_id, g.channel)
                 self.counts["messages"] += 1
                 self.counts["sent_rows"] += len(g.rows)
                 continue
-            done += [(attempts[i], "failed", None, None, str(r)) for i in g.ids]
+            done += [AttemptResult(attempts[i], "failed", None, None, str(r)) for i in g.ids]
             if isinstance(r, PermanentFailure):
                 ledger.disable(g.user_id, g.channel, str(r))
                 self._close(ledger, g, "failed", f"permanent: {r}")
@@ -315,7 +272,7 @@ class Dispatcher:
 
     def _retry(self, ledger: Ledger, g: _Group, error: str) -> None:
         o = self.options
-        attempts = max(r[4] for r in g.rows) + 1
+        attempts = max(r.attempts for r in g.rows) + 1
         if attempts >= o.max_attempts:
             ledger.close(g.ids, "failed", f"gave up after {attempts} attempts: {error}",
                          attempts)
@@ -327,19 +284,15 @@ class Dispatcher:
 
     # --- the loop -----------------------------------------------------------------------
     def _seconds_to_next_due(self) -> float:
-        row = self._record.execute(
-            """SELECT extract(epoch FROM min(next_attempt_at) - now())::float8
-               FROM alert_outbox WHERE status = 'pending'""").fetchone()
-        wait = self.options.idle_wait_s if row is None or row[0] is None else row[0]
+        due = seconds_to_next_due(self._record)
+        wait = self.options.idle_wait_s if due is None else due
         return max(0.0, min(wait, self.options.idle_wait_s))
 
     def run(self, stop: threading.Event | None = None) -> None:
         """Send until ``stop`` is set: wake on NOTIFY, or when the next deferred row is due."""
-        import psycopg
-
         stop = stop or threading.Event()
-        self._listen = psycopg.connect(self._url, autocommit=True)
-        self._listen.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        self._listen = connect(self._url, autocommit=True)
+        listen(self._listen)
         logger.info("alert dispatcher %(n)s listening", {"n": self.name})
         while not stop.is_set():
             try:

@@ -105,15 +105,13 @@ def test_sms(to: str = typer.Argument(..., help="E.164 number, e.g. +15035550100
 @app.command()
 def status(database_url: str | None = typer.Option(None)) -> None:
     """Outbox rows by channel and status."""
-    import psycopg
+    from storage.alerts.outbox import outbox_counts
+    from storage.db import connect
 
-    from storage.db import resolve_database_url
-
-    with psycopg.connect(database_url or resolve_database_url()) as conn:
-        rows = conn.execute("""SELECT channel, status, count(*) FROM alert_outbox
-                               GROUP BY 1, 2 ORDER BY 1, 2""").fetchall()
-    for channel, st, n in rows:
-        typer.echo(f"{channel:6} {st:10} {n}")
+    with connect(database_url) as conn:
+        counts = outbox_counts(conn)
+    for c in counts:
+        typer.echo(f"{c.channel:6} {c.status:10} {c.rows}")
 
 
 _SAMPLE = {"matches": [{

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -23,7 +23,7 @@ ModelsDir = Annotated[Path | None, typer.Option(
     "--models-dir", help="where model versions live (default RIPCITY_DATA_DIR/models)")]
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
     raise typer.Exit(1)
 
@@ -98,7 +98,8 @@ def train(
     from engine.deals.forecast import backtest
     from engine.deals.registry import save_model
     from engine.deals.store import load_context, load_history
-    from engine.maintenance import load_get_in_series, refresh_rollups
+    from storage.db import connect
+    from storage.rollups import get_in_series, refresh_rollups
 
     console = Console()
     now = datetime.now(UTC)
@@ -129,8 +130,9 @@ def train(
             scores.update(holdout_error(history, context))
             progress.update(t, completed=1)
         t = step("backtest: buy-or-wait on held-out events (hourly rollups)")
-        refresh_rollups(url, now - timedelta(days=2), now)
-        series = load_get_in_series(url, now - timedelta(days=days))
+        with connect(url) as conn:
+            refresh_rollups(conn, now - timedelta(days=2), now)
+            series = get_in_series(conn, now - timedelta(days=days))
         scores.update(backtest(series, context, horizon_days=horizon))
         progress.update(t, completed=1)
     console.print(f"new model version: [bold]{version}[/bold]")
@@ -196,32 +198,29 @@ def forecast(
     min_points: Annotated[int, typer.Option(help="hourly prices needed")] = 6,
 ) -> None:
     """Forecast one event now (refreshes its rollups, stores the forecast, prints it)."""
-    import psycopg
-
-    from engine.maintenance import compute_forecasts, refresh_rollups
+    from engine.deals.forecasting import compute_forecasts
+    from storage.db import connect
     from storage.forecasts import latest_forecast
+    from storage.rollups import event_span, refresh_rollups
 
     now = datetime.now(UTC)
     with _database() as url:
-        with psycopg.connect(url) as conn:
-            row = conn.execute("SELECT name, starts_at FROM events WHERE id = %s",
-                               (event_id,)).fetchone()
-            first = conn.execute("SELECT min(observed_at) FROM listing_snapshots "
-                                 "WHERE event_id = %s", (event_id,)).fetchone()[0]
-        if row is None:
-            _fail(f"no event {event_id}: find ids with the API (/api/v1/events) or the dashboard")
-        if first is not None:
-            refresh_rollups(url, first, now, event_ids=[event_id])
+        with connect(url) as conn:
+            event = event_span(conn, event_id)
+            if event is None:
+                _fail(f"no event {event_id}: find ids with the API (/api/v1/events) or the "
+                      "dashboard")
+            if event.first_observed_at is not None:
+                refresh_rollups(conn, event.first_observed_at, now, event_ids=[event_id])
         _, counts = compute_forecasts(url, now, horizon_days=horizon, min_points=min_points,
                                       event_ids=[event_id])
-        with psycopg.connect(url) as conn:
+        with connect(url) as conn:
             fc = latest_forecast(conn, event_id)
-    name, starts_at = row
     if counts["forecasts"] == 0 or fc is None:
-        why = ("it has already started" if starts_at and starts_at <= now
+        why = ("it has already started" if event.starts_at and event.starts_at <= now
                else f"it has fewer than {min_points} hourly prices")
-        _fail(f"no forecast for event {event_id} ({name}): {why}")
-    typer.echo(f"{name} (event {event_id}): {fc.advice} — prices {fc.direction} "
+        _fail(f"no forecast for event {event_id} ({event.name}): {why}")
+    typer.echo(f"{event.name} (event {event_id}): {fc.advice} — prices {fc.direction} "
                f"within {fc.horizon_days:g} days, {fc.confidence:.0%} confident")
     typer.echo(fc.reason)
     typer.echo(f"model {fc.model_version}, computed {fc.computed_at:%Y-%m-%d %H:%M} UTC")

@@ -1,0 +1,226 @@
+"""The matcher's SQL text: session temp tables and the set-based statements over them.
+
+:mod:`storage.alerts.matching` runs them in this order inside one transaction. The changed
+listings are copied into ``_am_changes``; each one probes the rule index
+(``alert_rules (event_id, threshold_cents)`` for price rules, so a price change reads only
+the rules it meets); rules aimed at a venue, a performer, a watchlist entry or "any event I
+watch" are first resolved (``CANDIDATES``) to the events this batch touched. Hits land in
+``_am_hits``, which :mod:`storage.alerts.outbox` turns into matches and outbox rows.
+"""
+
+from __future__ import annotations
+
+DDL = """
+CREATE TEMP TABLE IF NOT EXISTS _am_changes (
+    marketplace text COLLATE "C", listing_id text COLLATE "C", event_id bigint, section text,
+    "row" text, quantity integer, old_total_cents bigint, total_cents bigint,
+    observed_at timestamptz, deal_score double precision, source_event_id text COLLATE "C",
+    is_new boolean
+);
+CREATE TEMP TABLE IF NOT EXISTS _am_events (
+    event_id bigint PRIMARY KEY, observed_at timestamptz, prev_exists boolean,
+    prev_get_in bigint, get_in bigint
+);
+CREATE TEMP TABLE IF NOT EXISTS _am_cand (rule_id bigint, event_id bigint);
+CREATE TEMP TABLE IF NOT EXISTS _am_hits (
+    dedupe_key text, rule_id bigint, user_id bigint, kind text, event_id bigint,
+    marketplace text, listing_id text, section text, "row" text, quantity integer,
+    old_total_cents bigint, total_cents bigint, observed_at timestamptz,
+    deal_score double precision, reference_cents bigint
+);
+TRUNCATE _am_changes, _am_events, _am_cand, _am_hits;
+"""
+
+RESOLVE_EVENTS = """
+UPDATE _am_changes c SET event_id = es.event_id
+FROM event_sources es
+WHERE c.event_id IS NULL AND es.marketplace = c.marketplace
+  AND es.source_event_id = c.source_event_id
+"""
+
+# Scored batches carry their deal score; ingest changes take it from listings_current.
+FILL_SCORES = """
+UPDATE _am_changes c SET deal_score = lc.deal_score
+FROM listings_current lc
+WHERE c.deal_score IS NULL AND lc.marketplace = c.marketplace
+  AND lc.listing_id = c.listing_id AND lc.deal_score IS NOT NULL
+"""
+
+# Touched events; their state rows are locked (in id order) before they are read.
+EVENTS = """
+INSERT INTO _am_events (event_id, observed_at)
+SELECT event_id, max(observed_at) FROM (
+    SELECT event_id, observed_at FROM _am_changes WHERE event_id IS NOT NULL
+    UNION ALL SELECT unnest(%(gone)s::bigint[]), %(gone_at)s::timestamptz) x
+GROUP BY event_id
+"""
+
+LOCK_STATE = """
+SELECT 1 FROM alert_event_state WHERE event_id IN (SELECT event_id FROM _am_events)
+ORDER BY event_id FOR UPDATE
+"""
+
+# The previous get-in price (NULL = sold out; no row = never seen) and the current one.
+EVENT_PRICES = """
+UPDATE _am_events ev SET
+    prev_exists = EXISTS (SELECT 1 FROM alert_event_state s WHERE s.event_id = ev.event_id),
+    prev_get_in = (SELECT s.get_in_cents FROM alert_event_state s
+                   WHERE s.event_id = ev.event_id),
+    get_in = (SELECT min(lc.total_cents) FROM listings_current lc
+              WHERE lc.event_id = ev.event_id AND lc.gone_at IS NULL)
+"""
+
+SAVE_STATE = """
+INSERT INTO alert_event_state (event_id, get_in_cents, changed_at)
+SELECT event_id, get_in, observed_at FROM _am_events
+WHERE NOT prev_exists OR get_in IS DISTINCT FROM prev_get_in
+ORDER BY event_id
+ON CONFLICT (event_id) DO UPDATE SET get_in_cents = EXCLUDED.get_in_cents,
+    changed_at = EXCLUDED.changed_at
+"""
+
+SAVE_HISTORY = """
+INSERT INTO alert_get_in_history (event_id, observed_at, get_in_cents)
+SELECT event_id, observed_at, get_in FROM _am_events
+WHERE get_in IS NOT NULL AND get_in IS DISTINCT FROM prev_get_in
+ON CONFLICT DO NOTHING
+"""
+
+# Rules not aimed at one event, resolved to the events this batch touched.
+CANDIDATES = """
+WITH _am_watched AS MATERIALIZED (   -- watchlist entries that cover a touched event
+    SELECT w.id, ev.event_id, w.user_id FROM _am_events ev
+    JOIN watchlists w ON w.event_id = ev.event_id
+    UNION ALL
+    SELECT w.id, ev.event_id, w.user_id FROM _am_events ev
+    JOIN events e ON e.id = ev.event_id
+    JOIN watchlists w ON w.venue_id = e.venue_id AND w.venue_id IS NOT NULL
+    UNION ALL
+    SELECT w.id, ev.event_id, w.user_id FROM _am_events ev
+    JOIN events e ON e.id = ev.event_id CROSS JOIN LATERAL unnest(e.performers) p(name)
+    JOIN watchlists w ON lower(w.performer) = lower(p.name) AND w.performer IS NOT NULL
+)
+INSERT INTO _am_cand (rule_id, event_id)
+SELECT DISTINCT rule_id, event_id FROM (
+    SELECT r.id AS rule_id, ev.event_id
+    FROM _am_events ev JOIN events e ON e.id = ev.event_id
+    JOIN alert_rules r ON r.venue_id = e.venue_id AND r.active AND r.venue_id IS NOT NULL
+    UNION ALL
+    SELECT r.id, ev.event_id
+    FROM _am_events ev JOIN events e ON e.id = ev.event_id
+    CROSS JOIN LATERAL unnest(e.performers) p(name)
+    JOIN alert_rules r ON lower(r.performer) = lower(p.name) AND r.active
+                      AND r.performer IS NOT NULL
+    UNION ALL
+    SELECT r.id, w.event_id FROM _am_watched w
+    JOIN alert_rules r ON r.watchlist_id = w.id AND r.active AND r.watchlist_id IS NOT NULL
+    UNION ALL
+    SELECT r.id, w.event_id FROM _am_watched w
+    JOIN alert_rules r ON r.user_id = w.user_id AND r.active AND r.event_id IS NULL
+                      AND r.watchlist_id IS NULL AND r.performer IS NULL AND r.venue_id IS NULL
+    UNION ALL
+    SELECT r.id, ev.event_id FROM _am_events ev
+    JOIN alert_rules r ON r.event_id = ev.event_id AND r.active
+                      AND r.kind IN ('drop_percent', 'deal_score_at_least',
+                                     'new_listing_in_section', 'back_in_stock')
+) x
+"""
+
+# The filters every listing rule shares: N tickets together, marketplace, sections.
+_LISTING_FILTER = """
+    c.quantity >= r.min_quantity
+    AND (r.marketplace IS NULL OR r.marketplace = c.marketplace)
+    AND ((coalesce(cardinality(r.sections), 0) = 0 AND r.section IS NULL)
+         OR EXISTS (SELECT 1 FROM unnest(array_append(coalesce(r.sections, '{}'), r.section)) s
+                    WHERE upper(btrim(s)) = upper(btrim(c.section))))
+"""
+
+_HIT_COLS = """dedupe_key, rule_id, user_id, kind, event_id, marketplace, listing_id, section,
+    "row", quantity, old_total_cents, total_cents, observed_at, deal_score, reference_cents"""
+
+_LISTING_HIT = """
+    'r' || r.id || ':' || c.marketplace || ':' || c.listing_id || ':' || c.total_cents,
+    r.id, r.user_id, r.kind, c.event_id, c.marketplace, c.listing_id, c.section, c."row",
+    c.quantity, c.old_total_cents, c.total_cents, c.observed_at, c.deal_score"""
+
+# All-in price at or below X: only when the listing is new or got cheaper (a rise that
+# stays under X says nothing new); the (rule, listing, price) key stops repeats.
+PRICE_HITS = f"""
+INSERT INTO _am_hits ({_HIT_COLS})
+SELECT {_LISTING_HIT}, r.threshold_cents
+FROM _am_changes c
+JOIN LATERAL (
+    SELECT r.* FROM alert_rules r
+    WHERE r.event_id = c.event_id AND r.active AND r.kind = 'price_at_or_below'
+      AND r.threshold_cents >= c.total_cents
+    UNION ALL
+    SELECT r.* FROM _am_cand k JOIN alert_rules r ON r.id = k.rule_id
+    WHERE k.event_id = c.event_id AND r.kind = 'price_at_or_below'
+      AND r.threshold_cents >= c.total_cents
+) r ON true
+WHERE c.event_id IS NOT NULL
+  AND (c.is_new OR c.total_cents < c.old_total_cents)
+  AND {_LISTING_FILTER}
+"""
+
+OTHER_LISTING_HITS = f"""
+INSERT INTO _am_hits ({_HIT_COLS})
+SELECT {_LISTING_HIT}, NULL
+FROM _am_changes c
+JOIN _am_cand k ON k.event_id = c.event_id
+JOIN alert_rules r ON r.id = k.rule_id
+WHERE {_LISTING_FILTER}
+  AND CASE r.kind
+        WHEN 'new_listing_in_section' THEN coalesce(c.is_new, false)
+        WHEN 'deal_score_at_least' THEN c.deal_score >= r.min_deal_score
+             AND (c.is_new IS NOT FALSE OR c.total_cents < c.old_total_cents)
+        ELSE false
+      END
+"""
+
+# Event get-in price fell by Y % or $Y from its highest within the rule's window.
+DROP_HITS = f"""
+INSERT INTO _am_hits ({_HIT_COLS})
+SELECT 'r' || r.id || ':getin:' || ev.event_id || ':' || ev.get_in,
+       r.id, r.user_id, r.kind, ev.event_id, lc.marketplace, lc.listing_id, lc.section,
+       lc."row", lc.quantity, ref.peak, ev.get_in, ev.observed_at, lc.deal_score, ref.peak
+FROM _am_events ev
+JOIN _am_cand k ON k.event_id = ev.event_id
+JOIN alert_rules r ON r.id = k.rule_id AND r.kind = 'drop_percent'
+CROSS JOIN LATERAL (
+    SELECT max(h.get_in_cents) AS peak FROM alert_get_in_history h
+    WHERE h.event_id = ev.event_id AND h.observed_at < ev.observed_at
+      AND h.observed_at >= ev.observed_at - make_interval(secs => r.window_seconds)
+) ref
+CROSS JOIN LATERAL (
+    SELECT * FROM listings_current l
+    WHERE l.event_id = ev.event_id AND l.gone_at IS NULL AND l.total_cents = ev.get_in
+    ORDER BY l.marketplace, l.listing_id LIMIT 1
+) lc
+WHERE ev.get_in IS NOT NULL AND ev.get_in < ev.prev_get_in AND ref.peak IS NOT NULL
+  AND ((r.drop_percent IS NOT NULL AND ev.get_in <= ref.peak * (1 - r.drop_percent / 100.0))
+       OR (r.drop_cents IS NOT NULL AND ref.peak - ev.get_in >= r.drop_cents))
+"""
+
+# A sold-out event (get-in NULL) has listings again.
+STOCK_HITS = f"""
+INSERT INTO _am_hits ({_HIT_COLS})
+SELECT 'r' || r.id || ':stock:' || ev.event_id || ':' || extract(epoch FROM ev.observed_at),
+       r.id, r.user_id, r.kind, ev.event_id, lc.marketplace, lc.listing_id, lc.section,
+       lc."row", lc.quantity, NULL, ev.get_in, ev.observed_at, lc.deal_score, NULL
+FROM _am_events ev
+JOIN _am_cand k ON k.event_id = ev.event_id
+JOIN alert_rules r ON r.id = k.rule_id AND r.kind = 'back_in_stock'
+CROSS JOIN LATERAL (
+    SELECT * FROM listings_current l
+    WHERE l.event_id = ev.event_id AND l.gone_at IS NULL AND l.total_cents = ev.get_in
+    ORDER BY l.marketplace, l.listing_id LIMIT 1
+) lc
+WHERE ev.prev_exists AND ev.prev_get_in IS NULL AND ev.get_in IS NOT NULL
+"""
+
+# Row estimates for the per-change probes are large, so PostgreSQL would JIT-compile them:
+# ~0.5 s of compiling for ~10 ms of index probes. Matching is OLTP work.
+NO_JIT = "SET LOCAL jit = off"
+ANALYZE_CHANGES = "ANALYZE _am_changes"
+COUNT_HITS = "SELECT count(*) FROM _am_hits"
