@@ -130,7 +130,7 @@ second and a crawl benchmark waits on its crawler, not on the sandbox. How:
 ``ListingModel._build_live`` draws all of a page's per-slot hashes in one (fields x slots)
 block (numpy's per-call overhead, not arithmetic, dominates at 100 listings); the listing
 endpoints (SeatGeek listings, StubHub inventory, Ticketmaster top picks) render their JSON
-from numpy columns with ``sandbox.render``: per-seat-map tables of pre-rendered
+from numpy columns with ``sandbox.fastjson``: per-seat-map tables of pre-rendered
 JSON text, integer cents written as orjson writes dollar floats, and one bytes ``%`` format
 per page. The dict builders (``sg_listings``, ``sh_listings``, ``tm_picks``) stay the
 readable definition of each format (truth uses them, and any text that would need JSON

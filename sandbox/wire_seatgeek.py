@@ -12,7 +12,7 @@ import functools
 import numpy as np
 import orjson
 
-from sandbox import render
+from sandbox import fastjson
 from sandbox.common import (
     BadParameter,
     Request,
@@ -20,9 +20,9 @@ from sandbox.common import (
     iso_naive,
     json_response,
 )
+from sandbox.fastjson import seat_run
 from sandbox.hashing import unit
 from sandbox.market import DELIVERIES, MALFORMED_KINDS, Live, listing_id
-from sandbox.render import seat_run
 from sandbox.venues import SeatMap, Section
 from sandbox.wire_ticketmaster import filter_events
 from sandbox.world import WorldEvent, sg_performer_id, sg_venue_id, slug
@@ -331,7 +331,7 @@ class _MapText:
     """Per seat map: the listing fields that depend only on table lookups, pre-rendered
     as JSON text and merged where they sit next to each other in the record."""
 
-    geo: render.MapGeometry
+    geo: fastjson.MapGeometry
     sec_row: np.ndarray  # [row_at * 4 + spelling] -> 'SECTION,"row":ROW'
     seats: np.ndarray  # [(run * 4 + split rule] -> 'SEATS,"quantity":Q,"splits":[..]'
     tail: np.ndarray  # [(section * 5 + delivery) * 2 + primary] -> 'DELIV,"zone":..,"market":..'
@@ -344,13 +344,13 @@ def _map_text(smap: SeatMap) -> _MapText:
     text = _MAP_TEXT.get(smap.config_id)
     if text is not None:
         return text
-    geo = render.MapGeometry(smap.sections)
+    geo = fastjson.MapGeometry(smap.sections)
     texts = section_texts(smap)
 
     def sec_row(k: int, row: str | None) -> list[str]:
-        rows = ("null", "null") if row is None else (render.jstr(f"Row {row}"),
-                                                     render.jstr(row))
-        return [f'{render.jstr(texts[k][v])},"row":{rows[v % 2]}' for v in range(4)]
+        rows = ("null", "null") if row is None else (fastjson.jstr(f"Row {row}"),
+                                                     fastjson.jstr(row))
+        return [f'{fastjson.jstr(texts[k][v])},"row":{rows[v % 2]}' for v in range(4)]
 
     def seats(first: int, n: int) -> list[str]:
         run = "[]" if first == 0 else orjson.dumps(list(seat_run(first, n))).decode()
@@ -360,7 +360,7 @@ def _map_text(smap: SeatMap) -> _MapText:
     markets = ('"resale"', '"primary"')
     text = _MAP_TEXT[smap.config_id] = _MapText(
         geo, geo.row_table(smap.sections, sec_row, 4), geo.seat_table(seats, 4),
-        render.table([f'{render.jstr(d)},"zone":{render.jstr(sec.tier)},"market":{m}'
+        fastjson.table([f'{fastjson.jstr(d)},"zone":{fastjson.jstr(sec.tier)},"market":{m}'
                       for sec in smap.sections for d in DELIVERIES for m in markets]))
     return text
 
@@ -374,10 +374,10 @@ def _event_template(eid: int, name: str) -> tuple[bytes, bytes] | None:
     """The per-listing format (price inline, and price as one field) or None if the event's
     URL would need escaping."""
     url = f"https://seatgeek.com/e/{slug(name)}/{eid}?listing="
-    if not render.plain(url):
+    if not fastjson.plain(url):
         return None
     head = f'{{"id":%d,"event_id":{eid},"section":%s,"seat_numbers":%s,"price":'
-    tail = f',"delivery_method":%s,"created_at":"%s%s","url":"{render.literal(url)}%d"}}'
+    tail = f',"delivery_method":%s,"created_at":"%s%s","url":"{fastjson.literal(url)}%d"}}'
     return (head + _PRICE + tail).encode(), (head + "%s" + tail).encode()
 
 
@@ -385,7 +385,7 @@ def sg_listings_json(e: WorldEvent, live: Live) -> bytes | None:
     """``sg_listings`` as JSON array items (without the brackets), rendered from columns;
     None when this event's text cannot take the fast path."""
     template = _template(e)
-    if template is None or not render.plain_map(e.seat_map):
+    if template is None or not fastjson.plain_map(e.seat_map):
         return None
     if not len(live):
         return b""
@@ -394,8 +394,8 @@ def sg_listings_json(e: WorldEvent, live: Live) -> bytes | None:
     geo = text.geo
     lid = (listing_id(M, e, 0) + live.slot).tolist()
     seats = text.seats[geo.seats_at(r, live.seat0, q) * 4 + live.split].tolist()
-    day, clock = render.iso_z_parts(live.created)
-    money = [*render.money(live.price), *render.money(live.fees), *render.money(live.total)]
+    day, clock = fastjson.iso_z_parts(live.created)
+    money = [*fastjson.money(live.price), *fastjson.money(live.fees), *fastjson.money(live.total)]
     inline = True
     if np.count_nonzero(bad):
         for i in np.flatnonzero(bad == _BAD["bad_date"]).tolist():
@@ -404,9 +404,9 @@ def sg_listings_json(e: WorldEvent, live: Live) -> bytes | None:
             n = int(q[i])
             seats[i] = seats[i].replace(b',"quantity":%d,' % n, b',"quantity":%d,' % -n, 1)
         if (bad == _BAD["missing_price"]).any():
-            money = [render.nullify(render.column(_PRICE, money), bad == _BAD["missing_price"])]
+            money = [fastjson.nullify(fastjson.column(_PRICE, money), bad == _BAD["missing_price"])]
             inline = False
     columns = [lid, text.sec_row[geo.row_at(k, r) * 4 + live.spelling].tolist(), seats,
                *money, text.tail[(k * 5 + live.delivery) * 2 + live.primary].tolist(),
                day, clock, lid]
-    return render.rows(template[0 if inline else 1], columns)
+    return fastjson.rows(template[0 if inline else 1], columns)

@@ -12,7 +12,7 @@ import dataclasses
 import numpy as np
 import orjson
 
-from sandbox import render
+from sandbox import fastjson
 from sandbox.common import (
     BadParameter,
     Request,
@@ -21,8 +21,8 @@ from sandbox.common import (
     iso_z,
     json_response,
 )
+from sandbox.fastjson import seat_run
 from sandbox.market import DELIVERIES, MALFORMED_KINDS, MAX_QTY, Live, listing_id
-from sandbox.render import seat_run
 from sandbox.wire_seatgeek import section_texts, splits
 from sandbox.wire_ticketmaster import filter_events
 from sandbox.world import WorldEvent, sh_venue_id, slug
@@ -325,7 +325,7 @@ _INLINE, _FIELD = _LISTING.format(current=_CURRENT).encode(), _LISTING.format(cu
 _DELIVERY_ID = np.array(_DELIVERY_BY_INDEX, dtype=np.int64)
 _MISSING_PRICE = 1 + MALFORMED_KINDS[M].index("missing_price")
 _NEGATIVE_QTY = 1 + MALFORMED_KINDS[M].index("negative_quantity")
-_SPLITS = render.table([
+_SPLITS = fastjson.table([
     f'"splitOption":"{int(len(v) > 1)}","ticketSplit":"{min(v)}",'
     f'"splitVector":{orjson.dumps(v).decode()}'
     if (v := splits(q, rule)) else "" for q in range(MAX_QTY + 1) for rule in range(4)])
@@ -333,7 +333,7 @@ _SPLITS = render.table([
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _MapText:
-    geo: render.MapGeometry
+    geo: fastjson.MapGeometry
     section_row: np.ndarray  # [row_at] -> 'SECTION_ID,"row":ROW'
     seller: np.ndarray  # [section * 4 + spelling] -> 'SELLER,"sectionName":NAME'
     seats: np.ndarray  # [seats_at * n_sections + section] -> 'SEATS,"zoneId":..,"zoneName":..'
@@ -347,20 +347,20 @@ def _map_text(e: WorldEvent) -> _MapText:
     text = _MAP_TEXT.get(smap.config_id)
     if text is not None:
         return text
-    geo = render.MapGeometry(smap.sections)
+    geo = fastjson.MapGeometry(smap.sections)
     secs = smap.sections
     texts = section_texts(smap)
 
     def seats(first: int, n: int) -> list[str]:
-        run = '"General Admission"' if first == 0 else render.jstr(",".join(seat_run(first, n)))
-        return [f'{run},"zoneId":{sec.zone_id},"zoneName":{render.jstr(sec.tier)}'
+        run = '"General Admission"' if first == 0 else fastjson.jstr(",".join(seat_run(first, n)))
+        return [f'{run},"zoneId":{sec.zone_id},"zoneName":{fastjson.jstr(sec.tier)}'
                 for sec in secs]
 
     text = _MAP_TEXT[smap.config_id] = _MapText(
         geo, geo.row_table(secs, lambda k, row: [
-            f'{secs[k].section_id},"row":{render.jstr(row or "GA")}']),
-        render.table([f'{render.jstr(texts[k][v])},"sectionName":'
-                      f'{render.jstr(section_name(e, sec))}'
+            f'{secs[k].section_id},"row":{fastjson.jstr(row or "GA")}']),
+        fastjson.table([f'{fastjson.jstr(texts[k][v])},"sectionName":'
+                      f'{fastjson.jstr(section_name(e, sec))}'
                       for k, sec in enumerate(secs) for v in range(4)]),
         geo.seat_table(seats, len(secs)))
     return text
@@ -369,7 +369,7 @@ def _map_text(e: WorldEvent) -> _MapText:
 def sh_listings_json(e: WorldEvent, live: Live) -> bytes | None:
     """``sh_listings`` as JSON array items (without the brackets), rendered from columns;
     None when this event's text cannot take the fast path."""
-    if not render.plain_map(e.seat_map):
+    if not fastjson.plain_map(e.seat_map):
         return None
     if not len(live):
         return b""
@@ -378,17 +378,17 @@ def sh_listings_json(e: WorldEvent, live: Live) -> bytes | None:
     k, r, q, bad = live.section, live.row, live.qty, live.malformed
     value = np.minimum(np.rint(100.0 * live.fair / np.maximum(live.total, 1) * 10), 1000)
     value = value.astype(np.int64)
-    current = list(render.money(live.total))
+    current = list(fastjson.money(live.total))
     template = _INLINE
     qty = q
     if np.count_nonzero(bad):
         qty = np.where(bad == _NEGATIVE_QTY, -q, q)
         if (bad == _MISSING_PRICE).any():
-            current = [render.nullify(render.column(_CURRENT, current), bad == _MISSING_PRICE)]
+            current = [fastjson.nullify(fastjson.column(_CURRENT, current), bad == _MISSING_PRICE)]
             template = _FIELD
     delivery = _DELIVERY_ID[live.delivery].tolist()
-    return render.rows(template, [
-        (listing_id(M, e, 0) + live.slot).tolist(), *current, *render.money(live.price),
+    return fastjson.rows(template, [
+        (listing_id(M, e, 0) + live.slot).tolist(), *current, *fastjson.money(live.price),
         text.section_row[geo.row_at(k, r)].tolist(), qty.tolist(),
         text.seller[k * 4 + live.spelling].tolist(),
         text.seats[geo.seats_at(r, live.seat0, q) * len(e.seat_map.sections) + k].tolist(),

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 import numpy as np
 import orjson
 
-from sandbox import render
+from sandbox import fastjson
 from sandbox.common import (
     BadParameter,
     Request,
@@ -24,9 +24,9 @@ from sandbox.common import (
     money_str,
     parse_when,
 )
+from sandbox.fastjson import seat_run
 from sandbox.hashing import key
 from sandbox.market import FEES, MALFORMED_KINDS, Live, tm_offer_codes, tm_offer_ids
-from sandbox.render import seat_run
 from sandbox.venues import SeatMap
 from sandbox.world import WorldEvent, b62, slug, tm_attraction_id, tm_venue_id
 
@@ -403,7 +403,7 @@ _FACE = '"faceValue":%d.%s,"totalPrice":%d.%s'
 _OFFER = ('{{"offerId":"%s",%s{face},"charges":[{{"reason":"service","type":"fee","amount":'
           '%d.%s}},{{"reason":"facility","type":"fee","amount":%s}}]}}')
 _OFFER_INLINE, _OFFER_FIELD = _OFFER.format(face=_FACE).encode(), _OFFER.format(face="%s").encode()
-_FACILITY = render.table([orjson.dumps(FEES[(M, kind)][1] / 100.0).decode()
+_FACILITY = fastjson.table([orjson.dumps(FEES[(M, kind)][1] / 100.0).decode()
                           for kind in ("resale", "primary")])
 _EMPTY_SEATS = 1 + MALFORMED_KINDS[M].index("empty_seats")
 _MISSING_PRICE = 1 + MALFORMED_KINDS[M].index("missing_price")
@@ -411,7 +411,7 @@ _MISSING_PRICE = 1 + MALFORMED_KINDS[M].index("missing_price")
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _MapText:
-    geo: render.MapGeometry
+    geo: fastjson.MapGeometry
     sec_row: np.ndarray  # [row_at] -> 'SECTION:ROW:' (inside the pick id)
     middle: np.ndarray  # [row_at * 2 + primary] -> '","type":"seats", ..."snapshotImageUrl":"'
     name: np.ndarray  # [section] -> section name (inside the snapshot URL)
@@ -427,7 +427,7 @@ def _map_text(smap: SeatMap) -> _MapText:
     text = _MAP_TEXT.get(smap.config_id)
     if text is not None:
         return text
-    geo = render.MapGeometry(smap.sections)
+    geo = fastjson.MapGeometry(smap.sections)
     sections = smap.sections
 
     def sec_row(k: int, row: str | None) -> list[str]:
@@ -438,8 +438,8 @@ def _map_text(smap: SeatMap) -> _MapText:
         area = orjson.dumps({"id": sec.zone_id, "name": sec.tier_code,
                              "description": sec.tier.upper()}).decode()
         quality = orjson.dumps(round(min(1.0, sec.value / 5.0), 6)).decode()
-        return [f'","type":"seats","quality":{quality},"section":{render.jstr(sec.name)},'
-                f'"selection":"{selection}","row":{render.jstr(row or "GA")},'
+        return [f'","type":"seats","quality":{quality},"section":{fastjson.jstr(sec.name)},'
+                f'"selection":"{selection}","row":{fastjson.jstr(row or "GA")},'
                 f'"descriptions":["Full View"],"area":{area},"snapshotImageUrl":"'
                 for selection in ("resale", "standard")]
 
@@ -457,10 +457,10 @@ def _map_text(smap: SeatMap) -> _MapText:
                 '"currency":"USD",')
     text = _MAP_TEXT[smap.config_id] = _MapText(
         geo, geo.row_table(sections, sec_row), geo.row_table(sections, middle, 2),
-        render.table([sec.name for sec in sections]),
+        fastjson.table([sec.name for sec in sections]),
         geo.seat_table(lambda first, n: [",".join(seats(first, n))]),
         geo.seat_table(lambda first, n: [orjson.dumps(seats(first, n)).decode()]),
-        render.table(offers))
+        fastjson.table(offers))
     return text
 
 
@@ -468,7 +468,7 @@ def tm_picks_json(e: WorldEvent, live: Live) -> tuple[bytes, bytes] | None:
     """``tm_picks`` as the JSON items of ``picks`` and ``offer`` (without brackets), rendered
     from columns; None when this event's text cannot take the fast path."""
     snapshot = f"https://app.ticketmaster.com/maps/geometry/3/event/{e.ids[M]}/image?section="
-    if not render.plain(snapshot) or not render.plain_map(e.seat_map):
+    if not fastjson.plain(snapshot) or not fastjson.plain_map(e.seat_map):
         return None
     if not len(live):
         return b"", b""
@@ -480,21 +480,21 @@ def tm_picks_json(e: WorldEvent, live: Live) -> tuple[bytes, bytes] | None:
     at_row = geo.row_at(k, r)
     at_seats = geo.seats_at(r, live.seat0, live.qty)
     seat_ids, seats = text.seat_ids[at_seats].tolist(), text.seats[at_seats].tolist()
-    money = [*render.money(live.price), *render.money(live.total)]
+    money = [*fastjson.money(live.price), *fastjson.money(live.total)]
     offer = _OFFER_INLINE
     if np.count_nonzero(bad):
         for i in np.flatnonzero(bad == _EMPTY_SEATS).tolist():
             seat_ids[i], seats[i] = b"", b"[]"
         if (bad == _MISSING_PRICE).any():
-            money = [render.nullify(render.column(_FACE, money), bad == _MISSING_PRICE,
+            money = [fastjson.nullify(fastjson.column(_FACE, money), bad == _MISSING_PRICE,
                                     b'"faceValue":null,"totalPrice":null')]
             offer = _OFFER_FIELD
     facility = np.array([FEES[(M, "resale")][1], FEES[(M, "primary")][1]])[primary]
-    picks = render.rows(
-        f'{{"id":"%s:%s%s%s{render.literal(snapshot)}%s","offers":["%s"],"seats":%s}}',
+    picks = fastjson.rows(
+        f'{{"id":"%s:%s%s%s{fastjson.literal(snapshot)}%s","offers":["%s"],"seats":%s}}',
         [oid, text.sec_row[at_row].tolist(), seat_ids, text.middle[at_row * 2 + primary].tolist(),
          text.name[k].tolist(), oid, seats])
-    offers = render.rows(offer, [
+    offers = fastjson.rows(offer, [
         oid, text.offer[k * 2 + primary].tolist(), *money,
-        *render.money(live.total - live.price - facility), _FACILITY[primary].tolist()])
+        *fastjson.money(live.total - live.price - facility), _FACILITY[primary].tolist()])
     return picks, offers

@@ -10,7 +10,7 @@ import numpy as np
 import orjson
 import pytest
 
-from sandbox import render, wire_seatgeek, wire_stubhub, wire_ticketmaster
+from sandbox import fastjson, wire_seatgeek, wire_stubhub, wire_ticketmaster
 from sandbox.app import SandboxConfig, create_app
 from sandbox.market import MALFORMED_KINDS
 from tests.fixtures_sandbox import AsgiClient
@@ -59,14 +59,14 @@ def test_fast_renderers_match_the_listing_dicts_byte_for_byte(app) -> None:
 
 def test_money_is_written_as_orjson_writes_dollar_floats() -> None:
     cents = np.concatenate([np.arange(0, 200_000), np.array([10**9 + 5, 123_456_789_01])])
-    whole, frac = render.money(cents)
+    whole, frac = fastjson.money(cents)
     mine = b",".join(b"%d.%s" % pair for pair in zip(whole, frac, strict=True))
     assert b"[" + mine + b"]" == orjson.dumps([round(c / 100, 2) for c in cents.tolist()])
 
 
 def test_iso_parts_match_datetime_formatting() -> None:
     epochs = np.array([0, 1_790_000_000, 1_790_086_399, 4_102_444_800 - 1])
-    day, clock = render.iso_z_parts(epochs)
+    day, clock = fastjson.iso_z_parts(epochs)
     text = np.datetime_as_string(epochs.astype("datetime64[s]"), unit="s")
     assert [d + c for d, c in zip(day, clock, strict=True)] == [
         (x + "Z").encode() for x in text.tolist()]
@@ -79,7 +79,7 @@ def test_endpoints_fall_back_to_dicts_for_text_that_needs_escaping(app, monkeypa
     urls = [u.format(**e.ids) for u in _LISTINGS]
     fast = [client.get(u)[2] for u in urls]
     app._cache.clear()
-    monkeypatch.setattr(render, "plain_map", lambda smap: False)
+    monkeypatch.setattr(fastjson, "plain_map", lambda smap: False)
     slow = [client.get(u)[2] for u in urls]
     assert fast == slow
     body = json.loads(fast[0])
