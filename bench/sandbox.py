@@ -182,17 +182,22 @@ def _in_process(events: int, listings_per_event: int, pages: int = 300) -> dict:
     same pages, interleaved, best of several rounds (robust to other load)."""
     import orjson
 
-    from sandbox import wire_seatgeek, wire_stubhub, wire_ticketmaster
     from sandbox.app import SandboxConfig, create_app
+    from sandbox.seatgeek import fastjson as seatgeek_fast
+    from sandbox.seatgeek import objects as seatgeek
+    from sandbox.stubhub import fastjson as stubhub_fast
+    from sandbox.stubhub import objects as stubhub
+    from sandbox.ticketmaster import fastjson as ticketmaster_fast
+    from sandbox.ticketmaster import objects as ticketmaster
 
     app = create_app(SandboxConfig(seed=7, events=events, listings_per_event=listings_per_event,
                                    faults="none"))
     model, t = app.model, app.clock.tick()
-    fast = {"seatgeek": wire_seatgeek.sg_listings_json, "stubhub": wire_stubhub.sh_listings_json,
-            "ticketmaster": wire_ticketmaster.tm_picks_json}
-    slow = {"seatgeek": lambda e, live: orjson.dumps(wire_seatgeek.sg_listings(e, live)),
-            "stubhub": lambda e, live: orjson.dumps(wire_stubhub.sh_listings(e, live)),
-            "ticketmaster": lambda e, live: orjson.dumps(wire_ticketmaster.tm_picks(e, live))}
+    fast = {"seatgeek": seatgeek_fast.sg_listings_json, "stubhub": stubhub_fast.sh_listings_json,
+            "ticketmaster": ticketmaster_fast.tm_picks_json}
+    slow = {"seatgeek": lambda e, live: orjson.dumps(seatgeek.sg_listings(e, live)),
+            "stubhub": lambda e, live: orjson.dumps(stubhub.sh_listings(e, live)),
+            "ticketmaster": lambda e, live: orjson.dumps(ticketmaster.tm_picks(e, live))}
     work = [(e, m, page) for page in range(1, 4) for e in app.world.events
             for m in _MARKETS if m in e.ids and e.status != "cancelled"][:pages]
     for e, m, _ in work:

@@ -10,9 +10,15 @@ import numpy as np
 import orjson
 import pytest
 
-from sandbox import fastjson, wire_seatgeek, wire_stubhub, wire_ticketmaster
+from sandbox import fastjson
 from sandbox.app import SandboxConfig, create_app
 from sandbox.market import MALFORMED_KINDS
+from sandbox.seatgeek import fastjson as seatgeek_fast
+from sandbox.seatgeek import objects as seatgeek
+from sandbox.stubhub import fastjson as stubhub_fast
+from sandbox.stubhub import objects as stubhub
+from sandbox.ticketmaster import fastjson as ticketmaster_fast
+from sandbox.ticketmaster import objects as ticketmaster
 from tests.fixtures_sandbox import AsgiClient
 
 _LISTINGS = ("/seatgeek/2/events/{seatgeek}/listings?client_id=sandbox&per_page=10&page=2",
@@ -30,15 +36,15 @@ def app():
 
 def _reference(m: str, e, live) -> bytes | tuple[bytes, bytes]:
     if m == "seatgeek":
-        return orjson.dumps(wire_seatgeek.sg_listings(e, live))[1:-1]
+        return orjson.dumps(seatgeek.sg_listings(e, live))[1:-1]
     if m == "stubhub":
-        return orjson.dumps(wire_stubhub.sh_listings(e, live))[1:-1]
-    picks, offers = wire_ticketmaster.tm_picks(e, live)
+        return orjson.dumps(stubhub.sh_listings(e, live))[1:-1]
+    picks, offers = ticketmaster.tm_picks(e, live)
     return orjson.dumps(picks)[1:-1], orjson.dumps(offers)[1:-1]
 
 
-_FAST = {"seatgeek": wire_seatgeek.sg_listings_json, "stubhub": wire_stubhub.sh_listings_json,
-         "ticketmaster": wire_ticketmaster.tm_picks_json}
+_FAST = {"seatgeek": seatgeek_fast.sg_listings_json, "stubhub": stubhub_fast.sh_listings_json,
+         "ticketmaster": ticketmaster_fast.tm_picks_json}
 
 
 def test_fast_renderers_match_the_listing_dicts_byte_for_byte(app) -> None:

@@ -2,7 +2,7 @@
 its script runs (a browser is needed), and the JSON the script fetches.
 
 The page's DOM contract (the crawler's Playwright parser relies on it) is documented in the
-package docstring.
+``sandbox`` package docstring. No credential is needed.
 """
 
 from __future__ import annotations
@@ -11,12 +11,11 @@ import html
 
 import orjson
 
-from sandbox.common import Request, Response, iso_z
+from sandbox.common import Request, Response, iso_z, section_texts
 from sandbox.market import DELIVERIES, MALFORMED_KINDS, Live, listing_id
-from sandbox.wire_seatgeek import section_texts
+from sandbox.stubhub.objects import M
 from sandbox.world import WorldEvent, sh_venue_id
 
-M = "stubhub"
 _HTML = b"text/html; charset=utf-8"
 
 _SCRIPT = """
