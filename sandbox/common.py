@@ -139,7 +139,7 @@ def filter_events(events: list[WorldEvent], *, keyword: str | None, city: str | 
 
 # -- how sellers describe their listings ---------------------------------------------------
 
-def typed_section(sec: Section, variant: int) -> str:
+def _typed_section(sec: Section, variant: int) -> str:
     """How a seller typed the section: "Section 112", "LOWER 112", "112", "Sec 112"."""
     if sec.general_admission:
         return ("General Admission", "GA", sec.name.title(), "GA")[variant] \
@@ -154,7 +154,7 @@ def typed_section(sec: Section, variant: int) -> str:
 @per_seat_map
 def section_texts(smap: SeatMap) -> tuple[tuple[str, ...], ...]:
     """Per section, the four ways sellers type it (a listing's ``spelling`` picks one)."""
-    return tuple(tuple(typed_section(sec, v) for v in range(4)) for sec in smap.sections)
+    return tuple(tuple(_typed_section(sec, v) for v in range(4)) for sec in smap.sections)
 
 
 @functools.lru_cache(maxsize=512)

@@ -41,7 +41,7 @@ def rate_limited() -> Response:
                                          "Default rate limits are 2,000 calls per hour.")
 
 
-def not_found(_what: str = "") -> Response:
+def _not_found(_what: str = "") -> Response:
     return _error(404, "NOT_FOUND", "The path you requested does not exist.")
 
 
@@ -49,7 +49,7 @@ def handle(req: Request) -> Response:
     p = [s for s in req.parts if s]
     try:
         if p[:1] != ["v3"]:
-            return not_found()
+            return _not_found()
         p = p[1:]
         if p == ["users", "me", "organizations"]:
             return _organizations(req)
@@ -58,23 +58,23 @@ def handle(req: Request) -> Response:
         if len(p) == 2 and p[0] == "events":
             e = req.world.event_for(M, p[1])
             if not e:
-                return not_found()
+                return _not_found()
             obj = event_obj(req.world, e, req.t)
             if "venue" in req.query.get("expand", "").split(","):
                 obj["venue"] = venue_obj(e.venue)
             return json_response(obj)
         if len(p) == 3 and p[0] == "events" and p[2] == "ticket_classes":
             e = req.world.event_for(M, p[1])
-            return _ticket_classes(req, e) if e else not_found()
+            return _ticket_classes(req, e) if e else _not_found()
         if len(p) == 2 and p[0] == "venues":
             for v in req.world.venues.values():
                 if eb_venue_id(v) == p[1]:
                     return json_response(venue_obj(v))
-            return not_found()
+            return _not_found()
     except BadParameter as err:
         return _error(400, "ARGUMENTS_ERROR",
                       f"There are errors with your arguments: {err.name} - INVALID")
-    return not_found()
+    return _not_found()
 
 
 def _organizations(req: Request) -> Response:
@@ -105,7 +105,7 @@ def _page(req: Request, items: list, default_size: int) -> tuple[list, dict]:
 def _org_events(req: Request, org_id: str) -> Response:
     venues = [v for v in organizer_venues(req.world) if eb_org_id(v) == org_id]
     if not venues:
-        return not_found()
+        return _not_found()
     wanted = req.query.get("status", "all")
     events = [e for e in req.world.events_on(M) if e.venue.key == venues[0].key]
     if wanted not in ("all", ""):

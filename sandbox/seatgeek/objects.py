@@ -75,7 +75,7 @@ def performer_obj(e: WorldEvent, name: str, primary: bool) -> dict:
             "image_attribution": f"https://www.flickr.com/photos/{slug(name)}"}
 
 
-def stats_obj(req: Request, e: WorldEvent) -> dict:
+def _stats(req: Request, e: WorldEvent) -> dict:
     s = req.model.stats(e.index, M, req.t)
     if not s["count"]:
         none = None
@@ -97,7 +97,7 @@ def event_obj(req: Request, e: WorldEvent) -> dict:
     local = e.start_local.replace(tzinfo=None).isoformat(timespec="seconds")
     title = e.name
     return {
-        "links": [], "id": eid, "stats": stats_obj(req, e), "title": title,
+        "links": [], "id": eid, "stats": _stats(req, e), "title": title,
         "announce_date": iso_naive(req.world.start - 45 * 86_400),
         "score": round(0.3 + 0.65 * e.popularity, 6), "date_tbd": False,
         "type": _TYPES[e.category], "datetime_local": local,
@@ -113,7 +113,7 @@ def event_obj(req: Request, e: WorldEvent) -> dict:
     }
 
 
-def iso_utc(epochs: np.ndarray) -> list[str]:
+def _iso_utc(epochs: np.ndarray) -> list[str]:
     """Epoch seconds -> "YYYY-MM-DDTHH:MM:SSZ" strings, vectorised."""
     text = np.datetime_as_string(epochs.astype("datetime64[s]"), unit="s")
     return [x + "Z" for x in text.tolist()]
@@ -129,7 +129,7 @@ def sg_listings(e: WorldEvent, live: Live) -> list[dict]:
     base = np.round(live.price / 100.0, 2).tolist()
     fees = np.round(live.fees / 100.0, 2).tolist()
     total = np.round(live.total / 100.0, 2).tolist()
-    created = iso_utc(live.created)
+    created = _iso_utc(live.created)
     out = []
     for i, (k, r, q, s0, split, deliv, slot, spell, bad, primary) in enumerate(zip(
             live.section.tolist(), live.row.tolist(), live.qty.tolist(), live.seat0.tolist(),

@@ -41,7 +41,7 @@ def rate_limited() -> Response:
                               "Retry-After header")
 
 
-def not_found(what: str) -> Response:
+def _not_found(what: str) -> Response:
     return _error(404, 40401, f"{what} not found")
 
 
@@ -54,17 +54,17 @@ def handle(req: Request) -> Response:
                 return _events(req)
             if res == "events" and len(rest) == 1:
                 e = req.world.event_for(M, rest[0])
-                return json_response(event_obj(req, e)) if e else not_found("Event")
+                return json_response(event_obj(req, e)) if e else _not_found("Event")
             if res == "events" and len(rest) == 2 and rest[1] == "listings":
                 e = req.world.event_for(M, rest[0])
-                return _listings(req, e) if e else not_found("Event")
+                return _listings(req, e) if e else _not_found("Event")
             if res == "venues":
                 return _venues(req, rest)
             if res == "performers":
                 return _performers(req, rest)
     except BadParameter as err:
         return _error(400, 40001, f"Invalid value for parameter {err.name!r}")
-    return not_found("Resource")
+    return _not_found("Resource")
 
 
 def _meta(req: Request, total: int, page: int, per_page: int) -> dict:
@@ -107,7 +107,7 @@ def _venues(req: Request, rest: list[str]) -> Response:
         for v in venues:
             if str(sg_venue_id(v)) == rest[0]:
                 return json_response(venue_obj(v))
-        return not_found("Venue")
+        return _not_found("Venue")
     city = req.query.get("city")
     if city:
         venues = [v for v in venues if v.city.lower() == city.lower()]
@@ -125,7 +125,7 @@ def _performers(req: Request, rest: list[str]) -> Response:
             seen.setdefault(sg_performer_id(name), performer_obj(e, name, i == 0))
     if rest:
         found = seen.get(int(rest[0])) if rest[0].isdigit() else None
-        return json_response(found) if found else not_found("Performer")
+        return json_response(found) if found else _not_found("Performer")
     items = sorted(seen.values(), key=lambda p: p["name"])
     q = req.query.get("q")
     if q:

@@ -22,9 +22,9 @@ if TYPE_CHECKING:
 
 M = "stubhub"
 #: our delivery names -> StubHub deliveryTypeList ids
-DELIVERY_IDS = {"electronic": 1, "instant": 2, "physical": 3, "will_call": 4, "mobile": 5}
+_DELIVERY_IDS = {"electronic": 1, "instant": 2, "physical": 3, "will_call": 4, "mobile": 5}
 #: StubHub deliveryTypeList id per index into ``sandbox.market.DELIVERIES``
-DELIVERY_BY_INDEX = [DELIVERY_IDS[d] for d in DELIVERIES]
+DELIVERY_BY_INDEX = [_DELIVERY_IDS[d] for d in DELIVERIES]
 _CATEGORY = {"basketball": (30, "Basketball Tickets"), "soccer": (37, "Soccer Tickets"),
              "concert": (1, "Concert Tickets"), "club": (1, "Concert Tickets"),
              "theatre": (174, "Theater Tickets"), "comedy": (173, "Comedy Tickets")}

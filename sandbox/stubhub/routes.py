@@ -52,7 +52,7 @@ def _error(status: int, code: str, message: str, parameter: str | None = None) -
                                                  "parameter": parameter or ""}]}}, status)
 
 
-def not_found(what: str = "event") -> Response:
+def _not_found(what: str = "event") -> Response:
     return _error(404, f"{what}.notFound", f"The {what} was not found", f"{what}Id")
 
 
@@ -63,7 +63,7 @@ def handle(req: Request) -> Response:
             return _search(req)
         if p[:3] == ["catalog", "events", "v3"] and len(p) == 4:
             e = req.world.event_for(M, p[3])
-            return json_response(catalog_event(req, e)) if e else not_found()
+            return json_response(catalog_event(req, e)) if e else _not_found()
         if p == ["search", "inventory", "v2"]:
             return _inventory(req)
         if (len(p) == 6 and p[:3] == ["catalog", "venues", "v3"]
@@ -92,7 +92,7 @@ def _inventory(req: Request) -> Response:
         raise BadParameter("eventId")
     e = req.world.event_for(M, raw)
     if e is None:
-        return not_found()
+        return _not_found()
     start = req.int_arg("start", 0, 0, 10_000_000)
     rows = req.int_arg("rows", 20, 0, 500)
     page, n_live = req.model.page(e, M, req.t, start, start + rows)
@@ -123,5 +123,5 @@ def _venue_config(req: Request, venue_id: str, config_id: str) -> Response:
         for smap in v.maps.values():
             if str(smap.config_id) == config_id:
                 return json_response(venue_configuration(v, smap))
-        return not_found("venueConfiguration")
-    return not_found("venue")
+        return _not_found("venueConfiguration")
+    return _not_found("venue")

@@ -44,7 +44,7 @@ def _classification(e: WorldEvent) -> list[dict]:
                                                                              e.genre)}}]
 
 
-def venue_obj(e: WorldEvent) -> dict:
+def _venue(e: WorldEvent) -> dict:
     v = e.venue
     vid = tm_venue_id(v)
     return {"name": v.name, "type": "venue", "id": vid, "test": False,
@@ -94,7 +94,7 @@ def event_obj(req: Request, e: WorldEvent) -> dict:
                      "attractions": [a["_links"]["self"] for a in attractions],
                      "venues": [{"href": f"/discovery/v2/venues/{tm_venue_id(e.venue)}"
                                          "?locale=en-us"}]}
-    obj["_embedded"] = {"venues": [venue_obj(e)], "attractions": attractions}
+    obj["_embedded"] = {"venues": [_venue(e)], "attractions": attractions}
     return obj
 
 
@@ -189,7 +189,7 @@ def offers_obj(e: WorldEvent) -> dict:
     }
 
 
-def pick_listing_id(offer_id: str, section: str, row: str, seats: list[str]) -> str:
+def _pick_listing_id(offer_id: str, section: str, row: str, seats: list[str]) -> str:
     """The listing id rule the spiders apply: offer id + section + row + seats."""
     return f"{offer_id}:{section}:{row}:{','.join(seats)}"
 
@@ -219,7 +219,7 @@ def tm_picks(e: WorldEvent, live: Live) -> tuple[list[dict], list[dict]]:
         oid = offer_ids[i]
         facility = fac[primary]
         picks.append({
-            "id": pick_listing_id(oid, sec.name, row, seats), "type": "seats",
+            "id": _pick_listing_id(oid, sec.name, row, seats), "type": "seats",
             "quality": round(min(1.0, sec.value / 5.0), 6), "section": sec.name,
             "selection": "standard" if primary else "resale", "row": row,
             "descriptions": ["Full View"],

@@ -44,12 +44,12 @@ def _error(status: int, code: str, detail: str) -> Response:
                          status)
 
 
-def not_found(what: str) -> Response:
+def _not_found(what: str) -> Response:
     return _error(404, "DIS1004", f"Resource not found with provided criteria (locale=en-us, "
                                   f"id={what})")
 
 
-def bad_parameter(err: BadParameter) -> Response:
+def _bad_parameter(err: BadParameter) -> Response:
     return _error(400, "DIS1015", f"Query param with name {err.name} has an invalid value.")
 
 
@@ -60,15 +60,15 @@ def handle(req: Request) -> Response:
             return _events(req)
         if p[:3] == ["discovery", "v2", "events"] and len(p) == 4 and p[3].endswith(".json"):
             e = req.world.event_for(M, p[3].removesuffix(".json"))
-            return json_response(event_obj(req, e)) if e else not_found(p[3][:-5])
+            return json_response(event_obj(req, e)) if e else _not_found(p[3][:-5])
         if p[:3] == ["commerce", "v2", "events"] and len(p) == 5 and p[4] == "offers.json":
             e = req.world.event_for(M, p[3])
-            return json_response(offers_obj(e)) if e else not_found(p[3])
+            return json_response(offers_obj(e)) if e else _not_found(p[3])
         if p[:3] == ["top-picks", "v1", "events"] and len(p) == 4:
             e = req.world.event_for(M, p[3].removesuffix(".json"))
-            return _top_picks(req, e) if e else not_found(p[3])
+            return _top_picks(req, e) if e else _not_found(p[3])
     except BadParameter as err:
-        return bad_parameter(err)
+        return _bad_parameter(err)
     return _error(404, "DIS1001", "Resource not found")
 
 
