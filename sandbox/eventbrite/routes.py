@@ -41,7 +41,7 @@ def rate_limited() -> Response:
                                          "Default rate limits are 2,000 calls per hour.")
 
 
-def _not_found(_what: str = "") -> Response:
+def _not_found() -> Response:
     return _error(404, "NOT_FOUND", "The path you requested does not exist.")
 
 
