@@ -51,7 +51,7 @@ import numpy as np
 import psycopg
 import pyarrow as pa
 
-from bench.pipeline import scratch_database
+from bench.harness import arguments, emit, percentile_ms, scratch_database
 from storage.records import LISTING_SCHEMA
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -257,7 +257,7 @@ def run(seconds: float, rate: int, dispatchers: int, events: int, per_event: int
     rng = random.Random(seed)
     fakes = _Fakes()
     try:
-        with scratch_database("bench_alerts") as url:
+        with scratch_database("ripcity_bench_alerts") as url:
             with psycopg.connect(url) as conn:
                 from storage.ingest import write_snapshots
 
@@ -311,10 +311,10 @@ def run(seconds: float, rate: int, dispatchers: int, events: int, per_event: int
         "writers": writers,
         "coalesce_seconds": coalesce, "deep_share": deep, "updates_per_s": round(achieved),
         **out,
-        "ingest_commit_p50_ms": round(float(np.median(write_s)) * 1000, 1),
+        "ingest_commit_p50_ms": percentile_ms(write_s, 50),
         "rows_per_batch": per_batch,
-        "match_p50_ms": round(float(np.median(match_s)) * 1000, 1),
-        "match_p99_ms": round(float(np.percentile(match_s, 99)) * 1000, 1),
+        "match_p50_ms": percentile_ms(match_s, 50),
+        "match_p99_ms": percentile_ms(match_s, 99),
         "baseline_send_ms": round(baseline, 2),
         "p99_over_baseline": round(out["p99_ms"] / baseline, 1) if baseline else None,
     }
@@ -398,7 +398,7 @@ def _score(conn: psycopg.Connection[Any], accepted: list[tuple[str, str, str, fl
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = arguments("bench.alerts", __doc__)
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--rate", type=int, default=10_000, help="listing updates per second")
     p.add_argument("--batches-per-s", type=int, default=5, help="all writers together")
@@ -423,7 +423,7 @@ def main(argv: list[str] | None = None) -> None:
     out = run(a.seconds, a.rate, a.dispatchers, a.events, a.per_event, a.users, a.rules,
               a.batches_per_s, a.writers, a.deep, a.coalesce_seconds, a.send_workers,
               a.batch_size, a.seed, a.log_dir)
-    print(json.dumps(out))
+    emit(out)
 
 
 if __name__ == "__main__":

@@ -12,23 +12,21 @@ bare Litestar hello endpoint served the same way (``baseline_rps``; ``ratio`` = 
 endpoint's rps / baseline rps). "Uncached" endpoints vary a query value per request, so
 every request misses the response cache and runs its SQL.
 
-Uses RIPCITY_DATABASE_URL's server (else 127.0.0.1:5432) in a database it drops afterwards.
+Uses a scratch database (``bench.harness.scratch_database``: RIPCITY_DATABASE_URL's server,
+else 127.0.0.1:5432, else the embedded one), dropped afterwards unless ``--keep-db``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,23 +34,13 @@ import numpy as np
 import psycopg
 import pyarrow as pa
 
+from bench.harness import arguments, database_name, emit, free_port, scratch_database
 from storage.records import LISTING_SCHEMA
 
 _RESALE = ("ticketmaster", "seatgeek", "stubhub")
 
 
 # --- the data -----------------------------------------------------------------------------
-
-def _server_url() -> str:
-    return os.environ.get("RIPCITY_DATABASE_URL") or \
-        "postgresql://postgres@127.0.0.1:5432/postgres"
-
-
-def _with_db(server: str, name: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    return urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
-
 
 def _live_batch(live: Any, event: Any, source_id: str, at: datetime) -> pa.RecordBatch:
     from sandbox.market import DELIVERIES, SPLIT_RULES
@@ -191,12 +179,6 @@ def bench_app() -> Any:
     return create_app(rate_limit_multiplier=1e6)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _serve(factory: str, port: int, workers: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "uvicorn", factory, "--factory", "--host", "127.0.0.1",
            "--port", str(port), "--workers", str(workers), "--no-access-log",
@@ -302,7 +284,7 @@ def _load(base: str, paths: list[str], connections: int, duration: int) -> dict[
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = arguments("bench.api", __doc__)
     ap.add_argument("--events", type=int, default=240)
     ap.add_argument("--per-event", type=int, default=1000, help="sandbox listings per event")
     ap.add_argument("--connections", type=int, default=64)
@@ -313,81 +295,74 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--keep-db", action="store_true", help="do not drop the database")
     args = ap.parse_args(argv)
 
-    server = _server_url()
-    name = args.reuse_db or f"ripcity_bench_api_{uuid.uuid4().hex[:8]}"
-    if not args.reuse_db:
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
-    url = _with_db(server, name)
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        from storage.migrate import migrate
+    with scratch_database("ripcity_bench_api", reuse=args.reuse_db, keep=args.keep_db) as url:
+        procs: list[subprocess.Popen[bytes]] = []
+        try:
+            emit(_run(args, url, procs))
+        finally:
+            for p in procs:
+                _stop(p)
+            if args.keep_db:
+                print(f"kept database {database_name(url)}", file=sys.stderr)
 
+
+def _run(args: Any, url: str, procs: list[subprocess.Popen[bytes]]) -> dict[str, Any]:
+    """Fill (or reuse) the database, serve both apps into ``procs``, load each endpoint."""
+    t0 = time.monotonic()
+    if args.reuse_db:
         with psycopg.connect(url) as conn:
-            migrate(conn)
-        t0 = time.monotonic()
-        if args.reuse_db:
-            with psycopg.connect(url) as conn:
-                data = {"events": conn.execute("SELECT count(*) FROM events").fetchone()[0],  # type: ignore[index]
-                        "listings": conn.execute("SELECT count(*) FROM listings_current "
-                                                 "WHERE gone_at IS NULL").fetchone()[0]}  # type: ignore[index]
-        else:
-            data = fill(url, args.events, args.per_event)
-            data["fill_s"] = round(time.monotonic() - t0, 1)
-        with psycopg.connect(url) as conn:
-            ids = [r[0] for r in conn.execute("SELECT id FROM events ORDER BY id")]
-        env = {**os.environ, "RIPCITY_DATABASE_URL": url, "RIPCITY_LOG_LEVEL": "WARNING",
-               "PYTHONPATH": os.getcwd()}
-        env.pop("RIPCITY_REDIS_URL", None)
-        hp, ap_ = _free_port(), _free_port()
-        procs.append(_serve("bench.api:hello_app", hp, args.workers, env))
-        procs.append(_serve("bench.api:bench_app", ap_, args.workers, env))
-        hello, api = f"http://127.0.0.1:{hp}", f"http://127.0.0.1:{ap_}"
-        some = ids[:: max(1, len(ids) // 40)][:40]
-        v1 = "/api/v1"
-        cached = {
-            "events_search_cached": [f"{v1}/events?limit=20", f"{v1}/events?sort=price&limit=20",
-                                     f"{v1}/events?q=Blazers&limit=20"],
-            "event_detail_cached": [f"{v1}/events/{i}" for i in some],
-            "listings_cached": [f"{v1}/events/{i}/listings?limit=50" for i in some],
-            "deals_cached": [f"{v1}/deals?limit=20"],
-        }
-        uncached = {
-            "listings_uncached": [f"{v1}/events/{i}/listings?limit=50&max_price=RND"
-                                  for i in some],
-            "listings_filtered_uncached": [
-                f"{v1}/events/{i}/listings?limit=50&quantity=2&sort=deal&max_price=RND"
-                for i in some],
-            "history_uncached": [f"{v1}/events/{i}/history?bucket=1h&nocache=RND"
-                                 for i in some],
-            "history_section_uncached": [
-                f"{v1}/events/{i}/history?bucket=5m&merged=true&section=101&nocache=RND"
-                for i in some],
-            "event_detail_uncached": [f"{v1}/events/{i}?nocache=RND" for i in some],
-        }
-        results: dict[str, Any] = {}
-        base = _load(hello, ["/hello"], args.connections, args.duration)
-        for label, paths in cached.items():
-            _load(api, paths, args.connections, 2)  # warm the cache
-            results[label] = _load(api, paths, args.connections, args.duration)
-        for label, paths in uncached.items():
-            results[label] = _load(api, paths, args.connections, args.duration)
-        for label in cached:
-            results[label]["ratio"] = round(results[label]["rps"] / base["rps"], 3)
-        print(json.dumps({
-            "benchmark": "api", "connections": args.connections, "workers": args.workers,
-            "load_generator": "wrk" if shutil.which("wrk") else "httpx",
-            "data": data, "baseline_rps": base["rps"], "baseline": base,
-            "ratio": min(results[k]["ratio"] for k in cached), "endpoints": results,
-        }))
-    finally:
-        for p in procs:
-            _stop(p)
-        if args.keep_db:
-            print(f"kept database {name}", file=sys.stderr)
-        else:
-            with psycopg.connect(server, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            data = {"events": conn.execute("SELECT count(*) FROM events").fetchone()[0],  # type: ignore[index]
+                    "listings": conn.execute("SELECT count(*) FROM listings_current "
+                                             "WHERE gone_at IS NULL").fetchone()[0]}  # type: ignore[index]
+    else:
+        data = fill(url, args.events, args.per_event)
+        data["fill_s"] = round(time.monotonic() - t0, 1)
+    with psycopg.connect(url) as conn:
+        ids = [r[0] for r in conn.execute("SELECT id FROM events ORDER BY id")]
+    env = {**os.environ, "RIPCITY_DATABASE_URL": url, "RIPCITY_LOG_LEVEL": "WARNING",
+           "PYTHONPATH": os.getcwd()}
+    env.pop("RIPCITY_REDIS_URL", None)
+    hp, ap_ = free_port(), free_port()
+    procs.append(_serve("bench.api:hello_app", hp, args.workers, env))
+    procs.append(_serve("bench.api:bench_app", ap_, args.workers, env))
+    hello, api = f"http://127.0.0.1:{hp}", f"http://127.0.0.1:{ap_}"
+    some = ids[:: max(1, len(ids) // 40)][:40]
+    v1 = "/api/v1"
+    cached = {
+        "events_search_cached": [f"{v1}/events?limit=20", f"{v1}/events?sort=price&limit=20",
+                                 f"{v1}/events?q=Blazers&limit=20"],
+        "event_detail_cached": [f"{v1}/events/{i}" for i in some],
+        "listings_cached": [f"{v1}/events/{i}/listings?limit=50" for i in some],
+        "deals_cached": [f"{v1}/deals?limit=20"],
+    }
+    uncached = {
+        "listings_uncached": [f"{v1}/events/{i}/listings?limit=50&max_price=RND"
+                              for i in some],
+        "listings_filtered_uncached": [
+            f"{v1}/events/{i}/listings?limit=50&quantity=2&sort=deal&max_price=RND"
+            for i in some],
+        "history_uncached": [f"{v1}/events/{i}/history?bucket=1h&nocache=RND"
+                             for i in some],
+        "history_section_uncached": [
+            f"{v1}/events/{i}/history?bucket=5m&merged=true&section=101&nocache=RND"
+            for i in some],
+        "event_detail_uncached": [f"{v1}/events/{i}?nocache=RND" for i in some],
+    }
+    results: dict[str, Any] = {}
+    base = _load(hello, ["/hello"], args.connections, args.duration)
+    for label, paths in cached.items():
+        _load(api, paths, args.connections, 2)  # warm the cache
+        results[label] = _load(api, paths, args.connections, args.duration)
+    for label, paths in uncached.items():
+        results[label] = _load(api, paths, args.connections, args.duration)
+    for label in cached:
+        results[label]["ratio"] = round(results[label]["rps"] / base["rps"], 3)
+    return {
+        "benchmark": "api", "connections": args.connections, "workers": args.workers,
+        "load_generator": "wrk" if shutil.which("wrk") else "httpx",
+        "data": data, "baseline_rps": base["rps"], "baseline": base,
+        "ratio": min(results[k]["ratio"] for k in cached), "endpoints": results,
+    }
 
 
 if __name__ == "__main__":

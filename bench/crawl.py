@@ -16,34 +16,24 @@ response cache, so it measures the crawler. Both are reported (``cold`` holds th
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
 from typing import Any
 
-import httpx
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from bench.harness import Stopwatch, arguments, emit, truth_events
 
 SPIDERS = ("seatgeek", "ticketmaster", "stubhub", "eventbrite")
 RESALE = ("ticketmaster", "seatgeek", "stubhub")
 
 
 # --- truth ------------------------------------------------------------------------------------
-
-def truth_events(base_url: str) -> list[dict[str, Any]]:
-    """Every world event with its details and listings, from ``/_sandbox/truth``."""
-    with httpx.Client(base_url=base_url, timeout=120.0) as client:
-        summary = client.get("/_sandbox/truth/events").raise_for_status().json()
-        return [client.get(f"/_sandbox/truth/events/{e['world_event_id']}")
-                .raise_for_status().json() for e in summary["events"]]
-
 
 def expected_listings(events: list[dict[str, Any]], marketplace: str
                       ) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
@@ -147,12 +137,11 @@ def _crawl_twice(extra_settings: dict[str, Any]) -> list[dict[str, Any]]:
             crawler = runner.create_crawler(CLASSES[name])
             crawler.signals.connect(scraped, signal=signals.item_scraped)
             crawlers.append(crawler)
-        started, cpu = time.monotonic(), time.process_time()
-        yield defer.DeferredList([runner.crawl(c) for c in crawlers])
-        seconds, cpu = time.monotonic() - started, time.process_time() - cpu
+        with Stopwatch() as watch:
+            yield defer.DeferredList([runner.crawl(c) for c in crawlers])
         retries = sum(int(c.stats.get_value("ripcity/retries", 0)) for c in crawlers)
-        passes.append({"seconds": seconds, "cpu": cpu, "batches": batches, "counts": counts,
-                       "retries": retries,
+        passes.append({"seconds": watch.seconds, "cpu": watch.cpu_seconds, "batches": batches,
+                       "counts": counts, "retries": retries,
                        "reasons": [c.stats.get_value("finish_reason") for c in crawlers]})
 
     @defer.inlineCallbacks
@@ -167,7 +156,7 @@ def _crawl_twice(extra_settings: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    cli = argparse.ArgumentParser(prog="python -m bench.crawl")
+    cli = arguments("bench.crawl", __doc__)
     cli.add_argument("--listings", type=int, default=500_000,
                      help="about how many listings the sandbox holds across marketplaces")
     cli.add_argument("--events", type=int, default=200)
@@ -230,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         "pages_per_s_vs_scrapy_bench": round(out["pages_per_s"] / baseline, 3)
         if baseline else None,
     })
-    sys.stdout.write(orjson.dumps(out).decode() + "\n")
+    emit(out)
     return 0
 
 

@@ -19,12 +19,12 @@ Prints ONE JSON object.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import time
 
 import numpy as np
 import pyarrow as pa
+
+from bench.harness import Stopwatch, arguments, emit
 
 
 def _quality(args: argparse.Namespace) -> tuple[dict, object, pa.Table, object]:
@@ -33,21 +33,19 @@ def _quality(args: argparse.Namespace) -> tuple[dict, object, pa.Table, object]:
     from sandbox.server import start_sandbox
 
     steps = [0.0] + [86400.0] * args.days
-    t0 = time.perf_counter()
-    with start_sandbox(seed=args.seed, events=args.events,
-                       listings_per_event=args.listings_per_event, faults="none") as sb:
-        hist = collect(sb.base_url, steps)
-    with start_sandbox(seed=args.seed + 1, events=max(args.events // 3, 10),
-                       listings_per_event=args.listings_per_event, faults="none") as sb:
-        other = collect(sb.base_url, [0.0])
-    collect_s = time.perf_counter() - t0
+    with Stopwatch() as collecting:
+        with start_sandbox(seed=args.seed, events=args.events,
+                           listings_per_event=args.listings_per_event, faults="none") as sb:
+            hist = collect(sb.base_url, steps)
+        with start_sandbox(seed=args.seed + 1, events=max(args.events // 3, 10),
+                           listings_per_event=args.listings_per_event, faults="none") as sb:
+            other = collect(sb.base_url, [0.0])
     ctx = hist.context()
     train = pa.concat_tables([hist.at(c) for c in hist.clocks[:-1:args.train_every]])
     test = hist.at(hist.clocks[-1])
-    t0 = time.perf_counter()
-    model = fit(train, ctx)
+    with Stopwatch() as fitting:
+        model = fit(train, ctx)
     model.version = "bench"
-    fit_s = time.perf_counter() - t0
     scorer = DealScorer(model)
 
     def graded(table: pa.Table, context: object) -> dict[str, float]:
@@ -67,8 +65,8 @@ def _quality(args: argparse.Namespace) -> tuple[dict, object, pa.Table, object]:
         "backtest_samples": bt["samples"],
         "horizon_days": args.horizon_days,
         "train_listings": train.num_rows,
-        "fit_s": round(fit_s, 2),
-        "collect_s": round(collect_s, 2),
+        "fit_s": round(fitting.seconds, 2),
+        "collect_s": round(collecting.seconds, 2),
     }
     return result, model, test, ctx
 
@@ -84,10 +82,10 @@ def _throughput(model: object, test: pa.Table, ctx: object, listings: int, actor
     # baseline: the same batches in this process, one core
     scorer = DealScorer(model)  # type: ignore[arg-type]
     base_n = min(len(batches), max(1, len(batches) // 4))
-    t0 = time.perf_counter()
-    for b in batches[:base_n]:
-        scorer.score(b, ctx)
-    inproc = sum(b.num_rows for b in batches[:base_n]) / (time.perf_counter() - t0)
+    with Stopwatch() as inprocess:
+        for b in batches[:base_n]:
+            scorer.score(b, ctx)
+    inproc = sum(b.num_rows for b in batches[:base_n]) / inprocess.seconds
 
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -101,10 +99,10 @@ def _throughput(model: object, test: pa.Table, ctx: object, listings: int, actor
         pool = [make_scorer(model=model_ref, cpus=1) for _ in range(actors)]
         refs_in = [ray.put(b) for b in batches]
         ray.get([a.score.remote(refs_in[0], ctx_ref) for a in pool])  # warm up
-        t0 = time.perf_counter()
-        refs = [pool[i % actors].score.remote(r, ctx_ref) for i, r in enumerate(refs_in)]
-        scored = sum(b.num_rows for b in ray.get(refs))
-        seconds = time.perf_counter() - t0
+        with Stopwatch() as scoring:
+            refs = [pool[i % actors].score.remote(r, ctx_ref) for i, r in enumerate(refs_in)]
+            scored = sum(b.num_rows for b in ray.get(refs))
+        seconds = scoring.seconds
     finally:
         ray.shutdown()
     return {
@@ -119,7 +117,7 @@ def _throughput(model: object, test: pa.Table, ctx: object, listings: int, actor
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = arguments("bench.deals", __doc__)
     p.add_argument("--listings", type=int, default=1_000_000)
     p.add_argument("--events", type=int, default=120)
     p.add_argument("--listings-per-event", type=int, default=400)
@@ -141,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     out = {"listings": speed.pop("listings"), "seconds": speed.pop("seconds"),
            "scored_per_s": speed.pop("scored_per_s"), "workload": workload,
            **quality, **speed}
-    print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in out.items()}))
+    emit({k: (round(v, 4) if isinstance(v, float) else v) for k, v in out.items()})
 
 
 if __name__ == "__main__":

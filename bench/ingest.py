@@ -15,28 +15,22 @@ touched at the last_seen resolution. Baseline: the same rows as binary COPY into
 unindexed UNLOGGED table, measured in the same run on the same server, each batch just
 before its real write (interleaved, so a shared machine's changing load weighs on both
 alike).
-Uses RIPCITY_DATABASE_URL's server, else the local one on 127.0.0.1:5432, in a fresh
-database that is dropped afterwards.
+
+Uses a scratch database (``bench.harness.scratch_database``: RIPCITY_DATABASE_URL's server,
+else 127.0.0.1:5432, else the embedded one), dropped afterwards.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import resource
-import time
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import psycopg
 import pyarrow as pa
-from psycopg import sql
 
+from bench.harness import Stopwatch, arguments, emit, peak_rss_mb, scratch_database
 from storage.copy import copy_arrow
 from storage.ingest import write_snapshots
-from storage.migrate import migrate
 from storage.records import LISTING_SCHEMA
 
 
@@ -77,18 +71,6 @@ def _make_pass(n: int, events: int, at: datetime, rng: np.random.Generator,
     return table, price
 
 
-def _server_url() -> str:
-    return os.environ.get("RIPCITY_DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/postgres"
-
-
-def _with_db(server: str, name: str) -> str:
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
-    params = conninfo_to_dict(server)
-    params["dbname"] = name
-    return make_conninfo(**params)
-
-
 def _passes(rows: int, events: int, passes: int, t0: datetime) -> list[pa.Table]:
     """The crawls of the workload (see the module docstring)."""
     rng = np.random.default_rng(7)
@@ -117,53 +99,42 @@ def run(rows: int, events: int, batch_rows: int, touch_interval_s: float | None 
     if not partial:  # a complete batch must hold whole events
         batch_rows = max(per_event, batch_rows // per_event * per_event)
 
-    server = _server_url()
-    name = f"ripcity_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        with psycopg.connect(_with_db(server, name)) as conn:
-            migrate(conn)
-            conn.autocommit = True
-            conn.execute("SELECT ripcity_ensure_partitions(%s, %s)", (t0, t0 + timedelta(1)))
-            conn.execute(
-                "WITH e AS (INSERT INTO events (name, starts_at) SELECT 'Event ' || g, "
-                "now() + g * interval '1 hour' FROM generate_series(0, %s - 1) g "
-                "RETURNING id, name) INSERT INTO event_sources (marketplace, source_event_id, "
-                "event_id) SELECT 'seatgeek', 'E' || split_part(name, ' ', 2), id FROM e",
-                (events,),
-            )
-            # baseline: bare binary COPY of the same rows into an unindexed UNLOGGED table,
-            # batch by batch interleaved with the real writes, so the load of a shared
-            # machine weighs on both sides alike
-            conn.execute("CREATE UNLOGGED TABLE bare (LIKE listing_snapshots) ")
-            conn.execute("ALTER TABLE bare DROP COLUMN event_id")
-            cols = ", ".join(f'"{c}"' for c in LISTING_SCHEMA.names)
-            conn.execute("CHECKPOINT")
-            counts = {"inserted": 0, "unchanged": 0, "new": 0, "changes": 0, "gone": 0,
-                      "quarantined": 0}
-            base_s = seconds = 0.0
-            for t in crawls:
-                for off in range(0, t.num_rows, batch_rows):
-                    part = t.slice(off, batch_rows)
-                    start = time.perf_counter()
-                    with conn.transaction(), conn.cursor() as cur:
-                        copy_arrow(cur, part, f"bare ({cols})")
-                    base_s += time.perf_counter() - start
-                    start = time.perf_counter()
+    with scratch_database("ripcity_bench_ingest") as url, psycopg.connect(url) as conn:
+        conn.autocommit = True
+        conn.execute("SELECT ripcity_ensure_partitions(%s, %s)", (t0, t0 + timedelta(1)))
+        conn.execute(
+            "WITH e AS (INSERT INTO events (name, starts_at) SELECT 'Event ' || g, "
+            "now() + g * interval '1 hour' FROM generate_series(0, %s - 1) g "
+            "RETURNING id, name) INSERT INTO event_sources (marketplace, source_event_id, "
+            "event_id) SELECT 'seatgeek', 'E' || split_part(name, ' ', 2), id FROM e",
+            (events,),
+        )
+        # baseline: bare binary COPY of the same rows into an unindexed UNLOGGED table,
+        # batch by batch interleaved with the real writes, so the load of a shared
+        # machine weighs on both sides alike
+        conn.execute("CREATE UNLOGGED TABLE bare (LIKE listing_snapshots) ")
+        conn.execute("ALTER TABLE bare DROP COLUMN event_id")
+        cols = ", ".join(f'"{c}"' for c in LISTING_SCHEMA.names)
+        conn.execute("CHECKPOINT")
+        counts = {"inserted": 0, "unchanged": 0, "new": 0, "changes": 0, "gone": 0,
+                  "quarantined": 0}
+        base_s = seconds = 0.0
+        for t in crawls:
+            for off in range(0, t.num_rows, batch_rows):
+                part = t.slice(off, batch_rows)
+                with Stopwatch() as bare, conn.transaction(), conn.cursor() as cur:
+                    copy_arrow(cur, part, f"bare ({cols})")
+                base_s += bare.seconds
+                with Stopwatch() as real:
                     r = write_snapshots(conn, part, complete=not partial,
                                         touch_interval_s=touch_interval_s)
-                    seconds += time.perf_counter() - start
-                    counts["inserted"] += r.inserted
-                    counts["unchanged"] += r.unchanged
-                    counts["new"] += r.new_listings.num_rows
-                    counts["changes"] += r.price_changes.num_rows
-                    counts["gone"] += r.gone.num_rows
-                    counts["quarantined"] += r.quarantined
-    finally:
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(name)))
+                seconds += real.seconds
+                counts["inserted"] += r.inserted
+                counts["unchanged"] += r.unchanged
+                counts["new"] += r.new_listings.num_rows
+                counts["changes"] += r.price_changes.num_rows
+                counts["gone"] += r.gone.num_rows
+                counts["quarantined"] += r.quarantined
 
     total = sum(t.num_rows for t in crawls)
     per = crawls[0].num_rows
@@ -175,7 +146,7 @@ def run(rows: int, events: int, batch_rows: int, touch_interval_s: float | None 
         "rows_per_s": round(rps),
         "baseline_rows_per_s": round(base),
         "ratio": round(rps / base, 3),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": peak_rss_mb(),
         "workload": (
             f"{total} listing observations, {events} events, write_snapshots in batches of "
             f"{batch_rows}: {passes} crawls of {per} listings 5 min apart; pass 1 all new, "
@@ -193,7 +164,7 @@ def run(rows: int, events: int, batch_rows: int, touch_interval_s: float | None 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arguments("bench.ingest", __doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--events", type=int, default=1_000)
     parser.add_argument("--batch-rows", type=int, default=50_000)
@@ -205,8 +176,8 @@ def main() -> None:
     parser.add_argument("--partial", action="store_true",
                         help="send batches as pages of longer crawls, not whole events")
     args = parser.parse_args()
-    print(json.dumps(run(args.rows, args.events, args.batch_rows, args.touch_interval_s,
-                         args.passes, args.partial)))
+    emit(run(args.rows, args.events, args.batch_rows, args.touch_interval_s, args.passes,
+             args.partial))
 
 
 if __name__ == "__main__":

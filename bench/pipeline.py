@@ -16,51 +16,43 @@ in the same run on the same server, is one process writing the same number of ro
 ``storage.ingest.write_snapshots`` directly (no crawling, no Ray): ``vs_direct_ingest`` is
 the pipeline's rate over that.
 
-Uses RIPCITY_DATABASE_URL's server, else PostgreSQL on 127.0.0.1:5432, in a fresh database
-that is dropped afterwards.
-
-Measured (2 cores shared with other work, 1,012,636 listings, defaults): first crawl
-26.1k / 26.5k listings/s (38 s), re-crawl 27.6k / 25.5k, lost = duplicated = 0, peak RSS
-3.4 GB, ~70 us CPU per listing: PostgreSQL ~29 us, crawl workers (Scrapy + parsers) ~27,
-sandbox ~4.5, writers ~4.5, scorer ~2.8, Ray ~1.7, change relay ~0.8. ``--writers 1``:
-27.5k/s, 3.2 GB.
+Uses a scratch database (``bench.harness.scratch_database``: RIPCITY_DATABASE_URL's server,
+else 127.0.0.1:5432, else the embedded one), dropped afterwards. ``compare`` (the database
+against the sandbox's truth) is shared with the engine's end-to-end tests.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
-import threading
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import psutil
 import psycopg
-from psycopg import sql
+
+from bench.harness import (
+    RssSampler,
+    arguments,
+    database_name,
+    emit,
+    iter_truth,
+    scratch_database,
+)
 
 
-# --- helpers shared with the engine's end-to-end tests -----------------------------------
+# --- the database against the sandbox's truth (also the engine's end-to-end tests') ------
 def truth_keys(base_url: str, markets: tuple[str, ...] | None = None
                ) -> set[tuple[str, str]]:
     """Every (marketplace, listing_id) the sandbox serves right now (malformed ones out),
     on ``markets`` (all by default)."""
     keys: set[tuple[str, str]] = set()
-    with httpx.Client(base_url=base_url, timeout=60) as client:
-        events = client.get("/_sandbox/truth/events").json()
-        events = events.get("events", events) if isinstance(events, dict) else events
-        for summary in events:
-            truth = client.get(f"/_sandbox/truth/events/{summary['world_event_id']}").json()
-            for item in truth["listings"]:
-                for market, shown in item["marketplaces"].items():
-                    if not shown.get("malformed") and (not markets or market in markets):
-                        keys.add((market, str(shown["listing_id"])))
+    for truth in iter_truth(base_url):
+        for item in truth["listings"]:
+            for market, shown in item["marketplaces"].items():
+                if not shown.get("malformed") and (not markets or market in markets):
+                    keys.add((market, str(shown["listing_id"])))
     return keys
 
 
@@ -86,60 +78,6 @@ def compare(conn: psycopg.Connection, base_url: str,
     return {"expected": len(expected), "stored": len(stored),
             "lost": len(expected - stored), "unexpected": len(stored - expected),
             "duplicated": duplicated_snapshots(conn)}
-
-
-@contextmanager
-def scratch_database(prefix: str = "bench_pipeline") -> Iterator[str]:
-    """A fresh, migrated database on the configured server; dropped afterwards."""
-    from storage.migrate import migrate
-
-    admin = os.environ.get("RIPCITY_DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/postgres"
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = urlunsplit(urlsplit(admin)._replace(path=f"/{name}"))
-    try:
-        with psycopg.connect(url) as conn:
-            migrate(conn)
-        yield url
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(name)))
-
-
-class RssSampler:
-    """Peak summed RSS of this process and every descendant, sampled in a thread."""
-
-    def __init__(self, every: float = 0.25) -> None:
-        self.peak_mb = 0.0
-        self._every = every
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._stop.set()
-        self._thread.join(2)
-
-    def sample(self) -> float:
-        me = psutil.Process()
-        total = 0
-        for proc in [me, *me.children(recursive=True)]:
-            try:
-                total += proc.memory_info().rss
-            except psutil.Error:
-                continue
-        mb = total / 2**20
-        self.peak_mb = max(self.peak_mb, mb)
-        return mb
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._every):
-            self.sample()
 
 
 _ROLES = (("ray::CrawlWorker", "crawl_workers"), ("ray::IngestWriter", "writers"),
@@ -263,7 +201,7 @@ def _recrawl(engine: Any, url: str, base_url: str, spiders: tuple[str, ...],
     """Move the sandbox clock ``hours`` and crawl every event again: the steady state
     (most listings unchanged, some repriced, new or sold). Counts are this cycle's."""
     httpx.post(f"{base_url}/_sandbox/clock", json={"seconds": hours * 3600})
-    database = urlsplit(url).path.lstrip("/")
+    database = database_name(url)
     cpu0 = cpu_seconds(database)
     after = engine.run_cycle(timeout=3600)
     cpu = _cpu_delta(cpu0, cpu_seconds(database))
@@ -287,7 +225,7 @@ def _recrawl(engine: Any, url: str, base_url: str, spiders: tuple[str, ...],
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = arguments("bench.pipeline", __doc__)
     parser.add_argument("--listings", type=int, default=1_000_000)
     parser.add_argument("--listings-per-event", type=int, default=2500,
                         help="per event and marketplace in the sandbox")
@@ -328,7 +266,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "cpus": os.cpu_count()}
     out: dict[str, Any] = {}
     recrawl: dict[str, Any] | None = None
-    with scratch_database() as url, RssSampler() as rss:
+    with scratch_database("ripcity_bench_pipeline") as url, RssSampler() as rss:
         sandbox = start_sandbox(port=0, seed=7, events=events,
                                 listings_per_event=args.listings_per_event,
                                 faults=args.faults, clock_speed=0.0)
@@ -344,7 +282,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                 events_per_shard=args.events_per_shard,
                                 speed=1e9) as session:  # every event due again at once
                 startup = time.perf_counter() - t_start
-                database = urlsplit(url).path.lstrip("/")
+                database = database_name(url)
                 cpu0 = cpu_seconds(database)
                 summary = session.engine.run_cycle(timeout=3600)
                 cpu = _cpu_delta(cpu0, cpu_seconds(database))
@@ -376,7 +314,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 sum(cpu.values()) / committed * 1e6) if committed else None,
             "recrawl": recrawl, "workload": workload,
         }
-    print(json.dumps(out))
+    emit(out)
     return out
 
 

@@ -17,7 +17,7 @@ tick (page cache hits).
 The load generator shares the machine's cores with the server, so it is kept cheap: one
 process, a few keep-alive connections with pipelined GETs written as raw bytes on asyncio
 streams (no HTTP client library); ``client_cpu_ms_per_page`` shows what it costs.
-``server_cpu_ms_per_page`` is the sandbox process's own CPU time per page (from /proc) and
+``server_cpu_ms_per_page`` is the sandbox process's own CPU time per page and
 ``server_pages_per_cpu_s`` its inverse: what one process serves with a core to itself, a
 figure other load on a shared machine barely moves (``pages_per_s`` is wall clock and
 does). ``in_process`` times page generation in this process on the same world: the column
@@ -29,9 +29,7 @@ Prints one JSON object. ``python -m bench.sandbox [--events N] [--listings-per-e
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import os
 import socket
 import time
@@ -39,8 +37,8 @@ from collections import deque
 from urllib.parse import urlsplit
 
 import httpx
-import numpy as np
 
+from bench.harness import Stopwatch, arguments, emit, percentile_ms, process_cpu
 from sandbox.server import start_sandbox
 
 TARGET_PAGES_PER_S = 2000.0
@@ -87,17 +85,6 @@ async def _connection(host: str, port: int, work: deque, depth: int,
     await writer.wait_closed()
 
 
-def _cpu_seconds(pid: int) -> tuple[float, float] | None:
-    """(user, system) CPU seconds of a process (Linux /proc), or None elsewhere."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    tick = os.sysconf("SC_CLK_TCK")
-    return int(fields[11]) / tick, int(fields[12]) / tick
-
-
 def _load(port: int, requests: list[bytes], connections: int, depth: int,
           server_pid: int) -> dict:
     latencies: list[float] = []
@@ -110,26 +97,22 @@ def _load(port: int, requests: list[bytes], connections: int, depth: int,
                                for _ in range(connections)))
         return time.perf_counter() - start
 
-    cpu0 = _cpu_seconds(server_pid)
-    own0 = time.process_time()
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
-        elapsed = asyncio.run(run())
-    else:
-        elapsed = uvloop.run(run())
-    cpu1 = _cpu_seconds(server_pid)
-    own = time.process_time() - own0
-    lat = np.array(latencies) * 1000
+    cpu0 = process_cpu(server_pid)
+    with Stopwatch() as own:
+        try:
+            import uvloop
+        except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
+            elapsed = asyncio.run(run())
+        else:
+            elapsed = uvloop.run(run())
+    cpu1 = process_cpu(server_pid)
     n = len(requests)
+    server_cpu = sum(cpu1) - sum(cpu0)
     return {"requests": n, "seconds": elapsed, "rps": n / elapsed,
-            "p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99)),
+            "p50_ms": percentile_ms(latencies, 50, 2), "p99_ms": percentile_ms(latencies, 99, 2),
             "errors": totals["errors"] + n - len(latencies), "bytes": totals["bytes"],
-            "server_cpu_ms": None if cpu0 is None or cpu1 is None
-            else (sum(cpu1) - sum(cpu0)) * 1000 / n,
-            "client_cpu_ms": own * 1000 / n,
-            "server_sys_share": None if cpu0 is None or cpu1 is None
-            else (cpu1[1] - cpu0[1]) / max(sum(cpu1) - sum(cpu0), 1e-9)}
+            "server_cpu_ms": server_cpu * 1000 / n, "client_cpu_ms": own.cpu_seconds * 1000 / n,
+            "server_sys_share": (cpu1[1] - cpu0[1]) / max(server_cpu, 1e-9)}
 
 
 _MARKETS = ("seatgeek", "stubhub", "ticketmaster")
@@ -182,17 +165,22 @@ def _in_process(events: int, listings_per_event: int, pages: int = 300) -> dict:
     same pages, interleaved, best of several rounds (robust to other load)."""
     import orjson
 
-    from sandbox import wire_seatgeek, wire_stubhub, wire_ticketmaster
     from sandbox.app import SandboxConfig, create_app
+    from sandbox.seatgeek import fastjson as seatgeek_fast
+    from sandbox.seatgeek import objects as seatgeek
+    from sandbox.stubhub import fastjson as stubhub_fast
+    from sandbox.stubhub import objects as stubhub
+    from sandbox.ticketmaster import fastjson as ticketmaster_fast
+    from sandbox.ticketmaster import objects as ticketmaster
 
     app = create_app(SandboxConfig(seed=7, events=events, listings_per_event=listings_per_event,
                                    faults="none"))
     model, t = app.model, app.clock.tick()
-    fast = {"seatgeek": wire_seatgeek.sg_listings_json, "stubhub": wire_stubhub.sh_listings_json,
-            "ticketmaster": wire_ticketmaster.tm_picks_json}
-    slow = {"seatgeek": lambda e, live: orjson.dumps(wire_seatgeek.sg_listings(e, live)),
-            "stubhub": lambda e, live: orjson.dumps(wire_stubhub.sh_listings(e, live)),
-            "ticketmaster": lambda e, live: orjson.dumps(wire_ticketmaster.tm_picks(e, live))}
+    fast = {"seatgeek": seatgeek_fast.sg_listings_json, "stubhub": stubhub_fast.sh_listings_json,
+            "ticketmaster": ticketmaster_fast.tm_picks_json}
+    slow = {"seatgeek": lambda e, live: orjson.dumps(seatgeek.sg_listings(e, live)),
+            "stubhub": lambda e, live: orjson.dumps(stubhub.sh_listings(e, live)),
+            "ticketmaster": lambda e, live: orjson.dumps(ticketmaster.tm_picks(e, live))}
     work = [(e, m, page) for page in range(1, 4) for e in app.world.events
             for m in _MARKETS if m in e.ids and e.status != "cancelled"][:pages]
     for e, m, _ in work:
@@ -212,12 +200,8 @@ def _in_process(events: int, listings_per_event: int, pages: int = 300) -> dict:
             "speedup": round(best_slow / best_fast, 2), "pages": len(work)}
 
 
-def _round(x: float | None, digits: int = 3) -> float | None:
-    return None if x is None else round(x, digits)
-
-
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m bench.sandbox")
+    ap = arguments("bench.sandbox", __doc__)
     ap.add_argument("--events", type=int, default=250)
     ap.add_argument("--listings-per-event", type=int, default=4400)
     ap.add_argument("--pages", type=int, default=6000, help="distinct pages requested")
@@ -251,16 +235,16 @@ def main(argv: list[str] | None = None) -> None:
         summary = sb.control("truth/summary")
     listings = pages["requests"] * per_page
     local = _in_process(args.events, args.listings_per_event)
-    print(json.dumps({
+    emit({
         "pages_per_s": round(pages["rps"], 1),
         "listings_per_s": round(listings / pages["seconds"], 1),
-        "p50_ms": round(pages["p50_ms"], 2), "p99_ms": round(pages["p99_ms"], 2),
+        "p50_ms": pages["p50_ms"], "p99_ms": pages["p99_ms"],
         "errors": pages["errors"], "mb_per_s": round(pages["bytes"] / pages["seconds"] / 1e6, 1),
-        "server_cpu_ms_per_page": _round(pages["server_cpu_ms"]),
+        "server_cpu_ms_per_page": round(pages["server_cpu_ms"], 3),
         "server_pages_per_cpu_s": None if not pages["server_cpu_ms"]
         else round(1000 / pages["server_cpu_ms"], 1),
-        "server_kernel_share": _round(pages["server_sys_share"], 2),
-        "client_cpu_ms_per_page": _round(pages["client_cpu_ms"]),
+        "server_kernel_share": round(pages["server_sys_share"], 2),
+        "client_cpu_ms_per_page": round(pages["client_cpu_ms"], 3),
         "target_pages_per_s": TARGET_PAGES_PER_S,
         "meets_target": pages["rps"] >= TARGET_PAGES_PER_S,
         "workload": {"events": args.events, "listings_per_event": args.listings_per_event,
@@ -272,15 +256,15 @@ def main(argv: list[str] | None = None) -> None:
                      "marketplaces": ["seatgeek", "stubhub", "ticketmaster"],
                      "cpus": os.cpu_count(), "loadavg_1m": round(os.getloadavg()[0], 2)},
         "warm_pages": warm["requests"], "warm_pages_per_s": round(warm["rps"], 1),
-        "warm_p99_ms": round(warm["p99_ms"], 2),
-        "warm_server_cpu_ms_per_page": _round(warm["server_cpu_ms"]),
+        "warm_p99_ms": warm["p99_ms"],
+        "warm_server_cpu_ms_per_page": round(warm["server_cpu_ms"], 3),
         "baseline_pages_per_s": round(base["rps"], 1),
-        "baseline_p99_ms": round(base["p99_ms"], 2),
-        "baseline_server_cpu_ms_per_request": _round(base["server_cpu_ms"]),
+        "baseline_p99_ms": base["p99_ms"],
+        "baseline_server_cpu_ms_per_request": round(base["server_cpu_ms"], 3),
         "ratio": round(pages["rps"] / base["rps"], 3),
         "warm_ratio": round(warm["rps"] / base["rps"], 3),
         "in_process": local,
-    }))
+    })
 
 
 if __name__ == "__main__":

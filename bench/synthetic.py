@@ -1,5 +1,5 @@
-"""A small synthetic ticket world with known fair values, for tests and as a benchmark
-fallback when the sandbox is not available.
+"""A small synthetic ticket world with known fair values, for the deal model's and the
+engine's tests (quicker to build than a sandbox world).
 
 Venues' seat maps are fixed (they do not depend on the seed, like real venues); events,
 listings and prices come from the seed. The true fair all-in price of a listing is

@@ -122,21 +122,35 @@ that are always malformed (missing price, negative quantity, bad created_at date
 Ticketmaster pick without seats), inside otherwise good pages. A request's fault is drawn
 from (seed, path+query, attempt number): retrying the same URL eventually succeeds.
 
-Speed (``python -m bench.sandbox``)
-===================================
-A fresh 100-listing page costs ~0.2 ms of one core in-process (~0.26-0.3 ms per page of
-server CPU over HTTP), so one sandbox process serves several thousand fresh pages per
-second and a crawl benchmark waits on its crawler, not on the sandbox. How:
-``ListingModel._build_live`` draws all of a page's per-slot hashes in one (fields x slots)
-block (numpy's per-call overhead, not arithmetic, dominates at 100 listings); the listing
-endpoints (SeatGeek listings, StubHub inventory, Ticketmaster top picks) render their JSON
-from numpy columns with ``sandbox.render``: per-seat-map tables of pre-rendered
-JSON text, integer cents written as orjson writes dollar floats, and one bytes ``%`` format
-per page. The dict builders (``sg_listings``, ``sh_listings``, ``tm_picks``) stay the
-readable definition of each format (truth uses them, and any text that would need JSON
-escaping falls back to them); ``tests/test_sandbox_render.py`` holds the fast path to
-their exact bytes. Responses are cached per (URL, clock second, fault config); the HTTP
-server (``sandbox.http``) answers pipelined keep-alive requests in order.
+Layout
+======
+``app`` (the ASGI callable: prefixes, credentials, faults, the page cache and the
+``/_sandbox`` control API) routes each request to one marketplace subpackage:
+``ticketmaster/``, ``seatgeek/``, ``eventbrite/`` and ``stubhub/`` (the API, and ``web``
+for the website). Each has ``routes`` (URL -> handler, the credential it reads, its error
+bodies), ``objects`` (its JSON objects built from the world) and, where a listing page is
+hot, ``fastjson`` (that page rendered from columns). No marketplace imports another's;
+what they share is in ``common`` (request view, responses, parameter errors, time and money
+text, event search, seller spellings and split options) and ``fastjson`` (the byte-format
+primitives). Below them: ``world`` and ``venues`` (events, seat maps), ``market`` (the
+listing model), ``hashing``, ``clock``, ``faults``; ``truth`` reads the marketplaces'
+objects; ``http`` and ``server`` run it; ``vendors/`` holds the SMTP, Twilio and Stripe
+stand-ins the tests and benchmarks start.
+
+Speed (``python -m bench.sandbox``; results in the README)
+==========================================================
+One sandbox process must serve fresh listing pages faster than a crawl benchmark can
+fetch them. How: ``ListingModel._build_live`` draws all of a page's per-slot hashes in one
+(fields x slots) block (numpy's per-call overhead, not arithmetic, dominates at 100
+listings); the listing endpoints (SeatGeek listings, StubHub inventory, Ticketmaster top
+picks) render their JSON from numpy columns with each marketplace's ``fastjson``:
+per-seat-map tables of pre-rendered JSON text, integer cents written as orjson writes
+dollar floats, and one bytes ``%`` format per page. The dict builders in ``objects``
+(``sg_listings``, ``sh_listings``, ``tm_picks``) stay the readable definition of each
+format (truth uses them, and any text that would need JSON escaping falls back to them);
+``tests/test_sandbox_render.py`` holds the fast path to their exact bytes. Responses are
+cached per (URL, clock second, fault config); the HTTP server (``sandbox.http``) answers
+pipelined keep-alive requests in order.
 
 Control and truth (``/_sandbox``)
 =================================

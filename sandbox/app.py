@@ -18,17 +18,15 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from sandbox import (
-    wire_eventbrite,
-    wire_seatgeek,
-    wire_stubhub,
-    wire_stubhub_web,
-    wire_ticketmaster,
-)
 from sandbox.clock import SimClock
-from sandbox.common import Request, Response, json_response, parse_when
+from sandbox.common import Request, Response, parse_when
+from sandbox.eventbrite import routes as eventbrite
 from sandbox.faults import FaultInjector
 from sandbox.market import ListingModel
+from sandbox.seatgeek import routes as seatgeek
+from sandbox.stubhub import routes as stubhub
+from sandbox.stubhub import web as stubhub_web
+from sandbox.ticketmaster import routes as ticketmaster
 from sandbox.truth import event_summary, event_truth
 from sandbox.world import World
 
@@ -40,9 +38,12 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 Reply = tuple[Response, tuple[tuple[bytes, bytes], ...], float]
 
 MARKETPLACES = ("ticketmaster", "seatgeek", "eventbrite", "stubhub")
-_WIRE: dict[str, ModuleType] = {
-    "ticketmaster": wire_ticketmaster, "seatgeek": wire_seatgeek,
-    "eventbrite": wire_eventbrite, "stubhub": wire_stubhub, "stubhub_web": wire_stubhub_web,
+#: each marketplace's routes: ``handle(request)``, ``rate_limited()``, and (all but the
+#: StubHub website, which needs no credential) ``credential(query, headers)`` and
+#: ``unauthorized(missing)``
+_ROUTES: dict[str, ModuleType] = {
+    "ticketmaster": ticketmaster, "seatgeek": seatgeek, "eventbrite": eventbrite,
+    "stubhub": stubhub, "stubhub_web": stubhub_web,
 }
 _PREFIX = {"ticketmaster": "/ticketmaster", "seatgeek": "/seatgeek",
            "eventbrite": "/eventbrite", "stubhub": "/stubhub", "stubhub_web": "/stubhub/web"}
@@ -125,20 +126,21 @@ class SandboxApp:
         if path.startswith("/stubhub/web/"):
             return "stubhub_web"
         head = path[1:].split("/", 1)[0]
-        return head if head in _WIRE else None
+        return head if head in _ROUTES else None
 
     def _marketplace(self, method: str, market: str, path: str, qs: bytes,
                      headers: dict[str, str]) -> Reply:
         faults = self.faults
         url = path + "?" + qs.decode("latin-1") if qs else path
         fault = faults.decide(market, url)
-        wire = _WIRE[market]
+        routes = _ROUTES[market]
         extra: tuple[tuple[bytes, bytes], ...] = ()
         if market == "ticketmaster":
             extra = self._tm_headers()
         if fault == "rate_limit":
             retry = str(faults.mixes[market].retry_after).encode()
-            return self._count(market, wire.rate_limited()), (*extra, (b"retry-after", retry)), 0.0
+            return (self._count(market, routes.rate_limited()),
+                    (*extra, (b"retry-after", retry)), 0.0)
         if fault == "server_error":
             status = faults.server_error_status(url)
             error = {"error": "Service Unavailable" if status == 503
@@ -158,7 +160,7 @@ class SandboxApp:
             parts = path[len(_PREFIX[market]) + 1:].split("/")
             req = Request(method, parts, query, qs.decode("latin-1"), headers, b"", tick,
                           self.world, self.model, _PREFIX[market])
-            response = wire.handle(req)
+            response = routes.handle(req)
             if response.cacheable and response.status == 200:
                 self._remember(ckey, response)
         delay = faults.mixes[market].slow_seconds if fault == "slow" else 0.0
@@ -187,19 +189,11 @@ class SandboxApp:
             Response | None:
         if market == "stubhub_web":
             return None
-        expected = self.config.credentials.get(market)
-        if market == "ticketmaster":
-            given = query.get("apikey")
-        elif market == "seatgeek":
-            given = query.get("client_id")
-        else:
-            auth = headers.get("authorization", "")
-            given = auth[7:].strip() if auth.lower().startswith("bearer ") else None
-            if given is None and market == "eventbrite":
-                given = query.get("token")
-        if given == expected:
+        routes = _ROUTES[market]
+        given = routes.credential(query, headers)
+        if given == self.config.credentials.get(market):
             return None
-        return _WIRE[market].unauthorized(not given)
+        return routes.unauthorized(not given)
 
     # -- control -----------------------------------------------------------------------
     def _control(self, method: str, path: str, body: bytes, base_url: str) -> Response:
@@ -320,4 +314,4 @@ async def _send(send: Send, r: Response, extra: tuple[tuple[bytes, bytes], ...] 
     await send({"type": "http.response.body", "body": r.body})
 
 
-__all__ = ["SandboxApp", "SandboxConfig", "create_app", "json_response", "urls_for"]
+__all__ = ["SandboxApp", "SandboxConfig", "create_app", "urls_for"]

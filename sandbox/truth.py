@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from sandbox.common import iso_z
-from sandbox.market import BIT, RESALE_MARKETS, ListingModel, listing_id
-from sandbox.wire_eventbrite import ticket_classes
-from sandbox.wire_seatgeek import sg_listings
-from sandbox.wire_stubhub import sh_listings
-from sandbox.wire_ticketmaster import offers_obj, tm_picks
+from sandbox.eventbrite.objects import ticket_classes
+from sandbox.market import BIT, RESALE_MARKETS, ListingModel
+from sandbox.seatgeek.objects import sg_listings
+from sandbox.stubhub.objects import sh_listings
+from sandbox.ticketmaster.objects import offers_obj, tm_picks
 from sandbox.world import World, WorldEvent
 
 
@@ -89,7 +89,7 @@ def event_truth(world: World, model: ListingModel, e: WorldEvent, t: int) -> dic
                         "quantity": tier["quantity"], "all_in_cents": tier["all_in_cents"],
                         "price_cents": tier["price_cents"], "fees_cents": tier["fees_cents"]}}}
     if "ticketmaster" in e.ids:
-        tiers.extend(offers_obj_for_truth(world, model, e, t))
+        tiers.extend(_ticketmaster_tiers(e))
     items = sorted(listings.values(), key=lambda d: (d["slot"] is None, d["slot"] or 0,
                                                      d["section"]))
     fair = [d["fair_cents"] for d in items]
@@ -99,14 +99,10 @@ def event_truth(world: World, model: ListingModel, e: WorldEvent, t: int) -> dic
             else None, "listing_counts": counts, "listings": items, "primary_tiers": tiers}
 
 
-def offers_obj_for_truth(world: World, model: ListingModel, e: WorldEvent,
-                         t: int) -> list[dict[str, Any]]:
+def _ticketmaster_tiers(e: WorldEvent) -> list[dict[str, Any]]:
     """Ticketmaster's Commerce offers as tiers (price-zone face values, not seat listings)."""
-    from sandbox.common import Request
-
-    req = Request("GET", [], {}, "", {}, b"", t, world, model, "/ticketmaster")
     out = []
-    for offer in offers_obj(req, e)["offers"]:
+    for offer in offers_obj(e)["offers"]:
         for price in offer["attributes"]["prices"]:
             value = round(float(price["value"]) * 100)
             total = round(float(price["total"]) * 100)
@@ -117,6 +113,3 @@ def offers_obj_for_truth(world: World, model: ListingModel, e: WorldEvent,
                         "all_in_cents": total})
     return out
 
-
-def listing_ids(e: WorldEvent, m: str, slots) -> list[str]:
-    return [str(listing_id(m, e, int(s))) for s in slots]

@@ -7,9 +7,12 @@ probability proportional to ``weight`` (capacity, tilted towards where resale ha
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 
+_T = TypeVar("_T")
 _LETTERS = tuple("ABCDEFGHJKLMNPQRSTUVWXYZ")
 
 
@@ -47,6 +50,21 @@ class SeatMap:
             "seats": np.array([s.seats_per_row for s in self.sections], dtype=np.int64),
             "ga": np.array([s.general_admission for s in self.sections]),
         }
+
+
+def per_seat_map(build: Callable[[SeatMap], _T]) -> Callable[[SeatMap], _T]:
+    """``build(smap)`` computed once per seat map configuration (there are a handful, and
+    every page of an event reuses its map's tables)."""
+    cache: dict[int, _T] = {}
+
+    def cached(smap: SeatMap) -> _T:
+        value = cache.get(smap.config_id)
+        if value is None:
+            value = cache[smap.config_id] = build(smap)
+        return value
+
+    cached.__doc__ = build.__doc__
+    return cached
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -21,7 +21,8 @@ import psutil
 import psycopg
 import pytest
 
-from bench.pipeline import compare, scratch_database
+from bench.harness import scratch_database
+from bench.pipeline import compare
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]

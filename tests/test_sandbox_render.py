@@ -10,9 +10,15 @@ import numpy as np
 import orjson
 import pytest
 
-from sandbox import render, wire_seatgeek, wire_stubhub, wire_ticketmaster
+from sandbox import fastjson
 from sandbox.app import SandboxConfig, create_app
 from sandbox.market import MALFORMED_KINDS
+from sandbox.seatgeek import fastjson as seatgeek_fast
+from sandbox.seatgeek import objects as seatgeek
+from sandbox.stubhub import fastjson as stubhub_fast
+from sandbox.stubhub import objects as stubhub
+from sandbox.ticketmaster import fastjson as ticketmaster_fast
+from sandbox.ticketmaster import objects as ticketmaster
 from tests.fixtures_sandbox import AsgiClient
 
 _LISTINGS = ("/seatgeek/2/events/{seatgeek}/listings?client_id=sandbox&per_page=10&page=2",
@@ -30,15 +36,15 @@ def app():
 
 def _reference(m: str, e, live) -> bytes | tuple[bytes, bytes]:
     if m == "seatgeek":
-        return orjson.dumps(wire_seatgeek.sg_listings(e, live))[1:-1]
+        return orjson.dumps(seatgeek.sg_listings(e, live))[1:-1]
     if m == "stubhub":
-        return orjson.dumps(wire_stubhub.sh_listings(e, live))[1:-1]
-    picks, offers = wire_ticketmaster.tm_picks(e, live)
+        return orjson.dumps(stubhub.sh_listings(e, live))[1:-1]
+    picks, offers = ticketmaster.tm_picks(e, live)
     return orjson.dumps(picks)[1:-1], orjson.dumps(offers)[1:-1]
 
 
-_FAST = {"seatgeek": wire_seatgeek.sg_listings_json, "stubhub": wire_stubhub.sh_listings_json,
-         "ticketmaster": wire_ticketmaster.tm_picks_json}
+_FAST = {"seatgeek": seatgeek_fast.sg_listings_json, "stubhub": stubhub_fast.sh_listings_json,
+         "ticketmaster": ticketmaster_fast.tm_picks_json}
 
 
 def test_fast_renderers_match_the_listing_dicts_byte_for_byte(app) -> None:
@@ -59,14 +65,14 @@ def test_fast_renderers_match_the_listing_dicts_byte_for_byte(app) -> None:
 
 def test_money_is_written_as_orjson_writes_dollar_floats() -> None:
     cents = np.concatenate([np.arange(0, 200_000), np.array([10**9 + 5, 123_456_789_01])])
-    whole, frac = render.money(cents)
+    whole, frac = fastjson.money(cents)
     mine = b",".join(b"%d.%s" % pair for pair in zip(whole, frac, strict=True))
     assert b"[" + mine + b"]" == orjson.dumps([round(c / 100, 2) for c in cents.tolist()])
 
 
 def test_iso_parts_match_datetime_formatting() -> None:
     epochs = np.array([0, 1_790_000_000, 1_790_086_399, 4_102_444_800 - 1])
-    day, clock = render.iso_z_parts(epochs)
+    day, clock = fastjson.iso_z_parts(epochs)
     text = np.datetime_as_string(epochs.astype("datetime64[s]"), unit="s")
     assert [d + c for d, c in zip(day, clock, strict=True)] == [
         (x + "Z").encode() for x in text.tolist()]
@@ -79,7 +85,7 @@ def test_endpoints_fall_back_to_dicts_for_text_that_needs_escaping(app, monkeypa
     urls = [u.format(**e.ids) for u in _LISTINGS]
     fast = [client.get(u)[2] for u in urls]
     app._cache.clear()
-    monkeypatch.setattr(render, "plain_map", lambda smap: False)
+    monkeypatch.setattr(fastjson, "plain_map", lambda smap: False)
     slow = [client.get(u)[2] for u in urls]
     assert fast == slow
     body = json.loads(fast[0])

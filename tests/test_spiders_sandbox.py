@@ -15,7 +15,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from bench.crawl import compare, expected_listings, sandbox_env, truth_events
+from bench.crawl import compare, expected_listings, sandbox_env
+from bench.harness import truth_events
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = ["-s", "RIPCITY_RATE_LIMITS=0", "-s", "LOG_LEVEL=WARNING"]

@@ -19,6 +19,8 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
+from sandbox.vendors.hold import RequestHold
+
 
 @dataclasses.dataclass
 class Received:
@@ -54,9 +56,8 @@ class _Handler:
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
                           rcpt_options: list[str]) -> str:
-        hold, self.box._hold = self.box._hold, None
+        hold = self.box.claim_hold()
         if hold is not None:
-            self.box.held.set()
             await asyncio.get_running_loop().run_in_executor(None, hold.wait, 60)
         if address.lower() in self.box.bounce:
             return f"550 5.1.1 <{address}>: Recipient address rejected: user unknown"
@@ -76,15 +77,14 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class SmtpBox:
+class SmtpBox(RequestHold):
     """``SmtpBox().start()``; ``.port``; ``.received``; ``stop()``."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.received: list[Received] = []
         self.bounce: set[str] = set()
         self.arrived = threading.Event()
-        self.held = threading.Event()
-        self._hold: threading.Event | None = None
         self.port = 0
         self._controller: Controller | None = None
 
@@ -99,14 +99,6 @@ class SmtpBox:
             self._controller = controller
             return self
         raise RuntimeError("could not start the test SMTP server on a free port")
-
-    def hold(self) -> None:
-        self._hold = threading.Event()
-        self.held.clear()
-
-    def release(self) -> None:
-        if self._hold is not None:
-            self._hold.set()
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[Received]:
         deadline = time.monotonic() + timeout

@@ -12,87 +12,41 @@ pages or clock (paying at Checkout, a renewal, a failed charge, the period endin
 or dispute) are methods on :class:`FakeStripe`. Each produces the events real Stripe sends,
 signed with the real scheme (``t=<unix>,v1=<HMAC-SHA256(secret, "t.payload")>``) and posted
 in order to ``webhook_url`` by one delivery thread; or kept for the test to deliver itself
-(reordered, duplicated, forged) with :meth:`FakeStripe.deliver`.
+(reordered, duplicated, forged) with :meth:`FakeStripe.deliver`. The objects, error bodies,
+form decoding and signatures are Stripe's wire format, in ``stripe_objects``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import hmac
 import json
 import queue
 import re
 import secrets
 import threading
 import time
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 
-API_VERSION = "2026-10-28.endive"
-DAY = 86_400
-_PERIOD = {"month": 30 * DAY, "year": 365 * DAY}
-
-
-class StripeError(Exception):
-    """Rendered as Stripe's error body."""
-
-    def __init__(self, status: int, message: str, *, type_: str = "invalid_request_error",
-                 code: str | None = None, param: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.type, self.code, self.param = (
-            status, message, type_, code, param)
-
-    def body(self) -> dict[str, Any]:
-        err: dict[str, Any] = {"type": self.type, "message": self.message}
-        if self.code:
-            err["code"] = self.code
-            err["doc_url"] = f"https://stripe.com/docs/error-codes/{self.code.replace('_', '-')}"
-        if self.param:
-            err["param"] = self.param
-        return {"error": err}
-
-
-def decode_form(body: str) -> dict[str, Any]:
-    """Stripe's form encoding to nested data: ``a[b][0][c]=v`` -> {"a": {"b": [{"c": "v"}]}}."""
-    root: dict[str, Any] = {}
-    for key, value in parse_qsl(body, keep_blank_values=True):
-        parts = re.findall(r"[^\[\]]+", key)
-        node: Any = root
-        for i, part in enumerate(parts):
-            last = i == len(parts) - 1
-            nxt_is_index = not last and parts[i + 1].isdigit()
-            if isinstance(node, list):
-                idx = int(part)
-                while len(node) <= idx:
-                    node.append(None)
-                if last:
-                    node[idx] = value
-                else:
-                    if node[idx] is None:
-                        node[idx] = [] if nxt_is_index else {}
-                    node = node[idx]
-            else:
-                if last:
-                    node[part] = value
-                else:
-                    node = node.setdefault(part, [] if nxt_is_index else {})
-    return root
-
-
-def _bool(value: Any) -> bool:
-    return str(value).lower() in ("true", "1")
-
-
-def sign(payload: bytes, secret: str, timestamp: int | None = None) -> str:
-    """A ``Stripe-Signature`` header value, computed as Stripe does."""
-    t = int(time.time()) if timestamp is None else timestamp
-    mac = hmac.new(secret.encode(), f"{t}.".encode() + payload, hashlib.sha256).hexdigest()
-    return f"t={t},v1={mac}"
+from sandbox.vendors.stripe_objects import (
+    API_VERSION,
+    PERIOD,
+    StripeError,
+    checkout_session_obj,
+    customer_obj,
+    decode_form,
+    dispute_obj,
+    event_obj,
+    form_bool,
+    invoice_obj,
+    portal_session_obj,
+    price_obj,
+    refunded_charge_obj,
+    sign,
+    subscription_obj,
+)
 
 
 class FakeStripe:
@@ -123,8 +77,8 @@ class FakeStripe:
         self.requests: list[tuple[str, str]] = []
         self._idempotent: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
         self.prices = {
-            "price_premium_monthly": self._price("price_premium_monthly", 999, "month"),
-            "price_premium_annual": self._price("price_premium_annual", 9_900, "year"),
+            "price_premium_monthly": price_obj("price_premium_monthly", 999, "month"),
+            "price_premium_annual": price_obj("price_premium_annual", 9_900, "year"),
         }
         self._outbox: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._server: ThreadingHTTPServer | None = None
@@ -162,22 +116,9 @@ class FakeStripe:
     def _id(prefix: str) -> str:
         return f"{prefix}_{secrets.token_hex(12)}"
 
-    def _price(self, pid: str, amount: int, interval: str) -> dict[str, Any]:
-        return {"id": pid, "object": "price", "active": True, "billing_scheme": "per_unit",
-                "currency": "usd", "livemode": False, "lookup_key": None, "metadata": {},
-                "product": "prod_ripcity_premium", "type": "recurring", "unit_amount": amount,
-                "recurring": {"interval": interval, "interval_count": 1,
-                              "usage_type": "licensed"}}
-
     def _emit(self, type_: str, obj: dict[str, Any],
               previous: dict[str, Any] | None = None) -> dict[str, Any]:
-        data: dict[str, Any] = {"object": json.loads(json.dumps(obj))}
-        if previous is not None:
-            data["previous_attributes"] = previous
-        event = {"id": self._id("evt"), "object": "event", "api_version": API_VERSION,
-                 "created": self.now(), "data": data, "livemode": False,
-                 "pending_webhooks": 1, "request": {"id": None, "idempotency_key": None},
-                 "type": type_}
+        event = event_obj(self._id("evt"), type_, obj, previous, self.now())
         self.events.append(event)
         if self.webhook_url:
             self._outbox.put(event)
@@ -224,56 +165,20 @@ class FakeStripe:
             cs = self.sessions[session_id]
             if cs["status"] != "open":
                 raise StripeError(400, f"Checkout session {session_id} is {cs['status']}")
-            price = self.prices[cs["_price"]]
-            now = self.now()
-            sub_id, item_id = self._id("sub"), self._id("si")
-            period = _PERIOD[price["recurring"]["interval"]]
-            sub = {
-                "id": sub_id, "object": "subscription", "application": None,
-                "billing_cycle_anchor": now, "cancel_at": None, "cancel_at_period_end": False,
-                "canceled_at": None, "cancellation_details": {"comment": None, "feedback": None,
-                                                              "reason": None},
-                "collection_method": "charge_automatically", "created": now, "currency": "usd",
-                "customer": cs["customer"], "days_until_due": None, "description": None,
-                "ended_at": None, "latest_invoice": None, "livemode": False,
-                "metadata": (cs.get("_subscription_data") or {}).get("metadata") or {},
-                "start_date": now, "status": "active", "trial_end": None, "trial_start": None,
-                "items": {"object": "list", "has_more": False, "total_count": 1,
-                          "url": f"/v1/subscription_items?subscription={sub_id}",
-                          "data": [{"id": item_id, "object": "subscription_item",
-                                    "created": now, "current_period_start": now,
-                                    "current_period_end": now + period, "metadata": {},
-                                    "price": price, "quantity": 1,
-                                    "subscription": sub_id}]},
-            }
-            self.subscriptions[sub_id] = sub
+            metadata = (cs.get("_subscription_data") or {}).get("metadata") or {}
+            sub = subscription_obj(self._id("sub"), self._id("si"), cs["customer"],
+                                   self.prices[cs["_price"]], metadata, self.now())
+            self.subscriptions[sub["id"]] = sub
             invoice = self._invoice(sub, "subscription_create", paid=True)
-            cs.update(status="complete", payment_status="paid", subscription=sub_id)
+            cs.update(status="complete", payment_status="paid", subscription=sub["id"])
             return [self._emit("customer.subscription.created", sub),
                     self._emit("invoice.paid", invoice),
                     self._emit("checkout.session.completed", self._public(cs))]
 
     def _invoice(self, sub: dict[str, Any], reason: str, paid: bool) -> dict[str, Any]:
-        item = sub["items"]["data"][0]
-        amount = item["price"]["unit_amount"]
-        inv_id = self._id("in")
-        invoice = {
-            "id": inv_id, "object": "invoice", "account_country": "US", "amount_due": amount,
-            "amount_paid": amount if paid else 0, "amount_remaining": 0 if paid else amount,
-            "attempt_count": 1, "attempted": True, "billing_reason": reason,
-            "collection_method": "charge_automatically", "created": self.now(),
-            "currency": "usd", "customer": sub["customer"], "livemode": False,
-            "hosted_invoice_url": f"{self.url}/invoice/{inv_id}", "metadata": {},
-            "next_payment_attempt": None if paid else self.now() + 3 * DAY,
-            "parent": {"type": "subscription_details", "quote_details": None,
-                       "subscription_details": {"metadata": sub["metadata"],
-                                                "subscription": sub["id"]}},
-            "period_start": item["current_period_start"],
-            "period_end": item["current_period_end"], "status": "paid" if paid else "open",
-            "total": amount,
-        }
-        self.invoices[inv_id] = invoice
-        sub["latest_invoice"] = inv_id
+        invoice = invoice_obj(self._id("in"), sub, reason, paid, self.now(), self.url)
+        self.invoices[invoice["id"]] = invoice
+        sub["latest_invoice"] = invoice["id"]
         return invoice
 
     def _set_status(self, sub: dict[str, Any], status: str) -> dict[str, Any] | None:
@@ -313,7 +218,7 @@ class FakeStripe:
                                     item["current_period_end"] - int(time.time()) + 1)
             if sub["cancel_at_period_end"]:
                 return [self._end(sub, "cancellation_requested")]
-            period = _PERIOD[item["price"]["recurring"]["interval"]]
+            period = PERIOD[item["price"]["recurring"]["interval"]]
             previous = {"items": json.loads(json.dumps(sub["items"]))}
             item["current_period_start"] = item["current_period_end"]
             item["current_period_end"] += period
@@ -332,10 +237,7 @@ class FakeStripe:
         with self.lock:
             sub = self.subscriptions[subscription_id]
             invoice = self.invoices[sub["latest_invoice"]]
-            charge = {"id": self._id("ch"), "object": "charge", "amount": invoice["amount_paid"],
-                      "amount_refunded": invoice["amount_paid"], "currency": "usd",
-                      "customer": sub["customer"], "refunded": True, "status": "succeeded",
-                      "created": self.now(), "livemode": False, "paid": True}
+            charge = refunded_charge_obj(self._id("ch"), invoice, self.now())
             return self._emit("charge.refunded", charge)
 
     def dispute(self, subscription_id: str) -> dict[str, Any]:
@@ -343,11 +245,7 @@ class FakeStripe:
         with self.lock:
             sub = self.subscriptions[subscription_id]
             invoice = self.invoices[sub["latest_invoice"]]
-            dispute = {"id": self._id("dp"), "object": "dispute",
-                       "amount": invoice["amount_paid"], "currency": "usd",
-                       "charge": self._id("ch"), "customer": sub["customer"],
-                       "reason": "fraudulent", "status": "needs_response",
-                       "created": self.now(), "livemode": False}
+            dispute = dispute_obj(self._id("dp"), self._id("ch"), invoice, self.now())
             return self._emit("charge.dispute.created", dispute)
 
     # --- the REST API -----------------------------------------------------------------
@@ -395,15 +293,8 @@ class FakeStripe:
                               "https://support.stripe.com/.")
 
     def _create_customer(self, form: dict[str, Any]) -> dict[str, Any]:
-        cid = self._id("cus")
-        customer = {"id": cid, "object": "customer", "address": None, "balance": 0,
-                    "created": self.now(), "currency": None, "default_source": None,
-                    "delinquent": False, "description": form.get("description"),
-                    "email": form.get("email"), "invoice_prefix": cid[-8:].upper(),
-                    "livemode": False, "metadata": form.get("metadata") or {},
-                    "name": form.get("name"), "phone": form.get("phone"),
-                    "preferred_locales": [], "tax_exempt": "none"}
-        self.customers[cid] = customer
+        customer = customer_obj(self._id("cus"), form, self.now())
+        self.customers[customer["id"]] = customer
         return customer
 
     def _create_session(self, form: dict[str, Any]) -> dict[str, Any]:
@@ -426,20 +317,8 @@ class FakeStripe:
             raise StripeError(400, "Missing required param: success_url.",
                               code="parameter_missing", param="success_url")
         sid = f"cs_test_{secrets.token_hex(24)}"
-        now = self.now()
-        session = {
-            "id": sid, "object": "checkout.session", "allow_promotion_codes":
-            _bool(form.get("allow_promotion_codes")), "amount_subtotal":
-            self.prices[price_id]["unit_amount"], "amount_total":
-            self.prices[price_id]["unit_amount"], "cancel_url": form.get("cancel_url"),
-            "client_reference_id": form.get("client_reference_id"), "created": now,
-            "currency": "usd", "customer": customer, "expires_at": now + DAY,
-            "livemode": False, "metadata": form.get("metadata") or {}, "mode": mode,
-            "payment_status": "unpaid", "status": "open", "subscription": None,
-            "success_url": form["success_url"].replace("{CHECKOUT_SESSION_ID}", sid),
-            "url": f"{self.url}/c/pay/{sid}",
-            "_price": price_id, "_subscription_data": form.get("subscription_data") or {},
-        }
+        session = checkout_session_obj(sid, form, self.prices[price_id], customer, self.now(),
+                                       self.url)
         self.sessions[sid] = session
         return self._public(session)
 
@@ -449,13 +328,9 @@ class FakeStripe:
             raise StripeError(400, "Missing required param: customer.",
                               code="parameter_missing", param="customer")
         self._get(self.customers, customer, "customer", "customer")
-        pid = self._id("bps")
-        session = {"id": pid, "object": "billing_portal.session", "configuration": "bpc_test",
-                   "created": self.now(), "customer": customer, "flow": None,
-                   "livemode": False, "locale": None, "on_behalf_of": None,
-                   "return_url": form.get("return_url"),
-                   "url": f"{self.url}/p/session/{pid}"}
-        self.portal_sessions[pid] = session
+        session = portal_session_obj(self._id("bps"), customer, form.get("return_url"),
+                                     self.now(), self.url)
+        self.portal_sessions[session["id"]] = session
         return session
 
     def _update_subscription(self, sub: dict[str, Any], form: dict[str, Any]) -> dict[str, Any]:
@@ -464,7 +339,7 @@ class FakeStripe:
                               "cancellation_details and metadata.", param="cancel_at_period_end")
         previous: dict[str, Any] = {}
         if "cancel_at_period_end" in form:
-            cape = _bool(form["cancel_at_period_end"])
+            cape = form_bool(form["cancel_at_period_end"])
             if cape != sub["cancel_at_period_end"]:
                 previous.update(cancel_at_period_end=sub["cancel_at_period_end"],
                                 cancel_at=sub["cancel_at"], canceled_at=sub["canceled_at"])
@@ -546,9 +421,3 @@ def _handler_for(fake: FakeStripe) -> type[BaseHTTPRequestHandler]:
 
     return Handler
 
-
-@contextlib.contextmanager
-def running(**kwargs: Any) -> Iterator[FakeStripe]:
-    """A started :class:`FakeStripe` (stopped on exit)."""
-    with FakeStripe(**kwargs) as fake:
-        yield fake

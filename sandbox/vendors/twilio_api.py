@@ -28,6 +28,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from sandbox.vendors.hold import RequestHold
+
 _E164 = re.compile(r"^\+[1-9]\d{7,14}$")
 _MESSAGES = re.compile(r"^/2010-04-01/Accounts/(AC[0-9a-fA-F]{32})/Messages(?:/(SM\w+))?\.json$")
 
@@ -60,19 +62,18 @@ class FakeMessage:
         }
 
 
-class FakeTwilio:
+class FakeTwilio(RequestHold):
     """Start with ``FakeTwilio(sid, token).start()``; ``stop()`` when done."""
 
     def __init__(self, account_sid: str = "AC" + "0" * 32, auth_token: str = "test-token",
                  host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__()
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.messages: list[FakeMessage] = []
         self.invalid_numbers: set[str] = set()
         self.requests = 0
         self._fail = 0
-        self._hold: threading.Event | None = None
-        self.held = threading.Event()  # set once a held request has been recorded
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer((host, port), self._handler())
         self._server.daemon_threads = True
@@ -95,14 +96,6 @@ class FakeTwilio:
 
     def fail_next(self, n: int = 1) -> None:
         self._fail = n
-
-    def hold(self) -> None:
-        self._hold = threading.Event()
-        self.held.clear()
-
-    def release(self) -> None:
-        if self._hold is not None:
-            self._hold.set()
 
     # --- HTTP ---------------------------------------------------------------------------
     def _handler(self) -> type[BaseHTTPRequestHandler]:
@@ -174,9 +167,8 @@ class FakeTwilio:
                     created=datetime.now(UTC), accepted_at=time.time())
                 with fake._lock:
                     fake.messages.append(msg)
-                    hold, fake._hold = fake._hold, None
+                    hold = fake.claim_hold()
                 if hold is not None:
-                    fake.held.set()
                     hold.wait(60)
                 self._reply(201, msg.resource())
 

@@ -21,6 +21,7 @@ import numpy as np
 import orjson
 
 from sandbox.market import MAX_QTY
+from sandbox.venues import SeatMap, per_seat_map
 
 _SEP = b"\x1f"  # never in rendered JSON: orjson escapes control characters
 
@@ -149,14 +150,9 @@ class MapGeometry:
         return table(out)
 
 
-_PLAIN_MAPS: dict[int, bool] = {}
-
-
-def plain_map(smap: Any) -> bool:
+@per_seat_map
+def plain_map(smap: SeatMap) -> bool:
     """Whether every section, row and zone name of a seat map needs no JSON escaping (the
-    templates glue some of them into one string literal). Cached per seat map config."""
-    known = _PLAIN_MAPS.get(smap.config_id)
-    if known is None:
-        names = [x for s in smap.sections for x in (s.name, s.tier, s.tier_code, *s.rows)]
-        known = _PLAIN_MAPS[smap.config_id] = all(plain(x) for x in names)
-    return known
+    templates glue some of them into one string literal)."""
+    names = [x for s in smap.sections for x in (s.name, s.tier, s.tier_code, *s.rows)]
+    return all(plain(x) for x in names)

@@ -2,7 +2,7 @@
 its script runs (a browser is needed), and the JSON the script fetches.
 
 The page's DOM contract (the crawler's Playwright parser relies on it) is documented in the
-package docstring.
+``sandbox`` package docstring. No credential is needed.
 """
 
 from __future__ import annotations
@@ -11,12 +11,11 @@ import html
 
 import orjson
 
-from sandbox.common import Request, Response, iso_z
+from sandbox.common import Request, Response, iso_z, section_texts
 from sandbox.market import DELIVERIES, MALFORMED_KINDS, Live, listing_id
-from sandbox.wire_seatgeek import section_texts
+from sandbox.stubhub.objects import M
 from sandbox.world import WorldEvent, sh_venue_id
 
-M = "stubhub"
 _HTML = b"text/html; charset=utf-8"
 
 _SCRIPT = """
@@ -50,7 +49,7 @@ _SCRIPT = """
 """
 
 
-def not_found() -> Response:
+def _not_found() -> Response:
     body = b"<!doctype html><html><head><title>Page not found | StubHub</title></head>" \
            b"<body><h1>Sorry, we couldn't find that page.</h1></body></html>"
     return Response(404, body, _HTML, cacheable=False)
@@ -66,16 +65,16 @@ def handle(req: Request) -> Response:
     if len(p) >= 2 and p[0] == "event":
         e = req.world.event_for(M, p[1])
         if e is None:
-            return not_found()
+            return _not_found()
         if len(p) == 2:
-            return Response(200, page(e).encode(), _HTML)
+            return Response(200, _page(e).encode(), _HTML)
         if len(p) == 3 and p[2] == "listings.json":
-            items = web_listings(e, req.model.live(e, M, req.t))
+            items = _web_listings(e, req.model.live(e, M, req.t))
             return Response(200, orjson.dumps({"eventId": int(e.ids[M]), "listings": items}))
-    return not_found()
+    return _not_found()
 
 
-def page(e: WorldEvent, delay_ms: int = 250) -> str:
+def _page(e: WorldEvent, delay_ms: int = 250) -> str:
     name = html.escape(e.name)
     local = e.start_local
     return (
@@ -91,7 +90,7 @@ def page(e: WorldEvent, delay_ms: int = 250) -> str:
     )
 
 
-def web_listings(e: WorldEvent, live: Live) -> list[dict]:
+def _web_listings(e: WorldEvent, live: Live) -> list[dict]:
     """What the page's script receives: all-in price per ticket as display text."""
     secs = e.seat_map.sections
     texts = section_texts(e.seat_map)

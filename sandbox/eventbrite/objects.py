@@ -1,24 +1,15 @@
-"""Eventbrite under ``/eventbrite``: v3 organizations, organization events (continuation
-pagination), events (``expand=venue``), venues and ticket classes (money in minor units).
+"""Eventbrite's JSON objects built from the world: organizations (one per club venue),
+events, venues and ticket classes (money in minor units).
 
-Auth is ``Authorization: Bearer TOKEN`` or ``?token=``. Ticket classes are the primary
-tiers of club and comedy shows; ``ticket_classes`` below is also what the truth reports.
+Ticket classes are the primary tiers of club and comedy shows; ``ticket_classes`` is also
+what the truth reports.
 """
 
 from __future__ import annotations
 
-import base64
-import math
 from datetime import datetime
 
-from sandbox.common import (
-    BadParameter,
-    Request,
-    Response,
-    iso_z,
-    json_response,
-    money_str,
-)
+from sandbox.common import iso_z, money_str
 from sandbox.hashing import key, unit
 from sandbox.market import FEES
 from sandbox.venues import Venue
@@ -34,71 +25,15 @@ _TIERS = (("General Admission", 1.0, 0.62, False, False, False),
           ("Support the Artist", 0.0, 0.0, False, False, True))
 
 
-def _error(status: int, error: str, description: str) -> Response:
-    return json_response({"status_code": status, "error_description": description,
-                          "error": error}, status)
-
-
-def unauthorized(missing: bool) -> Response:
-    if missing:
-        return _error(401, "NO_AUTH", "An OAuth token is required for all requests")
-    return _error(401, "INVALID_AUTH", "The OAuth token you provided was invalid.")
-
-
-def rate_limited() -> Response:
-    return _error(429, "HIT_RATE_LIMIT", "Hourly rate limit has been reached for this token. "
-                                         "Default rate limits are 2,000 calls per hour.")
-
-
-def not_found(_what: str = "") -> Response:
-    return _error(404, "NOT_FOUND", "The path you requested does not exist.")
-
-
-def handle(req: Request) -> Response:
-    p = [s for s in req.parts if s]
-    try:
-        if p[:1] != ["v3"]:
-            return not_found()
-        p = p[1:]
-        if p == ["users", "me", "organizations"]:
-            return _organizations(req)
-        if len(p) == 3 and p[0] == "organizations" and p[2] == "events":
-            return _org_events(req, p[1])
-        if len(p) == 2 and p[0] == "events":
-            e = req.world.event_for(M, p[1])
-            if not e:
-                return not_found()
-            obj = event_obj(req.world, e, req.t)
-            if "venue" in req.query.get("expand", "").split(","):
-                obj["venue"] = venue_obj(e.venue)
-            return json_response(obj)
-        if len(p) == 3 and p[0] == "events" and p[2] == "ticket_classes":
-            e = req.world.event_for(M, p[1])
-            return _ticket_classes(req, e) if e else not_found()
-        if len(p) == 2 and p[0] == "venues":
-            for v in req.world.venues.values():
-                if eb_venue_id(v) == p[1]:
-                    return json_response(venue_obj(v))
-            return not_found()
-    except BadParameter as err:
-        return _error(400, "ARGUMENTS_ERROR",
-                      f"There are errors with your arguments: {err.name} - INVALID")
-    return not_found()
-
-
-def _eb_venues(world: World) -> list[Venue]:
+def organizer_venues(world: World) -> list[Venue]:
+    """The venues whose events Eventbrite sells (each is one organization)."""
     keys = {e.venue.key for e in world.events_on(M)}
     return sorted((v for v in world.venues.values() if v.key in keys), key=lambda v: v.number)
 
 
-def _organizations(req: Request) -> Response:
-    orgs = [{"_type": "organization", "name": f"{v.name} Presents", "vertical": "default",
-             "parent_id": None, "locale": "en_US", "image_id": None, "id": eb_org_id(v)}
-            for v in _eb_venues(req.world)]
-    return json_response({"pagination": {"object_count": len(orgs), "page_number": 1,
-                                         "page_size": 50, "page_count": 1,
-                                         "has_more_items": False, "continuation": None},
-                          "organizations": orgs})
+def organization_obj(v: Venue) -> dict:
+    return {"_type": "organization", "name": f"{v.name} Presents", "vertical": "default",
+            "parent_id": None, "locale": "en_US", "image_id": None, "id": eb_org_id(v)}
 
 
 def status_of(e: WorldEvent, t: int) -> str:
@@ -107,40 +42,6 @@ def status_of(e: WorldEvent, t: int) -> str:
     if t >= e.start + 3 * 3600:
         return "completed"
     return "started" if t >= e.start else "live"
-
-
-def _page(req: Request, items: list, default_size: int) -> tuple[list, dict]:
-    try:
-        size = req.int_arg("page_size", default_size, 1, 200)
-    except ValueError:
-        raise BadParameter("page_size") from None
-    token = req.query.get("continuation")
-    start = 0
-    if token:
-        try:
-            start = int(base64.urlsafe_b64decode(token.encode() + b"==").decode())
-        except (ValueError, UnicodeDecodeError):
-            raise BadParameter("continuation") from None
-    chunk = items[start : start + size]
-    more = start + size < len(items)
-    nxt = base64.urlsafe_b64encode(str(start + size).encode()).decode().rstrip("=")
-    return chunk, {"object_count": len(items), "page_number": start // size + 1,
-                   "page_size": size, "page_count": max(1, math.ceil(len(items) / size)),
-                   "has_more_items": more, "continuation": nxt if more else None}
-
-
-def _org_events(req: Request, org_id: str) -> Response:
-    venues = [v for v in _eb_venues(req.world) if eb_org_id(v) == org_id]
-    if not venues:
-        return not_found()
-    wanted = req.query.get("status", "all")
-    events = [e for e in req.world.events_on(M) if e.venue.key == venues[0].key]
-    if wanted not in ("all", ""):
-        allowed = set(wanted.split(","))
-        events = [e for e in events if status_of(e, req.t) in allowed]
-    chunk, pagination = _page(req, events, 50)
-    return json_response({"pagination": pagination,
-                          "events": [event_obj(req.world, e, req.t) for e in chunk]})
 
 
 def event_obj(world: World, e: WorldEvent, t: int) -> dict:
@@ -248,9 +149,3 @@ def ticket_classes(world: World, e: WorldEvent, t: int) -> list[dict]:
             "hide_sale_dates": False, "auto_hide": False, "payment_constraints": [],
         })
     return out
-
-
-def _ticket_classes(req: Request, e: WorldEvent) -> Response:
-    classes = ticket_classes(req.world, e, req.t) if e.status != "cancelled" else []
-    chunk, pagination = _page(req, classes, 50)
-    return json_response({"pagination": pagination, "ticket_classes": chunk})
