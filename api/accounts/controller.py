@@ -1,23 +1,24 @@
-"""Sign up, log in / out (session cookie), password change and reset, account deletion."""
+"""The account endpoints: sign up, log in / out (session cookie), the caller's account
+(profile, quiet hours, password, deletion) and their API keys."""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+import zoneinfo
+from typing import Annotated, Any
 
+import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
-from litestar.datastructures import Cookie
-from litestar.params import JSONBody
+from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
-from api.lib.deps import RuntimeDep, UserDep
-from api.lib.errors import ApiError, InvalidInput, NotFound, Unauthorized, Unavailable
-from api.lib.mail import send_password_reset
-from api.lib.ratelimit import CSRF_COOKIE, SESSION_COOKIE
-from api.lib.security import hash_password, verify_password
-from api.schemas.accounts import (
+from api.accounts import service
+from api.accounts.schemas import (
     Accepted,
     AccountUpdate,
+    ApiKey,
+    ApiKeyCreate,
+    ApiKeyCreated,
     LogIn,
     PasswordChange,
     ResetConfirm,
@@ -26,22 +27,20 @@ from api.schemas.accounts import (
     SignUp,
     User,
 )
-from api.services import accounts as svc
-from api.services import owned
-
-if TYPE_CHECKING:
-    from datetime import datetime
+from api.billing.checkout import end_subscriptions
+from api.lib.deps import RuntimeDep, UserDep
+from api.lib.errors import InvalidInput, Unauthorized
+from api.lib.ratelimit import CSRF_COOKIE, SESSION_COOKIE
+from api.lib.security import hash_password, verify_password
+from storage import accounts
 
 logger = logging.getLogger(__name__)
 
-_ERRORS = {401: None, 403: None, 404: None, 409: None, 422: None}
+KeyId = Annotated[int, Parameter(ge=1, le=2**62, description="API key id")]
 
 
-def _user(row: dict[str, Any]) -> User:
-    return User(id=row["id"], email=row["email"], display_name=row["display_name"],
-                phone=row["phone"], plan=row["plan"], created_at=row["created_at"],
-                timezone=row.get("timezone"), quiet_start=row.get("quiet_start"),
-                quiet_end=row.get("quiet_end"))
+def _user(row: accounts.User) -> User:
+    return msgspec.convert(row, User, from_attributes=True)
 
 
 def _check_account_update(data: AccountUpdate) -> None:
@@ -49,8 +48,6 @@ def _check_account_update(data: AccountUpdate) -> None:
         raise InvalidInput("Quiet hours need both quiet_start and quiet_end",
                            errors=[{"field": "quiet_end", "message": "set both or neither"}])
     if data.timezone is not None:
-        import zoneinfo
-
         try:
             zoneinfo.ZoneInfo(data.timezone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -60,56 +57,21 @@ def _check_account_update(data: AccountUpdate) -> None:
                                ) from None
 
 
-async def end_subscriptions(runtime: RuntimeDep, user_id: int) -> None:
-    """Cancel the user's live Stripe subscriptions now, before the account is deleted.
-
-    Raises a 503 problem (retry) when Stripe cannot be reached or refuses: deleting the
-    account anyway would leave Stripe billing a person who can no longer log in to stop it.
-    A subscription Stripe no longer has is already over.
-    """
-    async with runtime.pool.connection() as conn:
-        live = await svc.live_subscription_ids(conn, user_id)
-    if not live:
-        return
-    from api.billing.client import billing_enabled, stripe_client
-
-    if not billing_enabled(runtime.settings):
-        logger.warning("deleting user %s with live Stripe subscriptions %s: STRIPE_API_KEY "
-                       "is not set, so they were not canceled", user_id, live)
-        return
-    from api.billing.checkout import cancel_now
-
-    client = stripe_client(runtime.settings)
-    for sub_id in live:
-        try:
-            await cancel_now(client, sub_id)
-        except NotFound:
-            continue  # Stripe has no such live subscription: nothing left to bill
-        except ApiError as err:
-            raise Unavailable(
-                "Your account was not deleted: your premium subscription must end first and "
-                f"Stripe did not confirm it ({err.detail}). Nothing was changed; retry the "
-                "deletion in a minute.", headers={"Retry-After": "60"}) from err
-
-
-def _cookies(runtime: RuntimeDep, token: str, csrf: str, expires: datetime) -> list[Cookie]:
-    secure = runtime.settings.public_url.startswith("https://")
-    max_age = int((expires.timestamp()) - __import__("time").time())
-    return [
-        Cookie(key=SESSION_COOKIE, value=token, httponly=True, samesite="lax", secure=secure,
-               max_age=max_age, path="/"),
-        Cookie(key=CSRF_COOKIE, value=csrf, httponly=False, samesite="lax", secure=secure,
-               max_age=max_age, path="/"),
-    ]
+def _without_cookies(*names: str) -> Response[None]:
+    resp: Response[None] = Response(None, status_code=204)
+    for name in names:
+        resp.delete_cookie(name, path="/")
+    return resp
 
 
 async def _start_session(runtime: RuntimeDep, request: Request[Any, Any, Any],
-                         row: dict[str, Any], status: int) -> Response[Session]:
+                         row: accounts.User, status: int) -> Response[Session]:
     async with runtime.pool.connection() as conn:
-        token, csrf, expires = await svc.create_session(conn, row["id"],
-                                                        request.headers.get("user-agent"))
+        token, csrf, expires = await service.open_session(conn, row.id,
+                                                          request.headers.get("user-agent"))
     return Response(Session(user=_user(row), csrf_token=csrf, expires_at=expires),
-                    status_code=status, cookies=_cookies(runtime, token, csrf, expires))
+                    status_code=status,
+                    cookies=service.session_cookies(runtime.settings, token, csrf, expires))
 
 
 class AuthController(Controller):
@@ -122,16 +84,16 @@ class AuthController(Controller):
     async def signup(self, data: JSONBody[SignUp], runtime: RuntimeDep,
                      request: Request[Any, Any, Any]) -> Response[Session]:
         async with runtime.pool.connection() as conn:
-            row = await svc.create_user(conn, data.email, hash_password(data.password),
-                                        data.display_name)
+            row = await accounts.create_user(conn, data.email, hash_password(data.password),
+                                             data.display_name)
         return await _start_session(runtime, request, row, 201)
 
     @post("/login", status_code=HTTP_200_OK, summary="Log in: sets the session cookie")
     async def login(self, data: JSONBody[LogIn], runtime: RuntimeDep,
                     request: Request[Any, Any, Any]) -> Response[Session]:
         async with runtime.pool.connection() as conn:
-            row = await svc.find_user_by_email(conn, data.email)
-        if row is None or not verify_password(row["password_hash"], data.password):
+            row = await service.authenticate(conn, data.email, data.password)
+        if row is None:
             raise Unauthorized("Wrong email or password: check both, or reset the password "
                                "with POST /api/v1/auth/password-reset.")
         return await _start_session(runtime, request, row, 200)
@@ -140,22 +102,14 @@ class AuthController(Controller):
     async def logout(self, user: UserDep, runtime: RuntimeDep) -> Response[None]:
         if user.session_hash is not None:
             async with runtime.pool.connection() as conn:
-                await svc.delete_session(conn, user.session_hash)
-            assert runtime.principals is not None
-            runtime.principals.forget(user_id=user.user_id)
-        resp: Response[None] = Response(None, status_code=204)
-        resp.delete_cookie(SESSION_COOKIE, path="/")
-        resp.delete_cookie(CSRF_COOKIE, path="/")
-        return resp
+                await accounts.delete_session(conn, user.session_hash)
+            runtime.forget_user(user.user_id)
+        return _without_cookies(SESSION_COOKIE, CSRF_COOKIE)
 
     @post("/password-reset", status_code=HTTP_202_ACCEPTED,
           summary="Email a password reset token (always 202, whether or not the email exists)")
     async def password_reset(self, data: JSONBody[ResetRequest], runtime: RuntimeDep) -> Accepted:
-        async with runtime.pool.connection() as conn:
-            row = await svc.find_user_by_email(conn, data.email)
-            token = await svc.create_reset(conn, row["id"]) if row else None
-        if row is not None and token is not None:
-            await send_password_reset(runtime.settings, row["email"], token)
+        await service.send_reset_link(runtime.pool, runtime.settings, data.email)
         return Accepted(detail="If an account uses that email, a reset link is on its way; "
                                "it works for one hour.")
 
@@ -164,13 +118,11 @@ class AuthController(Controller):
     async def password_reset_confirm(self, data: JSONBody[ResetConfirm],
                                      runtime: RuntimeDep) -> None:
         async with runtime.pool.connection() as conn, conn.transaction():
-            user_id = await svc.consume_reset(conn, data.token)
-            if user_id is None:
-                raise Unauthorized("This reset token is unknown, used or older than one hour: "
-                                   "request a new one with POST /api/v1/auth/password-reset.")
-            await svc.set_password(conn, user_id, hash_password(data.new_password))
-        assert runtime.principals is not None
-        runtime.principals.forget(user_id=user_id)
+            user_id = await service.reset_password(conn, data.token, data.new_password)
+        if user_id is None:
+            raise Unauthorized("This reset token is unknown, used or older than one hour: "
+                               "request a new one with POST /api/v1/auth/password-reset.")
+        runtime.forget_user(user_id)
 
 
 class AccountController(Controller):
@@ -182,7 +134,7 @@ class AccountController(Controller):
     @get("/", summary="The caller's account and plan")
     async def me(self, user: UserDep, runtime: RuntimeDep) -> User:
         async with runtime.pool.connection() as conn:
-            return _user(await svc.get_user(conn, user.user_id))
+            return _user(await accounts.get_user(conn, user.user_id))
 
     @patch("/", summary="Change display name, phone (E.164, for SMS alerts), time zone or "
            "the default quiet hours of your alert rules")
@@ -191,32 +143,27 @@ class AccountController(Controller):
         """Quiet hours apply to every rule that follows the account (created without quiet
         hours of its own) and to rules created later."""
         _check_account_update(data)
-        fields = {k: getattr(data, k) for k in ("display_name", "phone")
+        fields = {k: getattr(data, k) for k in ("display_name", "phone", "timezone")
                   if getattr(data, k) is not None}
         async with runtime.pool.connection() as conn, conn.transaction():
             if data.quiet_start is not None:
-                await owned.set_account_quiet_hours(conn, user.user_id, data.quiet_start,
-                                                    data.quiet_end)
-            if data.timezone is not None:
-                fields["timezone"] = data.timezone
-            await svc.update_user(conn, user.user_id, fields)
-            return _user(await svc.get_user(conn, user.user_id))
+                await accounts.set_account_quiet_hours(conn, user.user_id, data.quiet_start,
+                                                       data.quiet_end)
+            await accounts.update_user(conn, user.user_id, **fields)
+            return _user(await accounts.get_user(conn, user.user_id))
 
     @post("/password", status_code=HTTP_204_NO_CONTENT,
           summary="Change password (ends every session; API keys keep working)")
     async def change_password(self, data: JSONBody[PasswordChange], user: UserDep,
                               runtime: RuntimeDep) -> Response[None]:
         async with runtime.pool.connection() as conn, conn.transaction():
-            row = await svc.get_user(conn, user.user_id)
-            if not verify_password(row["password_hash"], data.current_password):
+            row = await accounts.get_user(conn, user.user_id)
+            if not verify_password(row.password_hash, data.current_password):
                 raise Unauthorized("current_password is wrong; if you forgot it, use "
                                    "POST /api/v1/auth/password-reset.")
-            await svc.set_password(conn, user.user_id, hash_password(data.new_password))
-        assert runtime.principals is not None
-        runtime.principals.forget(user_id=user.user_id)
-        resp: Response[None] = Response(None, status_code=204)
-        resp.delete_cookie(SESSION_COOKIE, path="/")
-        return resp
+            await accounts.set_password(conn, user.user_id, hash_password(data.new_password))
+        runtime.forget_user(user.user_id)
+        return _without_cookies(SESSION_COOKIE)
 
     @delete("/", status_code=HTTP_204_NO_CONTENT,
             summary="Delete the account with all its data (keys, watchlists, rules, alerts); "
@@ -226,10 +173,34 @@ class AccountController(Controller):
         cannot be reached the account stays and the answer is 503: retry."""
         await end_subscriptions(runtime, user.user_id)
         async with runtime.pool.connection() as conn:
-            await svc.delete_user(conn, user.user_id)
-        assert runtime.principals is not None
-        runtime.principals.forget(user_id=user.user_id)
-        resp: Response[None] = Response(None, status_code=204)
-        resp.delete_cookie(SESSION_COOKIE, path="/")
-        resp.delete_cookie(CSRF_COOKIE, path="/")
-        return resp
+            await accounts.delete_user(conn, user.user_id)
+        runtime.forget_user(user.user_id)
+        return _without_cookies(SESSION_COOKIE, CSRF_COOKIE)
+
+
+class ApiKeyController(Controller):
+    """API keys of the caller: create (shown once), list, revoke."""
+
+    path = "/api-keys"
+    tags = ["api keys"]
+
+    @post("/", summary="Create an API key; the key is in this response only")
+    async def create(self, user: UserDep, runtime: RuntimeDep,
+                     data: JSONBody[ApiKeyCreate | None] = None) -> ApiKeyCreated:
+        async with runtime.pool.connection() as conn:
+            key, row = await service.issue_api_key(conn, user.user_id,
+                                                   data.name if data else None)
+        return ApiKeyCreated(id=row.id, name=row.name, prefix=row.prefix, key=key,
+                             created_at=row.created_at)
+
+    @get("/", summary="The caller's API keys (without the secret)")
+    async def list_keys(self, user: UserDep, runtime: RuntimeDep) -> list[ApiKey]:
+        async with runtime.pool.connection() as conn:
+            rows = await accounts.list_api_keys(conn, user.user_id)
+        return [msgspec.convert(r, ApiKey, from_attributes=True) for r in rows]
+
+    @delete("/{key_id:int}", status_code=HTTP_204_NO_CONTENT, summary="Revoke an API key")
+    async def revoke(self, key_id: KeyId, user: UserDep, runtime: RuntimeDep) -> None:
+        async with runtime.pool.connection() as conn:
+            await accounts.revoke_api_key(conn, user.user_id, key_id)
+        runtime.forget_user(user.user_id)

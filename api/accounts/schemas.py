@@ -1,11 +1,13 @@
-"""Accounts, sessions, API keys, watchlists and alert rules."""
+"""What the account endpoints accept and answer: sign-up, login, sessions, profile, API keys."""
 
 from __future__ import annotations
 
 from datetime import datetime, time
-from typing import Annotated, Literal
+from typing import Annotated
 
 import msgspec
+
+from api.lib.fields import Name
 
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254,
                                      pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
@@ -14,10 +16,6 @@ Password = Annotated[str, msgspec.Meta(min_length=10, max_length=256,
                                         description="at least 10 characters")]
 Phone = Annotated[str, msgspec.Meta(pattern=r"^\+[1-9]\d{6,14}$",
                                      description="E.164 phone number, e.g. +15035550123")]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-Channel = Literal["email", "sms"]
-Cents = Annotated[int, msgspec.Meta(ge=0, le=100_000_000)]
-Id = Annotated[int, msgspec.Meta(ge=1, le=2**62)]
 
 
 class SignUp(msgspec.Struct, forbid_unknown_fields=True):
@@ -105,139 +103,3 @@ class ApiKeyCreated(msgspec.Struct):
     prefix: str
     key: str
     created_at: datetime
-
-
-class WatchlistIn(msgspec.Struct, forbid_unknown_fields=True):
-    kind: Literal["event", "performer", "venue"]
-    event_id: Id | None = None
-    performer: Name | None = None
-    venue_id: Id | None = None
-    note: Annotated[str, msgspec.Meta(max_length=500)] | None = None
-
-
-class WatchlistPatch(msgspec.Struct, forbid_unknown_fields=True):
-    note: Annotated[str, msgspec.Meta(max_length=500)] | None = None
-
-
-class Watchlist(msgspec.Struct):
-    id: int
-    kind: str
-    event_id: int | None
-    performer: str | None
-    venue_id: int | None
-    note: str | None
-    created_at: datetime
-
-
-class WatchlistPage(msgspec.Struct):
-    items: list[Watchlist]
-    next: str | None
-    next_cursor: str | None
-
-
-RuleKind = Annotated[
-    Literal["price_at_or_below", "drop_percent", "deal_score_at_least",
-            "new_listing_in_section", "back_in_stock"],
-    msgspec.Meta(description="price_at_or_below: a listing's all-in price is at or below "
-                 "max_price_cents; drop_percent: the event's get-in price fell by "
-                 "drop_percent % or drop_cents from its highest within window_seconds; "
-                 "deal_score_at_least: a listing scores min_deal_score or more; "
-                 "new_listing_in_section: a new listing in one of sections; back_in_stock: "
-                 "a sold-out event has listings again")]
-DropCents = Annotated[int, msgspec.Meta(ge=1, le=100_000_000,
-                                        description="get-in price drop in cents")]
-WindowSeconds = Annotated[int, msgspec.Meta(
-    ge=300, le=30 * 86400, description="how far back a drop is measured from (seconds)")]
-
-
-class AlertRuleIn(msgspec.Struct, forbid_unknown_fields=True):
-    """One alert rule. Target exactly one of event_id, watchlist_id, performer, venue_id."""
-
-    kind: RuleKind
-    event_id: Id | None = None
-    watchlist_id: Id | None = None
-    performer: Name | None = None
-    venue_id: Id | None = None
-    max_price_cents: Cents | None = None
-    drop_percent: Annotated[float, msgspec.Meta(gt=0, le=100)] | None = None
-    drop_cents: DropCents | None = None
-    window_seconds: WindowSeconds | None = None
-    min_deal_score: Annotated[float, msgspec.Meta(ge=0, le=100)] | None = None
-    sections: Annotated[list[Annotated[str, msgspec.Meta(min_length=1, max_length=40)]],
-                        msgspec.Meta(max_length=50)] | None = None
-    quantity: Annotated[int, msgspec.Meta(ge=1, le=50)] = 1
-    marketplace: Literal["ticketmaster", "seatgeek", "eventbrite", "stubhub"] | None = None
-    channels: Annotated[list[Channel], msgspec.Meta(min_length=1, max_length=2)] = \
-        msgspec.field(default_factory=lambda: ["email"])
-    quiet_start: time | None = None
-    quiet_end: time | None = None
-    quiet_timezone: Annotated[str, msgspec.Meta(max_length=64)] | None = None
-    cooldown_seconds: Annotated[int, msgspec.Meta(ge=60, le=7 * 86400)] = 3600
-    active: bool = True
-
-
-class AlertRulePatch(msgspec.Struct, forbid_unknown_fields=True):
-    max_price_cents: Cents | None = None
-    drop_percent: Annotated[float, msgspec.Meta(gt=0, le=100)] | None = None
-    drop_cents: DropCents | None = None
-    window_seconds: WindowSeconds | None = None
-    min_deal_score: Annotated[float, msgspec.Meta(ge=0, le=100)] | None = None
-    sections: Annotated[list[Annotated[str, msgspec.Meta(min_length=1, max_length=40)]],
-                        msgspec.Meta(max_length=50)] | None = None
-    quantity: Annotated[int, msgspec.Meta(ge=1, le=50)] | None = None
-    channels: Annotated[list[Channel], msgspec.Meta(min_length=1, max_length=2)] | None = None
-    quiet_start: time | None = None
-    quiet_end: time | None = None
-    quiet_timezone: Annotated[str, msgspec.Meta(max_length=64)] | None = None
-    cooldown_seconds: Annotated[int, msgspec.Meta(ge=60, le=7 * 86400)] | None = None
-    active: bool | None = None
-
-
-class AlertRule(msgspec.Struct):
-    id: int
-    kind: str
-    event_id: int | None
-    watchlist_id: int | None
-    performer: str | None
-    venue_id: int | None
-    max_price_cents: int | None
-    drop_percent: float | None
-    drop_cents: int | None
-    window_seconds: int
-    min_deal_score: float | None
-    sections: list[str] | None
-    quantity: int
-    marketplace: str | None
-    channels: list[str]
-    quiet_start: time | None
-    quiet_end: time | None
-    quiet_timezone: str | None
-    cooldown_seconds: int
-    active: bool
-    #: when the rule last matched (its newest entry in the match log), None if never
-    last_fired_at: datetime | None
-    created_at: datetime
-
-
-class AlertRulePage(msgspec.Struct):
-    items: list[AlertRule]
-    next: str | None
-    next_cursor: str | None
-
-
-class AlertSent(msgspec.Struct):
-    id: int
-    rule_id: int | None
-    channel: str
-    status: str
-    payload: dict[str, object]
-    attempts: int
-    created_at: datetime
-    sent_at: datetime | None
-    last_error: str | None
-
-
-class AlertPage(msgspec.Struct):
-    items: list[AlertSent]
-    next: str | None
-    next_cursor: str | None

@@ -9,13 +9,8 @@ from litestar import Controller, Request, delete, get, patch, post
 from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
-from api.lib.deps import RuntimeDep, UserDep
-from api.lib.errors import InvalidInput, PaymentRequired
-from api.lib.pagination import encode_cursor, next_link
-from api.lib.params import Cursor, Limit
-from api.plans import UPGRADE_PATH
-from api.routes.watchlists import owned_page_after
-from api.schemas.accounts import (
+from api.alerts.rules import check_common, check_rule
+from api.alerts.schemas import (
     AlertPage,
     AlertRule,
     AlertRuleIn,
@@ -23,60 +18,23 @@ from api.schemas.accounts import (
     AlertRulePatch,
     AlertSent,
 )
-from api.services import owned as svc
+from api.lib.deps import RuntimeDep, UserDep
+from api.lib.errors import InvalidInput
+from api.lib.pagination import id_after, id_page
+from api.lib.params import Cursor, Limit
+from api.watchlists.service import reserve_slot
+from storage import alert_history
+from storage import watchlists as store
 
 RuleId = Annotated[int, Parameter(ge=1, le=2**62, description="alert rule id")]
-_TARGETS = ("event_id", "watchlist_id", "performer", "venue_id")
-#: The value each kind needs (the kinds ``engine.alerts.matcher`` matches); a tuple: any one.
-_NEEDS: dict[str, tuple[str, ...]] = {
-    "price_at_or_below": ("max_price_cents",),
-    "drop_percent": ("drop_percent", "drop_cents"),
-    "deal_score_at_least": ("min_deal_score",),
-    "new_listing_in_section": ("sections",),
-    "back_in_stock": (),
-}
 
 
-def _check_rule(fields: dict[str, Any], user: UserDep) -> None:
-    targets = [t for t in _TARGETS if fields.get(t) is not None]
-    if len(targets) != 1:
-        raise InvalidInput("An alert rule targets exactly one of event_id, watchlist_id, "
-                           f"performer or venue_id (got {', '.join(targets) or 'none'})",
-                           errors=[{"field": "event_id", "message": "exactly one target"}])
-    kind = fields.get("kind", "")
-    need = _NEEDS.get(kind, ())
-    if need and not any(fields.get(n) for n in need):
-        wanted = " or ".join(need)
-        hint = (" (a percent, e.g. 15, or an amount in cents, e.g. 2000; window_seconds sets "
-                "how far back the drop is measured, default 86400 = one day)"
-                if kind == "drop_percent" else "")
-        raise InvalidInput(f"A {kind} rule needs {wanted}{hint}",
-                           errors=[{"field": need[0], "message": f"{wanted} required for {kind}"}])
-    _check_common(fields, user)
+def _rule(row: store.AlertRule) -> AlertRule:
+    return msgspec.convert(row, AlertRule, from_attributes=True)
 
 
-def _check_common(fields: dict[str, Any], user: UserDep) -> None:
-    if "sms" in (fields.get("channels") or ()) and not user.plan.sms_alerts:
-        raise PaymentRequired(
-            f"SMS alerts are a premium feature (your plan: {user.plan.name}); use "
-            f"channels [\"email\"] or upgrade with POST {UPGRADE_PATH}.", upgrade_url=UPGRADE_PATH)
-    if (fields.get("quiet_start") is None) != (fields.get("quiet_end") is None) and \
-            ("quiet_start" in fields or "quiet_end" in fields):
-        raise InvalidInput("Quiet hours need both quiet_start and quiet_end",
-                           errors=[{"field": "quiet_end", "message": "set both or neither"}])
-    tz = fields.get("quiet_timezone")
-    if tz:
-        import zoneinfo
-
-        try:
-            zoneinfo.ZoneInfo(tz)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise InvalidInput(f"quiet_timezone {tz!r} is not an IANA time zone such as "
-                               "America/Los_Angeles",
-                               errors=[{"field": "quiet_timezone", "message": "unknown zone"}]
-                               ) from None
-    if fields.get("channels"):
-        fields["channels"] = sorted(set(fields["channels"]))
+def _given(data: msgspec.Struct) -> dict[str, Any]:
+    return {k: v for k, v in msgspec.structs.asdict(data).items() if v is not None}
 
 
 class AlertRuleController(Controller):
@@ -87,13 +45,11 @@ class AlertRuleController(Controller):
     async def list_rules(self, request: Request[Any, Any, Any], user: UserDep,
                          runtime: RuntimeDep, limit: Limit = 50,
                          cursor: Cursor = None) -> AlertRulePage:
-        after = owned_page_after(cursor)
+        after = id_after(cursor)
         async with runtime.pool.connection() as conn:
-            rows = await svc.list_rules(conn, user.user_id, limit, after)
-        nxt = encode_cursor(rows[limit - 1]["id"]) if len(rows) > limit else None
-        return AlertRulePage(items=[AlertRule(**r) for r in rows[:limit]], next_cursor=nxt,
-                             next=next_link("/api/v1/alert-rules", dict(request.query_params),
-                                            nxt))
+            rows = await store.list_rules(conn, user.user_id, limit, after)
+        items, nxt, link = id_page(rows, limit, "/api/v1/alert-rules", request.query_params)
+        return AlertRulePage(items=[_rule(r) for r in items], next_cursor=nxt, next=link)
 
     @post("/", summary="Create an alert rule")
     async def create(self, data: JSONBody[AlertRuleIn],
@@ -103,39 +59,39 @@ class AlertRuleController(Controller):
         new_listing_in_section (sections), back_in_stock (no value). Without quiet hours of
         its own a rule takes the account's (PATCH /api/v1/account). Email always; SMS on
         premium."""
-        fields = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not None}
+        fields = _given(data)
         fields.setdefault("channels", ["email"])
-        _check_rule(fields, user)
+        check_rule(fields, user)
         async with runtime.pool.connection() as conn, conn.transaction():
-            await svc.reserve_slot(conn, user, "alert_rules")
-            await svc.check_targets(conn, user.user_id, fields)
-            return AlertRule(**await svc.create_rule(conn, user.user_id, fields))
+            await reserve_slot(conn, user, "alert_rules")
+            await store.check_rule_targets(conn, user.user_id, fields)
+            return _rule(await store.create_rule(conn, user.user_id, fields))
 
     @get("/{rule_id:int}", summary="One of your alert rules")
     async def get_rule(self, rule_id: RuleId, user: UserDep, runtime: RuntimeDep) -> AlertRule:
         async with runtime.pool.connection() as conn:
-            return AlertRule(**await svc.get_rule(conn, user.user_id, rule_id))
+            return _rule(await store.get_rule(conn, user.user_id, rule_id))
 
     @patch("/{rule_id:int}", summary="Change an alert rule (only the fields sent)")
     async def update(self, rule_id: RuleId, data: JSONBody[AlertRulePatch], user: UserDep,
                      runtime: RuntimeDep) -> AlertRule:
-        fields = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not None}
-        _check_common(fields, user)
+        fields = _given(data)
+        check_common(fields, user)
         async with runtime.pool.connection() as conn:
             if ("quiet_start" in fields) != ("quiet_end" in fields):
-                current = await svc.get_rule(conn, user.user_id, rule_id)
-                merged = {"quiet_start": current["quiet_start"], "quiet_end": current["quiet_end"],
-                          **{k: fields[k] for k in ("quiet_start", "quiet_end") if k in fields}}
-                if (merged["quiet_start"] is None) != (merged["quiet_end"] is None):
+                current = await store.get_rule(conn, user.user_id, rule_id)
+                start = fields.get("quiet_start", current.quiet_start)
+                end = fields.get("quiet_end", current.quiet_end)
+                if (start is None) != (end is None):
                     raise InvalidInput("Quiet hours need both quiet_start and quiet_end",
                                        errors=[{"field": "quiet_end",
                                                 "message": "set both or neither"}])
-            return AlertRule(**await svc.update_rule(conn, user.user_id, rule_id, fields))
+            return _rule(await store.update_rule(conn, user.user_id, rule_id, fields))
 
     @delete("/{rule_id:int}", status_code=HTTP_204_NO_CONTENT, summary="Delete an alert rule")
     async def remove(self, rule_id: RuleId, user: UserDep, runtime: RuntimeDep) -> None:
         async with runtime.pool.connection() as conn:
-            await svc.delete_owned(conn, "alert_rules", user.user_id, rule_id)
+            await store.delete_owned(conn, "alert_rules", user.user_id, rule_id)
 
 
 class AlertHistoryController(Controller):
@@ -145,9 +101,9 @@ class AlertHistoryController(Controller):
     @get("/", summary="Alerts matched for you (newest first) and their delivery status")
     async def history(self, request: Request[Any, Any, Any], user: UserDep,
                       runtime: RuntimeDep, limit: Limit = 50, cursor: Cursor = None) -> AlertPage:
-        before = owned_page_after(cursor)
+        before = id_after(cursor)
         async with runtime.pool.connection() as conn:
-            rows = await svc.list_alerts(conn, user.user_id, limit, before)
-        nxt = encode_cursor(rows[limit - 1]["id"]) if len(rows) > limit else None
-        return AlertPage(items=[AlertSent(**r) for r in rows[:limit]], next_cursor=nxt,
-                         next=next_link("/api/v1/alerts", dict(request.query_params), nxt))
+            rows = await alert_history.alert_page(conn, user.user_id, limit, before)
+        items, nxt, link = id_page(rows, limit, "/api/v1/alerts", request.query_params)
+        return AlertPage(items=[msgspec.convert(r, AlertSent, from_attributes=True)
+                                for r in items], next_cursor=nxt, next=link)

@@ -1,12 +1,10 @@
-"""Twilio webhooks and the one-click email unsubscribe.
+"""Twilio webhooks.
 
 - ``POST /webhooks/twilio/inbound``: replies to our number. STOP (and Twilio's other
   opt-out words) opts the sender's account out of SMS alerts, START opts back in, HELP
   answers with what this number is. Answers TwiML.
 - ``POST /webhooks/twilio/status``: delivery status callbacks (``StatusCallback``) update
   the message's provider status; a permanent delivery error disables SMS for the user.
-- ``GET|POST /alerts/unsubscribe``: RFC 8058 one-click unsubscribe from alert emails with
-  a signed link (``List-Unsubscribe``); GET shows a confirm button, POST unsubscribes.
 
 Twilio requests must carry a valid ``X-Twilio-Signature`` (HMAC of the public URL and the
 form under ``TWILIO_AUTH_TOKEN``), checked with the SDK's ``RequestValidator``.
@@ -14,17 +12,14 @@ form under ``TWILIO_AUTH_TOKEN``), checked with the SDK's ``RequestValidator``.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-from typing import Annotated, Any
+from typing import Any
 from xml.sax.saxutils import escape
 
-from litestar import MediaType, Request, Response, get, post
-from litestar.params import QueryParameter
+from litestar import MediaType, Request, Response, post
 
 from api.lib.deps import RuntimeDep
 from api.lib.errors import Forbidden, InvalidInput, Unavailable
+from storage import accounts, alert_history
 
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT"})
 START_WORDS = frozenset({"START", "YES", "UNSTOP", "OPTIN"})
@@ -61,14 +56,6 @@ async def _verified_form(request: Request[Any, Any, Any], runtime: RuntimeDep) -
     return form
 
 
-_SET_OPT = """
-INSERT INTO alert_user_channels (user_id, channel, opted_out, opted_out_at)
-SELECT id, 'sms', %(out)s, CASE WHEN %(out)s THEN now() END FROM users WHERE phone = %(phone)s
-ON CONFLICT (user_id, channel) DO UPDATE SET opted_out = EXCLUDED.opted_out,
-    opted_out_at = EXCLUDED.opted_out_at, updated_at = now()
-"""
-
-
 @post("/webhooks/twilio/inbound", include_in_schema=False, status_code=200)
 async def twilio_inbound(request: Request[Any, Any, Any], runtime: RuntimeDep) -> Response[str]:
     """STOP / START / HELP from a phone that texted our number."""
@@ -77,7 +64,7 @@ async def twilio_inbound(request: Request[Any, Any, Any], runtime: RuntimeDep) -
     phone = form.get("From", "")
     if word in STOP_WORDS or word in START_WORDS:
         async with runtime.pool.connection() as conn:
-            await conn.execute(_SET_OPT, {"out": word in STOP_WORDS, "phone": phone})
+            await accounts.set_sms_opt_out_by_phone(conn, phone, word in STOP_WORDS)
         # Twilio answers STOP / START itself on long codes; say nothing more.
         return _twiml(None)
     if word in HELP_WORDS:
@@ -94,73 +81,14 @@ async def twilio_status(request: Request[Any, Any, Any], runtime: RuntimeDep) ->
     if not sid or not status:
         raise InvalidInput("A status callback needs MessageSid and MessageStatus")
     async with runtime.pool.connection() as conn, conn.transaction():
-        cur = await conn.execute(
-            """UPDATE alert_outbox SET provider_status = %s,
-                   last_error = coalesce(%s, last_error)
-               WHERE provider_id = %s RETURNING user_id""",
-            (status, f"Twilio delivery error {code}" if code else None, sid))
-        users = {r[0] for r in await cur.fetchall()}
-        await conn.execute("UPDATE alert_deliveries SET provider_status = %s "
-                           "WHERE provider_id = %s", (status, sid))
+        users = await alert_history.record_provider_status(
+            conn, sid, status, f"Twilio delivery error {code}" if code else None)
         if status in ("failed", "undelivered") and code in PERMANENT_DELIVERY_CODES:
             for user_id in users:
-                await conn.execute(
-                    """INSERT INTO alert_user_channels (user_id, channel, disabled_reason,
-                                                         disabled_at)
-                       VALUES (%s, 'sms', %s, now())
-                       ON CONFLICT (user_id, channel) DO UPDATE SET
-                           disabled_reason = EXCLUDED.disabled_reason, disabled_at = now(),
-                           updated_at = now()""",
-                    (user_id, f"texts to your number fail (Twilio error {code}); check the "
-                              "phone number on your account"))
+                await accounts.disable_channel(
+                    conn, user_id, "sms", f"texts to your number fail (Twilio error {code}); "
+                    "check the phone number on your account")
     return _twiml(None)
 
 
-def unsubscribe_token(secret: str, user_id: int, channel: str = "email") -> str:
-    """Same construction as ``storage.unsubscribe`` (the API does not import the engine)."""
-    mac = hmac.new(secret.encode(), f"{user_id}:{channel}".encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(mac[:18]).decode().rstrip("=")
-
-
-def _check_token(runtime: RuntimeDep, u: int, c: str, t: str) -> None:
-    if c not in ("email", "sms") or not hmac.compare_digest(
-            unsubscribe_token(runtime.settings.secret_key, u, c), t):
-        raise Forbidden("This unsubscribe link is not valid (it may be cut short): use the "
-                        "link from the latest alert email, or turn alerts off on the dashboard")
-
-
-UserQ = Annotated[int, QueryParameter(ge=1, description="user id")]
-TokenQ = Annotated[str, QueryParameter(max_length=100, description="signed token")]
-ChannelQ = Annotated[str, QueryParameter(max_length=10, description="email or sms")]
-
-_PAGE = """<!doctype html><html><body style="font-family:sans-serif">
-<h2>{title}</h2><p>{text}</p>{form}</body></html>"""
-
-
-@get("/alerts/unsubscribe", include_in_schema=False, media_type=MediaType.HTML)
-async def unsubscribe_page(runtime: RuntimeDep, u: UserQ, t: TokenQ,
-                           c: ChannelQ = "email") -> str:
-    """Confirm page (link scanners follow GETs, so GET never unsubscribes)."""
-    _check_token(runtime, u, c, t)
-    form = (f'<form method="post" action="/alerts/unsubscribe?u={u}&c={escape(c)}&t={escape(t)}">'
-            '<button name="List-Unsubscribe" value="One-Click">Unsubscribe</button></form>')
-    return _PAGE.format(title="Stop alert emails?",
-                        text="You will get no more price alert emails.", form=form)
-
-
-@post("/alerts/unsubscribe", include_in_schema=False, media_type=MediaType.HTML,
-      status_code=200)
-async def unsubscribe(runtime: RuntimeDep, u: UserQ, t: TokenQ, c: ChannelQ = "email") -> str:
-    """RFC 8058 one-click: the mail client POSTs ``List-Unsubscribe=One-Click`` here."""
-    _check_token(runtime, u, c, t)
-    async with runtime.pool.connection() as conn:
-        await conn.execute(
-            """INSERT INTO alert_user_channels (user_id, channel, opted_out, opted_out_at)
-               SELECT id, %s, true, now() FROM users WHERE id = %s
-               ON CONFLICT (user_id, channel) DO UPDATE SET opted_out = true,
-                   opted_out_at = now(), updated_at = now()""", (c, u))
-    return _PAGE.format(title="Unsubscribed", text="You will get no more price alert "
-                        f"{'emails' if c == 'email' else 'texts'}.", form="")
-
-
-ROUTE_HANDLERS = [twilio_inbound, twilio_status, unsubscribe_page, unsubscribe]
+ROUTE_HANDLERS = [twilio_inbound, twilio_status]
