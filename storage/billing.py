@@ -66,21 +66,23 @@ class SubscriptionWrite:
     stores)."""
 
     user_id: int
-    customer: str | None
-    sub: str
-    price: str | None
+    customer_id: str | None
+    subscription_id: str
+    price_id: str | None
+    #: the effective status (see ``Subscription.status``)
     status: str
     stripe_status: str
+    #: when Stripe created the event that reported this state
     event_at: datetime
     interval: str | None
-    start: datetime | None
-    end: datetime | None
-    cape: bool
+    period_start: datetime | None
+    period_end: datetime | None
+    cancel_at_period_end: bool
     cancel_at: datetime | None
     canceled_at: datetime | None
     ended_at: datetime | None
-    invoice: str | None
-    grace: datetime | None
+    latest_invoice: str | None
+    grace_until: datetime | None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -149,9 +151,10 @@ INSERT INTO subscriptions AS s (user_id, stripe_customer_id, stripe_subscription
     price_id, plan, status, stripe_status, stripe_event_at, billing_interval,
     current_period_start, current_period_end, cancel_at_period_end, cancel_at,
     canceled_at, ended_at, latest_invoice_id, grace_until)
-VALUES (%(user_id)s, %(customer)s, %(sub)s, %(price)s, 'premium', %(status)s,
-    %(stripe_status)s, %(event_at)s, %(interval)s, %(start)s, %(end)s, %(cape)s,
-    %(cancel_at)s, %(canceled_at)s, %(ended_at)s, %(invoice)s, %(grace)s)
+VALUES (%(user_id)s, %(customer_id)s, %(subscription_id)s, %(price_id)s, 'premium',
+    %(status)s, %(stripe_status)s, %(event_at)s, %(interval)s, %(period_start)s,
+    %(period_end)s, %(cancel_at_period_end)s, %(cancel_at)s, %(canceled_at)s, %(ended_at)s,
+    %(latest_invoice)s, %(grace_until)s)
 ON CONFLICT (stripe_subscription_id) DO UPDATE SET
     stripe_customer_id = EXCLUDED.stripe_customer_id,
     price_id = coalesce(EXCLUDED.price_id, s.price_id),

@@ -79,12 +79,13 @@ async def apply_snapshot(conn: AsyncConnection[Any], snap: SubscriptionSnapshot,
     elif snap.status == "past_due" and grace_until is None:
         grace_until = event_at + grace
     await store.upsert_subscription(conn, store.SubscriptionWrite(
-        user_id=owner, customer=snap.customer, sub=snap.id, price=snap.price_id,
-        status=effective_status(snap.status, grace_until, now), stripe_status=snap.status,
-        event_at=event_at, interval=snap.interval, start=snap.current_period_start,
-        end=snap.current_period_end, cape=snap.cancel_at_period_end,
-        cancel_at=snap.cancel_at, canceled_at=snap.canceled_at, ended_at=snap.ended_at,
-        invoice=snap.latest_invoice, grace=grace_until))
+        user_id=owner, customer_id=snap.customer, subscription_id=snap.id,
+        price_id=snap.price_id, status=effective_status(snap.status, grace_until, now),
+        stripe_status=snap.status, event_at=event_at, interval=snap.interval,
+        period_start=snap.current_period_start, period_end=snap.current_period_end,
+        cancel_at_period_end=snap.cancel_at_period_end, cancel_at=snap.cancel_at,
+        canceled_at=snap.canceled_at, ended_at=snap.ended_at,
+        latest_invoice=snap.latest_invoice, grace_until=grace_until))
     return "applied", await _changes(conn, owner, snap.id, [])
 
 

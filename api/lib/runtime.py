@@ -1,4 +1,5 @@
-"""Per-app shared resources: settings, the database pool, the cache/limit backend.
+"""Per-app shared resources: settings, the database pool, the cache/limit backend and the
+cache of who is calling (:class:`~api.lib.principals.PrincipalResolver`).
 
 Built by the app factory, filled in by the lifespan (nothing connects at import), and kept
 on ``app.state.runtime``; middleware and dependencies read it from there.
