@@ -34,9 +34,9 @@ from api.lib.errors import exception_handlers
 from api.lib.invalidation import listen_for_ingest
 from api.lib.metrics import Metrics
 from api.lib.openapi import add_problem_responses
+from api.lib.principals import Principal, PrincipalResolver
 from api.lib.ratelimit import rate_limit_middleware
 from api.lib.runtime import Runtime
-from api.services.principals import Principal, PrincipalResolver
 from storage.config import get_settings
 
 if TYPE_CHECKING:
@@ -49,14 +49,13 @@ API_PREFIX = "/api/v1"
 
 
 def _v1_handlers() -> list[Any]:
-    from api.routes.accounts import AccountController, AuthController
-    from api.routes.alerts import AlertHistoryController, AlertRuleController
-    from api.routes.api_keys import ApiKeyController
+    from api.accounts.controller import AccountController, ApiKeyController, AuthController
+    from api.alerts.controller import AlertHistoryController, AlertRuleController
     from api.routes.deals import DealController
     from api.routes.events import EventController, RefreshController
     from api.routes.history import HistoryController
     from api.routes.listings import ListingController
-    from api.routes.watchlists import WatchlistController
+    from api.watchlists.controller import WatchlistController
 
     return [EventController, RefreshController, ListingController, HistoryController,
             DealController, AuthController, AccountController, ApiKeyController,
@@ -173,12 +172,15 @@ def create_app(settings: Settings | None = None, *, db_url: str | None = None,
             await runtime.backend.close()
             await runtime._pool.close()
 
+    from api.billing.controller import BillingController
     from api.routes.health import HealthController
+    from api.webhooks import ROUTE_HANDLERS as WEBHOOK_HANDLERS
 
     v1 = Router(path=API_PREFIX, route_handlers=_v1_handlers())
     extra = _templates_and_static()
     static = extra.pop("static", None)
-    handlers: list[Any] = [HealthController, v1, *_extensions()]
+    handlers: list[Any] = [HealthController, v1, BillingController, *WEBHOOK_HANDLERS,
+                           *_extensions()]
     if static is not None:
         handlers.append(static)
     app = Litestar(

@@ -1,16 +1,13 @@
 """Plan limits: the one place that says what free and premium accounts may do.
 
-Billing drives a user's plan through the ``subscriptions`` table (see
-``api.services.principals.plan_of``); everything else asks :func:`plan_for` and reads a
-:class:`Plan`. Change a limit here and the API, the alert matcher and the dashboard follow.
+Billing drives a user's plan through the ``subscriptions`` table (storage computes the plan's
+name: :data:`storage.billing.PREMIUM_STATUSES`); everything else asks :func:`plan_for` and
+reads a :class:`Plan`. Change a limit here and the API and the dashboard follow.
 """
 
 from __future__ import annotations
 
 import dataclasses
-
-#: Subscription statuses (Stripe's vocabulary) that grant the premium plan.
-PREMIUM_STATUSES: frozenset[str] = frozenset({"active", "trialing", "past_due"})
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -57,9 +54,3 @@ def plan_for(name: str | None) -> Plan:
     """The plan called ``name`` (unknown or missing names are the free plan)."""
     return PLANS.get(name or "free", FREE)
 
-
-def plan_from_subscription(status: str | None, plan: str | None = "premium") -> Plan:
-    """The plan a subscription row grants: premium while it is paid up, free otherwise."""
-    if status in PREMIUM_STATUSES:
-        return plan_for(plan or "premium") if plan != "free" else FREE
-    return FREE

@@ -1,7 +1,10 @@
 """Stripe billing: the premium plan's checkout, portal, webhooks and subscription state.
 
-Billing decides which plan a user has by writing the ``subscriptions`` table (and its copy
-in ``users.plan``); the limits themselves live in :mod:`api.plans`.
+``controller`` serves ``/api/v1/billing``; ``checkout`` makes the Stripe calls for a user;
+``webhooks`` applies Stripe's events through the pure state machine (``state``) and
+``subscriptions``; ``sweeper`` ends grace periods on time; ``notices`` and ``effects`` tell the
+user after a commit. Billing decides which plan a user has by writing the ``subscriptions``
+table (through :mod:`storage.billing`); the limits themselves live in :mod:`api.plans`.
 """
 
 from api.billing.client import billing_enabled, stripe_client, webhook_secret

@@ -1,4 +1,5 @@
-"""Stripe calls made on a user's behalf: their customer, Checkout, the portal, cancellation.
+"""Stripe calls made on a user's behalf: their customer, Checkout, the portal, cancellation
+(also of every live subscription before the account is deleted).
 
 A user gets exactly one Stripe customer: it is created under a row lock on the user and
 with an idempotency key, so concurrent upgrades or a retried request never create two.
@@ -12,12 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 import stripe
 
-from api.billing.client import Interval, prices
+from api.billing.client import Interval, billing_enabled, prices, stripe_client
 from api.lib.errors import ApiError, Conflict, NotFound, Unavailable
+from storage import billing as store
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
 
+    from api.lib.runtime import Runtime
     from storage.config import Settings
 
 logger = logging.getLogger(__name__)
@@ -47,28 +50,23 @@ async def ensure_customer(conn: AsyncConnection[Any], client: stripe.StripeClien
                           user_id: int) -> str:
     """The user's Stripe customer id, creating the customer the first time."""
     async with conn.transaction():
-        cur = await conn.execute(
-            "SELECT email, display_name, stripe_customer_id, extract(epoch FROM created_at)"
-            " FROM users WHERE id = %s FOR UPDATE", (user_id,))
-        row = await cur.fetchone()
-        if row is None:
+        owner = await store.lock_customer_owner(conn, user_id)
+        if owner is None:
             raise NotFound("Your account no longer exists; sign up again.")
-        email, name, customer, born = row
-        if customer:
-            return str(customer)
-        params: dict[str, Any] = {"email": email,
+        if owner.stripe_customer_id:
+            return owner.stripe_customer_id
+        params: dict[str, Any] = {"email": owner.email,
                                   "metadata": {"ripcity_user_id": str(user_id)}}
-        if name:
-            params["name"] = name
+        if owner.display_name:
+            params["name"] = owner.display_name
+        # the key names this very account (ids restart when a database is rebuilt)
+        key = f"ripcity-customer-{user_id}-{int(owner.created_epoch * 1000)}"
         try:
             created = await client.v1.customers.create_async(
-                params,  # type: ignore[arg-type]
-                # the key names this very account (ids restart when a database is rebuilt)
-                {"idempotency_key": f"ripcity-customer-{user_id}-{int(born * 1000)}"})
+                params, {"idempotency_key": key})  # type: ignore[arg-type]
         except stripe.StripeError as err:
             raise provider_error(err, "creating your billing profile") from err
-        await conn.execute("UPDATE users SET stripe_customer_id = %s, updated_at = now() "
-                           "WHERE id = %s", (created.id, user_id))
+        await store.set_customer(conn, user_id, created.id)
         logger.info("created Stripe customer %s for user %s", created.id, user_id)
         return str(created.id)
 
@@ -131,3 +129,31 @@ async def cancel_now(client: stripe.StripeClient, subscription_id: str) -> strip
         raise provider_error(err, "canceling your subscription") from err
     except stripe.StripeError as err:
         raise provider_error(err, "canceling your subscription") from err
+
+
+async def end_subscriptions(runtime: Runtime, user_id: int) -> None:
+    """Cancel the user's live Stripe subscriptions now, before the account is deleted.
+
+    Raises a 503 problem (retry) when Stripe cannot be reached or refuses: deleting the
+    account anyway would leave Stripe billing a person who can no longer log in to stop it.
+    A subscription Stripe no longer has is already over.
+    """
+    async with runtime.pool.connection() as conn:
+        live = await store.live_subscription_ids(conn, user_id)
+    if not live:
+        return
+    if not billing_enabled(runtime.settings):
+        logger.warning("deleting user %s with live Stripe subscriptions %s: STRIPE_API_KEY "
+                       "is not set, so they were not canceled", user_id, live)
+        return
+    client = stripe_client(runtime.settings)
+    for sub_id in live:
+        try:
+            await cancel_now(client, sub_id)
+        except NotFound:
+            continue  # Stripe has no such live subscription: nothing left to bill
+        except ApiError as err:
+            raise Unavailable(
+                "Your account was not deleted: your premium subscription must end first and "
+                f"Stripe did not confirm it ({err.detail}). Nothing was changed; retry the "
+                "deletion in a minute.", headers={"Retry-After": "60"}) from err

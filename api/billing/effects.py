@@ -14,7 +14,6 @@ if TYPE_CHECKING:
 async def after_commit(runtime: Runtime, changes: list[PlanChange]) -> int:
     """Make plan changes visible at once in this process and tell the user; returns emails
     sent. Other API processes see the change when their identity cache expires (seconds)."""
-    if runtime.principals is not None:
-        for user_id in {c.user_id for c in changes}:
-            runtime.principals.forget(user_id=user_id)
+    for user_id in {c.user_id for c in changes}:
+        runtime.forget_user(user_id)
     return await send_notices(runtime.settings, changes)

@@ -6,20 +6,14 @@ is logged and never undoes the plan change (the state is in the database either 
 
 from __future__ import annotations
 
-import logging
-import smtplib
 from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
-import anyio.to_thread
-
-from api.lib.mail import send_sync
+from api.lib import mail
 
 if TYPE_CHECKING:
     from api.billing.subscriptions import PlanChange
     from storage.config import Settings
-
-logger = logging.getLogger(__name__)
 
 
 def compose(settings: Settings, change: PlanChange) -> EmailMessage | None:
@@ -55,12 +49,6 @@ async def send_notices(settings: Settings, changes: list[PlanChange]) -> int:
     sent = 0
     for change in changes:
         msg = compose(settings, change)
-        if msg is None:
-            continue
-        try:
-            await anyio.to_thread.run_sync(send_sync, settings, msg)
+        if msg is not None and await mail.send(settings, msg):
             sent += 1
-        except (OSError, smtplib.SMTPException) as err:
-            logger.warning("billing email %r to %s not sent: %s (check RIPCITY_SMTP_HOST/"
-                           "RIPCITY_SMTP_PORT)", msg["Subject"], change.email, err)
     return sent

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import msgspec
 
-from api.plans import Plan
+if TYPE_CHECKING:
+    from api.plans import Plan
+    from storage.billing import Subscription
 
 
 class PlanView(msgspec.Struct):
@@ -56,14 +58,14 @@ class SubscriptionView(msgspec.Struct):
     grace_until: datetime | None
 
     @classmethod
-    def of(cls, row: dict[str, Any], premium: bool) -> SubscriptionView:
-        return cls(id=row["stripe_subscription_id"], status=row["status"],
-                   stripe_status=row["stripe_status"], premium=premium,
-                   interval=row["billing_interval"], price_id=row["price_id"],
-                   current_period_end=row["current_period_end"],
-                   cancel_at_period_end=row["cancel_at_period_end"], cancel_at=row["cancel_at"],
-                   canceled_at=row["canceled_at"], ended_at=row["ended_at"],
-                   grace_until=row["grace_until"])
+    def of(cls, row: Subscription, premium: bool) -> SubscriptionView:
+        return cls(id=row.stripe_subscription_id, status=row.status,
+                   stripe_status=row.stripe_status, premium=premium,
+                   interval=row.billing_interval, price_id=row.price_id,
+                   current_period_end=row.current_period_end,
+                   cancel_at_period_end=row.cancel_at_period_end, cancel_at=row.cancel_at,
+                   canceled_at=row.canceled_at, ended_at=row.ended_at,
+                   grace_until=row.grace_until)
 
 
 class AccountBilling(msgspec.Struct):

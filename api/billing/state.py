@@ -13,7 +13,7 @@ import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
-from api.plans import PREMIUM_STATUSES
+from storage.billing import PREMIUM_STATUSES
 
 #: Statuses a subscription never leaves.
 TERMINAL = frozenset({"canceled", "incomplete_expired"})
@@ -102,7 +102,7 @@ def effective_status(stripe_status: str, grace_until: datetime | None, now: date
 
 
 def grants_premium(status: str | None) -> bool:
-    """Whether an effective status gives the premium plan (see ``api.plans``)."""
+    """Whether an effective status gives the premium plan (``PREMIUM_STATUSES``)."""
     return status in PREMIUM_STATUSES
 
 

@@ -5,11 +5,11 @@ Verification is the SDK's (``stripe.Webhook.construct_event``: HMAC-SHA256 of
 Anything forged, replayed outside the tolerance or malformed raises :class:`WebhookRejected`
 (400, with the reason) before the database is touched.
 
-Each event id is recorded in ``stripe_events``; the row is locked while the event is
-applied and marked processed in the same transaction, so a retry or duplicate delivery is
-answered without being applied twice. Ordering is the subscription state machine's job
-(:mod:`api.billing.state`): the event's own ``created`` time and the subscription's status
-decide, never the arrival order.
+Each event id is recorded in the ledger (``stripe_events``, :mod:`storage.billing`); the
+row is locked while the event is applied and marked processed in the same transaction, so
+a retry or duplicate delivery is answered without being applied twice. Ordering is the
+subscription state machine's job (:mod:`api.billing.state`): the event's own ``created``
+time and the subscription's status decide, never the arrival order.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import stripe
-from psycopg.types.json import Jsonb
 
 from api.billing import subscriptions as subs
 from api.billing.state import SubscriptionSnapshot, invoice_subscription, ts
 from api.lib.errors import ApiError
+from storage import billing as store
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -140,10 +140,7 @@ async def _on_checkout(ctx: _Context, obj: dict[str, Any]) -> tuple[str, list[Pl
     ref = str(obj.get("client_reference_id") or "")
     customer = obj.get("customer")
     if ref.isdigit() and customer:  # link a customer made outside ensure_customer
-        await ctx.conn.execute(
-            "UPDATE users SET stripe_customer_id = %s WHERE id = %s AND stripe_customer_id IS NULL"
-            " AND NOT EXISTS (SELECT 1 FROM users WHERE stripe_customer_id = %s)",
-            (customer, int(ref), customer))
+        await store.link_customer(ctx.conn, int(ref), customer)
     sub = obj["subscription"]
     sub_id = sub.get("id") if isinstance(sub, dict) else str(sub)
     return await _fetch_subscription(ctx, sub_id)
@@ -170,17 +167,14 @@ async def _on_incident(ctx: _Context, obj: dict[str, Any]) -> tuple[str, list[Pl
     customer = obj.get("customer")
     if isinstance(customer, dict):
         customer = customer.get("id")
-    user_id = await subs.user_for_customer(ctx.conn, customer)
+    user_id = await store.user_for_customer(ctx.conn, customer)
     amount = obj.get("amount_refunded") if ctx.event_type == "charge.refunded" \
         else obj.get("amount")
-    await ctx.conn.execute(
-        """INSERT INTO billing_incidents (stripe_event_id, kind, event_type, user_id,
-               stripe_customer_id, object_id, amount_cents, currency, reason, status,
-               occurred_at)
-           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-           ON CONFLICT (stripe_event_id) DO NOTHING""",
-        (ctx.event_id, kind, ctx.event_type, user_id, customer, obj.get("id"), amount,
-         obj.get("currency"), obj.get("reason"), obj.get("status"), ctx.event_at))
+    await store.record_incident(ctx.conn, store.Incident(
+        stripe_event_id=ctx.event_id, kind=kind, event_type=ctx.event_type, user_id=user_id,
+        stripe_customer_id=customer, object_id=obj.get("id"), amount_cents=amount,
+        currency=obj.get("currency"), reason=obj.get("reason"), status=obj.get("status"),
+        occurred_at=ctx.event_at))
     logger.warning("Stripe %s %s: %s %s %s for user %s (customer %s, reason %s)",
                    kind, ctx.event_type, obj.get("id"), amount, obj.get("currency"), user_id,
                    customer, obj.get("reason"))
@@ -217,14 +211,7 @@ async def process_event(pool: AsyncConnectionPool, settings: Settings,
     handler = _handler(event_type)
     try:
         async with pool.connection() as conn, conn.transaction():
-            await conn.execute(
-                """INSERT INTO stripe_events (id, type, payload, created_at)
-                   VALUES (%s, %s, %s, %s) ON CONFLICT (id) DO NOTHING""",
-                (event_id, event_type, Jsonb(event), event_at))
-            cur = await conn.execute(
-                "SELECT processed_at FROM stripe_events WHERE id = %s FOR UPDATE", (event_id,))
-            row = await cur.fetchone()
-            if row is not None and row[0] is not None:
+            if not await store.claim_event(conn, event, event_at):
                 return Outcome(event_id, event_type, "duplicate")
             if handler is None:
                 outcome, changes = "ignored", []
@@ -232,9 +219,7 @@ async def process_event(pool: AsyncConnectionPool, settings: Settings,
                 ctx = _Context(conn, client, event_id, event_type, event_at, ctx_now,
                                timedelta(days=settings.billing_grace_days))
                 outcome, changes = await handler(ctx, event["data"]["object"])
-            await conn.execute(
-                "UPDATE stripe_events SET processed_at = now(), outcome = %s, error = NULL "
-                "WHERE id = %s", (outcome, event_id))
+            await store.finish_event(conn, event_id, outcome)
     except Exception as err:
         await _record_failure(pool, event, event_at, err)
         raise
@@ -249,11 +234,6 @@ async def _record_failure(pool: AsyncConnectionPool, event: dict[str, Any], even
                      event["type"])
     try:
         async with pool.connection() as conn:
-            await conn.execute(
-                """INSERT INTO stripe_events (id, type, payload, created_at, error)
-                   VALUES (%s, %s, %s, %s, %s)
-                   ON CONFLICT (id) DO UPDATE SET error = EXCLUDED.error""",
-                (event["id"], event["type"], Jsonb(event), event_at,
-                 f"{type(err).__name__}: {err}"[:2000]))
+            await store.record_event_failure(conn, event, event_at, f"{type(err).__name__}: {err}")
     except Exception:  # the database itself may be why we failed
         logger.exception("could not record the failure of stripe event %s", event["id"])

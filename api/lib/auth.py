@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from litestar import Request
 
-from api.lib.errors import Forbidden, PaymentRequired, Unauthorized
+from api.lib.errors import Forbidden, PremiumRequired, Unauthorized
 from api.lib.security import same
 from api.plans import UPGRADE_PATH
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from litestar.connection import ASGIConnection
     from litestar.handlers import BaseRouteHandler
 
-    from api.services.principals import Principal
+    from api.lib.principals import Principal
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "x-csrf-token"
@@ -61,7 +61,7 @@ def requires_premium(connection: ASGIConnection[Any, Any, Any, Any],
     if principal is None:
         raise Unauthorized("This premium feature needs an account: log in or send an API key.")
     if principal.plan.name != "premium":
-        raise PaymentRequired(
+        raise PremiumRequired(
             f"This is a premium feature and your account is on the {principal.plan.name} "
             f"plan. Upgrade with POST {UPGRADE_PATH} (Stripe Checkout), then retry.",
             upgrade_url=UPGRADE_PATH)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from litestar.di import NamedDependency
 
+from api.lib.principals import Principal
 from api.lib.runtime import Runtime
-from api.services.principals import Principal
 
 #: The per-app runtime (pool, cache, settings).
 RuntimeDep = NamedDependency[Runtime]

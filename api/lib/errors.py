@@ -82,7 +82,7 @@ class Forbidden(ApiError):
     status_code, slug, title = 403, "forbidden", "Forbidden"
 
 
-class PaymentRequired(ApiError):
+class PremiumRequired(ApiError):
     """A premium feature on a free plan (403 with an ``upgrade_url``)."""
 
     status_code, slug, title = 403, "premium-required", "Premium plan required"

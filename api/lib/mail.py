@@ -1,21 +1,22 @@
-"""Account email (password reset) over SMTP, sent off the event loop."""
+"""The API's own email (password resets, billing notices) over SMTP, sent off the event loop."""
 
 from __future__ import annotations
 
 import logging
 import smtplib
-from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
 import anyio.to_thread
 
 if TYPE_CHECKING:
+    from email.message import EmailMessage
+
     from storage.config import Settings
 
 logger = logging.getLogger(__name__)
 
 
-def send_sync(settings: Settings, message: EmailMessage) -> None:
+def _send_sync(settings: Settings, message: EmailMessage) -> None:
     """Deliver one message over SMTP (STARTTLS and AUTH as configured); blocking."""
     with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=10) as smtp:
         if settings.smtp_starttls:
@@ -25,21 +26,13 @@ def send_sync(settings: Settings, message: EmailMessage) -> None:
         smtp.send_message(message)
 
 
-async def send_password_reset(settings: Settings, to: str, token: str) -> bool:
-    """Email a reset link; False (and a log line) if the SMTP server refused or is down."""
-    link = f"{settings.public_url.rstrip('/')}/reset-password?token={token}"
-    msg = EmailMessage()
-    msg["From"] = settings.smtp_from
-    msg["To"] = to
-    msg["Subject"] = "Reset your Rip City Ticket Dispatch password"
-    msg.set_content(
-        "Someone asked to reset the password of this account. If it was you, open\n\n"
-        f"  {link}\n\nor send the token below to POST /api/v1/auth/password-reset/confirm "
-        f"within one hour:\n\n  {token}\n\nIf it was not you, ignore this email.\n")
+async def send(settings: Settings, message: EmailMessage) -> bool:
+    """Deliver ``message`` without blocking the loop; False (and a log line) if the SMTP
+    server refused it or is down."""
     try:
-        await anyio.to_thread.run_sync(send_sync, settings, msg)
+        await anyio.to_thread.run_sync(_send_sync, settings, message)
     except (OSError, smtplib.SMTPException) as err:
-        logger.warning("password reset email to %s not sent: %s (check RIPCITY_SMTP_HOST/"
-                       "RIPCITY_SMTP_PORT)", to, err)
+        logger.warning("email %r to %s not sent: %s (check RIPCITY_SMTP_HOST/"
+                       "RIPCITY_SMTP_PORT)", message["Subject"], message["To"], err)
         return False
     return True

@@ -1,4 +1,5 @@
-"""Per-app shared resources: settings, the database pool, the cache/limit backend.
+"""Per-app shared resources: settings, the database pool, the cache/limit backend and the
+cache of who is calling (:class:`~api.lib.principals.PrincipalResolver`).
 
 Built by the app factory, filled in by the lifespan (nothing connects at import), and kept
 on ``app.state.runtime``; middleware and dependencies read it from there.
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from api.lib.backends import Backend
     from api.lib.cache import ResponseCache
     from api.lib.metrics import Metrics
-    from api.services.principals import PrincipalResolver
+    from api.lib.principals import PrincipalResolver
     from storage.config import Settings
 
 
@@ -40,3 +41,9 @@ class Runtime:
         if self._pool is None:
             raise Unavailable("The database pool is not open yet; retry in a moment")
         return self._pool
+
+    def forget_user(self, user_id: int) -> None:
+        """Drop the user's cached identities in this process (their sessions, keys or plan
+        just changed); other processes follow within the resolver's TTL."""
+        if self.principals is not None:
+            self.principals.forget(user_id=user_id)

@@ -1,33 +1,37 @@
 """Sign up, log in and out, password reset, and the account page (profile, notification
 settings, phone verification, API keys, plan and billing).
 
-Every write calls the same account services as the REST routes (``api.services.accounts``,
-``api.services.owned``); a bad value comes back as a note on the page, never a JSON error.
+Every write goes through the same account steps and storage functions as the REST
+endpoints (``api.accounts.service``, :mod:`storage.accounts`); a bad value comes back as a
+note on the page, never a JSON error.
 """
 
 from __future__ import annotations
 
 import re
-import time
 import zoneinfo
-from datetime import datetime
+from datetime import time
 from typing import Any
 
 import msgspec
 from litestar import Controller, Request, get, post
 from litestar.datastructures import Cookie
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
-from api.lib.errors import ApiError, Unauthorized
-from api.lib.mail import send_password_reset
+from api.accounts import service
+from api.accounts.schemas import Email, Password
+from api.billing import checkout as co
+from api.billing.client import billing_enabled, stripe_client
+from api.lib.errors import ApiError, Unauthorized, from_storage
 from api.lib.ratelimit import CSRF_COOKIE, SESSION_COOKIE
-from api.lib.security import hash_password, verify_password
-from api.schemas.accounts import Email, Password
-from api.services import accounts as svc
-from api.services import owned
+from api.lib.security import hash_password
 from api.web import phone as phone_mod
-from api.web import queries
 from api.web.common import need_user, page, read_form, redirect, runtime_of, safe_next
+from api.web.failures import REFUSED, refusal
+from storage import accounts
+from storage import billing as billing_store
+from storage.errors import StorageError
 
 _TIME = re.compile(r"^\d{2}:\d{2}$")
 
@@ -42,31 +46,22 @@ def _check(value: str, kind: Any, what: str) -> str:
         raise ApiError(f"That {what} is not valid: use {hint}.") from None
 
 
-def _session_cookies(request: Request[Any, Any, Any], token: str, csrf: str,
-                     expires: datetime) -> list[Cookie]:
-    secure = runtime_of(request).settings.public_url.startswith("https://")
-    max_age = int(expires.timestamp() - time.time())
-    return [Cookie(key=SESSION_COOKIE, value=token, httponly=True, samesite="lax",
-                   secure=secure, max_age=max_age, path="/"),
-            Cookie(key=CSRF_COOKIE, value=csrf, httponly=False, samesite="lax", secure=secure,
-                   max_age=max_age, path="/")]
-
-
 async def _log_in(request: Request[Any, Any, Any], user_id: int, to: str,
                   note: str) -> Redirect:
     runtime = runtime_of(request)
     async with runtime.pool.connection() as conn:
-        token, csrf, expires = await svc.create_session(conn, user_id,
-                                                        request.headers.get("user-agent"))
-    return redirect(to, note, cookies=_session_cookies(request, token, csrf, expires))
+        token, csrf, expires = await service.open_session(conn, user_id,
+                                                          request.headers.get("user-agent"))
+    return redirect(to, note,
+                    cookies=service.session_cookies(runtime.settings, token, csrf, expires))
 
 
 class AccountPages(Controller):
     include_in_schema = False
 
     @get("/signup", name="web:signup")
-    async def signup_form(self, request: Request[Any, Any, Any], next: str | None = None
-                          ) -> Template:
+    async def signup_form(self, request: Request[Any, Any, Any],
+                          next: FromQuery[str | None] = None) -> Template:
         return page(request, "signup.html", title="Create your account",
                     next=safe_next(next))
 
@@ -78,16 +73,16 @@ class AccountPages(Controller):
             email = _check(form.get("email"), Email, "email")
             password = _check(form.get("password"), Password, "password")
             async with runtime_of(request).pool.connection() as conn:
-                row = await svc.create_user(conn, email, hash_password(password),
-                                            form.get("display_name") or None)
-        except ApiError as err:
-            return redirect(f"/signup?next={nxt}", err.detail, error=True)
-        return await _log_in(request, row["id"], nxt,
+                row = await accounts.create_user(conn, email, hash_password(password),
+                                                 form.get("display_name") or None)
+        except REFUSED as err:
+            return redirect(f"/signup?next={nxt}", refusal(err), error=True)
+        return await _log_in(request, row.id, nxt,
                              "Welcome! Your account is ready. Search for an event to watch.")
 
     @get("/login", name="web:login")
-    async def login_form(self, request: Request[Any, Any, Any], next: str | None = None
-                         ) -> Template:
+    async def login_form(self, request: Request[Any, Any, Any],
+                         next: FromQuery[str | None] = None) -> Template:
         return page(request, "login.html", title="Log in", next=safe_next(next))
 
     @post("/login")
@@ -95,22 +90,20 @@ class AccountPages(Controller):
         form = await read_form(request, csrf=False)
         nxt = safe_next(form.get("next"))
         async with runtime_of(request).pool.connection() as conn:
-            row = await svc.find_user_by_email(conn, form.get("email"))
-        if row is None or not verify_password(row["password_hash"], form.get("password")):
+            row = await service.authenticate(conn, form.get("email"), form.get("password"))
+        if row is None:
             return redirect(f"/login?next={nxt}", "Wrong email or password. Check both, or "
                             "reset your password.", error=True)
-        return await _log_in(request, row["id"], nxt, "You are logged in.")
+        return await _log_in(request, row.id, nxt, "You are logged in.")
 
     @post("/logout")
     async def logout(self, request: Request[Any, Any, Any]) -> Redirect:
         await read_form(request)
         user = need_user(request)
-        runtime = runtime_of(request)
         if user.session_hash:
-            async with runtime.pool.connection() as conn:
-                await svc.delete_session(conn, user.session_hash)
-        assert runtime.principals is not None
-        runtime.principals.forget(user_id=user.user_id)
+            async with runtime_of(request).pool.connection() as conn:
+                await accounts.delete_session(conn, user.session_hash)
+        runtime_of(request).forget_user(user.user_id)
         resp = redirect("/", "You are logged out.")
         resp.delete_cookie(SESSION_COOKIE, path="/")
         resp.delete_cookie(CSRF_COOKIE, path="/")
@@ -124,16 +117,13 @@ class AccountPages(Controller):
     async def forgot(self, request: Request[Any, Any, Any]) -> Redirect:
         form = await read_form(request, csrf=False)
         runtime = runtime_of(request)
-        async with runtime.pool.connection() as conn:
-            row = await svc.find_user_by_email(conn, form.get("email"))
-            token = await svc.create_reset(conn, row["id"]) if row else None
-        if row is not None and token is not None:
-            await send_password_reset(runtime.settings, row["email"], token)
+        await service.send_reset_link(runtime.pool, runtime.settings, form.get("email"))
         return redirect("/login", "If an account uses that email, a reset link is on its way "
                         "(it works for one hour).")
 
     @get("/reset-password", name="web:reset")
-    async def reset_form(self, request: Request[Any, Any, Any], token: str = "") -> Template:
+    async def reset_form(self, request: Request[Any, Any, Any],
+                         token: FromQuery[str] = "") -> Template:
         return page(request, "reset.html", title="Choose a new password", token=token)
 
     @post("/reset-password")
@@ -143,16 +133,14 @@ class AccountPages(Controller):
         try:
             password = _check(form.get("password"), Password, "password")
             async with runtime.pool.connection() as conn, conn.transaction():
-                user_id = await svc.consume_reset(conn, form.get("token"))
-                if user_id is None:
-                    raise Unauthorized("This reset link is unknown, used or older than one "
-                                       "hour: ask for a new one.")
-                await svc.set_password(conn, user_id, hash_password(password))
+                user_id = await service.reset_password(conn, form.get("token"), password)
+            if user_id is None:
+                raise Unauthorized("This reset link is unknown, used or older than one "
+                                   "hour: ask for a new one.")
         except ApiError as err:
             return redirect(f"/reset-password?token={form.get('token')}", err.detail,
                             error=True)
-        assert runtime.principals is not None
-        runtime.principals.forget(user_id=user_id)
+        runtime_of(request).forget_user(user_id)
         return redirect("/login", "Password changed: log in with the new one.")
 
     # --- the account page -----------------------------------------------------------------
@@ -162,17 +150,21 @@ class AccountPages(Controller):
         user = need_user(request)
         runtime = runtime_of(request)
         async with runtime.pool.connection() as conn:
-            me = await svc.get_user(conn, user.user_id)
-            keys = await svc.list_api_keys(conn, user.user_id)
-            prefs = await queries.user_settings(conn, user.user_id)
-            channels = await queries.channel_states(conn, user.user_id)
-        billing = await _billing(runtime, user.user_id)
+            try:
+                me = await accounts.get_user(conn, user.user_id)
+            except StorageError as err:  # deleted meanwhile: this router's error page says so
+                raise from_storage(err) from err
+            keys = await accounts.list_api_keys(conn, user.user_id)
+            prefs = await accounts.alert_settings(conn, user.user_id)
+            channels = await accounts.channel_states(conn, user.user_id)
+            subscription = await billing_store.current_for_user(conn, user.user_id)
+        billing = {"enabled": billing_enabled(runtime.settings), "subscription": subscription}
         pending = await phone_mod.pending(runtime, user.user_id)
         new_key = request.cookies.get("ripcity_newkey")
         resp = page(request, "account.html", title="Your account", me=me, keys=keys,
                     prefs=prefs, channels=channels, billing=billing, pending_phone=pending,
                     sms_ready=phone_mod.sms_configured(runtime.settings),
-                    quiet={"quiet_start": me["quiet_start"], "quiet_end": me["quiet_end"]},
+                    quiet={"quiet_start": me.quiet_start, "quiet_end": me.quiet_end},
                     new_key=new_key)
         if new_key:
             resp.cookies.append(Cookie(key="ripcity_newkey", value="", path="/account",
@@ -184,8 +176,8 @@ class AccountPages(Controller):
         form = await read_form(request)
         user = need_user(request)
         async with runtime_of(request).pool.connection() as conn:
-            await svc.update_user(conn, user.user_id,
-                                  {"display_name": form.get("display_name")[:100] or None})
+            await accounts.update_user(conn, user.user_id,
+                                       display_name=form.get("display_name")[:100] or None)
         return redirect("/account", "Profile saved.")
 
     @post("/account/notifications")
@@ -209,9 +201,9 @@ class AccountPages(Controller):
                             "end time (HH:MM), or neither.", error=True)
         email_on = form.get("email_alerts") == "on"
         async with runtime_of(request).pool.connection() as conn, conn.transaction():
-            await owned.set_account_quiet_hours(conn, user.user_id, _hm(start), _hm(end))
-            await svc.update_user(conn, user.user_id, {"timezone": tz})
-            await queries.set_opt_out(conn, user.user_id, "email", not email_on)
+            await accounts.set_account_quiet_hours(conn, user.user_id, _hm(start), _hm(end))
+            await accounts.update_user(conn, user.user_id, timezone=tz)
+            await accounts.set_opt_out(conn, user.user_id, "email", not email_on)
         return redirect("/account#notifications", "Notification settings saved.")
 
     @post("/account/phone")
@@ -240,36 +232,33 @@ class AccountPages(Controller):
         form = await read_form(request)
         user = need_user(request)
         async with runtime_of(request).pool.connection() as conn:
-            key, _ = await svc.create_api_key(conn, user.user_id, form.get("name")[:100] or None)
+            key, _ = await service.issue_api_key(conn, user.user_id,
+                                                 form.get("name")[:100] or None)
         shown = Cookie(key="ripcity_newkey", value=key, path="/account", max_age=120,
                        httponly=True, samesite="strict")
         return redirect("/account#keys", "API key created: copy it now, it is shown once.",
                         cookies=[shown])
 
     @post("/account/keys/{key_id:int}/revoke")
-    async def revoke_key(self, request: Request[Any, Any, Any], key_id: int) -> Redirect:
+    async def revoke_key(self, request: Request[Any, Any, Any],
+                         key_id: FromPath[int]) -> Redirect:
         await read_form(request)
         user = need_user(request)
-        runtime = runtime_of(request)
         try:
-            async with runtime.pool.connection() as conn:
-                await svc.revoke_api_key(conn, user.user_id, key_id)
-        except ApiError as err:
-            return redirect("/account#keys", err.detail, error=True)
-        assert runtime.principals is not None
-        runtime.principals.forget(user_id=user.user_id)
+            async with runtime_of(request).pool.connection() as conn:
+                await accounts.revoke_api_key(conn, user.user_id, key_id)
+        except REFUSED as err:
+            return redirect("/account#keys", refusal(err), error=True)
+        runtime_of(request).forget_user(user.user_id)
         return redirect("/account#keys", "API key revoked.")
 
     @get("/account/upgrade", name="web:upgrade")
     async def upgrade(self, request: Request[Any, Any, Any],
-                      interval: str = "monthly") -> Redirect:
+                      interval: FromQuery[str] = "monthly") -> Redirect:
         """Off to Stripe Checkout (the plan changes when Stripe's webhook confirms)."""
         user = need_user(request)
         runtime = runtime_of(request)
         try:
-            from api.billing import checkout as co
-            from api.billing.client import stripe_client
-
             client = stripe_client(runtime.settings)
             async with runtime.pool.connection() as conn:
                 session = await co.create_checkout(
@@ -286,9 +275,6 @@ class AccountPages(Controller):
         user = need_user(request)
         runtime = runtime_of(request)
         try:
-            from api.billing import checkout as co
-            from api.billing.client import stripe_client
-
             client = stripe_client(runtime.settings)
             async with runtime.pool.connection() as conn:
                 session = await co.create_portal(conn, client, runtime.settings, user.user_id)
@@ -297,22 +283,8 @@ class AccountPages(Controller):
         return Redirect(str(session.url), status_code=303)
 
 
-def _hm(value: str | None) -> Any:
+def _hm(value: str | None) -> time | None:
     if value is None:
         return None
-    from datetime import time as dtime
-
     h, m = value.split(":")
-    return dtime(int(h), int(m))
-
-
-async def _billing(runtime: Any, user_id: int) -> dict[str, Any]:
-    """Plan and subscription as the billing part reports them (when it is installed)."""
-    try:
-        from api.billing.client import billing_enabled
-        from api.billing.subscriptions import current_for_user
-    except ModuleNotFoundError:
-        return {"enabled": False, "subscription": None}
-    async with runtime.pool.connection() as conn:
-        sub = await current_for_user(conn, user_id)
-    return {"enabled": billing_enabled(runtime.settings), "subscription": sub}
+    return time(int(h), int(m))

@@ -1,23 +1,27 @@
 """Watchlists and alerts: create, edit and delete rules (from an event page or here), and
 the alert history with each message's delivery status.
 
-Rules are checked by the same code as ``POST /api/v1/alert-rules`` (``_check_rule`` and
-the plan limits), then written through ``api.services.owned``.
+Rules are checked by the same code as ``POST /api/v1/alert-rules`` (:mod:`api.alerts.rules`
+and the plan limits), then written through :mod:`storage.watchlists`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, get_args
 
 from litestar import Controller, Request, get, post
+from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
+from api.alerts.rules import NEEDS, check_common, check_rule
+from api.alerts.schemas import RuleKind
 from api.lib.errors import ApiError
-from api.routes.alerts import _NEEDS, _check_common, _check_rule
-from api.schemas.accounts import RuleKind
-from api.services import owned as svc
-from api.web import queries
+from api.watchlists.service import reserve_slot
 from api.web.common import Form, need_user, page, read_form, redirect, runtime_of, safe_next
+from api.web.failures import REFUSED, refusal
+from storage import accounts, alert_history
+from storage import watchlists as store
 
 #: Every kind the matcher supports, as the REST API's ``RuleKind`` lists them.
 _KINDS: tuple[str, ...] = get_args(get_args(RuleKind)[0])
@@ -94,7 +98,7 @@ def _rule_fields(form: Form, *, creating: bool) -> dict[str, Any]:
         fields["channels"] = [c for c in channels if c in ("email", "sms")] or ["email"]
     if not creating and form.get("active"):
         fields["active"] = form.get("active") == "on"
-    if creating and kind in _ASK and not any(fields.get(n) for n in _NEEDS[kind]):
+    if creating and kind in _ASK and not any(fields.get(n) for n in NEEDS[kind]):
         raise ApiError(f"{_ASK[kind]} (the {kind.replace('_', ' ')} alert needs it).")
     return fields
 
@@ -106,14 +110,16 @@ class AlertPages(Controller):
     async def alerts(self, request: Request[Any, Any, Any]) -> Template:
         user = need_user(request)
         async with runtime_of(request).pool.connection() as conn:
-            rules = await svc.list_rules(conn, user.user_id, 200, None)
-            watches = await svc.list_watchlists(conn, user.user_id, 200, None)
-            history = await queries.alert_history(conn, user.user_id, 50)
-            channels = await queries.channel_states(conn, user.user_id)
-            ids = {r["event_id"] for r in rules + watches if r["event_id"]}
-            names = await queries.event_names(conn, sorted(ids))
-        return page(request, "alerts.html", title="Watchlist & alerts", rules=rules,
-                    watches=watches, history=history, names=names, channels=channels)
+            rules = await store.list_rules(conn, user.user_id, 200, None)
+            watches = await store.list_watchlists(conn, user.user_id, 200, None)
+            history = await alert_history.recent_alerts(conn, user.user_id, 50)
+            channels = await accounts.channel_states(conn, user.user_id)
+            ids = {r.event_id for r in [*rules, *watches] if r.event_id}
+            names = await store.event_names(conn, sorted(ids))
+        # the page describes rules with fmt.rule_text, which reads a mapping
+        return page(request, "alerts.html", title="Watchlist & alerts",
+                    rules=[dataclasses.asdict(r) for r in rules], watches=watches,
+                    history=history, names=names, channels=channels)
 
     @post("/alerts/rules")
     async def create_rule(self, request: Request[Any, Any, Any]) -> Redirect:
@@ -122,40 +128,35 @@ class AlertPages(Controller):
         back = safe_next(form.get("back"), "/alerts")
         try:
             fields = _rule_fields(form, creating=True)
-            _check_rule(fields, user)
+            check_rule(fields, user)
             async with runtime_of(request).pool.connection() as conn, conn.transaction():
-                await svc.reserve_slot(conn, user, "alert_rules")
-                await svc.check_targets(conn, user.user_id, fields)
-                await svc.create_rule(conn, user.user_id, fields)
-        except ApiError as err:
-            return redirect(back, err.detail, error=True)
+                await reserve_slot(conn, user, "alert_rules")
+                await store.check_rule_targets(conn, user.user_id, fields)
+                await store.create_rule(conn, user.user_id, fields)
+        except REFUSED as err:
+            return redirect(back, refusal(err), error=True)
         return redirect(back, "Alert created: we will email you when it matches.")
 
     @post("/alerts/rules/{rule_id:int}")
-    async def update_rule(self, request: Request[Any, Any, Any], rule_id: int) -> Redirect:
+    async def update_rule(self, request: Request[Any, Any, Any],
+                          rule_id: FromPath[int]) -> Redirect:
         form = await read_form(request)
         user = need_user(request)
         try:
             fields = _rule_fields(form, creating=False)
             if "active" not in fields:
                 fields["active"] = False  # an unticked checkbox is not sent
-            _check_common(fields, user)
+            check_common(fields, user)
             async with runtime_of(request).pool.connection() as conn:
-                await svc.update_rule(conn, user.user_id, rule_id, fields)
-        except ApiError as err:
-            return redirect("/alerts", err.detail, error=True)
+                await store.update_rule(conn, user.user_id, rule_id, fields)
+        except REFUSED as err:
+            return redirect("/alerts", refusal(err), error=True)
         return redirect("/alerts", "Alert updated.")
 
     @post("/alerts/rules/{rule_id:int}/delete")
-    async def delete_rule(self, request: Request[Any, Any, Any], rule_id: int) -> Redirect:
-        await read_form(request)
-        user = need_user(request)
-        try:
-            async with runtime_of(request).pool.connection() as conn:
-                await svc.delete_owned(conn, "alert_rules", user.user_id, rule_id)
-        except ApiError as err:
-            return redirect("/alerts", err.detail, error=True)
-        return redirect("/alerts", "Alert deleted.")
+    async def delete_rule(self, request: Request[Any, Any, Any],
+                          rule_id: FromPath[int]) -> Redirect:
+        return await _delete(request, "alert_rules", rule_id, "Alert deleted.")
 
     @post("/watchlists")
     async def watch(self, request: Request[Any, Any, Any]) -> Redirect:
@@ -173,19 +174,27 @@ class AlertPages(Controller):
             else:
                 raise ApiError("Say what to watch: an event, a performer or a venue.")
             async with runtime_of(request).pool.connection() as conn, conn.transaction():
-                await svc.reserve_slot(conn, user, "watchlists")
-                await svc.create_watchlist(conn, user.user_id, fields)
-        except ApiError as err:
-            return redirect(back, err.detail, error=True)
+                await reserve_slot(conn, user, "watchlists")
+                await store.create_watchlist(conn, user.user_id, **fields)
+        except REFUSED as err:
+            return redirect(back, refusal(err), error=True)
         return redirect(back, "Added to your watchlist.")
 
     @post("/watchlists/{watch_id:int}/delete")
-    async def unwatch(self, request: Request[Any, Any, Any], watch_id: int) -> Redirect:
-        await read_form(request)
-        user = need_user(request)
-        try:
-            async with runtime_of(request).pool.connection() as conn:
-                await svc.delete_owned(conn, "watchlists", user.user_id, watch_id)
-        except ApiError as err:
-            return redirect("/alerts", err.detail, error=True)
-        return redirect("/alerts", "Removed from your watchlist (its alerts too).")
+    async def unwatch(self, request: Request[Any, Any, Any],
+                      watch_id: FromPath[int]) -> Redirect:
+        return await _delete(request, "watchlists", watch_id,
+                             "Removed from your watchlist (its alerts too).")
+
+
+async def _delete(request: Request[Any, Any, Any], table: store.Owned, ident: int,
+                  done: str) -> Redirect:
+    """Delete one of the user's rules or watchlist entries, back to the alerts page."""
+    await read_form(request)
+    user = need_user(request)
+    try:
+        async with runtime_of(request).pool.connection() as conn:
+            await store.delete_owned(conn, table, user.user_id, ident)
+    except REFUSED as err:
+        return redirect("/alerts", refusal(err), error=True)
+    return redirect("/alerts", done)

@@ -18,7 +18,7 @@ import anyio.to_thread
 
 from api.lib.errors import ApiError, TooManyRequests, Unavailable
 from api.lib.security import same, token_hash
-from api.services import accounts as svc
+from storage import accounts
 
 if TYPE_CHECKING:
     from api.lib.runtime import Runtime
@@ -106,8 +106,7 @@ async def confirm(runtime: Runtime, user_id: int, code: str) -> str:
     if not same(token_hash(code.strip()), digest):
         raise ApiError("That code does not match the one we texted: check it and try again.")
     async with runtime.pool.connection() as conn:
-        await svc.update_user(conn, user_id, {"phone": number})
+        await accounts.update_user(conn, user_id, phone=number)
     await runtime.backend.set(_key(user_id), b"", 1, ())
-    assert runtime.principals is not None
-    runtime.principals.forget(user_id=user_id)
+    runtime.forget_user(user_id)
     return number

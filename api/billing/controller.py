@@ -1,13 +1,14 @@
 """Billing for the caller: plans and limits, Checkout to upgrade, the portal, cancellation.
 
 Plan changes never happen here: Stripe reports them through ``POST /webhooks/stripe``
-(:mod:`api.routes.webhooks_stripe`). With no ``STRIPE_API_KEY`` the Stripe-backed endpoints
+(:mod:`api.webhooks.stripe`). With no ``STRIPE_API_KEY`` the Stripe-backed endpoints
 answer 503 saying so, and reading plans still works.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import dataclasses
+from typing import Annotated
 
 from litestar import Controller, get, post
 from litestar.params import JSONBody, Parameter
@@ -25,21 +26,20 @@ from api.billing.schemas import (
     PortalOut,
     SubscriptionView,
 )
-from api.billing.subscriptions import current_for_user
 from api.billing.sweeper import sweep
 from api.lib.deps import RuntimeDep, UserDep
 from api.lib.errors import NotFound
 from api.plans import FREE, PREMIUM, UPGRADE_PATH
-from api.routes.webhooks_stripe import StripeWebhookController
+from storage import billing as store
 
 PORTAL_PATH = "/api/v1/billing/portal"
 
 
-async def _subscription(runtime: RuntimeDep, user_id: int) -> dict[str, Any] | None:
+async def _subscription(runtime: RuntimeDep, user_id: int) -> store.Subscription | None:
     if runtime.settings.stripe_api_key:
         await sweep(runtime, user_id=user_id)  # a grace period that just ended shows now
     async with runtime.pool.connection() as conn:
-        return await current_for_user(conn, user_id)
+        return await store.current_for_user(conn, user_id)
 
 
 class BillingController(Controller):
@@ -124,14 +124,11 @@ class BillingController(Controller):
                           cancel: bool) -> SubscriptionView:
         client = stripe_client(runtime.settings)
         row = await _subscription(runtime, user.user_id)
-        if row is None or row["stripe_status"] in ("canceled", "incomplete_expired") \
-                or not row["stripe_subscription_id"]:
+        if row is None or row.stripe_status in store.ENDED_STATUSES \
+                or not row.stripe_subscription_id:
             raise NotFound(f"You have no active subscription; upgrade with POST {UPGRADE_PATH}.",
                            upgrade_url=UPGRADE_PATH)
-        await co.set_cancel_at_period_end(client, row["stripe_subscription_id"], cancel)
+        await co.set_cancel_at_period_end(client, row.stripe_subscription_id, cancel)
         # Stripe's webhook records it; answer with the state Stripe accepted
-        return SubscriptionView.of({**row, "cancel_at_period_end": cancel},
+        return SubscriptionView.of(dataclasses.replace(row, cancel_at_period_end=cancel),
                                    user.plan.name == "premium")
-
-
-ROUTE_HANDLERS: list[Any] = [BillingController, StripeWebhookController]

@@ -13,19 +13,13 @@ import time
 from typing import TYPE_CHECKING
 
 from api.lib.security import same, split_api_key, token_hash
-from api.plans import PREMIUM_STATUSES, Plan, plan_for
+from api.plans import Plan, plan_for
+from storage import accounts
 
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
 
 logger = logging.getLogger(__name__)
-
-_PLAN_SQL = """
-    CASE WHEN u.plan = 'premium' OR EXISTS (
-        SELECT 1 FROM subscriptions s WHERE s.user_id = u.id AND s.status = ANY(%(paid)s)
-        AND s.plan <> 'free'
-    ) THEN 'premium' ELSE 'free' END
-"""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -82,18 +76,12 @@ class PrincipalResolver:
         if found:
             return principal
         async with self._pool.connection() as conn:
-            cur = await conn.execute(
-                f"""SELECT k.id, k.key_hash, u.id, u.email, {_PLAN_SQL}
-                    FROM api_keys k JOIN users u ON u.id = k.user_id
-                    WHERE k.prefix = %(prefix)s AND k.revoked_at IS NULL""",
-                {"prefix": prefix, "paid": list(PREMIUM_STATUSES)},
-            )
-            row = await cur.fetchone()
-            if row is not None and same(row[1], digest):
-                principal = Principal(user_id=row[2], email=row[3], plan=plan_for(row[4]),
-                                      via="api_key", key_id=row[0])
-                await conn.execute("UPDATE api_keys SET last_used_at = now() WHERE id = %s",
-                                   (row[0],))
+            holder = await accounts.key_holder(conn, prefix)
+            if holder is not None and same(holder.key_hash, digest):
+                principal = Principal(user_id=holder.user_id, email=holder.email,
+                                      plan=plan_for(holder.plan), via="api_key",
+                                      key_id=holder.key_id)
+                await accounts.touch_api_key(conn, holder.key_id)
         self._remember("k:" + digest, principal)
         return principal
 
@@ -103,15 +91,10 @@ class PrincipalResolver:
         if found:
             return principal
         async with self._pool.connection() as conn:
-            cur = await conn.execute(
-                f"""SELECT s.csrf_token, u.id, u.email, {_PLAN_SQL}
-                    FROM api_sessions s JOIN users u ON u.id = s.user_id
-                    WHERE s.token_hash = %(h)s AND s.expires_at > now()""",
-                {"h": digest, "paid": list(PREMIUM_STATUSES)},
-            )
-            row = await cur.fetchone()
-        if row is not None:
-            principal = Principal(user_id=row[1], email=row[2], plan=plan_for(row[3]),
-                                  via="session", session_hash=digest, csrf_token=row[0])
+            holder = await accounts.session_holder(conn, digest)
+        if holder is not None:
+            principal = Principal(user_id=holder.user_id, email=holder.email,
+                                  plan=plan_for(holder.plan), via="session",
+                                  session_hash=digest, csrf_token=holder.csrf_token)
         self._remember("s:" + digest, principal)
         return principal
