@@ -8,16 +8,11 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
+from storage.history import price_history, refresh_hourly_rollups, section_history
 from storage.ingest import upsert_events, write_snapshots
-from storage.queries import (
-    event_listings,
-    get_in_prices,
-    price_history,
-    refresh_hourly_rollups,
-    section_history,
-)
 from storage.records import EventRecord
 from tests.fixtures_db import listing_batch
+from tests.listing_reads import event_listings, get_in_prices
 
 T0 = datetime(2026, 11, 24, 20, tzinfo=UTC)
 H = timedelta(hours=1)
