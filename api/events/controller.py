@@ -40,7 +40,7 @@ from storage.events import EventFilter
 V1 = "/api/v1"
 
 
-def _venue(row: store.EventRow | store.EventDetail) -> Venue | None:
+def _venue(row: store.EventBase) -> Venue | None:
     if row.venue_id is None:
         return None
     assert row.venue_name is not None

@@ -12,6 +12,7 @@ from storage.events.filters import EventFilter, event_conditions
 from storage.events.reads import (
     CardDeal,
     CardExtras,
+    EventBase,
     EventDetail,
     EventRow,
     MarketplaceGetIn,
@@ -29,6 +30,7 @@ from storage.events.upsert import Matcher, upsert_events
 __all__ = [
     "CardDeal",
     "CardExtras",
+    "EventBase",
     "EventDetail",
     "EventFilter",
     "EventRow",

@@ -18,9 +18,9 @@ if TYPE_CHECKING:
     from storage.events.filters import EventFilter
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class EventRow:
-    """An event as search lists it, with its live get-in price and the page's sort key."""
+@dataclasses.dataclass(slots=True)
+class EventBase:
+    """What every event read returns: the event and its venue (None when not known)."""
 
     id: int
     name: str
@@ -32,6 +32,12 @@ class EventRow:
     venue_name: str | None
     venue_city: str | None
     venue_timezone: str | None
+
+
+@dataclasses.dataclass(slots=True)
+class EventRow(EventBase):
+    """An event as search lists it, with its live get-in price and the page's sort key."""
+
     get_in_cents: int | None
     listing_count: int
     best_deal_score: float | None
@@ -59,20 +65,10 @@ class MarketplaceGetIn:
 
 
 @dataclasses.dataclass(slots=True)
-class EventDetail:
+class EventDetail(EventBase):
     """One event with its venue, marketplace links, prices now and get-in 24 hours ago."""
 
-    id: int
-    name: str
-    starts_at: datetime | None
-    category: str | None
-    performers: list[str] | None
-    status: str
     timezone: str | None
-    venue_id: int | None
-    venue_name: str | None
-    venue_city: str | None
-    venue_timezone: str | None
     links: list[SourceLink] = dataclasses.field(default_factory=list)
     prices: list[MarketplaceGetIn] = dataclasses.field(default_factory=list)
     then_cents: int | None = None
