@@ -1,11 +1,12 @@
 """The app factory: ``create_app()`` builds the Litestar app every part of the API hangs on.
 
 Layering: problem details, the caller-identity + rate-limit middleware and metrics apply to
-the whole app; resources live under the ``/api/v1`` router, one Controller per resource
-(``api/routes``); the pool, cache backend and invalidation listener are opened in the
-lifespan, never at import. Billing and the dashboard extend it through
-``api.routes.EXTENSIONS``; templates (``api/templates``) and static files (``api/static``)
-are mounted when those directories exist.
+the whole app; resources live under the ``/api/v1`` router, one Controller per resource,
+each in its domain package (``api/events``, ``api/listings``, ``api/deals``,
+``api/history``, ...); operations endpoints, billing, webhooks, the dashboard (``api/web``,
+templates in ``api/templates``) and static files (``api/static``) are mounted at the root.
+The pool, cache backend and invalidation listener are opened in the lifespan, never at
+import; billing's grace-period sweeper runs in a second lifespan.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import importlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,11 +21,22 @@ from typing import TYPE_CHECKING, Any
 
 from litestar import Litestar, Router
 from litestar.config.compression import CompressionConfig
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Server
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
 
+from api.accounts.controller import AccountController, ApiKeyController, AuthController
+from api.alerts.controller import AlertHistoryController, AlertRuleController
+from api.billing.controller import BillingController
+from api.billing.sweeper import billing_lifespan
+from api.deals.controller import DealController
+from api.events.controller import EventController, RefreshController
+from api.history.controller import HistoryController
 from api.lib.auth import provide_principal, provide_user
 from api.lib.backends import MemoryBackend, RedisBackend
 from api.lib.cache import ResponseCache
@@ -37,6 +48,11 @@ from api.lib.openapi import add_problem_responses
 from api.lib.principals import Principal, PrincipalResolver
 from api.lib.ratelimit import rate_limit_middleware
 from api.lib.runtime import Runtime
+from api.listings.controller import ListingController
+from api.ops.controller import HealthController
+from api.watchlists.controller import WatchlistController
+from api.web import ROUTE_HANDLERS as DASHBOARD_HANDLERS
+from api.webhooks import ROUTE_HANDLERS as WEBHOOK_HANDLERS
 from storage.config import get_settings
 
 if TYPE_CHECKING:
@@ -47,60 +63,14 @@ logger = logging.getLogger(__name__)
 _HERE = Path(__file__).parent
 API_PREFIX = "/api/v1"
 
-
-def _v1_handlers() -> list[Any]:
-    from api.accounts.controller import AccountController, ApiKeyController, AuthController
-    from api.alerts.controller import AlertHistoryController, AlertRuleController
-    from api.routes.deals import DealController
-    from api.routes.events import EventController, RefreshController
-    from api.routes.history import HistoryController
-    from api.routes.listings import ListingController
-    from api.watchlists.controller import WatchlistController
-
-    return [EventController, RefreshController, ListingController, HistoryController,
-            DealController, AuthController, AccountController, ApiKeyController,
-            WatchlistController, AlertRuleController, AlertHistoryController]
-
-
-def _extensions() -> list[Any]:
-    from api.routes import EXTENSIONS
-
-    handlers: list[Any] = []
-    for spec in EXTENSIONS:
-        module_name, _, attr = spec.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as err:
-            if err.name and module_name.startswith(err.name):
-                continue  # that part is not installed / written yet
-            raise
-        handlers.extend(getattr(module, attr))
-    return handlers
-
-
-def _extension_lifespans() -> list[Any]:
-    """Background work of optional parts, entered after the core lifespan (pool open)."""
-    try:
-        from api.billing.sweeper import billing_lifespan
-    except ModuleNotFoundError:
-        return []
-    return [billing_lifespan]
-
-
-def _templates_and_static() -> dict[str, Any]:
-    kw: dict[str, Any] = {}
-    if (_HERE / "templates").is_dir():
-        from litestar.plugins.jinja import JinjaTemplateEngine
-        from litestar.template.config import TemplateConfig
-
-        kw["template_config"] = TemplateConfig(directory=_HERE / "templates",
-                                               engine=JinjaTemplateEngine)
-    if (_HERE / "static").is_dir():
-        from litestar.static_files import create_static_files_router
-
-        kw["static"] = create_static_files_router(path="/static", directories=[_HERE / "static"],
-                                                  include_in_schema=False)
-    return kw
+#: the resources under ``/api/v1``, one Controller each
+_V1_HANDLERS: list[Any] = [
+    EventController, RefreshController, ListingController, HistoryController, DealController,
+    AuthController, AccountController, ApiKeyController, WatchlistController,
+    AlertRuleController, AlertHistoryController,
+]
+#: mounted at the root, after the operations endpoints and the ``/api/v1`` router
+_ROOT_HANDLERS: list[Any] = [BillingController, *WEBHOOK_HANDLERS, *DASHBOARD_HANDLERS]
 
 
 def _openapi() -> OpenAPIConfig:
@@ -172,21 +142,13 @@ def create_app(settings: Settings | None = None, *, db_url: str | None = None,
             await runtime.backend.close()
             await runtime._pool.close()
 
-    from api.billing.controller import BillingController
-    from api.routes.health import HealthController
-    from api.webhooks import ROUTE_HANDLERS as WEBHOOK_HANDLERS
-
-    v1 = Router(path=API_PREFIX, route_handlers=_v1_handlers())
-    extra = _templates_and_static()
-    static = extra.pop("static", None)
-    handlers: list[Any] = [HealthController, v1, BillingController, *WEBHOOK_HANDLERS,
-                           *_extensions()]
-    if static is not None:
-        handlers.append(static)
+    v1 = Router(path=API_PREFIX, route_handlers=_V1_HANDLERS)
+    static = create_static_files_router(path="/static", directories=[_HERE / "static"],
+                                        include_in_schema=False)
     app = Litestar(
-        route_handlers=handlers,
-        lifespan=[lifespan, *_extension_lifespans()],
-        state=_state(runtime),
+        route_handlers=[HealthController, v1, *_ROOT_HANDLERS, static],
+        lifespan=[lifespan, billing_lifespan],
+        state=State({"runtime": runtime}),
         dependencies={
             "principal": Provide(provide_principal),
             "user": Provide(provide_user),
@@ -200,13 +162,9 @@ def create_app(settings: Settings | None = None, *, db_url: str | None = None,
                                              gzip_compress_level=5),
         request_max_body_size=64 * 1024,
         debug=False,
-        **extra,
+        template_config=TemplateConfig(directory=_HERE / "templates",
+                                       engine=JinjaTemplateEngine),
     )
     add_problem_responses(app)
     return app
 
-
-def _state(runtime: Runtime) -> Any:
-    from litestar.datastructures import State
-
-    return State({"runtime": runtime})

@@ -151,7 +151,7 @@ def fill(url: str, n_events: int, per_event: int, seed: int = 7) -> dict[str, in
         snapshots = conn.execute("SELECT count(*) FROM listing_snapshots").fetchone()[0]  # type: ignore[index]
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
-        from storage.queries import refresh_hourly_rollups  # the engine's job after ingest
+        from storage.history import refresh_hourly_rollups  # the engine's job after ingest
 
         for (eid,) in conn.execute("SELECT id FROM events").fetchall():
             refresh_hourly_rollups(conn, eid, now - timedelta(hours=3), now)

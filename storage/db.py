@@ -1,9 +1,9 @@
-"""Connections: one URL resolution, plain connections, and sync / async pools.
+"""Connections: one URL resolution, plain connections, and sync pools.
 
 Every part of the product gets its database here, so "which database" is decided in one
 place: ``RIPCITY_DATABASE_URL`` when set, else the embedded server (started on demand).
-Pools are created closed-or-open on purpose by the caller (API lifespan, actor start),
-never at import.
+Pools are created closed-or-open on purpose by the caller (actor start, CLI), never at
+import; the API opens its async pool in its lifespan (``api/lib/db.py``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 
 if TYPE_CHECKING:
-    from psycopg_pool import AsyncConnectionPool, ConnectionPool
+    from psycopg_pool import ConnectionPool
 
     from storage.config import Settings
 
@@ -65,26 +65,6 @@ def pool(
         max_size=max_size or _default_size(),
         open=open,
         name="ripcity",
-        **kwargs,
-    )
-
-
-def async_pool(
-    url: str | None = None,
-    *,
-    min_size: int = 1,
-    max_size: int | None = None,
-    **kwargs: Any,
-) -> AsyncConnectionPool:
-    """An async pool, created closed: ``await p.open()`` in the app's lifespan."""
-    from psycopg_pool import AsyncConnectionPool
-
-    return AsyncConnectionPool(
-        url or resolve_database_url(),
-        min_size=min_size,
-        max_size=max_size or _default_size(),
-        open=False,
-        name="ripcity-async",
         **kwargs,
     )
 

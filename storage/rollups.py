@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg.rows import class_row
 
-from storage.queries import refresh_hourly_rollups
+from storage.history import refresh_hourly_rollups
 
 if TYPE_CHECKING:
     import psycopg

@@ -9,7 +9,7 @@ import psycopg
 import pyarrow.parquet as pq
 
 from storage.export import SNAPSHOT_SCHEMA, export_snapshots, import_snapshots
-from tests.test_storage_queries import T0, seed_history
+from tests.test_storage_history import T0, seed_history
 
 
 def _snapshots(db: psycopg.Connection) -> list[tuple]:

@@ -150,7 +150,7 @@ def test_complete_recrawl_writes_nothing_for_unchanged_listings_yet_they_count_a
     import pyarrow as pa
 
     from storage.ingest.state import cache_for, read_event_state
-    from storage.queries import event_listings
+    from tests.listing_reads import event_listings
 
     def crawl(minutes: int, ids: list[str]) -> None:
         db.commit()  # the writer's own transaction: what it commits is what it caches

@@ -13,10 +13,11 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
+from storage.history import price_history
 from storage.ingest import upsert_events
 from storage.partitions import apply_retention, timeseries_backend
-from storage.queries import event_listings, get_in_prices, price_history
 from storage.records import EventRecord
+from tests.listing_reads import event_listings, get_in_prices
 
 pytestmark = pytest.mark.timescale
 

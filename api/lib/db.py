@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 from psycopg_pool import AsyncConnectionPool
 
+from storage.db import resolve_database_url
+
 if TYPE_CHECKING:
     from storage.config import Settings
 
@@ -20,20 +22,12 @@ logger = logging.getLogger(__name__)
 
 
 def resolve_url(settings: Settings, db_url: str | None) -> str:
-    """The PostgreSQL URL this app talks to."""
-    if db_url:
-        return db_url
-    if settings.database_url:
-        return settings.database_url
-    try:
-        from storage.db import resolve_database_url
-    except ImportError as err:  # pragma: no cover - storage layer not installed
-        raise RuntimeError("No database configured: set RIPCITY_DATABASE_URL") from err
-    url: str = resolve_database_url(settings)
-    return url
+    """The PostgreSQL URL this app talks to: ``db_url`` when given, else the settings'."""
+    return db_url or resolve_database_url(settings)
 
 
 async def open_pool(url: str, size: int) -> AsyncConnectionPool:
+    """The app's one pool, open: autocommit connections, ``size`` at most (2 at least)."""
     pool = AsyncConnectionPool(url, min_size=min(2, size), max_size=max(2, size), open=False,
                                kwargs={"autocommit": True}, name="ripcity-api",
                                timeout=10.0)

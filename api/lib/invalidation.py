@@ -1,9 +1,9 @@
 """Keep reads fresh after ingest: PostgreSQL LISTEN/NOTIFY drives summaries and the cache.
 
-Migration ``0100_api_accounts.sql`` makes every write to ``listings_current`` send
-``NOTIFY ripcity_listings, '<event ids>'``. Each API process listens on its own
+Every write to ``listings_current`` notifies the event ids it touched
+(``storage.listings.listen_for_changes``). Each API process listens on its own
 connection; for each notification it recomputes those events' search summaries
-(``api_event_summary``, migration 0101) and then drops the cached responses tagged with
+(``storage.events.refresh_summaries``) and then drops the cached responses tagged with
 them (and the cross-event lists). On (re)connect it refreshes every summary, since
 notifications sent while it was away are lost. The listener reconnects with backoff;
 while it is down, cached entries still expire by their TTL.
@@ -19,7 +19,8 @@ import psycopg
 from redis.exceptions import RedisError
 
 from api.lib.cache import ALL_EVENTS_TAG, event_tag
-from api.services.events import refresh_summaries
+from storage.events import refresh_summaries
+from storage.listings import changed_event_ids, listen_for_changes
 
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
@@ -27,12 +28,6 @@ if TYPE_CHECKING:
     from api.lib.cache import ResponseCache
 
 logger = logging.getLogger(__name__)
-
-CHANNEL = "ripcity_listings"
-
-
-def event_ids(payload: str) -> list[int]:
-    return [int(p) for p in payload.replace(" ", "").split(",") if p.isdigit()]
 
 
 def tags_for(ids: list[int]) -> list[str]:
@@ -53,7 +48,7 @@ async def listen_for_ingest(db_url: str, pool: AsyncConnectionPool, cache: Respo
     while True:
         try:
             async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
-                await conn.execute(f"LISTEN {CHANNEL}")
+                await listen_for_changes(conn)
                 async with pool.connection() as work:
                     n = await refresh_summaries(work, None)
                 logger.debug("refreshed %d event summaries after (re)connecting", n)
@@ -62,7 +57,7 @@ async def listen_for_ingest(db_url: str, pool: AsyncConnectionPool, cache: Respo
                 if ready is not None:
                     ready.set()
                 async for note in conn.notifies():
-                    ids = event_ids(note.payload)
+                    ids = changed_event_ids(note.payload)
                     if ids:
                         async with pool.connection() as work:
                             await refresh_summaries(work, ids)

@@ -1,7 +1,7 @@
 """Identify the caller and apply their plan's rate limit, before any handler runs.
 
 Pure ASGI middleware (cheap on the hot path): it resolves ``Authorization: Bearer <key>``
-or the session cookie to a :class:`~api.services.principals.Principal` (stored in the
+or the session cookie to a :class:`~api.lib.principals.Principal` (stored in the
 request state for the auth dependencies), counts the request in a one-minute window per
 key, per user or per client address, adds ``RateLimit-*`` headers, and answers 429 with
 ``Retry-After`` over the limit. Counters live in the shared backend, so limits hold across

@@ -1,9 +1,9 @@
 """The web dashboard: server-rendered pages (Jinja templates in ``api/templates``) with
 light htmx enhancement and vendored static assets (``api/static``); no build step.
 
-``ROUTE_HANDLERS`` is mounted at the root by the app factory (``api.routes.EXTENSIONS``).
-Errors on these pages render as HTML (a page that says what to do), never problem JSON,
-and pages that need an account send the visitor to the login form and back.
+``ROUTE_HANDLERS`` is mounted at the root by the app factory (``api.app``). Errors on these
+pages, storage's domain errors included, render as HTML (a page that says what to do), never
+problem JSON, and pages that need an account send the visitor to the login form and back.
 """
 
 from __future__ import annotations
@@ -14,17 +14,20 @@ from litestar import Request, Router
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.response import Redirect, Template
 
-from api.lib.errors import ApiError
+from api.lib.errors import ApiError, from_storage
 from api.web.common import LoginRequired, login_url, page
 from api.web.pages_account import AccountPages
 from api.web.pages_alerts import AlertPages
 from api.web.pages_ops import OpsPages
 from api.web.pages_public import PublicPages
+from storage.errors import StorageError
 
 
 def _error_page(request: Request[Any, Any, Any], exc: Exception) -> Template | Redirect:
     if isinstance(exc, LoginRequired):
         return Redirect(login_url(request), status_code=303)
+    if isinstance(exc, StorageError):
+        exc = from_storage(exc)
     if isinstance(exc, ApiError):
         status, title, detail = exc.status_code, exc.title, exc.detail
     elif isinstance(exc, ValidationException):
@@ -44,6 +47,7 @@ def _error_page(request: Request[Any, Any, Any], exc: Exception) -> Template | R
 #: Root-mounted dashboard pages (excluded from the OpenAPI schema).
 ROUTE_HANDLERS: list[Any] = [
     Router(path="/", route_handlers=[PublicPages, AccountPages, AlertPages, OpsPages],
-           exception_handlers={ApiError: _error_page, HTTPException: _error_page},
+           exception_handlers={ApiError: _error_page, StorageError: _error_page,
+                               HTTPException: _error_page},
            include_in_schema=False),
 ]

@@ -1,21 +1,22 @@
 """The event page's price chart: get-in price per marketplace over a chosen range.
 
-Uses the storage layer's carry-forward history (``storage.queries.price_history``): a
+Uses the storage layer's carry-forward history (``storage.history.price_history_async``): a
 listing counts in every bucket it was alive, at its latest price, so each point is the true
 cheapest ticket of that moment (snapshots are written only on change, so bucketing raw
-snapshots would show the cheapest *changed* listing instead). That query is synchronous,
-so it runs on a worker thread with its own short connection.
+snapshots would show the cheapest *changed* listing instead).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-import anyio.to_thread
+from typing import TYPE_CHECKING, Any
 
 from api.web.fmt import color, market
+from storage.history import PricePoint, price_history_async
+
+if TYPE_CHECKING:
+    from psycopg import AsyncConnection
 
 #: range name -> (how far back, bucket width)
 RANGES: dict[str, tuple[timedelta, timedelta]] = {
@@ -43,19 +44,7 @@ class Chart:
         return {"x": self.x, "series": self.series}
 
 
-def _load(url: str, event_id: int, rng: str, section: str | None) -> list[Any]:
-    import psycopg
-
-    from storage.queries import price_history
-
-    back, width = RANGES[rng]
-    now = datetime.now(UTC)
-    with psycopg.connect(url, autocommit=True) as conn:
-        return price_history(conn, event_id, now - back, now + width, bucket=width,
-                             by="section" if section else "marketplace")
-
-
-def build(points: list[Any], section: str | None) -> Chart:
+def build(points: list[PricePoint], section: str | None) -> Chart:
     """Align the points on one time axis, a series per marketplace (or the section)."""
     if section:
         points = [p for p in points if (p.section or "").upper() == section.upper()]
@@ -76,6 +65,11 @@ def build(points: list[Any], section: str | None) -> Chart:
     return Chart(x=xs, series=series, get_in=get_in)
 
 
-async def event_chart(url: str, event_id: int, rng: str, section: str | None) -> Chart:
-    points = await anyio.to_thread.run_sync(_load, url, event_id, rng, section)
+async def event_chart(conn: AsyncConnection[Any], event_id: int, rng: str,
+                      section: str | None) -> Chart:
+    """The chart of ``rng`` (a key of ``RANGES``) up to now, per marketplace or of a section."""
+    back, width = RANGES[rng]
+    now = datetime.now(UTC)
+    points = await price_history_async(conn, event_id, now - back, now + width, bucket=width,
+                                       by="section" if section else "marketplace")
     return build(points, section)

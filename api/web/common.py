@@ -25,8 +25,8 @@ from api.web import fmt
 if TYPE_CHECKING:
     from litestar import Request
 
+    from api.lib.principals import Principal
     from api.lib.runtime import Runtime
-    from api.services.principals import Principal
 
 logger = logging.getLogger(__name__)
 

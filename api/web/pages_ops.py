@@ -8,8 +8,8 @@ from litestar import Controller, Request, get
 from litestar.response import Template
 
 from api.lib.errors import Forbidden
-from api.web import queries
 from api.web.common import is_admin, need_user, page, runtime_of
+from storage import ops as ops_store
 
 
 class OpsPages(Controller):
@@ -23,10 +23,10 @@ class OpsPages(Controller):
             raise Forbidden("The operations page is for administrators: operators list "
                             "their emails in RIPCITY_ADMIN_EMAILS.")
         async with runtime.pool.connection() as conn:
-            rates = await queries.crawl_rates(conn)
-            backlog = await queries.backlog(conn)
-            errors = await queries.error_reasons(conn)
-            latency = await queries.alert_latency(conn)
+            rates = await ops_store.crawl_rates(conn)
+            backlog = await ops_store.backlog(conn)
+            errors = await ops_store.error_reasons(conn)
+            latency = await ops_store.alert_latency(conn)
         m = runtime.metrics
         return page(request, "ops.html", title="Operations", rates=rates, backlog=backlog,
                     errors=errors, latency=latency, metrics=m)

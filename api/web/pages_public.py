@@ -1,37 +1,40 @@
 """Pages anyone can read: search (home), one event, its listings table, the best deals.
 
-Reads go through the same query services as the REST routes (``api.services``); only
-what the REST API has no query for (per-marketplace prices of a page of events, price by
-section) comes from ``api.web.queries``.
+Reads call the same storage functions as the REST controllers (``storage.events``,
+``storage.listings``, ``storage.history``), plus the ones only pages show: the search cards'
+extras and price by section.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, datetime, time, timedelta
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from litestar import Controller, Request, get
-from litestar.params import Parameter
+from litestar.params import Parameter, QueryParameter
 from litestar.response import Template
 
 from api.lib.errors import InvalidInput
 from api.lib.pagination import decode_cursor, encode_cursor
-from api.services import events as events_svc
-from api.services import listings as listings_svc
-from api.services.events import EventFilter
 from api.web import chart as chart_mod
-from api.web import queries
 from api.web.common import page, runtime_of, viewer
 from api.web.fmt import trend
 from api.web.forecast import buy_or_wait, from_stored
+from storage import events as events_store
+from storage import listings as listings_store
+from storage.events import EventFilter
 from storage.forecasts import latest_forecast_async
+
+if TYPE_CHECKING:
+    from psycopg import AsyncConnection
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
 Text = Annotated[str | None, Parameter(max_length=100)]
 Money = Annotated[float | None, Parameter(ge=0, le=1_000_000)]
-Range = Literal["24h", "7d", "30d", "all"]
-Sort = Literal["price", "deal"]
+Range = Annotated[Literal["24h", "7d", "30d", "all"], QueryParameter()]
+Sort = Annotated[Literal["price", "deal"], QueryParameter()]
 PAGE = 24
 
 
@@ -62,9 +65,9 @@ class PublicPages(Controller):
 
     @get("/", name="web:home")
     async def home(self, request: Request[Any, Any, Any], q: Text = None,
-                   date_from: Annotated[str | None, Parameter(query="from", max_length=10)]
+                   date_from: Annotated[str | None, QueryParameter(name="from", max_length=10)]
                    = None,
-                   date_to: Annotated[str | None, Parameter(query="to", max_length=10)]
+                   date_to: Annotated[str | None, QueryParameter(name="to", max_length=10)]
                    = None,
                    category: Text = None, cursor: Annotated[str | None, Parameter(
                        max_length=500)] = None) -> Template:
@@ -74,18 +77,19 @@ class PublicPages(Controller):
                         category=category)
         after = decode_cursor(cursor, 2)
         async with runtime.pool.connection() as conn:
-            rows = await events_svc.search_events(conn, f, "date", PAGE, after)
+            rows = await events_store.search_events(conn, f, "date", PAGE, after)
             nxt = None
             if len(rows) > PAGE:
                 rows = rows[:PAGE]
-                sk = rows[-1]["sort_key"]
-                nxt = encode_cursor(sk.isoformat(), rows[-1]["id"])
-            extras = await queries.card_extras(conn, [r["id"] for r in rows])
+                sk = rows[-1].sort_key
+                assert isinstance(sk, datetime)
+                nxt = encode_cursor(sk.isoformat(), rows[-1].id)
+            extras = await events_store.card_extras(conn, [r.id for r in rows])
         cards = []
         for r in rows:
-            x = extras[r["id"]]
-            cards.append({**r, "prices": x["prices"], "deal": x["deal"],
-                          "trend": trend(r["get_in_cents"], x["then_cents"])})
+            x = extras[r.id]
+            cards.append({**dataclasses.asdict(r), "prices": x.prices, "deal": x.deal,
+                          "trend": trend(r.get_in_cents, x.then_cents)})
         params = {k: v for k, v in {"q": q, "from": date_from, "to": date_to,
                                     "category": category}.items() if v}
         return page(request, "home.html", title="Find tickets", cards=cards, q=q or "",
@@ -102,20 +106,18 @@ class PublicPages(Controller):
         runtime = runtime_of(request)
         section = _blank(section)
         async with runtime.pool.connection() as conn:
-            ev = await events_svc.get_event(conn, event_id)
+            ev = await events_store.get_event(conn, event_id)
             listings = await self._listings(conn, event_id, section, quantity, max_price, sort)
-            sections = await queries.section_prices(conn, event_id)
+            sections = await listings_store.section_prices(conn, event_id)
             stored = await latest_forecast_async(conn, event_id)
-        assert runtime.db_url is not None
-        chart = await chart_mod.event_chart(runtime.db_url, event_id, range, section)
-        get_in = min((p["get_in_cents"] for p in ev["prices"] if p["get_in_cents"]),
-                     default=None)
+            chart = await chart_mod.event_chart(conn, event_id, range, section)
+        get_in = min((p.get_in_cents for p in ev.prices if p.get_in_cents), default=None)
         user = viewer(request)
         # the engine's model when it has a recent forecast, else the chart rule
-        forecast = from_stored(stored) or buy_or_wait(chart.get_in, ev["starts_at"])
+        forecast = from_stored(stored) or buy_or_wait(chart.get_in, ev.starts_at)
         return page(
-            request, "event.html", title=ev["name"], ev=ev, get_in=get_in,
-            trend=trend(get_in, ev["then_cents"]), chart=chart.as_json(),
+            request, "event.html", title=ev.name, ev=ev, get_in=get_in,
+            trend=trend(get_in, ev.then_cents), chart=chart.as_json(),
             chart_points=chart.points, range=range, ranges=list(chart_mod.RANGES),
             section=section or "", quantity=quantity or "", max_price=max_price or "",
             sort=sort, listings=listings, sections=sections, seatmap=_seatmap(sections),
@@ -134,25 +136,26 @@ class PublicPages(Controller):
         runtime = runtime_of(request)
         section = _blank(section)
         async with runtime.pool.connection() as conn:
-            await events_svc.event_exists(conn, event_id)
+            await events_store.require_event(conn, event_id)
             listings = await self._listings(conn, event_id, section, quantity, max_price, sort)
         return page(request, "_listings.html", listings=listings, sort=sort,
                     ev={"id": event_id}, section=section or "", quantity=quantity or "",
                     max_price=max_price or "")
 
-    async def _listings(self, conn: Any, event_id: int, section: str | None,
+    async def _listings(self, conn: AsyncConnection[Any], event_id: int, section: str | None,
                         quantity: int | None, max_price: float | None,
-                        sort: str) -> list[dict[str, Any]]:
-        f = listings_svc.ListingFilter(section=section, quantity=quantity,
-                                       max_price=_cents(max_price))
-        rows = await listings_svc.event_listings(conn, event_id, f, sort, 100, None)
+                        sort: str) -> list[listings_store.PagedListing]:
+        f = listings_store.ListingFilter(section=section, quantity=quantity,
+                                         max_price=_cents(max_price))
+        rows = await listings_store.event_listings(conn, event_id, f, sort, 100, None)
         return rows[:100]
 
     @get("/deals", name="web:deals")
     async def deals(self, request: Request[Any, Any, Any], q: Text = None,
                     city: Text = None, category: Text = None,
-                    marketplace: Literal["", "ticketmaster", "seatgeek", "eventbrite",
-                                         "stubhub"] = "",
+                    marketplace: Annotated[Literal["", "ticketmaster", "seatgeek",
+                                                   "eventbrite", "stubhub"],
+                                           QueryParameter()] = "",
                     max_price: Money = None,
                     min_score: Annotated[float | None, Parameter(ge=0, le=100)] = None
                     ) -> Template:
@@ -161,22 +164,23 @@ class PublicPages(Controller):
         f = EventFilter(q=q, city=city, category=category, marketplace=marketplace or None,
                         max_price=_cents(max_price))
         async with runtime.pool.connection() as conn:
-            rows = await listings_svc.best_deals(conn, f, min_score, 60, None)
+            rows = await listings_store.best_deals(conn, f, min_score, 60, None)
         return page(request, "deals.html", title="Best deals now", deals=rows[:60],
                     q=q or "", city=city or "", category=category or "",
                     marketplace=marketplace, max_price=max_price or "",
                     min_score=min_score if min_score is not None else "")
 
 
-def _seatmap(sections: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _seatmap(sections: list[listings_store.SectionPrice]) -> list[dict[str, Any]]:
     """Sections grouped by zone, each tinted by how cheap it is relative to the others."""
-    prices = [s["min_cents"] for s in sections if s["min_cents"] is not None]
+    prices = [s.min_cents for s in sections if s.min_cents is not None]
     lo, hi = (min(prices), max(prices)) if prices else (0, 0)
     zones: dict[str, list[dict[str, Any]]] = {}
     for s in sections:
-        share = 0.0 if hi == lo else (s["min_cents"] - lo) / (hi - lo)
+        share = 0.0 if hi == lo else (s.min_cents - lo) / (hi - lo)
         tier = min(4, int(share * 5))
-        zones.setdefault((s["zone"] or "Seats").title(), []).append({**s, "tier": tier})
+        zones.setdefault((s.zone or "Seats").title(), []).append(
+            {**dataclasses.asdict(s), "tier": tier})
     return [{"zone": z, "sections": v} for z, v in sorted(
         zones.items(), key=lambda kv: min(s["min_cents"] for s in kv[1]))]
 

@@ -18,22 +18,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-logger = logging.getLogger(__name__)
+from storage.events import source_ids
+from storage.refresh import claim_pending, finish_request, listen_for_requests
 
-_CLAIM = """
-UPDATE refresh_requests r SET claimed_at = now(), claimed_by = %(by)s, status = 'running'
-WHERE r.id IN (SELECT id FROM refresh_requests WHERE claimed_at IS NULL
-               ORDER BY requested_at LIMIT 100 FOR UPDATE SKIP LOCKED)
-RETURNING r.id, r.event_id, r.marketplace
-"""
-_SOURCES = """
-SELECT marketplace, source_event_id FROM event_sources
-WHERE event_id = %(event)s AND (%(mk)s::text IS NULL OR marketplace = %(mk)s)
-"""
-_FINISH = """
-UPDATE refresh_requests SET finished_at = now(), status = %(status)s, error = %(error)s
-WHERE id = %(id)s
-"""
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(slots=True)
@@ -80,7 +68,7 @@ class RefreshListener:
         while not self._stop.is_set():
             try:
                 with psycopg.connect(self._url, autocommit=True) as conn:
-                    conn.execute("LISTEN refresh_requests")
+                    listen_for_requests(conn)
                     self._claim_all(conn)
                     while not self._stop.is_set():
                         got = any(True for _ in conn.notifies(timeout=self._poll_step(),
@@ -105,22 +93,20 @@ class RefreshListener:
         return False
 
     def _claim_all(self, conn: Any) -> None:
-        rows = conn.execute(_CLAIM, {"by": self._by}).fetchall()
-        for request_id, event_id, marketplace in rows:
+        for request in claim_pending(conn, self._by):
             self.stats.claimed += 1
             t0 = time.monotonic()
-            if event_id is None:
-                self._finish(conn, request_id, "failed", "refresh of every event is not "
+            if request.event_id is None:
+                self._finish(conn, request.id, "failed", "refresh of every event is not "
                              "supported; name an event_id")
                 continue
-            pairs = [tuple(r) for r in conn.execute(
-                _SOURCES, {"event": event_id, "mk": marketplace}).fetchall()]
+            pairs = source_ids(conn, request.event_id, request.marketplace)
             shard_ids = self._queue(pairs) if pairs else []
             if not shard_ids:
-                self._finish(conn, request_id, "failed",
-                             f"event {event_id} has no crawlable marketplace source")
+                self._finish(conn, request.id, "failed",
+                             f"event {request.event_id} has no crawlable marketplace source")
                 continue
-            threading.Thread(target=self._watch, args=(request_id, shard_ids, t0),
+            threading.Thread(target=self._watch, args=(request.id, shard_ids, t0),
                              daemon=True).start()
 
     def _watch(self, request_id: int, shard_ids: list[str], t0: float) -> None:
@@ -142,4 +128,4 @@ class RefreshListener:
             self.stats.done += 1
         else:
             self.stats.failed += 1
-        conn.execute(_FINISH, {"id": request_id, "status": status, "error": error})
+        finish_request(conn, request_id, status, error)

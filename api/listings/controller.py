@@ -12,10 +12,9 @@ from api.lib.deps import RuntimeDep
 from api.lib.errors import InvalidInput
 from api.lib.pagination import decode_cursor, encode_cursor, next_link
 from api.lib.params import Cents, Cursor, EventId, Limit, MarketplaceParam
-from api.routes._listing import listing_of
-from api.schemas.events import ListingPage
-from api.services import events as events_svc
-from api.services import listings as svc
+from api.listings.schemas import ListingPage, listing_of
+from storage import events as events_store
+from storage import listings as store
 
 Text = Annotated[str | None, Parameter(min_length=1, max_length=40)]
 
@@ -47,19 +46,19 @@ class ListingController(Controller):
         if after is not None and not (isinstance(after[0], int if sort == "price" else float)
                                       and all(isinstance(a, str) for a in after[1:])):
             raise InvalidInput("cursor is not a cursor this API issued for listings")
-        f = svc.ListingFilter(section=section, zone=zone, row_from=row_from, row_to=row_to,
-                              quantity=quantity, max_price=max_price, marketplace=marketplace)
+        f = store.ListingFilter(section=section, zone=zone, row_from=row_from, row_to=row_to,
+                                quantity=quantity, max_price=max_price, marketplace=marketplace)
 
         async def compute() -> ListingPage:
             async with runtime.pool.connection() as conn:
-                rows = await svc.event_listings(conn, event_id, f, sort, limit, after)
+                rows = await store.event_listings(conn, event_id, f, sort, limit, after)
                 if not rows and after is None:
-                    await events_svc.event_exists(conn, event_id)
+                    await events_store.require_event(conn, event_id)
             nxt = None
             if len(rows) > limit:
                 rows = rows[:limit]
                 last = rows[-1]
-                nxt = encode_cursor(last["sort_key"], last["marketplace"], last["listing_id"])
+                nxt = encode_cursor(last.sort_key, last.marketplace, last.listing_id)
             return ListingPage(
                 items=[listing_of(r) for r in rows], next_cursor=nxt,
                 next=next_link(f"/api/v1/events/{event_id}/listings",

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import msgspec
 import psycopg
 from litestar import Controller, Response, get
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.lib.errors import problem_response
+from api.ops.schemas import Health
+from storage.migrate import load_migrations
+from storage.ops import migration_checksums
 
 if TYPE_CHECKING:
     from litestar.datastructures import State
-
-
-class Health(msgspec.Struct):
-    status: str
-    checks: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 class HealthController(Controller):
@@ -30,14 +27,10 @@ class HealthController(Controller):
 
     @get("/readyz", summary="Readiness: database reachable and migrations current")
     async def readyz(self, state: State) -> Response[Any]:
-        from storage.migrate import load_migrations
-
         runtime = state.runtime
         try:
             async with runtime.pool.connection(timeout=3.0) as conn:
-                cur = await conn.execute(
-                    "SELECT version, checksum FROM schema_migrations ORDER BY version")
-                applied = {v: c for v, c in await cur.fetchall()}
+                applied = await migration_checksums(conn)
         except (psycopg.Error, OSError) as err:
             return problem_response(503, "not-ready", "Not ready",
                                     f"The database is not reachable ({type(err).__name__}); "

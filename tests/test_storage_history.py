@@ -1,5 +1,6 @@
-"""The query layer: price history carries listings forward between change-only snapshots;
-listings by price with a keyset cursor; get-in price per marketplace; hourly rollups."""
+"""Price history (``storage.history``) carries listings forward between change-only
+snapshots; hourly rollups; and the raw reads the storage tests check ingest with
+(``tests.listing_reads``): listings by price with a keyset cursor, get-in per marketplace."""
 
 from __future__ import annotations
 
@@ -8,16 +9,17 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from storage.ingest import upsert_events, write_snapshots
-from storage.queries import (
-    event_listings,
-    get_in_prices,
+from storage.history import (
+    PricePoint,
+    event_history,
     price_history,
     refresh_hourly_rollups,
     section_history,
 )
+from storage.ingest import upsert_events, write_snapshots
 from storage.records import EventRecord
 from tests.fixtures_db import listing_batch
+from tests.listing_reads import event_listings, get_in_prices
 
 T0 = datetime(2026, 11, 24, 20, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -99,6 +101,25 @@ def test_hourly_rollups(db: psycopg.Connection) -> None:
         (0 * H, "seatgeek", "112", 12_000, 2), (0 * H, "ticketmaster", "301", 9_000, 1),
         (1 * H, "seatgeek", "112", 12_000, 2), (1 * H, "ticketmaster", "301", 9_000, 1),
         (2 * H, "seatgeek", "112", 17_000, 1), (2 * H, "ticketmaster", "301", 9_000, 1)]
+
+
+async def test_event_history_serves_rolled_up_hours_from_the_rollups(
+    db: psycopg.Connection
+) -> None:
+    event = seed_history(db)
+    refresh_hourly_rollups(db, event, T0, T0 + 2 * H)  # hours 0 and 1; hour 2 is not
+    db.commit()
+    live = price_history(db, event, T0, T0 + 3 * H)
+    async with await psycopg.AsyncConnection.connect(db.info.dsn, autocommit=True) as conn:
+        served = await event_history(conn, event, H, T0, T0 + 3 * H, section=None,
+                                     marketplace=None, merged=False)
+    # rolled-up buckets carry no ticket count: that is how to tell where each came from
+    assert [p.tickets is None for p in served] == [p.bucket < T0 + 2 * H for p in served]
+
+    def point(p: PricePoint) -> tuple[object, ...]:
+        return (p.bucket, p.marketplace, p.min_cents, p.median_cents, p.max_cents, p.listings)
+
+    assert [point(p) for p in served] == [point(p) for p in live]
 
 
 @pytest.mark.parametrize("bucket", [timedelta(minutes=15), timedelta(days=1)])

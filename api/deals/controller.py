@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, get
 from litestar.params import Parameter
 
+from api.deals.schemas import Deal, DealPage, EventBrief
 from api.lib.cache import ALL_EVENTS_TAG
 from api.lib.deps import RuntimeDep, UserDep
 from api.lib.errors import InvalidInput
@@ -22,24 +23,23 @@ from api.lib.params import (
     StartsAfter,
     StartsBefore,
 )
-from api.routes._listing import listing_of
-from api.schemas.events import Deal, DealPage, EventBrief
-from api.services import listings as svc
-from api.services.events import EventFilter
+from api.listings.schemas import listing_of
+from storage.events import EventFilter, watched_event_ids
+from storage.listings import DealListing, best_deals
 
 MinScore = Annotated[float | None, Parameter(ge=0, le=100, description="lowest deal score")]
 
 
-def _page(rows: list[dict[str, Any]], limit: int, path: str,
+def _page(rows: list[DealListing], limit: int, path: str,
           params: dict[str, Any]) -> DealPage:
     nxt = None
     if len(rows) > limit:
         rows = rows[:limit]
         last = rows[-1]
-        nxt = encode_cursor(last["deal_score"], last["marketplace"], last["listing_id"])
-    items = [Deal(event=EventBrief(id=r["event_id"], name=r["event_name"],
-                                   starts_at=r["starts_at"], venue_name=r["venue_name"],
-                                   city=r["city"], category=r["category"]),
+        nxt = encode_cursor(last.deal_score, last.marketplace, last.listing_id)
+    items = [Deal(event=EventBrief(id=r.event_id, name=r.event_name, starts_at=r.starts_at,
+                                   venue_name=r.venue_name, city=r.city,
+                                   category=r.category),
                   listing=listing_of(r)) for r in rows]
     return DealPage(items=items, next_cursor=nxt, next=next_link(path, params, nxt))
 
@@ -73,7 +73,7 @@ class DealController(Controller):
 
         async def compute() -> DealPage:
             async with runtime.pool.connection() as conn:
-                rows = await svc.best_deals(conn, f, min_score, limit, after)
+                rows = await best_deals(conn, f, min_score, limit, after)
             return _page(rows, limit, "/api/v1/deals", dict(request.query_params))
 
         assert runtime.cache is not None
@@ -89,7 +89,7 @@ class DealController(Controller):
         """Deals in watched events, in events of watched performers and at watched venues."""
         after = _after(cursor)
         async with runtime.pool.connection() as conn:
-            ids = await svc.watched_event_ids(conn, user.user_id)
-            rows = await svc.best_deals(conn, EventFilter(max_price=max_price), min_score,
-                                        limit, after, event_ids=ids) if ids else []
+            ids = await watched_event_ids(conn, user.user_id)
+            rows = await best_deals(conn, EventFilter(max_price=max_price), min_score,
+                                    limit, after, event_ids=ids) if ids else []
         return _page(rows, limit, "/api/v1/deals/for-me", dict(request.query_params))

@@ -1,4 +1,4 @@
-"""Events, listings, price history and deals as clients see them."""
+"""Events and refresh requests as clients see them."""
 
 from __future__ import annotations
 
@@ -75,92 +75,6 @@ class EventDetail(msgspec.Struct):
 
 class EventPage(msgspec.Struct):
     items: list[EventSummary]
-    next: str | None
-    next_cursor: str | None
-
-
-class Listing(msgspec.Struct):
-    marketplace: str
-    listing_id: str
-    event_id: int
-    section: str | None
-    row: str | None
-    seats: str | None
-    quantity: int
-    splits: list[int] | None
-    price_cents: int
-    fees_cents: int | None
-    total_cents: int
-    currency: str | None
-    delivery: str | None
-    kind: str | None
-    zone: str | None
-    deal_score: float | None
-    deal_rank: int | None
-    deal_reason: str | None
-    fair_value_cents: int | None
-    first_seen: datetime
-    last_changed: datetime
-    buy_url: str | None
-    history_url: str
-
-
-class ListingPage(msgspec.Struct):
-    items: list[Listing]
-    next: str | None
-    next_cursor: str | None
-
-
-class HistoryPoint(msgspec.Struct):
-    bucket_start: datetime
-    marketplace: str | None  # None when marketplaces are merged
-    min_cents: int
-    median_cents: int
-    max_cents: int
-    listing_count: int
-
-
-class PriceHistory(msgspec.Struct):
-    event_id: int
-    bucket: str
-    section: str | None
-    merged: bool
-    since: datetime
-    until: datetime
-    points: list[HistoryPoint]
-
-
-class ListingPoint(msgspec.Struct):
-    observed_at: datetime
-    price_cents: int
-    fees_cents: int | None
-    total_cents: int
-    quantity: int
-
-
-class ListingHistory(msgspec.Struct):
-    marketplace: str
-    listing_id: str
-    event_id: int
-    points: list[ListingPoint]
-
-
-class EventBrief(msgspec.Struct):
-    id: int
-    name: str
-    starts_at: datetime | None
-    venue_name: str | None
-    city: str | None
-    category: str | None
-
-
-class Deal(msgspec.Struct):
-    event: EventBrief
-    listing: Listing
-
-
-class DealPage(msgspec.Struct):
-    items: list[Deal]
     next: str | None
     next_cursor: str | None
 

@@ -7,6 +7,16 @@ from typing import Annotated, Any, Literal
 from litestar import Controller, Request, Response, get, post
 from litestar.params import Parameter
 
+from api.events.schemas import (
+    EventDetail,
+    EventPage,
+    EventSummary,
+    MarketplaceLink,
+    MarketplacePrice,
+    PriceTrend,
+    RefreshRequest,
+    Venue,
+)
 from api.lib.cache import ALL_EVENTS_TAG, event_tag
 from api.lib.deps import RuntimeDep, UserDep
 from api.lib.errors import InvalidInput, PlanLimit
@@ -23,35 +33,45 @@ from api.lib.params import (
     StartsAfter,
     StartsBefore,
 )
-from api.schemas.events import (
-    EventDetail,
-    EventPage,
-    EventSummary,
-    MarketplaceLink,
-    MarketplacePrice,
-    PriceTrend,
-    RefreshRequest,
-    Venue,
-)
-from api.services import events as svc
+from storage import events as store
+from storage import refresh as refresh_store
+from storage.events import EventFilter
 
 V1 = "/api/v1"
 
 
-def venue_of(row: dict[str, Any]) -> Venue | None:
-    if row.get("venue_id") is None:
+def _venue(row: store.EventBase) -> Venue | None:
+    if row.venue_id is None:
         return None
-    return Venue(id=row["venue_id"], name=row["venue_name"], city=row["venue_city"],
-                 timezone=row["venue_timezone"])
+    assert row.venue_name is not None
+    return Venue(id=row.venue_id, name=row.venue_name, city=row.venue_city,
+                 timezone=row.venue_timezone)
 
 
-def _summary(row: dict[str, Any]) -> EventSummary:
+def _summary(row: store.EventRow) -> EventSummary:
     return EventSummary(
-        id=row["id"], name=row["name"], starts_at=row["starts_at"], category=row["category"],
-        performers=list(row["performers"] or []), status=row["status"], venue=venue_of(row),
-        get_in_cents=row["get_in_cents"], listing_count=int(row["listing_count"]),
-        best_deal_score=row["best_deal_score"], marketplaces=list(row["marketplaces"] or []),
-        url=f"{V1}/events/{row['id']}")
+        id=row.id, name=row.name, starts_at=row.starts_at, category=row.category,
+        performers=list(row.performers or []), status=row.status, venue=_venue(row),
+        get_in_cents=row.get_in_cents, listing_count=int(row.listing_count),
+        best_deal_score=row.best_deal_score, marketplaces=list(row.marketplaces or []),
+        url=f"{V1}/events/{row.id}")
+
+
+def _detail(row: store.EventDetail) -> EventDetail:
+    prices = [MarketplacePrice(marketplace=p.marketplace, get_in_cents=p.get_in_cents,
+                               listing_count=p.listing_count) for p in row.prices]
+    get_in = min((p.get_in_cents for p in prices if p.get_in_cents is not None), default=None)
+    return EventDetail(
+        id=row.id, name=row.name, starts_at=row.starts_at, category=row.category,
+        performers=list(row.performers or []), status=row.status, timezone=row.timezone,
+        venue=_venue(row), get_in_cents=get_in,
+        listing_count=sum(p.listing_count for p in prices),
+        links=[MarketplaceLink(marketplace=li.marketplace, source_event_id=li.source_event_id,
+                               url=li.url) for li in row.links],
+        prices=prices, trend=_trend(get_in, row.then_cents),
+        listings_url=f"{V1}/events/{row.id}/listings",
+        history_url=f"{V1}/events/{row.id}/history",
+        refresh_url=f"{V1}/events/{row.id}/refresh")
 
 
 def _trend(now: int | None, then: int | None) -> PriceTrend:
@@ -65,11 +85,11 @@ def _trend(now: int | None, then: int | None) -> PriceTrend:
                       change_cents=change, change_percent=round(100.0 * change / then, 2))
 
 
-def _refresh(row: dict[str, Any]) -> RefreshRequest:
-    return RefreshRequest(id=row["id"], event_id=row["event_id"], status=row["status"],
-                          requested_at=row["requested_at"], claimed_at=row["claimed_at"],
-                          finished_at=row["finished_at"], error=row["error"],
-                          poll_url=f"{V1}/refresh-requests/{row['id']}")
+def _refresh(row: refresh_store.RefreshRow) -> RefreshRequest:
+    return RefreshRequest(id=row.id, event_id=row.event_id, status=row.status,
+                          requested_at=row.requested_at, claimed_at=row.claimed_at,
+                          finished_at=row.finished_at, error=row.error,
+                          poll_url=f"{V1}/refresh-requests/{row.id}")
 
 
 class EventController(Controller):
@@ -99,19 +119,19 @@ class EventController(Controller):
         if min_price is not None and max_price is not None and min_price > max_price:
             raise InvalidInput("min_price must not exceed max_price")
         after = decode_cursor(cursor, 2)
-        f = svc.EventFilter(q=q, starts_after=starts_after, starts_before=starts_before,
-                            category=category, city=city, venue_id=venue_id,
-                            marketplace=marketplace, min_price=min_price, max_price=max_price)
+        f = EventFilter(q=q, starts_after=starts_after, starts_before=starts_before,
+                        category=category, city=city, venue_id=venue_id,
+                        marketplace=marketplace, min_price=min_price, max_price=max_price)
 
         async def compute() -> EventPage:
             async with runtime.pool.connection() as conn:
-                rows = await svc.search_events(conn, f, sort, limit, after)
+                rows = await store.search_events(conn, f, sort, limit, after)
             nxt = None
             if len(rows) > limit:
                 rows = rows[:limit]
-                sk = rows[-1]["sort_key"]
+                sk = rows[-1].sort_key
                 nxt = encode_cursor(sk.isoformat() if hasattr(sk, "isoformat") else sk,
-                                    rows[-1]["id"])
+                                    rows[-1].id)
             params = dict(request.query_params)
             return EventPage(items=[_summary(r) for r in rows], next_cursor=nxt,
                              next=next_link(f"{V1}/events", params, nxt))
@@ -127,20 +147,7 @@ class EventController(Controller):
 
         async def compute() -> EventDetail:
             async with runtime.pool.connection() as conn:
-                row = await svc.get_event(conn, event_id)
-            prices = [MarketplacePrice(**p) for p in row["prices"]]
-            get_in = min((p.get_in_cents for p in prices if p.get_in_cents is not None),
-                         default=None)
-            return EventDetail(
-                id=row["id"], name=row["name"], starts_at=row["starts_at"],
-                category=row["category"], performers=list(row["performers"] or []),
-                status=row["status"], timezone=row["timezone"], venue=venue_of(row),
-                get_in_cents=get_in, listing_count=sum(p.listing_count for p in prices),
-                links=[MarketplaceLink(**li) for li in row["links"]], prices=prices,
-                trend=_trend(get_in, row["then_cents"]),
-                listings_url=f"{V1}/events/{event_id}/listings",
-                history_url=f"{V1}/events/{event_id}/history",
-                refresh_url=f"{V1}/events/{event_id}/refresh")
+                return _detail(await store.get_event(conn, event_id))
 
         assert runtime.cache is not None
         return await runtime.cache.respond(request, compute, tags=(event_tag(event_id),),
@@ -153,14 +160,14 @@ class EventController(Controller):
         """Queues a crawl of the event for the engine (the API never crawls). Repeated
         requests while one is still pending return the pending one."""
         async with runtime.pool.connection() as conn:
-            await svc.event_exists(conn, event_id)
-            used = await svc.count_recent_refreshes(conn, user.user_id)
+            await store.require_event(conn, event_id)
+            used = await refresh_store.count_recent_refreshes(conn, user.user_id)
             if used >= user.plan.refreshes_per_hour:
                 raise PlanLimit(
                     f"The {user.plan.name} plan allows {user.plan.refreshes_per_hour} refresh "
                     "requests per hour and you used them; the engine still re-crawls watched "
                     "events on its own cadence. Try again later or upgrade to premium.")
-            row, _ = await svc.request_refresh(conn, event_id, user.user_id)
+            row, _ = await refresh_store.request_refresh(conn, event_id, user.user_id)
         body = _refresh(row)
         return Response(body, status_code=202,
                         headers={"Location": body.poll_url, "Retry-After": "5"})
@@ -174,4 +181,4 @@ class RefreshController(Controller):
     async def status(self, runtime: RuntimeDep,
                      request_id: Annotated[int, Parameter(ge=1, le=2**62)]) -> RefreshRequest:
         async with runtime.pool.connection() as conn:
-            return _refresh(await svc.get_refresh(conn, request_id))
+            return _refresh(await refresh_store.get_refresh(conn, request_id))

@@ -8,17 +8,28 @@ from typing import Annotated, Any, Literal
 from litestar import Controller, Request, Response, get
 from litestar.params import Parameter, PathParameter
 
+from api.history.schemas import HistoryPoint, ListingHistory, ListingPoint, PriceHistory
 from api.lib.cache import event_tag
 from api.lib.deps import RuntimeDep
 from api.lib.errors import InvalidInput, NotFound
 from api.lib.params import EventId, Marketplace, MarketplaceParam
-from api.schemas.events import HistoryPoint, ListingHistory, ListingPoint, PriceHistory
-from api.services import events as events_svc
-from api.services import listings as svc
+from storage import history as store
+from storage.events import require_event
 
 Bucket = Literal["5m", "15m", "30m", "1h", "3h", "6h", "12h", "1d"]
+BUCKETS: dict[str, timedelta] = {
+    "5m": timedelta(minutes=5), "15m": timedelta(minutes=15), "30m": timedelta(minutes=30),
+    "1h": timedelta(hours=1), "3h": timedelta(hours=3), "6h": timedelta(hours=6),
+    "12h": timedelta(hours=12), "1d": timedelta(days=1),
+}
 MAX_POINTS = 2000
 DEFAULT_POINTS = 48
+
+
+def _point(p: store.PricePoint) -> HistoryPoint:
+    return HistoryPoint(bucket_start=p.bucket, marketplace=p.marketplace, min_cents=p.min_cents,
+                        median_cents=p.median_cents, max_cents=p.max_cents,
+                        listing_count=p.listings)
 
 
 class HistoryController(Controller):
@@ -39,11 +50,12 @@ class HistoryController(Controller):
     ) -> Response[PriceHistory]:
         """Min / median / max all-in price per ticket and the number of listings alive in each
         bucket; a listing counts at its latest price in every bucket it was listed in."""
+        width = BUCKETS[bucket]
         end = (until or datetime.now(UTC)).astimezone(UTC)
-        start = (since or end - DEFAULT_POINTS * svc.BUCKETS[bucket]).astimezone(UTC)
+        start = (since or end - DEFAULT_POINTS * width).astimezone(UTC)
         if start >= end:
             raise InvalidInput("since must be earlier than until")
-        if (end - start) / svc.BUCKETS[bucket] > MAX_POINTS:
+        if (end - start) / width > MAX_POINTS:
             raise InvalidInput(f"since..until spans more than {MAX_POINTS} buckets of {bucket}: "
                                "use a wider bucket or a shorter range")
         if until is None:  # "up to now": round so the cache key repeats within a minute
@@ -51,12 +63,13 @@ class HistoryController(Controller):
 
         async def compute() -> PriceHistory:
             async with runtime.pool.connection() as conn:
-                await events_svc.event_exists(conn, event_id)
-                rows = await svc.price_history(conn, event_id, bucket, start, end, section,
-                                               marketplace, merged)
+                await require_event(conn, event_id)
+                points = await store.event_history(conn, event_id, width, start, end,
+                                                   section=section, marketplace=marketplace,
+                                                   merged=merged)
             return PriceHistory(event_id=event_id, bucket=bucket, section=section,
                                 merged=merged, since=start, until=end,
-                                points=[HistoryPoint(**r) for r in rows])
+                                points=[_point(p) for p in points])
 
         assert runtime.cache is not None
         return await runtime.cache.respond(request, compute, tags=(event_tag(event_id),),
@@ -70,11 +83,12 @@ class HistoryController(Controller):
         listing_id: Annotated[str, Parameter(min_length=1, max_length=200)],
     ) -> ListingHistory:
         async with runtime.pool.connection() as conn:
-            rows = await svc.listing_history(conn, event_id, marketplace, listing_id)
+            rows = await store.listing_history(conn, event_id, marketplace, listing_id)
         if not rows:
             raise NotFound(f"No history for listing {listing_id!r} of {marketplace} at event "
                            f"{event_id}: take ids from GET /api/v1/events/{event_id}/listings.")
-        return ListingHistory(marketplace=marketplace, listing_id=listing_id,
-                              event_id=event_id, points=[ListingPoint(**r) for r in rows])
-
-
+        return ListingHistory(
+            marketplace=marketplace, listing_id=listing_id, event_id=event_id,
+            points=[ListingPoint(observed_at=r.observed_at, price_cents=r.price_cents,
+                                 fees_cents=r.fees_cents, total_cents=r.total_cents,
+                                 quantity=r.quantity) for r in rows])

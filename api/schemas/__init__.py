@@ -1,1 +1,0 @@
-"""msgspec Structs that leave (and enter) the API; storage rows are mapped, never returned raw."""

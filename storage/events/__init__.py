@@ -1,0 +1,49 @@
+"""Events: canonical events written from marketplace records, and the reads that show them.
+
+- ``upsert``: marketplace ``EventRecord`` s -> ``events`` + ``event_sources`` (identity rules);
+- ``filters``: what an event search asks for, as SQL conditions (shared with deals);
+- ``reads``: search, one event with its prices, search-card extras, watched events;
+- ``summary``: the per-event search summary kept current after ingest.
+"""
+
+from __future__ import annotations
+
+from storage.events.filters import EventFilter, event_conditions
+from storage.events.reads import (
+    CardDeal,
+    CardExtras,
+    EventBase,
+    EventDetail,
+    EventRow,
+    MarketplaceGetIn,
+    SourceLink,
+    card_extras,
+    get_event,
+    require_event,
+    search_events,
+    source_ids,
+    watched_event_ids,
+)
+from storage.events.summary import refresh_summaries
+from storage.events.upsert import Matcher, upsert_events
+
+__all__ = [
+    "CardDeal",
+    "CardExtras",
+    "EventBase",
+    "EventDetail",
+    "EventFilter",
+    "EventRow",
+    "MarketplaceGetIn",
+    "Matcher",
+    "SourceLink",
+    "card_extras",
+    "event_conditions",
+    "get_event",
+    "refresh_summaries",
+    "require_event",
+    "search_events",
+    "source_ids",
+    "upsert_events",
+    "watched_event_ids",
+]

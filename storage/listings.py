@@ -1,0 +1,240 @@
+"""Listing reads: an event's current listings, the best deals, price by section; and the
+notification every write to ``listings_current`` sends.
+
+Migration 0100 makes each write to ``listings_current`` send
+``NOTIFY ripcity_listings, '<event ids>'``: :func:`listen_for_changes` subscribes a
+connection and :func:`changed_event_ids` reads a payload.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from psycopg.rows import class_row
+
+from storage.events.filters import EventFilter, event_conditions
+
+if TYPE_CHECKING:
+    import psycopg
+
+#: the channel writes to ``listings_current`` notify (payload: comma-separated event ids)
+LISTINGS_CHANNEL = "ripcity_listings"
+
+_COLS = """c.marketplace, c.listing_id, c.event_id, c.section, c."row", c.seats,
+    c.quantity, c.splits, c.price_cents, c.fees_cents, c.total_cents, c.currency, c.delivery,
+    c.kind, c.zone, c.deal_score, c.deal_rank, c.deal_reason, c.fair_value_cents,
+    c.first_seen, c.last_changed"""
+#: the newest link to the listing's event on its marketplace, for listing alias ``{t}``
+_BUY_URL = """(SELECT es.url FROM event_sources es WHERE es.event_id = {t}.event_id
+       AND es.marketplace = {t}.marketplace ORDER BY es.last_seen_at DESC LIMIT 1) AS buy_url"""
+
+# Rows sort as numbers when numeric ("2" < "10"), else by length then text ("Z" < "AA").
+_ROW_KEY = """(CASE WHEN c."row" ~ '^[0-9]{1,6}$' THEN lpad(c."row", 8, '0')
+               ELSE 'x' || lpad(upper(c."row"), 8, ' ') END)"""
+
+#: sort name -> (key expression, SQL type of the key)
+_SORTS = {
+    "price": ("c.total_cents", "bigint"),
+    "deal": ("-coalesce(c.deal_score, -1000000)::float8", "float8"),
+}
+
+_SECTION_PRICES = """
+SELECT coalesce(section, '?') AS section, max(zone) AS zone,
+       min(total_cents) AS min_cents, count(*) AS listings, sum(quantity) AS tickets,
+       max(deal_score) AS best_score
+FROM listings_current WHERE event_id = %s AND gone_at IS NULL
+GROUP BY 1 ORDER BY 1
+"""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CurrentListing:
+    """A live listing as it is now, with its deal score and a link to buy it."""
+
+    marketplace: str
+    listing_id: str
+    event_id: int
+    section: str | None
+    row: str | None
+    seats: str | None
+    quantity: int
+    #: allowed split sizes as the marketplace wrote them ("2,4"), None = any
+    splits: str | None
+    price_cents: int
+    fees_cents: int | None
+    total_cents: int
+    currency: str | None
+    delivery: str | None
+    kind: str | None
+    zone: str | None
+    deal_score: float | None
+    deal_rank: int | None
+    deal_reason: str | None
+    fair_value_cents: int | None
+    first_seen: datetime
+    last_changed: datetime
+    buy_url: str | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PagedListing(CurrentListing):
+    """A listing of one page, with the value the page is ordered by (the cursor)."""
+
+    sort_key: int | float
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DealListing(CurrentListing):
+    """A scored listing with the event it is for."""
+
+    event_name: str
+    starts_at: datetime | None
+    category: str | None
+    venue_name: str | None
+    city: str | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SectionPrice:
+    """Cheapest all-in ticket, listings and tickets of one section of an event."""
+
+    section: str
+    zone: str | None
+    min_cents: int
+    listings: int
+    tickets: int
+    best_score: float | None
+
+
+@dataclasses.dataclass(slots=True)
+class ListingFilter:
+    """What the listings of one event can be narrowed by."""
+
+    section: str | None = None
+    zone: str | None = None
+    row_from: str | None = None
+    row_to: str | None = None
+    #: tickets wanted together: the quantity and the allowed splits must permit it
+    quantity: int | None = None
+    max_price: int | None = None
+    marketplace: str | None = None
+
+
+def _row_key(value: str) -> str:
+    """The sort key ``_ROW_KEY`` computes, for a row the caller typed."""
+    v = value.strip()
+    return v.zfill(8) if v.isdigit() and len(v) <= 6 else "x" + v.upper().rjust(8)
+
+
+def _event_listings_sql(event_id: int, f: ListingFilter, sort: str, limit: int,
+                        after: list[Any] | None) -> tuple[str, dict[str, Any]]:
+    params: dict[str, Any] = {"event_id": event_id, "limit": limit + 1}
+    where = ["c.event_id = %(event_id)s", "c.gone_at IS NULL"]
+    if f.section:
+        params["section"] = f.section
+        where.append("upper(c.section) = upper(%(section)s)")
+    if f.zone:
+        params["zone"] = f.zone
+        where.append("upper(c.zone) = upper(%(zone)s)")
+    if f.row_from:
+        params["row_from"] = _row_key(f.row_from)
+        where.append(f"c.\"row\" IS NOT NULL AND {_ROW_KEY} >= %(row_from)s")
+    if f.row_to:
+        params["row_to"] = _row_key(f.row_to)
+        where.append(f"c.\"row\" IS NOT NULL AND {_ROW_KEY} <= %(row_to)s")
+    if f.quantity:
+        params["qty"] = f.quantity
+        where.append("""c.quantity >= %(qty)s AND (c.splits IS NULL OR c.splits = ''
+            OR %(qty)s::text = ANY(string_to_array(replace(c.splits, ' ', ''), ',')))""")
+    if f.max_price is not None:
+        params["max_price"] = f.max_price
+        where.append("c.total_cents <= %(max_price)s")
+    if f.marketplace:
+        params["mk"] = f.marketplace
+        where.append("c.marketplace = %(mk)s")
+    key, key_type = _SORTS[sort]
+    if after is not None:
+        params["c_key"], params["c_mk"], params["c_id"] = after
+        where.append(f"({key}, c.marketplace, c.listing_id) > "
+                     f"(%(c_key)s::{key_type}, %(c_mk)s::text, %(c_id)s::text)")
+    # the page first (index order for the price sort), then each row's buy link
+    query = f"""SELECT p.*, {_BUY_URL.format(t="p")}
+              FROM (SELECT {_COLS}, {key} AS sort_key FROM listings_current c
+                    WHERE {" AND ".join(where)}
+                    ORDER BY {key}, c.marketplace, c.listing_id LIMIT %(limit)s) p
+              ORDER BY p.sort_key, p.marketplace, p.listing_id"""
+    return query, params
+
+
+def _best_deals_sql(f: EventFilter, min_score: float | None, limit: int,
+                    after: list[Any] | None,
+                    event_ids: list[int] | None) -> tuple[str, dict[str, Any]]:
+    params: dict[str, Any] = {"limit": limit + 1}
+    where = ["c.gone_at IS NULL", "c.deal_score IS NOT NULL", *event_conditions(f, params)]
+    if event_ids is not None:
+        params["event_ids"] = event_ids
+        where.append("c.event_id = ANY(%(event_ids)s)")
+    if f.marketplace:
+        where.append("c.marketplace = %(mk)s")
+    if f.max_price is not None:
+        params["max_price"] = f.max_price
+        where.append("c.total_cents <= %(max_price)s")
+    if min_score is not None:
+        params["min_score"] = min_score
+        where.append("c.deal_score >= %(min_score)s")
+    if after is not None:
+        params["c_score"], params["c_mk"], params["c_id"] = after
+        where.append("(c.deal_score < %(c_score)s::real OR (c.deal_score = %(c_score)s::real "
+                     "AND (c.marketplace, c.listing_id) > (%(c_mk)s::text, %(c_id)s::text)))")
+    query = f"""SELECT {_COLS}, {_BUY_URL.format(t="c")}, e.name AS event_name, e.starts_at,
+                     e.category, v.name AS venue_name, v.city
+              FROM listings_current c
+              JOIN events e ON e.id = c.event_id
+              LEFT JOIN venues v ON v.id = e.venue_id
+              WHERE {" AND ".join(where)}
+              ORDER BY c.deal_score DESC, c.marketplace, c.listing_id
+              LIMIT %(limit)s"""
+    return query, params
+
+
+async def event_listings(conn: psycopg.AsyncConnection[Any], event_id: int, f: ListingFilter,
+                         sort: str, limit: int, after: list[Any] | None) -> list[PagedListing]:
+    """One page of an event's live listings by all-in price ("price") or deal score
+    ("deal"), after the cursor ``[sort_key, marketplace, listing_id]``; ``limit + 1`` rows
+    tell whether a next page exists."""
+    query, params = _event_listings_sql(event_id, f, sort, limit, after)
+    async with conn.cursor(row_factory=class_row(PagedListing)) as cur:
+        await cur.execute(query, params)
+        return await cur.fetchall()
+
+
+async def best_deals(conn: psycopg.AsyncConnection[Any], f: EventFilter,
+                     min_score: float | None, limit: int, after: list[Any] | None,
+                     event_ids: list[int] | None = None) -> list[DealListing]:
+    """Live listings with the highest deal scores across events matching ``f`` (and among
+    ``event_ids`` when given), after the cursor ``[deal_score, marketplace, listing_id]``;
+    ``limit + 1`` rows tell whether a next page exists."""
+    query, params = _best_deals_sql(f, min_score, limit, after, event_ids)
+    async with conn.cursor(row_factory=class_row(DealListing)) as cur:
+        await cur.execute(query, params)
+        return await cur.fetchall()
+
+
+async def section_prices(conn: psycopg.AsyncConnection[Any], event_id: int
+                         ) -> list[SectionPrice]:
+    """Cheapest all-in price, listings and tickets per section of an event (seat map)."""
+    async with conn.cursor(row_factory=class_row(SectionPrice)) as cur:
+        await cur.execute(_SECTION_PRICES, (event_id,))
+        return await cur.fetchall()
+
+
+async def listen_for_changes(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Subscribe ``conn`` (autocommit) to the event ids of each write to listings."""
+    await conn.execute(f"LISTEN {LISTINGS_CHANNEL}")
+
+
+def changed_event_ids(payload: str) -> list[int]:
+    """The event ids a ``ripcity_listings`` notification names."""
+    return [int(p) for p in payload.replace(" ", "").split(",") if p.isdigit()]
