@@ -37,10 +37,10 @@ from api.lib.openapi import add_problem_responses
 from api.lib.ratelimit import rate_limit_middleware
 from api.lib.runtime import Runtime
 from api.services.principals import Principal, PrincipalResolver
-from storage.config import get_settings
+from api.settings import get_app_settings
 
 if TYPE_CHECKING:
-    from storage.config import Settings
+    from api.settings import AppSettings
 
 logger = logging.getLogger(__name__)
 
@@ -127,18 +127,18 @@ def _openapi() -> OpenAPIConfig:
     )
 
 
-def create_app(settings: Settings | None = None, *, db_url: str | None = None,
+def create_app(settings: AppSettings | None = None, *, db_url: str | None = None,
                rate_limit_multiplier: float = 1.0,
                redis_prefix: str = "ripcity:api:") -> Litestar:
     """Build the API app.
 
     Args:
-        settings: the settings object (default: ``get_settings()`` from the environment).
+        settings: the settings object (default: ``get_app_settings()`` from the environment).
         db_url: PostgreSQL URL overriding the settings (tests pass their fresh database).
         rate_limit_multiplier: scales every plan's per-minute limit (load tests raise it).
         redis_prefix: namespace of this deployment's keys when ``RIPCITY_REDIS_URL`` is set.
     """
-    settings = settings or get_settings()
+    settings = settings or get_app_settings()
     metrics = Metrics()
     runtime = Runtime(settings=settings, metrics=metrics, db_url=db_url,
                       rate_limit_multiplier=rate_limit_multiplier)

@@ -13,7 +13,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from storage.config import Settings
+    from engine.settings import Settings
 
 logger = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from engine.launch import (
 from engine.orchestrator import Engine, EngineOptions
 
 if TYPE_CHECKING:
-    from storage.config import Settings
+    from engine.settings import Settings
 
 logger = logging.getLogger(__name__)
 

@@ -39,11 +39,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from storage.config import get_settings
 from storage.copy import copy_arrow
 from storage.events import upsert_events
 from storage.partitions import ensure_partitions
 from storage.records import LISTING_SCHEMA, TS
+from storage.settings import get_storage_settings
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -676,7 +676,7 @@ def write_snapshots(
             then write nothing at all for unchanged listings. 0 = move it every time.
     """
     if touch_interval_s is None:
-        touch_interval_s = get_settings().last_seen_resolution_s
+        touch_interval_s = get_storage_settings().last_seen_resolution_s
     if isinstance(batch, pa.Table):
         batch = batch.combine_chunks().to_batches()[0] if batch.num_rows else \
             pa.RecordBatch.from_pylist([], schema=LISTING_SCHEMA)

@@ -53,7 +53,7 @@ def world(db: psycopg.Connection[Any]) -> AlertWorld:
 
 @pytest.fixture
 def dispatcher(db_url: str, env: dict[str, str]) -> Iterator[Any]:
-    from storage.config import load_settings
+    from engine.settings import load_settings
 
     made: list[Dispatcher] = []
 

@@ -74,7 +74,7 @@ def huge_world() -> Iterator[tuple[str, Any]]:
 
 def _session(world: tuple[str, Any], **options: Any) -> Any:
     from engine.session import engine_session
-    from storage.config import load_settings
+    from engine.settings import load_settings
 
     url, sandbox = world
     options.setdefault("spiders", SPIDERS)

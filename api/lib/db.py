@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 from psycopg_pool import AsyncConnectionPool
 
 if TYPE_CHECKING:
-    from storage.config import Settings
+    from storage.settings import StorageSettings
 
 logger = logging.getLogger(__name__)
 
 
-def resolve_url(settings: Settings, db_url: str | None) -> str:
+def resolve_url(settings: StorageSettings, db_url: str | None) -> str:
     """The PostgreSQL URL this app talks to."""
     if db_url:
         return db_url

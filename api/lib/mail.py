@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING
 import anyio.to_thread
 
 if TYPE_CHECKING:
-    from storage.config import Settings
+    from storage.settings import DeliverySettings
 
 logger = logging.getLogger(__name__)
 
 
-def send_sync(settings: Settings, message: EmailMessage) -> None:
+def send_sync(settings: DeliverySettings, message: EmailMessage) -> None:
     """Deliver one message over SMTP (STARTTLS and AUTH as configured); blocking."""
     with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=10) as smtp:
         if settings.smtp_starttls:
@@ -25,7 +25,7 @@ def send_sync(settings: Settings, message: EmailMessage) -> None:
         smtp.send_message(message)
 
 
-async def send_password_reset(settings: Settings, to: str, token: str) -> bool:
+async def send_password_reset(settings: DeliverySettings, to: str, token: str) -> bool:
     """Email a reset link; False (and a log line) if the SMTP server refused or is down."""
     link = f"{settings.public_url.rstrip('/')}/reset-password?token={token}"
     msg = EmailMessage()

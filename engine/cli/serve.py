@@ -32,7 +32,7 @@ def serve(
     import psycopg
     import uvicorn
 
-    from storage.config import get_settings
+    from engine.settings import get_settings
     from storage.db import mask_url, resolve_database_url
 
     settings = get_settings()
