@@ -65,14 +65,15 @@ _loaded: list[BaseSettings] = []
 def current(cls: type[S]) -> S:
     """This process's settings as ``cls``: read from the environment once, then reused.
 
-    An object already loaded serves every group it contains, so once the engine has loaded
-    the composed ``Settings``, ``current(StorageSettings)`` is that same object.
+    An object already loaded serves every group it contains, and a larger one replaces the
+    groups it contains: once the engine has loaded the composed ``Settings``,
+    ``current(StorageSettings)`` is that same object.
     """
     for loaded in _loaded:
         if isinstance(loaded, cls):
             return loaded
     fresh = load(cls)  # two threads may both load: same environment, same values
-    _loaded.append(fresh)
+    _loaded[:] = [o for o in _loaded if not isinstance(fresh, type(o))] + [fresh]
     return fresh
 
 
