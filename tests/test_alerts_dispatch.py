@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from engine.alerts.dispatcher import Dispatcher, DispatchOptions, build_senders
 from sandbox.vendors.smtp_inbox import SmtpBox
 from sandbox.vendors.twilio_api import FakeTwilio
 from tests.fakes.alerts_world import AlertWorld, make_world
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 FROM = "+15035550000"
@@ -243,10 +243,11 @@ def _spawn_dispatcher(db_url: str, env: dict[str, str]) -> subprocess.Popen[byte
 
 
 def _wait(event: Any, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not event.wait(0.1):
+    def reached() -> bool:
         assert proc.poll() is None, "dispatcher exited early"
-        assert time.monotonic() < deadline, "dispatcher never reached the provider"
+        return event.is_set()
+
+    wait_until(reached, timeout, 0.1, "dispatcher never reached the provider")
 
 
 @pytest.mark.slow
@@ -290,7 +291,7 @@ def test_email_dispatcher_killed_mid_conversation_sends_once(
         a.kill()
     smtp.release()
     drain(dispatcher())
-    time.sleep(0.3)
+    wait_until(lambda: smtp.received, 10, message="the resent email never reached the inbox")
     assert len(smtp.received) == 1
     [row] = world.outbox(u)
     assert row["status"] == "sent"
