@@ -47,7 +47,7 @@ class EngineSettings(SettingsGroup):
 
 
 class AlertSettings(SettingsGroup):
-    """The alert dispatcher's tunables (``ripcity alerts dispatch`` options default to them)."""
+    """The alert dispatcher's tunables (the defaults of ``ripcity alerts dispatch``'s options)."""
 
     alert_coalesce_seconds: float = Field(
         30.0, ge=0, validation_alias="RIPCITY_ALERT_COALESCE_SECONDS",
