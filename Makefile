@@ -34,14 +34,18 @@ setup: $(STAMP) system-deps
 run: setup
 	$(BIN)/ripcity run
 
+# the import rules (pyproject's [tool.importlinter] contracts) are checked before the tests
 test: setup
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 test-fast: setup
+	$(BIN)/lint-imports
 	$(BIN)/pytest -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/ruff format --check crawler engine api storage bench tests || true
 
 fmt: $(STAMP)

@@ -50,13 +50,13 @@ from api.lib.ratelimit import rate_limit_middleware
 from api.lib.runtime import Runtime
 from api.listings.controller import ListingController
 from api.ops.controller import HealthController
+from api.settings import get_app_settings
 from api.watchlists.controller import WatchlistController
 from api.web import ROUTE_HANDLERS as DASHBOARD_HANDLERS
 from api.webhooks import ROUTE_HANDLERS as WEBHOOK_HANDLERS
-from storage.config import get_settings
 
 if TYPE_CHECKING:
-    from storage.config import Settings
+    from api.settings import AppSettings
 
 logger = logging.getLogger(__name__)
 
@@ -96,18 +96,18 @@ def _openapi() -> OpenAPIConfig:
     )
 
 
-def create_app(settings: Settings | None = None, *, db_url: str | None = None,
+def create_app(settings: AppSettings | None = None, *, db_url: str | None = None,
                rate_limit_multiplier: float = 1.0,
                redis_prefix: str = "ripcity:api:") -> Litestar:
     """Build the API app.
 
     Args:
-        settings: the settings object (default: ``get_settings()`` from the environment).
+        settings: the settings object (default: ``get_app_settings()`` from the environment).
         db_url: PostgreSQL URL overriding the settings (tests pass their fresh database).
         rate_limit_multiplier: scales every plan's per-minute limit (load tests raise it).
         redis_prefix: namespace of this deployment's keys when ``RIPCITY_REDIS_URL`` is set.
     """
-    settings = settings or get_settings()
+    settings = settings or get_app_settings()
     metrics = Metrics()
     runtime = Runtime(settings=settings, metrics=metrics, db_url=db_url,
                       rate_limit_multiplier=rate_limit_multiplier)

@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
                             faults=opts.faults)
     try:
         os.environ.update(sandbox_env(sandbox.urls))
-        from storage.config import get_settings
+        from engine.settings import get_settings
 
         get_settings.cache_clear()
         passes = _crawl_twice({"RIPCITY_RATE_LIMITS": False, "RIPCITY_PARQUET_EXPORT": False,

@@ -246,8 +246,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     os.environ.setdefault("RIPCITY_LOG_LEVEL", "WARNING")
     from engine.session import engine_session
+    from engine.settings import load_settings
     from sandbox.server import start_sandbox
-    from storage.config import load_settings
 
     spiders = ("ticketmaster", "seatgeek", "stubhub")  # the API marketplaces; pages in browser
     # the sandbox spreads an event's listings over the marketplaces; on these three about

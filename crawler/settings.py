@@ -1,9 +1,12 @@
-"""Scrapy settings of the Rip City crawler (``scrapy.cfg`` points here).
+"""Scrapy settings of the Rip City crawler (``scrapy.cfg`` points here): Scrapy defaults only.
 
-Marketplace base URLs, credentials and the Chromium path come from the one settings
-object (``storage.config.get_settings()``, env ``RIPCITY_*``), so the same spiders run
-against the real services or the sandbox. Anything here can be overridden per crawl
-(``-s NAME=value`` or the settings a ``CrawlerRunner`` is built with).
+Nothing here reads the environment. Marketplace base URLs, credentials, daily budgets, the
+Chromium path, the log level and the data directory come from our settings at crawl start:
+the engine passes them to its crawl workers (``engine.crawl.settings``), and a standalone
+``scrapy crawl`` gets them from ``RIPCITY_*`` through ``crawler.addons.EnvironmentSettingsAddon``
+(``ADDONS`` below). So the same spiders run against the real services or the sandbox.
+Anything here can be overridden per crawl (``-s NAME=value`` or the settings a
+``CrawlerRunner`` is built with).
 
 Rate limits: each spider sends its requests through a download slot named after its
 marketplace (``request.meta["download_slot"]``), sized by ``DOWNLOAD_SLOTS`` from the
@@ -12,43 +15,22 @@ real APIs' quotas; ``RIPCITY_RATE_LIMITS=0`` lifts them (sandbox, benchmarks).
 
 from __future__ import annotations
 
-from storage.config import get_settings
-
-_cfg = get_settings()
-
 BOT_NAME = "ripcity"
 SPIDER_MODULES = ["crawler.spiders"]
 NEWSPIDER_MODULE = "crawler.spiders"
 ROBOTSTXT_OBEY = False  # documented public APIs, not web pages
 TELNETCONSOLE_ENABLED = False
-LOG_LEVEL = _cfg.log_level
 USER_AGENT = "RipCityTicketDispatch/0.1 (+https://github.com/ripcity)"
 REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
 FEED_EXPORT_ENCODING = "utf-8"
 
-# --- marketplaces (filled from RIPCITY_* so the sandbox and the real APIs differ only here)
-TICKETMASTER_BASE_URL = _cfg.ticketmaster_base_url
-TICKETMASTER_API_KEY = _cfg.ticketmaster_api_key
-SEATGEEK_BASE_URL = _cfg.seatgeek_base_url
-SEATGEEK_CLIENT_ID = _cfg.seatgeek_client_id
-EVENTBRITE_BASE_URL = _cfg.eventbrite_base_url
-EVENTBRITE_TOKEN = _cfg.eventbrite_token
-EVENTBRITE_ORGANIZATIONS = _cfg.eventbrite_organizations
-STUBHUB_BASE_URL = _cfg.stubhub_base_url
-STUBHUB_WEB_URL = _cfg.stubhub_web_url
-STUBHUB_TOKEN = _cfg.stubhub_token
-RIPCITY_CHROMIUM_PATH = str(_cfg.chromium_path)
+# --- our settings, filled at crawl start (marketplaces, budgets, Chromium, log level) -----
+ADDONS = {"crawler.addons.EnvironmentSettingsAddon": 0}
+#: True: a standalone crawl reads its marketplace settings from RIPCITY_* when it starts;
+#: the engine passes them itself and sets False
+RIPCITY_SETTINGS_FROM_ENV = True
 #: StubHub listings from the rendered event page (Chromium) instead of the inventory API
 RIPCITY_STUBHUB_RENDER = False
-RIPCITY_CRAWL_CITY = _cfg.crawl_city
-RIPCITY_DATA_DIR = str(_cfg.data_dir)
-#: requests per spider run before it stops with reason ``budget_exhausted`` (daily quotas)
-RIPCITY_DAILY_BUDGETS = {
-    "ticketmaster": _cfg.ticketmaster_daily_budget,
-    "seatgeek": _cfg.seatgeek_daily_budget,
-    "eventbrite": _cfg.eventbrite_daily_budget,
-    "stubhub": _cfg.stubhub_daily_budget,
-}
 #: page sizes: as large as each API allows (fewer responses = less per-request overhead)
 RIPCITY_PAGE_SIZES = {
     "ticketmaster": 200,  # Discovery and Top Picks cap size at 200 (and page*size < 1000)

@@ -20,7 +20,7 @@ from engine.crawl.settings import daily_budgets, scrapy_settings
 from engine.orchestrator import Engine, EngineOptions
 
 if TYPE_CHECKING:
-    from storage.config import Settings
+    from engine.settings import Settings
 
 logger = logging.getLogger(__name__)
 

@@ -16,15 +16,15 @@ import psycopg
 if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
 
-    from storage.config import Settings
+    from storage.settings import StorageSettings
 
 
-def resolve_database_url(settings: Settings | None = None) -> str:
+def resolve_database_url(settings: StorageSettings | None = None) -> str:
     """``RIPCITY_DATABASE_URL``, or start / reuse the embedded server and return its URL."""
     if settings is None:
-        from storage.config import get_settings
+        from storage.settings import get_storage_settings
 
-        settings = get_settings()
+        settings = get_storage_settings()
     if settings.database_url:
         return settings.database_url
     from storage.embedded import start_embedded
@@ -70,6 +70,6 @@ def pool(
 
 
 def _default_size() -> int:
-    from storage.config import get_settings
+    from storage.settings import get_storage_settings
 
-    return get_settings().db_pool_size
+    return get_storage_settings().db_pool_size

@@ -237,9 +237,9 @@ def stop_started_here() -> list[Path]:
 def stop_embedded(data_dir: Path | None = None) -> bool:
     """Stop the embedded server cleanly (fast shutdown); returns False if it was not running."""
     if data_dir is None:
-        from storage.config import get_settings
+        from storage.settings import get_storage_settings
 
-        data_dir = get_settings().data_dir
+        data_dir = get_storage_settings().data_dir
     pgdata = Path(data_dir).expanduser().resolve() / "pg"
     with filelock.FileLock(str(pgdata.parent / "pg.lock"), timeout=_START_TIMEOUT_S * 2):
         if _running_postmaster(pgdata) is None:

@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures_db",
     "tests.fixtures_sandbox",
     "tests.fixtures_api",
+    "tests.fixtures_alerts",
 ]

@@ -1,5 +1,5 @@
 """Fixtures the alert tests share: the alerting ``world`` on the test's database, and the
-SMTP and Twilio stand-ins on 127.0.0.1. Loaded by those tests with ``pytest_plugins``."""
+SMTP and Twilio stand-ins on 127.0.0.1. Registered in ``tests/conftest.py``."""
 
 from __future__ import annotations
 

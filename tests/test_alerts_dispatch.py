@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,7 @@ from engine.alerts.dispatcher import Dispatcher, DispatchOptions, build_senders
 from sandbox.vendors.smtp_inbox import SmtpBox
 from sandbox.vendors.twilio_api import FakeTwilio
 from tests.fakes.alerts_world import AlertWorld
-
-pytest_plugins = ["tests.fixtures_alerts"]  # world, smtp, twilio
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 FROM = "+15035550000"
@@ -35,7 +33,7 @@ def env(smtp: SmtpBox, twilio: FakeTwilio) -> dict[str, str]:
 
 @pytest.fixture
 def dispatcher(db_url: str, env: dict[str, str]) -> Iterator[Any]:
-    from storage.config import load_settings
+    from engine.settings import load_settings
 
     made: list[Dispatcher] = []
 
@@ -225,10 +223,11 @@ def _spawn_dispatcher(db_url: str, env: dict[str, str]) -> subprocess.Popen[byte
 
 
 def _wait(event: Any, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not event.wait(0.1):
+    def reached() -> bool:
         assert proc.poll() is None, "dispatcher exited early"
-        assert time.monotonic() < deadline, "dispatcher never reached the provider"
+        return event.is_set()
+
+    wait_until(reached, timeout, 0.1, "dispatcher never reached the provider")
 
 
 def _kill_mid_send(db_url: str, env: dict[str, str], held: Any) -> None:
@@ -272,7 +271,7 @@ def test_email_dispatcher_killed_mid_conversation_sends_once(
     _kill_mid_send(db_url, env, smtp.held)
     smtp.release()
     drain(dispatcher())
-    time.sleep(0.3)
+    wait_until(lambda: smtp.received, 10, message="the resent email never reached the inbox")
     assert len(smtp.received) == 1
     [row] = world.outbox(u)
     assert row["status"] == "sent"

@@ -21,7 +21,6 @@ import pytest
 from sandbox.vendors.smtp_inbox import SmtpBox
 
 pytestmark = pytest.mark.slow
-pytest_plugins = ["tests.fixtures_alerts"]  # smtp
 
 EMAIL = "drop@example.com"
 
@@ -30,7 +29,7 @@ EMAIL = "drop@example.com"
 def dispatching(db_url: str, smtp: SmtpBox) -> Iterator[None]:
     """``ripcity alerts dispatch``'s loop in a thread: wakes on the matcher's NOTIFY."""
     from engine.alerts.dispatcher import Dispatcher, DispatchOptions, build_senders
-    from storage.config import load_settings
+    from engine.settings import load_settings
 
     settings = load_settings(RIPCITY_SMTP_HOST="127.0.0.1", RIPCITY_SMTP_PORT=smtp.port,
                              RIPCITY_PUBLIC_URL="http://ripcity.test")

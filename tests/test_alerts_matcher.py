@@ -8,8 +8,6 @@ import psycopg
 
 from tests.fakes.alerts_world import AlertWorld, make_world
 
-pytest_plugins = ["tests.fixtures_alerts"]  # world
-
 
 def test_price_at_or_below_fires_on_a_drop_under_the_target_once(world: AlertWorld) -> None:
     u = world.user()

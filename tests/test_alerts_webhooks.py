@@ -22,7 +22,7 @@ def client(db_url: str) -> Iterator[Any]:
     from litestar.testing import TestClient
 
     from api.app import create_app
-    from storage.config import load_settings
+    from engine.settings import load_settings
 
     settings = load_settings(TWILIO_AUTH_TOKEN=TOKEN, RIPCITY_PUBLIC_URL=PUBLIC,
                              RIPCITY_SECRET_KEY=SECRET, TWILIO_ACCOUNT_SID="AC" + "0" * 32)

@@ -46,7 +46,7 @@ def mailbox() -> Iterator[list[Any]]:
 @pytest.fixture(scope="module")
 def accounts_base(api_world, mailbox) -> Iterator[str]:
     from api.app import create_app
-    from storage.config import load_settings
+    from engine.settings import load_settings
 
     settings = load_settings(RIPCITY_SMTP_PORT=mailbox[0], RIPCITY_SMTP_HOST="127.0.0.1")
     with ServerThread(create_app(settings, db_url=api_world.db_url)) as base:

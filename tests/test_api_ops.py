@@ -95,7 +95,7 @@ def _redis_available() -> bool:
 @pytest.mark.skipif(not _redis_available(), reason="Redis is not running on 127.0.0.1:6379")
 def test_rate_limit_is_shared_across_processes_with_redis(api_world):
     from api.app import create_app
-    from storage.config import load_settings
+    from engine.settings import load_settings
 
     settings = load_settings(RIPCITY_REDIS_URL="redis://127.0.0.1:6379/0")
     prefix = f"ripcity:test:{uuid.uuid4().hex[:8]}:"
@@ -176,7 +176,7 @@ def test_large_responses_are_compressed(http, api_world):
 
 def test_redis_outage_degrades_to_uncached_unlimited(api_world):
     from api.app import create_app
-    from storage.config import load_settings
+    from engine.settings import load_settings
     from tests.fixtures_db import free_port
 
     settings = load_settings(RIPCITY_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")

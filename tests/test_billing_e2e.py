@@ -19,8 +19,8 @@ import psycopg
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from engine.settings import load_settings
 from sandbox.vendors.stripe_api import FakeStripe, sign
-from storage.config import load_settings
 from tests.fixtures_api import ServerThread, fresh_database, new_user
 
 

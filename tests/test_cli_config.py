@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from storage.config import describe_variables
+from engine.settings import describe_variables
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -102,8 +102,8 @@ class Crawl:
 def stack(db_url: str, make_sandbox: Any, tmp_path: Path) -> Iterator[dict[str, Any]]:
     """Sandbox, crawled history, SMTP server and the app on uvicorn."""
     from api.app import create_app
+    from engine.settings import load_settings
     from sandbox.vendors.smtp_inbox import SmtpBox
-    from storage.config import load_settings
     from tests.fixtures_api import ServerThread
 
     sandbox = make_sandbox(seed=7, events=8, listings_per_event=60, faults="none")
@@ -130,7 +130,7 @@ def stack(db_url: str, make_sandbox: Any, tmp_path: Path) -> Iterator[dict[str, 
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
-    from storage.config import get_settings
+    from engine.settings import get_settings
 
     chromium = get_settings().chromium_path
     if not Path(chromium).exists():

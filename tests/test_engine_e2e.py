@@ -11,8 +11,7 @@ import os
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ import pytest
 
 from bench.harness import scratch_database
 from bench.pipeline import compare
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,7 +75,7 @@ def huge_world() -> Iterator[tuple[str, Any]]:
 
 def _session(world: tuple[str, Any], **options: Any) -> Any:
     from engine.session import engine_session
-    from storage.config import load_settings
+    from engine.settings import load_settings
 
     url, sandbox = world
     options.setdefault("spiders", SPIDERS)
@@ -142,13 +142,14 @@ def test_a_refresh_request_is_crawled_on_every_marketplace_and_marked_done(
             with psycopg.connect(url, autocommit=True) as conn:
                 request_id = conn.execute("INSERT INTO refresh_requests (event_id) VALUES "
                                           "(%s) RETURNING id", (event_id,)).fetchone()[0]
-                status = "pending"
-                for _ in range(1200):  # generous: the machine may be busy
+
+                def finished() -> str | None:
                     status = conn.execute("SELECT status FROM refresh_requests WHERE id = %s",
                                           (request_id,)).fetchone()[0]
-                    if status in ("done", "failed"):
-                        break
-                    time.sleep(0.05)
+                    return status if status in ("done", "failed") else None
+
+                # generous: the machine may be busy
+                status = wait_until(finished, 120, 0.05, "the refresh request never finished")
         finally:
             listener.stop()
         assert status == "done"
@@ -157,6 +158,24 @@ def test_a_refresh_request_is_crawled_on_every_marketplace_and_marked_done(
 
 def _rss_mb(pids: list[int]) -> float:
     return sum(psutil.Process(p).memory_info().rss for p in pids) / 2**20
+
+
+def _writes_waiting_on(url: str, table: str) -> bool:
+    """True while some session waits for a lock on ``table``."""
+    return bool(_query(url, "SELECT count(*) FROM pg_locks WHERE relation = %s::regclass "
+                            "AND NOT granted", table)[0][0])
+
+
+def _reading_stopped(sandbox: Any) -> Callable[[], bool]:
+    """A predicate that turns true once the sandbox has answered no marketplace request
+    across three polls in a row (a second when polled every 0.5 s)."""
+    totals: list[int] = []
+
+    def stopped() -> bool:
+        totals.append(sandbox.control("stats")["requests_total"])
+        return len(totals) >= 3 and totals[-1] == totals[-3]
+
+    return stopped
 
 
 def test_killed_worker_and_writer_lose_and_duplicate_nothing(
@@ -170,10 +189,8 @@ def test_killed_worker_and_writer_lose_and_duplicate_nothing(
         done: dict[str, Any] = {}
         runner = threading.Thread(target=lambda: done.update(engine.run_cycle(timeout=300)))
         runner.start()
-        deadline = time.monotonic() + 120
-        while engine.status().get("committed_listings", 0) < 500:
-            assert time.monotonic() < deadline, "the crawl made no progress"
-            time.sleep(0.05)
+        wait_until(lambda: engine.status().get("committed_listings", 0) >= 500, 120, 0.05,
+                   "the crawl made no progress")
         assert runner.is_alive(), "the crawl finished before anything could be killed"
         ray.kill(engine.workers[0], no_restart=False)
         ray.kill(engine.writers[0], no_restart=False)
@@ -203,9 +220,11 @@ def test_backpressure_holds_memory_flat_while_the_database_is_slow(
         runner = threading.Thread(target=lambda: done.update(engine.run_cycle(timeout=300)))
         try:
             runner.start()
-            time.sleep(3.0)  # discovery done, the first writes are stuck on the lock
+            wait_until(lambda: _writes_waiting_on(url, "listings_current"), 120, 0.05,
+                       "no write ever reached the locked table")
             first, rss_first = engine.status()["crawled_listings"], _rss_mb(pids)
-            time.sleep(3.0)
+            wait_until(_reading_stopped(sandbox), 120, 0.5,
+                       "the crawl kept reading while nothing could be written")
             second, rss_second = engine.status()["crawled_listings"], _rss_mb(pids)
         finally:
             locker.rollback()

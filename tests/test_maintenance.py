@@ -192,7 +192,7 @@ def test_deals_train_writes_a_model_version(world_url: str, tmp_path: Path,
 
     from engine.cli import app
     from engine.deals.registry import list_versions
-    from storage.config import get_settings
+    from engine.settings import get_settings
 
     c = conninfo_to_dict(world_url)
     monkeypatch.setenv("RIPCITY_DATABASE_URL",

@@ -4,6 +4,7 @@ truth marks, and each service's own error bodies."""
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import pytest
@@ -11,6 +12,7 @@ from typer.testing import CliRunner
 
 from sandbox.app import SandboxConfig, create_app
 from tests.fixtures_sandbox import AsgiClient
+from tests.waiting import wait_until
 
 
 def _client(**kw) -> AsgiClient:
@@ -133,12 +135,24 @@ def test_stubhub_page_has_no_listings_before_its_script_runs(sandbox) -> None:
 
 
 def test_clock_runs_at_a_multiple_of_real_time(make_sandbox) -> None:
-    sb = make_sandbox(clock_speed=3600.0)
-    first = sb.clock()["epoch"]
-    import time
+    speed = 3600.0
+    sb = make_sandbox(clock_speed=speed)
+    reads: list[tuple[float, float, float]] = []  # (asked, simulated epoch, answered)
 
-    time.sleep(0.3)
-    assert sb.clock()["epoch"] - first >= 0.3 * 3600 * 0.9
+    def read() -> float:
+        asked = time.monotonic()
+        epoch = sb.clock()["epoch"]
+        reads.append((asked, epoch, time.monotonic()))
+        return epoch
+
+    first = read()
+    wait_until(lambda: read() - first >= 0.3 * speed, 30, 0.02,
+               "the simulated clock did not move")
+    (asked0, epoch0, answered0), (asked1, epoch1, answered1) = reads[0], reads[-1]
+    # the sandbox read its clock within each request: real time between its two reads is
+    # at least asked1 - answered0 and at most answered1 - asked0 (epochs are rounded to ms)
+    assert speed * (asked1 - answered0) - 0.002 <= epoch1 - epoch0
+    assert epoch1 - epoch0 <= speed * (answered1 - asked0) + 0.002
     assert sb.control("clock", {"speed": 0})["speed"] == 0
 
 

@@ -7,7 +7,7 @@ from email.utils import format_datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from scrapy.crawler import Crawler
+from scrapy.crawler import CrawlerRunner
 from scrapy.utils.project import get_project_settings
 from scrapy.utils.test import get_crawler
 
@@ -16,10 +16,11 @@ from crawler.spiders import SPIDERS
 
 
 def _spider(name: str, **settings: object):
-    """A crawler whose settings are not frozen yet (as when a runner creates the spider)."""
+    """A crawler whose settings are not frozen yet, made by a runner as the engine and
+    ``scrapy crawl`` make it (the runner applies the add-ons: marketplace URLs)."""
     base = get_project_settings()
     base.update(settings, priority="cmdline")
-    crawler = Crawler(SPIDERS[name], base)
+    crawler = CrawlerRunner(base).create_crawler(SPIDERS[name])
     return crawler, SPIDERS[name].from_crawler(crawler)
 
 

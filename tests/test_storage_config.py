@@ -9,8 +9,9 @@ import sys
 
 import pytest
 
-from storage.config import ConfigError, load_settings
+from engine.settings import load_settings
 from storage.db import mask_url
+from storage.settings import ConfigError
 
 
 def test_bad_port_names_variable_value_and_expectation(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from psycopg import AsyncConnection
     from psycopg_pool import AsyncConnectionPool
 
-    from storage.config import Settings
+    from api.settings import AppSettings
 
 SESSION_TTL = timedelta(days=14)
 RESET_TTL = timedelta(hours=1)
@@ -46,7 +46,7 @@ async def open_session(conn: AsyncConnection[Any], user_id: int,
     return token, csrf, expires
 
 
-def session_cookies(settings: Settings, token: str, csrf: str,
+def session_cookies(settings: AppSettings, token: str, csrf: str,
                     expires: datetime) -> list[Cookie]:
     """The session cookie (HTTP only) and the CSRF cookie scripts echo back."""
     secure = settings.public_url.startswith("https://")
@@ -64,7 +64,7 @@ async def issue_api_key(conn: AsyncConnection[Any], user_id: int,
     return key, await accounts.create_api_key(conn, user_id, prefix, digest, name)
 
 
-async def send_reset_link(pool: AsyncConnectionPool, settings: Settings, email: str) -> None:
+async def send_reset_link(pool: AsyncConnectionPool, settings: AppSettings, email: str) -> None:
     """Email a one-hour reset token if an account uses ``email`` (silently nothing if not)."""
     async with pool.connection() as conn:
         user = await accounts.find_user_by_email(conn, email)
@@ -85,7 +85,7 @@ async def reset_password(conn: AsyncConnection[Any], token: str, password: str) 
     return user_id
 
 
-def _reset_email(settings: Settings, to: str, token: str) -> EmailMessage:
+def _reset_email(settings: AppSettings, to: str, token: str) -> EmailMessage:
     link = f"{settings.public_url.rstrip('/')}/reset-password?token={token}"
     msg = EmailMessage()
     msg["From"] = settings.smtp_from

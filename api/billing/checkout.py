@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from psycopg import AsyncConnection
 
     from api.lib.runtime import Runtime
-    from storage.config import Settings
+    from api.settings import AppSettings
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ async def ensure_customer(conn: AsyncConnection[Any], client: stripe.StripeClien
 
 
 async def create_checkout(conn: AsyncConnection[Any], client: stripe.StripeClient,
-                          settings: Settings, user_id: int, interval: Interval,
+                          settings: AppSettings, user_id: int, interval: Interval,
                           already_premium: bool) -> stripe.checkout.Session:
     """A Checkout Session (subscription mode) for the premium price of ``interval``."""
     if already_premium:
@@ -99,7 +99,7 @@ async def create_checkout(conn: AsyncConnection[Any], client: stripe.StripeClien
 
 
 async def create_portal(conn: AsyncConnection[Any], client: stripe.StripeClient,
-                        settings: Settings, user_id: int) -> stripe.billing_portal.Session:
+                        settings: AppSettings, user_id: int) -> stripe.billing_portal.Session:
     """A Customer Portal session: change plan, update the card, cancel."""
     customer = await ensure_customer(conn, client, user_id)
     try:

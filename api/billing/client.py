@@ -19,7 +19,7 @@ from api.lib.errors import Unavailable
 if TYPE_CHECKING:
     import stripe
 
-    from storage.config import Settings
+    from api.settings import BillingSettings
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class Prices:
         return price
 
 
-def prices(settings: Settings) -> Prices:
+def prices(settings: BillingSettings) -> Prices:
     return Prices(monthly=settings.stripe_price_monthly, annual=settings.stripe_price_annual)
 
 
@@ -77,11 +77,11 @@ def _client(api_key: str, api_base: str | None) -> stripe.StripeClient:
     return client
 
 
-def billing_enabled(settings: Settings) -> bool:
+def billing_enabled(settings: BillingSettings) -> bool:
     return bool(settings.stripe_api_key)
 
 
-def stripe_client(settings: Settings) -> stripe.StripeClient:
+def stripe_client(settings: BillingSettings) -> stripe.StripeClient:
     """The client for these settings; 503 with what to set when billing is not configured."""
     if not settings.stripe_api_key:
         raise Unavailable("Billing is not configured on this server (STRIPE_API_KEY is not "
@@ -91,7 +91,7 @@ def stripe_client(settings: Settings) -> stripe.StripeClient:
     return _client(settings.stripe_api_key, settings.stripe_api_base)
 
 
-def webhook_secret(settings: Settings) -> str:
+def webhook_secret(settings: BillingSettings) -> str:
     if not settings.stripe_webhook_secret:
         raise Unavailable("Stripe webhooks are not accepted here: STRIPE_WEBHOOK_SECRET is not "
                           "set. Operators: copy the endpoint's signing secret (whsec_...) from "

@@ -13,10 +13,10 @@ from api.lib import mail
 
 if TYPE_CHECKING:
     from api.billing.subscriptions import PlanChange
-    from storage.config import Settings
+    from storage.settings import DeliverySettings
 
 
-def compose(settings: Settings, change: PlanChange) -> EmailMessage | None:
+def compose(settings: DeliverySettings, change: PlanChange) -> EmailMessage | None:
     """The email a plan change deserves, or None (upgrades show in the app itself)."""
     if not change.email or change.kind not in ("payment_failed", "downgraded"):
         return None
@@ -44,7 +44,7 @@ def compose(settings: Settings, change: PlanChange) -> EmailMessage | None:
     return msg
 
 
-async def send_notices(settings: Settings, changes: list[PlanChange]) -> int:
+async def send_notices(settings: DeliverySettings, changes: list[PlanChange]) -> int:
     """Email each change that warrants it; returns how many were sent."""
     sent = 0
     for change in changes:

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
 
     from api.billing.subscriptions import PlanChange
-    from storage.config import Settings
+    from api.settings import AppSettings
 
 logger = logging.getLogger(__name__)
 
@@ -193,7 +193,7 @@ def _handler(event_type: str) -> _Handler | None:
     return None
 
 
-async def process_event(pool: AsyncConnectionPool, settings: Settings,
+async def process_event(pool: AsyncConnectionPool, settings: AppSettings,
                         client: Callable[[], stripe.StripeClient], event: dict[str, Any],
                         now: datetime | None = None) -> Outcome:
     """Apply one verified event exactly once; raise (for a 5xx and Stripe's retry) on failure.

@@ -16,12 +16,12 @@ from psycopg_pool import AsyncConnectionPool
 from storage.db import resolve_database_url
 
 if TYPE_CHECKING:
-    from storage.config import Settings
+    from storage.settings import StorageSettings
 
 logger = logging.getLogger(__name__)
 
 
-def resolve_url(settings: Settings, db_url: str | None) -> str:
+def resolve_url(settings: StorageSettings, db_url: str | None) -> str:
     """The PostgreSQL URL this app talks to: ``db_url`` when given, else the settings'."""
     return db_url or resolve_database_url(settings)
 

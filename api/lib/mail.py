@@ -11,12 +11,12 @@ import anyio.to_thread
 if TYPE_CHECKING:
     from email.message import EmailMessage
 
-    from storage.config import Settings
+    from storage.settings import DeliverySettings
 
 logger = logging.getLogger(__name__)
 
 
-def _send_sync(settings: Settings, message: EmailMessage) -> None:
+def _send_sync(settings: DeliverySettings, message: EmailMessage) -> None:
     """Deliver one message over SMTP (STARTTLS and AUTH as configured); blocking."""
     with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=10) as smtp:
         if settings.smtp_starttls:
@@ -26,7 +26,7 @@ def _send_sync(settings: Settings, message: EmailMessage) -> None:
         smtp.send_message(message)
 
 
-async def send(settings: Settings, message: EmailMessage) -> bool:
+async def send(settings: DeliverySettings, message: EmailMessage) -> bool:
     """Deliver ``message`` without blocking the loop; False (and a log line) if the SMTP
     server refused it or is down."""
     try:

@@ -18,13 +18,13 @@ if TYPE_CHECKING:
     from api.lib.cache import ResponseCache
     from api.lib.metrics import Metrics
     from api.lib.principals import PrincipalResolver
-    from storage.config import Settings
+    from api.settings import AppSettings
 
 
 class Runtime:
     """Not a dataclass on purpose: Litestar would try to parse it as a request model."""
 
-    def __init__(self, settings: Settings, metrics: Metrics, db_url: str | None = None,
+    def __init__(self, settings: AppSettings, metrics: Metrics, db_url: str | None = None,
                  rate_limit_multiplier: float = 1.0) -> None:
         self.settings = settings
         self.metrics = metrics

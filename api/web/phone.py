@@ -22,7 +22,7 @@ from storage import accounts
 
 if TYPE_CHECKING:
     from api.lib.runtime import Runtime
-    from storage.config import Settings
+    from storage.settings import DeliverySettings
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ TTL = 600
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
 
-def sms_configured(settings: Settings) -> bool:
+def sms_configured(settings: DeliverySettings) -> bool:
     return bool(settings.twilio_account_sid and settings.twilio_auth_token
                 and settings.twilio_from_number)
 
@@ -50,7 +50,7 @@ def _key(user_id: int) -> str:
     return f"web:phone-verify:{user_id}"
 
 
-def _send(settings: Settings, to: str, code: str) -> None:
+def _send(settings: DeliverySettings, to: str, code: str) -> None:
     from twilio.http.http_client import TwilioHttpClient
     from twilio.rest import Client
 

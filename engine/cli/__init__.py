@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from storage.config import ConfigError
+from storage.settings import ConfigError
 
 app = typer.Typer(
     name="ripcity",

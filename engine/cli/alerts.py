@@ -32,7 +32,7 @@ def dispatch(
     import threading
 
     from engine.alerts.dispatcher import Dispatcher, DispatchOptions, build_senders
-    from storage.config import get_settings
+    from engine.settings import get_settings
     from storage.db import resolve_database_url
 
     settings = get_settings()
@@ -72,7 +72,7 @@ def test_email(to: str = typer.Argument(..., help="recipient address")) -> None:
     """Send a sample alert email through the configured SMTP server."""
     from engine.alerts.channels.base import Outgoing, SendFailure
     from engine.alerts.channels.email import SmtpSender
-    from storage.config import get_settings
+    from engine.settings import get_settings
 
     settings = get_settings()
     sender = SmtpSender(settings)
@@ -91,7 +91,7 @@ def test_sms(to: str = typer.Argument(..., help="E.164 number, e.g. +15035550100
     """Send a sample alert SMS through Twilio (or TWILIO_API_BASE)."""
     from engine.alerts.channels.base import Outgoing, SendFailure
     from engine.alerts.channels.sms import TwilioSender
-    from storage.config import get_settings
+    from engine.settings import get_settings
 
     try:
         sender = TwilioSender(get_settings())

@@ -17,8 +17,9 @@ def show(markdown: bool = typer.Option(False, "--markdown", help="print a Markdo
     from rich.console import Console
     from rich.table import Table
 
-    from storage.config import describe_variables, get_settings
+    from engine.settings import describe_variables, get_settings
     from storage.db import mask_url
+    from storage.settings import values_by_variable
 
     rows = describe_variables()
     if markdown:
@@ -26,12 +27,10 @@ def show(markdown: bool = typer.Option(False, "--markdown", help="print a Markdo
         for var, default, desc in rows:
             typer.echo(f"| `{var}` | {f'`{default}`' if default else 'unset'} | {desc} |")
         return
-    settings = get_settings().model_dump()
+    values = values_by_variable(get_settings())
     table = Table("variable", "value", "meaning")
-    by_alias = {str(f.validation_alias): name
-                for name, f in type(get_settings()).model_fields.items()}
     for var, _default, desc in rows:
-        value = settings.get(by_alias[var])
+        value = values[var]
         shown = "" if value is None else str(value)
         if shown and any(w in var for w in _SECRET_WORDS):
             shown = "********"

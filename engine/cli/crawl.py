@@ -31,7 +31,7 @@ def crawl(
     if event and not marketplace:
         raise typer.BadParameter("--event needs --marketplace: event ids are per marketplace")
     from engine.session import engine_session
-    from storage.config import get_settings
+    from engine.settings import get_settings
 
     settings = get_settings()
     logging.basicConfig(level=settings.log_level)

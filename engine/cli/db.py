@@ -35,10 +35,10 @@ def _connection() -> Iterator[psycopg.Connection]:
     """A connection to the product database; known failures become one clean line."""
     import psycopg
 
-    from storage.config import ConfigError
     from storage.db import connect, mask_url, resolve_database_url
     from storage.embedded import EmbeddedServerError
     from storage.migrate import MigrationError
+    from storage.settings import ConfigError
 
     url = ""
     try:
@@ -177,7 +177,7 @@ def import_(path: Path = typer.Argument(..., exists=True, dir_okay=False,
 @app.command()
 def stop() -> None:
     """Stop the embedded PostgreSQL (no-op when RIPCITY_DATABASE_URL is set)."""
-    from storage.config import get_settings
+    from engine.settings import get_settings
     from storage.embedded import EmbeddedServerError, stop_embedded
 
     settings = get_settings()

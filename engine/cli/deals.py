@@ -33,10 +33,11 @@ def _database() -> Iterator[str]:
     """The migrated product database's URL; known failures become one clean line."""
     import psycopg
 
-    from storage.config import ConfigError, get_settings
+    from engine.settings import get_settings
     from storage.db import mask_url, resolve_database_url
     from storage.embedded import EmbeddedServerError
     from storage.migrate import MigrationError
+    from storage.settings import ConfigError
 
     url = ""
     try:

@@ -64,7 +64,7 @@ def run(
     With nothing configured: the embedded database, the local sandbox marketplace and a
     local Ray instance are started for you.
     """
-    from storage.config import get_settings
+    from engine.settings import get_settings
 
     settings = get_settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s "

@@ -21,10 +21,10 @@ def serve(
         0.0, min=0.0, help="simulated seconds per real second (0 = moves only when told)"),
 ) -> None:
     """Serve all four marketplaces on one port until Ctrl-C."""
+    from engine.settings import get_settings
     from sandbox.app import SandboxConfig
     from sandbox.faults import PRESETS
     from sandbox.server import serve as run
-    from storage.config import get_settings
 
     if faults not in PRESETS:
         raise typer.BadParameter(f"{faults!r}: use one of {', '.join(PRESETS)}",

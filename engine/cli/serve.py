@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import typer
 
 if TYPE_CHECKING:
-    from storage.config import Settings
+    from engine.settings import Settings
 
 app = typer.Typer()
 
@@ -38,7 +38,7 @@ def serve(
     import psycopg
     import uvicorn
 
-    from storage.config import get_settings
+    from engine.settings import get_settings
     from storage.db import mask_url, resolve_database_url
 
     settings = get_settings()

@@ -1,7 +1,9 @@
-"""Scrapy settings for the crawl workers, from our settings (and the sandbox's URLs).
+"""The one mapping from our settings to the crawl workers' Scrapy settings.
 
-The crawler reads base URLs and keys only from Scrapy settings, so the sandbox and the
-real marketplaces differ only here.
+The crawler reads base URLs, keys and budgets only from Scrapy settings, so the sandbox
+and the real marketplaces differ only in what this returns. The engine passes everything
+at the top (``cmdline``) priority and turns off the crawler's own reading of the
+environment (``RIPCITY_SETTINGS_FROM_ENV``): the crawler gets its settings from the engine.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from storage.config import Settings
+    from engine.settings import Settings
 
 #: a key the sandbox accepts; real keys come from the environment
 SANDBOX_KEY = "sandbox"
@@ -17,22 +19,16 @@ SANDBOX_KEY = "sandbox"
 
 def scrapy_settings(settings: Settings, sandbox_urls: dict[str, str] | None = None,
                     ) -> dict[str, Any]:
-    """Top-level (``cmdline`` priority) Scrapy settings for every crawl worker."""
-    s = settings
+    """Top-level (``cmdline`` priority) Scrapy settings for every crawl worker.
+
+    With ``sandbox_urls`` the marketplaces point at the sandbox, which needs no real key,
+    bills nothing (no daily budgets) and has no quotas (politeness limits lifted).
+    """
     out: dict[str, Any] = {
-        "TICKETMASTER_BASE_URL": s.ticketmaster_base_url,
-        "TICKETMASTER_API_KEY": s.ticketmaster_api_key,
-        "SEATGEEK_BASE_URL": s.seatgeek_base_url,
-        "SEATGEEK_CLIENT_ID": s.seatgeek_client_id,
-        "EVENTBRITE_BASE_URL": s.eventbrite_base_url,
-        "EVENTBRITE_TOKEN": s.eventbrite_token,
-        "EVENTBRITE_ORGANIZATIONS": s.eventbrite_organizations,
-        "STUBHUB_BASE_URL": s.stubhub_base_url,
-        "STUBHUB_WEB_URL": s.stubhub_web_url,
-        "STUBHUB_TOKEN": s.stubhub_token,
-        "RIPCITY_CHROMIUM_PATH": str(s.chromium_path),
-        "LOG_LEVEL": "WARNING" if s.log_level in {"INFO", "DEBUG"} else s.log_level,
+        **settings.scrapy_settings(),
+        "LOG_LEVEL": "WARNING" if settings.log_level in {"INFO", "DEBUG"} else settings.log_level,
         "TELNETCONSOLE_ENABLED": False,
+        "RIPCITY_SETTINGS_FROM_ENV": False,
         # items go to the ingest writers, not to the standalone crawl's Parquet files
         "RIPCITY_PARQUET_EXPORT": False,
     }
@@ -45,17 +41,12 @@ def scrapy_settings(settings: Settings, sandbox_urls: dict[str, str] | None = No
                 out[f"{prefix}_{key_name}"] = out[f"{prefix}_{key_name}"] or SANDBOX_KEY
         if "stubhub_web" in sandbox_urls:
             out["STUBHUB_WEB_URL"] = sandbox_urls["stubhub_web"]
+        out.update({"RIPCITY_DAILY_BUDGETS": {}, "RIPCITY_RATE_LIMITS": False,
+                    "AUTOTHROTTLE_ENABLED": False})
     return {k: v for k, v in out.items() if v is not None}
 
 
-def sandbox_budgets() -> dict[str, int]:
-    """The sandbox bills nothing: no daily budget."""
-    return {}
-
-
-def daily_budgets(settings: Settings) -> dict[str, int]:
-    """Requests per day per marketplace key (``RIPCITY_*_DAILY_BUDGET``)."""
-    return {"ticketmaster": settings.ticketmaster_daily_budget,
-            "seatgeek": settings.seatgeek_daily_budget,
-            "eventbrite": settings.eventbrite_daily_budget,
-            "stubhub": settings.stubhub_daily_budget}
+def daily_budgets(settings: Settings, sandbox_urls: dict[str, str] | None = None,
+                  ) -> dict[str, int]:
+    """The crawl frontier's requests per day per marketplace: none for the sandbox."""
+    return {} if sandbox_urls else settings.daily_budgets

@@ -36,7 +36,7 @@ def models_dir(directory: Path | str | None = None) -> Path:
     """The models directory: ``directory`` or ``RIPCITY_DATA_DIR/models``."""
     if directory is not None:
         return Path(directory)
-    from storage.config import get_settings
+    from engine.settings import get_settings
 
     return Path(get_settings().data_dir) / "models"
 

@@ -16,7 +16,6 @@ import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from storage.config import get_settings
 from storage.ingest import _sql
 from storage.ingest.classify import (
     KEEP,
@@ -37,6 +36,7 @@ from storage.ingest.result import IngestResult
 from storage.ingest.stage import apply_changes, prepare_stage, quarantine
 from storage.ingest.state import cache_for, current_state, next_state, read_key_state
 from storage.partitions import ensure_partitions
+from storage.settings import get_storage_settings
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def write_snapshots(
             then write nothing at all for unchanged listings. 0 = move it every time.
     """
     if touch_interval_s is None:
-        touch_interval_s = get_settings().last_seen_resolution_s
+        touch_interval_s = get_storage_settings().last_seen_resolution_s
     touch_us = None if complete else round(touch_interval_s * 1_000_000)
     batch = conform(batch)
     if batch.num_rows == 0:

@@ -21,7 +21,7 @@ from engine.alerts.channels.base import Outgoing, PermanentFailure, Sent, Transi
 from engine.alerts.messages import render_email
 
 if TYPE_CHECKING:
-    from storage.config import Settings
+    from storage.settings import DeliverySettings
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 class SmtpSender:
     channel = "email"
 
-    def __init__(self, settings: Settings, timeout: float = 10.0) -> None:
+    def __init__(self, settings: DeliverySettings, timeout: float = 10.0) -> None:
         self._s = settings
         self._timeout = timeout
         self._local = threading.local()

@@ -15,7 +15,7 @@ from engine.alerts.channels.base import Outgoing, PermanentFailure, Sent, Transi
 from engine.alerts.messages import render_sms
 
 if TYPE_CHECKING:
-    from storage.config import Settings
+    from storage.settings import DeliverySettings
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ PERMANENT_CODES = frozenset({
 class TwilioSender:
     channel = "sms"
 
-    def __init__(self, settings: Settings, pool_size: int = 16) -> None:
+    def __init__(self, settings: DeliverySettings, pool_size: int = 16) -> None:
         from requests.adapters import HTTPAdapter
         from twilio.http.http_client import TwilioHttpClient
         from twilio.rest import Client

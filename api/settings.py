@@ -1,0 +1,72 @@
+"""The API's settings groups, and ``AppSettings``: everything ``create_app`` reads.
+
+``AppSettings`` (the API and billing groups here, plus storage's and message delivery's)
+loads on its own, so a uvicorn worker builds the app without the engine; the engine's
+composed ``engine.settings.Settings`` is an ``AppSettings`` too.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from storage.settings import (
+    Accessor,
+    DeliverySettings,
+    SettingsGroup,
+    StorageSettings,
+    require_scheme,
+)
+
+
+class ApiSettings(SettingsGroup):
+    """Where the API listens, who administers it, and where API processes share state."""
+
+    redis_url: str | None = Field(
+        None, validation_alias="RIPCITY_REDIS_URL",
+        description="Redis for shared API rate limits and cache; unset = in memory",
+    )
+    api_host: str = Field("127.0.0.1", validation_alias="RIPCITY_API_HOST",
+        description="address `ripcity run` / `serve` bind the API to")
+    api_port: int = Field(8000, ge=0, le=65535, validation_alias="RIPCITY_API_PORT",
+        description="port of the API and dashboard")
+    admin_emails: str = Field(
+        "", validation_alias="RIPCITY_ADMIN_EMAILS",
+        description="comma-separated emails of the accounts that see the dashboard's "
+        "operations page",
+    )
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, v: str | None) -> str | None:
+        return require_scheme(v, ("redis://", "rediss://", "unix://"))
+
+
+class BillingSettings(SettingsGroup):
+    """Stripe: keys, plan prices, and what happens after a failed payment."""
+
+    stripe_api_key: str | None = Field(None, validation_alias="STRIPE_API_KEY",
+        description="Stripe secret key; unset = billing endpoints answer 503")
+    stripe_webhook_secret: str | None = Field(None, validation_alias="STRIPE_WEBHOOK_SECRET",
+        description="signing secret of the /webhooks/stripe endpoint (whsec_...)")
+    stripe_api_base: str | None = Field(None, validation_alias="STRIPE_API_BASE",
+        description="Stripe API base URL (tests point it at a local Stripe)")
+    stripe_price_monthly: str | None = Field(None, validation_alias="STRIPE_PRICE_MONTHLY",
+        description="price id of the monthly premium plan")
+    stripe_price_annual: str | None = Field(None, validation_alias="STRIPE_PRICE_ANNUAL",
+        description="price id of the annual premium plan")
+    billing_grace_days: float = Field(
+        7, ge=0, le=90, validation_alias="RIPCITY_BILLING_GRACE_DAYS",
+        description="days a premium account keeps premium after a failed payment",
+    )
+    billing_sweep_seconds: float = Field(
+        300, gt=0, validation_alias="RIPCITY_BILLING_SWEEP_SECONDS",
+        description="how often the API moves accounts whose grace period ended to free",
+    )
+
+
+class AppSettings(DeliverySettings, BillingSettings, ApiSettings, StorageSettings):
+    """Everything the API app reads: its own groups, storage, and message delivery."""
+
+
+#: the API app's settings of this process (uvicorn workers load them on their own)
+get_app_settings = Accessor(AppSettings)
