@@ -71,7 +71,7 @@ def pg_server(variable: str = "RIPCITY_DATABASE_URL") -> Iterator[str]:
     # not under a 0700 temp root: run as root, the server's own user must reach it
     data_dir = Path(tempfile.mkdtemp(prefix="ripcity-bench-pg-"))
     try:
-        yield start_embedded(data_dir, free_port())
+        yield with_database(start_embedded(data_dir, free_port()), "postgres")
     finally:
         stop_embedded(data_dir)
         shutil.rmtree(data_dir, ignore_errors=True)

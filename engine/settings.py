@@ -34,11 +34,6 @@ class EngineSettings(SettingsGroup):
         16, ge=1, le=10_000, validation_alias="RIPCITY_MAX_INFLIGHT_BATCHES",
         description="backpressure: record batches in flight between crawl and commit",
     )
-    scorer: str | None = Field(
-        None, validation_alias="RIPCITY_SCORER",
-        description="`module:factory` of the deal scorer (factory(database_url) returns a "
-        "Scorer); unset = engine.deals:create_scorer",
-    )
     change_hooks: str = Field(
         "", validation_alias="RIPCITY_CHANGE_HOOKS",
         description="comma-separated `module:factory` post-commit hooks run besides the alert "

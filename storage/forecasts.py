@@ -1,6 +1,6 @@
 """Buy-or-wait forecasts per event (``event_forecasts``): the engine writes, the API reads.
 
-The engine's learned model lives in ``engine.deals.forecast``; the API may import storage
+The engine's learned model lives in ``engine.deals.buy_or_wait``; the API may import storage
 only, so the model's answers cross over through this table: latest row per event.
 """
 

@@ -15,9 +15,7 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -28,54 +26,17 @@ import psycopg
 import pyarrow as pa
 import pytest
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from bench.harness import pg_server, with_database
 from storage.records import LISTING_SCHEMA
 
-LOCAL_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 TESTS_DIR = Path(__file__).parent
-
-
-def with_database(url: str, name: str) -> str:
-    """``url`` pointing at database ``name`` instead."""
-    params = conninfo_to_dict(url)
-    params["dbname"] = name
-    return make_conninfo(**params)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _answers(url: str) -> bool:
-    try:
-        with psycopg.connect(url, connect_timeout=2):
-            return True
-    except psycopg.OperationalError:
-        return False
 
 
 @pytest.fixture(scope="session")
 def pg_server_url() -> Iterator[str]:
-    explicit = os.environ.get("RIPCITY_TEST_DATABASE_URL")
-    if explicit:
-        yield explicit
-        return
-    if _answers(LOCAL_URL):
-        yield LOCAL_URL
-        return
-    from storage.embedded import start_embedded, stop_embedded
-
-    # not under pytest's 0700 temp root: run as root, the server's own user must reach it
-    data_dir = Path(tempfile.mkdtemp(prefix="ripcity-test-pg-"))
-    url = start_embedded(data_dir, free_port())
-    try:
-        yield with_database(url, "postgres")
-    finally:
-        stop_embedded(data_dir)
-        shutil.rmtree(data_dir, ignore_errors=True)
+    with pg_server("RIPCITY_TEST_DATABASE_URL") as url:
+        yield url
 
 
 def _drop(server_url: str, name: str) -> None:

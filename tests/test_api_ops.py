@@ -176,8 +176,8 @@ def test_large_responses_are_compressed(http, api_world):
 
 def test_redis_outage_degrades_to_uncached_unlimited(api_world):
     from api.app import create_app
+    from bench.harness import free_port
     from engine.settings import load_settings
-    from tests.fixtures_db import free_port
 
     settings = load_settings(RIPCITY_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
     app = create_app(settings, db_url=api_world.db_url, rate_limit_multiplier=0.01)

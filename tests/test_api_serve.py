@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.fixtures_db import free_port
+from bench.harness import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -54,7 +54,7 @@ def world_url(pg_server_url: str, db_template: str) -> str:
 
     from psycopg import sql
 
-    from tests.fixtures_db import with_database
+    from bench.harness import with_database
 
     name = f"ripcity_test_maint_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(pg_server_url, autocommit=True) as admin:

@@ -13,8 +13,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from bench.harness import free_port
 from storage.embedded import _running_postmaster, start_embedded, stop_embedded
-from tests.fixtures_db import free_port
 
 pytestmark = pytest.mark.slow
 

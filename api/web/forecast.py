@@ -1,6 +1,6 @@
 """Buy now or wait: the engine's stored forecast when there is one, else a simple rule.
 
-The learned forecaster lives in the engine (``engine.deals.forecast``); the API may not
+The learned forecaster lives in the engine (``engine.deals.buy_or_wait``); the API may not
 import it, so the engine's maintenance loop stores its answers in ``event_forecasts``
 (read through ``storage.forecasts``) and ``from_stored`` turns one into page advice.
 Without a recent row the page states a transparent rule a person can check against the

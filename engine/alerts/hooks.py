@@ -16,7 +16,6 @@ matcher, where ``factory(database_url)`` returns an object with ``on_changes``. 
 from __future__ import annotations
 
 import importlib
-import os
 from typing import Any, Protocol
 
 from engine.alerts.matcher import create_matcher
@@ -32,7 +31,9 @@ def load_hooks(specs: list[str] | None = None, database_url: str | None = None
     ``RIPCITY_CHANGE_HOOKS`` ones."""
     if specs is not None:
         return [_load(spec, database_url) for spec in specs]
-    env = os.environ.get("RIPCITY_CHANGE_HOOKS", "")
+    from engine.settings import get_settings
+
+    env = get_settings().change_hooks
     if env.strip().lower() == "none":
         return []
     extra = [s.strip() for s in env.split(",") if s.strip()]

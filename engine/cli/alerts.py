@@ -12,18 +12,17 @@ app = typer.Typer(help="Price alerts: dispatch the outbox by email (SMTP) and SM
 def dispatch(
     channels: str = typer.Option("email,sms", help="comma-separated channels to send"),
     database_url: str | None = typer.Option(None, help="default: RIPCITY_DATABASE_URL"),
-    coalesce_seconds: float = typer.Option(
-        30.0, envvar="RIPCITY_ALERT_COALESCE_SECONDS",
-        help="minimum gap between two messages to one person on one channel: the first "
-        "alert after a quiet spell goes at once, matches within the gap are merged into one "
-        "message sent when it ends"),
-    daily_cap: int = typer.Option(50, envvar="RIPCITY_ALERT_DAILY_CAP",
-                                  help="messages per person, channel and local day"),
+    coalesce_seconds: float | None = typer.Option(
+        None, help="minimum gap between two messages to one person on one channel "
+        "(default: RIPCITY_ALERT_COALESCE_SECONDS)"),
+    daily_cap: int | None = typer.Option(
+        None, help="messages per person, channel and local day (default: "
+        "RIPCITY_ALERT_DAILY_CAP)"),
     batch_size: int = typer.Option(100, help="outbox rows claimed per transaction"),
-    send_workers: int = typer.Option(
-        8, envvar="RIPCITY_ALERT_SEND_WORKERS",
-        help="messages sent at once (threads; each keeps one SMTP connection open)"),
-    max_attempts: int = typer.Option(8, envvar="RIPCITY_ALERT_MAX_ATTEMPTS"),
+    send_workers: int | None = typer.Option(
+        None, help="messages sent at once (default: RIPCITY_ALERT_SEND_WORKERS)"),
+    max_attempts: int | None = typer.Option(
+        None, help="attempts per message (default: RIPCITY_ALERT_MAX_ATTEMPTS)"),
     once: bool = typer.Option(False, help="send what is due now, then exit"),
 ) -> None:
     """Run one dispatcher (run several for throughput: they share work safely)."""
@@ -47,9 +46,13 @@ def dispatch(
         senders = build_senders(settings, wanted)
     except ValueError as err:
         raise typer.BadParameter(str(err)) from err
-    options = DispatchOptions(batch_size=batch_size, send_workers=send_workers,
-                              coalesce_seconds=coalesce_seconds,
-                              daily_cap=daily_cap, max_attempts=max_attempts)
+    options = DispatchOptions(
+        batch_size=batch_size,
+        send_workers=settings.alert_send_workers if send_workers is None else send_workers,
+        coalesce_seconds=(settings.alert_coalesce_seconds if coalesce_seconds is None
+                          else coalesce_seconds),
+        daily_cap=settings.alert_daily_cap if daily_cap is None else daily_cap,
+        max_attempts=settings.alert_max_attempts if max_attempts is None else max_attempts)
     dispatcher = Dispatcher(database_url or resolve_database_url(settings), senders, options)
     try:
         if once:

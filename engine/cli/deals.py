@@ -96,7 +96,7 @@ def train(
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from engine.deals.forecast import backtest
+    from engine.deals.buy_or_wait import backtest
     from engine.deals.registry import save_model
     from engine.deals.store import load_context, load_history
     from storage.db import connect

@@ -10,8 +10,8 @@ this package does not import Ray.
 
 from __future__ import annotations
 
+from engine.deals.buy_or_wait import BuyOrWaitModel, backtest, fit_buy_or_wait
 from engine.deals.context import EVENT_CONTEXT_SCHEMA, SOURCE_MAP_SCHEMA, ScoringContext
-from engine.deals.forecast import BuyOrWaitModel, backtest, fit_buy_or_wait
 from engine.deals.history import (
     event_signals,
     get_in_series,

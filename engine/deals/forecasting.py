@@ -1,7 +1,7 @@
 """Buy-or-wait forecasts: train the model on every event's hourly get-in prices, forecast
 the upcoming events, store the rows the API shows (``storage.forecasts``).
 
-The model itself is ``engine.deals.forecast``; this module turns it into stored forecasts
+The model itself is ``engine.deals.buy_or_wait``; this module turns it into stored forecasts
 with a versioned model and a reason a person can read. ``compute_forecasts`` is what the
 maintenance loop runs on its cadence and ``ripcity deals forecast`` runs for one event.
 """
@@ -17,15 +17,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from engine.deals.forecast import fit_buy_or_wait
+from engine.deals.buy_or_wait import fit_buy_or_wait
 from engine.deals.store import load_context
 from storage.db import connect
 from storage.forecasts import Forecast, write_forecasts
 from storage.rollups import get_in_series, upcoming_event_keys
 
 if TYPE_CHECKING:
+    from engine.deals.buy_or_wait import BuyOrWaitModel
     from engine.deals.context import ScoringContext
-    from engine.deals.forecast import BuyOrWaitModel
 
 
 @dataclasses.dataclass(slots=True)
