@@ -10,7 +10,7 @@ it. The engine hands each layer its part: Scrapy settings to the crawl workers
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -72,6 +72,11 @@ class SandboxSettings(SettingsGroup):
     sandbox_listings_per_event: int = Field(
         400, ge=0, validation_alias="RIPCITY_SANDBOX_LISTINGS_PER_EVENT",
         description="approximate live listings per event per marketplace"
+    )
+    sandbox_faults: Literal["none", "light", "heavy"] = Field(
+        "light", validation_alias="RIPCITY_SANDBOX_FAULTS",
+        description="faults the simulator injects (429s, 5xx, slow and truncated bodies, "
+        "malformed records): none, light or heavy (`ripcity run --sandbox-faults`)",
     )
 
 
