@@ -72,9 +72,27 @@ def test_run_on_a_fresh_install_says_where_to_go_and_stops_cleanly(data_dir: Pat
         where = cmd.wait_for(r"dashboard: (\S+)/ +API docs: (\S+) +metrics: (\S+)")
         base = f"http://127.0.0.1:{port}"
         assert where.groups() == (base, f"{base}/schema", f"{base}/metrics")
+        link = cmd.wait_for(r"no administrator yet: create one at (\S+)").group(1)
+        assert link.startswith(f"{base}/setup?token=")
         assert httpx.get(f"{base}/").status_code == 200
         assert httpx.get(f"{base}/schema/openapi.json").status_code == 200
         assert "ripcity" in httpx.get(f"{base}/metrics").text
+
+        with httpx.Client(base_url=base) as browser:
+            form = browser.get(link)
+            assert form.status_code == 200 and "Create the administrator account" in form.text
+            token = link.split("token=", 1)[1]
+            made = browser.post("/setup", data={"token": token, "email": "boss@example.com",
+                                                "password": "a long enough secret"})
+            assert made.status_code == 303 and made.headers["location"] == "/ops"
+            ops = browser.get("/ops")
+            assert ops.status_code == 200 and "Operations" in ops.text
+        with httpx.Client(base_url=base) as stranger:  # the link works once
+            again = stranger.get(link)
+            assert again.status_code == 404 and "already used" in again.text
+            reuse = stranger.post("/setup", data={"token": token, "email": "x@example.com",
+                                                  "password": "another long secret"})
+            assert reuse.status_code == 404
 
         family = cmd.family()
         names = " ".join(p.name() for p in family)
