@@ -5,10 +5,7 @@ it cleanly: exit 0, "stopped cleanly", no worker and no PostgreSQL left running.
 
 from __future__ import annotations
 
-import shutil
 import signal
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -23,13 +20,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def data_dir() -> Iterator[Path]:
-    """Outside pytest's 0700 temp root: run as root, the server's own user must reach it."""
-    path = Path(tempfile.mkdtemp(prefix="ripcity-serve-"))
-    try:
-        yield path / "data"
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
+def data_dir(embedded_data_dir: Path) -> Path:
+    return embedded_data_dir
 
 
 def _ready(base: str) -> bool:

@@ -7,10 +7,7 @@ the embedded PostgreSQL); a signal during start-up stops it too; a second signal
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -26,13 +23,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def data_dir() -> Iterator[Path]:
-    """Outside pytest's 0700 temp root: run as root, the server's own user must reach it."""
-    path = Path(tempfile.mkdtemp(prefix="ripcity-run-"))
-    try:
-        yield path / "data"
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
+def data_dir(embedded_data_dir: Path) -> Path:
+    return embedded_data_dir
 
 
 def _run_env(data_dir: Path, **extra: str) -> dict[str, str]:

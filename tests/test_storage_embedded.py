@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -24,7 +21,6 @@ from storage.embedded import (
     release_embedded,
     running_server,
     start_embedded,
-    stop_embedded,
 )
 
 pytestmark = pytest.mark.slow
@@ -35,14 +31,8 @@ _USER = ("import sys; from storage.embedded import start_embedded; "
 
 
 @pytest.fixture
-def data_dir() -> Iterator[Path]:
-    """Outside pytest's 0700 temp root: run as root, the server's own user must reach it."""
-    path = Path(tempfile.mkdtemp(prefix="ripcity-embedded-"))
-    try:
-        yield path / "data"
-    finally:
-        stop_embedded(path / "data")
-        shutil.rmtree(path, ignore_errors=True)
+def data_dir(embedded_data_dir: Path) -> Path:
+    return embedded_data_dir
 
 
 def _user(data: Path) -> subprocess.Popen[str]:
