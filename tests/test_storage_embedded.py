@@ -117,3 +117,19 @@ def test_tcp_only_when_asked_and_with_a_password_beyond_loopback(data_dir: Path)
     with pytest.raises(EmbeddedServerError, match=r"already runs .* not as configured"):
         start_embedded(data_dir)  # asked for the socket alone while it listens on TCP
     assert release_embedded() == [data_dir.resolve()]
+
+
+def test_the_tests_and_benchmarks_fall_back_to_an_embedded_server(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no RIPCITY_TEST_DATABASE_URL and nothing on 127.0.0.1:5432, the fixtures and
+    benchmarks create their databases on an embedded server of their own."""
+    import bench.harness as harness
+
+    monkeypatch.delenv("RIPCITY_DATABASE_URL", raising=False)
+    monkeypatch.setattr(harness, "LOCAL_URL", f"postgresql://postgres@127.0.0.1:{free_port()}/x")
+    with harness.scratch_database("ripcity_fallback") as url:
+        assert "?host=/" in url  # the embedded server's Unix socket
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] > 0
+        socket_dir = url.split("host=", 1)[1].split("&", 1)[0]
+    assert not Path(socket_dir).exists()  # stopped and removed afterwards

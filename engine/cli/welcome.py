@@ -23,9 +23,13 @@ def announce(base_url: str, settings: Settings, database_url: str, *, embedded: 
     """Print where to go, and the first-admin link when there should be one."""
     typer.echo(f"dashboard: {base_url}/   API docs: {base_url}/schema   "
                f"metrics: {base_url}/metrics")
+    from storage.setup import SETUP_TOKEN_TTL
+
     link = first_admin_link(base_url, settings, database_url) if embedded else None
     if link is not None:
-        typer.echo(f"no administrator yet: create one at {link} (works once, for an hour)")
+        minutes = SETUP_TOKEN_TTL.total_seconds() / 60
+        typer.echo(f"no administrator yet: create one at {link} (works once, for "
+                   f"{minutes:.0f} minutes)")
 
 
 def first_admin_link(base_url: str, settings: Settings, database_url: str) -> str | None:
