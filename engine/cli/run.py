@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 import typer
 
@@ -59,14 +59,15 @@ def run(
     """
     from engine.cli.stopping import StopSignals, stopped_cleanly
     from engine.session import StartInterrupted, engine_session
-    from engine.settings import get_settings
+    from engine.settings import SandboxFaults, get_settings
 
     stop = StopSignals().install()
     settings = get_settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s "
                         "%(name)s: %(message)s")
-    if sandbox_faults is not None and sandbox_faults not in _FAULTS:
-        raise typer.BadParameter(f"{sandbox_faults!r}: use one of {', '.join(_FAULTS)}",
+    if sandbox_faults is not None and sandbox_faults not in get_args(SandboxFaults):
+        raise typer.BadParameter(f"{sandbox_faults!r} is not one of "
+                                 f"{', '.join(get_args(SandboxFaults))}",
                                  param_hint="--sandbox-faults")
     sandbox = not settings.marketplace_keys_set
     _check_ports(settings, api=serve_api and not once, sandbox=sandbox)
@@ -101,9 +102,6 @@ def run(
     except StartInterrupted:
         pass
     stopped_cleanly()
-
-
-_FAULTS = ("none", "light", "heavy")
 
 
 def _one_cycle(session: Session, stop: threading.Event, timeout: float
