@@ -349,12 +349,12 @@ def start_embedded(data_dir: Path, port: int = DEFAULT_PORT, *, host: str | None
                 logger.warning("the embedded PostgreSQL in %(dir)s (pid %(pid)d) was left "
                                "running by a process that is gone: adopting it (it stops "
                                "when this process exits)", {"dir": pgdata, "pid": running.pid})
+        embedded_users.register(data_dir)  # from here on, leaving stops it if last
+        if not _ATTACHED:
+            atexit.register(release_embedded)
+        _ATTACHED.add(data_dir)
         _wait_ready(pgdata, port)
         _ensure_database(pgdata, port, password if host else None)
-        embedded_users.register(data_dir)
-    if not _ATTACHED:
-        atexit.register(release_embedded)
-    _ATTACHED.add(data_dir)
     return _tcp_url(host, port, password) if host else _socket_url(pgdata, port)
 
 
@@ -399,6 +399,8 @@ def stop_embedded(data_dir: Path | None = None) -> bool:
 
         data_dir = get_storage_settings().data_dir
     data_dir = Path(data_dir).expanduser().resolve()
+    if not data_dir.is_dir():
+        return False
     with _locked(data_dir):
         users = [p for p in embedded_users.live_users(data_dir) if p != os.getpid()]
         if users:
