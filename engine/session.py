@@ -11,7 +11,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,60 +45,82 @@ def _engine_options(settings: Settings, **overrides: Any) -> EngineOptions:
     return dataclasses.replace(options, **overrides)
 
 
+class StartInterrupted(Exception):
+    """A stop was asked for while the stack started; what had started was stopped."""
+
+
 @contextlib.contextmanager
 def engine_session(settings: Settings, *, ray_address: str | None = None,
                    num_cpus: int | None = None, continuous: bool = False,
                    sandbox: Any = None, sandbox_options: dict[str, Any] | None = None,
                    database_url: str | None = None, extra_scrapy: dict[str, Any] | None = None,
+                   stop: threading.Event | None = None,
                    **option_overrides: Any) -> Iterator[Session]:
-    """Start the stack; yields a ``Session`` whose engine is running."""
+    """Start the stack; yields a ``Session`` whose engine is running. Whatever raises
+    (or ``stop`` set between two steps: :class:`StartInterrupted`) stops what started."""
     import ray
 
-    url = database_url or _prepare_database(settings)
-    own_sandbox = None
-    if sandbox is None and not settings.marketplace_keys_set:
-        sandbox = own_sandbox = _start_sandbox(settings, **(sandbox_options or {}))
-    urls = getattr(sandbox, "urls", None) if sandbox is not None else None
-    scrapy = scrapy_settings(settings, urls)
-    if urls:  # the sandbox has no quotas: lift the politeness limits
-        scrapy.update({"RIPCITY_RATE_LIMITS": False, "AUTOTHROTTLE_ENABLED": False,
-                       "RIPCITY_DAILY_BUDGETS": {}})
-    scrapy.update(extra_scrapy or {})
-    option_overrides.setdefault("budgets", {} if urls else daily_budgets(settings))
-    if urls and hasattr(sandbox, "clock"):
-        option_overrides.setdefault("clock_offset_s", sandbox_clock_offset(sandbox))
-    options = _engine_options(settings, **option_overrides)
-    started_ray = init_ray(ray_address or settings.ray_address, num_cpus)
-    engine = Engine(url, scrapy, options)
-    try:
+    def check() -> None:
+        if stop is not None and stop.is_set():
+            raise StartInterrupted
+
+    with contextlib.ExitStack() as started:
+        url = database_url or _prepare_database(settings, started)
+        check()
+        if sandbox is None and not settings.marketplace_keys_set:
+            sandbox = _start_sandbox(settings, **(sandbox_options or {}))
+            started.callback(_quietly, sandbox.stop)
+            check()
+        urls = getattr(sandbox, "urls", None) if sandbox is not None else None
+        scrapy = scrapy_settings(settings, urls)
+        if urls:  # the sandbox has no quotas: lift the politeness limits
+            scrapy.update({"RIPCITY_RATE_LIMITS": False, "AUTOTHROTTLE_ENABLED": False,
+                           "RIPCITY_DAILY_BUDGETS": {}})
+        scrapy.update(extra_scrapy or {})
+        option_overrides.setdefault("budgets", {} if urls else daily_budgets(settings))
+        if urls and hasattr(sandbox, "clock"):
+            option_overrides.setdefault("clock_offset_s", sandbox_clock_offset(sandbox))
+        options = _engine_options(settings, **option_overrides)
+        if init_ray(ray_address or settings.ray_address, num_cpus):
+            started.callback(ray.shutdown)
+        check()
+        engine = Engine(url, scrapy, options)
+        started.callback(_quietly, engine.stop)
         engine.start(continuous=continuous)
         engine.start_maintenance(retention_days=settings.retention_days,
                                  models_dir=Path(settings.data_dir) / "models")
+        check()
         yield Session(settings, url, engine, sandbox)
-    finally:
-        with contextlib.suppress(Exception):
-            engine.stop()
-        if started_ray:
-            ray.shutdown()
-        if own_sandbox is not None:
-            with contextlib.suppress(Exception):  # shutting down: never raise
-                own_sandbox.stop()
-        if database_url is None:  # the embedded server, if this run started it
-            from storage.embedded import stop_started_here
-
-            for data_dir in stop_started_here():
-                logger.info("stopped the embedded PostgreSQL in %s", data_dir)
 
 
-def _prepare_database(settings: Settings) -> str:
-    """The database URL, migrated (starts the embedded server when none is configured)."""
+def _quietly(stop: Callable[[], Any]) -> None:
+    """Shutting down: log what fails, never raise (the rest must stop too)."""
+    try:
+        stop()
+    except Exception:
+        logger.warning("stopping %s failed", getattr(stop, "__qualname__", stop),
+                       exc_info=True)
+
+
+def _prepare_database(settings: Settings, started: contextlib.ExitStack) -> str:
+    """The database URL, migrated (starts the embedded server when none is configured;
+    ``started`` releases it on the way out)."""
     from storage.db import connect, resolve_database_url
     from storage.migrate import migrate
 
     url = resolve_database_url(settings)
+    if not settings.database_url:
+        started.callback(_release_embedded)
     with connect(url) as conn:
         migrate(conn)
     return url
+
+
+def _release_embedded() -> None:
+    from storage.embedded import release_embedded
+
+    for data_dir in release_embedded():
+        logger.info("stopped the embedded PostgreSQL in %s", data_dir)
 
 
 def _start_sandbox(settings: Settings, **overrides: Any) -> Any:
@@ -105,9 +128,10 @@ def _start_sandbox(settings: Settings, **overrides: Any) -> Any:
     from sandbox.server import start_sandbox
 
     kwargs: dict[str, Any] = {
-        "port": settings.sandbox_port, "seed": settings.sandbox_seed,
-        "events": settings.sandbox_events,
+        "host": settings.sandbox_host, "port": settings.sandbox_port,
+        "seed": settings.sandbox_seed, "events": settings.sandbox_events,
         "listings_per_event": settings.sandbox_listings_per_event,
+        "faults": settings.sandbox_faults,
     }
     kwargs.update(overrides)
     return start_sandbox(**kwargs)

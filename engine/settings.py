@@ -10,7 +10,7 @@ it. The engine hands each layer its part: Scrapy settings to the crawl workers
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -58,6 +58,10 @@ class AlertSettings(SettingsGroup):
         description="messages sent at once (threads; each keeps one SMTP connection open)")
 
 
+#: the simulator's fault presets (``sandbox.faults.PRESETS``)
+SandboxFaults = Literal["none", "light", "heavy"]
+
+
 class SandboxSettings(SettingsGroup):
     """The local marketplace simulator the engine starts when no marketplace key is set."""
 
@@ -72,6 +76,11 @@ class SandboxSettings(SettingsGroup):
     sandbox_listings_per_event: int = Field(
         400, ge=0, validation_alias="RIPCITY_SANDBOX_LISTINGS_PER_EVENT",
         description="approximate live listings per event per marketplace"
+    )
+    sandbox_faults: SandboxFaults = Field(
+        "light", validation_alias="RIPCITY_SANDBOX_FAULTS",
+        description="faults the simulator injects (429s, 5xx, slow and truncated bodies, "
+        "malformed records): none, light or heavy (`ripcity run --sandbox-faults`)",
     )
 
 

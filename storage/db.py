@@ -29,7 +29,9 @@ def resolve_database_url(settings: StorageSettings | None = None) -> str:
         return settings.database_url
     from storage.embedded import start_embedded
 
-    return start_embedded(settings.data_dir, settings.embedded_pg_port)
+    return start_embedded(settings.data_dir, settings.embedded_pg_port,
+                          host=settings.embedded_pg_host,
+                          password=settings.embedded_pg_password)
 
 
 def mask_url(url: str) -> str:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 S = TypeVar("S", bound=BaseSettings)
@@ -150,9 +150,21 @@ class StorageSettings(SettingsGroup):
         Path(".ripcity"), validation_alias="RIPCITY_DATA_DIR",
         description="where the embedded database, logs and exports live",
     )
+    embedded_pg_host: str | None = Field(
+        None, validation_alias="RIPCITY_EMBEDDED_PG_HOST",
+        description="unset = the embedded PostgreSQL listens only on a Unix socket in "
+        "RIPCITY_DATA_DIR/pg (no port to collide on); an address = TCP there too, e.g. "
+        "127.0.0.1, or 0.0.0.0 for other hosts (then RIPCITY_EMBEDDED_PG_PASSWORD is required)",
+    )
     embedded_pg_port: int = Field(
-        54329, ge=1024, le=65535, validation_alias="RIPCITY_EMBEDDED_PG_PORT",
-        description="127.0.0.1 port of the embedded PostgreSQL",
+        5432, ge=1024, le=65535, validation_alias="RIPCITY_EMBEDDED_PG_PORT",
+        description="port of the embedded PostgreSQL: names its socket file, and is its TCP "
+        "port with RIPCITY_EMBEDDED_PG_HOST",
+    )
+    embedded_pg_password: str | None = Field(
+        None, validation_alias="RIPCITY_EMBEDDED_PG_PASSWORD", validate_default=True,
+        description="password of the embedded server's `postgres` user over TCP; required "
+        "when RIPCITY_EMBEDDED_PG_HOST is not a loopback address",
     )
     db_pool_size: int = Field(8, ge=1, le=200, validation_alias="RIPCITY_DB_POOL_SIZE",
         description="largest connection pool per process")
@@ -171,6 +183,30 @@ class StorageSettings(SettingsGroup):
     @classmethod
     def _database_url(cls, v: str | None) -> str | None:
         return require_scheme(v, ("postgresql://", "postgres://"))
+
+    @field_validator("embedded_pg_host")
+    @classmethod
+    def _embedded_host(cls, v: str | None) -> str | None:
+        return v.strip() or None if v is not None else None
+
+    @field_validator("embedded_pg_password")
+    @classmethod
+    def _embedded_password(cls, v: str | None, info: ValidationInfo) -> str | None:
+        host = info.data.get("embedded_pg_host")
+        if not v and host and not is_loopback(host):
+            raise ValueError(f"a password, since RIPCITY_EMBEDDED_PG_HOST={host} lets other "
+                             "hosts reach the embedded PostgreSQL")
+        return v or None
+
+
+def is_loopback(host: str) -> bool:
+    """``host`` names this machine only (localhost, 127.0.0.0/8, ::1)."""
+    import ipaddress
+
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 #: storage's own settings of this process (``get_storage_settings.cache_clear()`` re-reads)

@@ -7,6 +7,9 @@
   (``ripcity_test_<uuid>``), dropped afterwards. Fast: cloned from a template database that
   is migrated once per session (``CREATE DATABASE ... TEMPLATE``).
 - ``db`` (function): an open psycopg connection to ``db_url`` (autocommit off).
+- ``embedded_data_dir`` (function): a fresh ``RIPCITY_DATA_DIR`` for an embedded server of
+  its own, outside pytest's 0700 temp root (run as root, the server's own user must reach
+  it); whatever server runs there is stopped and the directory removed afterwards.
 - ``timescale_url`` (module): the PGlite + TimescaleDB server (``tests/pglite_server.mjs``)
   on a free port, migrated; one connection at a time, no COPY FROM STDIN. Skips when node
   is missing.
@@ -77,6 +80,19 @@ def db_url(pg_server_url: str, db_template: str) -> Iterator[str]:
 def db(db_url: str) -> Iterator[psycopg.Connection]:
     with psycopg.connect(db_url) as conn:
         yield conn
+
+
+@pytest.fixture
+def embedded_data_dir() -> Iterator[Path]:
+    from storage.embedded import stop_embedded
+
+    root = Path(tempfile.mkdtemp(prefix="ripcity-data-"))
+    try:
+        yield root / "data"
+    finally:
+        with contextlib.suppress(Exception):
+            stop_embedded(root / "data")
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @contextlib.contextmanager

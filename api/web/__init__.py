@@ -15,11 +15,12 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.response import Redirect, Template
 
 from api.lib.errors import ApiError, from_storage
-from api.web.common import LoginRequired, login_url, page
+from api.web.common import LoginRequired, admin_of, login_url, page
 from api.web.pages_account import AccountPages
 from api.web.pages_alerts import AlertPages
 from api.web.pages_ops import OpsPages
 from api.web.pages_public import PublicPages
+from api.web.pages_setup import SetupPages
 from storage.errors import StorageError
 
 
@@ -44,10 +45,16 @@ def _error_page(request: Request[Any, Any, Any], exc: Exception) -> Template | R
                 code=status)
 
 
+async def _look_up_admin(request: Request[Any, Any, Any]) -> None:
+    """Before each page: whether the viewer is an admin (the layout's Ops link)."""
+    await admin_of(request)
+
+
 #: Root-mounted dashboard pages (excluded from the OpenAPI schema).
 ROUTE_HANDLERS: list[Any] = [
-    Router(path="/", route_handlers=[PublicPages, AccountPages, AlertPages, OpsPages],
+    Router(path="/", route_handlers=[PublicPages, AccountPages, AlertPages, OpsPages,
+                                     SetupPages],
            exception_handlers={ApiError: _error_page, StorageError: _error_page,
                                HTTPException: _error_page},
-           include_in_schema=False),
+           before_request=_look_up_admin, include_in_schema=False),
 ]

@@ -21,6 +21,7 @@ from api.lib.auth import CSRF_HEADER, principal_of
 from api.lib.errors import ApiError, Forbidden
 from api.lib.security import same
 from api.web import fmt
+from storage import setup as setup_store
 
 if TYPE_CHECKING:
     from litestar import Request
@@ -110,7 +111,8 @@ def page(request: Request[Any, Any, Any], template: str, *, status: int = 200,
     ctx = {
         "title": title, "user": user, "csrf": user.csrf_token if user else "",
         "flash": flash, "fmt": fmt, "path": request.url.path,
-        "is_admin": is_admin(user, runtime), "range_": range,
+        "is_admin": request.scope.get("state", {}).get(_ADMIN_KEY) or is_admin(user, runtime),
+        "range_": range,
         **context,
     }
     cookies = [Cookie(key=FLASH_COOKIE, value="", path="/", max_age=0)] if flash else None
@@ -119,12 +121,31 @@ def page(request: Request[Any, Any, Any], template: str, *, status: int = 200,
 
 
 def is_admin(user: Principal | None, runtime: Runtime) -> bool:
-    """Admins are the accounts listed in ``RIPCITY_ADMIN_EMAILS`` (comma-separated)."""
+    """The accounts listed in ``RIPCITY_ADMIN_EMAILS`` (comma-separated) are admins."""
     if user is None:
         return False
     allowed = getattr(runtime.settings, "admin_emails", None) or ""
     emails = {e.strip().lower() for e in str(allowed).split(",") if e.strip()}
     return user.email.lower() in emails
+
+
+_ADMIN_KEY = "ripcity_is_admin"
+
+
+async def admin_of(request: Request[Any, Any, Any]) -> bool:
+    """Whether the viewer is an admin: listed in ``RIPCITY_ADMIN_EMAILS``, or flagged in
+    the database (the first admin, created from the setup link). Looked up once per
+    request; the dashboard router calls it before every page (the Ops link)."""
+    state = request.scope.setdefault("state", {})
+    if _ADMIN_KEY not in state:
+        user = principal_of(request)
+        runtime = runtime_of(request)
+        admin = is_admin(user, runtime)
+        if user is not None and not admin:
+            async with runtime.pool.connection() as conn:
+                admin = await setup_store.is_admin(conn, user.user_id)
+        state[_ADMIN_KEY] = admin
+    return bool(state[_ADMIN_KEY])
 
 
 def login_url(request: Request[Any, Any, Any]) -> str:

@@ -8,7 +8,7 @@ from litestar import Controller, Request, get
 from litestar.response import Template
 
 from api.lib.errors import Forbidden
-from api.web.common import is_admin, need_user, page, runtime_of
+from api.web.common import admin_of, need_user, page, runtime_of
 from storage import ops as ops_store
 
 
@@ -17,11 +17,12 @@ class OpsPages(Controller):
 
     @get("/ops", name="web:ops")
     async def ops(self, request: Request[Any, Any, Any]) -> Template:
-        user = need_user(request)
+        need_user(request)
         runtime = runtime_of(request)
-        if not is_admin(user, runtime):
-            raise Forbidden("The operations page is for administrators: operators list "
-                            "their emails in RIPCITY_ADMIN_EMAILS.")
+        if not await admin_of(request):
+            raise Forbidden("The operations page is for administrators: the first start of "
+                            "`ripcity run` prints a link that creates one, and operators "
+                            "list more in RIPCITY_ADMIN_EMAILS.")
         async with runtime.pool.connection() as conn:
             rates = await ops_store.crawl_rates(conn)
             backlog = await ops_store.backlog(conn)

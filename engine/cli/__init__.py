@@ -39,10 +39,22 @@ _register()
 
 
 def main() -> None:
-    """Console-script entry: turns configuration errors into one actionable line."""
+    """Console-script entry: configuration errors (exit 2) and operational ones (exit 1)
+    become one actionable line; the embedded PostgreSQL is released on the way out."""
+    from engine.cli.errors import one_line
+    from storage.embedded import release_embedded
+
     try:
         app()
     except ConfigError as err:
         typer.secho(f"configuration error: {err}", err=True, fg=typer.colors.RED)
         sys.exit(2)
+    except Exception as err:
+        message = one_line(err)
+        if message is None:
+            raise
+        typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+        sys.exit(1)
+    finally:
+        release_embedded()
 

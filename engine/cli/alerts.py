@@ -25,15 +25,16 @@ def dispatch(
         None, help="attempts per message (default: RIPCITY_ALERT_MAX_ATTEMPTS)"),
     once: bool = typer.Option(False, help="send what is due now, then exit"),
 ) -> None:
-    """Run one dispatcher (run several for throughput: they share work safely)."""
+    """Run one dispatcher (run several for throughput: they share work safely); Ctrl-C or
+    SIGTERM stops it cleanly (twice: at once)."""
     import logging
-    import signal
-    import threading
 
     from engine.alerts.dispatcher import Dispatcher, DispatchOptions, build_senders
+    from engine.cli.stopping import StopSignals, stopped_cleanly
     from engine.settings import get_settings
     from storage.db import resolve_database_url
 
+    stop = StopSignals().install()
     settings = get_settings()
     logging.basicConfig(level=settings.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -61,13 +62,15 @@ def dispatch(
                 total += n
             typer.echo(f"handled {total} outbox rows: {dict(dispatcher.counts)}")
             return
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        signal.signal(signal.SIGINT, lambda *_: stop.set())
-        typer.echo(f"dispatching {', '.join(senders)} (Ctrl-C to stop)", err=True)
-        dispatcher.run(stop)
+        typer.echo(f"dispatching {', '.join(senders)} (Ctrl-C or SIGTERM stops it)", err=True)
+        dispatcher.run(stop.event)
     finally:
         dispatcher.close()
+    from storage.embedded import release_embedded
+
+    for data_dir in release_embedded():
+        typer.echo(f"stopped the embedded PostgreSQL in {data_dir}")
+    stopped_cleanly()
 
 
 @app.command("test-email")

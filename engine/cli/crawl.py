@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import Any
 
 import typer
 
-from engine.cli.run import RayAddress, install_stop_handlers, print_summary
+from engine.cli.run import RayAddress, print_summary
 
 app = typer.Typer(add_completion=False)
 
@@ -30,15 +31,17 @@ def crawl(
                                  "or crawl everything with --all")
     if event and not marketplace:
         raise typer.BadParameter("--event needs --marketplace: event ids are per marketplace")
-    from engine.session import engine_session
+    from engine.cli.stopping import StopSignals
+    from engine.session import StartInterrupted, engine_session
     from engine.settings import get_settings
 
     settings = get_settings()
     logging.basicConfig(level=settings.log_level)
-    stop = install_stop_handlers()
+    stop = StopSignals().install().event
     markets = (marketplace,) if marketplace else None
-    with engine_session(settings, ray_address=ray_address, continuous=all_ and not once,
-                        marketplaces=markets) as session:
+    with contextlib.suppress(StartInterrupted), engine_session(
+            settings, ray_address=ray_address, continuous=all_ and not once,
+            marketplaces=markets, stop=stop) as session:
         engine = session.engine
         if event:
             shard_ids = engine.refresh(engine.targets_for([(marketplace, e) for e in event]))

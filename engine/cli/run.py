@@ -3,32 +3,21 @@
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, get_args
 
 import typer
+
+if TYPE_CHECKING:
+    from engine.cli.stopping import StopSignals
+    from engine.session import Session
+    from engine.settings import Settings
 
 app = typer.Typer(add_completion=False)
 
 RayAddress = typer.Option(None, "--ray-address", envvar="RIPCITY_RAY_ADDRESS",
                           help="join this Ray cluster instead of starting Ray locally")
-
-
-def install_stop_handlers() -> threading.Event:
-    """Ctrl-C / SIGTERM set an event (the main loop then shuts everything down)."""
-    stop = threading.Event()
-
-    def _handler(signum: int, _frame: Any) -> None:
-        if stop.is_set():  # second Ctrl-C: give up on a clean shutdown
-            raise KeyboardInterrupt
-        typer.echo("stopping (Ctrl-C again to force)...", err=True)
-        stop.set()
-
-    signal.signal(signal.SIGINT, _handler)
-    signal.signal(signal.SIGTERM, _handler)
-    return stop
 
 
 def print_summary(summary: dict[str, Any]) -> None:
@@ -56,68 +45,131 @@ def run(
         "(default: 1, or the sandbox clock's speed)"),
     sandbox_clock: float = typer.Option(
         60.0, help="sandbox only: simulated seconds per real second, so prices move"),
+    sandbox_faults: str | None = typer.Option(
+        None, "--sandbox-faults", help="sandbox only: faults it injects, none | light | heavy "
+        "(default RIPCITY_SANDBOX_FAULTS)"),
     serve_api: bool = typer.Option(True, "--api/--no-api", help="serve the API and dashboard"),
     timeout: float = typer.Option(3600.0, help="--once: give up after this many seconds"),
 ) -> None:
     """Crawl continuously on the schedule, score, alert, and serve the API and dashboard.
 
     With nothing configured: the embedded database, the local sandbox marketplace and a
-    local Ray instance are started for you.
+    local Ray instance are started for you. Ctrl-C or SIGTERM stops everything (twice: at
+    once).
     """
-    from engine.settings import get_settings
+    from engine.cli.stopping import StopSignals, stopped_cleanly
+    from engine.session import StartInterrupted, engine_session
+    from engine.settings import SandboxFaults, get_settings
 
+    stop = StopSignals().install()
     settings = get_settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s "
                         "%(name)s: %(message)s")
-    stop = install_stop_handlers()
-    from engine.session import engine_session
-
+    if sandbox_faults is not None and sandbox_faults not in get_args(SandboxFaults):
+        raise typer.BadParameter(f"{sandbox_faults!r} is not one of "
+                                 f"{', '.join(get_args(SandboxFaults))}",
+                                 param_hint="--sandbox-faults")
+    sandbox = not settings.marketplace_keys_set
+    _check_ports(settings, api=serve_api and not once, sandbox=sandbox)
     overrides: dict[str, Any] = {}
     sandbox_options: dict[str, Any] = {}
-    if not settings.marketplace_keys_set:
+    if sandbox:
         sandbox_options["clock_speed"] = 0.0 if once else sandbox_clock
+        if sandbox_faults is not None:
+            sandbox_options["faults"] = sandbox_faults
         overrides["speed"] = speed or max(1.0, sandbox_options["clock_speed"])
     else:
         overrides["speed"] = speed or 1.0
     if workers:
         overrides["crawl_workers"] = workers
     typer.echo("starting: database, marketplaces, Ray (first start takes a few seconds)...")
-    with engine_session(settings, ray_address=ray_address, continuous=not once,
-                        sandbox_options=sandbox_options, **overrides) as session:
-        source = ("the local sandbox" if session.sandbox is not None
-                  else "the configured marketplaces")
-        typer.echo(f"crawling {source} with {len(session.engine.workers)} crawl workers")
-        if once:
-            summary = session.engine.run_cycle(timeout=timeout)
-            print_summary(summary)
-            if summary.get("failed"):
-                raise typer.Exit(1)
-            return
-        _serve(session, stop, serve_api)
-    typer.echo("stopped cleanly")
+    try:
+        with engine_session(settings, ray_address=ray_address, continuous=not once,
+                            sandbox_options=sandbox_options, stop=stop.event,
+                            **overrides) as session:
+            source = ("the local sandbox" if session.sandbox is not None
+                      else "the configured marketplaces")
+            typer.echo(f"crawling {source} with {len(session.engine.workers)} crawl workers")
+            if once:
+                summary = _one_cycle(session, stop.event, timeout)
+                if summary is not None:
+                    print_summary(summary)
+                    if summary.get("failed"):
+                        raise typer.Exit(1)
+                    return
+            else:
+                _serve(session, stop, serve_api)
+    except StartInterrupted:
+        pass
+    stopped_cleanly()
 
 
-def _serve(session: Any, stop: threading.Event, serve_api: bool) -> None:
+def _one_cycle(session: Session, stop: threading.Event, timeout: float
+               ) -> dict[str, Any] | None:
+    """``run_cycle`` in a thread, so a signal is answered at once: None when stopped (the
+    session's exit then stops the engine, which ends the cycle)."""
+    outcome: dict[str, Any] = {}
+
+    def cycle() -> None:
+        try:
+            outcome["summary"] = session.engine.run_cycle(timeout=timeout)
+        except Exception as err:  # handed to the main thread below
+            outcome["error"] = err
+
+    worker = threading.Thread(target=cycle, name="run-once", daemon=True)
+    worker.start()
+    while worker.is_alive() and not stop.wait(0.5):
+        pass
+    if worker.is_alive():
+        return None
+    if "error" in outcome:
+        raise outcome["error"]
+    return dict(outcome["summary"])
+
+
+def _check_ports(settings: Settings, *, api: bool, sandbox: bool) -> None:
+    """Fail in a second, before anything starts, on a port another program holds."""
+    from engine.cli.errors import check_port_free
+
+    if api:
+        check_port_free(settings.api_host, settings.api_port, what="the API and dashboard",
+                        setting="RIPCITY_API_PORT")
+    if sandbox:
+        check_port_free(settings.sandbox_host, settings.sandbox_port,
+                        what="the sandbox marketplace",
+                        setting="RIPCITY_SANDBOX_PORT (0 = any free port)")
+
+
+def _serve(session: Session, stop: StopSignals, serve_api: bool) -> None:
     import ray
 
-    from engine.cli.serve import ApiServer
+    from api.app import create_app
+    from engine.cli.api_server import ApiServer
     from engine.cli.status_view import StatusReporter
+    from engine.cli.welcome import announce
     from engine.crawl.refresh import RefreshListener
     from engine.session import sandbox_clock_offset
 
-    engine = session.engine
-    api = ApiServer(session.settings).start() if serve_api else None
-    url = api.url if api is not None else None
-    listener = RefreshListener(session.database_url,
-                               lambda pairs: engine.refresh(engine.targets_for(pairs)),
-                               engine.wait_shards).start()
-    rediscover = 3600.0 / max(engine.options.speed, 1e-9)
-    last_discover: float | None = None
-    synced = time.monotonic()
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # no line per status poll
+    engine, settings = session.engine, session.settings
+    api = url = None
+    listener = None
     try:
+        if serve_api:
+            api = ApiServer(create_app(settings, db_url=session.database_url),
+                            settings.api_host, settings.api_port).start()
+            url = api.wait_started(stop.event)
+        listener = RefreshListener(session.database_url,
+                                   lambda pairs: engine.refresh(engine.targets_for(pairs)),
+                                   engine.wait_shards).start()
+        if url is not None:
+            announce(url, settings, session.database_url,
+                     embedded=not settings.database_url)
+        rediscover = 3600.0 / max(engine.options.speed, 1e-9)
+        last_discover: float | None = None
+        synced = time.monotonic()
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # no line per status poll
         with StatusReporter(url) as reporter:
-            while not stop.is_set():
+            while not stop.event.is_set():
                 if last_discover is None or time.monotonic() - last_discover >= rediscover:
                     ray.get(engine.coordinator.discover.remote())
                     last_discover = time.monotonic()
@@ -126,8 +178,9 @@ def _serve(session: Any, stop: threading.Event, serve_api: bool) -> None:
                     offset = sandbox_clock_offset(session.sandbox)
                     engine.coordinator.set_clock_offset.remote(offset)
                 reporter.update(engine.status())
-                stop.wait(0.5)
+                stop.event.wait(0.5)
     finally:
-        listener.stop()
+        if listener is not None:
+            listener.stop()
         if api is not None:
             api.stop()
