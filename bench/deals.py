@@ -19,7 +19,6 @@ Prints ONE JSON object.
 from __future__ import annotations
 
 import argparse
-import os
 
 import numpy as np
 import pyarrow as pa
@@ -87,13 +86,12 @@ def _throughput(model: object, test: pa.Table, ctx: object, listings: int, actor
             scorer.score(b, ctx)
     inproc = sum(b.num_rows for b in batches[:base_n]) / inprocess.seconds
 
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     import ray
 
     from engine.actors import make_scorer
+    from engine.cluster import init_ray
 
-    ray.init(num_cpus=actors, include_dashboard=False, logging_level="ERROR")
+    init_ray(num_cpus=actors)
     try:
         model_ref, ctx_ref = ray.put(model), ray.put(ctx)
         pool = [make_scorer(model=model_ref, cpus=1) for _ in range(actors)]

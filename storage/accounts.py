@@ -106,6 +106,9 @@ _UPDATE_USER = "UPDATE users SET {sets}, updated_at = now() WHERE id = %(id)s"
 _SET_PASSWORD = "UPDATE users SET password_hash = %s, updated_at = now() WHERE id = %s"
 _END_SESSIONS = "DELETE FROM api_sessions WHERE user_id = %s"
 _DELETE_USER = "DELETE FROM users WHERE id = %s"
+# a Stripe webhook locks the subscription, then the user: deleting takes them in that order
+# too, or a subscription.deleted arriving mid-delete deadlocks with the cascade
+_LOCK_SUBSCRIPTIONS = "SELECT 1 FROM subscriptions WHERE user_id = %s ORDER BY id FOR UPDATE"
 _INSERT_SESSION = """
 INSERT INTO api_sessions (token_hash, user_id, csrf_token, expires_at, user_agent)
 VALUES (%s, %s, %s, %s, %s)
@@ -218,7 +221,9 @@ async def set_password(conn: AsyncConnection[Any], user_id: int, password_hash: 
 
 async def delete_user(conn: AsyncConnection[Any], user_id: int) -> None:
     """Delete the account; foreign keys cascade to keys, sessions, watchlists, rules, alerts."""
-    await conn.execute(_DELETE_USER, (user_id,))
+    async with conn.transaction():
+        await conn.execute(_LOCK_SUBSCRIPTIONS, (user_id,))
+        await conn.execute(_DELETE_USER, (user_id,))
 
 
 # --- sessions and password resets ----------------------------------------------------------
