@@ -4,7 +4,8 @@ Starts a sandbox in another process (faults "light": 429s, 5xx, slow and truncat
 responses, malformed listings), crawls every event's listings with the SeatGeek,
 Ticketmaster, StubHub (inventory API) and Eventbrite spiders concurrently in this process,
 and prints ONE JSON object: pages, listings, seconds, pages_per_s, listings_per_s (and
-per second of the crawler's own CPU, which other load on the machine does not skew),
+per second of the crawler's own CPU, which other load on the machine does not skew, and
+its inverse ``cpu_us_per_listing``),
 ``missed`` / ``duplicated`` / ``unexpected`` listings against the sandbox truth, the
 workload, and ``scrapy_bench_pages_per_s`` from ``scrapy bench`` run in the same
 invocation (a baseline for this machine).
@@ -204,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
             # the crawler's own CPU (this process), insensitive to what else runs on the box
             "crawler_cpu_seconds": round(data["cpu"], 3),
             "listings_per_crawler_cpu_s": round(listings / max(data["cpu"], 1e-9), 1),
+            # the figure every change to the path reports (issue 21): CPU per listing
+            "cpu_us_per_listing": round(data["cpu"] / max(listings, 1) * 1e6, 2),
             "missed": missed, "duplicated": duplicated, "unexpected": unexpected,
             "expected": expected, "quarantined": data["counts"]["rejects"],
             "retries": data["retries"], "complete_events": data["counts"]["complete_events"],

@@ -16,6 +16,9 @@ unindexed UNLOGGED table, measured in the same run on the same server, each batc
 before its real write (interleaved, so a shared machine's changing load weighs on both
 alike).
 
+Also prints ``cpu_us_per_listing``: the CPU of the real writes (this process and its
+PostgreSQL backend, when the server runs on this machine) per listing observation.
+
 Uses a scratch database (``bench.harness.scratch_database``: RIPCITY_DATABASE_URL's server,
 else 127.0.0.1:5432, else the embedded one), dropped afterwards.
 """
@@ -23,12 +26,14 @@ else 127.0.0.1:5432, else the embedded one), dropped afterwards.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
+import psutil
 import psycopg
 import pyarrow as pa
 
-from bench.harness import Stopwatch, arguments, emit, peak_rss_mb, scratch_database
+from bench.harness import Stopwatch, arguments, emit, peak_rss_mb, process_cpu, scratch_database
 from storage.copy import copy_arrow
 from storage.ingest import write_snapshots
 from storage.records import LISTING_SCHEMA
@@ -91,6 +96,17 @@ def _passes(rows: int, events: int, passes: int, t0: datetime) -> list[pa.Table]
     return out
 
 
+def _backend_cpu(conn: psycopg.Connection) -> Any:
+    """A function giving the CPU seconds the connection's server process has used so far
+    (0 when the server is not on this machine: then only the writer's CPU is counted)."""
+    pid = conn.info.backend_pid
+    try:
+        process_cpu(pid)
+    except (psutil.Error, OSError):
+        return lambda: 0.0
+    return lambda: sum(process_cpu(pid))
+
+
 def run(rows: int, events: int, batch_rows: int, touch_interval_s: float | None = None,
         passes: int = 10, partial: bool = False) -> dict[str, object]:
     t0 = datetime(2026, 11, 24, 12, tzinfo=UTC)
@@ -118,17 +134,21 @@ def run(rows: int, events: int, batch_rows: int, touch_interval_s: float | None 
         conn.execute("CHECKPOINT")
         counts = {"inserted": 0, "unchanged": 0, "new": 0, "changes": 0, "gone": 0,
                   "quarantined": 0}
-        base_s = seconds = 0.0
+        base_s = seconds = client_cpu = server_cpu = 0.0
+        backend = _backend_cpu(conn)
         for t in crawls:
             for off in range(0, t.num_rows, batch_rows):
                 part = t.slice(off, batch_rows)
                 with Stopwatch() as bare, conn.transaction(), conn.cursor() as cur:
                     copy_arrow(cur, part, f"bare ({cols})")
                 base_s += bare.seconds
+                server_before = backend()
                 with Stopwatch() as real:
                     r = write_snapshots(conn, part, complete=not partial,
                                         touch_interval_s=touch_interval_s)
                 seconds += real.seconds
+                client_cpu += real.cpu_seconds
+                server_cpu += backend() - server_before
                 counts["inserted"] += r.inserted
                 counts["unchanged"] += r.unchanged
                 counts["new"] += r.new_listings.num_rows
@@ -146,6 +166,10 @@ def run(rows: int, events: int, batch_rows: int, touch_interval_s: float | None 
         "rows_per_s": round(rps),
         "baseline_rows_per_s": round(base),
         "ratio": round(rps / base, 3),
+        # CPU of the real writes only (this process + its PostgreSQL backend), per listing
+        "cpu_us_per_listing": round((client_cpu + server_cpu) / total * 1e6, 2),
+        "cpu_us_per_listing_by_role": {"writer": round(client_cpu / total * 1e6, 2),
+                                       "postgres": round(server_cpu / total * 1e6, 2)},
         "peak_rss_mb": peak_rss_mb(),
         "workload": (
             f"{total} listing observations, {events} events, write_snapshots in batches of "
