@@ -72,7 +72,11 @@ def need_user(request: Request[Any, Any, Any]) -> Principal:
 
 async def read_form(request: Request[Any, Any, Any], *, csrf: bool = True) -> Form:
     """The posted form; with ``csrf`` the caller must be logged in and echo the token."""
-    form = Form(await request.form())
+    data = await request.form()
+    if any("\x00" in str(v) for _, v in data.multi_items()):
+        raise ApiError("A box in this form holds a NUL (0x00) character: remove it and "
+                       "submit again.")
+    form = Form(data)
     if csrf:
         user = need_user(request)
         sent = request.headers.get(CSRF_HEADER) or form.get("csrf")
