@@ -29,7 +29,7 @@ class _Keyed(Protocol):
 
 
 T = TypeVar("T", bound=_Keyed)
-C = TypeVar("C", bound="Cursor")
+C = TypeVar("C", bound="KeysetCursor")
 
 #: what the columns behind the sort keys can hold (bigint, float8, real, text without NUL)
 _BigInt = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
@@ -40,7 +40,7 @@ _Text = Annotated[str, msgspec.Meta(max_length=200, pattern="^[^\x00]*$")]
 _Aware = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
-class Cursor(msgspec.Struct, array_like=True, frozen=True, forbid_unknown_fields=True):
+class KeysetCursor(msgspec.Struct, array_like=True, frozen=True, forbid_unknown_fields=True):
     """The last row a page served, encoded as a JSON array in the order of the fields."""
 
     def values(self) -> list[Any]:
@@ -48,7 +48,7 @@ class Cursor(msgspec.Struct, array_like=True, frozen=True, forbid_unknown_fields
         return list(msgspec.structs.astuple(self))
 
 
-class EventByDate(Cursor):
+class EventByDate(KeysetCursor):
     starts_at: _Aware
     id: _RowId
 
@@ -56,42 +56,42 @@ class EventByDate(Cursor):
         check_bounds(self.starts_at, "cursor")
 
 
-class EventByPrice(Cursor):
+class EventByPrice(KeysetCursor):
     get_in_cents: _BigInt
     id: _RowId
 
 
-class EventByDeal(Cursor):
+class EventByDeal(KeysetCursor):
     score_key: _Float8
     id: _RowId
 
 
-class ListingByPrice(Cursor):
+class ListingByPrice(KeysetCursor):
     total_cents: _BigInt
     marketplace: _Text
     listing_id: _Text
 
 
-class ListingByDeal(Cursor):
+class ListingByDeal(KeysetCursor):
     score_key: _Float8
     marketplace: _Text
     listing_id: _Text
 
 
-class DealCursor(Cursor):
+class DealCursor(KeysetCursor):
     deal_score: _Score
     marketplace: _Text
     listing_id: _Text
 
 
-class IdCursor(Cursor):
+class IdCursor(KeysetCursor):
     id: _RowId
 
 
 #: the cursor of each sort order of the events search and of an event's listings
-EVENT_CURSORS: dict[str, type[Cursor]] = {"date": EventByDate, "price": EventByPrice,
+EVENT_CURSORS: dict[str, type[KeysetCursor]] = {"date": EventByDate, "price": EventByPrice,
                                           "deal": EventByDeal}
-LISTING_CURSORS: dict[str, type[Cursor]] = {"price": ListingByPrice, "deal": ListingByDeal}
+LISTING_CURSORS: dict[str, type[KeysetCursor]] = {"price": ListingByPrice, "deal": ListingByDeal}
 
 _NOT_OURS = ("cursor is not a cursor this API issued: pass the `next_cursor` value of the "
              "previous page unchanged (with the same sort), or omit it for page one")
