@@ -6,6 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 NODE_STAMP := tests/node_modules/.installed-stamp
+ASSETS_STAMP := api/assets/node_modules/.installed-stamp
 
 .PHONY: setup run test test-fast lint fmt system-deps bench clean
 
@@ -28,6 +29,12 @@ system-deps:
 	  if command -v npm >/dev/null 2>&1; then \
 	    (cd tests && npm ci --no-audit --no-fund --loglevel=error) && touch $(NODE_STAMP); \
 	  else echo "note: npm missing; TimescaleDB tests will skip"; fi; fi
+	@# the dashboard's and /schema's third-party scripts, pinned by api/assets/package-lock.json
+	@# and served from our own origin (/assets/...); reinstalled when the lockfile changes
+	@if [ ! -f $(ASSETS_STAMP) ] || [ api/assets/package-lock.json -nt $(ASSETS_STAMP) ]; then \
+	  if command -v npm >/dev/null 2>&1; then \
+	    (cd api/assets && npm ci --no-audit --no-fund --loglevel=error) && touch $(ASSETS_STAMP); \
+	  else echo "note: npm missing; the dashboard's chart, htmx and the API reference need it (apt-get install npm)"; fi; fi
 
 setup: $(STAMP) system-deps
 
@@ -52,4 +59,4 @@ fmt: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) tests/node_modules .pytest_cache .ruff_cache
+	rm -rf $(VENV) tests/node_modules api/assets/node_modules .pytest_cache .ruff_cache

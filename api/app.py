@@ -24,7 +24,6 @@ from litestar.config.compression import CompressionConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Server
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
@@ -37,11 +36,15 @@ from api.billing.sweeper import billing_lifespan
 from api.deals.controller import DealController
 from api.events.controller import EventController, RefreshController
 from api.history.controller import HistoryController
+from api.lib.assets import asset_routers
 from api.lib.auth import provide_principal, provide_user
 from api.lib.backends import MemoryBackend, RedisBackend
 from api.lib.cache import ResponseCache
 from api.lib.db import open_pool, resolve_url
+from api.lib.docs_ui import ScalarPage, SwaggerPage
 from api.lib.errors import exception_handlers
+from api.lib.header_limit import header_limit
+from api.lib.headers import security_headers
 from api.lib.invalidation import listen_for_ingest
 from api.lib.metrics import Metrics
 from api.lib.openapi import add_problem_responses
@@ -84,12 +87,20 @@ def _openapi() -> OpenAPIConfig:
             "`Authorization: Bearer <api key>` or the session cookie from /api/v1/auth/login."
         ),
         path="/schema",
-        render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+        render_plugins=[ScalarPage(), SwaggerPage(path="/swagger")],
         components=Components(security_schemes={
             "apiKey": SecurityScheme(type="http", scheme="bearer",
                                      description="an API key from POST /api/v1/api-keys"),
-            "session": SecurityScheme(type="apiKey", name="ripcity_session",
-                                      security_scheme_in="cookie"),
+            "session": SecurityScheme(
+                type="apiKey", name="ripcity_session", security_scheme_in="cookie",
+                description="the session cookie from POST /api/v1/auth/login; writes also "
+                            "send the `ripcity_csrf` cookie's value as `X-CSRF-Token`"),
+            "metricsToken": SecurityScheme(
+                type="http", scheme="bearer",
+                description="RIPCITY_METRICS_TOKEN (unset: /metrics answers loopback only)"),
+            "stripeSignature": SecurityScheme(
+                type="apiKey", name="Stripe-Signature", security_scheme_in="header",
+                description="Stripe's signature of the delivery (STRIPE_WEBHOOK_SECRET)"),
         }),
         servers=[Server(url="/")],
         use_handler_docstrings=True,
@@ -146,7 +157,7 @@ def create_app(settings: AppSettings | None = None, *, db_url: str | None = None
     static = create_static_files_router(path="/static", directories=[_HERE / "static"],
                                         include_in_schema=False)
     app = Litestar(
-        route_handlers=[HealthController, v1, *_ROOT_HANDLERS, static],
+        route_handlers=[HealthController, v1, *_ROOT_HANDLERS, static, *asset_routers()],
         lifespan=[lifespan, billing_lifespan],
         state=State({"runtime": runtime}),
         dependencies={
@@ -166,5 +177,8 @@ def create_app(settings: AppSettings | None = None, *, db_url: str | None = None
                                        engine=JinjaTemplateEngine),
     )
     add_problem_responses(app)
+    # around the whole router, not per route: a 404 or 405 gets the headers too, and an
+    # oversized request is refused before routing
+    app.asgi_handler = header_limit(security_headers(app.asgi_handler))
     return app
 

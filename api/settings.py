@@ -29,6 +29,11 @@ class ApiSettings(SettingsGroup):
         description="address `ripcity run` / `serve` bind the API to")
     api_port: int = Field(8000, ge=0, le=65535, validation_alias="RIPCITY_API_PORT",
         description="port of the API and dashboard")
+    metrics_token: str | None = Field(
+        None, min_length=16, validation_alias="RIPCITY_METRICS_TOKEN",
+        description="bearer token a Prometheus scraper sends to /metrics; unset = /metrics "
+        "answers only clients on this machine (loopback)",
+    )
     admin_emails: str = Field(
         "", validation_alias="RIPCITY_ADMIN_EMAILS",
         description="comma-separated emails of the accounts that see the dashboard's "

@@ -28,7 +28,19 @@ def no_internal_error(ctx: Any, response: Any, case: Any) -> bool | None:
     return None
 
 
-CHECKS = [no_internal_error, status_code_conformance, content_type_conformance,
+@schemathesis.check
+def security_headers(ctx: Any, response: Any, case: Any) -> bool | None:
+    """Every answer, errors included, carries the CSP and the other security headers."""
+    headers = {k.lower() for k in response.headers}
+    missing = {"content-security-policy", "x-content-type-options", "x-frame-options",
+               "referrer-policy"} - headers
+    if missing:
+        raise AssertionError(f"{case.method} {case.formatted_path} answered "
+                             f"{response.status_code} without {sorted(missing)}")
+    return None
+
+
+CHECKS = [no_internal_error, security_headers, status_code_conformance, content_type_conformance,
           response_schema_conformance]
 
 

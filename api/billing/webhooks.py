@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -75,6 +76,18 @@ class Outcome:
         return self.outcome == "duplicate"
 
 
+def _not_from_the_future(sig_header: str, tolerance: int) -> None:
+    """The SDK only refuses old timestamps; one ahead of our clock by more than the same
+    tolerance is refused too (a signature minted for later replay, or a broken clock)."""
+    stamps = [int(v) for k, _, v in (p.partition("=") for p in sig_header.split(","))
+              if k.strip() == "t" and v.strip().isdigit()]
+    ahead = (stamps[0] - time.time()) if stamps else 0
+    if ahead > tolerance:
+        raise WebhookRejected(f"Stripe-Signature check failed: the timestamp is {ahead:.0f} s "
+                              f"in the future (more than the {tolerance} s tolerance), so the "
+                              "sender's clock is wrong or the signature was made for later.")
+
+
 def verify(payload: bytes, sig_header: str | None, secret: str,
            tolerance: int = TOLERANCE) -> dict[str, Any]:
     """The verified event as plain JSON data; :class:`WebhookRejected` otherwise."""
@@ -97,6 +110,7 @@ def verify(payload: bytes, sig_header: str | None, secret: str,
     except (TypeError, KeyError, AttributeError):
         raise WebhookRejected("The webhook body is not a Stripe event: expected a JSON object "
                               "with id, type, created and data.object.") from None
+    _not_from_the_future(sig_header, tolerance)
     event = json.loads(payload)
     problems = [name for name, kind in (("id", str), ("type", str), ("created", int))
                 if not isinstance(event.get(name), kind)]

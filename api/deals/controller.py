@@ -9,9 +9,9 @@ from litestar.params import Parameter
 
 from api.deals.schemas import Deal, DealPage, EventBrief
 from api.lib.cache import ALL_EVENTS_TAG
+from api.lib.dates import bounded
 from api.lib.deps import RuntimeDep, UserDep
-from api.lib.errors import InvalidInput
-from api.lib.pagination import decode_cursor, encode_cursor, next_link
+from api.lib.pagination import DealCursor, decode_cursor, encode_cursor, next_link
 from api.lib.params import (
     Category,
     Cents,
@@ -45,11 +45,8 @@ def _page(rows: list[DealListing], limit: int, path: str,
 
 
 def _after(cursor: str | None) -> list[Any] | None:
-    after = decode_cursor(cursor, 3)
-    if after is not None and not (isinstance(after[0], int | float)
-                                  and all(isinstance(a, str) for a in after[1:])):
-        raise InvalidInput("cursor is not a cursor this API issued for deals")
-    return after
+    after = decode_cursor(cursor, DealCursor)
+    return after.values() if after else None
 
 
 class DealController(Controller):
@@ -67,7 +64,8 @@ class DealController(Controller):
         """Listings ordered by deal score (how far the all-in price is below the fair value
         the model estimates), each with the reason and a buy link."""
         after = _after(cursor)
-        f = EventFilter(q=q, starts_after=starts_after, starts_before=starts_before,
+        f = EventFilter(q=q, starts_after=bounded(starts_after, "starts_after"),
+                        starts_before=bounded(starts_before, "starts_before"),
                         category=category, city=city, marketplace=marketplace,
                         max_price=max_price)
 

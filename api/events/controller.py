@@ -18,9 +18,10 @@ from api.events.schemas import (
     Venue,
 )
 from api.lib.cache import ALL_EVENTS_TAG, event_tag
+from api.lib.dates import bounded
 from api.lib.deps import RuntimeDep, UserDep
 from api.lib.errors import InvalidInput, PlanLimit
-from api.lib.pagination import decode_cursor, encode_cursor, next_link
+from api.lib.pagination import EVENT_CURSORS, decode_cursor, encode_cursor, next_link
 from api.lib.params import (
     Category,
     Cents,
@@ -114,11 +115,14 @@ class EventController(Controller):
         Each event carries its current get-in price (cheapest all-in ticket), listing count
         and best deal score. Cached; invalidated when listings are ingested.
         """
+        starts_after = bounded(starts_after, "starts_after")
+        starts_before = bounded(starts_before, "starts_before")
         if starts_after and starts_before and starts_after >= starts_before:
             raise InvalidInput("starts_after must be earlier than starts_before")
         if min_price is not None and max_price is not None and min_price > max_price:
             raise InvalidInput("min_price must not exceed max_price")
-        after = decode_cursor(cursor, 2)
+        cursor_at = decode_cursor(cursor, EVENT_CURSORS[sort])
+        after = cursor_at.values() if cursor_at else None
         f = EventFilter(q=q, starts_after=starts_after, starts_before=starts_before,
                         category=category, city=city, venue_id=venue_id,
                         marketplace=marketplace, min_price=min_price, max_price=max_price)

@@ -10,6 +10,7 @@ from litestar.params import Parameter, PathParameter
 
 from api.history.schemas import HistoryPoint, ListingHistory, ListingPoint, PriceHistory
 from api.lib.cache import event_tag
+from api.lib.dates import bounded
 from api.lib.deps import RuntimeDep
 from api.lib.errors import InvalidInput, NotFound
 from api.lib.params import EventId, Marketplace, MarketplaceParam
@@ -51,8 +52,9 @@ class HistoryController(Controller):
         """Min / median / max all-in price per ticket and the number of listings alive in each
         bucket; a listing counts at its latest price in every bucket it was listed in."""
         width = BUCKETS[bucket]
-        end = (until or datetime.now(UTC)).astimezone(UTC)
-        start = (since or end - DEFAULT_POINTS * width).astimezone(UTC)
+        end = bounded(until, "until") or datetime.now(UTC)
+        start = bounded(since, "since") or bounded(end - DEFAULT_POINTS * width, "since")
+        assert start is not None
         if start >= end:
             raise InvalidInput("since must be earlier than until")
         if (end - start) / width > MAX_POINTS:

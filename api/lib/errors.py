@@ -187,19 +187,36 @@ def _handle_database(request: Request[Any, Any, Any], exc: Exception) -> Respons
                             headers={"Retry-After": "2"})
 
 
+#: what a value the database refused means for the caller, by psycopg's error class name
+_BAD_DATA = {
+    "NumericValueOutOfRange": "a number is out of the range this field accepts",
+    "DatetimeFieldOverflow": "a date or time is out of range",
+    "InvalidDatetimeFormat": "a date or time is not valid",
+    "StringDataRightTruncation": "a text value is too long",
+    "CharacterNotInRepertoire": "a text value holds characters that are not valid UTF-8",
+    "UntranslatableCharacter": "a text value holds characters that cannot be stored",
+    "InvalidTextRepresentation": "a value is not of the expected type",
+}
+
+
 def _handle_bad_data(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     """A value the database cannot take (a NUL byte, a number out of range) came from the
-    request: a validation error the caller can fix (422 naming the fields), not a 500."""
+    request: a validation error the caller can fix (422 naming the fields), not a 500. The
+    database's own message is logged, never echoed: it describes our SQL, not the input."""
     first_line = str(exc).splitlines()[0] if str(exc) else "invalid value"
     logger.info("rejected bad data on %s %s: %s", request.method, request.url.path, first_line)
     fields = [k for k, v in request.query_params.items() if "\x00" in str(v)] or \
         [k for k, v in request.path_params.items() if "\x00" in str(v)]
+    if fields or "NUL" in first_line:
+        what = "a text value contains a NUL (0x00) character"
+    else:
+        what = _BAD_DATA.get(type(exc).__name__, "a value cannot be stored as given")
     errors = [FieldError(field=f, message="contains a NUL (0x00) character", source="query")
               for f in fields] or None
     names = ", ".join(fields) or "a value in this request"
     return problem_response(422, "validation-error", "Invalid input",
-                            f"Invalid value for {names}: {first_line}. Remove control "
-                            "characters (such as NUL) and keep numbers in range.",
+                            f"Invalid value for {names}: {what}. Remove control characters "
+                            "(such as NUL) and keep numbers and dates in range.",
                             instance=request.url.path, errors=errors)
 
 

@@ -7,7 +7,8 @@ to name the statuses it can really return, so a generated client knows each body
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import re
+from typing import TYPE_CHECKING, Any
 
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, Reference, Schema
 
@@ -63,6 +64,31 @@ def _statuses(path: str, method: str, secured: bool, has_body: bool) -> list[str
     return out
 
 
+#: who may call an operation: an API key or a session cookie (the CSRF header with it)
+USER = [{"apiKey": []}, {"session": []}]
+#: the same, or nobody (anonymous callers get the public view)
+OPTIONAL_USER = [{}, *USER]
+_WEBHOOK_400 = ("The delivery was refused: Stripe-Signature missing, forged, older or newer "
+                "than the tolerance, or the body is not a Stripe event (problem details)")
+
+
+def _callers(app: Litestar) -> dict[tuple[str, str], list[dict[str, list[str]]]]:
+    """(OpenAPI path, method) -> its security requirement, from each handler's signature: a
+    handler taking ``user`` needs an account, one taking ``principal`` can use one."""
+    out: dict[tuple[str, str], list[dict[str, list[str]]]] = {}
+    for route in app.routes:
+        path = re.sub(r"\{(\w+):[^}]+\}", r"{\1}", route.path)
+        for handler in getattr(route, "route_handlers", []):
+            params: dict[str, Any] = handler.parsed_fn_signature.parameters
+            needs, can = "user" in params, "principal" in params
+            for method in getattr(handler, "http_methods", ()):
+                if needs:
+                    out[(path, method.lower())] = USER
+                elif can:
+                    out[(path, method.lower())] = OPTIONAL_USER
+    return out
+
+
 def add_problem_responses(app: Litestar) -> None:
     """Rewrite the generated document in place (call once, after the app is built)."""
     from litestar._openapi.plugin import OpenAPIPlugin
@@ -72,6 +98,7 @@ def add_problem_responses(app: Litestar) -> None:
         openapi.components.schemas = {}
     openapi.components.schemas["Problem"] = _PROBLEM_SCHEMA
     ref = Reference(ref="#/components/schemas/Problem")
+    callers = _callers(app)
     for path, item in (openapi.paths or {}).items():
         for method in ("get", "post", "patch", "put", "delete"):
             op = getattr(item, method, None)
@@ -90,4 +117,10 @@ def add_problem_responses(app: Litestar) -> None:
                 responses.setdefault(status, OpenAPIResponse(
                     description=_DESCRIPTIONS[status],
                     content={PROBLEM_JSON: OpenAPIMediaType(schema=ref)}))
+            if path == "/webhooks/stripe":
+                responses["400"] = OpenAPIResponse(
+                    description=_WEBHOOK_400,
+                    content={PROBLEM_JSON: OpenAPIMediaType(schema=ref)})
+            if op.security is None and (path, method) in callers:
+                op.security = callers[(path, method)]
             op.responses = responses

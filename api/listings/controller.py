@@ -9,8 +9,7 @@ from litestar.params import Parameter
 
 from api.lib.cache import event_tag
 from api.lib.deps import RuntimeDep
-from api.lib.errors import InvalidInput
-from api.lib.pagination import decode_cursor, encode_cursor, next_link
+from api.lib.pagination import LISTING_CURSORS, decode_cursor, encode_cursor, next_link
 from api.lib.params import Cents, Cursor, EventId, Limit, MarketplaceParam
 from api.listings.schemas import ListingPage, listing_of
 from storage import events as events_store
@@ -42,10 +41,8 @@ class ListingController(Controller):
         limit: Limit = 50, cursor: Cursor = None,
     ) -> Response[ListingPage]:
         """Each listing carries its all-in price, deal score and reason, and a buy link."""
-        after = decode_cursor(cursor, 3)
-        if after is not None and not (isinstance(after[0], int if sort == "price" else float)
-                                      and all(isinstance(a, str) for a in after[1:])):
-            raise InvalidInput("cursor is not a cursor this API issued for listings")
+        cursor_at = decode_cursor(cursor, LISTING_CURSORS[sort])
+        after = cursor_at.values() if cursor_at else None
         f = store.ListingFilter(section=section, zone=zone, row_from=row_from, row_to=row_to,
                                 quantity=quantity, max_price=max_price, marketplace=marketplace)
 

@@ -2,19 +2,37 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import TYPE_CHECKING, Any
 
 import psycopg
-from litestar import Controller, Response, get
+from litestar import Controller, Request, Response, get
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from api.lib.errors import problem_response
+from api.lib.errors import Forbidden, Unauthorized, problem_response
+from api.lib.security import same
 from api.ops.schemas import Health
 from storage.migrate import load_migrations
 from storage.ops import migration_checksums
 
 if TYPE_CHECKING:
     from litestar.datastructures import State
+
+
+def _may_scrape(request: Request[Any, Any, Any], token: str | None) -> None:
+    if token:
+        sent = request.headers.get("authorization", "")
+        if not sent.lower().startswith("bearer ") or not same(sent[7:].strip(), token):
+            raise Unauthorized("/metrics needs `Authorization: Bearer <RIPCITY_METRICS_TOKEN>`.")
+        return
+    host = request.client.host if request.client else ""
+    try:
+        local = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        local = False
+    if not local:
+        raise Forbidden("/metrics answers only this machine until RIPCITY_METRICS_TOKEN is "
+                        "set; set it and send it as a bearer token from your scraper.")
 
 
 class HealthController(Controller):
@@ -48,7 +66,11 @@ class HealthController(Controller):
                                            "migrations": f"{len(files)} applied"})
         return Response(body)
 
-    @get("/metrics", summary="Prometheus metrics of this process", media_type=CONTENT_TYPE_LATEST)
-    async def metrics(self, state: State) -> Response[bytes]:
+    @get("/metrics", summary="Prometheus metrics of this process", media_type=CONTENT_TYPE_LATEST,
+         security=[{"metricsToken": []}])
+    async def metrics(self, request: Request[Any, Any, Any], state: State) -> Response[bytes]:
+        """With `RIPCITY_METRICS_TOKEN` set, scrapers send `Authorization: Bearer <token>`;
+        without it only clients on this machine (loopback) may read the metrics."""
+        _may_scrape(request, state.runtime.settings.metrics_token)
         return Response(generate_latest(state.runtime.metrics.registry),
                         media_type=CONTENT_TYPE_LATEST)

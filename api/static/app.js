@@ -31,6 +31,12 @@
     window.addEventListener("resize", function () { plot.setSize({width: width(), height: 300}); });
   }
 
+  // <select data-autosubmit>: submit the form on change (no inline handlers under the CSP)
+  document.addEventListener("change", function (ev) {
+    var t = ev.target;
+    if (t && t.hasAttribute && t.hasAttribute("data-autosubmit") && t.form) t.form.submit();
+  });
+
   if (document.readyState === "complete") drawChart();
   else window.addEventListener("load", drawChart);
 })();

@@ -1,5 +1,6 @@
 """The web dashboard: server-rendered pages (Jinja templates in ``api/templates``) with
-light htmx enhancement and vendored static assets (``api/static``); no build step.
+light htmx enhancement; our static files in ``api/static``, third-party ones installed by npm
+and served from ``/assets`` (:mod:`api.lib.assets`); no build step.
 
 ``ROUTE_HANDLERS`` is mounted at the root by the app factory (``api.app``). Errors on these
 pages, storage's domain errors included, render as HTML (a page that says what to do), never

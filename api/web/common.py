@@ -19,6 +19,7 @@ from litestar.response import Redirect, Template
 
 from api.lib.auth import CSRF_HEADER, principal_of
 from api.lib.errors import ApiError, Forbidden
+from api.lib.headers import csp_nonce
 from api.lib.security import same
 from api.web import fmt
 from storage import setup as setup_store
@@ -72,7 +73,11 @@ def need_user(request: Request[Any, Any, Any]) -> Principal:
 
 async def read_form(request: Request[Any, Any, Any], *, csrf: bool = True) -> Form:
     """The posted form; with ``csrf`` the caller must be logged in and echo the token."""
-    form = Form(await request.form())
+    data = await request.form()
+    if any("\x00" in str(v) for _, v in data.multi_items()):
+        raise ApiError("A box in this form holds a NUL (0x00) character: remove it and "
+                       "submit again.")
+    form = Form(data)
     if csrf:
         user = need_user(request)
         sent = request.headers.get(CSRF_HEADER) or form.get("csrf")
@@ -112,7 +117,7 @@ def page(request: Request[Any, Any, Any], template: str, *, status: int = 200,
         "title": title, "user": user, "csrf": user.csrf_token if user else "",
         "flash": flash, "fmt": fmt, "path": request.url.path,
         "is_admin": request.scope.get("state", {}).get(_ADMIN_KEY) or is_admin(user, runtime),
-        "range_": range,
+        "range_": range, "csp_nonce": csp_nonce(request),
         **context,
     }
     cookies = [Cookie(key=FLASH_COOKIE, value="", path="/", max_age=0)] if flash else None

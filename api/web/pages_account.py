@@ -8,9 +8,7 @@ note on the page, never a JSON error.
 
 from __future__ import annotations
 
-import re
 import zoneinfo
-from datetime import time
 from typing import Any
 
 import msgspec
@@ -29,11 +27,10 @@ from api.lib.security import hash_password
 from api.web import phone as phone_mod
 from api.web.common import need_user, page, read_form, redirect, runtime_of, safe_next
 from api.web.failures import REFUSED, refusal
+from api.web.forms import QuietHours, decode_form
 from storage import accounts
 from storage import billing as billing_store
 from storage.errors import StorageError
-
-_TIME = re.compile(r"^\d{2}:\d{2}$")
 
 
 def _check(value: str, kind: Any, what: str) -> str:
@@ -188,20 +185,22 @@ class AccountPages(Controller):
         form = await read_form(request)
         user = need_user(request)
         tz = form.get("timezone") or None
-        start, end = form.get("quiet_start") or None, form.get("quiet_end") or None
+        try:
+            start, end = decode_form(form, QuietHours).times()
+        except ApiError as err:
+            return redirect("/account#notifications", err.detail, error=True)
         if tz:
             try:
                 zoneinfo.ZoneInfo(tz)
             except (zoneinfo.ZoneInfoNotFoundError, ValueError):
                 return redirect("/account#notifications", f"{tz!r} is not a time zone such "
                                 "as America/Los_Angeles.", error=True)
-        if (start is None) != (end is None) or any(
-                v and not _TIME.match(v) for v in (start, end)):
+        if (start is None) != (end is None):
             return redirect("/account#notifications", "Quiet hours need both a start and an "
                             "end time (HH:MM), or neither.", error=True)
         email_on = form.get("email_alerts") == "on"
         async with runtime_of(request).pool.connection() as conn, conn.transaction():
-            await accounts.set_account_quiet_hours(conn, user.user_id, _hm(start), _hm(end))
+            await accounts.set_account_quiet_hours(conn, user.user_id, start, end)
             await accounts.update_user(conn, user.user_id, timezone=tz)
             await accounts.set_opt_out(conn, user.user_id, "email", not email_on)
         return redirect("/account#notifications", "Notification settings saved.")
@@ -282,9 +281,3 @@ class AccountPages(Controller):
             return redirect("/account#plan", err.detail, error=True)
         return Redirect(str(session.url), status_code=303)
 
-
-def _hm(value: str | None) -> time | None:
-    if value is None:
-        return None
-    h, m = value.split(":")
-    return time(int(h), int(m))

@@ -20,6 +20,7 @@ from api.lib.errors import ApiError
 from api.watchlists.service import reserve_slot
 from api.web.common import Form, need_user, page, read_form, redirect, runtime_of, safe_next
 from api.web.failures import REFUSED, refusal
+from api.web.forms import RuleForm, WatchForm, decode_form, money, number
 from storage import accounts, alert_history
 from storage import watchlists as store
 
@@ -35,69 +36,49 @@ _ASK = {"price_at_or_below": "Enter a price in dollars",
         "new_listing_in_section": "Enter one or more sections, separated by commas"}
 
 
-def _money(value: str, what: str) -> int:
-    try:
-        cents = round(float(value.replace("$", "").replace(",", "")) * 100)
-    except ValueError:
-        raise ApiError(f"{what} must be a price in dollars, like 85 or 85.50.") from None
-    if not 0 <= cents <= 100_000_000:
-        raise ApiError(f"{what} must be between $0 and $1,000,000.")
-    return cents
-
-
-def _number(value: str, what: str, low: float, high: float) -> float:
-    try:
-        n = float(value)
-    except ValueError:
-        raise ApiError(f"{what} must be a number.") from None
-    if not low <= n <= high:
-        raise ApiError(f"{what} must be between {low:g} and {high:g}.")
-    return n
-
-
 def _rule_fields(form: Form, *, creating: bool) -> dict[str, Any]:
-    """Form values -> the fields the REST API takes (only those given)."""
+    """The typed form -> the fields the REST API takes (only those given)."""
+    rf = decode_form(form, RuleForm, lists=("channels",))
     fields: dict[str, Any] = {}
-    kind = form.get("kind") or ("price_at_or_below" if creating else "")
+    kind = rf.kind or ("price_at_or_below" if creating else "")
     if creating:
         if kind not in _KINDS:
-            raise ApiError(f"Unknown alert kind {kind!r}: choose one of {', '.join(_KINDS)}.")
+            raise ApiError(f"Unknown alert kind {kind[:40]!r}: choose one of "
+                           f"{', '.join(_KINDS)}.")
         fields["kind"] = kind
         for target in ("event_id", "venue_id", "watchlist_id"):
-            if form.get(target):
-                fields[target] = int(form.get(target))
-        if form.get("performer"):
-            fields["performer"] = form.get("performer")[:100]
-    value = form.get("value")  # one box whose meaning follows the kind
+            if getattr(rf, target) is not None:
+                fields[target] = getattr(rf, target)
+        if rf.performer:
+            fields["performer"] = rf.performer[:100]
+    value = rf.value  # one box whose meaning follows the kind
     if value and kind == "price_at_or_below":
-        fields["max_price_cents"] = _money(value, "The price")
+        fields["max_price_cents"] = money(value, "The price")
     elif value and kind == "drop_percent":
-        fields["drop_percent"] = _number(value, "The drop", 0.1, 100)
+        fields["drop_percent"] = number(value, "The drop", 0.1, 100)
     elif value and kind == "deal_score_at_least":
-        fields["min_deal_score"] = _number(value, "The deal score", 0, 100)
-    if form.get("max_price"):
-        fields["max_price_cents"] = _money(form.get("max_price"), "The price")
-    if form.get("drop_percent"):
-        fields["drop_percent"] = _number(form.get("drop_percent"), "The drop", 0.1, 100)
-    if form.get("drop_dollars"):
-        fields["drop_cents"] = _money(form.get("drop_dollars"), "The drop in dollars")
+        fields["min_deal_score"] = number(value, "The deal score", 0, 100)
+    if rf.max_price:
+        fields["max_price_cents"] = money(rf.max_price, "The price")
+    if rf.drop_percent is not None:
+        fields["drop_percent"] = rf.drop_percent
+    if rf.drop_dollars:
+        fields["drop_cents"] = money(rf.drop_dollars, "The drop in dollars")
         if not fields["drop_cents"]:
             raise ApiError("The drop in dollars must be more than $0.")
-    if form.get("window_hours"):
-        hours = _number(form.get("window_hours"), "The window (hours)", 1, 720)
-        fields["window_seconds"] = round(hours * 3600)
-    if form.get("min_deal_score"):
-        fields["min_deal_score"] = _number(form.get("min_deal_score"), "The deal score", 0, 100)
-    if form.get("sections"):
-        fields["sections"] = [s.strip().upper()[:40] for s in form.get("sections").split(",")
+    if rf.window_hours is not None:
+        fields["window_seconds"] = round(rf.window_hours * 3600)
+    if rf.min_deal_score is not None:
+        fields["min_deal_score"] = rf.min_deal_score
+    if rf.sections:
+        fields["sections"] = [s.strip().upper()[:40] for s in rf.sections.split(",")
                               if s.strip()][:50]
-    if form.get("quantity"):
-        fields["quantity"] = int(_number(form.get("quantity"), "Tickets", 1, 50))
-    channels = form.all("channels")
-    if channels or creating:
-        fields["channels"] = [c for c in channels if c in ("email", "sms")] or ["email"]
-    if not creating and form.get("active"):
-        fields["active"] = form.get("active") == "on"
+    if rf.quantity is not None:
+        fields["quantity"] = rf.quantity
+    if rf.channels or creating:
+        fields["channels"] = [c for c in rf.channels if c in ("email", "sms")] or ["email"]
+    if not creating and rf.active:
+        fields["active"] = rf.active == "on"
     if creating and kind in _ASK and not any(fields.get(n) for n in NEEDS[kind]):
         raise ApiError(f"{_ASK[kind]} (the {kind.replace('_', ' ')} alert needs it).")
     return fields
@@ -163,14 +144,14 @@ class AlertPages(Controller):
         form = await read_form(request)
         user = need_user(request)
         back = safe_next(form.get("back"), "/alerts")
-        kind = form.get("kind") or "event"
-        fields = {"kind": kind, "event_id": None, "venue_id": None, "performer": None,
-                  "note": form.get("note")[:500] or None}
         try:
-            if kind == "performer" and form.get("performer"):
-                fields["performer"] = form.get("performer")[:100]
-            elif kind in ("event", "venue") and form.get(f"{kind}_id").isdigit():
-                fields[f"{kind}_id"] = int(form.get(f"{kind}_id"))
+            wf = decode_form(form, WatchForm)
+            fields: dict[str, Any] = {"kind": wf.kind, "event_id": None, "venue_id": None,
+                                      "performer": None, "note": (wf.note or "")[:500] or None}
+            if wf.kind == "performer" and wf.performer:
+                fields["performer"] = wf.performer[:100]
+            elif wf.kind in ("event", "venue") and getattr(wf, f"{wf.kind}_id") is not None:
+                fields[f"{wf.kind}_id"] = getattr(wf, f"{wf.kind}_id")
             else:
                 raise ApiError("Say what to watch: an event, a performer or a venue.")
             async with runtime_of(request).pool.connection() as conn, conn.transaction():

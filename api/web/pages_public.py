@@ -16,8 +16,9 @@ from litestar import Controller, Request, get
 from litestar.params import Parameter, QueryParameter
 from litestar.response import Template
 
+from api.lib.dates import check_bounds
 from api.lib.errors import InvalidInput
-from api.lib.pagination import decode_cursor, encode_cursor
+from api.lib.pagination import EventByDate, decode_cursor, encode_cursor
 from api.web import chart as chart_mod
 from api.web.common import page, runtime_of, viewer
 from api.web.fmt import trend
@@ -38,8 +39,9 @@ Sort = Annotated[Literal["price", "deal"], QueryParameter()]
 PAGE = 24
 
 
-def _day(raw: str | None, end: bool = False) -> datetime | None:
-    """A ``YYYY-MM-DD`` form value (blank = no limit) as the start of that day, Pacific."""
+def _day(raw: str | None, field: str, end: bool = False) -> datetime | None:
+    """A ``YYYY-MM-DD`` form value (blank = no limit) as the start of that day, Pacific;
+    a date outside the years we deal in is refused (naming ``field``)."""
     if not raw or not raw.strip():
         return None
     try:
@@ -47,6 +49,7 @@ def _day(raw: str | None, end: bool = False) -> datetime | None:
     except ValueError:
         raise InvalidInput(f"{raw!r} is not a date: pick one in the calendar "
                            "(YYYY-MM-DD).") from None
+    check_bounds(value, field)
     return datetime.combine(value + timedelta(days=1 if end else 0), time(0), PACIFIC)
 
 
@@ -73,9 +76,11 @@ class PublicPages(Controller):
                        max_length=500)] = None) -> Template:
         runtime = runtime_of(request)
         q, category = _blank(q), _blank(category)
-        f = EventFilter(q=q, starts_after=_day(date_from), starts_before=_day(date_to, True),
+        f = EventFilter(q=q, starts_after=_day(date_from, "from"),
+                        starts_before=_day(date_to, "to", True),
                         category=category)
-        after = decode_cursor(cursor, 2)
+        cursor_at = decode_cursor(cursor, EventByDate)
+        after = cursor_at.values() if cursor_at else None
         async with runtime.pool.connection() as conn:
             rows = await events_store.search_events(conn, f, "date", PAGE, after)
             nxt = None

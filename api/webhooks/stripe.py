@@ -26,7 +26,7 @@ class StripeWebhookController(Controller):
     tags = ["billing"]
 
     @post("/stripe", status_code=200, summary="Stripe webhook endpoint (signed by Stripe)",
-          request_max_body_size=1024 * 1024)
+          request_max_body_size=1024 * 1024, security=[{"stripeSignature": []}])
     async def stripe_event(self, request: Request[Any, Any, Any],
                            runtime: RuntimeDep) -> WebhookAck:
         """Verifies `Stripe-Signature`, records the event id, applies it once."""

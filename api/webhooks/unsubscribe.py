@@ -22,7 +22,7 @@ UserQ = Annotated[int, QueryParameter(ge=1, description="user id")]
 TokenQ = Annotated[str, QueryParameter(max_length=100, description="signed token")]
 ChannelQ = Annotated[str, QueryParameter(max_length=10, description="email or sms")]
 
-_PAGE = """<!doctype html><html><body style="font-family:sans-serif">
+_PAGE = """<!doctype html><html><head><link rel="stylesheet" href="/static/app.css"></head><body>
 <h2>{title}</h2><p>{text}</p>{form}</body></html>"""
 
 
@@ -39,8 +39,9 @@ async def unsubscribe_page(runtime: RuntimeDep, u: UserQ, t: TokenQ,
     _check_token(runtime, u, c, t)
     form = (f'<form method="post" action="{UNSUBSCRIBE_PATH}?u={u}&c={escape(c)}&t={escape(t)}">'
             '<button name="List-Unsubscribe" value="One-Click">Unsubscribe</button></form>')
-    return _PAGE.format(title="Stop alert emails?",
-                        text="You will get no more price alert emails.", form=form)
+    what = "emails" if c == "email" else "texts"
+    return _PAGE.format(title=f"Stop alert {what}?",
+                        text=f"You will get no more price alert {what}.", form=form)
 
 
 @post(UNSUBSCRIBE_PATH, include_in_schema=False, media_type=MediaType.HTML, status_code=200)
