@@ -58,9 +58,10 @@ def init_ray(address: str | None = None, num_cpus: int | None = None,
         kwargs["object_store_memory"] = object_store_mb * 1024 * 1024
     # "local": a new instance of our own, even when another Ray runs on this machine (with
     # no address Ray would join the last cluster `ray start` left in /tmp/ray)
+    # the one node is the head: it offers ``head`` as ray_cluster.yaml's head node type does
     return _starting(lambda: ray.init(address="local", num_cpus=cpus, include_dashboard=False,
                                       logging_level=logging.WARNING, log_to_driver=True,
-                                      **kwargs),
+                                      resources={"head": 1}, **kwargs),
                      "could not start Ray on this machine",
                      "see the logs under /tmp/ray/session_latest/logs, free memory or disk "
                      "(/tmp, /dev/shm), or join a cluster with --ray-address")
