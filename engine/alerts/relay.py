@@ -78,5 +78,11 @@ class ChangeRelay:
         self.counts["batches"] += 1
         return errors
 
+    def pid(self) -> int:
+        """This actor's process id (operators and the chaos tests kill it by it)."""
+        import os
+
+        return os.getpid()
+
     def hooks(self) -> list[str]:
         return [type(h).__name__ for h in self._hooks]

@@ -223,6 +223,12 @@ class CrawlCoordinator:
                                 else round((next_due - _now()).total_seconds(), 1))
         return out
 
+    def pid(self) -> int:
+        """This actor's process id (operators and the chaos tests kill it by it)."""
+        import os
+
+        return os.getpid()
+
     def results(self) -> list[Any]:
         return [dataclasses.asdict(r) if isinstance(r, ShardResult) else r
                 for r in self._results.values()]

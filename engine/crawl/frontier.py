@@ -66,7 +66,9 @@ class Frontier:
         spiders: spider name -> marketplace (whose daily budget it spends).
         budgets: marketplace -> requests per day (0 = unlimited, e.g. the sandbox).
         events_per_shard: events one listing shard crawls.
-        max_attempts: a shard that failed this often is dropped (counted as failed).
+        max_attempts: a shard that failed this often is dropped (counted as failed); with
+            the default backoff six attempts span about half a minute of failures.
+        retry_initial_s, retry_max_s: the backoff before the first retry, and its cap.
         renderer_slots: browser shards that may run at once (the renderer pool size).
         speed: schedule speed-up (intervals are divided by it).
         clock_offset: the marketplaces' clock minus ours, for "time to event" (the
@@ -74,7 +76,7 @@ class Frontier:
     """
 
     def __init__(self, spiders: dict[str, str], budgets: dict[str, int] | None = None, *,
-                 events_per_shard: int = 4, max_attempts: int = 3, renderer_slots: int = 1,
+                 events_per_shard: int = 4, max_attempts: int = 6, renderer_slots: int = 1,
                  speed: float = 1.0, discover_spiders: set[str] | None = None,
                  clock_offset: timedelta = timedelta(0), retry_initial_s: float = 1.0,
                  retry_max_s: float = 60.0) -> None:

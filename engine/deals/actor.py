@@ -108,5 +108,11 @@ class DealScorerActor:
                     break
         return done
 
+    def pid(self) -> int:
+        """This actor's process id (operators and the chaos tests kill it by it)."""
+        import os
+
+        return os.getpid()
+
     def model_version(self) -> str:
         return self._scorer.model_version
