@@ -140,7 +140,7 @@ def test_a_killed_actor_loses_duplicates_and_leaves_undone_nothing(
                       "ingest_writer": lambda: engine.writers[0],
                       "scorer": lambda: engine.scorers[0],
                       "coordinator": lambda: engine.coordinator}[kind]
-            summary, statuses = _kill_mid_run(engine, victim)
+            summary, _ = _kill_mid_run(engine, victim)
             pids = _pids(engine)
             if kind == "coordinator":  # it came back and resumed its journaled frontier
                 assert summary.get("total_coordinator_restarts", 0) >= 1
