@@ -72,8 +72,11 @@ class CrawlCoordinator:
                 self.totals["coordinator_restarts"] += 1
 
     async def _ensure_started(self) -> None:
-        """A restarted coordinator starts its loops at the first call it gets."""
+        """A restarted coordinator starts its loops at the first call it gets, after
+        planning what is due (events whose shards were queued after the last journal save
+        would otherwise wait for a plan that already happened)."""
         if self._resume is not None and self._wake is None:
+            self.frontier.plan(_now())
             await self.start(self._resume)
 
     async def start(self, continuous: bool = False) -> None:
