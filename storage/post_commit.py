@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Literal
 import pyarrow as pa
 from psycopg.rows import class_row
 
-from storage.ingest.result import CHANGE_SCHEMA, GONE_SCHEMA, IngestResult
-
 if TYPE_CHECKING:
     import psycopg
+
+    from storage.ingest.result import IngestResult
 
 Kind = Literal["score", "match"]
 #: attempts after which pending work counts as failed (it is still retried)
@@ -152,6 +152,8 @@ def listings_of(work: ClaimedWork) -> pa.RecordBatch:
 
 def changes_of(work: ClaimedWork) -> IngestResult:
     """The changes a claimed matching job matches."""
+    from storage.ingest.result import CHANGE_SCHEMA, GONE_SCHEMA, IngestResult
+
     assert work.payload is not None
     new, changed, gone = _decode(work.payload)
     return IngestResult(new_listings=new.cast(CHANGE_SCHEMA),

@@ -31,6 +31,8 @@ from engine.crawl.shards import ShardResult
 logger = logging.getLogger(__name__)
 
 _KEEP_RESULTS = 5000
+#: how often the frontier's changes are journaled (a restart re-runs at most this much)
+JOURNAL_EVERY_S = 0.5
 
 
 def _now() -> datetime:
@@ -97,9 +99,13 @@ class CrawlCoordinator:
         """Save the frontier's changes a few times a second, off the event loop."""
         assert self._journal is not None
         while True:
-            await asyncio.to_thread(self._journal.save, self.frontier,
-                                    continuous=self._continuous, totals=dict(self.totals))
-            await asyncio.sleep(0.25)
+            if self.frontier.changed:  # taken here, on the loop; written in a thread
+                changes = self.frontier.take_changes()
+                if not await asyncio.to_thread(self._journal.save, changes,
+                                               continuous=self._continuous,
+                                               totals=dict(self.totals)):
+                    self.frontier.give_back(changes)
+            await asyncio.sleep(JOURNAL_EVERY_S)
 
     def _poke(self) -> None:
         if self._wake is not None:

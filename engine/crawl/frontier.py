@@ -313,6 +313,11 @@ class Frontier:
         return sum(1 for t in self._not_before.values() if t > now)
 
     # --- journal -------------------------------------------------------------------------
+    @property
+    def changed(self) -> bool:
+        """Something changed since the last ``take_changes()``."""
+        return bool(self._dirty_events or self._dirty_shards or self._removed)
+
     def take_changes(self) -> FrontierChanges:
         """What changed since the last call (events, queued or leased shards, shards done)."""
         queued = {item[2].shard_id: item[2] for item in self._queue}

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from engine.crawl.shards import Shard
 
 if TYPE_CHECKING:
-    from engine.crawl.frontier import Frontier
+    from engine.crawl.frontier import Frontier, FrontierChanges
 
 logger = logging.getLogger(__name__)
 
@@ -27,11 +27,12 @@ class FrontierJournal:
         self._pool = pool(database_url, min_size=0, max_size=1, timeout=5.0)
         self.failures = 0
 
-    def save(self, frontier: Frontier, *, continuous: bool, totals: dict[str, int]) -> bool:
-        """Journal what changed since the last save; False when the database refused."""
+    def save(self, changes: FrontierChanges, *, continuous: bool,
+             totals: dict[str, int]) -> bool:
+        """Journal ``changes`` (``Frontier.take_changes()``, taken on the coordinator's loop:
+        this runs in a thread); False when the database refused (give them back)."""
         from storage.frontier import FrontierEvent, FrontierShard, save_frontier
 
-        changes = frontier.take_changes()
         events = [FrontierEvent(spider, eid, st.starts_at, st.due_at, st.last_low, st.crawls)
                   for (spider, eid), st in changes.events.items()]
         shards = [FrontierShard(sid, shard.to_json(), shard.attempt, not_before, worker)
@@ -42,8 +43,7 @@ class FrontierJournal:
             with self._pool.connection() as conn:
                 save_frontier(conn, self.run, continuous=continuous, counts=counts,
                               events=events, shards=shards, done=sorted(changes.removed))
-        except Exception as err:  # the database is away: keep the changes for next time
-            frontier.give_back(changes)
+        except Exception as err:  # the database is away: the caller keeps the changes
             self.failures += 1
             logger.warning("could not journal the frontier (will retry): %(err)s",
                            {"err": err})
