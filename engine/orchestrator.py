@@ -229,17 +229,14 @@ class Engine:
         """``coordinator.<method>(*args)``, waiting up to ``wait`` seconds for a restarting
         coordinator (Ray restarts it and retries the call); then a clear error."""
         import ray
-        from ray.exceptions import ActorDiedError, GetTimeoutError, RayActorError
+        from ray.exceptions import GetTimeoutError, RayActorError
 
         deadline = time.monotonic() + max(wait, 1.0)
         while True:
             try:
                 return ray.get(getattr(self.coordinator, method).remote(*args),
                                timeout=max(1.0, deadline - time.monotonic()))
-            except ActorDiedError as err:  # restarts exhausted or killed for good
-                raise CoordinatorUnavailable(
-                    f"the crawl coordinator is gone ({err}); restart ripcity run") from err
-            except (RayActorError, GetTimeoutError) as err:
+            except (RayActorError, GetTimeoutError) as err:  # died, restarting, or slow
                 if time.monotonic() >= deadline:
                     raise CoordinatorUnavailable(
                         f"the crawl coordinator did not answer {method} within {wait:.0f}s "
@@ -301,9 +298,7 @@ class Engine:
             status = dict(self._coordinator_call("status", wait=2.0))
             status["coordinator"] = "up"
             self._last_status = dict(status)
-        except CoordinatorUnavailable as err:
-            if "is gone" in str(err):
-                raise
+        except CoordinatorUnavailable:  # the cycle's own calls wait longer, or say so
             status = {**self._last_status, "coordinator": "restarting"}
         progress = self._ask_workers("progress")
         status["crawled_listings"] = sum(p["listings"] for p in progress)

@@ -67,11 +67,19 @@ def _session(url: str, sandbox: Any, **options: Any) -> Any:
 
 
 def _pids(engine: Any) -> list[int]:
+    """Every actor's process id (waiting for a restarted one to come back)."""
     import ray
 
     handles = [*engine.workers, *engine.writers, *engine.scorers, *engine.relays,
                engine.coordinator]
-    return [int(p) for p in ray.get([h.pid.remote() for h in handles], timeout=60)]
+
+    def ask() -> list[int] | None:
+        try:
+            return [int(p) for p in ray.get([h.pid.remote() for h in handles], timeout=10)]
+        except Exception:  # still restarting
+            return None
+
+    return wait_until(ask, 120, 0.5, "an actor did not come back")
 
 
 def _kill_mid_run(engine: Any, victim: Callable[[], Any], *, after: int = 600
