@@ -5,7 +5,9 @@
 Prints ONE JSON object: ``listings`` (committed), ``seconds`` (one full crawl cycle:
 discovery, every event on every marketplace, commit, scoring), ``listings_per_s``,
 ``peak_rss_mb`` (this process and all its children: Ray's raylet, GCS, workers, actors,
-the sandbox), ``lost`` / ``duplicated`` (against the sandbox's truth), ``refresh_p95_ms``
+the sandbox), ``lost`` / ``duplicated`` (against the sandbox's truth), ``unscored`` /
+``unmatched`` (live listings without a deal score or in a batch whose scoring is pending;
+committed changes whose alert matching is pending: ``storage.post_commit``), ``refresh_p95_ms``
 (refresh request row -> fresh listings queryable), ``recrawl`` (the same numbers for a
 second crawl of everything after the sandbox clock moved: the steady state, where most
 listings are unchanged), ``cpu_s`` (CPU seconds of each role during the crawl: crawl workers,
@@ -18,7 +20,8 @@ the pipeline's rate over that.
 
 Uses a scratch database (``bench.harness.scratch_database``: RIPCITY_DATABASE_URL's server,
 else 127.0.0.1:5432, else the embedded one), dropped afterwards. ``compare`` (the database
-against the sandbox's truth) is shared with the engine's end-to-end tests.
+against the sandbox's truth) is shared with the engine's end-to-end tests. Exits 1, saying
+which, when lost, duplicated, unscored or unmatched is not 0 (first crawl or re-crawl).
 """
 
 from __future__ import annotations
@@ -71,13 +74,31 @@ def duplicated_snapshots(conn: psycopg.Connection) -> int:
     return int(row[0]) if row else 0
 
 
+def post_commit_left(conn: psycopg.Connection) -> dict[str, int]:
+    """Post-commit work not done: ``unscored`` live listings (no deal score, or in a
+    committed batch whose scoring is still pending) and ``unmatched`` committed change
+    batches whose alert matching is still pending (``storage.post_commit``)."""
+    row = conn.execute(
+        "SELECT (SELECT count(*) FROM listings_current WHERE gone_at IS NULL "
+        "        AND deal_score IS NULL), "
+        "       (SELECT count(*) FROM post_commit_work WHERE score_pending), "
+        "       (SELECT count(*) FROM post_commit_work WHERE match_pending)").fetchone()
+    assert row is not None
+    return {"unscored": int(row[0]) + int(row[1]), "unmatched": int(row[2])}
+
+
 def compare(conn: psycopg.Connection, base_url: str,
             markets: tuple[str, ...] | None = None) -> dict[str, int]:
-    """Lost / unexpected / duplicated listings of the database against the sandbox."""
+    """Lost / unexpected / duplicated listings of the database against the sandbox, and
+    post-commit work left undone (unscored / unmatched)."""
     expected, stored = truth_keys(base_url, markets), stored_keys(conn)
     return {"expected": len(expected), "stored": len(stored),
             "lost": len(expected - stored), "unexpected": len(stored - expected),
-            "duplicated": duplicated_snapshots(conn)}
+            "duplicated": duplicated_snapshots(conn), **post_commit_left(conn)}
+
+
+#: what must be 0 after a cycle (the benchmark fails loudly otherwise)
+MUST_BE_ZERO = ("lost", "duplicated", "unscored", "unmatched")
 
 
 _ROLES = (("ray::CrawlWorker", "crawl_workers"), ("ray::IngestWriter", "writers"),
@@ -219,7 +240,8 @@ def _recrawl(engine: Any, url: str, base_url: str, spiders: tuple[str, ...],
             "price_changes": delta("total_price_changes"), "gone": delta("total_gone"),
             "errors": int(after.get("errors", 0) or 0) - int(before.get("errors", 0) or 0),
             "lost": check["lost"], "unexpected": check["unexpected"],
-            "duplicated": check["duplicated"], "cpu_s": cpu,
+            "duplicated": check["duplicated"], "unscored": check["unscored"],
+            "unmatched": check["unmatched"], "cpu_s": cpu,
             "cpu_us_per_listing": round(sum(cpu.values()) / listings * 1e6) if listings
             else None}
 
@@ -305,6 +327,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "listings_per_s": round(committed / seconds) if seconds else 0,
             "peak_rss_mb": round(rss.peak_mb), "lost": check["lost"],
             "duplicated": check["duplicated"], "unexpected": check["unexpected"],
+            "unscored": check["unscored"], "unmatched": check["unmatched"],
             "expected": check["expected"], "refresh_p95_ms": p95 and round(p95),
             "refreshes": len(latencies), "errors": summary.get("errors", 0),
             "rejects": summary.get("total_rejects", 0), "startup_s": round(startup, 1),
@@ -318,5 +341,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return out
 
 
+def failures(out: dict[str, Any]) -> list[str]:
+    """What went wrong in a run's output: each of ``MUST_BE_ZERO`` that is not, per crawl."""
+    bad = [f"{k}={out.get(k)}" for k in MUST_BE_ZERO if out.get(k)]
+    recrawl = out.get("recrawl") or {}
+    bad += [f"recrawl {k}={recrawl.get(k)}" for k in MUST_BE_ZERO if recrawl.get(k)]
+    return bad
+
+
 if __name__ == "__main__":
-    sys.exit(0 if main() else 1)
+    result = main()
+    if problems := failures(result):
+        print(f"bench.pipeline FAILED: {', '.join(problems)} (all must be 0)", file=sys.stderr)
+        sys.exit(1)
+    sys.exit(0 if result else 1)

@@ -5,7 +5,9 @@ a dead worker's shard (same observation stamp, so nothing duplicates). Ingest wr
 scorers restart and Ray retries their calls on the restarted actor (writes are idempotent).
 Resource hints default to 0 CPUs so a 2-core laptop fits every actor; on a cluster whose
 nodes advertise ``crawl`` / ``ingest`` / ``score`` (``ray_cluster.yaml``) each actor asks
-for one unit, which spreads them over the node types made for them.
+for one unit, which spreads them over the node types made for them. The coordinator asks
+for a sliver of ``head``, which only the head node (and a local start) has; it restarts
+and resumes from its journal in PostgreSQL.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from engine.deals.actor import DealScorerActor
 from engine.ingest_writer import IngestWriter
 
 WRITE_RETRIES = 5
+#: the coordinator's share of the head node's ``head`` resource (several engines may share
+#: a head node; each needs to land there)
+HEAD_SHARE = 0.001
 
 
 def _resources(kind: str) -> dict[str, float] | None:
@@ -64,7 +69,13 @@ def make_worker(worker_id: str, scrapy_settings: dict[str, Any], writers: list[s
     return cls.remote(worker_id, scrapy_settings, writers, scorers, relays, **kwargs)
 
 
-def make_coordinator(frontier: Any, workers: list[Any], **kwargs: Any) -> Any:
-    cls = ray.remote(CrawlCoordinator).options(max_restarts=0, num_cpus=0,
-                                               max_concurrency=1000)
+def make_coordinator(frontier: Any, workers: list[Any], *, name: str | None = None,
+                     **kwargs: Any) -> Any:
+    """The coordinator, on the head node (the ``head`` resource ``ray_cluster.yaml`` and the
+    local start give it); it restarts forever and resumes from its journal (``kwargs``:
+    ``database_url`` and ``run``), and Ray retries the driver's calls on the restarted one."""
+    head = {"head": HEAD_SHARE} if ray.cluster_resources().get("head") else None
+    cls = ray.remote(CrawlCoordinator).options(max_restarts=-1, max_task_retries=-1,
+                                               num_cpus=0, max_concurrency=1000, name=name,
+                                               resources=head)
     return cls.remote(frontier, workers, **kwargs)

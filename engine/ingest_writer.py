@@ -1,9 +1,11 @@
 """``IngestWriter`` actor: commits batches through ``storage.ingest`` and publishes changes.
 
-Each call is one transaction (events, or one coalesced listings chunk with its stats and
-rejects); the call returns only after commit, which is the acknowledgement the crawl
-worker waits for. Writes are idempotent on ``(marketplace, listing_id, observed_at)``, so
-Ray re-running a call on a restarted writer (``max_task_retries``) duplicates nothing.
+Each call is one transaction (events, or one coalesced listings chunk with the post-commit
+work it calls for: its deal scoring and its changes' alert matching, ``storage.post_commit``;
+then its stats and rejects); the call returns only after commit, which is the
+acknowledgement the crawl worker waits for. Writes are idempotent on ``(marketplace,
+listing_id, observed_at)``, so Ray re-running a call on a restarted writer
+(``max_task_retries``) duplicates nothing.
 
 ``write`` and ``mark_gone`` return two values (call them with ``num_returns=2``): a small
 ``WriteSummary`` and what changed, which the crawl worker forwards by reference to the
@@ -59,13 +61,14 @@ class WriteSummary(WriteCounts):
 
     rows: int = 0  # listings sent
     seconds: float = 0.0
+    work_id: int | None = None  # its post-commit work (``storage.post_commit``)
 
     @classmethod
     def of(cls, result: IngestResult | None, rows: int) -> WriteSummary:
         """The counts of what ``write_snapshots`` returned (None: no listings were sent)."""
         if result is None:
             return cls(rows=rows)
-        return cls(rows=rows, written=result.inserted,
+        return cls(rows=rows, written=result.inserted, work_id=result.work_id,
                    new_listings=result.new_listings.num_rows,
                    price_changes=result.price_changes.num_rows, gone=result.gone.num_rows,
                    quarantined=result.quarantined)
@@ -117,8 +120,8 @@ class IngestWriter:
         t0 = time.monotonic()
         result = None
         with self._pool.connection() as conn:
-            if listings.num_rows:
-                result = write_snapshots(conn, listings, complete=complete)
+            if listings.num_rows:  # its scoring and matching are recorded with it
+                result = write_snapshots(conn, listings, complete=complete, post_commit=True)
             if stats:
                 write_price_stats(conn, stats)
             if rejects:
@@ -130,13 +133,15 @@ class IngestWriter:
         return summary, result
 
     def mark_gone(self, marketplace: str, source_event_id: str, seen_listing_ids: list[str],
-                  observed_at: datetime) -> tuple[WriteSummary, pa.Table]:
-        """Listings of a completely crawled event that were not seen are gone."""
-        from storage.ingest import mark_gone
+                  observed_at: datetime) -> tuple[WriteSummary, IngestResult]:
+        """Listings of a completely crawled event that were not seen are gone (their alert
+        matching is recorded with them)."""
+        from storage.ingest import mark_gone_recorded
 
         with self._pool.connection() as conn:
-            gone = mark_gone(conn, marketplace, source_event_id, seen_listing_ids, observed_at)
-        return WriteSummary(gone=gone.num_rows), gone
+            result = mark_gone_recorded(conn, marketplace, source_event_id, seen_listing_ids,
+                                        observed_at)
+        return WriteSummary(gone=result.gone.num_rows, work_id=result.work_id), result
 
     def stats(self) -> dict[str, int]:
         return dict(self.counts)

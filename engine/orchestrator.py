@@ -91,6 +91,14 @@ def _discovering(spiders: dict[str, str]) -> set[str]:
     return {n for n in spiders if getattr(SPIDERS[n], "discovers", True)}
 
 
+#: how long a driver call waits for a restarting coordinator before it gives up
+COORDINATOR_WAIT_S = 120.0
+
+
+class CoordinatorUnavailable(RuntimeError):
+    """The crawl coordinator did not come back in time (or is gone for good)."""
+
+
 class Engine:
     """The running engine (Ray must be initialised; see ``engine.cluster``)."""
 
@@ -106,6 +114,9 @@ class Engine:
         self.coordinator: Any = None
         self.spiders: dict[str, str] = {}
         self.maintenance: Any = None  # engine.maintenance.MaintenanceLoop once started
+        self.run_id = ""
+        self._last_status: dict[str, Any] = {}
+        self.reaper: Any = None  # engine.post_commit.PostCommitReaper once started
 
     def start(self, continuous: bool = False) -> Engine:
         """Create every actor and wait until the crawl workers' Scrapy runtimes are up."""
@@ -140,9 +151,14 @@ class Engine:
                             renderer_slots=o.renderer_slots, speed=o.speed,
                             discover_spiders=_discovering(self.spiders),
                             clock_offset=timedelta(seconds=o.clock_offset_s))
-        self.coordinator = actors.make_coordinator(frontier, self.workers,
-                                                   slots_per_worker=o.slots_per_worker)
+        self.run_id = tag
+        self.coordinator = actors.make_coordinator(
+            frontier, self.workers, name=f"{tag}-coordinator",
+            slots_per_worker=o.slots_per_worker, database_url=self.database_url, run=tag)
         ray.get(self.coordinator.start.remote(continuous))
+        from engine.post_commit import PostCommitReaper
+
+        self.reaper = PostCommitReaper(self.database_url, self.scorers, self.relays).start()
         return self
 
     def start_maintenance(self, **options: Any) -> Any:
@@ -160,29 +176,88 @@ class Engine:
     # --- work ----------------------------------------------------------------------------
     def run_cycle(self, timeout: float = 3600.0) -> dict[str, Any]:
         """One full crawl: discover events on every marketplace, then crawl each one."""
-        import ray
 
         t0 = time.monotonic()
-        ray.get(self.coordinator.discover.remote())
-        if not ray.get(self.coordinator.wait_idle.remote(timeout)):
+        self.discover()
+        if not self._wait_idle(t0 + timeout):
             raise TimeoutError(f"discovery did not finish within {timeout:.0f}s")
-        ray.get(self.coordinator.plan.remote())
-        left = max(1.0, timeout - (time.monotonic() - t0))
-        if not ray.get(self.coordinator.wait_idle.remote(left)):
+        self.plan()
+        if not self._wait_idle(t0 + timeout):
             raise TimeoutError(f"the crawl cycle did not finish within {timeout:.0f}s")
         self.flush()
         summary = self.status()
+        summary.update(self.stored())
         summary["cycle_seconds"] = round(time.monotonic() - t0, 2)
         return summary
 
-    def flush(self) -> None:
+    def stored(self) -> dict[str, int]:
+        """What the database holds (``written`` snapshots, ``live`` and ``scored`` live
+        listings, ``unscored`` = live minus scored, ``quarantined``, ``matched``), for the
+        summary: counters in actors' memory undercount after a restart."""
+        from storage.db import connect
+        from storage.ops import stored_counts
+
+        with connect(self.database_url) as conn:
+            counts = dataclasses.asdict(stored_counts(conn))
+        counts["unscored"] = counts["live"] - counts["scored"]
+        return counts
+
+    def discover(self) -> int:
+        """Queue a discovery shard per marketplace."""
+        return int(self._coordinator_call("discover"))
+
+    def plan(self) -> int:
+        """Queue shards for every due event."""
+        return int(self._coordinator_call("plan"))
+
+    def idle(self) -> bool:
+        """Nothing queued or running right now."""
+        return bool(self._coordinator_call("wait_idle", 0.0))
+
+    def _wait_idle(self, deadline: float) -> bool:
+        """Until the coordinator has nothing queued or running (asked in short waits, so a
+        coordinator restarting meanwhile is waited for and asked again); False at
+        ``deadline``."""
+        while time.monotonic() < deadline:
+            step = min(5.0, max(0.1, deadline - time.monotonic()))
+            if self._coordinator_call("wait_idle", step, wait=deadline - time.monotonic()):
+                return True
+        return False
+
+    def _coordinator_call(self, method: str, *args: Any, wait: float = COORDINATOR_WAIT_S
+                          ) -> Any:
+        """``coordinator.<method>(*args)``, waiting up to ``wait`` seconds for a restarting
+        coordinator (Ray restarts it and retries the call); then a clear error."""
+        import ray
+        from ray.exceptions import GetTimeoutError, RayActorError
+
+        deadline = time.monotonic() + max(wait, 1.0)
+        while True:
+            try:
+                return ray.get(getattr(self.coordinator, method).remote(*args),
+                               timeout=max(1.0, deadline - time.monotonic()))
+            except (RayActorError, GetTimeoutError) as err:  # died, restarting, or slow
+                if time.monotonic() >= deadline:
+                    raise CoordinatorUnavailable(
+                        f"the crawl coordinator did not answer {method} within {wait:.0f}s "
+                        f"(restarting, or no node offers the 'head' resource)") from err
+                logger.info("coordinator unavailable for %(m)s, waiting: %(err)s",
+                            {"m": method, "err": err})
+                time.sleep(0.5)
+
+    def flush(self, timeout: float = 600.0) -> None:
         """Wait until every committed chunk is scored and its changes matched.
 
-        A worker that died has nothing left to wait for (its calls in flight died with it,
-        and its shards are re-run, which reports their changes again): a worker that is
-        restarting is skipped rather than failing the cycle.
+        First the workers' own calls in flight (a restarting worker is skipped: its calls
+        died with it), then whatever post-commit work is still pending in the database is
+        redone (``PostCommitReaper.drain``).
         """
         self._ask_workers("flush_downstream")
+        if self.reaper is not None:
+            left = self.reaper.drain(timeout)
+            if left is None or left.pending:
+                logger.warning("post-commit work still pending after %(t).0fs: %(left)s",
+                               {"t": timeout, "left": left})
 
     def _ask_workers(self, method: str) -> list[Any]:
         """Each live crawl worker's answer to ``method`` (a restarting one is left out: its
@@ -201,14 +276,14 @@ class Engine:
 
     def refresh(self, targets: list[tuple[str, str]]) -> list[str]:
         """Queue refresh shards ahead of everything; returns their shard ids."""
-        import ray
-
-        return ray.get(self.coordinator.refresh.remote(targets))
+        return list(self._coordinator_call("refresh", targets))
 
     def wait_shards(self, shard_ids: list[str], timeout: float = 30.0) -> dict[str, Any]:
-        import ray
+        return dict(self._coordinator_call("wait_shards", shard_ids, timeout,
+                                           wait=timeout + COORDINATOR_WAIT_S))
 
-        return ray.get(self.coordinator.wait_shards.remote(shard_ids, timeout))
+    def set_clock_offset(self, seconds: float) -> None:
+        self._coordinator_call("set_clock_offset", seconds)
 
     def targets_for(self, marketplace_ids: list[tuple[str, str]]) -> list[tuple[str, str]]:
         """(marketplace, source_event_id) -> (spider, source_event_id) for every spider."""
@@ -217,9 +292,14 @@ class Engine:
 
     # --- views ---------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
-        import ray
-
-        status = ray.get(self.coordinator.status.remote())
+        """The coordinator's and the workers' progress; while the coordinator restarts, its
+        last answer with ``coordinator: "restarting"``."""
+        try:
+            status = dict(self._coordinator_call("status", wait=2.0))
+            status["coordinator"] = "up"
+            self._last_status = dict(status)
+        except CoordinatorUnavailable:  # the cycle's own calls wait longer, or say so
+            status = {**self._last_status, "coordinator": "restarting"}
         progress = self._ask_workers("progress")
         status["crawled_listings"] = sum(p["listings"] for p in progress)
         status["committed_listings"] = sum(p["committed"] for p in progress)
@@ -233,6 +313,11 @@ class Engine:
         status["shard_errors"] = status.get("errors", 0)
         status["errors"] = (status["shard_errors"] + status.get("total_errors", 0)
                             + status["score_errors"] + status["hook_errors"])
+        work = self.reaper.counts() if self.reaper is not None else None
+        if work is not None:  # committed batches not yet scored / matched
+            status["scoring_pending"] = work.score_pending
+            status["matching_pending"] = work.match_pending
+            status["post_commit_failed"] = work.failed
         if self.maintenance is not None:  # counted apart: periodic work, not the crawl
             status["maintenance"] = self.maintenance.status()
             status["maintenance_errors"] = self.maintenance.errors
@@ -245,6 +330,9 @@ class Engine:
         if self.maintenance is not None:
             self.maintenance.stop()
             self.maintenance = None
+        if self.reaper is not None:
+            self.reaper.stop()
+            self.reaper = None
         if self.coordinator is not None:
             try:
                 ray.get(self.coordinator.stop.remote(), timeout=10)

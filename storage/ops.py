@@ -40,7 +40,19 @@ SELECT
   (SELECT count(*) FROM alert_outbox WHERE status IN ('pending', 'sending'))
      AS alerts_pending,
   (SELECT count(*) FROM alert_outbox WHERE status = 'failed'
-     AND created_at > now() - interval '24 hours') AS alerts_failed_24h
+     AND created_at > now() - interval '24 hours') AS alerts_failed_24h,
+  (SELECT count(*) FILTER (WHERE score_pending) FROM post_commit_work) AS scoring_pending,
+  (SELECT count(*) FILTER (WHERE match_pending) FROM post_commit_work) AS matching_pending,
+  (SELECT count(*) FROM post_commit_work WHERE attempts >= 5) AS post_commit_failed
+"""
+#: what the database holds: the run summary's counts (``stored_counts``)
+_STORED = """
+SELECT (SELECT count(*) FROM listing_snapshots) AS written,
+       (SELECT count(*) FROM listings_current WHERE gone_at IS NULL) AS live,
+       (SELECT count(*) FROM listings_current WHERE gone_at IS NULL
+          AND deal_score IS NOT NULL) AS scored,
+       (SELECT count(*) FROM quarantine) AS quarantined,
+       (SELECT count(*) FROM alert_matches) AS matched
 """
 _ALERT_LATENCY = """
 SELECT o.channel, count(*) AS sent,
@@ -91,6 +103,23 @@ class Backlog:
     refresh_oldest_s: float | None
     alerts_pending: int
     alerts_failed_24h: int
+    #: committed batches whose deal scoring / alert matching is not done yet
+    scoring_pending: int = 0
+    matching_pending: int = 0
+    #: of those, tried 5 times or more (still retried: see storage.post_commit)
+    post_commit_failed: int = 0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StoredCounts:
+    """What the database holds: snapshots written, live and scored listings, quarantined
+    records, alert matches (the run summary reports these, not actors' counters)."""
+
+    written: int
+    live: int
+    scored: int
+    quarantined: int
+    matched: int
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -128,6 +157,14 @@ async def backlog(conn: psycopg.AsyncConnection[Any]) -> Backlog:
 async def alert_latency(conn: psycopg.AsyncConnection[Any]) -> list[ChannelLatency]:
     """Observed-to-sent latency per channel over the last 24 h (p50 / p95 / max)."""
     return await _all(conn, ChannelLatency, _ALERT_LATENCY)
+
+
+def stored_counts(conn: psycopg.Connection[Any]) -> StoredCounts:
+    """Counts of what is stored (a few full counts: for a run's summary, not a poll)."""
+    with conn.cursor(row_factory=class_row(StoredCounts)) as cur:
+        row = cur.execute(_STORED).fetchone()
+    assert row is not None
+    return row
 
 
 async def migration_checksums(conn: psycopg.AsyncConnection[Any]) -> dict[int, str]:

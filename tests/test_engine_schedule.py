@@ -67,7 +67,8 @@ def test_a_dead_workers_shard_is_requeued_with_the_same_stamp_then_given_up() ->
     first = f.lease("w0", NOW)
     assert first is not None
     assert f.release_worker("w0", "killed", NOW) == 1
-    again = f.lease("w1", NOW)
+    assert f.lease("w1", NOW) is None  # backing off
+    again = f.lease("w1", NOW + timedelta(seconds=f.backoff(1) + 60))
     assert again is not None and again.shard_id == first.shard_id
     assert again.observed_at == first.observed_at and again.attempt == 1
     assert not f.fail(again.shard_id, "boom", NOW)  # second failure: given up, counted
@@ -98,3 +99,52 @@ def test_over_budget_marketplaces_are_skipped() -> None:
     f.add_events("seatgeek", [(f"e{i}", None) for i in range(6)], NOW)
     assert f.plan(NOW) == 1
     assert f.status()["over_budget"] == 1
+
+
+def test_a_failed_shard_backs_off_exponentially_with_jitter() -> None:
+    f = _frontier(max_attempts=10)
+    waits = [f.backoff(n) for n in range(1, 7)]
+    assert waits[0] <= 2.0 < waits[5] <= 61.0  # initial 1 s (+ jitter), capped at 60 s
+    assert waits[4] > waits[1]
+    assert len({round(f.backoff(3), 6) for _ in range(5)}) > 1  # jittered
+    f.add_events("seatgeek", [("e1", None)], NOW)
+    f.plan(NOW)
+    shard = f.lease("w0", NOW)
+    assert shard is not None
+    f.fail(shard.shard_id, "boom", NOW)
+    assert f.lease("w0", NOW) is None and f.backing_off(NOW) == 1
+    assert f.lease("w0", NOW + timedelta(minutes=2)) is not None
+
+
+def test_a_shard_no_worker_could_take_spends_no_attempt() -> None:
+    f = _frontier(max_attempts=2)
+    f.add_events("seatgeek", [("e1", None)], NOW)
+    f.plan(NOW)
+    later = NOW
+    for _ in range(5):  # the worker stays unavailable: the shard is never given up
+        later += timedelta(minutes=2)
+        shard = f.lease("w0", later)
+        assert shard is not None and shard.attempt == 0
+        assert f.fail(shard.shard_id, "unavailable", later, spent=False)
+    assert f.status().get("failed", 0) == 0 and f.status()["unavailable"] == 5
+
+
+def test_a_restored_frontier_has_the_schedule_queue_and_attempts_it_journaled() -> None:
+    f = _frontier(max_attempts=5)
+    f.add_events("seatgeek", [(f"e{i}", None) for i in range(4)], NOW)
+    f.plan(NOW)
+    leased = f.lease("w0", NOW)
+    assert leased is not None
+    f.fail(leased.shard_id, "boom", NOW)
+    changes = f.take_changes()
+    assert not f.take_changes()  # taken once
+    g = _frontier(max_attempts=5)
+    g.restore({k: (s.starts_at, s.due_at, s.last_low, s.crawls)
+               for k, s in changes.events.items()},
+              [(shard, not_before) for shard, _, not_before in changes.shards.values()],
+              changes.counts)
+    assert set(g.events) == set(f.events) and g.backlog == f.backlog
+    later = NOW + timedelta(minutes=2)
+    again = {s.shard_id: s for s in (g.lease("w1", later), g.lease("w1", later)) if s}
+    assert again[leased.shard_id].attempt == 1
+    assert again[leased.shard_id].observed_at == leased.observed_at

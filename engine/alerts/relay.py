@@ -3,6 +3,9 @@
 It sits beside the write path rather than in it, so a refresh's ack does not wait for
 alert matching; crawl workers feed it through a bounded window, so a slow matcher still
 pushes back on the crawl. Hooks are loaded once per relay (``engine.alerts.hooks``).
+Changes arrive with the post-commit work they were recorded as (``storage.post_commit``):
+once every hook took them, that work is finished; otherwise the ``PostCommitReaper`` has the
+relay match them again (``redo_pending``) until it is done (matching is idempotent).
 """
 
 from __future__ import annotations
@@ -21,9 +24,49 @@ class ChangeRelay:
                  hook_specs: list[str] | None = None) -> None:
         self._hooks = load_hooks(hook_specs, database_url)
         self.counts: Counter[str] = Counter()
+        self._pool = None
+        if database_url:
+            from storage.db import pool
+
+            self._pool = pool(database_url, min_size=0, max_size=1)
 
     def on_changes(self, changes: Any) -> int:
-        """Hand ``changes`` to every hook; returns how many hooks failed (logged)."""
+        """Hand ``changes`` to every hook, then finish their post-commit work; returns how
+        many hooks failed (logged; the work stays pending)."""
+        errors = self._run_hooks(changes)
+        work_id = getattr(changes, "work_id", None)
+        if not errors and work_id is not None and self._pool is not None:
+            from storage.post_commit import finish_work
+
+            with self._pool.connection() as conn:
+                finish_work(conn, work_id, "match")
+        return errors
+
+    def redo_pending(self, everything: bool = False, limit: int = 100) -> int:
+        """Match again the changes whose matching was left undone (the due ones, or
+        ``everything`` pending); returns how many were done."""
+        from storage.post_commit import changes_of, claim_due, fail_work, finish_work
+
+        assert self._pool is not None, "redo_pending needs a database"
+        done = 0
+        for _ in range(limit):
+            with self._pool.connection() as conn:
+                failed: tuple[int, str] | None = None
+                with conn.transaction():
+                    work = claim_due(conn, "match", everything=everything)
+                    if work is None:
+                        break
+                    if self._run_hooks(changes_of(work)):
+                        failed = (work.id, "a change hook failed (see the relay's log)")
+                    else:
+                        finish_work(conn, work.id, "match")
+                        done += 1
+                if failed is not None:
+                    fail_work(conn, *failed)
+                    break
+        return done
+
+    def _run_hooks(self, changes: Any) -> int:
         errors = 0
         for hook in self._hooks:
             try:
@@ -34,6 +77,12 @@ class ChangeRelay:
                 logger.exception("change hook %(hook)r failed", {"hook": hook})
         self.counts["batches"] += 1
         return errors
+
+    def pid(self) -> int:
+        """This actor's process id (operators and the chaos tests kill it by it)."""
+        import os
+
+        return os.getpid()
 
     def hooks(self) -> list[str]:
         return [type(h).__name__ for h in self._hooks]

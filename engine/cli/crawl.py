@@ -47,20 +47,16 @@ def crawl(
             shard_ids = engine.refresh(engine.targets_for([(marketplace, e) for e in event]))
             _progress(engine, stop, timeout, lambda: _done(engine, shard_ids))
         else:
-            import ray
-
-            ray.get(engine.coordinator.discover.remote())
+            engine.discover()
             _progress(engine, stop, timeout, lambda: _idle(engine))
-            ray.get(engine.coordinator.plan.remote())
+            engine.plan()
             _progress(engine, stop, timeout, lambda: _idle(engine) and (once or stop.is_set()))
         engine.flush()
-        print_summary(engine.status())
+        print_summary({**engine.status(), **engine.stored()})
 
 
 def _idle(engine: Any) -> bool:
-    import ray
-
-    return bool(ray.get(engine.coordinator.wait_idle.remote(0.0)))
+    return engine.idle()
 
 
 def _done(engine: Any, shard_ids: list[str]) -> bool:

@@ -25,10 +25,12 @@ def print_summary(summary: dict[str, Any]) -> None:
     from rich.table import Table
 
     table = Table(title="crawl cycle summary", show_header=False)
+    # written / live / scored / unscored / quarantined / matched: counted in the database
     for key in ("cycle_seconds", "events", "total_shards", "total_pages", "total_listings",
-                "total_written", "total_new_listings", "total_price_changes", "total_gone",
-                "scored", "deals",
-                "total_rejects", "total_quarantined", "errors", "failed", "requeued"):
+                "written", "total_new_listings", "total_price_changes", "total_gone",
+                "live", "scored", "unscored", "deals", "matched", "total_rejects",
+                "quarantined", "scoring_pending", "matching_pending", "post_commit_failed",
+                "errors", "failed", "requeued"):
         table.add_row(key.removeprefix("total_"), str(summary.get(key, 0)))
     Console().print(table)
     for err in summary.get("last_errors") or []:
@@ -141,7 +143,6 @@ def _check_ports(settings: Settings, *, api: bool, sandbox: bool) -> None:
 
 
 def _serve(session: Session, stop: StopSignals, serve_api: bool) -> None:
-    import ray
 
     from api.app import create_app
     from engine.cli.api_server import ApiServer
@@ -171,12 +172,12 @@ def _serve(session: Session, stop: StopSignals, serve_api: bool) -> None:
         with StatusReporter(url) as reporter:
             while not stop.event.is_set():
                 if last_discover is None or time.monotonic() - last_discover >= rediscover:
-                    ray.get(engine.coordinator.discover.remote())
+                    engine.discover()
                     last_discover = time.monotonic()
                 if session.sandbox is not None and time.monotonic() - synced >= 10:
                     synced = time.monotonic()  # the sandbox's simulated clock runs on
                     offset = sandbox_clock_offset(session.sandbox)
-                    engine.coordinator.set_clock_offset.remote(offset)
+                    engine.set_clock_offset(offset)
                 reporter.update(engine.status())
                 stop.event.wait(0.5)
     finally:

@@ -17,6 +17,8 @@ _ROWS = (
     ("shards done", "total_shards"), ("backlog (shards)", "backlog"),
     ("running shards", "in_flight"), ("events tracked", "events"),
     ("errors", "errors"), ("rejects", "total_rejects"), ("quarantined", "total_quarantined"),
+    ("batches to score", "scoring_pending"), ("batches to match", "matching_pending"),
+    ("post-commit failing", "post_commit_failed"), ("coordinator", "coordinator"),
     ("next due in (s)", "next_due_in_s"),
 )
 
@@ -78,6 +80,9 @@ class StatusReporter:
 
 def plain_line(status: dict[str, Any], rate: float = 0.0) -> str:
     keys = ("committed_listings", "total_written", "total_price_changes", "backlog",
-            "in_flight", "errors", "total_shards")
+            "in_flight", "errors", "total_shards", "scoring_pending", "matching_pending",
+            "post_commit_failed")
     fields = " ".join(f"{k}={status.get(k, 0)}" for k in keys)
+    if status.get("coordinator") == "restarting":
+        fields += " coordinator=restarting"
     return f"engine: rate={rate:.0f}/s {fields}"

@@ -2,7 +2,13 @@
 
 The ``CrawlCoordinator`` actor keeps one ``Frontier`` as its state (Ray's "global
 variables live in an actor" pattern); keeping it free of I/O lets tests drive the whole
-schedule with a fake clock.
+schedule with a fake clock. What changed since the last ``take_changes()`` is tracked, so
+the coordinator can journal it to PostgreSQL (``storage.frontier``) and a restarted
+coordinator ``restore``s it.
+
+A failed shard is retried after an exponential backoff with jitter (tenacity's
+``wait_exponential_jitter``); a shard that no worker could take (the worker was
+unavailable) goes back without spending an attempt.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ import logging
 from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
+
+from tenacity import RetryCallState, wait_exponential_jitter
 
 from engine.crawl.cadence import DailyBudget, recrawl_interval, volatility
 from engine.crawl.shards import Shard, ShardResult, new_shard
@@ -31,6 +39,20 @@ class _EventState:
 
 
 @dataclasses.dataclass(slots=True)
+class FrontierChanges:
+    """What changed since the last ``Frontier.take_changes()``: to journal."""
+
+    events: dict[tuple[str, str], _EventState]
+    #: shard id -> (shard, worker leasing it or None, retry not before)
+    shards: dict[str, tuple[Shard, str | None, datetime | None]]
+    removed: set[str]
+    counts: dict[str, int]
+
+    def __bool__(self) -> bool:
+        return bool(self.events or self.shards or self.removed)
+
+
+@dataclasses.dataclass(slots=True)
 class _Lease:
     shard: Shard
     worker: str
@@ -44,7 +66,9 @@ class Frontier:
         spiders: spider name -> marketplace (whose daily budget it spends).
         budgets: marketplace -> requests per day (0 = unlimited, e.g. the sandbox).
         events_per_shard: events one listing shard crawls.
-        max_attempts: a shard that failed this often is dropped (counted as failed).
+        max_attempts: a shard that failed this often is dropped (counted as failed); with
+            the default backoff six attempts span about half a minute of failures.
+        retry_initial_s, retry_max_s: the backoff before the first retry, and its cap.
         renderer_slots: browser shards that may run at once (the renderer pool size).
         speed: schedule speed-up (intervals are divided by it).
         clock_offset: the marketplaces' clock minus ours, for "time to event" (the
@@ -52,9 +76,10 @@ class Frontier:
     """
 
     def __init__(self, spiders: dict[str, str], budgets: dict[str, int] | None = None, *,
-                 events_per_shard: int = 4, max_attempts: int = 3, renderer_slots: int = 1,
+                 events_per_shard: int = 4, max_attempts: int = 6, renderer_slots: int = 1,
                  speed: float = 1.0, discover_spiders: set[str] | None = None,
-                 clock_offset: timedelta = timedelta(0)) -> None:
+                 clock_offset: timedelta = timedelta(0), retry_initial_s: float = 1.0,
+                 retry_max_s: float = 60.0) -> None:
         self.spiders = dict(spiders)
         self.discover_spiders = set(discover_spiders if discover_spiders is not None
                                     else spiders)
@@ -72,15 +97,33 @@ class Frontier:
         self._shard_events: dict[str, tuple[str, ...]] = {}
         self.counts: Counter[str] = Counter()
         self.last_errors: list[str] = []
+        self._backoff = wait_exponential_jitter(initial=retry_initial_s, max=retry_max_s,
+                                                jitter=retry_initial_s)
+        self._not_before: dict[str, datetime] = {}  # shard id -> retry not before
+        self._dirty_events: set[tuple[str, str]] = set()
+        self._dirty_shards: set[str] = set()
+        self._removed: set[str] = set()
 
     # --- planning ------------------------------------------------------------------------
-    def _push(self, shard: Shard) -> None:
+    def _push(self, shard: Shard, not_before: datetime | None = None) -> None:
         heapq.heappush(self._queue, (shard.priority, next(self._seq), shard))
+        if not_before is not None:
+            self._not_before[shard.shard_id] = not_before
         for eid in shard.event_ids:
             state = self.events.get((shard.spider, eid))
             if state is not None:
                 state.busy = True
         self.counts["queued"] += 1
+        self._dirty_shards.add(shard.shard_id)
+        self._removed.discard(shard.shard_id)
+
+    def _touch(self, spider: str, eid: str) -> None:
+        self._dirty_events.add((spider, eid))
+
+    def _drop(self, shard_id: str) -> None:
+        self._not_before.pop(shard_id, None)
+        self._dirty_shards.discard(shard_id)
+        self._removed.add(shard_id)
 
     def _spend(self, spider: str, cost: int, now: datetime) -> bool:
         budget = self.budgets.get(self.spiders.get(spider, spider))
@@ -110,6 +153,7 @@ class Frontier:
                 new += 1
             elif starts_at is not None:
                 state.starts_at = starts_at
+            self._touch(spider, source_id)
         return new
 
     def plan(self, now: datetime) -> int:
@@ -137,6 +181,7 @@ class Frontier:
             if spider not in self.spiders:
                 continue
             self.events.setdefault((spider, eid), _EventState(None, due_at=now))
+            self._touch(spider, eid)
             shard = new_shard(spider, self.spiders[spider], observed_at=now,
                               event_ids=(eid,), priority=0)
             self._spend(spider, 1, now)  # counted, never refused: a person is waiting
@@ -159,6 +204,10 @@ class Frontier:
             if express and shard.priority > 0:
                 skipped.append(item)
                 break
+            wait = self._not_before.get(shard.shard_id)
+            if wait is not None and wait > now:  # backing off after a failure
+                skipped.append(item)
+                continue
             if shard.needs_browser and self._browser_leases() >= self.renderer_slots:
                 skipped.append(item)
                 continue
@@ -168,6 +217,8 @@ class Frontier:
             heapq.heappush(self._queue, item)
         if found is not None:
             self._leases[found.shard_id] = _Lease(found, worker, now)
+            self._not_before.pop(found.shard_id, None)
+            self._dirty_shards.add(found.shard_id)
             self.counts["leased"] += 1
         return found
 
@@ -178,6 +229,7 @@ class Frontier:
             self.counts["late_ack"] += 1
             return
         shard = lease.shard
+        self._drop(shard.shard_id)
         self.counts["acked"] += 1
         seen = {e.source_event_id: e for e in result.events}
         if shard.discover_only:
@@ -195,18 +247,22 @@ class Frontier:
             state.last_low = low if low is not None else state.last_low
             state.crawls += 1
             state.busy = False
+            self._touch(shard.spider, eid)
             state.due_at = now + recrawl_interval(state.starts_at, now + self.clock_offset,
                                                   vol, self.speed)
 
-    def fail(self, shard_id: str, error: str, now: datetime) -> bool:
-        """A shard's run failed (worker died or raised): re-queue it; False when given up."""
+    def fail(self, shard_id: str, error: str, now: datetime, *, spent: bool = True) -> bool:
+        """A shard's run failed (worker died or raised): re-queue it after a backoff;
+        False when given up. ``spent=False``: no worker could take it (the one it went to
+        was unavailable), so the attempt does not count."""
         lease = self._leases.pop(shard_id, None)
         if lease is None:
             return False
-        self.counts["errors"] += 1
+        self._drop(shard_id)
+        self.counts["errors" if spent else "unavailable"] += 1
         self.last_errors = [*self.last_errors[-9:], f"{shard_id}: {error}"]
         shard = lease.shard
-        if shard.attempt + 1 >= self.max_attempts:
+        if spent and shard.attempt + 1 >= self.max_attempts:
             self.counts["failed"] += 1
             logger.error("giving up on shard %(shard)s after %(n)d attempts: %(err)s",
                          {"shard": shard_id, "n": shard.attempt + 1, "err": error})
@@ -215,10 +271,18 @@ class Frontier:
                 if state is not None:
                     state.busy = False
                     state.due_at = now + timedelta(minutes=5) / max(self.speed, 1e-9)
+                    self._touch(shard.spider, eid)
             return False
         self.counts["requeued"] += 1
-        self._push(shard.retry())
+        retry = shard.retry() if spent else shard
+        self._push(retry, now + timedelta(seconds=self.backoff(retry.attempt + 1)))
         return True
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds to wait before ``attempt`` (1 = the first retry): exponential, jittered."""
+        state = RetryCallState(None, None, (), {})
+        state.attempt_number = max(1, attempt)
+        return float(self._backoff(state))
 
     def release_worker(self, worker: str, error: str, now: datetime) -> int:
         """Re-queue every shard leased to a worker that died."""
@@ -243,6 +307,53 @@ class Frontier:
     def next_due(self) -> datetime | None:
         times = [s.due_at for s in self.events.values() if not s.busy]
         return min(times) if times else None
+
+    def backing_off(self, now: datetime) -> int:
+        """Queued shards waiting out a retry backoff."""
+        return sum(1 for t in self._not_before.values() if t > now)
+
+    # --- journal -------------------------------------------------------------------------
+    @property
+    def changed(self) -> bool:
+        """Something changed since the last ``take_changes()``."""
+        return bool(self._dirty_events or self._dirty_shards or self._removed)
+
+    def take_changes(self) -> FrontierChanges:
+        """What changed since the last call (events, queued or leased shards, shards done)."""
+        queued = {item[2].shard_id: item[2] for item in self._queue}
+        shards: dict[str, tuple[Shard, str | None, datetime | None]] = {}
+        for sid in self._dirty_shards:
+            if sid in self._leases:
+                lease = self._leases[sid]
+                shards[sid] = (lease.shard, lease.worker, None)
+            elif sid in queued:
+                shards[sid] = (queued[sid], None, self._not_before.get(sid))
+        events = {k: dataclasses.replace(self.events[k]) for k in self._dirty_events
+                  if k in self.events}
+        out = FrontierChanges(events, shards, set(self._removed), dict(self.counts))
+        self._dirty_events.clear()
+        self._dirty_shards.clear()
+        self._removed.clear()
+        return out
+
+    def give_back(self, changes: FrontierChanges) -> None:
+        """Changes taken but not journaled (the database was away): taken again next time."""
+        self._dirty_events |= set(changes.events)
+        self._dirty_shards |= set(changes.shards)
+        self._removed |= changes.removed - self._dirty_shards
+
+    def restore(self, events: dict[tuple[str, str], tuple[datetime | None, datetime,
+                                                           int | None, int]],
+                shards: list[tuple[Shard, datetime | None]], counts: dict[str, int]) -> None:
+        """Take back a journaled state: events (key -> starts_at, due_at, last_low, crawls)
+        and the shards that were queued or leased (all queued again: a lease of the dead
+        coordinator's may still be running, and a re-run shard writes the same keys)."""
+        for k, (starts_at, due_at, last_low, crawls) in events.items():
+            self.events[k] = _EventState(starts_at, due_at, last_low, crawls)
+        self.counts = Counter(counts)
+        for shard, not_before in shards:
+            self._push(shard, not_before)
+        self.counts["restored"] += len(shards)
 
     def status(self) -> dict[str, Any]:
         return {"events": len(self.events), "backlog": self.backlog,

@@ -56,6 +56,20 @@ class Shard:
         """The same work (same ``observed_at``) for another attempt."""
         return dataclasses.replace(self, attempt=self.attempt + 1)
 
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready fields (the frontier's journal keeps shards this way)."""
+        out = dataclasses.asdict(self)
+        out["observed_at"] = self.observed_at.isoformat()
+        out["event_ids"] = list(self.event_ids)
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Shard:
+        fields = dict(data)
+        fields["observed_at"] = datetime.fromisoformat(fields["observed_at"])
+        fields["event_ids"] = tuple(fields.get("event_ids") or ())
+        return cls(**fields)
+
 
 def new_shard(spider: str, marketplace: str, *, observed_at: datetime | None = None,
               **fields: Any) -> Shard:

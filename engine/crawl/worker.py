@@ -8,7 +8,9 @@ listings; the ``Coalescer`` gathers pages into chunks that the ``WriteWindow`` s
 unseen listings are gone. A shard returns (is acknowledged) only once every write of it has
 committed. Committed chunks then go to the deal scorers, and what changed to the change
 relay (alert matcher), through the worker's ``DownstreamWindow``, which is not part of the
-ack (a refresh does not wait for scoring or matching).
+ack (a refresh does not wait for scoring or matching). Both are recorded as post-commit
+work in the batch's transaction, so what this worker does not finish (it died, a call
+failed) the engine's ``PostCommitReaper`` does.
 """
 
 from __future__ import annotations
@@ -151,7 +153,9 @@ class CrawlWorker:
             self._downstream.submit("hook", lambda: relay.on_changes.remote(changes))
         if self._scorers and listings is not None and summary.rows:
             scorer = self._pick(self._scorers)
-            self._downstream.submit("score", lambda: scorer.score_and_store.remote(listings))
+            work = summary.work_id
+            self._downstream.submit("score",
+                                    lambda: scorer.score_and_store.remote(listings, work))
 
     def flush_downstream(self, timeout: float = 600.0) -> int:
         """Wait until every committed chunk is scored and its changes matched."""

@@ -29,7 +29,7 @@ marking, complete-crawl records), ``side_tables`` (price stats, parser rejects),
 from __future__ import annotations
 
 from storage.events import upsert_events
-from storage.ingest.gone import mark_gone
+from storage.ingest.gone import mark_gone, mark_gone_recorded
 from storage.ingest.result import CHANGE_SCHEMA, GONE_SCHEMA, IngestResult
 from storage.ingest.side_tables import write_price_stats, write_rejects
 from storage.ingest.snapshots import write_snapshots
@@ -39,6 +39,7 @@ __all__ = [
     "GONE_SCHEMA",
     "IngestResult",
     "mark_gone",
+    "mark_gone_recorded",
     "upsert_events",
     "write_price_stats",
     "write_rejects",

@@ -37,6 +37,7 @@ SELECT x.observed_at, x.marketplace, 'ingest', x.status, row_to_json(s)::text, x
        x.source_event_id
 FROM _ripcity_stage x
 CROSS JOIN LATERAL (SELECT {", ".join(f'x.{c}' for c in _QCOLS.split(", "))}) s
+ON CONFLICT DO NOTHING
 """
 
 # Our event id for each (marketplace, source event id) of a batch.
@@ -196,5 +197,6 @@ ON CONFLICT (event_id, marketplace, observed_at) DO UPDATE SET
 REJECT = """
 INSERT INTO quarantine (observed_at, marketplace, source, reason, raw)
 VALUES (%(observed_at)s, %(marketplace)s, %(source)s, %(reason)s, %(raw)s)
+ON CONFLICT DO NOTHING
 """
 

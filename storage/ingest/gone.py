@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 
 from storage.ingest import _sql
 from storage.ingest.classify import key
-from storage.ingest.result import gone_table
+from storage.ingest.result import IngestResult, gone_table
 from storage.records import TS
 
 if TYPE_CHECKING:
@@ -36,15 +36,29 @@ def mark_gone(
     see as gone (``gone_at = observed_at``); returns them (``GONE_SCHEMA``). The others
     were seen (at ``observed_at``): that is recorded once for the event, not per listing.
     """
-    with conn.transaction():
-        conn.execute(_sql.BUMP_SOURCE, (marketplace, source_event_id))
-        rows = conn.execute(
+    return mark_gone_recorded(conn, marketplace, source_event_id, seen_listing_ids,
+                              observed_at, post_commit=False).gone
+
+
+def mark_gone_recorded(conn: psycopg.Connection, marketplace: str, source_event_id: str,
+                       seen_listing_ids: list[str], observed_at: datetime, *,
+                       post_commit: bool = True) -> IngestResult:
+    """``mark_gone``, recording the alert matching of what went as post-commit work in the
+    same transaction (``storage.post_commit``; the result's ``work_id`` names it)."""
+    from storage.post_commit import record_work
+
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute(_sql.BUMP_SOURCE, (marketplace, source_event_id))
+        rows = cur.execute(
             _sql.MARK_GONE,
             {"at": observed_at, "mk": marketplace, "ev": source_event_id,
              "seen": list(seen_listing_ids)},
         ).fetchall()
-        conn.execute(_sql.CRAWLED, ([marketplace], [source_event_id], [_micros(observed_at)]))
-    return gone_table(rows)
+        cur.execute(_sql.CRAWLED, ([marketplace], [source_event_id], [_micros(observed_at)]))
+        result = IngestResult(gone=gone_table(rows))
+        if post_commit:
+            result.work_id = record_work(cur, None, result)
+    return result
 
 
 def mark_staged_gone(cur: psycopg.Cursor, sources: Sequence[str]) -> pa.Table:

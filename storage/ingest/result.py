@@ -47,6 +47,8 @@ class IngestResult:
     new_listings: pa.Table = dataclasses.field(default_factory=CHANGE_SCHEMA.empty_table)
     price_changes: pa.Table = dataclasses.field(default_factory=CHANGE_SCHEMA.empty_table)
     gone: pa.Table = dataclasses.field(default_factory=GONE_SCHEMA.empty_table)
+    #: the post-commit work recorded with the batch (``storage.post_commit``), if asked for
+    work_id: int | None = None
 
     @property
     def changed(self) -> bool:

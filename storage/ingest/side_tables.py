@@ -41,9 +41,11 @@ def write_price_stats(conn: psycopg.Connection, stats: Sequence[PriceStats]) -> 
 
 
 def write_rejects(conn: psycopg.Connection, rejects: Sequence[Reject]) -> int:
-    """Keep parser rejects in ``quarantine`` (reason, raw fragment, source URL)."""
+    """Keep parser rejects in ``quarantine`` (reason, raw fragment, source URL); a reject
+    already kept (a re-run shard's: same observation time) is not kept again. Returns the
+    rows inserted."""
     if not rejects:
         return 0
     with conn.transaction(), conn.cursor() as cur:
         cur.executemany(_sql.REJECT, [r.to_dict() for r in rejects])
-    return len(rejects)
+        return max(0, cur.rowcount)

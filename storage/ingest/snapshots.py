@@ -36,6 +36,7 @@ from storage.ingest.result import IngestResult
 from storage.ingest.stage import apply_changes, prepare_stage, quarantine
 from storage.ingest.state import cache_for, current_state, next_state, read_key_state
 from storage.partitions import ensure_partitions
+from storage.post_commit import record_work
 from storage.settings import get_storage_settings
 
 logger = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ def write_snapshots(
     *,
     complete: bool = False,
     touch_interval_s: float | None = None,
+    post_commit: bool = False,
 ) -> IngestResult:
     """Write one ``LISTING_SCHEMA`` batch; returns what changed.
 
@@ -69,6 +71,9 @@ def write_snapshots(
         touch_interval_s: an unchanged listing's ``last_seen`` moves only when it is at least
             this old (default ``RIPCITY_LAST_SEEN_RESOLUTION_S``): re-crawls minutes apart
             then write nothing at all for unchanged listings. 0 = move it every time.
+        post_commit: record the batch's scoring and its changes' alert matching as
+            post-commit work (``storage.post_commit``) in the same transaction; the
+            result's ``work_id`` names it.
     """
     if touch_interval_s is None:
         touch_interval_s = get_storage_settings().last_seen_resolution_s
@@ -100,9 +105,12 @@ def write_snapshots(
             if complete else None
         if cacheable:
             after = next_state(ok.rows, ok.event_id, c, state, state_keys, gone, seen_at)
+        result = _report(ok, c, written, gone)
+        if post_commit:
+            result.work_id = record_work(cur, ok.rows, result)
     if cacheable:  # committed: the state we wrote is the events' state at these versions
         cache.put(versions, frozenset(marketplaces.to_pylist()), after)
-    return _report(ok, c, written, gone)
+    return result
 
 
 def _resolve_events(cur: psycopg.Cursor, table: pa.Table) -> tuple[pa.ChunkedArray, pa.Table]:
