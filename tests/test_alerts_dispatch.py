@@ -292,7 +292,7 @@ def test_email_with_accents_and_long_links_parses_back_whole() -> None:
             "url": "https://example.com/" + "x" * 120}
     msg = render_email(key="m9-email", to="fan@example.com", sender="Rip City <a@b.test>",
                        payloads=[{"matches": [item]}], public_url="http://ripcity.test",
-                       secret="k", user_id=9)
+                       secret="k", user_id=9, unsubscribe_key="r4nd0m")
     got = email.message_from_bytes(msg.as_bytes(), policy=email.policy.default)
     assert got["Subject"] == "Price at or below your target: Café Tacvba — Señor Frog's Tour $75.50"
     text = got.get_body(("plain",)).get_content()

@@ -24,9 +24,11 @@ class AlertWorld:
     def user(self, email: str = "fan@example.com", *, phone: str | None = None,
              plan: str = "free", timezone: str | None = None, cap: int | None = None) -> int:
         row = self.conn.execute(
-            """INSERT INTO users (email, phone, plan, timezone, daily_alert_cap)
-               VALUES (%s, %s, %s, %s, %s) RETURNING id""",
-            (email, phone, plan, timezone, cap)).fetchone()
+            """INSERT INTO users (email, phone, plan, timezone, daily_alert_cap,
+                                  email_verified_at, phone_verified_at)
+               VALUES (%s, %s, %s, %s, %s, now(),
+                       CASE WHEN %s::text IS NOT NULL THEN now() END) RETURNING id""",
+            (email, phone, plan, timezone, cap, phone)).fetchone()
         self.conn.commit()
         return int(row[0])
 
