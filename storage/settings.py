@@ -226,6 +226,11 @@ class SiteSettings(SettingsGroup):
         "(32+ random characters) on every host of a multi-host deployment",
     )
 
+    @field_validator("secret_key", mode="before")
+    @classmethod
+    def _secret_key(cls, v: str | None) -> str | None:
+        return v or None  # empty = unset
+
 
 class DeliverySettings(SiteSettings):
     """Sending messages: SMS through Twilio, email through SMTP (the API and the alert
