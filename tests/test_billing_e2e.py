@@ -69,7 +69,7 @@ class Billing:
 
     def premium_user(self) -> tuple[dict[str, Any], str]:
         """A user who upgraded through Checkout; returns (user, subscription id)."""
-        user = new_user(self.http)
+        user = new_user(self.http, inbox=self.mail)
         r = self.http.post("/api/v1/billing/checkout", json={"interval": "monthly"},
                            headers=user["headers"])
         assert r.status_code == 201, r.text
@@ -109,7 +109,7 @@ def billing(api_template_db: str) -> Iterator[Billing]:
 
 
 def test_upgrade_through_checkout_applies_premium_limits(billing: Billing) -> None:
-    user = new_user(billing.http)
+    user = new_user(billing.http, inbox=billing.mail)
     assert billing.plan(user) == "free"
     refused = billing.sms_rule(user)
     assert refused.status_code == 403
@@ -328,7 +328,7 @@ def test_without_stripe_keys_billing_is_503_and_the_rest_works(
 
 def test_upgrade_events_in_any_order_and_concurrent_duplicates(billing: Billing) -> None:
     fake = billing.fake
-    user = new_user(billing.http)
+    user = new_user(billing.http, inbox=billing.mail)
     r = billing.http.post("/api/v1/billing/checkout", headers=user["headers"])
     assert r.status_code == 201, r.text
     fake.webhook_url, url = None, fake.webhook_url
