@@ -368,3 +368,21 @@ def test_reset_and_verification_emails_are_rate_limited_per_address(
     time.sleep(1.5)
     got = [m for m in world["inbox"].received[n:] if user["email"] in m.rcpt_tos]
     assert 1 <= len(got) <= 3  # was 10
+
+
+def test_login_throttle_holds_across_api_processes_through_redis(
+        client: httpx.Client, world: dict[str, Any]) -> None:
+    """Two API processes sharing Redis (RIPCITY_REDIS_URL) share one account's failures."""
+    from api.app import create_app
+    from engine.settings import load_settings
+
+    user = _user(client, world)
+    settings = load_settings(RIPCITY_REDIS_URL="redis://127.0.0.1:6379/0",
+                             RIPCITY_DATA_DIR=str(world["data_dir"]), RIPCITY_SECRET_KEY="")
+    prefix = f"ripcity:test:{uuid.uuid4().hex[:8]}:"
+    apps = [create_app(settings, db_url=world["db"], redis_prefix=prefix) for _ in range(2)]
+    with ServerThread(apps[0]) as one, ServerThread(apps[1]) as two:
+        codes = [httpx.post(f"{base}{V1}/auth/login", timeout=20,
+                            json={"email": user["email"], "password": "wrong again"}).status_code
+                 for base in (one, two, one, two, one, two)]
+    assert codes == [401] * 5 + [429]

@@ -6,7 +6,8 @@ growing length: after 5 failures in a minute the next try waits out that minute,
 in 15 minutes the quarter hour, after 20 in an hour the hour. The right password does not
 skip the wait. Emails the API sends on request (reset links, verification links) count per
 address, so one address cannot be flooded. Counters live in Redis when ``RIPCITY_REDIS_URL``
-is set (shared by every API process), in memory otherwise.
+is set (shared by every API process), in memory otherwise. Like the request rate limits,
+a Redis outage fails open (logged): logins keep working, unthrottled, until it is back.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +41,11 @@ class Throttle:
     def __init__(self, redis_url: str | None = None, prefix: str = "ripcity:api:") -> None:
         storage: Storage
         if redis_url:
-            storage = RedisStorage(redis_url.replace("redis", "async+redis", 1),
-                                   implementation="redispy", key_prefix=f"{prefix}throttle")
+            scheme, _, rest = redis_url.partition("://")
+            uri = f"async+{'redis+unix' if scheme == 'unix' else scheme}://{rest}"
+            storage = RedisStorage(uri, implementation="redispy", wrap_exceptions=True,
+                                   key_prefix=f"{prefix}throttle", socket_timeout=2,
+                                   socket_connect_timeout=2)
         else:
             storage = MemoryStorage()
         self._storage = storage
@@ -49,24 +54,43 @@ class Throttle:
     async def wait_for(self, items: list[RateLimitItem], *ids: str) -> int:
         """Seconds until another attempt under ``ids`` is allowed (0 = now)."""
         wait = 0.0
-        for item in items:
-            if not await self._limiter.test(item, *ids):
-                stats = await self._limiter.get_window_stats(item, *ids)
-                wait = max(wait, stats.reset_time - time.time())
+        try:
+            for item in items:
+                if not await self._limiter.test(item, *ids):
+                    stats = await self._limiter.get_window_stats(item, *ids)
+                    wait = max(wait, stats.reset_time - time.time())
+        except StorageError as err:
+            _unavailable(err)
+            return 0
         return math.ceil(wait) if wait > 0 else 0
 
     async def count(self, items: list[RateLimitItem], *ids: str) -> bool:
         """Count one attempt in every window; False if any window was already full."""
         ok = True
-        for item in items:
-            ok = await self._limiter.hit(item, *ids) and ok
+        try:
+            for item in items:
+                ok = await self._limiter.hit(item, *ids) and ok
+        except StorageError as err:
+            _unavailable(err)
         return ok
 
     async def used(self, item: RateLimitItem, *ids: str) -> int:
         """How many attempts ``item``'s window holds now."""
-        stats = await self._limiter.get_window_stats(item, *ids)
+        try:
+            stats = await self._limiter.get_window_stats(item, *ids)
+        except StorageError as err:
+            _unavailable(err)
+            return 0
         return item.amount - stats.remaining
 
     async def reset(self, *ids: str) -> None:
-        for item in ACCOUNT_FAILURES:
-            await self._limiter.clear(item, *ids)
+        """Forget the failures of ``ids`` (after a successful login)."""
+        try:
+            for item in ACCOUNT_FAILURES:
+                await self._limiter.clear(item, *ids)
+        except StorageError as err:
+            _unavailable(err)
+
+
+def _unavailable(err: StorageError) -> None:
+    logger.warning("login and email throttles not applied, Redis unreachable: %s", err)
