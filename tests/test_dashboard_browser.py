@@ -98,8 +98,6 @@ class Crawl:
         self.writer.close()
 
 
-@pytest.fixture
-
 def _confirm_email(page: Any, base: str, smtp: Any, email: str) -> None:
     """Open the emailed confirmation link and press its button, as the user does."""
     from tests.fixtures_api import emailed_token
@@ -108,6 +106,8 @@ def _confirm_email(page: Any, base: str, smtp: Any, email: str) -> None:
     page.get_by_role("button", name="Confirm and log in").click()
     page.wait_for_url(base + "/")
 
+
+@pytest.fixture
 def stack(db_url: str, make_sandbox: Any, tmp_path: Path) -> Iterator[dict[str, Any]]:
     """Sandbox, crawled history, SMTP server and the app on uvicorn."""
     from api.app import create_app
