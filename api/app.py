@@ -37,7 +37,7 @@ from api.deals.controller import DealController
 from api.events.controller import EventController, RefreshController
 from api.history.controller import HistoryController
 from api.lib.assets import asset_routers
-from api.lib.auth import provide_principal, provide_user
+from api.lib.auth import provide_principal, provide_user, require_json
 from api.lib.backends import MemoryBackend, RedisBackend
 from api.lib.cache import ResponseCache
 from api.lib.db import open_pool, resolve_url
@@ -51,6 +51,7 @@ from api.lib.openapi import add_problem_responses
 from api.lib.principals import Principal, PrincipalResolver
 from api.lib.ratelimit import rate_limit_middleware
 from api.lib.runtime import Runtime
+from api.lib.throttle import Throttle
 from api.listings.controller import ListingController
 from api.ops.controller import HealthController
 from api.settings import get_app_settings
@@ -132,6 +133,7 @@ def create_app(settings: AppSettings | None = None, *, db_url: str | None = None
                            if settings.redis_url else MemoryBackend())
         runtime.cache = ResponseCache(runtime.backend, metrics)
         runtime.principals = PrincipalResolver(runtime._pool)
+        runtime.throttle = Throttle(settings.redis_url, redis_prefix)
         ready = asyncio.Event()
         app.state.invalidation_ready = ready
         listener = asyncio.create_task(listen_for_ingest(url, runtime._pool, runtime.cache,
@@ -153,7 +155,7 @@ def create_app(settings: AppSettings | None = None, *, db_url: str | None = None
             await runtime.backend.close()
             await runtime._pool.close()
 
-    v1 = Router(path=API_PREFIX, route_handlers=_V1_HANDLERS)
+    v1 = Router(path=API_PREFIX, route_handlers=_V1_HANDLERS, before_request=require_json)
     static = create_static_files_router(path="/static", directories=[_HERE / "static"],
                                         include_in_schema=False)
     app = Litestar(

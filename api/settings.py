@@ -7,7 +7,7 @@ composed ``engine.settings.Settings`` is an ``AppSettings`` too.
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from storage.settings import (
     Accessor,
@@ -71,6 +71,15 @@ class BillingSettings(SettingsGroup):
 
 class AppSettings(DeliverySettings, BillingSettings, ApiSettings, StorageSettings):
     """Everything the API app reads: its own groups, storage, and message delivery."""
+
+    @model_validator(mode="after")
+    def _site_key(self) -> AppSettings:
+        """No ``RIPCITY_SECRET_KEY``: the key generated once into the data directory."""
+        if not self.secret_key:
+            from storage.secret_key import load_or_create
+
+            self.secret_key = load_or_create(self.data_dir)
+        return self
 
 
 #: the API app's settings of this process (uvicorn workers load them on their own)

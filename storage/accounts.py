@@ -37,6 +37,8 @@ class User:
     quiet_start: time | None
     quiet_end: time | None
     plan: str  # free | premium
+    email_verified_at: datetime | None = None
+    phone_verified_at: datetime | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -70,6 +72,7 @@ class SessionHolder:
     user_id: int
     email: str
     plan: str
+    logged_in_at: datetime  # when the password was typed for this session
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -95,16 +98,40 @@ _PLAN = f"""CASE WHEN u.plan = 'premium' OR EXISTS (SELECT 1 FROM subscriptions 
     WHERE s.user_id = u.id AND s.status = ANY(ARRAY{sorted(PREMIUM_STATUSES)!r})
     AND s.plan <> 'free') THEN 'premium' ELSE 'free' END"""
 _USER_COLS = f"""u.id, u.email, u.display_name, u.phone, u.created_at, u.password_hash,
-    u.timezone, u.quiet_start, u.quiet_end, {_PLAN} AS plan"""
+    u.timezone, u.quiet_start, u.quiet_end, {_PLAN} AS plan, u.email_verified_at,
+    u.phone_verified_at"""
 _USER_BY_ID = f"SELECT {_USER_COLS} FROM users u WHERE u.id = %s"
 _USER_BY_EMAIL = f"SELECT {_USER_COLS} FROM users u WHERE lower(u.email) = lower(%s)"
 _INSERT_USER = ("INSERT INTO users (email, password_hash, display_name) VALUES (%s, %s, %s) "
                 "RETURNING id")
-#: Columns :func:`update_user` may change.
-_USER_FIELDS = frozenset({"display_name", "phone", "timezone"})
+_INSERT_NEW_USER = ("INSERT INTO users (email, password_hash, display_name) VALUES (%s, %s, %s) "
+                    "ON CONFLICT DO NOTHING RETURNING id")
+#: Columns :func:`update_user` may change (a phone number only through :func:`verify_phone`).
+_USER_FIELDS = frozenset({"display_name", "timezone"})
 _UPDATE_USER = "UPDATE users SET {sets}, updated_at = now() WHERE id = %(id)s"
-_SET_PASSWORD = "UPDATE users SET password_hash = %s, updated_at = now() WHERE id = %s"
+_SET_PASSWORD = """UPDATE users SET password_hash = %s, updated_at = now(),
+    unsubscribe_key = replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '')
+WHERE id = %s"""
 _END_SESSIONS = "DELETE FROM api_sessions WHERE user_id = %s"
+_END_RESETS = ("UPDATE password_resets SET used_at = now() WHERE user_id = %s "
+               "AND used_at IS NULL")
+_UNSUBSCRIBE_KEY = "SELECT unsubscribe_key FROM users WHERE id = %s"
+#: The number moves to this account: verified elsewhere before, it is released there.
+_RELEASE_PHONE = """UPDATE users SET phone = NULL, phone_verified_at = NULL, updated_at = now()
+WHERE phone = %(phone)s AND id <> %(id)s"""
+_VERIFY_PHONE = """UPDATE users SET phone = %(phone)s, phone_verified_at = now(),
+    updated_at = now() WHERE id = %(id)s"""
+_CLEAR_PHONE = """UPDATE users SET phone = NULL, phone_verified_at = NULL, updated_at = now()
+WHERE id = %s"""
+_VERIFY_EMAIL = """UPDATE users SET email_verified_at = coalesce(email_verified_at, now()),
+    updated_at = now() WHERE id = %s AND lower(email) = lower(%s) RETURNING id"""
+_INSERT_TOKEN = """INSERT INTO account_tokens (token_hash, user_id, purpose, email, expires_at)
+VALUES (%s, %s, %s, %s, %s)"""
+_CONSUME_TOKEN = """UPDATE account_tokens SET used_at = now()
+WHERE token_hash = %s AND purpose = %s AND used_at IS NULL AND expires_at > now()
+RETURNING user_id, email"""
+_REVOKE_ALL_KEYS = """UPDATE api_keys SET revoked_at = now()
+WHERE user_id = %s AND revoked_at IS NULL"""
 _DELETE_USER = "DELETE FROM users WHERE id = %s"
 # a Stripe webhook locks the subscription, then the user: deleting takes them in that order
 # too, or a subscription.deleted arriving mid-delete deadlocks with the cascade
@@ -136,7 +163,7 @@ WHERE k.prefix = %s AND k.revoked_at IS NULL
 """
 _TOUCH_KEY = "UPDATE api_keys SET last_used_at = now() WHERE id = %s"
 _SESSION_HOLDER = f"""
-SELECT s.csrf_token, u.id AS user_id, u.email, {_PLAN} AS plan
+SELECT s.csrf_token, u.id AS user_id, u.email, {_PLAN} AS plan, s.created_at AS logged_in_at
 FROM api_sessions s JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = %s AND s.expires_at > now()
 """
@@ -164,7 +191,7 @@ ON CONFLICT (user_id, channel) DO UPDATE SET opted_out = EXCLUDED.opted_out,
     opted_out_at = EXCLUDED.opted_out_at, updated_at = now()
 """
 _OPT_OUT_BY_ID = _OPT_OUT.format(who="id = %(user_id)s")
-_OPT_OUT_BY_PHONE = _OPT_OUT.format(who="phone = %(phone)s")
+_OPT_OUT_BY_PHONE = _OPT_OUT.format(who="phone = %(phone)s AND phone_verified_at IS NOT NULL")
 _DISABLE_CHANNEL = """
 INSERT INTO alert_user_channels (user_id, channel, disabled_reason, disabled_at)
 VALUES (%s, %s, %s, now())
@@ -186,6 +213,14 @@ async def create_user(conn: AsyncConnection[Any], email: str, password_hash: str
                        "its password with POST /api/v1/auth/password-reset.") from None
     assert row is not None
     return await get_user(conn, row[0])
+
+
+async def create_user_if_new(conn: AsyncConnection[Any], email: str, password_hash: str,
+                             display_name: str | None) -> User | None:
+    """A new user, or None if the email is taken (sign-up must not say which)."""
+    cur = await conn.execute(_INSERT_NEW_USER, (email.strip(), password_hash, display_name))
+    row = await cur.fetchone()
+    return None if row is None else await get_user(conn, row[0])
 
 
 async def get_user(conn: AsyncConnection[Any], user_id: int) -> User:
@@ -214,9 +249,50 @@ async def update_user(conn: AsyncConnection[Any], user_id: int, **fields: object
 
 
 async def set_password(conn: AsyncConnection[Any], user_id: int, password_hash: str) -> None:
-    """New password; every session of the user ends (they log in again)."""
+    """New password: every session and every unused reset token of the user ends, and the
+    unsubscribe links sent so far stop working (the user's unsubscribe key changes)."""
     await conn.execute(_SET_PASSWORD, (password_hash, user_id))
     await conn.execute(_END_SESSIONS, (user_id,))
+    await conn.execute(_END_RESETS, (user_id,))
+
+
+async def unsubscribe_key(conn: AsyncConnection[Any], user_id: int) -> str | None:
+    """The user's unsubscribe material (:mod:`storage.unsubscribe`); None if no such user."""
+    cur = await conn.execute(_UNSUBSCRIBE_KEY, (user_id,))
+    row = await cur.fetchone()
+    return None if row is None else str(row[0])
+
+
+async def verify_phone(conn: AsyncConnection[Any], user_id: int, phone: str) -> None:
+    """Save a number whose texted code the user typed; an account that had it verified
+    before loses it (a number is verified for one account at a time). Run in a transaction."""
+    args = {"phone": phone, "id": user_id}
+    await conn.execute(_RELEASE_PHONE, args)
+    await conn.execute(_VERIFY_PHONE, args)
+
+
+async def clear_phone(conn: AsyncConnection[Any], user_id: int) -> None:
+    await conn.execute(_CLEAR_PHONE, (user_id,))
+
+
+async def mark_email_verified(conn: AsyncConnection[Any], user_id: int, email: str) -> bool:
+    """The user proved ``email`` is theirs (False if it is no longer their address)."""
+    cur = await conn.execute(_VERIFY_EMAIL, (user_id, email))
+    return await cur.fetchone() is not None
+
+
+async def create_account_token(conn: AsyncConnection[Any], token_hash: str, user_id: int,
+                               purpose: str, email: str | None, expires_at: datetime) -> None:
+    """Store an emailed one-time token (``verify_email`` or ``revoke_keys``)."""
+    await conn.execute(_INSERT_TOKEN, (token_hash, user_id, purpose, email, expires_at))
+
+
+async def consume_account_token(conn: AsyncConnection[Any], token_hash: str,
+                                purpose: str) -> tuple[int, str | None] | None:
+    """(user id, email) of a valid unused token for ``purpose`` (marked used), else None."""
+    cur = await conn.execute(_CONSUME_TOKEN, (token_hash, purpose))
+    row = await cur.fetchone()
+    return None if row is None else (int(row[0]), row[1])
 
 
 async def delete_user(conn: AsyncConnection[Any], user_id: int) -> None:
@@ -275,6 +351,12 @@ async def revoke_api_key(conn: AsyncConnection[Any], user_id: int, key_id: int) 
     if await cur.fetchone() is None:
         raise NotFound(f"You have no API key with id {key_id}; list yours with "
                        "GET /api/v1/api-keys.")
+
+
+async def revoke_all_api_keys(conn: AsyncConnection[Any], user_id: int) -> int:
+    """Revoke every live key of the user; how many."""
+    cur = await conn.execute(_REVOKE_ALL_KEYS, (user_id,))
+    return cur.rowcount
 
 
 async def key_holder(conn: AsyncConnection[Any], prefix: str) -> KeyHolder | None:

@@ -87,11 +87,12 @@ class SubscriptionWrite:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class PlanSync:
-    """The user's plan before and after :func:`sync_user_plan`, and where to tell them."""
+    """The user's plan before and after :func:`sync_user_plan`, and where to tell them
+    (None while the account's email is not verified: no notice goes to it)."""
 
     old: str
     new: str
-    email: str
+    email: str | None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -139,7 +140,8 @@ UPDATE users u SET plan = CASE WHEN EXISTS (
     THEN 'premium' ELSE 'free' END,
     updated_at = now()
 FROM (SELECT id, plan FROM users WHERE id = %(u)s FOR UPDATE) old
-WHERE u.id = old.id RETURNING old.plan AS old, u.plan AS new, u.email
+WHERE u.id = old.id RETURNING old.plan AS old, u.plan AS new,
+    CASE WHEN u.email_verified_at IS NOT NULL THEN u.email END AS email
 """
 _MARK_DOWNGRADE_NOTICE = """
 UPDATE subscriptions SET downgrade_notice_sent_at = now()

@@ -218,10 +218,18 @@ class SiteSettings(SettingsGroup):
 
     public_url: str = Field("http://127.0.0.1:8000", validation_alias="RIPCITY_PUBLIC_URL",
         description="the site's public address (links in emails, Stripe return URLs)")
-    secret_key: str = Field(
-        "dev-insecure-change-me", min_length=8, validation_alias="RIPCITY_SECRET_KEY",
-        description="signs session cookies and unsubscribe links",
+    secret_key: str | None = Field(
+        None, min_length=8, validation_alias="RIPCITY_SECRET_KEY",
+        description="signs the one-click unsubscribe links in alert emails (sessions, API "
+        "keys and reset tokens are random and stored hashed, not signed); unset = a random "
+        "key generated once into RIPCITY_DATA_DIR/secret_key (0600). Set the same value "
+        "(32+ random characters) on every host of a multi-host deployment",
     )
+
+    @field_validator("secret_key", mode="before")
+    @classmethod
+    def _secret_key(cls, v: str | None) -> str | None:
+        return v or None  # empty = unset
 
 
 class DeliverySettings(SiteSettings):

@@ -21,6 +21,56 @@ import psycopg
 import pytest
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+#: the SMTP inbox every app built from the environment sends to (see ``default_inbox``)
+INBOX: list[Any] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def default_inbox() -> Iterator[Any]:
+    """A real SMTP server (the sandbox's inbox) that apps built from the environment send
+    their account emails to, so tests click the links a user would."""
+    import os
+
+    from sandbox.vendors.smtp_inbox import SmtpBox
+    from storage.settings import clear_cache
+
+    box = SmtpBox().start()
+    old = {k: os.environ.get(k) for k in ("RIPCITY_SMTP_HOST", "RIPCITY_SMTP_PORT")}
+    os.environ.update(RIPCITY_SMTP_HOST="127.0.0.1", RIPCITY_SMTP_PORT=str(box.port))
+    clear_cache()
+    INBOX.append(box)
+    yield box
+    INBOX.remove(box)
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    clear_cache()
+    box.stop()
+
+
+def emailed_token(inbox: Any, to: str, path: str, *, after: int = 0,
+                  timeout: float = 10.0) -> str:
+    """The token of the newest ``path?token=`` link emailed to ``to`` (waits for it);
+    ``after``: only messages past that many in the inbox."""
+    import re
+    import time
+
+    deadline = time.monotonic() + timeout
+    pattern = re.compile(re.escape(path) + r"\?token=([A-Za-z0-9_\-]+)")
+    while time.monotonic() < deadline:
+        if hasattr(inbox, "received"):  # the sandbox's SmtpBox
+            found = [got.message for got in inbox.received[after:]
+                     if to.lower() in [r.lower() for r in got.rcpt_tos]]
+        else:  # a sink keeping parsed messages
+            found = [m for m in inbox.messages[after:] if to.lower() in str(m["To"]).lower()]
+        for message in reversed(found):
+            m = pattern.search(message.get_body(("plain",)).get_content())
+            if m:
+                return m.group(1)
+        time.sleep(0.02)
+    raise AssertionError(f"no email to {to} with a {path} link within {timeout} s")
 
 
 def _url(name: str) -> str:
@@ -190,12 +240,17 @@ def http(api_base_url: str) -> Iterator[Any]:
         yield client
 
 
-def new_user(http: Any, *, plan: str | None = None, db_url: str | None = None) -> dict[str, Any]:
-    """Sign up a fresh user; returns {id, email, password, key, headers, csrf, cookies}."""
+def new_user(http: Any, *, plan: str | None = None, db_url: str | None = None,
+             inbox: Any = None) -> dict[str, Any]:
+    """Sign up a fresh user and confirm the address with the emailed link (from ``inbox``,
+    default the session's); returns {id, email, password, key, headers, csrf, cookies}."""
     email = f"u{uuid.uuid4().hex[:10]}@example.com"
     password = "correct horse battery"
     r = http.post("/api/v1/auth/signup", json={"email": email, "password": password})
-    assert r.status_code == 201, r.text
+    assert r.status_code == 202, r.text
+    token = emailed_token(inbox or INBOX[0], email, "/verify-email")
+    r = http.post("/api/v1/auth/verify-email", json={"token": token})
+    assert r.status_code == 200, r.text
     session = r.json()
     cookies = dict(r.cookies)
     if plan and db_url:

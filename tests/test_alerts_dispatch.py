@@ -156,6 +156,20 @@ def test_sms_is_premium_only(world: AlertWorld, dispatcher: Any, twilio: FakeTwi
     assert [r["status"] for r in sms] == ["sent"]  # no new SMS row for a free user
 
 
+def test_nothing_goes_to_an_unverified_email_or_phone(
+        world: AlertWorld, dispatcher: Any, twilio: FakeTwilio, smtp: SmtpBox) -> None:
+    """Someone signed a stranger's address (or number) up: the stranger gets nothing."""
+    u = world.user("stranger@example.com", phone="+15035550109", plan="premium",
+                   verified=False)
+    world.rule(u, "price_at_or_below", threshold_cents=50_000, channels=["email", "sms"])
+    world.ingest([{"listing_id": "A"}])
+    drain(dispatcher())
+    assert twilio.messages == [] and smtp.received == []
+    rows = world.outbox(u)
+    assert {r["channel"] for r in rows} == {"email", "sms"}
+    assert all(r["status"] == "suppressed" and "not verified" in r["last_error"] for r in rows)
+
+
 def test_stop_is_honoured(world: AlertWorld, dispatcher: Any, twilio: FakeTwilio) -> None:
     u = world.user(phone="+15035550103", plan="premium")
     world.rule(u, "price_at_or_below", threshold_cents=50_000, channels=["sms"])
@@ -292,7 +306,7 @@ def test_email_with_accents_and_long_links_parses_back_whole() -> None:
             "url": "https://example.com/" + "x" * 120}
     msg = render_email(key="m9-email", to="fan@example.com", sender="Rip City <a@b.test>",
                        payloads=[{"matches": [item]}], public_url="http://ripcity.test",
-                       secret="k", user_id=9)
+                       secret="k", user_id=9, unsubscribe_key="r4nd0m")
     got = email.message_from_bytes(msg.as_bytes(), policy=email.policy.default)
     assert got["Subject"] == "Price at or below your target: Café Tacvba — Señor Frog's Tour $75.50"
     text = got.get_body(("plain",)).get_content()

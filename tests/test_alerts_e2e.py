@@ -93,7 +93,8 @@ def test_sandbox_price_drop_is_emailed(db_url: str, db: psycopg.Connection[Any],
     try:
         crawl.run(datetime.now(UTC))
         event_id, name, sg_id, get_in = _busiest_seatgeek_event(db)
-        user = db.execute("INSERT INTO users (email) VALUES (%s) RETURNING id",
+        user = db.execute("INSERT INTO users (email, email_verified_at) VALUES (%s, now()) "
+                          "RETURNING id",
                           (EMAIL,)).fetchone()[0]
         threshold = get_in - 1  # nothing on sale matches now: only a drop can
         db.execute("""INSERT INTO alert_rules (user_id, event_id, kind, threshold_cents)

@@ -32,8 +32,9 @@ def client(db_url: str) -> Iterator[Any]:
 
 @pytest.fixture
 def user(db: psycopg.Connection[Any]) -> int:
-    uid = db.execute("INSERT INTO users (email, phone, plan) VALUES "
-                     "('t@example.com', '+15035550199', 'premium') RETURNING id").fetchone()[0]
+    uid = db.execute("INSERT INTO users (email, phone, plan, email_verified_at, "
+                     "phone_verified_at) VALUES ('t@example.com', '+15035550199', 'premium', "
+                     "now(), now()) RETURNING id").fetchone()[0]
     db.commit()
     return int(uid)
 
@@ -82,7 +83,10 @@ def test_status_callback_records_delivery_and_disables_dead_numbers(
 
 
 def test_one_click_unsubscribe(client: Any, db: psycopg.Connection[Any], user: int) -> None:
-    url = unsubscribe_url(PUBLIC, SECRET, user, "email").removeprefix(PUBLIC)
+    (user_key,) = db.execute("SELECT unsubscribe_key FROM users WHERE id = %s",
+                             (user,)).fetchone()
+    db.commit()
+    url = unsubscribe_url(PUBLIC, SECRET, user, "email", user_key).removeprefix(PUBLIC)
     page = client.get(url)
     assert page.status_code == 200 and "<form" in page.text  # GET never unsubscribes
     assert db.execute("SELECT count(*) FROM alert_user_channels").fetchone()[0] == 0

@@ -3,7 +3,6 @@ account deletion."""
 
 from __future__ import annotations
 
-import re
 import socket
 import uuid
 from collections.abc import Iterator
@@ -13,7 +12,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.fixtures_api import ServerThread, new_user
+from tests.fixtures_api import ServerThread, emailed_token, new_user
 
 V1 = "/api/v1"
 
@@ -25,22 +24,13 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def mailbox() -> Iterator[list[Any]]:
-    """A real SMTP server (aiosmtpd) on a free port collecting messages."""
-    from aiosmtpd.controller import Controller
+def mailbox() -> Iterator[Any]:
+    """A real SMTP server (the sandbox's inbox) on a free port collecting messages."""
+    from sandbox.vendors.smtp_inbox import SmtpBox
 
-    received: list[Any] = []
-
-    class _Handler:
-        async def handle_DATA(self, server, session, envelope):
-            received.append(envelope)
-            return "250 OK"
-
-    controller = Controller(_Handler(), hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    received.append(controller.port)  # first item: the port
-    yield received
-    controller.stop()
+    box = SmtpBox().start()
+    yield box
+    box.stop()
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +38,7 @@ def accounts_base(api_world, mailbox) -> Iterator[str]:
     from api.app import create_app
     from engine.settings import load_settings
 
-    settings = load_settings(RIPCITY_SMTP_PORT=mailbox[0], RIPCITY_SMTP_HOST="127.0.0.1")
+    settings = load_settings(RIPCITY_SMTP_PORT=mailbox.port, RIPCITY_SMTP_HOST="127.0.0.1")
     with ServerThread(create_app(settings, db_url=api_world.db_url)) as base:
         yield base
 
@@ -63,15 +53,19 @@ def _email() -> str:
     return f"a{uuid.uuid4().hex[:10]}@example.com"
 
 
-def test_signup_login_session_and_csrf(client):
+def test_signup_login_session_and_csrf(client, mailbox):
     email, pw = _email(), "a long enough password"
     r = client.post(f"{V1}/auth/signup", json={"email": email, "password": pw,
                                                "display_name": "Rip"})
-    assert r.status_code == 201, r.text
-    assert r.json()["user"]["plan"] == "free"
+    assert r.status_code == 202, r.text
+    assert "ripcity_session" not in r.cookies  # the emailed link logs in
+    r = client.post(f"{V1}/auth/verify-email",
+                    json={"token": emailed_token(mailbox, email, "/verify-email")})
+    assert r.status_code == 200, r.text
+    assert r.json()["user"]["plan"] == "free" and r.json()["user"]["email_verified_at"]
     assert "ripcity_session" in r.cookies and "HttpOnly" in r.headers["set-cookie"]
     dup = client.post(f"{V1}/auth/signup", json={"email": email.upper(), "password": pw})
-    assert dup.status_code == 409 and "already exists" in dup.json()["detail"]
+    assert dup.status_code == 202  # the same answer: the owner gets a note by email
 
     client.cookies.clear()
     bad = client.post(f"{V1}/auth/login", json={"email": email, "password": "wrong pass"})
@@ -104,8 +98,8 @@ def test_signup_validation_names_fields(client):
     assert r.headers["content-type"].startswith("application/problem+json")
 
 
-def test_password_change_ends_sessions(client):
-    user = new_user(client)
+def test_password_change_ends_sessions(client, mailbox):
+    user = new_user(client, inbox=mailbox)
     cookies = user["cookies"]
     wrong = client.post(f"{V1}/account/password", headers=user["headers"],
                         json={"current_password": "nope", "new_password": "another password"})
@@ -122,20 +116,14 @@ def test_password_change_ends_sessions(client):
 
 
 def test_password_reset_by_email(client, mailbox):
-    user = new_user(client)
-    before = len(mailbox)
+    user = new_user(client, inbox=mailbox)
+    before = len(mailbox.received)
     r = client.post(f"{V1}/auth/password-reset", json={"email": user["email"]})
     assert r.status_code == 202
     unknown = client.post(f"{V1}/auth/password-reset", json={"email": _email()})
     assert unknown.status_code == 202  # no account enumeration
-    assert len(mailbox) == before + 1
-    import email
-    from email import policy
-
-    message = email.message_from_bytes(mailbox[-1].content, policy=policy.default)
-    message = message.get_content()
-    assert user["email"] in mailbox[-1].rcpt_tos
-    token = re.search(r"token=([\w-]+)", message).group(1)
+    token = emailed_token(mailbox, user["email"], "/reset-password", after=before)
+    assert len(mailbox.wait_for(before + 1)) == before + 1
     r = client.post(f"{V1}/auth/password-reset/confirm",
                     json={"token": token, "new_password": "a brand new password"})
     assert r.status_code == 204
@@ -146,8 +134,8 @@ def test_password_reset_by_email(client, mailbox):
                                                  "password": "a brand new password"}).is_success
 
 
-def test_api_keys_shown_once_stored_hashed_and_revocable(client, api_world):
-    user = new_user(client)
+def test_api_keys_shown_once_stored_hashed_and_revocable(client, api_world, mailbox):
+    user = new_user(client, inbox=mailbox)
     h = user["headers"]
     created = client.post(f"{V1}/api-keys", headers=h, json={"name": "script"}).json()
     key = created["key"]
@@ -171,15 +159,17 @@ def test_api_keys_shown_once_stored_hashed_and_revocable(client, api_world):
     assert garbage.headers["www-authenticate"].startswith("Bearer")
 
 
-def test_account_deletion_removes_its_data(client, api_world):
-    user = new_user(client)
+def test_account_deletion_removes_its_data(client, api_world, mailbox):
+    user = new_user(client, inbox=mailbox)
     h = user["headers"]
     eid = api_world.event_ids[0]
     w = client.post(f"{V1}/watchlists", headers=h, json={"kind": "event", "event_id": eid})
     client.post(f"{V1}/alert-rules", headers=h, json={"kind": "price_at_or_below",
                                                        "watchlist_id": w.json()["id"],
                                                        "max_price_cents": 5000})
-    assert client.delete(f"{V1}/account", headers=h).status_code == 204
+    gone = client.request("DELETE", f"{V1}/account", headers=h,
+                          json={"password": user["password"]})
+    assert gone.status_code == 204
     assert client.get(f"{V1}/account", headers=h).status_code == 401
     with psycopg.connect(api_world.db_url) as conn:
         for table in ("users", "api_keys", "watchlists", "alert_rules", "api_sessions"):
@@ -189,19 +179,18 @@ def test_account_deletion_removes_its_data(client, api_world):
             assert n == 0, table
 
 
-def test_profile_update(client):
-    user = new_user(client)
-    r = client.patch(f"{V1}/account", headers=user["headers"],
-                     json={"display_name": "Dame", "phone": "+15035550123"})
-    assert r.status_code == 200 and r.json()["phone"] == "+15035550123"
+def test_profile_update(client, mailbox):
+    user = new_user(client, inbox=mailbox)
+    r = client.patch(f"{V1}/account", headers=user["headers"], json={"display_name": "Dame"})
+    assert r.status_code == 200 and r.json()["display_name"] == "Dame"
     bad = client.patch(f"{V1}/account", headers=user["headers"], json={"phone": "555"})
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "phone"
 
 
-def test_account_quiet_hours_are_the_default_of_every_rule(client, api_world):
+def test_account_quiet_hours_are_the_default_of_every_rule(client, api_world, mailbox):
     """Set once on the account: rules that follow it and rules created later keep them;
     a rule with quiet hours of its own keeps its own."""
-    h, eid = new_user(client)["headers"], api_world.event_ids[0]
+    h, eid = new_user(client, inbox=mailbox)["headers"], api_world.event_ids[0]
 
     def rule(**extra):
         r = client.post(f"{V1}/alert-rules", headers=h, json={

@@ -52,7 +52,9 @@ class MailSink:
         self.thread.join(5)
 
     def to(self, address: str) -> list[email.message.EmailMessage]:
-        return [m for m in self.messages if m["To"] == address]
+        """The billing notices sent to ``address`` (not the sign-up confirmation)."""
+        return [m for m in self.messages if m["To"] == address
+                and "Confirm your email" not in str(m["Subject"])]
 
 
 class Billing:
@@ -69,7 +71,7 @@ class Billing:
 
     def premium_user(self) -> tuple[dict[str, Any], str]:
         """A user who upgraded through Checkout; returns (user, subscription id)."""
-        user = new_user(self.http)
+        user = new_user(self.http, inbox=self.mail)
         r = self.http.post("/api/v1/billing/checkout", json={"interval": "monthly"},
                            headers=user["headers"])
         assert r.status_code == 201, r.text
@@ -109,7 +111,7 @@ def billing(api_template_db: str) -> Iterator[Billing]:
 
 
 def test_upgrade_through_checkout_applies_premium_limits(billing: Billing) -> None:
-    user = new_user(billing.http)
+    user = new_user(billing.http, inbox=billing.mail)
     assert billing.plan(user) == "free"
     refused = billing.sms_rule(user)
     assert refused.status_code == 403
@@ -328,7 +330,7 @@ def test_without_stripe_keys_billing_is_503_and_the_rest_works(
 
 def test_upgrade_events_in_any_order_and_concurrent_duplicates(billing: Billing) -> None:
     fake = billing.fake
-    user = new_user(billing.http)
+    user = new_user(billing.http, inbox=billing.mail)
     r = billing.http.post("/api/v1/billing/checkout", headers=user["headers"])
     assert r.status_code == 201, r.text
     fake.webhook_url, url = None, fake.webhook_url
@@ -362,7 +364,8 @@ def test_upgrade_events_in_any_order_and_concurrent_duplicates(billing: Billing)
 def test_deleting_an_account_ends_its_subscription_first(billing: Billing) -> None:
     user, sub_id = billing.premium_user()
     seen = len(billing.fake.deliveries)
-    r = billing.http.delete("/api/v1/account", headers=user["headers"])
+    r = billing.http.request("DELETE", "/api/v1/account", headers=user["headers"],
+                             json={"password": user["password"]})
     assert r.status_code == 204, r.text
     assert ("DELETE", f"/v1/subscriptions/{sub_id}") in billing.fake.requests
     assert billing.fake.subscriptions[sub_id]["status"] == "canceled"  # no more charges
@@ -384,12 +387,14 @@ def test_account_deletion_waits_while_stripe_is_unreachable(billing: Billing) ->
                              STRIPE_WEBHOOK_SECRET=billing.fake.webhook_secret,
                              RIPCITY_REDIS_URL="")
     with ServerThread(create_app(settings, db_url=billing.db_url)) as base:
-        r = httpx.delete(f"{base}/api/v1/account", headers=user["headers"], timeout=60)
+        r = httpx.request("DELETE", f"{base}/api/v1/account", headers=user["headers"],
+                          json={"password": user["password"]}, timeout=60)
     assert r.status_code == 503, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
     assert "not deleted" in r.json()["detail"] and "retry" in r.json()["detail"]
     assert billing.sql("SELECT count(*) FROM users WHERE id = %s", user["id"]) == [(1,)]
     assert billing.fake.subscriptions[sub_id]["status"] == "active"
     # Stripe is back: the same request goes through and billing stops
-    assert billing.http.delete("/api/v1/account", headers=user["headers"]).status_code == 204
+    assert billing.http.request("DELETE", "/api/v1/account", headers=user["headers"],
+                                json={"password": user["password"]}).status_code == 204
     assert billing.fake.subscriptions[sub_id]["status"] == "canceled"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -98,6 +99,15 @@ class Crawl:
         self.writer.close()
 
 
+def _confirm_email(page: Any, base: str, smtp: Any, email: str) -> None:
+    """Open the emailed confirmation link and press its button, as the user does."""
+    from tests.fixtures_api import emailed_token
+
+    page.goto(base + "/verify-email?token=" + emailed_token(smtp, email, "/verify-email"))
+    page.get_by_role("button", name="Confirm and log in").click()
+    page.wait_for_url(base + "/")
+
+
 @pytest.fixture
 def stack(db_url: str, make_sandbox: Any, tmp_path: Path) -> Iterator[dict[str, Any]]:
     """Sandbox, crawled history, SMTP server and the app on uvicorn."""
@@ -178,8 +188,10 @@ def test_sign_up_search_chart_alert_and_email(stack: dict[str, Any], browser: An
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill("correct horse battery")
     page.get_by_role("button", name="Sign up").click()
-    page.wait_for_url(base + "/")
-    assert "Your account is ready" in page.locator(".flash").inner_text()
+    page.wait_for_url(re.compile(r".*/login\b.*"))
+    assert "Check your inbox" in page.locator(".flash").inner_text()
+    _confirm_email(page, base, smtp, email)
+    assert "Email confirmed" in page.locator(".flash").inner_text()
     _shot(page, "02-home")
 
     page.get_by_label("Team, performer, venue or city").fill("Blazers")
@@ -216,8 +228,9 @@ def test_sign_up_search_chart_alert_and_email(stack: dict[str, Any], browser: An
         crawl.run(datetime.now(UTC))
     assert _outbox(stack["db_url"], email), "the price never fell below the alert"
     assert _dispatch(stack) >= 1
-    received = smtp.wait_for(1, timeout=15)
-    mine = [m for m in received if email in m.rcpt_tos]
+    received = smtp.wait_for(2, timeout=15)  # the confirmation link, then the alert
+    mine = [m for m in received if email in m.rcpt_tos
+            and "Confirm your email" not in str(m.message["Subject"])]
     assert mine, f"no email to {email}; the SMTP server got {len(received)}"
     assert "Trail Blazers" in str(mine[0].message["Subject"])
 
@@ -251,7 +264,8 @@ def test_sign_up_search_chart_alert_and_email(stack: dict[str, Any], browser: An
     page.get_by_label("Email").fill(stack["admin"])
     page.get_by_label("Password").fill("correct horse battery")
     page.get_by_role("button", name="Sign up").click()
-    page.wait_for_url(base + "/")
+    page.wait_for_url(re.compile(r".*/login\b.*"))
+    _confirm_email(page, base, stack["smtp"], stack["admin"])
     response = page.goto(base + "/ops")
     assert response is not None and response.status == 200
     crawl_rows = page.locator("table").first.locator("tbody tr").all_inner_texts()

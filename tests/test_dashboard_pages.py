@@ -13,10 +13,21 @@ from api.web.forecast import buy_or_wait
 
 
 def _signed_up(base: str) -> tuple[httpx.Client, str]:
+    """Sign up on the form, then open the emailed link and press its button."""
+    import re
+
+    from tests.fixtures_api import INBOX, emailed_token
+
     c = httpx.Client(base_url=base, timeout=20)
-    r = c.post("/signup", data={"email": f"p{uuid.uuid4().hex[:8]}@example.com",
-                                "password": "correct horse battery", "next": "/alerts"})
-    assert r.status_code == 303 and r.headers["location"] == "/alerts"
+    email = f"p{uuid.uuid4().hex[:8]}@example.com"
+    r = c.post("/signup", data={"email": email, "password": "correct horse battery",
+                                "next": "/alerts"})
+    assert r.status_code == 303 and r.headers["location"].startswith("/login")
+    assert "ripcity_session" not in c.cookies
+    page = c.get(f"/verify-email?token={emailed_token(INBOX[0], email, '/verify-email')}")
+    fields = dict(re.findall(r'name="(form_token|token)" value="([^"]+)"', page.text))
+    r = c.post("/verify-email", data=fields)
+    assert r.status_code == 303 and "ripcity_session" in c.cookies
     return c, c.cookies["ripcity_csrf"]
 
 

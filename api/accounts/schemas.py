@@ -12,8 +12,12 @@ from api.lib.fields import Name
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254,
                                      pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
                                      description="an email address")]
-Password = Annotated[str, msgspec.Meta(min_length=10, max_length=256,
-                                        description="at least 10 characters")]
+Password = Annotated[str, msgspec.Meta(
+    min_length=10, max_length=256,
+    description="at least 10 characters, and not easy to guess (common passwords, "
+    "repeats, keyboard walks and your own email are refused)")]
+Token = Annotated[str, msgspec.Meta(min_length=10, max_length=200,
+                                     description="the token from the email")]
 Phone = Annotated[str, msgspec.Meta(pattern=r"^\+[1-9]\d{6,14}$",
                                      description="E.164 phone number, e.g. +15035550123")]
 
@@ -39,8 +43,38 @@ class ResetRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class ResetConfirm(msgspec.Struct, forbid_unknown_fields=True):
-    token: Annotated[str, msgspec.Meta(min_length=10, max_length=200)]
+    token: Token
     new_password: Password
+
+
+class EmailToken(msgspec.Struct, forbid_unknown_fields=True):
+    """An emailed one-time token (verification, revoke every API key)."""
+
+    token: Token
+
+
+class AccountDelete(msgspec.Struct, forbid_unknown_fields=True):
+    """The current password; a browser session logged in the last 10 minutes may omit it."""
+
+    password: Annotated[str, msgspec.Meta(max_length=256)] | None = None
+
+
+class PhoneStart(msgspec.Struct, forbid_unknown_fields=True):
+    phone: Annotated[str, msgspec.Meta(min_length=7, max_length=32,
+                                       description="the number to text a code to, "
+                                       "e.g. +1 503 555 0123")]
+
+
+class PhoneCode(msgspec.Struct, forbid_unknown_fields=True):
+    code: Annotated[str, msgspec.Meta(min_length=1, max_length=12,
+                                      description="the 6-digit code we texted")]
+
+
+class PhonePending(msgspec.Struct):
+    """A code is on its way to ``phone``; confirm with POST /api/v1/account/phone/verify."""
+
+    phone: str
+    detail: str
 
 
 TimeZone = Annotated[str, msgspec.Meta(min_length=1, max_length=64,
@@ -52,7 +86,8 @@ class AccountUpdate(msgspec.Struct, forbid_unknown_fields=True):
     rules created without quiet hours of their own take them, in ``timezone``."""
 
     display_name: Name | None = None
-    phone: Phone | None = None
+    phone: Annotated[Phone | None, msgspec.Meta(
+        description="not settable here: POST /api/v1/account/phone texts a code")] = None
     timezone: TimeZone | None = None
     quiet_start: time | None = None
     quiet_end: time | None = None
@@ -68,6 +103,10 @@ class User(msgspec.Struct):
     timezone: str | None = None
     quiet_start: time | None = None
     quiet_end: time | None = None
+    #: alerts and notices go to the email only once this is set (the emailed link)
+    email_verified_at: datetime | None = None
+    #: SMS alerts go to the phone only once this is set (the texted code)
+    phone_verified_at: datetime | None = None
 
 
 class Session(msgspec.Struct):

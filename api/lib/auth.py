@@ -2,7 +2,10 @@
 
 The rate-limit middleware has already resolved the caller (API key or session cookie);
 these read the result. Browser sessions must echo their CSRF token in ``X-CSRF-Token`` on
-every state-changing request (API-key calls are not cookie-borne, so they need none).
+every state-changing request and, when the browser names the page's ``Origin``, come from
+this site (API-key calls are not cookie-borne, so they need neither). Every write to the
+JSON API must say ``Content-Type: application/json``: a cross-site HTML form can send only
+form encodings and ``text/plain``, so it cannot reach a JSON endpoint at all.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from litestar import Request
 
-from api.lib.errors import Forbidden, PremiumRequired, Unauthorized
+from api.lib.errors import Forbidden, PremiumRequired, Unauthorized, UnsupportedMediaType
 from api.lib.security import same
 from api.plans import UPGRADE_PATH
 
@@ -23,6 +26,46 @@ if TYPE_CHECKING:
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "x-csrf-token"
+
+
+def same_origin(connection: ASGIConnection[Any, Any, Any, Any], public_url: str) -> bool:
+    """Whether the request's ``Origin`` (if the browser sent one) is this site: the public
+    URL or the host the request was sent to."""
+    origin = connection.headers.get("origin")
+    if origin is None:
+        return True  # not a browser, or a same-origin GET-like request
+    origin = origin.rstrip("/").lower()
+    scheme = connection.url.scheme
+    host = connection.headers.get("host", "")
+    allowed = {_origin_of(public_url), f"{scheme}://{host}".lower()}
+    return origin in allowed
+
+
+def _origin_of(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}".lower()
+
+
+def check_origin(connection: ASGIConnection[Any, Any, Any, Any], public_url: str) -> None:
+    if not same_origin(connection, public_url):
+        raise Forbidden(
+            f"This request comes from another site ({connection.headers.get('origin')}): "
+            "a browser session can only be used from this site's own pages. Programs use an "
+            "API key instead.")
+
+
+async def require_json(request: Request[Any, Any, Any]) -> None:
+    """``before_request`` of the JSON API: a write with a body must be JSON (415 if not)."""
+    if request.method in SAFE_METHODS:
+        return
+    headers = request.headers
+    if headers.get("content-length", "0") == "0" and "transfer-encoding" not in headers:
+        return
+    media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise UnsupportedMediaType(
+            f"This API reads JSON: send the body with `Content-Type: application/json` "
+            f"(got {media or 'no content type'!r}).")
 
 
 def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
@@ -51,6 +94,7 @@ async def provide_user(request: Request[Any, Any, Any]) -> Principal:
                 "Missing or wrong CSRF token: browser sessions must send the value of the "
                 "`ripcity_csrf` cookie (also returned by login) in the X-CSRF-Token header "
                 "on every POST, PATCH, PUT and DELETE.")
+        check_origin(request, request.app.state.runtime.settings.public_url)
     return principal
 
 

@@ -100,6 +100,10 @@ class TooManyRequests(ApiError):
     status_code, slug, title = 429, "rate-limited", "Too many requests"
 
 
+class UnsupportedMediaType(ApiError):
+    status_code, slug, title = 415, "unsupported-media-type", "Unsupported media type"
+
+
 class Unavailable(ApiError):
     status_code, slug, title = 503, "unavailable", "Service unavailable"
 

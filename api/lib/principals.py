@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from api.lib.security import same, split_api_key, token_hash
@@ -33,6 +34,8 @@ class Principal:
     key_id: int | None = None
     session_hash: str | None = None
     csrf_token: str | None = None
+    #: when the password was typed for this browser session (None for API keys)
+    logged_in_at: datetime | None = None
 
     @property
     def rate_key(self) -> str:
@@ -95,6 +98,7 @@ class PrincipalResolver:
         if holder is not None:
             principal = Principal(user_id=holder.user_id, email=holder.email,
                                   plan=plan_for(holder.plan), via="session",
-                                  session_hash=digest, csrf_token=holder.csrf_token)
+                                  session_hash=digest, csrf_token=holder.csrf_token,
+                                  logged_in_at=holder.logged_in_at)
         self._remember("s:" + digest, principal)
         return principal

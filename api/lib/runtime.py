@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from api.lib.cache import ResponseCache
     from api.lib.metrics import Metrics
     from api.lib.principals import PrincipalResolver
+    from api.lib.throttle import Throttle
     from api.settings import AppSettings
 
 
@@ -35,6 +36,7 @@ class Runtime:
         self.backend: Backend | None = None
         self.cache: ResponseCache | None = None
         self.principals: PrincipalResolver | None = None
+        self.throttle: Throttle | None = None
 
     @property
     def pool(self) -> AsyncConnectionPool:

@@ -17,7 +17,7 @@ from urllib.parse import quote, urlencode
 from litestar.datastructures import Cookie
 from litestar.response import Redirect, Template
 
-from api.lib.auth import CSRF_HEADER, principal_of
+from api.lib.auth import CSRF_HEADER, check_origin, principal_of
 from api.lib.errors import ApiError, Forbidden
 from api.lib.headers import csp_nonce
 from api.lib.security import same
@@ -84,7 +84,31 @@ async def read_form(request: Request[Any, Any, Any], *, csrf: bool = True) -> Fo
         if not sent or not user.csrf_token or not same(sent, user.csrf_token):
             raise Forbidden("This form expired (its security token does not match your "
                             "session): reload the page and submit it again.")
+        check_origin(request, runtime_of(request).settings.public_url)
     return form
+
+
+FORM_TOKEN_COOKIE = "ripcity_form"
+
+
+def form_token(request: Request[Any, Any, Any]) -> tuple[str, Cookie]:
+    """The token a form that logs someone in carries before there is a session (login, the
+    email link): a random value in a SameSite=Strict cookie, echoed in the form, so another
+    site cannot post the form and sign the visitor into an account of its choosing."""
+    from api.lib.security import new_token
+
+    token = request.cookies.get(FORM_TOKEN_COOKIE) or new_token()
+    return token, Cookie(key=FORM_TOKEN_COOKIE, value=token, path="/", max_age=3600,
+                         httponly=True, samesite="strict",
+                         secure=runtime_of(request).settings.public_url.startswith("https://"))
+
+
+def check_form_token(request: Request[Any, Any, Any], form: Form) -> None:
+    """:class:`Forbidden` unless the form echoes the cookie of :func:`form_token`."""
+    cookie, sent = request.cookies.get(FORM_TOKEN_COOKIE), form.get("form_token")
+    if not cookie or not sent or not same(cookie, sent):
+        raise Forbidden("This form expired (its security token does not match): reload the "
+                        "page and submit it again.")
 
 
 def redirect(to: str, note: str | None = None, *, error: bool = False,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import zoneinfo
 from typing import Any
+from urllib.parse import quote
 
 import msgspec
 from litestar import Controller, Request, get, post
@@ -17,15 +18,23 @@ from litestar.datastructures import Cookie
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
+from api.accounts import phone as phone_mod
 from api.accounts import service
 from api.accounts.schemas import Email, Password
 from api.billing import checkout as co
 from api.billing.client import billing_enabled, stripe_client
 from api.lib.errors import ApiError, Unauthorized, from_storage
 from api.lib.ratelimit import CSRF_COOKIE, SESSION_COOKIE
-from api.lib.security import hash_password
-from api.web import phone as phone_mod
-from api.web.common import need_user, page, read_form, redirect, runtime_of, safe_next
+from api.web.common import (
+    check_form_token,
+    form_token,
+    need_user,
+    page,
+    read_form,
+    redirect,
+    runtime_of,
+    safe_next,
+)
 from api.web.failures import REFUSED, refusal
 from api.web.forms import QuietHours, decode_form
 from storage import accounts
@@ -69,28 +78,59 @@ class AccountPages(Controller):
         try:
             email = _check(form.get("email"), Email, "email")
             password = _check(form.get("password"), Password, "password")
-            async with runtime_of(request).pool.connection() as conn:
-                row = await accounts.create_user(conn, email, hash_password(password),
-                                                 form.get("display_name") or None)
+            await service.sign_up(runtime_of(request), email, password,
+                                  form.get("display_name")[:100] or None)
         except REFUSED as err:
             return redirect(f"/signup?next={nxt}", refusal(err), error=True)
-        return await _log_in(request, row.id, nxt,
-                             "Welcome! Your account is ready. Search for an event to watch.")
+        return redirect(f"/login?next={nxt}", "Check your inbox: we sent a link to confirm "
+                        "your address and log you in (valid for a day).")
+
+    @get("/verify-email", name="web:verify-email")
+    async def verify_email_form(self, request: Request[Any, Any, Any],
+                                token: FromQuery[str] = "") -> Template:
+        """A button, not an automatic verification: mail scanners follow links."""
+        ftoken, cookie = form_token(request)
+        resp = page(request, "confirm.html", title="Confirm your email",
+                    text="One click confirms this address and logs you in.",
+                    action="/verify-email", button="Confirm and log in", token=token[:200],
+                    form_token=ftoken)
+        resp.cookies.append(cookie)
+        return resp
+
+    @post("/verify-email")
+    async def verify_email(self, request: Request[Any, Any, Any]) -> Redirect:
+        form = await read_form(request, csrf=False)
+        check_form_token(request, form)
+        async with runtime_of(request).pool.connection() as conn, conn.transaction():
+            user_id = await service.verify_email(conn, form.get("token")[:200])
+        if user_id is None:
+            return redirect("/login", "This confirmation link is unknown, used or older than "
+                            "a day: log in and ask for a new one on your account page.",
+                            error=True)
+        runtime_of(request).forget_user(user_id)
+        return await _log_in(request, user_id, "/", "Email confirmed: welcome! Search for an "
+                             "event to watch.")
 
     @get("/login", name="web:login")
     async def login_form(self, request: Request[Any, Any, Any],
                          next: FromQuery[str | None] = None) -> Template:
-        return page(request, "login.html", title="Log in", next=safe_next(next))
+        token, cookie = form_token(request)
+        resp = page(request, "login.html", title="Log in", next=safe_next(next),
+                    form_token=token)
+        resp.cookies.append(cookie)
+        return resp
 
     @post("/login")
     async def login(self, request: Request[Any, Any, Any]) -> Redirect:
         form = await read_form(request, csrf=False)
         nxt = safe_next(form.get("next"))
-        async with runtime_of(request).pool.connection() as conn:
-            row = await service.authenticate(conn, form.get("email"), form.get("password"))
-        if row is None:
-            return redirect(f"/login?next={nxt}", "Wrong email or password. Check both, or "
-                            "reset your password.", error=True)
+        try:
+            check_form_token(request, form)
+            row = await service.authenticate(runtime_of(request), form.get("email")[:254],
+                                             form.get("password")[:256],
+                                             request.client.host if request.client else None)
+        except ApiError as err:
+            return redirect(f"/login?next={nxt}", err.detail, error=True)
         return await _log_in(request, row.id, nxt, "You are logged in.")
 
     @post("/logout")
@@ -113,8 +153,7 @@ class AccountPages(Controller):
     @post("/forgot")
     async def forgot(self, request: Request[Any, Any, Any]) -> Redirect:
         form = await read_form(request, csrf=False)
-        runtime = runtime_of(request)
-        await service.send_reset_link(runtime.pool, runtime.settings, form.get("email"))
+        await service.send_reset_link(runtime_of(request), form.get("email")[:254])
         return redirect("/login", "If an account uses that email, a reset link is on its way "
                         "(it works for one hour).")
 
@@ -135,10 +174,42 @@ class AccountPages(Controller):
                 raise Unauthorized("This reset link is unknown, used or older than one "
                                    "hour: ask for a new one.")
         except ApiError as err:
-            return redirect(f"/reset-password?token={form.get('token')}", err.detail,
+            return redirect(f"/reset-password?token={quote(form.get('token'))}", err.detail,
                             error=True)
         runtime_of(request).forget_user(user_id)
         return redirect("/login", "Password changed: log in with the new one.")
+
+    @get("/account/keys/revoke-all", name="web:revoke-all")
+    async def revoke_all_form(self, request: Request[Any, Any, Any],
+                              token: FromQuery[str] = "") -> Template:
+        ftoken, cookie = form_token(request)
+        resp = page(request, "confirm.html", title="Revoke every API key",
+                    text="Every API key of the account stops working at once; programs "
+                    "using them need new keys.", action="/account/keys/revoke-all",
+                    button="Revoke all API keys", token=token[:200], form_token=ftoken)
+        resp.cookies.append(cookie)
+        return resp
+
+    @post("/account/keys/revoke-all")
+    async def revoke_all(self, request: Request[Any, Any, Any]) -> Redirect:
+        form = await read_form(request, csrf=False)
+        check_form_token(request, form)
+        async with runtime_of(request).pool.connection() as conn, conn.transaction():
+            done = await service.revoke_all_keys(conn, form.get("token")[:200])
+        if done is None:
+            return redirect("/login", "This link is unknown, used or older than a day: log "
+                            "in to revoke keys on your account page.", error=True)
+        runtime_of(request).forget_user(done[0])
+        return redirect("/login", f"Revoked {done[1]} API key(s).")
+
+    @post("/account/email/verification")
+    async def resend_verification(self, request: Request[Any, Any, Any]) -> Redirect:
+        await read_form(request)
+        user = need_user(request)
+        if not await service.send_verification(runtime_of(request), user.user_id):
+            return redirect("/account", "Several emails went to this address lately: wait a "
+                            "few minutes, then ask again.", error=True)
+        return redirect("/account", "A new confirmation link is on its way.")
 
     # --- the account page -----------------------------------------------------------------
 

@@ -26,8 +26,11 @@ _PAGE = """<!doctype html><html><head><link rel="stylesheet" href="/static/app.c
 <h2>{title}</h2><p>{text}</p>{form}</body></html>"""
 
 
-def _check_token(runtime: RuntimeDep, u: int, c: str, t: str) -> None:
-    if c not in ("email", "sms") or not valid_token(runtime.settings.secret_key, u, c, t):
+async def _check_token(runtime: RuntimeDep, u: int, c: str, t: str) -> None:
+    async with runtime.pool.connection() as conn:
+        user_key = await accounts.unsubscribe_key(conn, u)
+    if c not in ("email", "sms") or not valid_token(runtime.settings.secret_key or "", u, c,
+                                                    user_key, t):
         raise Forbidden("This unsubscribe link is not valid (it may be cut short): use the "
                         "link from the latest alert email, or turn alerts off on the dashboard")
 
@@ -36,7 +39,7 @@ def _check_token(runtime: RuntimeDep, u: int, c: str, t: str) -> None:
 async def unsubscribe_page(runtime: RuntimeDep, u: UserQ, t: TokenQ,
                            c: ChannelQ = "email") -> str:
     """Confirm page (link scanners follow GETs, so GET never unsubscribes)."""
-    _check_token(runtime, u, c, t)
+    await _check_token(runtime, u, c, t)
     form = (f'<form method="post" action="{UNSUBSCRIBE_PATH}?u={u}&c={escape(c)}&t={escape(t)}">'
             '<button name="List-Unsubscribe" value="One-Click">Unsubscribe</button></form>')
     what = "emails" if c == "email" else "texts"
@@ -47,7 +50,7 @@ async def unsubscribe_page(runtime: RuntimeDep, u: UserQ, t: TokenQ,
 @post(UNSUBSCRIBE_PATH, include_in_schema=False, media_type=MediaType.HTML, status_code=200)
 async def unsubscribe(runtime: RuntimeDep, u: UserQ, t: TokenQ, c: ChannelQ = "email") -> str:
     """RFC 8058 one-click: the mail client POSTs ``List-Unsubscribe=One-Click`` here."""
-    _check_token(runtime, u, c, t)
+    await _check_token(runtime, u, c, t)
     async with runtime.pool.connection() as conn:
         await accounts.set_opt_out(conn, u, c, True)
     return _PAGE.format(title="Unsubscribed", text="You will get no more price alert "

@@ -187,14 +187,16 @@ class Dispatcher:
                 continue
             to = who.email if g.channel == "email" else who.phone
             out = Outgoing(key=g.key, user_id=g.user_id, to=to or "",
-                           payloads=[r.payload for r in g.rows])
+                           payloads=[r.payload for r in g.rows],
+                           unsubscribe_key=who.unsubscribe_key or "")
             if g.in_doubt:
                 found = self._lookup(sender, out)
                 if found is not None:
                     ledger.mark_sent(g.ids, g.key, found, g.user_id, g.channel)
                     self.counts["recovered_sent"] += len(g.rows)
                     continue
-            reason = self._gate(g.channel, to, who.premium, who.opted_out, who.disabled)
+            reason = self._gate(g.channel, to, who.premium, who.opted_out, who.disabled,
+                                bool(who.verified))
             if reason:
                 self._close(ledger, g, "suppressed", reason)
                 continue
@@ -217,7 +219,7 @@ class Dispatcher:
 
     @staticmethod
     def _gate(channel: str, to: str | None, premium: bool, opted_out: bool,
-              disabled: str | None) -> str | None:
+              disabled: str | None, verified: bool = True) -> str | None:
         if channel == "sms" and not premium:
             return "SMS alerts are a premium feature; this account is on the free plan"
         if opted_out:
@@ -228,6 +230,10 @@ class Dispatcher:
         if not to:
             return ("no phone number on the account" if channel == "sms"
                     else "no email address on the account")
+        if not verified:
+            return ("the phone number is not verified: confirm it with the texted code"
+                    if channel == "sms" else "the email address is not verified yet: click "
+                    "the link we emailed (or ask for a new one on the account page)")
         return None
 
     def _lookup(self, sender: Sender, out: Outgoing) -> Sent | None:

@@ -114,7 +114,8 @@ def lines(payloads: list[dict[str, Any]], public_url: str) -> list[Line]:
 
 
 def render_email(*, key: str, to: str, sender: str, payloads: list[dict[str, Any]],
-                 public_url: str, secret: str, user_id: int) -> MIMEMultipart:
+                 public_url: str, secret: str, user_id: int,
+                 unsubscribe_key: str) -> MIMEMultipart:
     """The alert email: text and HTML parts, Message-ID = the idempotency key.
 
     Built with the ``email.mime`` classes rather than ``EmailMessage``: the modern header
@@ -125,7 +126,7 @@ def render_email(*, key: str, to: str, sender: str, payloads: list[dict[str, Any
     first = items[0]
     subject = (f"{first.title}: {first.event} {first.price}" if len(items) == 1
                else f"{len(items)} ticket alerts, from {first.price}")
-    unsub = unsubscribe_url(public_url, secret, user_id, "email")
+    unsub = unsubscribe_url(public_url, secret, user_id, "email", unsubscribe_key)
     text = [subject, ""]
     for it in items:
         text += [f"{it.title} - {it.event}",

@@ -19,6 +19,27 @@ class ApiServerFailed(RuntimeError):
     """The API server gave up (uvicorn logged why just before)."""
 
 
+class UnsafeExposure(RuntimeError):
+    """Binding the API where other hosts reach it without the settings that needs."""
+
+
+def check_safe_to_expose(host: str, secret_key: str | None) -> None:
+    """Raise :class:`UnsafeExposure` when ``host`` is not loopback and the site key is the
+    published default or too short (loopback binds are always allowed)."""
+    from storage.secret_key import MIN_LENGTH, weakness
+    from storage.settings import is_loopback
+
+    if is_loopback(host):
+        return
+    why = weakness(secret_key or "")
+    if why:
+        raise UnsafeExposure(
+            f"refusing to serve on {host}: RIPCITY_SECRET_KEY {why}; set it to {MIN_LENGTH}+ "
+            "random characters (e.g. `python -c 'import secrets; print(secrets.token_urlsafe"
+            "(32))'`), or unset it to use the key generated in RIPCITY_DATA_DIR, or bind "
+            "127.0.0.1")
+
+
 def check_port_free(host: str, port: int, *, what: str, setting: str) -> None:
     """Raise :class:`PortTaken` unless ``host:port`` can be bound now (port 0: any)."""
     if port == 0:
@@ -42,7 +63,8 @@ def one_line(err: BaseException) -> str | None:
     from storage.embedded import EmbeddedServerError
     from storage.migrate import MigrationError
 
-    if isinstance(err, PortTaken | ApiServerFailed | RayUnavailable | EmbeddedServerError):
+    if isinstance(err, PortTaken | ApiServerFailed | UnsafeExposure | RayUnavailable
+                  | EmbeddedServerError):
         return str(err)
     if isinstance(err, MigrationError):
         return f"the database's migrations: {err}"

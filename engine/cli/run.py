@@ -131,9 +131,10 @@ def _one_cycle(session: Session, stop: threading.Event, timeout: float
 
 def _check_ports(settings: Settings, *, api: bool, sandbox: bool) -> None:
     """Fail in a second, before anything starts, on a port another program holds."""
-    from engine.cli.errors import check_port_free
+    from engine.cli.errors import check_port_free, check_safe_to_expose
 
     if api:
+        check_safe_to_expose(settings.api_host, settings.secret_key)
         check_port_free(settings.api_host, settings.api_port, what="the API and dashboard",
                         setting="RIPCITY_API_PORT")
     if sandbox:

@@ -35,7 +35,7 @@ def serve(
     log_level: str = typer.Option(None, help="default RIPCITY_LOG_LEVEL"),
 ) -> None:
     """Run the API with uvicorn; Ctrl-C or SIGTERM stops it (twice: at once)."""
-    from engine.cli.errors import check_port_free
+    from engine.cli.errors import check_port_free, check_safe_to_expose
     from engine.cli.stopping import StopSignals, stopped_cleanly
     from engine.settings import get_settings
     from storage.db import mask_url, resolve_database_url
@@ -46,6 +46,7 @@ def serve(
     logging.basicConfig(level=level.upper(), format="%(levelname)s %(name)s: %(message)s")
     bind_host = host or settings.api_host
     bind_port = settings.api_port if port is None else port
+    check_safe_to_expose(bind_host, settings.secret_key)
     check_port_free(bind_host, bind_port, what="the API",
                     setting="RIPCITY_API_PORT (or --port)")
     embedded = not settings.database_url

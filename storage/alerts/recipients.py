@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 # Recipient, plan, channel state and today's sends for every (user, channel) of a batch.
 _RECIPIENTS = """
 SELECT k.user_id, k.channel, u.id IS NOT NULL AS "exists", u.email, u.phone,
+       CASE k.channel WHEN 'sms' THEN u.phone_verified_at IS NOT NULL
+                      ELSE u.email_verified_at IS NOT NULL END AS verified,
+       u.unsubscribe_key,
        alert_user_is_premium(k.user_id) AS premium,
        coalesce(c.opted_out, false) AS opted_out, c.disabled_reason AS disabled,
        c.last_sent_at AS last_sent, coalesce(u.daily_alert_cap, %(cap)s) AS cap,
@@ -59,6 +62,8 @@ class Recipient:
     exists: bool  # False: the user was deleted after the match
     email: str | None
     phone: str | None
+    verified: bool | None  # the channel's address was proven by its owner (code or link)
+    unsubscribe_key: str | None
     premium: bool
     opted_out: bool
     disabled: str | None  # why the channel is disabled, if it is

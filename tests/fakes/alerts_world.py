@@ -22,11 +22,15 @@ class AlertWorld:
     tick: int = 0
 
     def user(self, email: str = "fan@example.com", *, phone: str | None = None,
-             plan: str = "free", timezone: str | None = None, cap: int | None = None) -> int:
+             plan: str = "free", timezone: str | None = None, cap: int | None = None,
+             verified: bool = True) -> int:
+        """A user; ``verified``: their email (and phone, if any) were proven."""
         row = self.conn.execute(
-            """INSERT INTO users (email, phone, plan, timezone, daily_alert_cap)
-               VALUES (%s, %s, %s, %s, %s) RETURNING id""",
-            (email, phone, plan, timezone, cap)).fetchone()
+            """INSERT INTO users (email, phone, plan, timezone, daily_alert_cap,
+                                  email_verified_at, phone_verified_at)
+               VALUES (%s, %s, %s, %s, %s, CASE WHEN %s THEN now() END,
+                       CASE WHEN %s AND %s::text IS NOT NULL THEN now() END) RETURNING id""",
+            (email, phone, plan, timezone, cap, verified, verified, phone)).fetchone()
         self.conn.commit()
         return int(row[0])
 

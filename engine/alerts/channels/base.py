@@ -19,6 +19,8 @@ class Outgoing:
     user_id: int
     to: str
     payloads: list[dict[str, Any]]
+    #: the user's random unsubscribe material (:mod:`storage.unsubscribe`)
+    unsubscribe_key: str = ""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

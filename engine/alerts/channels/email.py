@@ -61,7 +61,8 @@ class SmtpSender:
     def send(self, message: Outgoing) -> Sent:
         msg = render_email(key=message.key, to=message.to, sender=self._s.smtp_from,
                            payloads=message.payloads, public_url=self._s.public_url,
-                           secret=self._s.secret_key, user_id=message.user_id)
+                           secret=self._s.secret_key or "", user_id=message.user_id,
+                           unsubscribe_key=message.unsubscribe_key)
         for attempt in (1, 2):  # a kept-open connection may have been closed by the server
             try:
                 if self._smtp is None:

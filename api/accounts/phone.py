@@ -1,5 +1,9 @@
 """Phone verification for SMS alerts: text a 6-digit code, save the number once it is typed.
 
+The only way a number reaches an account (REST ``POST /api/v1/account/phone`` and the
+dashboard's account page both come here); a number is verified for one account at a time,
+and the alert dispatcher texts only verified numbers.
+
 The pending number and a hash of its code live in the shared backend (memory, or Redis
 when configured) for ten minutes, so no table is needed and a verification started on one
 API process can finish on another. The number reaches ``users.phone`` (where the alert
@@ -103,10 +107,14 @@ async def confirm(runtime: Runtime, user_id: int, code: str) -> str:
         raise ApiError("There is no code waiting (they expire after 10 minutes): enter your "
                        "number again to get a new one.")
     number, digest = raw.decode().split("|", 1)
+    tries, _ = await runtime.backend.hit(f"web:phone-tries:{user_id}", TTL)
+    if tries > 5:
+        await runtime.backend.set(_key(user_id), b"", 1, ())
+        raise TooManyRequests("Five wrong codes: ask for a new one.")
     if not same(token_hash(code.strip()), digest):
         raise ApiError("That code does not match the one we texted: check it and try again.")
-    async with runtime.pool.connection() as conn:
-        await accounts.update_user(conn, user_id, phone=number)
+    async with runtime.pool.connection() as conn, conn.transaction():
+        await accounts.verify_phone(conn, user_id, number)
     await runtime.backend.set(_key(user_id), b"", 1, ())
     runtime.forget_user(user_id)
     return number
