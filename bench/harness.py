@@ -8,6 +8,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import resource
 import shutil
 import socket
@@ -208,3 +209,23 @@ class RssSampler:
 def percentile_ms(seconds: Any, q: float, digits: int = 1) -> float:
     """The ``q``-th percentile of durations in seconds, in milliseconds."""
     return round(float(np.percentile(seconds, q)) * 1000, digits)
+
+
+def emailed_token(inbox: Any, to: str, path: str, *, after: int = 0,
+                  timeout: float = 10.0) -> str:
+    """The token of the newest ``path?token=`` link emailed to ``to`` (waits for it);
+    ``after``: only messages past that many in the inbox."""
+    deadline = time.monotonic() + timeout
+    pattern = re.compile(re.escape(path) + r"\?token=([A-Za-z0-9_\-]+)")
+    while time.monotonic() < deadline:
+        if hasattr(inbox, "received"):  # the sandbox's SmtpBox
+            found = [got.message for got in inbox.received[after:]
+                     if to.lower() in [r.lower() for r in got.rcpt_tos]]
+        else:  # a sink keeping parsed messages
+            found = [m for m in inbox.messages[after:] if to.lower() in str(m["To"]).lower()]
+        for message in reversed(found):
+            m = pattern.search(message.get_body(("plain",)).get_content())
+            if m:
+                return m.group(1)
+        time.sleep(0.02)
+    raise AssertionError(f"no email to {to} with a {path} link within {timeout} s")

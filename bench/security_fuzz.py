@@ -38,6 +38,8 @@ import httpx
 import hypothesis
 from hypothesis import strategies as st
 
+from bench.harness import emailed_token
+
 #: values that broke parsers before: non-finite numbers, impossible clocks and dates,
 #: NUL, huge integers, markup, SQL, odd unicode
 NASTY = ["", " ", "abc", "inf", "-inf", "nan", "1e999", "-1e999", "1e308", "-1", "0", "0.0",
@@ -212,12 +214,16 @@ def _fuzz_operation(base: str, headers: dict[str, str], op: Any, examples: int,
     one()
 
 
-def fuzz_account(client: httpx.Client, event_id: int) -> dict[str, Any]:
-    """Sign up through the API, keep the session in ``client`` (cookies), add a watchlist
-    entry and an alert rule; returns {"csrf", "headers"} for the fuzzers."""
+def fuzz_account(client: httpx.Client, event_id: int, inbox: Any) -> dict[str, Any]:
+    """Sign up through the API and confirm the address with the link emailed to ``inbox``
+    (an SMTP inbox the server sends to), keep the session in ``client`` (cookies), add a
+    watchlist entry and an alert rule; returns {"csrf", "headers"} for the fuzzers."""
     email = f"fuzz{uuid.uuid4().hex[:10]}@example.com"
     r = client.post("/api/v1/auth/signup", json={"email": email,
                                                  "password": "correct horse battery staple"})
+    r.raise_for_status()
+    r = client.post("/api/v1/auth/verify-email",
+                    json={"token": emailed_token(inbox, email, "/verify-email")})
     r.raise_for_status()
     csrf = r.json()["csrf_token"]
     key = client.post("/api/v1/api-keys", json={"name": "fuzz"},
@@ -253,15 +259,28 @@ def _cpu(pid: int) -> float:
 
 
 @contextlib.contextmanager
-def _served(url: str) -> Iterator[tuple[str, int]]:
+def _inbox() -> Iterator[Any]:
+    """The sandbox's SMTP inbox, where the served app sends the sign-up confirmation."""
+    from sandbox.vendors.smtp_inbox import SmtpBox
+
+    box = SmtpBox().start()
+    try:
+        yield box
+    finally:
+        box.stop()
+
+
+@contextlib.contextmanager
+def _served(url: str) -> Iterator[tuple[str, int, Any]]:
     """The real app in a uvicorn subprocess, billing pointed at the sandbox's Stripe (so the
     billing operations run instead of answering 503 "not configured")."""
     from bench.api import _serve, _stop
     from bench.harness import free_port
     from sandbox.vendors.stripe_api import FakeStripe
 
-    with FakeStripe() as stripe:
+    with FakeStripe() as stripe, _inbox() as inbox:
         env = {**os.environ, "RIPCITY_DATABASE_URL": url, "RIPCITY_LOG_LEVEL": "WARNING",
+               "RIPCITY_SMTP_HOST": "127.0.0.1", "RIPCITY_SMTP_PORT": str(inbox.port),
                "PYTHONPATH": os.getcwd(), "STRIPE_API_KEY": stripe.api_key,
                "STRIPE_WEBHOOK_SECRET": stripe.webhook_secret, "STRIPE_API_BASE": stripe.url,
                "STRIPE_PRICE_MONTHLY": "price_premium_monthly",
@@ -270,7 +289,7 @@ def _served(url: str) -> Iterator[tuple[str, int]]:
         port = free_port()
         proc = _serve("bench.api:bench_app", port, 1, env)
         try:
-            yield f"http://127.0.0.1:{port}", proc.pid
+            yield f"http://127.0.0.1:{port}", proc.pid, inbox
         finally:
             _stop(proc)
 
@@ -290,10 +309,10 @@ def main(argv: list[str] | None = None) -> None:
 
         with psycopg.connect(url) as conn:
             (event_id,) = conn.execute("SELECT min(id) FROM events").fetchone()  # type: ignore[misc]
-        with _served(url) as (base, pid):
+        with _served(url) as (base, pid, inbox):
             baseline = _baseline(base)
             with httpx.Client(base_url=base, timeout=30) as client:
-                who = fuzz_account(client, event_id)
+                who = fuzz_account(client, event_id, inbox)
                 cpu0, t0 = _cpu(pid), time.perf_counter()
                 # forms first: an operation such as a password change may end the session
                 forms = discover_forms(client, dashboard_pages(event_id))

@@ -20,6 +20,8 @@ from typing import Any
 import psycopg
 import pytest
 
+from bench.harness import emailed_token
+
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 #: the SMTP inbox every app built from the environment sends to (see ``default_inbox``)
 INBOX: list[Any] = []
@@ -48,29 +50,6 @@ def default_inbox() -> Iterator[Any]:
             os.environ[k] = v
     clear_cache()
     box.stop()
-
-
-def emailed_token(inbox: Any, to: str, path: str, *, after: int = 0,
-                  timeout: float = 10.0) -> str:
-    """The token of the newest ``path?token=`` link emailed to ``to`` (waits for it);
-    ``after``: only messages past that many in the inbox."""
-    import re
-    import time
-
-    deadline = time.monotonic() + timeout
-    pattern = re.compile(re.escape(path) + r"\?token=([A-Za-z0-9_\-]+)")
-    while time.monotonic() < deadline:
-        if hasattr(inbox, "received"):  # the sandbox's SmtpBox
-            found = [got.message for got in inbox.received[after:]
-                     if to.lower() in [r.lower() for r in got.rcpt_tos]]
-        else:  # a sink keeping parsed messages
-            found = [m for m in inbox.messages[after:] if to.lower() in str(m["To"]).lower()]
-        for message in reversed(found):
-            m = pattern.search(message.get_body(("plain",)).get_content())
-            if m:
-                return m.group(1)
-        time.sleep(0.02)
-    raise AssertionError(f"no email to {to} with a {path} link within {timeout} s")
 
 
 def _url(name: str) -> str:

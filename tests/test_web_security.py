@@ -29,7 +29,7 @@ import pytest
 from hypothesis import strategies as st
 
 from bench.security_fuzz import dashboard_pages, discover_forms, fuzz_account, fuzz_forms
-from tests.fixtures_api import ServerThread
+from tests.fixtures_api import INBOX, ServerThread, new_user
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "api" / "assets"
@@ -50,7 +50,7 @@ def web(api_world) -> Iterator[str]:
 def member(web, api_world) -> Iterator[tuple[httpx.Client, dict[str, Any]]]:
     """A signed-in browser-like client (session cookie) with a watchlist entry and a rule."""
     with httpx.Client(base_url=web, timeout=30) as client:
-        yield client, fuzz_account(client, api_world.event_ids[0])
+        yield client, fuzz_account(client, api_world.event_ids[0], INBOX[0])
 
 
 def cursor(value: Any) -> str:
@@ -208,7 +208,7 @@ def test_form_fuzzer_over_every_dashboard_form_finds_no_5xx(web, api_world):
     """Every form on the dashboard's pages, 12 generated submissions each (bounded; the
     longer run is ``python -m bench.security_fuzz``)."""
     with httpx.Client(base_url=web, timeout=30) as client:
-        who = fuzz_account(client, api_world.event_ids[0])
+        who = fuzz_account(client, api_world.event_ids[0], INBOX[0])
         forms = discover_forms(client, dashboard_pages(api_world.event_ids[0]))
         actions = {f.action.split("?")[0] for f in forms}
         assert {"/", "/deals", "/alerts/rules", "/watchlists", "/account/notifications",
@@ -401,13 +401,17 @@ def test_openapi_declares_who_may_call_each_operation(web):
 
 
 def test_sms_unsubscribe_page_talks_about_texts(web, api_world):
+    import psycopg
+
     from api.settings import get_app_settings
     from storage.unsubscribe import unsubscribe_url
 
     with httpx.Client(base_url=web) as c:
-        user = c.post("/api/v1/auth/signup", json={
-            "email": "sms-unsub@example.com", "password": "correct horse battery"}).json()
-    link = unsubscribe_url(web, get_app_settings().secret_key, user["user"]["id"], "sms")
+        user = new_user(c)
+    with psycopg.connect(api_world.db_url) as conn:
+        (user_key,), = conn.execute("SELECT unsubscribe_key FROM users WHERE id = %s",
+                                    (user["id"],)).fetchall()
+    link = unsubscribe_url(web, get_app_settings().secret_key, user["id"], "sms", user_key)
     page = httpx.get(link)
     assert page.status_code == 200, page.text
     assert "Stop alert texts?" in page.text and "emails" not in page.text
