@@ -19,6 +19,9 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "deal_score_at_least": ("min_deal_score",),
     "new_listing_in_section": ("sections",),
     "back_in_stock": (),
+    "new_low": (),
+    "near_low": (),
+    "keeps_dropping": (),
 }
 
 

@@ -86,6 +86,13 @@ def _rule_fields(form: Form, *, creating: bool) -> dict[str, Any]:
     if form.get("window_hours"):
         hours = _number(form.get("window_hours"), "The window (hours)", 1, 720)
         fields["window_seconds"] = round(hours * 3600)
+    if form.get("low_window_days"):
+        days = _number(form.get("low_window_days"), "The low's window (days)", 1, 365)
+        fields["low_window_seconds"] = round(days * 86_400)
+    if form.get("near_percent"):
+        fields["near_percent"] = _number(form.get("near_percent"), "Near the low (%)", 0.1, 50)
+    if form.get("drop_count"):
+        fields["drop_count"] = int(_number(form.get("drop_count"), "Drops in a row", 1, 20))
     if form.get("min_deal_score"):
         fields["min_deal_score"] = _number(form.get("min_deal_score"), "The deal score", 0, 100)
     if form.get("sections"):
@@ -95,7 +102,7 @@ def _rule_fields(form: Form, *, creating: bool) -> dict[str, Any]:
         fields["quantity"] = int(_number(form.get("quantity"), "Tickets", 1, 50))
     channels = form.all("channels")
     if channels or creating:
-        fields["channels"] = [c for c in channels if c in ("email", "sms")] or ["email"]
+        fields["channels"] = [c for c in channels if c in ("email", "sms", "webhook")] or ["email"]
     if not creating and form.get("active"):
         fields["active"] = form.get("active") == "on"
     if creating and kind in _ASK and not any(fields.get(n) for n in NEEDS[kind]):

@@ -28,6 +28,10 @@ _KIND_TITLE = {
     "deal_score_at_least": "Deal alert",
     "new_listing_in_section": "New listing in your section",
     "back_in_stock": "Back in stock",
+    "new_low": "New low get-in price",
+    "near_low": "Get-in price near its low",
+    "keeps_dropping": "Get-in price keeps dropping",
+    "webhook_disabled": "Webhook endpoint disabled",
 }
 
 _HTML = Environment(autoescape=select_autoescape(default=True)).from_string("""\
@@ -36,9 +40,10 @@ _HTML = Environment(autoescape=select_autoescape(default=True)).from_string("""\
 {% for m in items %}
 <div style="margin:0 0 16px">
  <strong>{{ m.title }}</strong> &mdash; {{ m.event }}<br>
- {{ m.seat }}: <strong>{{ m.price }}</strong> per ticket all-in
+ {% if m.price %}{{ m.seat }}: <strong>{{ m.price }}</strong> per ticket all-in
  {%- if m.change %} ({{ m.change }}){% endif %}<br>
  {% if m.url %}<a href="{{ m.url }}">Buy on {{ m.marketplace }}</a>{% endif %}
+ {%- else %}{{ m.seat }}<br><a href="{{ m.url }}">Manage your webhook endpoints</a>{% endif %}
 </div>
 {% endfor %}
 <p style="color:#666;font-size:12px">You get this because of your alert rules.
@@ -90,6 +95,10 @@ class Line:
 
 
 def _line(m: dict[str, Any], public_url: str) -> Line:
+    if m.get("kind") == "webhook_disabled":  # a notice, not a listing
+        return Line(_KIND_TITLE["webhook_disabled"], str(m.get("endpoint_url")),
+                    f"We stopped sending to it: {m.get('reason')}. Fix it, then enable it "
+                    "again.", "", "", m.get("url"), "")
     seat = f"Sec {m.get('section') or '?'}"
     if m.get("row"):
         seat += f" Row {m['row']}"
@@ -128,6 +137,9 @@ def render_email(*, key: str, to: str, sender: str, payloads: list[dict[str, Any
     unsub = unsubscribe_url(public_url, secret, user_id, "email")
     text = [subject, ""]
     for it in items:
+        if not it.price:  # a notice
+            text += [f"{it.title} - {it.event}", f"  {it.seat}", f"  Manage: {it.url}", ""]
+            continue
         text += [f"{it.title} - {it.event}",
                  f"  {it.seat}: {it.price} per ticket all-in" + (f" ({it.change})"
                                                                   if it.change else ""),

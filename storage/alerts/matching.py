@@ -68,6 +68,7 @@ def match_changes(conn: psycopg.Connection[Any], listings: pa.Table,
         cur.execute(q.PRICE_HITS)
         cur.execute(q.OTHER_LISTING_HITS)
         cur.execute(q.DROP_HITS)
+        cur.execute(q.LOW_HITS)
         cur.execute(q.STOCK_HITS)
         hits = cur.execute(q.COUNT_HITS).fetchone()[0]
         cur.execute(q.SAVE_STATE)

@@ -17,8 +17,10 @@ class Outgoing:
 
     key: str  # idempotency key: Message-ID / SMS ref
     user_id: int
-    to: str
+    to: str  # address, phone number, or webhook endpoint id
     payloads: list[dict[str, Any]]
+    outbox_id: int | None = None  # the first row it carries (the webhook delivery log)
+    attempt: int = 1
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
