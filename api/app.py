@@ -53,6 +53,7 @@ from api.ops.controller import HealthController
 from api.settings import get_app_settings
 from api.watchlists.controller import WatchlistController
 from api.web import ROUTE_HANDLERS as DASHBOARD_HANDLERS
+from api.webhook_endpoints import WebhookEndpointController, document_webhooks
 from api.webhooks import ROUTE_HANDLERS as WEBHOOK_HANDLERS
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ API_PREFIX = "/api/v1"
 _V1_HANDLERS: list[Any] = [
     EventController, RefreshController, ListingController, HistoryController, DealController,
     AuthController, AccountController, ApiKeyController, WatchlistController,
-    AlertRuleController, AlertHistoryController,
+    AlertRuleController, AlertHistoryController, WebhookEndpointController,
 ]
 #: mounted at the root, after the operations endpoints and the ``/api/v1`` router
 _ROOT_HANDLERS: list[Any] = [BillingController, *WEBHOOK_HANDLERS, *DASHBOARD_HANDLERS]
@@ -166,5 +167,6 @@ def create_app(settings: AppSettings | None = None, *, db_url: str | None = None
                                        engine=JinjaTemplateEngine),
     )
     add_problem_responses(app)
+    document_webhooks(app)
     return app
 
