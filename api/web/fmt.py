@@ -64,6 +64,20 @@ def ago(value: datetime | None) -> str:
     return "just now"
 
 
+def age(seconds: float | None) -> str:
+    """ "14 min ago" from an age in seconds (the freshness line)."""
+    if seconds is None:
+        return "never"
+    if seconds < 90:
+        return "just now"
+    for unit, size in (("day", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            n = int(seconds // size)
+            plural = "s" if unit == "day" and n != 1 else ""
+            return f"{n} {unit}{plural} ago"
+    return "just now"
+
+
 def trend(now: int | None, then: int | None) -> dict[str, Any]:
     """Direction, arrow and text of a get-in price change."""
     if now is None or then is None or then == 0:
