@@ -137,6 +137,9 @@ def rule_text(rule: dict[str, Any]) -> str:
                 f"{tail}")
     if kind == "keeps_dropping":
         return f"Get-in price drops {rule.get('drop_count') or 2} times in a row{tail}"
+    if kind == "price_protection":
+        return (f"Price protection: same or better seats below "
+                f"{money(rule.get('max_price_cents'))} (see Purchases)")
     if kind == "back_in_stock":
         return f"Tickets are back after a sell-out{tail}"
     if kind == "deal_score_at_least":

@@ -32,6 +32,7 @@ _KIND_TITLE = {
     "near_low": "Get-in price near its low",
     "keeps_dropping": "Get-in price keeps dropping",
     "webhook_disabled": "Webhook endpoint disabled",
+    "price_protection": "Cheaper than you paid: claim the difference",
 }
 
 _HTML = Environment(autoescape=select_autoescape(default=True)).from_string("""\
@@ -105,6 +106,8 @@ def _line(m: dict[str, Any], public_url: str) -> Line:
     seat += f", {m.get('quantity') or 1} tix"
     old, new = m.get("old_total_cents"), m.get("total_cents")
     change = f"was {dollars(old)}" if old is not None and new is not None and old > new else ""
+    if m.get("kind") == "price_protection" and m.get("reference_cents") is not None:
+        change = f"you paid {dollars(m['reference_cents'])}: claim the difference"
     if m.get("kind") == "deal_score_at_least" and m.get("deal_score") is not None:
         change = (change + ", " if change else "") + f"deal score {m['deal_score']:.0f}"
     event = m.get("event_name") or f"event {m.get('event_id')}"

@@ -270,6 +270,41 @@ CROSS JOIN LATERAL (
 WHERE ev.prev_exists AND ev.prev_get_in IS NULL AND ev.get_in IS NOT NULL
 """
 
+# Price protection: a purchase's rule (kind 'price_protection', aimed at its event) meets a
+# listing that is new or got cheaper, inside the claim window, below the price paid, for
+# the same or better seats: the same section, the same row or a better one (a lower number,
+# or an earlier letter), as many tickets or more; on the marketplace it was bought on when
+# we track that one, else on any. Probes alert_rules_event_kind_idx per changed listing.
+PROTECT_HITS = f"""
+INSERT INTO _am_hits ({_HIT_COLS})
+SELECT {_LISTING_HIT}, p.price_paid_cents
+FROM _am_changes c
+JOIN alert_rules r ON r.event_id = c.event_id AND r.active AND r.kind = 'price_protection'
+JOIN purchases p ON p.rule_id = r.id
+WHERE c.event_id IS NOT NULL AND c.total_cents < p.price_paid_cents
+  AND (c.is_new OR c.total_cents < c.old_total_cents)
+  AND c.observed_at >= p.purchased_at AND c.observed_at <= p.claim_ends_at
+  AND c.quantity >= p.quantity
+  AND upper(btrim(c.section)) = upper(btrim(p.section))
+  AND (p."row" IS NULL OR upper(btrim(c."row")) = upper(btrim(p."row"))
+       OR (c."row" ~ '^[0-9]+$' AND p."row" ~ '^[0-9]+$' AND c."row"::int < p."row"::int)
+       OR (c."row" ~ '^[A-Za-z]{{1,2}}$' AND p."row" ~ '^[A-Za-z]{{1,2}}$'
+           AND (length(c."row"), upper(c."row")) < (length(p."row"), upper(p."row"))))
+  AND (c.marketplace = p.marketplace
+       OR p.marketplace NOT IN ('ticketmaster', 'seatgeek', 'eventbrite', 'stubhub'))
+"""
+
+# The evidence a claim needs, kept with the purchase (listing, price, the snapshot's time).
+SAVE_EVIDENCE = """
+INSERT INTO purchase_evidence (purchase_id, marketplace, listing_id, section, "row", quantity,
+                               total_cents, observed_at)
+SELECT p.id, h.marketplace, h.listing_id, h.section, h."row", h.quantity, h.total_cents,
+       h.observed_at
+FROM _am_hits h JOIN purchases p ON p.rule_id = h.rule_id
+WHERE h.kind = 'price_protection'
+ON CONFLICT DO NOTHING
+"""
+
 # Row estimates for the per-change probes are large, so PostgreSQL would JIT-compile them:
 # ~0.5 s of compiling for ~10 ms of index probes. Matching is OLTP work.
 NO_JIT = "SET LOCAL jit = off"
