@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.fakes.alerts_world import AlertWorld
 
 
@@ -85,3 +87,26 @@ def test_replayed_batch_and_other_events_do_not_fire(world: AlertWorld) -> None:
     world.tick -= 1                            # the same batch at the same time again
     _getin(world, 9_000)
     assert _matches(world, u) == before
+
+
+def test_the_new_kinds_over_rest(http: Any, api_world: Any) -> None:
+    from tests.fixtures_api import new_user
+
+    h, eid = new_user(http)["headers"], api_world.event_ids[0]
+    made = http.post("/api/v1/alert-rules", headers=h, json={
+        "kind": "near_low", "event_id": eid, "near_percent": 3, "low_window_seconds": 86_400 * 30,
+        "channels": ["email", "webhook"]})
+    assert made.status_code == 201, made.text
+    body = made.json()
+    assert (body["near_percent"], body["low_window_seconds"], body["channels"]) == \
+        (3.0, 2_592_000, ["email", "webhook"])
+    run = http.post("/api/v1/alert-rules", headers=h,
+                    json={"kind": "keeps_dropping", "event_id": eid, "drop_count": 3})
+    assert run.status_code == 201 and run.json()["drop_count"] == 3
+    low = http.post("/api/v1/alert-rules", headers=h, json={"kind": "new_low", "event_id": eid})
+    assert low.status_code == 201 and low.json()["low_window_seconds"] is None
+    bad = http.post("/api/v1/alert-rules", headers=h, json={
+        "kind": "new_low", "event_id": eid, "sections": ["101"]})
+    assert bad.status_code == 422 and "get-in price" in bad.json()["detail"]
+    assert http.post("/api/v1/alert-rules", headers=h, json={
+        "kind": "keeps_dropping", "event_id": eid, "drop_count": 0}).status_code == 422
