@@ -79,11 +79,13 @@ ON CONFLICT (event_id) DO UPDATE SET get_in_cents = EXCLUDED.get_in_cents,
     changed_at = EXCLUDED.changed_at
 """
 
+# One crawl's batches share an observation time: the get-in price after the last of them
+# is the one recorded for that time (new_low / keeps_dropping read this history).
 SAVE_HISTORY = """
 INSERT INTO alert_get_in_history (event_id, observed_at, get_in_cents)
 SELECT event_id, observed_at, get_in FROM _am_events
 WHERE get_in IS NOT NULL AND get_in IS DISTINCT FROM prev_get_in
-ON CONFLICT DO NOTHING
+ON CONFLICT (event_id, observed_at) DO UPDATE SET get_in_cents = EXCLUDED.get_in_cents
 """
 
 # Rules not aimed at one event, resolved to the events this batch touched.
