@@ -306,7 +306,7 @@ def run(seconds: float, rate: int, dispatchers: int, events: int, per_event: int
                    "RIPCITY_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true"}
             procs = _spawn(url, env, dispatchers, coalesce, send_workers, batch_size, log_dir)
             try:
-                time.sleep(2.0)  # dispatchers connect and LISTEN
+                _wait_listening(url, dispatchers)  # started, connected, LISTENing
                 order = np.random.default_rng(seed).permutation(events)
                 per_batch = max(per_event, rate // batches_per_s)
                 threads = [_Writer(w, writers, url, base, per_event, order[w::writers],
@@ -348,6 +348,22 @@ def run(seconds: float, rate: int, dispatchers: int, events: int, per_event: int
         "baseline_send_ms": round(baseline, 2),
         "p99_over_baseline": round(out["p99_ms"] / baseline, 1) if baseline else None,
     }
+
+
+def _wait_listening(url: str, n: int, timeout: float = 180.0) -> None:
+    """Until ``n`` dispatchers LISTEN (a loaded machine takes seconds to start each one;
+    without this wait their start-up would be counted as alert latency)."""
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            (listening,) = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND query ILIKE 'LISTEN %%'").fetchone()
+            if listening >= n:
+                time.sleep(0.5)
+                return
+            time.sleep(0.2)
+    raise TimeoutError(f"{n} alert dispatchers did not start within {timeout:.0f}s")
 
 
 def _drain(conn: psycopg.Connection[Any], timeout: float) -> None:
