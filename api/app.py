@@ -54,9 +54,11 @@ from api.lib.runtime import Runtime
 from api.lib.throttle import Throttle
 from api.listings.controller import ListingController
 from api.ops.controller import HealthController
+from api.purchases import ClaimWindowController, PurchaseController
 from api.settings import get_app_settings
 from api.watchlists.controller import WatchlistController
 from api.web import ROUTE_HANDLERS as DASHBOARD_HANDLERS
+from api.webhook_endpoints import WebhookEndpointController, document_webhooks
 from api.webhooks import ROUTE_HANDLERS as WEBHOOK_HANDLERS
 
 if TYPE_CHECKING:
@@ -71,7 +73,8 @@ API_PREFIX = "/api/v1"
 _V1_HANDLERS: list[Any] = [
     EventController, RefreshController, ListingController, HistoryController, DealController,
     AuthController, AccountController, ApiKeyController, WatchlistController,
-    AlertRuleController, AlertHistoryController,
+    AlertRuleController, AlertHistoryController, WebhookEndpointController,
+    PurchaseController, ClaimWindowController,
 ]
 #: mounted at the root, after the operations endpoints and the ``/api/v1`` router
 _ROOT_HANDLERS: list[Any] = [BillingController, *WEBHOOK_HANDLERS, *DASHBOARD_HANDLERS]
@@ -182,5 +185,6 @@ def create_app(settings: AppSettings | None = None, *, db_url: str | None = None
     # around the whole router, not per route: a 404 or 405 gets the headers too, and an
     # oversized request is refused before routing
     app.asgi_handler = header_limit(security_headers(app.asgi_handler))
+    document_webhooks(app)
     return app
 

@@ -29,20 +29,28 @@ class Plan:
     refreshes_per_hour: int
     #: price forecasts on event pages
     forecasts: bool
+    #: webhook endpoints (the ``webhook`` alert channel, Slack / Discord presets included).
+    #: Webhooks are on every plan -- a free account gets one endpoint so a script or a chat
+    #: channel can follow its alerts -- and premium gets ten. Deliveries are not capped per
+    #: day (programs, unlike inboxes, want every match); each batch's matches are one
+    #: delivery per endpoint.
+    max_webhook_endpoints: int = 1
 
 
 FREE = Plan(
     name="free", max_watchlists=5, max_alert_rules=10, sms_alerts=False,
     requests_per_minute=120, refresh_cadence_seconds=900, refreshes_per_hour=6, forecasts=False,
+    max_webhook_endpoints=1,
 )
 PREMIUM = Plan(
     name="premium", max_watchlists=200, max_alert_rules=500, sms_alerts=True,
     requests_per_minute=1200, refresh_cadence_seconds=60, refreshes_per_hour=120,
-    forecasts=True,
+    forecasts=True, max_webhook_endpoints=10,
 )
 #: Callers with no key or session, limited per client address.
 ANONYMOUS = dataclasses.replace(FREE, name="anonymous", requests_per_minute=120,
-                                max_watchlists=0, max_alert_rules=0, refreshes_per_hour=0)
+                                max_watchlists=0, max_alert_rules=0, refreshes_per_hour=0,
+                                max_webhook_endpoints=0)
 
 PLANS: dict[str, Plan] = {p.name: p for p in (FREE, PREMIUM, ANONYMOUS)}
 

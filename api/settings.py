@@ -39,6 +39,12 @@ class ApiSettings(SettingsGroup):
         description="comma-separated emails of the accounts that see the dashboard's "
         "operations page",
     )
+    stale_after_s: float = Field(
+        1800, gt=0, validation_alias="RIPCITY_STALE_AFTER_SECONDS",
+        description="a marketplace's prices for an event are `stale` when its last complete "
+        "crawl is older than this; a marketplace with no complete crawl of any event for "
+        "this long is shown as failing (blocked or down)",
+    )
 
     @field_validator("redis_url")
     @classmethod

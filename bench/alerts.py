@@ -1,4 +1,5 @@
-"""Alert latency: price drop committed -> message accepted by the SMTP / Twilio-format server.
+"""Alert latency: price drop committed -> message accepted by the SMTP / Twilio-format server
+or (webhooks) answered 200 by a signature-checking receiver on 127.0.0.1.
 
 ``python -m bench.alerts [--seconds 20] [--rate 10000] [--dispatchers 2]`` builds a scratch
 database with 100,000 rules across 10,000 users (a tenth premium with SMS as well), drives
@@ -17,6 +18,13 @@ events, nearly all with a new price: +-7 %); ``--writers`` threads write disjoin
 alerts everyone whose target it meets, at once: bursts of up to ~600 messages, under one
 alert per person per minute on average and at most a few in a run (the JSON says exactly),
 far above real traffic (a few a day).
+
+Webhooks: a share ``--webhook-share`` of the users (default 0.1, free accounts) has one
+webhook endpoint (all on one receiver, ``sandbox.vendors.webhook_receiver``, that checks
+every signature) and the ``webhook`` channel on its rules besides email. ``webhook_p50_ms``
+/ ``webhook_p99_ms`` are commit -> the receiver's 200 (webhooks are never held: no
+coalescing window), ``webhook_deliveries`` / ``webhook_unverified`` what it received;
+``duplicates`` / ``lost`` include them.
 
 Coalescing (``--coalesce-seconds``, default 10): the first alert of a person in a window
 goes at once; later ones in the window wait by design and go together when it closes.
@@ -59,7 +67,8 @@ T0 = datetime(2031, 1, 1, tzinfo=UTC)
 
 
 def _setup(conn: psycopg.Connection[Any], events: int, per_event: int, users: int,
-           rules: int, rng: random.Random) -> np.ndarray:
+           rules: int, rng: random.Random, hook_url: str = "", hook_secret: str = "",
+           hook_share: float = 0.0) -> np.ndarray:
     """Events, users and rules; returns the base all-in price of every listing."""
     with conn.cursor() as cur:
         with cur.copy("COPY events (name, performers) FROM STDIN") as cp:
@@ -82,12 +91,23 @@ def _setup(conn: psycopg.Connection[Any], events: int, per_event: int, users: in
                 e = rng.randrange(events)
                 lo = int(base[e * per_event:(e + 1) * per_event].min())
                 channels = ["email", "sms"] if u % 10 == 0 else ["email"]
+                if _hooked(u, hook_share):
+                    channels.append("webhook")
                 cp.write_row((u + 1, e + 1, "price_at_or_below", int(lo * rng.uniform(0.5, 0.9)),
                               channels))
+        with cur.copy("COPY webhook_endpoints (user_id, url, secret) FROM STDIN") as cp:
+            for u in range(users):
+                if _hooked(u, hook_share):
+                    cp.write_row((u + 1, hook_url, hook_secret))
     conn.commit()
     conn.execute("ANALYZE")
     conn.commit()
     return base
+
+
+def _hooked(u: int, share: float) -> bool:
+    """Whether user ``u`` (0-based) has a webhook endpoint: a free user, ``share`` of all."""
+    return share > 0 and u % 10 != 0 and (u * 7919) % 1000 < share * 1000
 
 
 def _batch(at: datetime, ids: np.ndarray, prices: np.ndarray, per_event: int) -> pa.RecordBatch:
@@ -109,23 +129,30 @@ def _serve_fakes() -> None:
     stdin print every accepted message as (channel, key, to, accepted_at)."""
     from sandbox.vendors.smtp_inbox import SmtpBox
     from sandbox.vendors.twilio_api import FakeTwilio
+    from sandbox.vendors.webhook_receiver import WebhookReceiver
 
     smtp, twilio = SmtpBox().start(), FakeTwilio().start()
+    hooks = WebhookReceiver("whsec_bench_receiver_secret").start()
     print(json.dumps({"smtp_port": smtp.port, "twilio_url": twilio.url,
-                      "sid": twilio.account_sid, "token": twilio.auth_token}), flush=True)
+                      "sid": twilio.account_sid, "token": twilio.auth_token,
+                      "hook_url": hooks.url, "hook_secret": hooks.secret}), flush=True)
     for line in sys.stdin:
         if line.strip() == "clear":
             smtp.received.clear()
+            hooks.deliveries.clear()
             continue
         got = [("email", str(r.header("X-Ripcity-Alert")), r.rcpt_tos[0], r.accepted_at)
                for r in list(smtp.received)]
         for m in list(twilio.messages):
             found = re.search(r"ref (\S+)$", m.body)
             got.append(("sms", found.group(1) if found else "?", m.to, m.accepted_at))
+        for d in list(hooks.deliveries):  # "to" says whether the signature verified
+            got.append(("webhook", d.webhook_id, "ok" if d.verified else "unverified", d.at))
         print(json.dumps(got), flush=True)
         break
     smtp.stop()
     twilio.stop()
+    hooks.stop()
 
 
 class _Fakes:
@@ -253,7 +280,7 @@ class _Writer(threading.Thread):
 def run(seconds: float, rate: int, dispatchers: int, events: int, per_event: int,
         users: int, rules: int, batches_per_s: int, writers: int, deep: float,
         coalesce: float, send_workers: int, batch_size: int, seed: int,
-        log_dir: str | None = None) -> dict[str, Any]:
+        log_dir: str | None = None, hook_share: float = 0.1) -> dict[str, Any]:
     rng = random.Random(seed)
     fakes = _Fakes()
     try:
@@ -261,7 +288,8 @@ def run(seconds: float, rate: int, dispatchers: int, events: int, per_event: int
             with psycopg.connect(url) as conn:
                 from storage.ingest import write_snapshots
 
-                base = _setup(conn, events, per_event, users, rules, rng)
+                base = _setup(conn, events, per_event, users, rules, rng,
+                              fakes.info["hook_url"], fakes.info["hook_secret"], hook_share)
                 ids = np.arange(len(base))
                 write_snapshots(conn, _batch(T0, ids, base, per_event), touch_interval_s=0)
                 conn.commit()
@@ -274,10 +302,11 @@ def run(seconds: float, rate: int, dispatchers: int, events: int, per_event: int
                    "TWILIO_ACCOUNT_SID": fakes.info["sid"],
                    "TWILIO_AUTH_TOKEN": fakes.info["token"],
                    "TWILIO_FROM_NUMBER": "+15030000000",
-                   "TWILIO_API_BASE": fakes.info["twilio_url"], "RIPCITY_LOG_LEVEL": "WARNING"}
+                   "TWILIO_API_BASE": fakes.info["twilio_url"], "RIPCITY_LOG_LEVEL": "WARNING",
+                   "RIPCITY_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true"}
             procs = _spawn(url, env, dispatchers, coalesce, send_workers, batch_size, log_dir)
             try:
-                time.sleep(2.0)  # dispatchers connect and LISTEN
+                _wait_listening(url, dispatchers)  # started, connected, LISTENing
                 order = np.random.default_rng(seed).permutation(events)
                 per_batch = max(per_event, rate // batches_per_s)
                 threads = [_Writer(w, writers, url, base, per_event, order[w::writers],
@@ -309,7 +338,8 @@ def run(seconds: float, rate: int, dispatchers: int, events: int, per_event: int
         "bench": "alerts", "seconds": seconds, "rules": rules, "users": users,
         "dispatchers": dispatchers, "send_workers": send_workers, "batch_size": batch_size,
         "writers": writers,
-        "coalesce_seconds": coalesce, "deep_share": deep, "updates_per_s": round(achieved),
+        "coalesce_seconds": coalesce, "deep_share": deep, "webhook_share": hook_share,
+        "updates_per_s": round(achieved),
         **out,
         "ingest_commit_p50_ms": percentile_ms(write_s, 50),
         "rows_per_batch": per_batch,
@@ -318,6 +348,22 @@ def run(seconds: float, rate: int, dispatchers: int, events: int, per_event: int
         "baseline_send_ms": round(baseline, 2),
         "p99_over_baseline": round(out["p99_ms"] / baseline, 1) if baseline else None,
     }
+
+
+def _wait_listening(url: str, n: int, timeout: float = 180.0) -> None:
+    """Until ``n`` dispatchers LISTEN (a loaded machine takes seconds to start each one;
+    without this wait their start-up would be counted as alert latency)."""
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            (listening,) = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND query ILIKE 'LISTEN %%'").fetchone()
+            if listening >= n:
+                time.sleep(0.5)
+                return
+            time.sleep(0.2)
+    raise TimeoutError(f"{n} alert dispatchers did not start within {timeout:.0f}s")
 
 
 def _drain(conn: psycopg.Connection[Any], timeout: float) -> None:
@@ -346,7 +392,8 @@ def _score(conn: psycopg.Connection[Any], accepted: list[tuple[str, str, str, fl
         """SELECT o.channel, coalesce(p.idempotency_key, o.idempotency_key), o.status,
                   (m->>'match_id')::bigint, o.user_id,
                   extract(epoch FROM (m->>'observed_at')::timestamptz)::bigint,
-                  CASE o.channel WHEN 'email' THEN u.email ELSE u.phone END,
+                  CASE o.channel WHEN 'email' THEN u.email WHEN 'sms' THEN u.phone
+                                 ELSE 'webhook' END,
                   extract(epoch FROM am.matched_at)::float8,
                   extract(epoch FROM coalesce(p.sent_at, o.sent_at))::float8
            FROM alert_outbox o JOIN users u ON u.id = o.user_id
@@ -354,6 +401,7 @@ def _score(conn: psycopg.Connection[Any], accepted: list[tuple[str, str, str, fl
            CROSS JOIN LATERAL jsonb_array_elements(o.payload->'matches') m
            LEFT JOIN alert_matches am ON am.id = (m->>'match_id')::bigint""").fetchall()
     delivered: Counter[tuple[str, int]] = Counter()
+    hook_lat: list[float] = []
     now_lat: list[float] = []
     held_lat: list[float] = []
     stages: dict[str, list[float]] = defaultdict(list)
@@ -366,8 +414,11 @@ def _score(conn: psycopg.Connection[Any], accepted: list[tuple[str, str, str, fl
         committed = commit_at[observed - t0]
         # Held by design: the person's previous message went out less than a window ago.
         before = [a for a in by_person[(channel, to)] if a < at]
-        held = bool(coalesce) and bool(before) and committed < before[-1] + coalesce
+        held = (channel != "webhook" and bool(coalesce) and bool(before)
+                and committed < before[-1] + coalesce)
         (held_lat if held else now_lat).append((at - committed) * 1000)
+        if channel == "webhook":
+            hook_lat.append((at - committed) * 1000)
         if not held:  # where the time goes: matching, waiting for a dispatcher, the round
             stages["match"].append((matched - committed) * 1000)
             stages["queue"].append((claimed - matched) * 1000)
@@ -382,6 +433,11 @@ def _score(conn: psycopg.Connection[Any], accepted: list[tuple[str, str, str, fl
         "lost": expected - len(delivered), "messages": len(accepted),
         "emails": sum(1 for a in accepted if a[0] == "email"),
         "sms": sum(1 for a in accepted if a[0] == "sms"),
+        "webhook_deliveries": sum(1 for a in accepted if a[0] == "webhook"),
+        "webhook_unverified": sum(1 for a in accepted if a[0] == "webhook"
+                                  and a[2] != "ok"),
+        "webhook_p50_ms": percentile_ms([x / 1000 for x in hook_lat], 50) if hook_lat else None,
+        "webhook_p99_ms": percentile_ms([x / 1000 for x in hook_lat], 99) if hook_lat else None,
         "matches_per_s": round(expected / span),
         "alerts_per_person_min": round(expected / users / span * 60, 2),
         "max_alerts_one_person": max(Counter(u for u, _ in {(r[4], r[3]) for r in rows}
@@ -414,6 +470,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--users", type=int, default=10_000)
     p.add_argument("--rules", type=int, default=100_000)
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--webhook-share", type=float, default=0.1,
+                   help="share of users with a webhook endpoint on their rules")
     p.add_argument("--log-dir", help="keep the dispatchers' DEBUG logs (round timings) here")
     p.add_argument("--serve-fakes", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
@@ -422,7 +480,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     out = run(a.seconds, a.rate, a.dispatchers, a.events, a.per_event, a.users, a.rules,
               a.batches_per_s, a.writers, a.deep, a.coalesce_seconds, a.send_workers,
-              a.batch_size, a.seed, a.log_dir)
+              a.batch_size, a.seed, a.log_dir, a.webhook_share)
     emit(out)
 
 

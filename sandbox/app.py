@@ -132,9 +132,16 @@ class SandboxApp:
                      headers: dict[str, str]) -> Reply:
         faults = self.faults
         url = path + "?" + qs.decode("latin-1") if qs else path
-        fault = faults.decide(market, url)
         routes = _ROUTES[market]
         extra: tuple[tuple[bytes, bytes], ...] = ()
+        blocked = faults.blocked("stubhub" if market == "stubhub_web" else market,
+                                 self.clock.now())
+        if blocked is not None:  # banned for a while: every request, retries included
+            if blocked == 429:
+                return self._count(market, routes.rate_limited()), ((b"retry-after", b"60"),), 0.0
+            return self._count(market, _json({"error": "Forbidden", "status": 403,
+                                              "detail": "access denied"}, 403)), (), 0.0
+        fault = faults.decide(market, url)
         if market == "ticketmaster":
             extra = self._tm_headers()
         if fault == "rate_limit":
@@ -223,7 +230,7 @@ class SandboxApp:
                 return _json(self.faults.snapshot())
             if what == ["config"]:
                 if method == "POST":
-                    self.faults.configure(payload)
+                    self.faults.configure(payload, self.clock.now())
                     self.model.set_malformed(self.faults.malformed_rates())
                     self._version += 1
                     self._cache.clear()

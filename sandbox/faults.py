@@ -3,6 +3,11 @@ of malformed listings, per marketplace, deterministic by (seed, URL, attempt num
 
 The k-th request for the same URL draws its fault independently of earlier attempts, so a
 client that retries eventually succeeds, and two runs with the same seed see the same faults.
+
+A block is the other kind of fault: ``{"block": {"seatgeek": {"minutes": 60, "status": 403}}}``
+makes every request to that marketplace answer 403 (or 429) until the simulated clock has
+moved on ``minutes`` -- a marketplace that has banned the tracker for a while. Retries do
+not help; ``{"block": {"seatgeek": {"minutes": 0}}}`` lifts it.
 """
 
 from __future__ import annotations
@@ -73,9 +78,24 @@ class FaultInjector:
         self.requests: Counter[str] = Counter()
         self.injected: dict[str, Counter[str]] = defaultdict(Counter)
         self.statuses: dict[str, Counter[int]] = defaultdict(Counter)
+        #: marketplace -> (blocked until, simulated epoch seconds; the status it answers)
+        self.blocks: dict[str, tuple[float, int]] = {}
 
-    def configure(self, body: dict[str, Any]) -> None:
-        """``{"preset": "heavy"}``, ``{"all": {...}}`` and/or ``{"marketplaces": {m: {...}}}``."""
+    def configure(self, body: dict[str, Any], now: float = 0.0) -> None:
+        """``{"preset": "heavy"}``, ``{"all": {...}}``, ``{"marketplaces": {m: {...}}}``
+        and/or ``{"block": {m: {"minutes": N, "status": 403}}}`` (from ``now``, simulated)."""
+        for m, block in (body.get("block") or {}).items():
+            if m not in self.mixes:
+                raise ValueError(f"unknown marketplace {m!r} to block; expected one of "
+                                 f"{', '.join(MARKETS)}")
+            minutes = float(block.get("minutes", 60))
+            status = int(block.get("status", 403))
+            if status not in (403, 429) or minutes < 0:
+                raise ValueError("a block answers status 403 or 429 for minutes >= 0")
+            if minutes == 0:
+                self.blocks.pop(m, None)
+            else:
+                self.blocks[m] = (now + minutes * 60, status)
         if "preset" in body:
             self.mixes = {m: preset(str(body["preset"])) for m in MARKETS}
         for m in MARKETS:
@@ -87,6 +107,18 @@ class FaultInjector:
                                  f"{', '.join(MARKETS)}")
             self.mixes[m].update(values)
         self.attempts.clear()
+
+    def blocked(self, market: str, now: float) -> int | None:
+        """The status a blocked marketplace answers at simulated time ``now``, else None."""
+        block = self.blocks.get(market)
+        if block is None:
+            return None
+        if now >= block[0]:
+            del self.blocks[market]
+            return None
+        self.requests[market] += 1
+        self.injected[market]["blocked"] += 1
+        return block[1]
 
     def malformed_rates(self) -> dict[str, float]:
         return {m: mix.malformed for m, mix in self.mixes.items()}
@@ -122,4 +154,6 @@ class FaultInjector:
                 "faults": {m: dict(c) for m, c in self.injected.items()},
                 "statuses": {m: {str(k): v for k, v in c.items()}
                              for m, c in self.statuses.items()},
-                "config": {m: mix.as_dict() for m, mix in self.mixes.items()}}
+                "config": {m: mix.as_dict() for m, mix in self.mixes.items()},
+                "blocks": {m: {"until": until, "status": status}
+                           for m, (until, status) in self.blocks.items()}}

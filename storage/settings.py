@@ -258,3 +258,20 @@ class DeliverySettings(SiteSettings):
         "Rip City Ticket Dispatch <alerts@ripcity.local>", validation_alias="RIPCITY_SMTP_FROM",
         description="From: of alert emails"
     )
+    webhook_allow_private_targets: bool = Field(
+        False, validation_alias="RIPCITY_WEBHOOK_ALLOW_PRIVATE_TARGETS",
+        description="let webhook endpoints resolve to loopback, private, link-local or "
+        "metadata addresses (off: such endpoints are refused, the SSRF guard)")
+    webhook_timeout_s: float = Field(10.0, gt=0, le=60, validation_alias="RIPCITY_WEBHOOK_TIMEOUT",
+        description="seconds a webhook endpoint has to answer one delivery")
+    webhook_max_attempts: int = Field(
+        12, ge=1, le=30, validation_alias="RIPCITY_WEBHOOK_MAX_ATTEMPTS",
+        description="attempts at one webhook delivery before the endpoint is disabled and "
+        "its owner emailed")
+    webhook_backoff_base_s: float = Field(
+        30.0, gt=0, validation_alias="RIPCITY_WEBHOOK_BACKOFF_BASE",
+        description="first webhook retry delay in seconds, doubled per attempt (default: "
+        "retries over about 8 hours in 12 attempts)")
+    webhook_backoff_max_s: float = Field(
+        7200.0, gt=0, validation_alias="RIPCITY_WEBHOOK_BACKOFF_MAX",
+        description="longest delay between two webhook retries, seconds")

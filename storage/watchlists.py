@@ -53,6 +53,9 @@ class AlertRule:
     drop_percent: float | None
     drop_cents: int | None
     window_seconds: int
+    low_window_seconds: int | None
+    near_percent: float | None
+    drop_count: int | None
     min_deal_score: float | None
     sections: list[str] | None
     quantity: int
@@ -71,6 +74,8 @@ class AlertRule:
 #: rule field (as :class:`AlertRule` names it) -> ``alert_rules`` column
 RULE_COLUMNS = {"max_price_cents": "threshold_cents", "drop_percent": "drop_percent",
                 "drop_cents": "drop_cents", "window_seconds": "window_seconds",
+                "low_window_seconds": "low_window_seconds", "near_percent": "near_percent",
+                "drop_count": "drop_count",
                 "min_deal_score": "min_deal_score", "sections": "sections",
                 "quantity": "min_quantity", "marketplace": "marketplace",
                 "channels": "channels", "quiet_start": "quiet_start", "quiet_end": "quiet_end",
@@ -86,7 +91,8 @@ _WATCH_COLS = "id, kind, event_id, performer, venue_id, note, created_at"
 #: every match in ``alert_matches``; the old ``last_fired_at`` column is never written).
 _RULE_COLS = """r.id, r.kind, r.event_id, r.watchlist_id, r.performer, r.venue_id,
     r.threshold_cents AS max_price_cents, r.drop_percent::float8 AS drop_percent,
-    r.drop_cents, r.window_seconds,
+    r.drop_cents, r.window_seconds, r.low_window_seconds,
+    r.near_percent::float8 AS near_percent, r.drop_count,
     r.min_deal_score::float8 AS min_deal_score, r.sections, r.min_quantity AS quantity,
     r.marketplace, r.channels, r.quiet_start, r.quiet_end, r.quiet_timezone,
     r.cooldown_seconds, r.active,

@@ -165,3 +165,23 @@ def test_cli_documents_serve(args: list[str]) -> None:
     for option in ("--port", "--seed", "--events", "--listings-per-event", "--faults",
                    "--clock-speed"):
         assert option in result.output
+
+
+def test_a_block_answers_403_or_429_to_everything_for_n_simulated_minutes() -> None:
+    client = _client()
+    url = "/seatgeek/2/events?client_id=sandbox&page=1"
+    client.post("/_sandbox/config", {"block": {"seatgeek": {"minutes": 60, "status": 403}}})
+    assert {client.get(url)[0] for _ in range(20)} == {403}  # retries do not help
+    assert client.get("/ticketmaster/discovery/v2/events.json?apikey=sandbox")[0] == 200
+    client.post("/_sandbox/clock", {"seconds": 59 * 60})
+    assert client.get(url)[0] == 403
+    assert client.json("/_sandbox/stats")["faults"]["seatgeek"]["blocked"] == 21
+    client.post("/_sandbox/clock", {"seconds": 2 * 60})  # the hour is over
+    assert client.get(url)[0] == 200
+    client.post("/_sandbox/config", {"block": {"stubhub": {"minutes": 5, "status": 429}}})
+    status, headers, _ = client.get("/stubhub/sellers/search/events/v3?q=x")
+    assert status == 429 and headers["retry-after"] == "60"
+    client.post("/_sandbox/config", {"block": {"stubhub": {"minutes": 0}}})  # lifted
+    assert client.get("/stubhub/sellers/search/events/v3?q=x")[0] != 429
+    with pytest.raises(Exception, match="403 or 429"):
+        client.post("/_sandbox/config", {"block": {"seatgeek": {"status": 500}}})

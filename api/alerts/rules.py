@@ -19,6 +19,9 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "deal_score_at_least": ("min_deal_score",),
     "new_listing_in_section": ("sections",),
     "back_in_stock": (),
+    "new_low": (),
+    "near_low": (),
+    "keeps_dropping": (),
 }
 
 
@@ -38,7 +41,15 @@ def check_rule(fields: dict[str, Any], user: Principal) -> None:
                 if kind == "drop_percent" else "")
         raise InvalidInput(f"A {kind} rule needs {wanted}{hint}",
                            errors=[{"field": need[0], "message": f"{wanted} required for {kind}"}])
+    if kind in _EVENT_LEVEL and (fields.get("sections") or fields.get("marketplace")):
+        raise InvalidInput(f"A {kind} rule follows the event's get-in price across every "
+                           "marketplace and section; leave sections and marketplace out",
+                           errors=[{"field": "sections", "message": f"not used by {kind}"}])
     check_common(fields, user)
+
+
+#: kinds measured on the event's get-in price (not per section or marketplace, yet)
+_EVENT_LEVEL = ("new_low", "near_low", "keeps_dropping")
 
 
 def check_common(fields: dict[str, Any], user: Principal) -> None:

@@ -11,6 +11,7 @@ from api.events.schemas import (
     EventDetail,
     EventPage,
     EventSummary,
+    MarketplaceFreshness,
     MarketplaceLink,
     MarketplacePrice,
     PriceTrend,
@@ -35,6 +36,7 @@ from api.lib.params import (
     StartsBefore,
 )
 from storage import events as store
+from storage import freshness as freshness_store
 from storage import refresh as refresh_store
 from storage.events import EventFilter
 
@@ -58,7 +60,7 @@ def _summary(row: store.EventRow) -> EventSummary:
         url=f"{V1}/events/{row.id}")
 
 
-def _detail(row: store.EventDetail) -> EventDetail:
+def _detail(row: store.EventDetail, fresh: list[freshness_store.Freshness]) -> EventDetail:
     prices = [MarketplacePrice(marketplace=p.marketplace, get_in_cents=p.get_in_cents,
                                listing_count=p.listing_count) for p in row.prices]
     get_in = min((p.get_in_cents for p in prices if p.get_in_cents is not None), default=None)
@@ -70,6 +72,9 @@ def _detail(row: store.EventDetail) -> EventDetail:
         links=[MarketplaceLink(marketplace=li.marketplace, source_event_id=li.source_event_id,
                                url=li.url) for li in row.links],
         prices=prices, trend=_trend(get_in, row.then_cents),
+        freshness=[MarketplaceFreshness(
+            marketplace=f.marketplace, fresh_as_of=f.fresh_as_of, age_seconds=f.age_seconds,
+            stale=f.stale, marketplace_failing=f.marketplace_failing) for f in fresh],
         listings_url=f"{V1}/events/{row.id}/listings",
         history_url=f"{V1}/events/{row.id}/history",
         refresh_url=f"{V1}/events/{row.id}/refresh")
@@ -147,11 +152,15 @@ class EventController(Controller):
     async def detail(self, request: Request[Any, Any, Any], runtime: RuntimeDep,
                      event_id: EventId) -> Response[EventDetail]:
         """An event with its venue, a link per marketplace, the get-in price and listing count
-        per marketplace, and the 24-hour get-in price trend."""
+        per marketplace, the 24-hour get-in price trend, and per marketplace how fresh the
+        prices are (`fresh_as_of`: the last complete crawl; `stale`)."""
 
         async def compute() -> EventDetail:
             async with runtime.pool.connection() as conn:
-                return _detail(await store.get_event(conn, event_id))
+                row = await store.get_event(conn, event_id)
+                fresh = await freshness_store.event_freshness(
+                    conn, event_id, runtime.settings.stale_after_s)
+                return _detail(row, fresh)
 
         assert runtime.cache is not None
         return await runtime.cache.respond(request, compute, tags=(event_tag(event_id),),

@@ -54,6 +54,19 @@ class EventSummary(msgspec.Struct):
     url: str
 
 
+class MarketplaceFreshness(msgspec.Struct):
+    """How current one marketplace's prices for the event are."""
+
+    marketplace: str
+    #: the last complete crawl of the event there (None: never crawled completely)
+    fresh_as_of: datetime | None
+    age_seconds: float | None
+    #: older than RIPCITY_STALE_AFTER_SECONDS: do not take these prices as live
+    stale: bool
+    #: the marketplace completed no crawl of any event lately: it is blocking us or down
+    marketplace_failing: bool
+
+
 class EventDetail(msgspec.Struct):
     id: int
     name: str
@@ -68,6 +81,7 @@ class EventDetail(msgspec.Struct):
     links: list[MarketplaceLink]
     prices: list[MarketplacePrice]
     trend: PriceTrend
+    freshness: list[MarketplaceFreshness]
     listings_url: str
     history_url: str
     refresh_url: str

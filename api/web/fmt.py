@@ -64,6 +64,20 @@ def ago(value: datetime | None) -> str:
     return "just now"
 
 
+def age(seconds: float | None) -> str:
+    """ "14 min ago" from an age in seconds (the freshness line)."""
+    if seconds is None:
+        return "never"
+    if seconds < 90:
+        return "just now"
+    for unit, size in (("day", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            n = int(seconds // size)
+            plural = "s" if unit == "day" and n != 1 else ""
+            return f"{n} {unit}{plural} ago"
+    return "just now"
+
+
 def trend(now: int | None, then: int | None) -> dict[str, Any]:
     """Direction, arrow and text of a get-in price change."""
     if now is None or then is None or then == 0:
@@ -114,6 +128,18 @@ def rule_text(rule: dict[str, Any]) -> str:
         hours = (rule.get("window_seconds") or 86_400) / 3600
         within = "a day" if hours == 24 else f"{hours:g} hours"
         return f"Get-in price drops {' or '.join(by) or '?'} or more within {within}{tail}"
+    if kind == "new_low":
+        days = (rule.get("low_window_seconds") or 0) / 86_400
+        over = f"in {days:g} days" if days else "since we started tracking"
+        return f"Get-in price hits a new low {over}{tail}"
+    if kind == "near_low":
+        return (f"Get-in price within {rule.get('near_percent') or 5:g}% of its lowest"
+                f"{tail}")
+    if kind == "keeps_dropping":
+        return f"Get-in price drops {rule.get('drop_count') or 2} times in a row{tail}"
+    if kind == "price_protection":
+        return (f"Price protection: same or better seats below "
+                f"{money(rule.get('max_price_cents'))} (see Purchases)")
     if kind == "back_in_stock":
         return f"Tickets are back after a sell-out{tail}"
     if kind == "deal_score_at_least":

@@ -41,6 +41,9 @@ class RuleForm(msgspec.Struct, forbid_unknown_fields=False):
     drop_percent: Annotated[float, msgspec.Meta(ge=0.1, le=100)] | None = None
     drop_dollars: _Dollars | None = None
     window_hours: Annotated[float, msgspec.Meta(ge=1, le=720)] | None = None
+    low_window_days: Annotated[float, msgspec.Meta(ge=1, le=365)] | None = None
+    near_percent: Annotated[float, msgspec.Meta(ge=0.1, le=50)] | None = None
+    drop_count: Annotated[int, msgspec.Meta(ge=1, le=20)] | None = None
     min_deal_score: Annotated[float, msgspec.Meta(ge=0, le=100)] | None = None
     sections: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
     quantity: Annotated[int, msgspec.Meta(ge=1, le=50)] | None = None

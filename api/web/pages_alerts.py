@@ -68,6 +68,12 @@ def _rule_fields(form: Form, *, creating: bool) -> dict[str, Any]:
             raise ApiError("The drop in dollars must be more than $0.")
     if rf.window_hours is not None:
         fields["window_seconds"] = round(rf.window_hours * 3600)
+    if rf.low_window_days is not None:
+        fields["low_window_seconds"] = round(rf.low_window_days * 86_400)
+    if rf.near_percent is not None:
+        fields["near_percent"] = rf.near_percent
+    if rf.drop_count is not None:
+        fields["drop_count"] = rf.drop_count
     if rf.min_deal_score is not None:
         fields["min_deal_score"] = rf.min_deal_score
     if rf.sections:
@@ -76,7 +82,8 @@ def _rule_fields(form: Form, *, creating: bool) -> dict[str, Any]:
     if rf.quantity is not None:
         fields["quantity"] = rf.quantity
     if rf.channels or creating:
-        fields["channels"] = [c for c in rf.channels if c in ("email", "sms")] or ["email"]
+        fields["channels"] = [c for c in rf.channels
+                              if c in ("email", "sms", "webhook")] or ["email"]
     if not creating and rf.active:
         fields["active"] = rf.active == "on"
     if creating and kind in _ASK and not any(fields.get(n) for n in NEEDS[kind]):

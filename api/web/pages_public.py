@@ -24,6 +24,7 @@ from api.web.common import page, runtime_of, viewer
 from api.web.fmt import trend
 from api.web.forecast import buy_or_wait, from_stored
 from storage import events as events_store
+from storage import freshness as freshness_store
 from storage import listings as listings_store
 from storage.events import EventFilter
 from storage.forecasts import latest_forecast_async
@@ -116,12 +117,14 @@ class PublicPages(Controller):
             sections = await listings_store.section_prices(conn, event_id)
             stored = await latest_forecast_async(conn, event_id)
             chart = await chart_mod.event_chart(conn, event_id, range, section)
+            fresh = await freshness_store.event_freshness(conn, event_id,
+                                                          runtime.settings.stale_after_s)
         get_in = min((p.get_in_cents for p in ev.prices if p.get_in_cents), default=None)
         user = viewer(request)
         # the engine's model when it has a recent forecast, else the chart rule
         forecast = from_stored(stored) or buy_or_wait(chart.get_in, ev.starts_at)
         return page(
-            request, "event.html", title=ev.name, ev=ev, get_in=get_in,
+            request, "event.html", title=ev.name, ev=ev, get_in=get_in, freshness=fresh,
             trend=trend(get_in, ev.then_cents), chart=chart.as_json(),
             chart_points=chart.points, range=range, ranges=list(chart_mod.RANGES),
             section=section or "", quantity=quantity or "", max_price=max_price or "",

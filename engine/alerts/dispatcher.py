@@ -158,8 +158,8 @@ class Dispatcher:
                 k: tuple[Any, ...] = ("doubt", prev.idempotency_key)
                 g = groups.setdefault(k, _Group(row.user_id, row.channel, [],
                                                 prev.idempotency_key, in_doubt=True))
-            else:
-                k = ("new", row.user_id, row.channel)
+            else:  # a webhook row goes to its endpoint: one group per endpoint
+                k = ("new", row.user_id, row.channel, row.endpoint_id)
                 g = groups.setdefault(k, _Group(row.user_id, row.channel, [], ""))
             g.rows.append(row)
         for g in groups.values():
@@ -185,10 +185,12 @@ class Dispatcher:
             if who is None or not who.exists:
                 self._close(ledger, g, "suppressed", "the user no longer exists")
                 continue
-            to = who.email if g.channel == "email" else who.phone
+            to = (who.email if g.channel == "email" else who.phone if g.channel == "sms"
+                  else str(g.rows[0].endpoint_id or ""))
             out = Outgoing(key=g.key, user_id=g.user_id, to=to or "",
                            payloads=[r.payload for r in g.rows],
-                           unsubscribe_key=who.unsubscribe_key or "")
+                           unsubscribe_key=who.unsubscribe_key or "", outbox_id=g.rows[0].id,
+                           attempt=max(r.attempts for r in g.rows) + 1)
             if g.in_doubt:
                 found = self._lookup(sender, out)
                 if found is not None:
@@ -201,7 +203,9 @@ class Dispatcher:
                 self._close(ledger, g, "suppressed", reason)
                 continue
             pair = (g.user_id, g.channel)
-            if not g.in_doubt:
+            # Webhooks are for programs: no waiting to coalesce (a batch's matches are one
+            # delivery already), no daily cap (the plan limits endpoints instead).
+            if not g.in_doubt and g.channel != "webhook":
                 gap = timedelta(seconds=o.coalesce_seconds)
                 last_sent = who.now if planned[pair] else who.last_sent
                 if last_sent is not None and gap and last_sent + gap > who.now:
@@ -265,26 +269,34 @@ class Dispatcher:
                 continue
             done += [AttemptResult(attempts[i], "failed", None, None, str(r)) for i in g.ids]
             if isinstance(r, PermanentFailure):
-                ledger.disable(g.user_id, g.channel, str(r))
+                if hasattr(s.sender, "give_up"):  # the endpoint, not the whole channel
+                    s.sender.give_up(s.out, f"permanent: {r}")
+                else:
+                    ledger.disable(g.user_id, g.channel, str(r))
                 self._close(ledger, g, "failed", f"permanent: {r}")
                 self.counts["permanent_failures"] += len(g.rows)
             else:
-                self._retry(ledger, g, str(r))
+                self._retry(ledger, s, str(r))
         finish_attempts(self._record, done)
 
     def _close(self, ledger: Ledger, g: _Group, status: str, reason: str) -> None:
         ledger.close(g.ids, status, reason)
         self.counts[status] += len(g.rows)
 
-    def _retry(self, ledger: Ledger, g: _Group, error: str) -> None:
-        o = self.options
+    def _retry(self, ledger: Ledger, s: _Send, error: str) -> None:
+        o, g = self.options, s.group
+        # a sender may bring its own schedule (webhooks retry over hours)
+        most, base, cap = getattr(s.sender, "retry", None) or (
+            o.max_attempts, o.backoff_base_s, o.backoff_max_s)
         attempts = max(r.attempts for r in g.rows) + 1
-        if attempts >= o.max_attempts:
-            ledger.close(g.ids, "failed", f"gave up after {attempts} attempts: {error}",
-                         attempts)
+        if attempts >= most:
+            reason = f"gave up after {attempts} attempts: {error}"
+            ledger.close(g.ids, "failed", reason, attempts)
+            if hasattr(s.sender, "give_up"):
+                s.sender.give_up(s.out, reason)
             self.counts["failed"] += len(g.rows)
             return
-        delay = backoff_seconds(attempts, o.backoff_base_s, o.backoff_max_s)
+        delay = backoff_seconds(attempts, base, cap)
         ledger.later(g.ids, error=error, attempts=attempts, delay=delay)
         self.counts["retries"] += len(g.rows)
 
@@ -333,8 +345,10 @@ def _send_one(s: _Send) -> Sent | SendFailure:
         return TransientFailure(f"unexpected {type(err).__name__}: {err}")
 
 
-def build_senders(settings: Any, channels: list[str]) -> dict[str, Sender]:
-    """One sender per requested channel from settings (raises with what to set)."""
+def build_senders(settings: Any, channels: list[str],
+                  database_url: str | None = None) -> dict[str, Sender]:
+    """One sender per requested channel from settings (raises with what to set); the
+    webhook sender logs its deliveries to ``database_url`` (default: the product's)."""
     senders: dict[str, Sender] = {}
     if "email" in channels:
         from engine.alerts.channels.email import SmtpSender
@@ -344,4 +358,10 @@ def build_senders(settings: Any, channels: list[str]) -> dict[str, Sender]:
         from engine.alerts.channels.sms import TwilioSender
 
         senders["sms"] = TwilioSender(settings)
+    if "webhook" in channels:
+        from engine.alerts.channels.webhook import WebhookSender
+        from storage.db import resolve_database_url
+
+        senders["webhook"] = WebhookSender(settings, database_url
+                                           or resolve_database_url(settings))
     return senders

@@ -28,6 +28,11 @@ _KIND_TITLE = {
     "deal_score_at_least": "Deal alert",
     "new_listing_in_section": "New listing in your section",
     "back_in_stock": "Back in stock",
+    "new_low": "New low get-in price",
+    "near_low": "Get-in price near its low",
+    "keeps_dropping": "Get-in price keeps dropping",
+    "webhook_disabled": "Webhook endpoint disabled",
+    "price_protection": "Cheaper than you paid: claim the difference",
 }
 
 _HTML = Environment(autoescape=select_autoescape(default=True)).from_string("""\
@@ -36,9 +41,10 @@ _HTML = Environment(autoescape=select_autoescape(default=True)).from_string("""\
 {% for m in items %}
 <div style="margin:0 0 16px">
  <strong>{{ m.title }}</strong> &mdash; {{ m.event }}<br>
- {{ m.seat }}: <strong>{{ m.price }}</strong> per ticket all-in
+ {% if m.price %}{{ m.seat }}: <strong>{{ m.price }}</strong> per ticket all-in
  {%- if m.change %} ({{ m.change }}){% endif %}<br>
  {% if m.url %}<a href="{{ m.url }}">Buy on {{ m.marketplace }}</a>{% endif %}
+ {%- else %}{{ m.seat }}<br><a href="{{ m.url }}">Manage your webhook endpoints</a>{% endif %}
 </div>
 {% endfor %}
 <p style="color:#666;font-size:12px">You get this because of your alert rules.
@@ -90,12 +96,18 @@ class Line:
 
 
 def _line(m: dict[str, Any], public_url: str) -> Line:
+    if m.get("kind") == "webhook_disabled":  # a notice, not a listing
+        return Line(_KIND_TITLE["webhook_disabled"], str(m.get("endpoint_url")),
+                    f"We stopped sending to it: {m.get('reason')}. Fix it, then enable it "
+                    "again.", "", "", m.get("url"), "")
     seat = f"Sec {m.get('section') or '?'}"
     if m.get("row"):
         seat += f" Row {m['row']}"
     seat += f", {m.get('quantity') or 1} tix"
     old, new = m.get("old_total_cents"), m.get("total_cents")
     change = f"was {dollars(old)}" if old is not None and new is not None and old > new else ""
+    if m.get("kind") == "price_protection" and m.get("reference_cents") is not None:
+        change = f"you paid {dollars(m['reference_cents'])}: claim the difference"
     if m.get("kind") == "deal_score_at_least" and m.get("deal_score") is not None:
         change = (change + ", " if change else "") + f"deal score {m['deal_score']:.0f}"
     event = m.get("event_name") or f"event {m.get('event_id')}"
@@ -129,6 +141,9 @@ def render_email(*, key: str, to: str, sender: str, payloads: list[dict[str, Any
     unsub = unsubscribe_url(public_url, secret, user_id, "email", unsubscribe_key)
     text = [subject, ""]
     for it in items:
+        if not it.price:  # a notice
+            text += [f"{it.title} - {it.event}", f"  {it.seat}", f"  Manage: {it.url}", ""]
+            continue
         text += [f"{it.title} - {it.event}",
                  f"  {it.seat}: {it.price} per ticket all-in" + (f" ({it.change})"
                                                                   if it.change else ""),

@@ -10,7 +10,8 @@ app = typer.Typer(help="Price alerts: dispatch the outbox by email (SMTP) and SM
 
 @app.command()
 def dispatch(
-    channels: str = typer.Option("email,sms", help="comma-separated channels to send"),
+    channels: str = typer.Option("email,sms,webhook",
+                                 help="comma-separated channels to send"),
     database_url: str | None = typer.Option(None, help="default: RIPCITY_DATABASE_URL"),
     coalesce_seconds: float | None = typer.Option(
         None, help="minimum gap between two messages to one person on one channel "
@@ -44,7 +45,7 @@ def dispatch(
                     fg=typer.colors.YELLOW)
         wanted.remove("sms")
     try:
-        senders = build_senders(settings, wanted)
+        senders = build_senders(settings, wanted, database_url)
     except ValueError as err:
         raise typer.BadParameter(str(err)) from err
     options = DispatchOptions(

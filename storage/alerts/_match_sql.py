@@ -79,11 +79,13 @@ ON CONFLICT (event_id) DO UPDATE SET get_in_cents = EXCLUDED.get_in_cents,
     changed_at = EXCLUDED.changed_at
 """
 
+# One crawl's batches share an observation time: the get-in price after the last of them
+# is the one recorded for that time (new_low / keeps_dropping read this history).
 SAVE_HISTORY = """
 INSERT INTO alert_get_in_history (event_id, observed_at, get_in_cents)
 SELECT event_id, observed_at, get_in FROM _am_events
 WHERE get_in IS NOT NULL AND get_in IS DISTINCT FROM prev_get_in
-ON CONFLICT DO NOTHING
+ON CONFLICT (event_id, observed_at) DO UPDATE SET get_in_cents = EXCLUDED.get_in_cents
 """
 
 # Rules not aimed at one event, resolved to the events this batch touched.
@@ -122,7 +124,8 @@ SELECT DISTINCT rule_id, event_id FROM (
     SELECT r.id, ev.event_id FROM _am_events ev
     JOIN alert_rules r ON r.event_id = ev.event_id AND r.active
                       AND r.kind IN ('drop_percent', 'deal_score_at_least',
-                                     'new_listing_in_section', 'back_in_stock')
+                                     'new_listing_in_section', 'back_in_stock',
+                                     'new_low', 'near_low', 'keeps_dropping')
 ) x
 """
 
@@ -202,6 +205,56 @@ WHERE ev.get_in IS NOT NULL AND ev.get_in < ev.prev_get_in AND ref.peak IS NOT N
        OR (r.drop_cents IS NOT NULL AND ref.peak - ev.get_in >= r.drop_cents))
 """
 
+# The get-in price fell (new_low / near_low / keeps_dropping), measured against the
+# event's get-in history before this batch (SAVE_HISTORY runs after the hits):
+# new_low: below every earlier get-in price (since tracking began, or within
+#   low_window_seconds); the first price ever seen is no "new low".
+# near_low: within near_percent % above the lowest get-in price (this one included), on a
+#   drop; each price fires once (the key), so a slide inside the band alerts per new price.
+# keeps_dropping: this drop and the drop_count - 1 changes before it were all drops (the
+#   last drop_count recorded get-in prices fall one after another, then this one is lower).
+LOW_HITS = f"""
+INSERT INTO _am_hits ({_HIT_COLS})
+SELECT 'r' || r.id || ':low:' || ev.event_id || ':' || ev.get_in,
+       r.id, r.user_id, r.kind, ev.event_id, lc.marketplace, lc.listing_id, lc.section,
+       lc."row", lc.quantity, ev.prev_get_in, ev.get_in, ev.observed_at, lc.deal_score,
+       least(ref.low, ev.get_in)
+FROM _am_events ev
+JOIN _am_cand k ON k.event_id = ev.event_id
+JOIN alert_rules r ON r.id = k.rule_id AND r.kind IN ('new_low', 'near_low', 'keeps_dropping')
+CROSS JOIN LATERAL (
+    SELECT min(h.get_in_cents) AS low FROM alert_get_in_history h
+    WHERE h.event_id = ev.event_id AND h.observed_at < ev.observed_at
+      AND (r.low_window_seconds IS NULL
+           OR h.observed_at >= ev.observed_at - make_interval(secs => r.low_window_seconds))
+) ref
+CROSS JOIN LATERAL (
+    SELECT count(*) AS n, count(*) FILTER (WHERE t.get_in_cents < t.older) AS drops,
+           (array_agg(t.get_in_cents ORDER BY t.observed_at DESC))[1] AS latest
+    FROM (SELECT s.observed_at, s.get_in_cents,
+                 lead(s.get_in_cents) OVER (ORDER BY s.observed_at DESC) AS older
+          FROM (SELECT h.observed_at, h.get_in_cents FROM alert_get_in_history h
+                WHERE r.kind = 'keeps_dropping' AND h.event_id = ev.event_id
+                  AND h.observed_at < ev.observed_at
+                ORDER BY h.observed_at DESC LIMIT greatest(coalesce(r.drop_count, 2), 1)) s
+         ) t
+) run
+CROSS JOIN LATERAL (
+    SELECT * FROM listings_current l
+    WHERE l.event_id = ev.event_id AND l.gone_at IS NULL AND l.total_cents = ev.get_in
+    ORDER BY l.marketplace, l.listing_id LIMIT 1
+) lc
+WHERE ev.get_in IS NOT NULL AND ev.get_in < ev.prev_get_in AND ref.low IS NOT NULL
+  AND CASE r.kind
+        WHEN 'new_low' THEN ev.get_in < ref.low
+        WHEN 'near_low' THEN ev.get_in <= least(ref.low, ev.get_in)
+                                          * (1 + coalesce(r.near_percent, 5) / 100.0)
+        WHEN 'keeps_dropping' THEN run.n = greatest(coalesce(r.drop_count, 2), 1)
+             AND run.drops = run.n - 1 AND ev.get_in < run.latest
+        ELSE false
+      END
+"""
+
 # A sold-out event (get-in NULL) has listings again.
 STOCK_HITS = f"""
 INSERT INTO _am_hits ({_HIT_COLS})
@@ -217,6 +270,41 @@ CROSS JOIN LATERAL (
     ORDER BY l.marketplace, l.listing_id LIMIT 1
 ) lc
 WHERE ev.prev_exists AND ev.prev_get_in IS NULL AND ev.get_in IS NOT NULL
+"""
+
+# Price protection: a purchase's rule (kind 'price_protection', aimed at its event) meets a
+# listing that is new or got cheaper, inside the claim window, below the price paid, for
+# the same or better seats: the same section, the same row or a better one (a lower number,
+# or an earlier letter), as many tickets or more; on the marketplace it was bought on when
+# we track that one, else on any. Probes alert_rules_event_kind_idx per changed listing.
+PROTECT_HITS = f"""
+INSERT INTO _am_hits ({_HIT_COLS})
+SELECT {_LISTING_HIT}, p.price_paid_cents
+FROM _am_changes c
+JOIN alert_rules r ON r.event_id = c.event_id AND r.active AND r.kind = 'price_protection'
+JOIN purchases p ON p.rule_id = r.id
+WHERE c.event_id IS NOT NULL AND c.total_cents < p.price_paid_cents
+  AND (c.is_new OR c.total_cents < c.old_total_cents)
+  AND c.observed_at >= p.purchased_at AND c.observed_at <= p.claim_ends_at
+  AND c.quantity >= p.quantity
+  AND upper(btrim(c.section)) = upper(btrim(p.section))
+  AND (p."row" IS NULL OR upper(btrim(c."row")) = upper(btrim(p."row"))
+       OR (c."row" ~ '^[0-9]+$' AND p."row" ~ '^[0-9]+$' AND c."row"::int < p."row"::int)
+       OR (c."row" ~ '^[A-Za-z]{{1,2}}$' AND p."row" ~ '^[A-Za-z]{{1,2}}$'
+           AND (length(c."row"), upper(c."row")) < (length(p."row"), upper(p."row"))))
+  AND (c.marketplace = p.marketplace
+       OR p.marketplace NOT IN ('ticketmaster', 'seatgeek', 'eventbrite', 'stubhub'))
+"""
+
+# The evidence a claim needs, kept with the purchase (listing, price, the snapshot's time).
+SAVE_EVIDENCE = """
+INSERT INTO purchase_evidence (purchase_id, marketplace, listing_id, section, "row", quantity,
+                               total_cents, observed_at)
+SELECT p.id, h.marketplace, h.listing_id, h.section, h."row", h.quantity, h.total_cents,
+       h.observed_at
+FROM _am_hits h JOIN purchases p ON p.rule_id = h.rule_id
+WHERE h.kind = 'price_protection'
+ON CONFLICT DO NOTHING
 """
 
 # Row estimates for the per-change probes are large, so PostgreSQL would JIT-compile them:

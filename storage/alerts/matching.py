@@ -68,8 +68,12 @@ def match_changes(conn: psycopg.Connection[Any], listings: pa.Table,
         cur.execute(q.PRICE_HITS)
         cur.execute(q.OTHER_LISTING_HITS)
         cur.execute(q.DROP_HITS)
+        cur.execute(q.LOW_HITS)
         cur.execute(q.STOCK_HITS)
+        cur.execute(q.PROTECT_HITS)
         hits = cur.execute(q.COUNT_HITS).fetchone()[0]
+        if hits:
+            cur.execute(q.SAVE_EVIDENCE)
         cur.execute(q.SAVE_STATE)
         cur.execute(q.SAVE_HISTORY)
         matches, outbox = write_outbox(cur) if hits else (0, 0)

@@ -6,10 +6,11 @@ restock) -- goes into ``alert_matches`` with ``ON CONFLICT DO NOTHING``; only th
 were new become outbox rows, in the same statement, so a replayed batch or the same drop
 seen twice alerts once, while a further drop (a new price) alerts again. Coalescing starts
 here: one batch's new matches for one person and channel become one outbox row (one
-message); the dispatcher merges rows that pile up while a message waits. Quiet hours (the
-rule's, in its zone or the user's) set when the row becomes due. SMS rows are written only
-for premium users; the dispatcher checks again at send time. The dispatchers ``LISTEN`` on
-``NOTIFY_CHANNEL``, notified at the matcher's commit.
+message; one per webhook endpoint of the 'webhook' channel, so each endpoint gets each
+(rule, listing, price) once); the dispatcher merges rows that pile up while a message
+waits. Quiet hours (the rule's, in its zone or the user's) set when the row becomes due.
+SMS rows are written only for premium users; the dispatcher checks again at send time.
+The dispatchers ``LISTEN`` on ``NOTIFY_CHANNEL``, notified at the matcher's commit.
 
 Dispatching: ``claim_due`` takes due rows with ``FOR NO KEY UPDATE SKIP LOCKED`` (the
 ``FOR UPDATE`` variant that still lets attempt rows reference the claimed ones), so several
@@ -42,7 +43,8 @@ WITH m AS (
     ON CONFLICT (dedupe_key) DO NOTHING
     RETURNING id, dedupe_key
 ), x AS (
-    SELECT DISTINCT ON (m.id, ch.channel) m.id AS match_id, h.user_id, h.rule_id, ch.channel,
+    SELECT DISTINCT ON (m.id, ch.channel, we.id) m.id AS match_id, h.user_id, h.rule_id,
+        ch.channel, we.id AS endpoint_id,
         CASE WHEN r.quiet_start IS NULL THEN now()
              ELSE alert_quiet_until(now(), r.quiet_start, r.quiet_end,
                                     coalesce(r.quiet_timezone, u.timezone)) END AS due,
@@ -54,25 +56,31 @@ WITH m AS (
             'total_cents', h.total_cents, 'reference_cents', h.reference_cents,
             'deal_score', h.deal_score, 'observed_at', h.observed_at,
             'threshold_cents', r.threshold_cents, 'drop_percent', r.drop_percent,
-            'min_deal_score', r.min_deal_score, 'url', es.url) AS item
+            'min_deal_score', r.min_deal_score, 'near_percent', r.near_percent,
+            'drop_count', r.drop_count, 'low_window_seconds', r.low_window_seconds,
+            'url', es.url) AS item
     FROM m JOIN _am_hits h ON h.dedupe_key = m.dedupe_key
     JOIN alert_rules r ON r.id = h.rule_id
     JOIN users u ON u.id = h.user_id
     CROSS JOIN LATERAL unnest(r.channels) ch(channel)
+    LEFT JOIN webhook_endpoints we ON ch.channel = 'webhook' AND we.user_id = h.user_id
+        AND we.enabled AND 'alert.triggered' = ANY(we.events)
     LEFT JOIN events e ON e.id = h.event_id
     LEFT JOIN venues v ON v.id = e.venue_id
     LEFT JOIN LATERAL (
         SELECT s.url FROM event_sources s
         WHERE s.event_id = h.event_id AND s.marketplace = h.marketplace LIMIT 1) es ON true
     WHERE CASE ch.channel WHEN 'email' THEN true
-                          WHEN 'sms' THEN alert_user_is_premium(h.user_id) ELSE false END
+                          WHEN 'sms' THEN alert_user_is_premium(h.user_id)
+                          WHEN 'webhook' THEN we.id IS NOT NULL ELSE false END
 ), o AS (
     INSERT INTO alert_outbox (rule_id, user_id, channel, dedupe_key, idempotency_key, payload,
-                              next_attempt_at)
-    SELECT min(rule_id), user_id, channel, 'm' || min(match_id) || '-' || channel,
-           'm' || min(match_id) || '-' || channel,
-           jsonb_build_object('matches', jsonb_agg(item ORDER BY match_id)), due
-    FROM x GROUP BY user_id, channel, due
+                              next_attempt_at, endpoint_id)
+    SELECT min(rule_id), user_id, channel,
+           'm' || min(match_id) || '-' || channel || coalesce('-e' || endpoint_id, ''),
+           'm' || min(match_id) || '-' || channel || coalesce('-e' || endpoint_id, ''),
+           jsonb_build_object('matches', jsonb_agg(item ORDER BY match_id)), due, endpoint_id
+    FROM x GROUP BY user_id, channel, endpoint_id, due
     RETURNING id
 )
 SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM o)
@@ -81,7 +89,7 @@ _NOTIFY = "SELECT pg_notify(%s, '')"
 _LISTEN = f"LISTEN {NOTIFY_CHANNEL}"
 
 _CLAIM = """
-SELECT id, user_id, channel, payload, attempts, idempotency_key
+SELECT id, user_id, channel, payload, attempts, idempotency_key, endpoint_id
 FROM alert_outbox
 WHERE status = 'pending' AND next_attempt_at <= now()
 ORDER BY next_attempt_at, id
@@ -126,6 +134,7 @@ class OutboxRow:
     payload: dict[str, Any]  # {"matches": [...]}
     attempts: int
     idempotency_key: str | None
+    endpoint_id: int | None = None  # the 'webhook' channel: which endpoint
 
 
 class SentUpdate(NamedTuple):

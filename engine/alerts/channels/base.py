@@ -17,10 +17,12 @@ class Outgoing:
 
     key: str  # idempotency key: Message-ID / SMS ref
     user_id: int
-    to: str
+    to: str  # address, phone number, or webhook endpoint id
     payloads: list[dict[str, Any]]
     #: the user's random unsubscribe material (:mod:`storage.unsubscribe`)
     unsubscribe_key: str = ""
+    outbox_id: int | None = None  # the first row it carries (the webhook delivery log)
+    attempt: int = 1
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

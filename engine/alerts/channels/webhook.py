@@ -1,0 +1,179 @@
+"""Webhooks: one signed HTTP POST per delivery to a user's endpoint (httpx).
+
+The signature follows Stripe's recipe. The ``Ripcity-Signature`` header is
+``t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>``; during a secret
+rotation's overlap a second ``v1=`` signed with the previous secret follows. A receiver
+recomputes the HMAC over ``f"{t}.".encode() + body`` with its secret, compares it in
+constant time with any ``v1`` and rejects a ``t`` older than its tolerance
+(:func:`verify` is that recipe). ``Ripcity-Webhook-Id`` is the payload's ``id``: the same
+on every retry, so a receiver drops repeats.
+
+The body is the versioned event (``api_version``; ``api.webhook_events`` documents it in
+OpenAPI's ``webhooks``) or, for the ``slack`` / ``discord`` presets, the text those
+incoming webhooks expect. 2xx is delivered; 410 Gone disables the endpoint at once; any
+other answer, a redirect (never followed), a timeout or a refused connection is retried
+with backoff. Before every request the host is resolved again and checked
+(``storage.webhook_urls``: the SSRF guard). Every attempt is logged with its status code
+and response time (``storage.webhook_deliveries``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from engine.alerts.channels.base import Outgoing, PermanentFailure, Sent, TransientFailure
+from engine.alerts.messages import lines
+from storage.db import pool
+from storage.webhook_deliveries import Target, disable_endpoint, log_attempt, target
+from storage.webhook_urls import UnsafeUrl, check_webhook_url
+
+if TYPE_CHECKING:
+    from storage.settings import DeliverySettings
+
+logger = logging.getLogger(__name__)
+
+#: the payload schema's version (``api_version`` in every event)
+API_VERSION = "2026-12-01"
+SIGNATURE_HEADER = "Ripcity-Signature"
+ID_HEADER = "Ripcity-Webhook-Id"
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """Hex HMAC-SHA256 of ``"<timestamp>.<body>"`` under ``secret``."""
+    return hmac.new(secret.encode(), f"{timestamp}.".encode() + body,
+                    hashlib.sha256).hexdigest()
+
+
+def signature_header(secrets: list[str], timestamp: int, body: bytes) -> str:
+    return ",".join([f"t={timestamp}", *(f"v1={sign(s, timestamp, body)}" for s in secrets)])
+
+
+def verify(header: str, body: bytes, secret: str, *, tolerance_s: int = 300,
+           now: float | None = None) -> bool:
+    """The receiver's check (the documented recipe): a ``v1`` matches and ``t`` is fresh."""
+    parts = [p.partition("=") for p in header.split(",")]
+    stamps = [v for k, _, v in parts if k.strip() == "t"]
+    sigs = [v for k, _, v in parts if k.strip() == "v1"]
+    if len(stamps) != 1 or not stamps[0].isdigit() or not sigs:
+        return False
+    t = int(stamps[0])
+    if abs((time.time() if now is None else now) - t) > tolerance_s:
+        return False
+    want = sign(secret, t, body)
+    return any(hmac.compare_digest(want, s) for s in sigs)
+
+
+def event_body(out: Outgoing) -> dict[str, Any]:
+    """The JSON event (``api.webhook_events.WebhookEvent``) for one delivery."""
+    kind = next((p.get("type") for p in out.payloads if p.get("type")), "alert.triggered")
+    alerts = [m for p in out.payloads for m in p.get("matches", [])]
+    alerts.sort(key=lambda m: m.get("match_id") or 0)
+    return {"id": out.key, "type": kind, "api_version": API_VERSION,
+            "created": int(time.time()), "data": {"alerts": alerts}}
+
+
+def chat_text(event: dict[str, Any], public_url: str) -> str:
+    """The same alert as one chat message (Slack / Discord presets)."""
+    if event["type"] == "endpoint.test":
+        return "Rip City Ticket Dispatch: test event. This endpoint receives your alerts."
+    out = []
+    for it in lines([{"matches": event["data"]["alerts"]}], public_url)[:10]:
+        change = f" ({it.change})" if it.change else ""
+        out.append(f"*{it.title}*: {it.event}, {it.seat}: {it.price} all-in{change} {it.url}")
+    return "\n".join(out) or "Rip City Ticket Dispatch alert"
+
+
+class WebhookSender:
+    channel = "webhook"
+
+    def __init__(self, settings: DeliverySettings, database_url: str,
+                 pool_size: int = 16) -> None:
+        self._s = settings
+        self._http = httpx.Client(timeout=settings.webhook_timeout_s, follow_redirects=False,
+                                  limits=httpx.Limits(max_connections=pool_size),
+                                  headers={"User-Agent": "RipCity-Webhooks/1"})
+        self._db = pool(database_url, min_size=1, max_size=4, kwargs={"autocommit": True})
+        #: (max attempts, first delay, longest delay): webhooks retry over hours
+        self.retry = (settings.webhook_max_attempts, settings.webhook_backoff_base_s,
+                      settings.webhook_backoff_max_s)
+
+    def _target(self, out: Outgoing) -> Target:
+        with self._db.connection() as conn:
+            t = target(conn, int(out.to))
+        if t is None:
+            raise PermanentFailure(f"webhook endpoint {out.to} was deleted")
+        if not t.enabled:
+            raise PermanentFailure(f"webhook endpoint {t.id} is disabled")
+        return t
+
+    def _body(self, t: Target, event: dict[str, Any]) -> bytes:
+        if t.format == "slack":
+            doc: dict[str, Any] = {"text": chat_text(event, self._s.public_url)}
+        elif t.format == "discord":
+            doc = {"content": chat_text(event, self._s.public_url)[:2000]}
+        else:
+            doc = event
+        return json.dumps(doc, separators=(",", ":"), default=str).encode()
+
+    def send(self, message: Outgoing) -> Sent:
+        t = self._target(message)
+        event = event_body(message)
+        try:
+            check_webhook_url(t.url, allow_private=self._s.webhook_allow_private_targets)
+        except UnsafeUrl as err:
+            self._log(t, message, event, None, None, str(err))
+            raise PermanentFailure(str(err)) from err
+        body = self._body(t, event)
+        stamp = int(time.time())
+        secrets = [t.secret] + ([t.previous_secret] if t.previous_secret else [])
+        headers = {"Content-Type": "application/json", ID_HEADER: message.key,
+                   "Ripcity-Event-Type": event["type"],
+                   SIGNATURE_HEADER: signature_header(secrets, stamp, body)}
+        t0 = time.perf_counter()
+        try:
+            resp = self._http.post(t.url, content=body, headers=headers)
+        except httpx.HTTPError as err:
+            ms = (time.perf_counter() - t0) * 1000
+            error = f"{type(err).__name__}: {err}"
+            self._log(t, message, event, None, ms, error)
+            raise TransientFailure(f"webhook {t.url}: {error}") from err
+        ms = (time.perf_counter() - t0) * 1000
+        code = resp.status_code
+        if 200 <= code < 300:
+            self._log(t, message, event, code, ms, None)
+            return Sent(provider_id=message.key, status=str(code))
+        error = f"HTTP {code}" + (" (redirects are not followed)" if 300 <= code < 400 else "")
+        self._log(t, message, event, code, ms, error)
+        if code == 410:
+            raise PermanentFailure(f"webhook {t.url} answered 410 Gone")
+        raise TransientFailure(f"webhook {t.url}: {error}")
+
+    def _log(self, t: Target, out: Outgoing, event: dict[str, Any], code: int | None,
+             ms: float | None, error: str | None) -> None:
+        with self._db.connection() as conn:
+            log_attempt(conn, endpoint_id=t.id, outbox_id=out.outbox_id, webhook_id=out.key,
+                        event_type=event["type"], attempt=out.attempt, status_code=code,
+                        response_ms=ms, ok=error is None, error=error)
+
+    def lookup(self, message: Outgoing) -> Sent | None:
+        """An endpoint cannot be asked; a resend carries the same id (receivers dedupe)."""
+        return None
+
+    def give_up(self, message: Outgoing, reason: str) -> None:
+        """Disable the endpoint and email its owner (the dispatcher gave up on it)."""
+        with self._db.connection() as conn:
+            if disable_endpoint(conn, int(message.to), reason,
+                                f"{self._s.public_url.rstrip('/')}/account/webhooks"):
+                logger.warning("webhook endpoint %(e)s disabled: %(r)s",
+                               {"e": message.to, "r": reason})
+
+    def close(self) -> None:
+        self._http.close()
+        self._db.close()
