@@ -238,7 +238,7 @@ def fuzz_account(client: httpx.Client, event_id: int, inbox: Any) -> dict[str, A
 
 def dashboard_pages(event_id: int) -> list[str]:
     return ["/", "/deals", f"/events/{event_id}", "/alerts", "/account", "/signup", "/login",
-            "/forgot", "/reset-password?token=x", "/setup?token=x"]
+            "/forgot", "/reset-password?token=x", "/setup?token=x", "/purchases", "/webhooks"]
 
 
 def _baseline(base: str, seconds: float = 2.0) -> float:

@@ -51,6 +51,20 @@ class RuleForm(msgspec.Struct, forbid_unknown_fields=False):
     active: _Short | None = None
 
 
+class PurchaseForm(msgspec.Struct, forbid_unknown_fields=False):
+    """Record a purchase (price protection): where, what, how many, the all-in price paid."""
+
+    event_id: _Id | None = None
+    marketplace: Literal["ticketmaster", "seatgeek", "eventbrite", "stubhub"] = "seatgeek"
+    section: Annotated[str, msgspec.Meta(max_length=40)] = "?"
+    row: Annotated[str, msgspec.Meta(max_length=10)] | None = None
+    quantity: Annotated[int, msgspec.Meta(ge=1, le=50)] = 1
+    price_paid: _Dollars = ""
+    purchased_at: Annotated[str, msgspec.Meta(max_length=40)] | None = None
+    claim_window_hours: Annotated[float, msgspec.Meta(ge=0.1, le=24 * 365)] | None = None
+    channels: list[_Short] = []
+
+
 class WatchForm(msgspec.Struct, forbid_unknown_fields=False):
     """Add to the watchlist: an event, a venue or a performer."""
 
@@ -75,7 +89,8 @@ class QuietHours(msgspec.Struct, forbid_unknown_fields=False):
 _LABELS = {"event_id": "The event", "venue_id": "The venue", "watchlist_id": "The watchlist",
            "drop_percent": "The drop (percent)", "window_hours": "The window (hours)",
            "min_deal_score": "The deal score", "quantity": "Tickets", "kind": "What to watch",
-           "quiet_start": "Quiet hours start", "quiet_end": "Quiet hours end"}
+           "quiet_start": "Quiet hours start", "quiet_end": "Quiet hours end",
+           "claim_window_hours": "The claim window (hours)", "price_paid": "The price paid"}
 _WHERE = re.compile(r" - at `\$\.(\w+)")
 
 

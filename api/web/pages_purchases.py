@@ -12,34 +12,29 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from api.alerts.rules import check_common
+from api.lib.dates import EARLIEST
 from api.lib.errors import ApiError
 from api.purchases.service import claim_record
 from api.watchlists.service import reserve_slot
 from api.web.common import need_user, page, read_form, redirect, runtime_of
 from api.web.failures import REFUSED, refusal
+from api.web.forms import PurchaseForm, decode_form, money
 from storage import purchases as store
 
 _BACK = "/purchases"
 
 
-def _money(value: str) -> int:
-    try:
-        cents = round(float(value.replace("$", "").replace(",", "")) * 100)
-    except ValueError:
-        raise ApiError("Enter the all-in price you paid per ticket, in dollars.") from None
-    if cents <= 0:
-        raise ApiError("The price paid must be more than $0.")
-    return cents
-
-
-def _when(value: str) -> datetime:
+def _when(value: str | None) -> datetime:
     if not value:
         return datetime.now(UTC)
     try:
         at = datetime.fromisoformat(value)
     except ValueError:
         raise ApiError("Enter when you bought as a date and time.") from None
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
+    at = at if at.tzinfo else at.replace(tzinfo=UTC)
+    if not EARLIEST <= at <= datetime.now(UTC):
+        raise ApiError("When you bought must be a date in the past.")
+    return at
 
 
 class PurchasePages(Controller):
@@ -60,28 +55,26 @@ class PurchasePages(Controller):
         form = await read_form(request)
         user = need_user(request)
         try:
-            if not form.get("event_id").isdigit():
+            pf = decode_form(form, PurchaseForm, lists=("channels",))
+            if pf.event_id is None:
                 raise ApiError("Say which event (its number is in the event page's address).")
-            hours = form.get("claim_window_hours")
-            fields = {"channels": [c for c in form.all("channels")
+            paid = money(pf.price_paid, "The price paid")
+            if paid <= 0:
+                raise ApiError("The price paid must be more than $0.")
+            fields = {"channels": [c for c in pf.channels
                                    if c in ("email", "sms", "webhook")] or ["email"]}
             check_common(fields, user)
             async with runtime_of(request).pool.connection() as conn, conn.transaction():
                 await reserve_slot(conn, user, "alert_rules")
                 await store.create(
-                    conn, user.user_id, event_id=int(form.get("event_id")),
-                    marketplace=form.get("marketplace") or "seatgeek",
-                    section=form.get("section")[:40] or "?", row=form.get("row")[:10] or None,
-                    quantity=max(1, min(50, int(form.get("quantity") or 1))),
-                    price_paid_cents=_money(form.get("price_paid")),
-                    purchased_at=_when(form.get("purchased_at")),
-                    claim_window_seconds=round(float(hours) * 3600) if hours else None,
+                    conn, user.user_id, event_id=pf.event_id, marketplace=pf.marketplace,
+                    section=pf.section or "?", row=pf.row or None, quantity=pf.quantity,
+                    price_paid_cents=paid, purchased_at=_when(pf.purchased_at),
+                    claim_window_seconds=round(pf.claim_window_hours * 3600)
+                    if pf.claim_window_hours else None,
                     channels=fields["channels"])
         except REFUSED as err:
             return redirect(_BACK, refusal(err), error=True)
-        except ValueError:
-            return redirect(_BACK, "Tickets and the claim window must be numbers.",
-                            error=True)
         return redirect(_BACK, "Purchase recorded: we watch for cheaper same-or-better seats "
                                "while you can still claim.")
 
