@@ -29,6 +29,8 @@ class Plan:
     refreshes_per_hour: int
     #: price forecasts on event pages
     forecasts: bool
+    #: saved searches the account may keep (each may alert)
+    max_saved_searches: int = 10
 
 
 FREE = Plan(
@@ -38,11 +40,12 @@ FREE = Plan(
 PREMIUM = Plan(
     name="premium", max_watchlists=200, max_alert_rules=500, sms_alerts=True,
     requests_per_minute=1200, refresh_cadence_seconds=60, refreshes_per_hour=120,
-    forecasts=True,
+    forecasts=True, max_saved_searches=200,
 )
 #: Callers with no key or session, limited per client address.
 ANONYMOUS = dataclasses.replace(FREE, name="anonymous", requests_per_minute=120,
-                                max_watchlists=0, max_alert_rules=0, refreshes_per_hour=0)
+                                max_watchlists=0, max_alert_rules=0, refreshes_per_hour=0,
+                                max_saved_searches=0)
 
 PLANS: dict[str, Plan] = {p.name: p for p in (FREE, PREMIUM, ANONYMOUS)}
 

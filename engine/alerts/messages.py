@@ -28,6 +28,8 @@ _KIND_TITLE = {
     "deal_score_at_least": "Deal alert",
     "new_listing_in_section": "New listing in your section",
     "back_in_stock": "Back in stock",
+    "saved_search_event": "New event for your saved search",
+    "saved_search_listing": "Matches your saved search",
 }
 
 _HTML = Environment(autoescape=select_autoescape(default=True)).from_string("""\
