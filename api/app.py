@@ -50,6 +50,7 @@ from api.lib.ratelimit import rate_limit_middleware
 from api.lib.runtime import Runtime
 from api.listings.controller import ListingController
 from api.ops.controller import HealthController
+from api.recommendations.controller import RecommendationController
 from api.saved_searches.controller import SavedSearchController
 from api.settings import get_app_settings
 from api.watchlists.controller import WatchlistController
@@ -69,6 +70,7 @@ _V1_HANDLERS: list[Any] = [
     EventController, RefreshController, ListingController, HistoryController, DealController,
     AuthController, AccountController, ApiKeyController, WatchlistController,
     AlertRuleController, AlertHistoryController, SavedSearchController,
+    RecommendationController,
 ]
 #: mounted at the root, after the operations endpoints and the ``/api/v1`` router
 _ROOT_HANDLERS: list[Any] = [BillingController, *WEBHOOK_HANDLERS, *DASHBOARD_HANDLERS]

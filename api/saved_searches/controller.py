@@ -10,6 +10,7 @@ from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from api.events.controller import _summary
+from api.lib.analytics import record
 from api.lib.deps import RuntimeDep, UserDep
 from api.lib.errors import InvalidInput, PlanLimit
 from api.lib.pagination import decode_cursor, encode_cursor, id_after, id_page, next_link
@@ -71,15 +72,17 @@ class SavedSearchController(Controller):
         return SavedSearchPage(items=[to_schema(r) for r in items], next_cursor=nxt, next=link)
 
     @post("/", summary="Save a search (the parameters of GET /api/v1/events, and alerts)")
-    async def create(self, data: JSONBody[SavedSearchIn], user: UserDep,
-                     runtime: RuntimeDep) -> SavedSearch:
+    async def create(self, request: Request[Any, Any, Any], data: JSONBody[SavedSearchIn],
+                     user: UserDep, runtime: RuntimeDep) -> SavedSearch:
         """Counts against your plan's saved searches. Alerts use the same channels,
         coalescing and quiet hours (the account's) as alert rules; SMS on premium."""
         fields = msgspec.structs.asdict(data)
         check_fields(fields, user)
         async with runtime.pool.connection() as conn, conn.transaction():
             await reserve_slot(conn, user, "saved_searches")
-            return to_schema(await store.create_saved(conn, user.user_id, fields))
+            saved = to_schema(await store.create_saved(conn, user.user_id, fields))
+        await record(request, "saved_search_created")
+        return saved
 
     @get("/{saved_id:int}", summary="One of your saved searches")
     async def get_saved(self, saved_id: SavedId, user: UserDep,

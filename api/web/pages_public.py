@@ -16,8 +16,10 @@ from litestar import Controller, Request, get
 from litestar.params import Parameter, QueryParameter
 from litestar.response import Template
 
+from api.lib.analytics import record
 from api.lib.errors import InvalidInput
 from api.lib.pagination import decode_cursor, encode_cursor
+from api.recommendations.service import recommended
 from api.web import chart as chart_mod
 from api.web.common import page, runtime_of, viewer
 from api.web.fmt import trend
@@ -35,6 +37,7 @@ Text = Annotated[str | None, Parameter(max_length=100)]
 Money = Annotated[float | None, Parameter(ge=0, le=1_000_000)]
 Range = Annotated[Literal["24h", "7d", "30d", "all"], QueryParameter()]
 Sort = Annotated[Literal["price", "deal"], QueryParameter()]
+Market = Literal["ticketmaster", "seatgeek", "eventbrite", "stubhub"]
 PAGE = 24
 
 
@@ -58,6 +61,25 @@ def _blank(v: str | None) -> str | None:
     return v.strip() or None if v else None
 
 
+async def search_cards(conn: AsyncConnection[Any], rows: list[events_store.EventRow]
+                       ) -> list[dict[str, Any]]:
+    """Search rows with what their cards show: prices per marketplace, best deal, trend."""
+    extras = await events_store.card_extras(conn, [r.id for r in rows])
+    cards = []
+    for r in rows:
+        x = extras[r.id]
+        cards.append({**dataclasses.asdict(r), "prices": x.prices, "deal": x.deal,
+                      "trend": trend(r.get_in_cents, x.then_cents)})
+    return cards
+
+
+async def recommended_cards(conn: AsyncConnection[Any], user_id: int | None
+                            ) -> dict[str, Any]:
+    """The home page's "Recommended for you" (or, without history, "Popular in <city>")."""
+    rows, personal, city = await recommended(conn, user_id, 6)
+    return {"items": rows, "personal": personal, "city": city}
+
+
 class PublicPages(Controller):
     """Search, event, deals: server-rendered, enhanced with htmx where it helps."""
 
@@ -69,32 +91,45 @@ class PublicPages(Controller):
                    = None,
                    date_to: Annotated[str | None, QueryParameter(name="to", max_length=10)]
                    = None,
-                   category: Text = None, cursor: Annotated[str | None, Parameter(
-                       max_length=500)] = None) -> Template:
+                   category: Text = None, city: Text = None,
+                   marketplace: Annotated[Market | None, QueryParameter()] = None,
+                   max_price: Annotated[Money, QueryParameter(name="max")] = None,
+                   qty: Annotated[int | None, Parameter(ge=1, le=20)] = None,
+                   score: Annotated[float | None, Parameter(ge=0, le=100)] = None,
+                   sort: Annotated[Literal["date", "price", "deal"], QueryParameter()]
+                   = "date",
+                   cursor: Annotated[str | None, Parameter(max_length=500)] = None) -> Template:
         runtime = runtime_of(request)
-        q, category = _blank(q), _blank(category)
+        q, category, city = _blank(q), _blank(category), _blank(city)
         f = EventFilter(q=q, starts_after=_day(date_from), starts_before=_day(date_to, True),
-                        category=category)
+                        category=category, city=city, marketplace=marketplace,
+                        max_price=_cents(max_price), quantity=qty, min_deal_score=score)
         after = decode_cursor(cursor, 2)
+        user = viewer(request)
         async with runtime.pool.connection() as conn:
-            rows = await events_store.search_events(conn, f, "date", PAGE, after)
+            rows = await events_store.search_events(conn, f, sort, PAGE, after)
             nxt = None
             if len(rows) > PAGE:
                 rows = rows[:PAGE]
                 sk = rows[-1].sort_key
-                assert isinstance(sk, datetime)
-                nxt = encode_cursor(sk.isoformat(), rows[-1].id)
-            extras = await events_store.card_extras(conn, [r.id for r in rows])
-        cards = []
-        for r in rows:
-            x = extras[r.id]
-            cards.append({**dataclasses.asdict(r), "prices": x.prices, "deal": x.deal,
-                          "trend": trend(r.get_in_cents, x.then_cents)})
-        params = {k: v for k, v in {"q": q, "from": date_from, "to": date_to,
-                                    "category": category}.items() if v}
+                nxt = encode_cursor(sk.isoformat() if hasattr(sk, "isoformat") else sk,
+                                    rows[-1].id)
+            cards = await search_cards(conn, rows)
+            picks: dict[str, Any] = {}
+            if after is None and not any((q, category, city, date_from, date_to)):
+                picks = await recommended_cards(conn, user.user_id if user else None)
+        await record(request, "search" if any((q, category, city, date_from, date_to,
+                                                marketplace, max_price, qty, score))
+                     else None, results=len(rows))
+        params = {k: v for k, v in {
+            "q": q, "from": date_from, "to": date_to, "category": category, "city": city,
+            "marketplace": marketplace, "max": max_price, "qty": qty, "score": score,
+            "sort": sort if sort != "date" else None}.items() if v}
         return page(request, "home.html", title="Find tickets", cards=cards, q=q or "",
                     date_from=date_from or "", date_to=date_to or "",
-                    category=category or "", next_cursor=nxt, params=params)
+                    category=category or "", city=city or "", marketplace=marketplace or "",
+                    max_price=max_price, qty=qty, score=score, sort=sort,
+                    next_cursor=nxt, params=params, picks=picks)
 
     @get("/events/{event_id:int}", name="web:event")
     async def event(self, request: Request[Any, Any, Any],
@@ -102,7 +137,9 @@ class PublicPages(Controller):
                     range: Range = "7d",
                     section: Annotated[str | None, Parameter(max_length=40)] = None,
                     quantity: Annotated[int | None, Parameter(ge=1, le=50)] = None,
-                    max_price: Money = None, sort: Sort = "price") -> Template:
+                    max_price: Money = None, sort: Sort = "price",
+                    via: Annotated[Literal["rec"] | None, QueryParameter(name="from")] = None,
+                    ) -> Template:
         runtime = runtime_of(request)
         section = _blank(section)
         async with runtime.pool.connection() as conn:
@@ -112,6 +149,9 @@ class PublicPages(Controller):
             stored = await latest_forecast_async(conn, event_id)
             chart = await chart_mod.event_chart(conn, event_id, range, section)
         get_in = min((p.get_in_cents for p in ev.prices if p.get_in_cents), default=None)
+        await record(request, "event_view", event_id=event_id)
+        if via == "rec":
+            await record(request, "recommendation_click", event_id=event_id)
         user = viewer(request)
         # the engine's model when it has a recent forecast, else the chart rule
         forecast = from_stored(stored) or buy_or_wait(chart.get_in, ev.starts_at)

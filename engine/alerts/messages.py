@@ -17,6 +17,7 @@ from email.mime.text import MIMEText
 from email.policy import Compat32
 from email.utils import formatdate
 from typing import Any
+from urllib.parse import quote
 
 from jinja2 import Environment, select_autoescape
 
@@ -45,6 +46,7 @@ _HTML = Environment(autoescape=select_autoescape(default=True)).from_string("""\
 {% endfor %}
 <p style="color:#666;font-size:12px">You get this because of your alert rules.
 <a href="{{ unsubscribe }}">Unsubscribe from alert emails</a>.</p>
+<img src="{{ pixel }}" width="1" height="1" alt="">
 </body></html>""")
 
 
@@ -115,6 +117,18 @@ def lines(payloads: list[dict[str, Any]], public_url: str) -> list[Line]:
     return [_line(m, public_url) for m in items]
 
 
+def _tracked(items: list[Line], payloads: list[dict[str, Any]], public_url: str,
+             key: str) -> list[Line]:
+    """The email's buy links through the dashboard's redirect (``/t/{key}/go``), which
+    records "alert followed" (first party) before sending the reader to the marketplace."""
+    ms = [m for p in payloads for m in p.get("matches", [])]
+    ms.sort(key=lambda m: (m.get("total_cents") or 0, m.get("match_id") or 0))
+    base = public_url.rstrip("/")
+    return [dataclasses.replace(it, url=f"{base}/t/{quote(key)}/go?e={m.get('event_id')}"
+                                f"&m={quote(str(m.get('marketplace') or ''))}")
+            for it, m in zip(items, ms, strict=True)]
+
+
 def render_email(*, key: str, to: str, sender: str, payloads: list[dict[str, Any]],
                  public_url: str, secret: str, user_id: int) -> MIMEMultipart:
     """The alert email: text and HTML parts, Message-ID = the idempotency key.
@@ -123,7 +137,7 @@ def render_email(*, key: str, to: str, sender: str, payloads: list[dict[str, Any
     registry parses and refolds every header, which made rendering most of the
     dispatcher's CPU per message.
     """
-    items = lines(payloads, public_url)
+    items = _tracked(lines(payloads, public_url), payloads, public_url, key)
     first = items[0]
     subject = (f"{first.title}: {first.event} {first.price}" if len(items) == 1
                else f"{len(items)} ticket alerts, from {first.price}")
@@ -146,7 +160,9 @@ def render_email(*, key: str, to: str, sender: str, payloads: list[dict[str, Any
     msg["List-Unsubscribe"] = f"<{unsub}>"
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg.attach(MIMEText("\n".join(text) + "\n", "plain", _UTF8, policy=_POLICY))
-    msg.attach(MIMEText(_HTML.render(heading=subject, items=items, unsubscribe=unsub),
+    pixel = f"{public_url.rstrip('/')}/t/{quote(key)}/open.gif"
+    msg.attach(MIMEText(_HTML.render(heading=subject, items=items, unsubscribe=unsub,
+                                     pixel=pixel),
                         "html", _UTF8, policy=_POLICY))
     return msg
 
