@@ -124,8 +124,9 @@ def _tracked(items: list[Line], payloads: list[dict[str, Any]], public_url: str,
     ms = [m for p in payloads for m in p.get("matches", [])]
     ms.sort(key=lambda m: (m.get("total_cents") or 0, m.get("match_id") or 0))
     base = public_url.rstrip("/")
-    return [dataclasses.replace(it, url=f"{base}/t/{quote(key)}/go?e={m.get('event_id')}"
-                                f"&m={quote(str(m.get('marketplace') or ''))}")
+    return [dataclasses.replace(it, url=f"{base}/t/{quote(key)}/go?e={m['event_id']}"
+                                f"&m={quote(str(m['marketplace']))}")
+            if m.get("event_id") and m.get("marketplace") else it
             for it, m in zip(items, ms, strict=True)]
 
 
