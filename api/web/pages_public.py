@@ -120,7 +120,7 @@ class PublicPages(Controller):
                 picks = await recommended_cards(conn, user.user_id if user else None)
         await record(request, "search" if any((q, category, city, date_from, date_to,
                                                 marketplace, max_price, qty, score))
-                     else None, results=len(rows))
+                     else None, results=len(rows), q=q or category or city)
         params = {k: v for k, v in {
             "q": q, "from": date_from, "to": date_to, "category": category, "city": city,
             "marketplace": marketplace, "max": max_price, "qty": qty, "score": score,
