@@ -37,7 +37,7 @@ Text = Annotated[str | None, Parameter(max_length=100)]
 Money = Annotated[float | None, Parameter(ge=0, le=1_000_000)]
 Range = Annotated[Literal["24h", "7d", "30d", "all"], QueryParameter()]
 Sort = Annotated[Literal["price", "deal"], QueryParameter()]
-Market = Literal["ticketmaster", "seatgeek", "eventbrite", "stubhub"]
+MARKETS = ("ticketmaster", "seatgeek", "eventbrite", "stubhub")
 PAGE = 24
 
 
@@ -59,6 +59,27 @@ def _cents(value: float | None) -> int | None:
 
 def _blank(v: str | None) -> str | None:
     return v.strip() or None if v else None
+
+
+def _num(raw: str | None, name: str, low: float, high: float) -> float | None:
+    """A form number (blank = not given), or a clear error naming the field."""
+    raw = _blank(raw)
+    if raw is None:
+        return None
+    try:
+        value = float(raw.replace("$", "").replace(",", ""))
+    except ValueError:
+        raise InvalidInput(f"{name}={raw!r} is not a number.") from None
+    if not low <= value <= high:
+        raise InvalidInput(f"{name} must be between {low:g} and {high:g}.")
+    return value
+
+
+def _choice(raw: str | None, allowed: tuple[str, ...], name: str) -> str | None:
+    raw = _blank(raw)
+    if raw is not None and raw not in allowed:
+        raise InvalidInput(f"{name}={raw!r} is not one of {', '.join(allowed)}.")
+    return raw
 
 
 async def search_cards(conn: AsyncConnection[Any], rows: list[events_store.EventRow]
@@ -92,15 +113,24 @@ class PublicPages(Controller):
                    date_to: Annotated[str | None, QueryParameter(name="to", max_length=10)]
                    = None,
                    category: Text = None, city: Text = None,
-                   marketplace: Annotated[Market | None, QueryParameter()] = None,
-                   max_price: Annotated[Money, QueryParameter(name="max")] = None,
-                   qty: Annotated[int | None, Parameter(ge=1, le=20)] = None,
-                   score: Annotated[float | None, Parameter(ge=0, le=100)] = None,
-                   sort: Annotated[Literal["date", "price", "deal"], QueryParameter()]
-                   = "date",
+                   marketplace: Annotated[str | None, QueryParameter(max_length=20)] = None,
+                   max_raw: Annotated[str | None, QueryParameter(name="max", max_length=12)]
+                   = None,
+                   qty_raw: Annotated[str | None, QueryParameter(name="qty", max_length=4)]
+                   = None,
+                   score_raw: Annotated[str | None, QueryParameter(name="score", max_length=6)]
+                   = None,
+                   sort_raw: Annotated[str | None, QueryParameter(name="sort", max_length=10)]
+                   = None,
                    cursor: Annotated[str | None, Parameter(max_length=500)] = None) -> Template:
         runtime = runtime_of(request)
         q, category, city = _blank(q), _blank(category), _blank(city)
+        marketplace = _choice(marketplace, MARKETS, "marketplace")
+        sort = _choice(sort_raw, ("date", "price", "deal"), "sort") or "date"
+        max_price = _num(max_raw, "max", 0, 1_000_000)
+        qty_f = _num(qty_raw, "qty", 1, 20)
+        qty = None if qty_f is None else int(qty_f)
+        score = _num(score_raw, "score", 0, 100)
         f = EventFilter(q=q, starts_after=_day(date_from), starts_before=_day(date_to, True),
                         category=category, city=city, marketplace=marketplace,
                         max_price=_cents(max_price), quantity=qty, min_deal_score=score)
