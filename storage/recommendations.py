@@ -220,3 +220,60 @@ async def home_city(conn: AsyncConnection[Any], user_id: int | None) -> str | No
             return str(row[0])
     return None
 
+
+
+_PICKS_EMAIL = "SELECT picks_email FROM users WHERE id = %s"
+_SET_PICKS_EMAIL = "UPDATE users SET picks_email = %s WHERE id = %s"
+
+# The weekly email of picks: one outbox row per opted-in user and ISO week (its dedupe key),
+# carrying their top picks; the dispatcher sends it like an alert (opt-out and unsubscribe
+# included). Users without picks are skipped until they have some.
+_QUEUE_WEEKLY = """
+WITH due AS (
+    SELECT u.id FROM users u
+    WHERE u.picks_email AND (u.picks_email_sent_at IS NULL
+                             OR u.picks_email_sent_at <= now() - interval '7 days')
+      AND EXISTS (SELECT 1 FROM recommendations r WHERE r.user_id = u.id)
+), o AS (
+    INSERT INTO alert_outbox (user_id, channel, dedupe_key, idempotency_key, payload)
+    SELECT d.id, 'email', 'picks-' || d.id || '-' || to_char(now(), 'IYYY-IW'),
+           'picks-' || d.id || '-' || to_char(now(), 'IYYY-IW'),
+           jsonb_build_object('matches', jsonb_agg(jsonb_build_object(
+               'kind', 'recommendation', 'event_id', e.id, 'event_name', e.name,
+               'starts_at', e.starts_at, 'venue', v.name, 'reason', r.reason,
+               'total_cents', (SELECT min(total_cents) FROM listings_current lc
+                               WHERE lc.event_id = e.id AND lc.gone_at IS NULL))
+               ORDER BY r.rank))
+    FROM due d JOIN recommendations r ON r.user_id = d.id AND r.rank <= %(k)s
+    JOIN events e ON e.id = r.event_id LEFT JOIN venues v ON v.id = e.venue_id
+    WHERE e.starts_at IS NULL OR e.starts_at >= now()
+    GROUP BY d.id
+    ON CONFLICT (dedupe_key) DO NOTHING
+    RETURNING user_id
+), s AS (
+    UPDATE users SET picks_email_sent_at = now() WHERE id IN (SELECT user_id FROM o)
+)
+SELECT count(*) FROM o
+"""
+
+
+async def picks_email(conn: AsyncConnection[Any], user_id: int) -> bool:
+    """Whether the user asked for the weekly email of picks."""
+    row = await (await conn.execute(_PICKS_EMAIL, (user_id,))).fetchone()
+    return bool(row and row[0])
+
+
+async def set_picks_email(conn: AsyncConnection[Any], user_id: int, on: bool) -> None:
+    await conn.execute(_SET_PICKS_EMAIL, (on, user_id))
+
+
+def queue_weekly_picks(conn: psycopg.Connection[Any], k: int = 5) -> int:
+    """Queue this week's email of picks for every opted-in user whose last one is a week
+    old (one transaction; the dispatchers are notified at commit); returns how many."""
+    from storage.alerts.outbox import NOTIFY_CHANNEL
+
+    with conn.transaction():
+        n = int(conn.execute(_QUEUE_WEEKLY, {"k": k}).fetchone()[0])
+        if n:
+            conn.execute("SELECT pg_notify(%s, '')", (NOTIFY_CHANNEL,))
+    return n

@@ -81,6 +81,26 @@ def test_recommendations_cold_start_then_from_the_users_own_signals(api_base_url
     home = c.get("/").text
     assert "Recommended for you" in home and "Because you follow Seattle Kraken" in home
 
+    # the weekly email of picks: opt-in, queued once a week, rendered with the reasons
+    r = c.post("/account/notifications", data={"csrf": csrf, "email_alerts": "on",
+                                                "picks_email": "on", "timezone": ""})
+    assert r.status_code == 303
+    assert 'name="picks_email" value="on" checked' in c.get("/account").text
+    assert refresh_recommendations(api_world.db_url)["weekly_emails_queued"] == 1
+    assert refresh_recommendations(api_world.db_url)["weekly_emails_queued"] == 0
+    with psycopg.connect(api_world.db_url) as conn:
+        (payload,) = conn.execute(
+            """SELECT o.payload FROM alert_outbox o JOIN users u ON u.id = o.user_id
+               WHERE o.dedupe_key LIKE 'picks-%%' AND u.picks_email""").fetchone()
+    from engine.alerts.messages import render_email
+
+    msg = render_email(key="picks-1", to="fan@example.com", sender="a@b.test",
+                       payloads=[payload], public_url="http://ripcity.test", secret="k",
+                       user_id=1)
+    text = msg.get_payload()[0].get_payload(decode=True).decode()
+    assert "Recommended for you" in str(msg["Subject"])
+    assert "Because you follow Seattle Kraken" in text and "?from=rec" in text
+
 
 def test_analytics_recorded_first_party_and_do_not_track_respected(
         api_base_url: str, api_world: Any) -> None:

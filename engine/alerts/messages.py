@@ -31,6 +31,7 @@ _KIND_TITLE = {
     "back_in_stock": "Back in stock",
     "saved_search_event": "New event for your saved search",
     "saved_search_listing": "Matches your saved search",
+    "recommendation": "Recommended for you",
 }
 
 _HTML = Environment(autoescape=select_autoescape(default=True)).from_string("""\
@@ -94,6 +95,14 @@ class Line:
 
 
 def _line(m: dict[str, Any], public_url: str) -> Line:
+    if m.get("kind") == "recommendation":  # the weekly picks: an event and why
+        event = m.get("event_name") or f"event {m.get('event_id')}"
+        if m.get("starts_at"):
+            event += f" ({str(m['starts_at'])[:10]})"
+        return Line("Recommended for you", event, str(m.get("reason") or "")[:1].upper()
+                    + str(m.get("reason") or "")[1:], dollars(m.get("total_cents")), "",
+                    f"{public_url.rstrip('/')}/events/{m.get('event_id')}?from=rec",
+                    "Rip City")
     seat = f"Sec {m.get('section') or '?'}"
     if m.get("row"):
         seat += f" Row {m['row']}"
@@ -110,19 +119,25 @@ def _line(m: dict[str, Any], public_url: str) -> Line:
                 dollars(new), change, url, m.get("marketplace") or "the marketplace")
 
 
+def _ordered(payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every match of the payloads, cheapest first (picks keep their rank)."""
+    items = [m for p in payloads for m in p.get("matches", [])]
+    if all(m.get("kind") == "recommendation" for m in items):
+        return items
+    items.sort(key=lambda m: (m.get("total_cents") or 0, m.get("match_id") or 0))
+    return items
+
+
 def lines(payloads: list[dict[str, Any]], public_url: str) -> list[Line]:
     """Every match of the coalesced outbox payloads, cheapest first."""
-    items = [m for p in payloads for m in p.get("matches", [])]
-    items.sort(key=lambda m: (m.get("total_cents") or 0, m.get("match_id") or 0))
-    return [_line(m, public_url) for m in items]
+    return [_line(m, public_url) for m in _ordered(payloads)]
 
 
 def _tracked(items: list[Line], payloads: list[dict[str, Any]], public_url: str,
              key: str) -> list[Line]:
     """The email's buy links through the dashboard's redirect (``/t/{key}/go``), which
     records "alert followed" (first party) before sending the reader to the marketplace."""
-    ms = [m for p in payloads for m in p.get("matches", [])]
-    ms.sort(key=lambda m: (m.get("total_cents") or 0, m.get("match_id") or 0))
+    ms = _ordered(payloads)
     base = public_url.rstrip("/")
     return [dataclasses.replace(it, url=f"{base}/t/{quote(key)}/go?e={m['event_id']}"
                                 f"&m={quote(str(m['marketplace']))}")
@@ -140,8 +155,11 @@ def render_email(*, key: str, to: str, sender: str, payloads: list[dict[str, Any
     """
     items = _tracked(lines(payloads, public_url), payloads, public_url, key)
     first = items[0]
-    subject = (f"{first.title}: {first.event} {first.price}" if len(items) == 1
-               else f"{len(items)} ticket alerts, from {first.price}")
+    if all(m.get("kind") == "recommendation" for m in _ordered(payloads)):
+        subject = f"Recommended for you this week: {first.event}"
+    else:
+        subject = (f"{first.title}: {first.event} {first.price}" if len(items) == 1
+                   else f"{len(items)} ticket alerts, from {first.price}")
     unsub = unsubscribe_url(public_url, secret, user_id, "email")
     text = [subject, ""]
     for it in items:

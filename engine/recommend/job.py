@@ -1,5 +1,6 @@
 """Refreshing every user's picks: read the signals and upcoming events from storage, fit the
-model, recommend, write the picks (one transaction). The maintenance loop runs it."""
+model, recommend, write the picks (one transaction), and queue the weekly email of picks for
+the users who opted in. The maintenance loop runs it."""
 
 from __future__ import annotations
 
@@ -38,5 +39,6 @@ def refresh_recommendations(database_url: str, k: int = PICKS) -> dict[str, Any]
         picks = model.recommend(users, k) if users else {}
         written = store.write_picks(conn, {u: [(p.event_id, p.score, p.reason) for p in ps]
                                            for u, ps in picks.items()}) if picks else 0
+        emails = store.queue_weekly_picks(conn)
     return {"users": len(users), "events": len(catalog), "picks": written,
-            "cpu_s": round(time.process_time() - t0, 3)}
+            "weekly_emails_queued": emails, "cpu_s": round(time.process_time() - t0, 3)}
