@@ -123,6 +123,8 @@ WHERE c.quantity >= s.quantity
 """
 
 COUNT_HITS = "SELECT count(*) FROM _ss_hits"
+ANALYZE_CANDIDATES = "ANALYZE _ss_cand"
+ANALYZE_HITS = "ANALYZE _ss_hits"
 
 # As storage.alerts.outbox's rule write: new keys only become matches and outbox rows, one
 # row per person, channel and due time; quiet hours are the account's.

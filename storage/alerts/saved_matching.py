@@ -22,11 +22,13 @@ def match_saved_searches(cur: psycopg.Cursor[Any]) -> tuple[int, int, int]:
     tables; runs in the caller's transaction, NOTIFY delivered at commit."""
     cur.execute(q.DDL)
     cur.execute(q.CANDIDATES)
+    cur.execute(q.ANALYZE_CANDIDATES)
     cur.execute(q.EVENT_HITS)
     cur.execute(q.LISTING_HITS)
     hits = int(cur.execute(q.COUNT_HITS).fetchone()[0])
     if not hits:
         return 0, 0, 0
+    cur.execute(q.ANALYZE_HITS)  # row estimates for the write's joins (temp tables)
     matches, outbox = cur.execute(q.WRITE).fetchone()
     if outbox:
         cur.execute("SELECT pg_notify(%s, '')", (NOTIFY_CHANNEL,))
