@@ -11,13 +11,17 @@ condition is checked exactly as the event search applies it (:mod:`storage.event
 from __future__ import annotations
 
 DDL = """
-CREATE TEMP TABLE IF NOT EXISTS _ss_cand (ss_id bigint, event_id bigint);
+CREATE TEMP TABLE IF NOT EXISTS _ss_cand (ss_id bigint, event_id bigint,
+                                          max_cents bigint, listings boolean);
+CREATE INDEX IF NOT EXISTS _ss_cand_price_idx ON _ss_cand (event_id, max_cents)
+    WHERE listings;
 CREATE TEMP TABLE IF NOT EXISTS _ss_hits (
     dedupe_key text, ss_id bigint, user_id bigint, kind text, event_id bigint,
     marketplace text, listing_id text, section text, "row" text, quantity integer,
     old_total_cents bigint, total_cents bigint, observed_at timestamptz,
     deal_score double precision
 );
+CREATE INDEX IF NOT EXISTS _ss_hits_key_idx ON _ss_hits (dedupe_key);
 TRUNCATE _ss_cand, _ss_hits;
 """
 
@@ -44,8 +48,9 @@ EVENT_MATCHES = r"""
 SEARCHES = """(SELECT s0.*, ripcity_like_pattern(s0.q) AS q_like FROM saved_searches s0)"""
 
 CANDIDATES = f"""
-INSERT INTO _ss_cand (ss_id, event_id)
-SELECT DISTINCT s.id, e.id
+INSERT INTO _ss_cand (ss_id, event_id, max_cents, listings)
+SELECT DISTINCT s.id, e.id, coalesce(s.max_price_cents, 9223372036854775807),
+       s.alert_listings
 FROM _am_events ev
 JOIN events e ON e.id = ev.event_id
 LEFT JOIN venues v ON v.id = e.venue_id
@@ -109,8 +114,8 @@ SELECT 's' || s.id || ':' || c.marketplace || ':' || c.listing_id || ':' || c.to
        c.section, c."row", c.quantity, c.old_total_cents, c.total_cents, c.observed_at,
        c.deal_score
 FROM _am_changes c
-JOIN _ss_cand k ON k.event_id = c.event_id
-JOIN saved_searches s ON s.id = k.ss_id AND s.alert_listings
+JOIN _ss_cand k ON k.event_id = c.event_id AND k.listings AND k.max_cents >= c.total_cents
+JOIN saved_searches s ON s.id = k.ss_id
 WHERE c.quantity >= s.quantity
   AND (s.marketplace IS NULL OR s.marketplace = c.marketplace)
   AND (s.min_price_cents IS NULL OR c.total_cents >= s.min_price_cents)
