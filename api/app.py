@@ -55,6 +55,8 @@ from api.lib.throttle import Throttle
 from api.listings.controller import ListingController
 from api.ops.controller import HealthController
 from api.purchases import ClaimWindowController, PurchaseController
+from api.recommendations.controller import RecommendationController
+from api.saved_searches.controller import SavedSearchController
 from api.settings import get_app_settings
 from api.watchlists.controller import WatchlistController
 from api.web import ROUTE_HANDLERS as DASHBOARD_HANDLERS
@@ -74,7 +76,8 @@ _V1_HANDLERS: list[Any] = [
     EventController, RefreshController, ListingController, HistoryController, DealController,
     AuthController, AccountController, ApiKeyController, WatchlistController,
     AlertRuleController, AlertHistoryController, WebhookEndpointController,
-    PurchaseController, ClaimWindowController,
+    PurchaseController, ClaimWindowController, SavedSearchController,
+    RecommendationController,
 ]
 #: mounted at the root, after the operations endpoints and the ``/api/v1`` router
 _ROOT_HANDLERS: list[Any] = [BillingController, *WEBHOOK_HANDLERS, *DASHBOARD_HANDLERS]

@@ -35,6 +35,8 @@ class Plan:
     #: day (programs, unlike inboxes, want every match); each batch's matches are one
     #: delivery per endpoint.
     max_webhook_endpoints: int = 1
+    #: saved searches the account may keep (each may alert)
+    max_saved_searches: int = 10
 
 
 FREE = Plan(
@@ -45,12 +47,12 @@ FREE = Plan(
 PREMIUM = Plan(
     name="premium", max_watchlists=200, max_alert_rules=500, sms_alerts=True,
     requests_per_minute=1200, refresh_cadence_seconds=60, refreshes_per_hour=120,
-    forecasts=True, max_webhook_endpoints=10,
+    forecasts=True, max_webhook_endpoints=10, max_saved_searches=200,
 )
 #: Callers with no key or session, limited per client address.
 ANONYMOUS = dataclasses.replace(FREE, name="anonymous", requests_per_minute=120,
                                 max_watchlists=0, max_alert_rules=0, refreshes_per_hour=0,
-                                max_webhook_endpoints=0)
+                                max_webhook_endpoints=0, max_saved_searches=0)
 
 PLANS: dict[str, Plan] = {p.name: p for p in (FREE, PREMIUM, ANONYMOUS)}
 

@@ -1,9 +1,10 @@
 """The engine's periodic work, run on its own cadences: ``MaintenanceLoop``.
 
 Every tick the loop refreshes the hourly rollups, and when each task is due it forecasts
-buy-or-wait, retrains the fair-price model, creates time partitions ahead and applies
-retention. The tasks live where their job is (``storage.rollups``, ``storage.partitions``,
-``engine.deals.forecasting``, ``engine.deals.registry``); the loop runs them in a daemon
+buy-or-wait, retrains the fair-price model, creates time partitions ahead, applies
+retention and refreshes every user's recommendations. The tasks live where their job is
+(``storage.rollups``, ``storage.partitions``, ``engine.deals.forecasting``,
+``engine.deals.registry``, ``engine.recommend.job``); the loop runs them in a daemon
 thread beside the engine. A task's failure is logged and counted, never fatal: the next
 tick tries again.
 """
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from engine.deals.forecasting import ForecastModel, compute_forecasts
 from engine.deals.registry import retrain_if_due
 from engine.deals.store import load_context, load_history
+from engine.recommend.job import refresh_recommendations
 from storage.db import connect
 from storage.partitions import apply_retention, ensure_partitions_ahead
 from storage.rollups import refresh_rollups
@@ -46,6 +48,7 @@ class MaintenanceOptions:
     retrain_every: timedelta = timedelta(hours=6)  # the fair-price (deal) model
     partitions_every: timedelta = timedelta(hours=6)
     retention_every: timedelta = timedelta(days=1)
+    recommend_every: timedelta = timedelta(minutes=15)  # every user's picks
     retention_days: int = 400
     partitions_ahead_days: int = 7
     horizon_days: float = 7.0
@@ -66,7 +69,8 @@ class TaskStats:
 class MaintenanceLoop:
     """Runs the periodic tasks; ``run_once`` is the whole of one tick (tests call it)."""
 
-    TASKS = ("rollups", "forecasts", "deal_model", "partitions", "retention")
+    TASKS = ("rollups", "forecasts", "deal_model", "partitions", "retention",
+             "recommendations")
 
     def __init__(self, database_url: str, options: MaintenanceOptions | None = None) -> None:
         self.url = database_url
@@ -86,7 +90,8 @@ class MaintenanceLoop:
                 ("forecasts", o.forecast_every, self._forecasts),
                 ("deal_model", o.retrain_every, self._deal_model),
                 ("partitions", o.partitions_every, self._partitions),
-                ("retention", o.retention_every, self._retention)]
+                ("retention", o.retention_every, self._retention),
+                ("recommendations", o.recommend_every, self._recommendations)]
 
     def _rollups(self, now: datetime) -> dict[str, Any]:
         since = self._rollups_since or now - self.options.rollup_lookback
@@ -129,6 +134,9 @@ class MaintenanceLoop:
     def _retention(self, now: datetime) -> dict[str, Any]:
         with connect(self.url) as conn:
             return apply_retention(conn, self.options.retention_days)
+
+    def _recommendations(self, now: datetime) -> dict[str, Any]:
+        return refresh_recommendations(self.url)
 
     def run_once(self, now: datetime | None = None, force: bool = False) -> dict[str, Any]:
         """Run every due task (all of them with ``force``); returns each one's result or

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-TIMESERIES_TABLES: tuple[str, ...] = ("listing_snapshots", "event_price_stats")
+TIMESERIES_TABLES: tuple[str, ...] = ("listing_snapshots", "event_price_stats", "analytics_events")
 
 
 def timeseries_backend(conn: psycopg.Connection) -> str:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from psycopg import AsyncConnection
 
 #: The tables a plan limits, per user.
-Owned = Literal["watchlists", "alert_rules"]
+Owned = Literal["watchlists", "alert_rules", "saved_searches"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -84,7 +84,8 @@ RULE_COLUMNS = {"max_price_cents": "threshold_cents", "drop_percent": "drop_perc
                 "performer": "performer", "venue_id": "venue_id", "kind": "kind"}
 #: what each owned table counts against: (advisory lock class, noun)
 _LIMITS: dict[str, tuple[int, str]] = {"watchlists": (72011200, "watchlist entries"),
-                                       "alert_rules": (72011201, "alert rules")}
+                                       "alert_rules": (72011201, "alert rules"),
+                                       "saved_searches": (72011202, "saved searches")}
 
 _WATCH_COLS = "id, kind, event_id, performer, venue_id, note, created_at"
 #: Read from ``alert_rules AS r``. "Last fired" is the rule's newest match (the matcher logs

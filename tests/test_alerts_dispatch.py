@@ -66,10 +66,14 @@ def test_email_has_text_html_price_link_and_one_click_unsubscribe(
     assert got.rcpt_tos == ["fan@example.com"]
     text = msg.get_body(("plain",)).get_content()
     html = msg.get_body(("html",)).get_content()
+    key = msg["X-Ripcity-Alert"]
     for part in (text, html):
         assert "$85" in part and "$115" in part  # the price and the change
-        assert "https://seatgeek.com/e/SG1" in part  # where to buy
+        # where to buy: through the dashboard's tracked redirect to the marketplace page
+        assert f"http://ripcity.test/t/{key}/go?e=" in part and "&m=seatgeek" in \
+            part.replace("&amp;", "&")
         assert "Sec 112 Row 5" in part
+    assert f"http://ripcity.test/t/{key}/open.gif" in html  # first-party open pixel
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     unsub = msg["List-Unsubscribe"].strip("<>")
     assert unsub.startswith("http://ripcity.test/alerts/unsubscribe?") and unsub in text

@@ -48,6 +48,8 @@ class Crawl:
         self.relay = ChangeRelay(db_url)
         self.scorer: Any = None
         self.rounds = 0
+        #: spider arguments of every round (``-a end=YYYY-MM-DD`` narrows the crawl window)
+        self.spider_args: list[str] = ["-a", "city=Portland"]
 
     def run(self, observed_at: datetime) -> None:
         from bench.crawl import sandbox_env
@@ -59,8 +61,8 @@ class Crawl:
             env = {**os.environ, **sandbox_env(self.sandbox.urls),
                    "RIPCITY_DATA_DIR": str(out / "data")}
             proc = subprocess.run(
-                [sys.executable, "-m", "crawler.run_once", spider, str(out), "-a",
-                 "city=Portland", "-s", "RIPCITY_RATE_LIMITS=0", "-s", "LOG_LEVEL=WARNING"],
+                [sys.executable, "-m", "crawler.run_once", spider, str(out), *self.spider_args,
+                 "-s", "RIPCITY_RATE_LIMITS=0", "-s", "LOG_LEVEL=WARNING"],
                 cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
             assert proc.returncode == 0, proc.stderr[-2000:]
             summary = json.loads((out / "summary.json").read_text())

@@ -18,6 +18,7 @@ from api.alerts.schemas import (
     AlertRulePatch,
     AlertSent,
 )
+from api.lib.analytics import record
 from api.lib.deps import RuntimeDep, UserDep
 from api.lib.errors import InvalidInput
 from api.lib.pagination import id_after, id_page
@@ -52,7 +53,7 @@ class AlertRuleController(Controller):
         return AlertRulePage(items=[_rule(r) for r in items], next_cursor=nxt, next=link)
 
     @post("/", summary="Create an alert rule")
-    async def create(self, data: JSONBody[AlertRuleIn],
+    async def create(self, request: Request[Any, Any, Any], data: JSONBody[AlertRuleIn],
                      user: UserDep, runtime: RuntimeDep) -> AlertRule:
         """Kinds: price_at_or_below (max_price_cents), drop_percent (drop_percent or
         drop_cents, within window_seconds), deal_score_at_least (min_deal_score),
@@ -65,7 +66,9 @@ class AlertRuleController(Controller):
         async with runtime.pool.connection() as conn, conn.transaction():
             await reserve_slot(conn, user, "alert_rules")
             await store.check_rule_targets(conn, user.user_id, fields)
-            return _rule(await store.create_rule(conn, user.user_id, fields))
+            rule = _rule(await store.create_rule(conn, user.user_id, fields))
+        await record(request, "rule_created")
+        return rule
 
     @get("/{rule_id:int}", summary="One of your alert rules")
     async def get_rule(self, rule_id: RuleId, user: UserDep, runtime: RuntimeDep) -> AlertRule:

@@ -111,6 +111,11 @@ class EventController(Controller):
         category: Category = None, city: City = None,
         venue_id: Annotated[int | None, Parameter(ge=1, le=2**62)] = None,
         marketplace: MarketplaceParam = None, min_price: Cents = None, max_price: Cents = None,
+        quantity: Annotated[int | None, Parameter(
+            ge=1, le=20, description="a live listing of at least this many tickets together")]
+        = None,
+        min_deal_score: Annotated[float | None, Parameter(
+            ge=0, le=100, description="a live listing scored at least this")] = None,
         sort: Annotated[Literal["date", "price", "deal"],
                         Parameter(description="date, get-in price, or best deal")] = "date",
         limit: Limit = 50, cursor: Cursor = None,
@@ -130,7 +135,8 @@ class EventController(Controller):
         after = cursor_at.values() if cursor_at else None
         f = EventFilter(q=q, starts_after=starts_after, starts_before=starts_before,
                         category=category, city=city, venue_id=venue_id,
-                        marketplace=marketplace, min_price=min_price, max_price=max_price)
+                        marketplace=marketplace, min_price=min_price, max_price=max_price,
+                        quantity=quantity, min_deal_score=min_deal_score)
 
         async def compute() -> EventPage:
             async with runtime.pool.connection() as conn:

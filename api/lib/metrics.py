@@ -31,6 +31,11 @@ class Metrics:
                              registry=self.registry)
         self.rate_limited = Counter("ripcity_api_rate_limited", "Requests refused with 429",
                                     registry=self.registry)
+        self.product = Counter("ripcity_product_events", "First-party product analytics "
+                               "events (searches found / empty, events viewed, buy links "
+                               "followed, alert emails opened / followed, saved searches "
+                               "and rules created, recommendations followed)", ("kind",),
+                               registry=self.registry)
         self._hit = self.cache.labels("hit")
         self._miss = self.cache.labels("miss")
 

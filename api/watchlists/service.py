@@ -15,8 +15,11 @@ if TYPE_CHECKING:
 
 
 async def reserve_slot(conn: AsyncConnection[Any], user: Principal, table: Owned) -> None:
-    """Inside the caller's transaction: room for one more watchlist entry or alert rule on
-    the user's plan (creations by one user are serialised), or a plan-limit problem."""
-    allowed = user.plan.max_watchlists if table == "watchlists" else user.plan.max_alert_rules
+    """Inside the caller's transaction: room for one more watchlist entry, alert rule or
+    saved search on the user's plan (creations by one user are serialised), or a plan-limit
+    problem."""
+    allowed = {"watchlists": user.plan.max_watchlists,
+               "alert_rules": user.plan.max_alert_rules,
+               "saved_searches": user.plan.max_saved_searches}[table]
     await store.reserve_slot(conn, user.user_id, table, allowed=allowed, plan=user.plan.name,
                              upgrade_url=UPGRADE_PATH)

@@ -147,3 +147,29 @@ def rule_text(rule: dict[str, Any]) -> str:
     if kind == "new_listing_in_section":
         return f"New listing in section {', '.join(rule.get('sections') or [])}{tail}"
     return str(kind).replace("_", " ")
+
+
+def saved_text(s: Any) -> str:
+    """A saved search in words: "“Blazers” · basketball · up to $60 · 2+ tickets · by price"."""
+    parts = []
+    if s.q:
+        parts.append(f"“{s.q}”")
+    for value in (s.category, s.city):
+        if value:
+            parts.append(str(value))
+    if s.starts_after or s.starts_before:
+        a = s.starts_after.strftime("%b %-d") if s.starts_after else "now"
+        b = s.starts_before.strftime("%b %-d") if s.starts_before else "any time"
+        parts.append(f"{a} – {b}")
+    if s.marketplace:
+        parts.append(f"on {market(s.marketplace)}")
+    if s.min_price_cents is not None:
+        parts.append(f"from {money(s.min_price_cents)}")
+    if s.max_price_cents is not None:
+        parts.append(f"up to {money(s.max_price_cents)}")
+    if s.quantity > 1:
+        parts.append(f"{s.quantity}+ tickets together")
+    if s.min_deal_score is not None:
+        parts.append(f"deal score ≥ {s.min_deal_score:g}")
+    parts.append(f"by {s.sort}")
+    return " · ".join(parts) if len(parts) > 1 else "every upcoming event · " + parts[0]

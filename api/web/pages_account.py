@@ -39,6 +39,7 @@ from api.web.failures import REFUSED, refusal
 from api.web.forms import QuietHours, decode_form
 from storage import accounts
 from storage import billing as billing_store
+from storage import recommendations as recommendations_store
 from storage.errors import StorageError
 
 
@@ -226,10 +227,12 @@ class AccountPages(Controller):
             prefs = await accounts.alert_settings(conn, user.user_id)
             channels = await accounts.channel_states(conn, user.user_id)
             subscription = await billing_store.current_for_user(conn, user.user_id)
+            picks_email = await recommendations_store.picks_email(conn, user.user_id)
         billing = {"enabled": billing_enabled(runtime.settings), "subscription": subscription}
         pending = await phone_mod.pending(runtime, user.user_id)
         new_key = request.cookies.get("ripcity_newkey")
         resp = page(request, "account.html", title="Your account", me=me, keys=keys,
+                    picks_email=picks_email,
                     prefs=prefs, channels=channels, billing=billing, pending_phone=pending,
                     sms_ready=phone_mod.sms_configured(runtime.settings),
                     quiet={"quiet_start": me.quiet_start, "quiet_end": me.quiet_end},
@@ -274,6 +277,8 @@ class AccountPages(Controller):
             await accounts.set_account_quiet_hours(conn, user.user_id, start, end)
             await accounts.update_user(conn, user.user_id, timezone=tz)
             await accounts.set_opt_out(conn, user.user_id, "email", not email_on)
+            await recommendations_store.set_picks_email(conn, user.user_id,
+                                                        form.get("picks_email") == "on")
         return redirect("/account#notifications", "Notification settings saved.")
 
     @post("/account/phone")

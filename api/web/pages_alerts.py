@@ -16,6 +16,7 @@ from litestar.response import Redirect, Template
 
 from api.alerts.rules import NEEDS, check_common, check_rule
 from api.alerts.schemas import RuleKind
+from api.lib.analytics import record
 from api.lib.errors import ApiError
 from api.watchlists.service import reserve_slot
 from api.web.common import Form, need_user, page, read_form, redirect, runtime_of, safe_next
@@ -123,6 +124,7 @@ class AlertPages(Controller):
                 await store.create_rule(conn, user.user_id, fields)
         except REFUSED as err:
             return redirect(back, refusal(err), error=True)
+        await record(request, "rule_created")
         return redirect(back, "Alert created: we will email you when it matches.")
 
     @post("/alerts/rules/{rule_id:int}")

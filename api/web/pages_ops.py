@@ -1,4 +1,5 @@
-"""Operations (admins only): crawl rates, backlog, errors per marketplace, alert latency."""
+"""Operations (admins only): crawl rates, backlog, errors per marketplace, alert latency, and
+the product analytics (searches found and not, top events, the alert funnel, active users)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from litestar.response import Template
 
 from api.lib.errors import Forbidden
 from api.web.common import admin_of, need_user, page, runtime_of
+from storage import analytics
 from storage import ops as ops_store
 
 
@@ -28,6 +30,10 @@ class OpsPages(Controller):
             backlog = await ops_store.backlog(conn)
             errors = await ops_store.error_reasons(conn)
             latency = await ops_store.alert_latency(conn)
+            product = await analytics.product_report(conn, days=14)
         m = runtime.metrics
         return page(request, "ops.html", title="Operations", rates=rates, backlog=backlog,
-                    errors=errors, latency=latency, metrics=m)
+                    errors=errors, latency=latency, metrics=m, product=product,
+                    search_max=max([d.found + d.empty for d in product.search_days] or [1]) or 1,
+                    active_max=max([d.users for d in product.active_days] or [1]) or 1,
+                    views_max=max([e.views for e in product.top_events] or [1]) or 1)

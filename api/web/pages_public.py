@@ -16,9 +16,11 @@ from litestar import Controller, Request, get
 from litestar.params import Parameter, QueryParameter
 from litestar.response import Template
 
+from api.lib.analytics import record
 from api.lib.dates import check_bounds
 from api.lib.errors import InvalidInput
-from api.lib.pagination import EventByDate, decode_cursor, encode_cursor
+from api.lib.pagination import EVENT_CURSORS, decode_cursor, encode_cursor
+from api.recommendations.service import recommended
 from api.web import chart as chart_mod
 from api.web.common import page, runtime_of, viewer
 from api.web.fmt import trend
@@ -37,6 +39,7 @@ Text = Annotated[str | None, Parameter(max_length=100)]
 Money = Annotated[float | None, Parameter(ge=0, le=1_000_000)]
 Range = Annotated[Literal["24h", "7d", "30d", "all"], QueryParameter()]
 Sort = Annotated[Literal["price", "deal"], QueryParameter()]
+MARKETS = ("ticketmaster", "seatgeek", "eventbrite", "stubhub")
 PAGE = 24
 
 
@@ -62,6 +65,46 @@ def _blank(v: str | None) -> str | None:
     return v.strip() or None if v else None
 
 
+def _num(raw: str | None, name: str, low: float, high: float) -> float | None:
+    """A form number (blank = not given), or a clear error naming the field."""
+    raw = _blank(raw)
+    if raw is None:
+        return None
+    try:
+        value = float(raw.replace("$", "").replace(",", ""))
+    except ValueError:
+        raise InvalidInput(f"{name}={raw!r} is not a number.") from None
+    if not low <= value <= high:
+        raise InvalidInput(f"{name} must be between {low:g} and {high:g}.")
+    return value
+
+
+def _choice(raw: str | None, allowed: tuple[str, ...], name: str) -> str | None:
+    raw = _blank(raw)
+    if raw is not None and raw not in allowed:
+        raise InvalidInput(f"{name}={raw!r} is not one of {', '.join(allowed)}.")
+    return raw
+
+
+async def search_cards(conn: AsyncConnection[Any], rows: list[events_store.EventRow]
+                       ) -> list[dict[str, Any]]:
+    """Search rows with what their cards show: prices per marketplace, best deal, trend."""
+    extras = await events_store.card_extras(conn, [r.id for r in rows])
+    cards = []
+    for r in rows:
+        x = extras[r.id]
+        cards.append({**dataclasses.asdict(r), "prices": x.prices, "deal": x.deal,
+                      "trend": trend(r.get_in_cents, x.then_cents)})
+    return cards
+
+
+async def recommended_cards(conn: AsyncConnection[Any], user_id: int | None
+                            ) -> dict[str, Any]:
+    """The home page's "Recommended for you" (or, without history, "Popular in <city>")."""
+    rows, personal, city = await recommended(conn, user_id, 6)
+    return {"items": rows, "personal": personal, "city": city}
+
+
 class PublicPages(Controller):
     """Search, event, deals: server-rendered, enhanced with htmx where it helps."""
 
@@ -73,34 +116,56 @@ class PublicPages(Controller):
                    = None,
                    date_to: Annotated[str | None, QueryParameter(name="to", max_length=10)]
                    = None,
-                   category: Text = None, cursor: Annotated[str | None, Parameter(
-                       max_length=500)] = None) -> Template:
+                   category: Text = None, city: Text = None,
+                   marketplace: Annotated[str | None, QueryParameter(max_length=20)] = None,
+                   max_raw: Annotated[str | None, QueryParameter(name="max", max_length=12)]
+                   = None,
+                   qty_raw: Annotated[str | None, QueryParameter(name="qty", max_length=4)]
+                   = None,
+                   score_raw: Annotated[str | None, QueryParameter(name="score", max_length=6)]
+                   = None,
+                   sort_raw: Annotated[str | None, QueryParameter(name="sort", max_length=10)]
+                   = None,
+                   cursor: Annotated[str | None, Parameter(max_length=500)] = None) -> Template:
         runtime = runtime_of(request)
-        q, category = _blank(q), _blank(category)
+        q, category, city = _blank(q), _blank(category), _blank(city)
+        marketplace = _choice(marketplace, MARKETS, "marketplace")
+        sort = _choice(sort_raw, ("date", "price", "deal"), "sort") or "date"
+        max_price = _num(max_raw, "max", 0, 1_000_000)
+        qty_f = _num(qty_raw, "qty", 1, 20)
+        qty = None if qty_f is None else int(qty_f)
+        score = _num(score_raw, "score", 0, 100)
         f = EventFilter(q=q, starts_after=_day(date_from, "from"),
                         starts_before=_day(date_to, "to", True),
-                        category=category)
-        cursor_at = decode_cursor(cursor, EventByDate)
+                        category=category, city=city, marketplace=marketplace,
+                        max_price=_cents(max_price), quantity=qty, min_deal_score=score)
+        cursor_at = decode_cursor(cursor, EVENT_CURSORS[sort])
         after = cursor_at.values() if cursor_at else None
+        user = viewer(request)
         async with runtime.pool.connection() as conn:
-            rows = await events_store.search_events(conn, f, "date", PAGE, after)
+            rows = await events_store.search_events(conn, f, sort, PAGE, after)
             nxt = None
             if len(rows) > PAGE:
                 rows = rows[:PAGE]
                 sk = rows[-1].sort_key
-                assert isinstance(sk, datetime)
-                nxt = encode_cursor(sk.isoformat(), rows[-1].id)
-            extras = await events_store.card_extras(conn, [r.id for r in rows])
-        cards = []
-        for r in rows:
-            x = extras[r.id]
-            cards.append({**dataclasses.asdict(r), "prices": x.prices, "deal": x.deal,
-                          "trend": trend(r.get_in_cents, x.then_cents)})
-        params = {k: v for k, v in {"q": q, "from": date_from, "to": date_to,
-                                    "category": category}.items() if v}
+                nxt = encode_cursor(sk.isoformat() if hasattr(sk, "isoformat") else sk,
+                                    rows[-1].id)
+            cards = await search_cards(conn, rows)
+            picks: dict[str, Any] = {}
+            if after is None and not any((q, category, city, date_from, date_to)):
+                picks = await recommended_cards(conn, user.user_id if user else None)
+        await record(request, "search" if any((q, category, city, date_from, date_to,
+                                                marketplace, max_price, qty, score))
+                     else None, results=len(rows), q=q or category or city)
+        params = {k: v for k, v in {
+            "q": q, "from": date_from, "to": date_to, "category": category, "city": city,
+            "marketplace": marketplace, "max": max_price, "qty": qty, "score": score,
+            "sort": sort if sort != "date" else None}.items() if v}
         return page(request, "home.html", title="Find tickets", cards=cards, q=q or "",
                     date_from=date_from or "", date_to=date_to or "",
-                    category=category or "", next_cursor=nxt, params=params)
+                    category=category or "", city=city or "", marketplace=marketplace or "",
+                    max_price=max_price, qty=qty, score=score, sort=sort,
+                    next_cursor=nxt, params=params, picks=picks)
 
     @get("/events/{event_id:int}", name="web:event")
     async def event(self, request: Request[Any, Any, Any],
@@ -108,7 +173,9 @@ class PublicPages(Controller):
                     range: Range = "7d",
                     section: Annotated[str | None, Parameter(max_length=40)] = None,
                     quantity: Annotated[int | None, Parameter(ge=1, le=50)] = None,
-                    max_price: Money = None, sort: Sort = "price") -> Template:
+                    max_price: Money = None, sort: Sort = "price",
+                    via: Annotated[Literal["rec"] | None, QueryParameter(name="from")] = None,
+                    ) -> Template:
         runtime = runtime_of(request)
         section = _blank(section)
         async with runtime.pool.connection() as conn:
@@ -120,6 +187,9 @@ class PublicPages(Controller):
             fresh = await freshness_store.event_freshness(conn, event_id,
                                                           runtime.settings.stale_after_s)
         get_in = min((p.get_in_cents for p in ev.prices if p.get_in_cents), default=None)
+        await record(request, "event_view", event_id=event_id)
+        if via == "rec":
+            await record(request, "recommendation_click", event_id=event_id)
         user = viewer(request)
         # the engine's model when it has a recent forecast, else the chart rule
         forecast = from_stored(stored) or buy_or_wait(chart.get_in, ev.starts_at)

@@ -17,6 +17,7 @@ from email.mime.text import MIMEText
 from email.policy import Compat32
 from email.utils import formatdate
 from typing import Any
+from urllib.parse import quote
 
 from jinja2 import Environment, select_autoescape
 
@@ -33,6 +34,9 @@ _KIND_TITLE = {
     "keeps_dropping": "Get-in price keeps dropping",
     "webhook_disabled": "Webhook endpoint disabled",
     "price_protection": "Cheaper than you paid: claim the difference",
+    "saved_search_event": "New event for your saved search",
+    "saved_search_listing": "Matches your saved search",
+    "recommendation": "Recommended for you",
 }
 
 _HTML = Environment(autoescape=select_autoescape(default=True)).from_string("""\
@@ -49,6 +53,7 @@ _HTML = Environment(autoescape=select_autoescape(default=True)).from_string("""\
 {% endfor %}
 <p style="color:#666;font-size:12px">You get this because of your alert rules.
 <a href="{{ unsubscribe }}">Unsubscribe from alert emails</a>.</p>
+<img src="{{ pixel }}" width="1" height="1" alt="">
 </body></html>""")
 
 
@@ -100,6 +105,14 @@ def _line(m: dict[str, Any], public_url: str) -> Line:
         return Line(_KIND_TITLE["webhook_disabled"], str(m.get("endpoint_url")),
                     f"We stopped sending to it: {m.get('reason')}. Fix it, then enable it "
                     "again.", "", "", m.get("url"), "")
+    if m.get("kind") == "recommendation":  # the weekly picks: an event and why
+        event = m.get("event_name") or f"event {m.get('event_id')}"
+        if m.get("starts_at"):
+            event += f" ({str(m['starts_at'])[:10]})"
+        return Line("Recommended for you", event, str(m.get("reason") or "")[:1].upper()
+                    + str(m.get("reason") or "")[1:], dollars(m.get("total_cents")), "",
+                    f"{public_url.rstrip('/')}/events/{m.get('event_id')}?from=rec",
+                    "Rip City")
     seat = f"Sec {m.get('section') or '?'}"
     if m.get("row"):
         seat += f" Row {m['row']}"
@@ -118,11 +131,30 @@ def _line(m: dict[str, Any], public_url: str) -> Line:
                 dollars(new), change, url, m.get("marketplace") or "the marketplace")
 
 
+def _ordered(payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every match of the payloads, cheapest first (picks keep their rank)."""
+    items = [m for p in payloads for m in p.get("matches", [])]
+    if all(m.get("kind") == "recommendation" for m in items):
+        return items
+    items.sort(key=lambda m: (m.get("total_cents") or 0, m.get("match_id") or 0))
+    return items
+
+
 def lines(payloads: list[dict[str, Any]], public_url: str) -> list[Line]:
     """Every match of the coalesced outbox payloads, cheapest first."""
-    items = [m for p in payloads for m in p.get("matches", [])]
-    items.sort(key=lambda m: (m.get("total_cents") or 0, m.get("match_id") or 0))
-    return [_line(m, public_url) for m in items]
+    return [_line(m, public_url) for m in _ordered(payloads)]
+
+
+def _tracked(items: list[Line], payloads: list[dict[str, Any]], public_url: str,
+             key: str) -> list[Line]:
+    """The email's buy links through the dashboard's redirect (``/t/{key}/go``), which
+    records "alert followed" (first party) before sending the reader to the marketplace."""
+    ms = _ordered(payloads)
+    base = public_url.rstrip("/")
+    return [dataclasses.replace(it, url=f"{base}/t/{quote(key)}/go?e={m['event_id']}"
+                                f"&m={quote(str(m['marketplace']))}")
+            if m.get("event_id") and m.get("marketplace") else it
+            for it, m in zip(items, ms, strict=True)]
 
 
 def render_email(*, key: str, to: str, sender: str, payloads: list[dict[str, Any]],
@@ -134,10 +166,13 @@ def render_email(*, key: str, to: str, sender: str, payloads: list[dict[str, Any
     registry parses and refolds every header, which made rendering most of the
     dispatcher's CPU per message.
     """
-    items = lines(payloads, public_url)
+    items = _tracked(lines(payloads, public_url), payloads, public_url, key)
     first = items[0]
-    subject = (f"{first.title}: {first.event} {first.price}" if len(items) == 1
-               else f"{len(items)} ticket alerts, from {first.price}")
+    if all(m.get("kind") == "recommendation" for m in _ordered(payloads)):
+        subject = f"Recommended for you this week: {first.event}"
+    else:
+        subject = (f"{first.title}: {first.event} {first.price}" if len(items) == 1
+                   else f"{len(items)} ticket alerts, from {first.price}")
     unsub = unsubscribe_url(public_url, secret, user_id, "email", unsubscribe_key)
     text = [subject, ""]
     for it in items:
@@ -160,7 +195,9 @@ def render_email(*, key: str, to: str, sender: str, payloads: list[dict[str, Any
     msg["List-Unsubscribe"] = f"<{unsub}>"
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg.attach(MIMEText("\n".join(text) + "\n", "plain", _UTF8, policy=_POLICY))
-    msg.attach(MIMEText(_HTML.render(heading=subject, items=items, unsubscribe=unsub),
+    pixel = f"{public_url.rstrip('/')}/t/{quote(key)}/open.gif"
+    msg.attach(MIMEText(_HTML.render(heading=subject, items=items, unsubscribe=unsub,
+                                     pixel=pixel),
                         "html", _UTF8, policy=_POLICY))
     return msg
 

@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from storage.alerts import _match_sql as q
 from storage.alerts.outbox import write_outbox
+from storage.alerts.saved_matching import match_saved_searches
 from storage.copy import copy_arrow
 from storage.ingest import CHANGE_SCHEMA
 
@@ -77,4 +78,5 @@ def match_changes(conn: psycopg.Connection[Any], listings: pa.Table,
         cur.execute(q.SAVE_STATE)
         cur.execute(q.SAVE_HISTORY)
         matches, outbox = write_outbox(cur) if hits else (0, 0)
-    return MatchCounts(int(hits), matches, outbox)
+        s_hits, s_matches, s_outbox = match_saved_searches(cur)
+    return MatchCounts(int(hits) + s_hits, matches + s_matches, outbox + s_outbox)

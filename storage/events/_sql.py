@@ -129,3 +129,8 @@ WHERE event_id = %(event)s AND (%(mk)s::text IS NULL OR marketplace = %(mk)s)
 
 REFRESH_ALL_SUMMARIES = "SELECT api_refresh_event_summary(array(SELECT id FROM events))"
 REFRESH_SUMMARIES = "SELECT api_refresh_event_summary(%s::bigint[])"
+
+BUY_URL = """
+SELECT url FROM event_sources WHERE event_id = %s AND marketplace = %s AND url IS NOT NULL
+ORDER BY last_seen_at DESC LIMIT 1
+"""

@@ -24,6 +24,10 @@ class EventFilter:
     marketplace: str | None = None
     min_price: int | None = None
     max_price: int | None = None
+    #: events with a live listing of at least this many tickets together
+    quantity: int | None = None
+    #: events with a live listing scored at least this (0-100)
+    min_deal_score: float | None = None
     #: without a ``starts_after``, events that started more than 6 hours ago are left out
     include_past: bool = False
 
@@ -69,4 +73,10 @@ def event_conditions(f: EventFilter, params: dict[str, Any], alias: str = "e",
         params["mk"] = f.marketplace
         where.append(f"""EXISTS (SELECT 1 FROM event_sources es
             WHERE es.event_id = {alias}.id AND es.marketplace = %(mk)s)""")
+    if f.quantity or f.min_deal_score is not None:
+        params["min_qty"], params["min_score"] = f.quantity or 1, f.min_deal_score
+        where.append(f"""EXISTS (SELECT 1 FROM listings_current lq
+            WHERE lq.event_id = {alias}.id AND lq.gone_at IS NULL
+              AND lq.quantity >= %(min_qty)s
+              AND (%(min_score)s::real IS NULL OR lq.deal_score >= %(min_score)s::real))""")
     return where

@@ -170,3 +170,10 @@ def source_ids(conn: psycopg.Connection, event_id: int,
     """``(marketplace, source_event_id)`` of the event (on one marketplace, or on all)."""
     rows = conn.execute(_sql.SOURCE_IDS, {"event": event_id, "mk": marketplace}).fetchall()
     return [(mk, sid) for mk, sid in rows]
+
+
+async def buy_url(conn: psycopg.AsyncConnection[Any], event_id: int,
+                  marketplace: str) -> str | None:
+    """The event's page on ``marketplace`` (where its tickets are bought), if known."""
+    row = await (await conn.execute(_sql.BUY_URL, (event_id, marketplace))).fetchone()
+    return str(row[0]) if row else None

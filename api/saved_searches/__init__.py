@@ -1,0 +1,1 @@
+"""Saved searches: any event search kept with a name, what is new since last looked, alerts."""
