@@ -51,6 +51,7 @@ from api.lib.runtime import Runtime
 from api.listings.controller import ListingController
 from api.ops.controller import HealthController
 from api.settings import get_app_settings
+from api.valuation.controller import FairPriceController
 from api.watchlists.controller import WatchlistController
 from api.web import ROUTE_HANDLERS as DASHBOARD_HANDLERS
 from api.webhooks import ROUTE_HANDLERS as WEBHOOK_HANDLERS
@@ -67,7 +68,7 @@ API_PREFIX = "/api/v1"
 _V1_HANDLERS: list[Any] = [
     EventController, RefreshController, ListingController, HistoryController, DealController,
     AuthController, AccountController, ApiKeyController, WatchlistController,
-    AlertRuleController, AlertHistoryController,
+    AlertRuleController, AlertHistoryController, FairPriceController,
 ]
 #: mounted at the root, after the operations endpoints and the ``/api/v1`` router
 _ROOT_HANDLERS: list[Any] = [BillingController, *WEBHOOK_HANDLERS, *DASHBOARD_HANDLERS]
