@@ -36,6 +36,7 @@ from api.billing.controller import BillingController
 from api.billing.sweeper import billing_lifespan
 from api.deals.controller import DealController
 from api.events.controller import EventController, RefreshController
+from api.forecasts.controller import ForecastController
 from api.history.controller import HistoryController
 from api.lib.auth import provide_principal, provide_user
 from api.lib.backends import MemoryBackend, RedisBackend
@@ -68,7 +69,7 @@ API_PREFIX = "/api/v1"
 _V1_HANDLERS: list[Any] = [
     EventController, RefreshController, ListingController, HistoryController, DealController,
     AuthController, AccountController, ApiKeyController, WatchlistController,
-    AlertRuleController, AlertHistoryController, FairPriceController,
+    AlertRuleController, AlertHistoryController, FairPriceController, ForecastController,
 ]
 #: mounted at the root, after the operations endpoints and the ``/api/v1`` router
 _ROOT_HANDLERS: list[Any] = [BillingController, *WEBHOOK_HANDLERS, *DASHBOARD_HANDLERS]
