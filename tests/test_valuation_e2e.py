@@ -6,10 +6,15 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import psycopg
 import pytest
+
+from engine.deals.forecasting import compute_forecasts
+from storage.rollups import refresh_rollups
 
 pytestmark = pytest.mark.slow
 
@@ -26,13 +31,20 @@ def valued(api_template_db: str) -> Iterator[dict[str, Any]]:
     from tests.fixtures_api import ServerThread, fresh_database
 
     with start_sandbox(seed=11, events=8, listings_per_event=150, faults="none") as sb:
-        hist = collect(sb.base_url, [0.0, 86400.0, 86400.0, 86400.0])
+        hist = collect(sb.base_url, [0.0] + [6 * 3600.0] * 12)  # three days, every 6 hours
     now = hist.clocks[-1]
     with fresh_database(api_template_db) as url, tempfile.TemporaryDirectory() as models:
         ids = load_into_database(url, hist)
         model = train_and_save(load_history(url, days=10, now=now), load_context(url),
                                models)
         published = publish_values(url, now, models)
+        # the forecast schedule over the last day and a half (graded as horizons pass)
+        with psycopg.connect(url) as conn:
+            refresh_rollups(conn, hist.clocks[0], now)
+        # (the sandbox's clock runs ahead of ours: forecasts are made "now" in our time)
+        offset = now - datetime.now(UTC)
+        for clock in hist.clocks[-7::2]:
+            compute_forecasts(url, clock - offset, horizon_days=0.5, clock_offset=offset)
         from api.app import create_app
 
         with ServerThread(create_app(db_url=url)) as base, \
@@ -113,3 +125,55 @@ def test_fair_price_endpoints_are_in_openapi(valued: dict[str, Any]) -> None:
     paths = valued["http"].get("/schema/openapi.json").json()["paths"]
     assert "/api/v1/events/{event_id}/fair-price" in paths
     assert "/api/v1/events/{event_id}/fair-price/batch" in paths
+
+
+def test_dashboard_seller_tool_forecast_and_track_record(valued: dict[str, Any]) -> None:
+    """The three pages in headless Chromium; screenshots in tests/artifacts/valuation/."""
+    from pathlib import Path
+
+    from playwright.sync_api import sync_playwright
+
+    from engine.settings import get_settings
+    from tests.test_dashboard_browser import LAUNCH_ARGS
+
+    chromium = get_settings().chromium_path
+    if not Path(chromium).exists():
+        pytest.skip(f"Chromium not found at {chromium}: `apt-get install chromium`")
+    artifacts = Path(__file__).parent / "artifacts" / "valuation"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    seat = _listed_seats(valued["hist"], 5)[0]
+    event = valued["ids"][seat["event_id"]]
+    base = str(valued["http"].base_url).rstrip("/")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), args=LAUNCH_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(20_000)
+            page.goto(f"{base}/events/{event}")
+            page.get_by_role("link", name="What is my ticket worth?").click()
+            page.fill("#w-section", seat["section"])
+            page.fill("#w-row", seat["row"])
+            page.fill("#w-qty", "2")
+            page.get_by_role("button", name="Value it").click()
+            result = page.locator("#worth-result")
+            result.wait_for()
+            assert "per ticket, all-in" in result.inner_text()
+            assert "likely between" in result.inner_text()
+            assert page.locator(".factors li").count() >= 1
+            page.screenshot(path=str(artifacts / "seller_tool.png"), full_page=True)
+
+            page.goto(f"{base}/events/{event}")
+            forecast = page.locator("section.forecast")
+            assert forecast.get_attribute("class").split()[-1] in ("wait", "buy")
+            assert page.locator(".forecast-source").get_attribute("data-source") == "model"
+            assert "likely to be lower within" in forecast.inner_text()
+            forecast.screenshot(path=str(artifacts / "forecast.png"))
+            page.screenshot(path=str(artifacts / "event_with_forecast.png"), full_page=True)
+
+            page.get_by_role("link", name="How often our forecasts were right").click()
+            table = page.locator("#track-table")
+            table.wait_for()
+            assert "all forecasts" in table.inner_text().lower()
+            page.screenshot(path=str(artifacts / "track_record.png"), full_page=True)
+        finally:
+            browser.close()

@@ -21,6 +21,7 @@ from api.web.pages_alerts import AlertPages
 from api.web.pages_ops import OpsPages
 from api.web.pages_public import PublicPages
 from api.web.pages_setup import SetupPages
+from api.web.pages_valuation import ValuationPages
 from storage.errors import StorageError
 
 
@@ -53,7 +54,7 @@ async def _look_up_admin(request: Request[Any, Any, Any]) -> None:
 #: Root-mounted dashboard pages (excluded from the OpenAPI schema).
 ROUTE_HANDLERS: list[Any] = [
     Router(path="/", route_handlers=[PublicPages, AccountPages, AlertPages, OpsPages,
-                                     SetupPages],
+                                     SetupPages, ValuationPages],
            exception_handlers={ApiError: _error_page, StorageError: _error_page,
                                HTTPException: _error_page},
            before_request=_look_up_admin, include_in_schema=False),
