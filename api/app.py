@@ -35,6 +35,7 @@ from api.billing.controller import BillingController
 from api.billing.sweeper import billing_lifespan
 from api.deals.controller import DealController
 from api.events.controller import EventController, RefreshController
+from api.forecasts.controller import ForecastController
 from api.history.controller import HistoryController
 from api.lib.assets import asset_routers
 from api.lib.auth import provide_principal, provide_user, require_json
@@ -58,6 +59,7 @@ from api.purchases import ClaimWindowController, PurchaseController
 from api.recommendations.controller import RecommendationController
 from api.saved_searches.controller import SavedSearchController
 from api.settings import get_app_settings
+from api.valuation.controller import FairPriceController
 from api.watchlists.controller import WatchlistController
 from api.web import ROUTE_HANDLERS as DASHBOARD_HANDLERS
 from api.webhook_endpoints import WebhookEndpointController, document_webhooks
@@ -77,7 +79,7 @@ _V1_HANDLERS: list[Any] = [
     AuthController, AccountController, ApiKeyController, WatchlistController,
     AlertRuleController, AlertHistoryController, WebhookEndpointController,
     PurchaseController, ClaimWindowController, SavedSearchController,
-    RecommendationController,
+    RecommendationController, FairPriceController, ForecastController,
 ]
 #: mounted at the root, after the operations endpoints and the ``/api/v1`` router
 _ROOT_HANDLERS: list[Any] = [BillingController, *WEBHOOK_HANDLERS, *DASHBOARD_HANDLERS]

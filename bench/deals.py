@@ -2,17 +2,24 @@
 
     python -m bench.deals --listings 1000000
 
-1. Starts a sandbox, reads every event's listings at daily clock points (truth JSON,
-   sections and rows normalised as the crawler does), trains the fair-price model on
-   earlier points and scores the last, held-out point: ``spearman`` against the true
-   discount, ``precision_at_100``. A second seed's world is scored with the same model
-   (``spearman_other_seed``): the model must generalise to unseen events.
-2. Buy-or-wait: a grouped-by-event backtest on the get-in series (``backtest_accuracy``
-   beside ``naive_accuracy``, "prices always fall").
+1. For two seeds, starts a sandbox and reads every event's listings at daily clock points
+   (truth JSON, sections and rows normalised as the crawler does). Two fair-price models are
+   measured in the same run on the last, held-out point: ``old`` (the terms before row-depth
+   slopes, trained on every third point, as before this change) and ``new`` (current terms,
+   trained on every point but the last two, its per-tier 80 % intervals calibrated on the
+   second-to-last point's true values: yesterday's "sale records"). Each reports
+   ``spearman`` against the true discount, ``precision_at_100``, the median absolute
+   percentage error of the fair price (``mdape_pct``) and the interval coverage per section
+   tier (``coverage_by_tier``; ``coverage_by_tier_asks_only`` is the interval the scheduled
+   retraining has before any sale records: that of similar seats' asking prices).
+2. Buy-or-wait: a grouped-by-event backtest on the get-in series per seed: accuracy, Brier
+   score and realised saving (% of the price) beside "prices always fall" (always wait)
+   and the training base rate (majority answer).
 3. Throughput: ``--listings`` rows (the held-out listings tiled) scored by a pool of
    ``DealScorerActor``s; ``inprocess_scored_per_s`` is the same work in this process on
    one core, measured in the same run (the baseline of ``ratio``).
 
+The top-level quality numbers are the worst of the two seeds (new model).
 Prints ONE JSON object.
 """
 
@@ -26,48 +33,97 @@ import pyarrow as pa
 from bench.harness import Stopwatch, arguments, emit
 
 
-def _quality(args: argparse.Namespace) -> tuple[dict, object, pa.Table, object]:
+def _tier_report(model: object, table: pa.Table, context: object) -> dict[str, object]:
+    """Median absolute percentage error of the fair price and interval coverage per tier,
+    against the sandbox's true fair value."""
+    from engine.deals.features import extract
+
+    feats = extract(table, context)
+    fair_est, low, high, _ = model.estimate(feats)  # type: ignore[attr-defined]
+    truth = np.log(table["fair_cents"].to_numpy().astype(float))
+    inside = (truth >= low) & (truth <= high)
+    cov = {label: round(float(inside[feats.tier.codes == i].mean()), 3)
+           for i, label in enumerate(feats.tier.labels) if (feats.tier.codes == i).any()}
+    return {"mdape_pct": float(np.median(np.abs(np.expm1(fair_est - truth))) * 100),
+            "coverage": float(inside.mean()), "coverage_by_tier": cov,
+            "coverage_min_tier": min(cov.values()), "coverage_max_tier": max(cov.values())}
+
+
+def _seed_quality(args: argparse.Namespace, seed: int, events: int) -> tuple[dict, object,
+                                                                            pa.Table, object]:
     from bench.grading import collect, grade
     from engine.deals import DealScorer, backtest, fit, get_in_series
+    from engine.deals.model import LEGACY_TERMS, TERMS, calibrate_on
     from sandbox.server import start_sandbox
 
     steps = [0.0] + [86400.0] * args.days
-    with Stopwatch() as collecting:
-        with start_sandbox(seed=args.seed, events=args.events,
-                           listings_per_event=args.listings_per_event, faults="none") as sb:
-            hist = collect(sb.base_url, steps)
-        with start_sandbox(seed=args.seed + 1, events=max(args.events // 3, 10),
-                           listings_per_event=args.listings_per_event, faults="none") as sb:
-            other = collect(sb.base_url, [0.0])
+    with Stopwatch() as collecting, start_sandbox(
+            seed=seed, events=events, listings_per_event=args.listings_per_event,
+            faults="none") as sb:
+        hist = collect(sb.base_url, steps)
     ctx = hist.context()
-    train = pa.concat_tables([hist.at(c) for c in hist.clocks[:-1:args.train_every]])
     test = hist.at(hist.clocks[-1])
-    with Stopwatch() as fitting:
-        model = fit(train, ctx)
-    model.version = "bench"
-    scorer = DealScorer(model)
+    calib = hist.at(hist.clocks[-2])  # yesterday's true values: the "sale records"
 
-    def graded(table: pa.Table, context: object) -> dict[str, float]:
-        out = scorer.score(table.combine_chunks().to_batches()[0], context)
-        return grade(out.column("deal_score").to_numpy(zero_copy_only=False),
-                     table["fair_cents"].to_numpy().astype(float),
-                     table["total_cents"].to_numpy().astype(float))
+    def graded(model: object) -> dict[str, object]:
+        out = DealScorer(model).score(test.combine_chunks().to_batches()[0], ctx)  # type: ignore[arg-type]
+        q = grade(out.column("deal_score").to_numpy(zero_copy_only=False),
+                  test["fair_cents"].to_numpy().astype(float),
+                  test["total_cents"].to_numpy().astype(float))
+        return {**q, **_tier_report(model, test, ctx)}
 
-    q = graded(test, ctx)
-    q2 = graded(other.listings, other.context())
+    old_train = pa.concat_tables([hist.at(c) for c in hist.clocks[:-1:3]])
+    with Stopwatch() as fit_old:
+        old = fit(old_train, ctx, terms=LEGACY_TERMS)
+    old.version = "old"
+    new_train = pa.concat_tables([hist.at(c) for c in hist.clocks[:-2]])
+    with Stopwatch() as fit_new:
+        new = fit(new_train, ctx, terms=TERMS)
+    new.version = "new"
+    asks = _tier_report(new, test, ctx)  # the interval before sale records calibrate it
+    calibrate_on(new, calib, calib["fair_cents"].to_numpy(), ctx)
     bt = backtest(get_in_series(hist.listings), ctx, horizon_days=args.horizon_days)
     result = {
-        **q,
-        "spearman_other_seed": q2["spearman"],
-        "precision_at_100_other_seed": q2["precision_at_100"],
-        **{k: bt[k] for k in ("backtest_accuracy", "naive_accuracy", "majority_accuracy")},
-        "backtest_samples": bt["samples"],
-        "horizon_days": args.horizon_days,
-        "train_listings": train.num_rows,
-        "fit_s": round(fitting.seconds, 2),
+        "old": {**graded(old), "train_listings": old_train.num_rows,
+                "fit_s": round(fit_old.seconds, 2)},
+        "new": {**graded(new), "train_listings": new_train.num_rows,
+                "fit_s": round(fit_new.seconds, 2),
+                "coverage_by_tier_asks_only": asks["coverage_by_tier"]},
+        "buy_or_wait": bt,
         "collect_s": round(collecting.seconds, 2),
+        "events": events,
     }
-    return result, model, test, ctx
+    return result, new, test, ctx
+
+
+def _quality(args: argparse.Namespace) -> tuple[dict, object, pa.Table, object]:
+    per_seed, first = {}, None
+    for i, seed in enumerate((args.seed, args.seed + 1)):
+        result, model, test, ctx = _seed_quality(
+            args, seed, args.events if i == 0 else max(args.events // 2, 10))
+        per_seed[str(seed)] = result
+        first = first or (model, test, ctx)
+    news = [r["new"] for r in per_seed.values()]
+    bws = [r["buy_or_wait"] for r in per_seed.values()]
+    summary = {
+        "spearman": min(n["spearman"] for n in news),
+        "precision_at_100": min(n["precision_at_100"] for n in news),
+        "mdape_pct": max(n["mdape_pct"] for n in news),
+        "coverage_min_tier": min(n["coverage_min_tier"] for n in news),
+        "coverage_max_tier": max(n["coverage_max_tier"] for n in news),
+        "old_spearman": min(r["old"]["spearman"] for r in per_seed.values()),
+        "old_precision_at_100": min(r["old"]["precision_at_100"] for r in per_seed.values()),
+        "backtest_accuracy": min(b["backtest_accuracy"] for b in bws),
+        "naive_accuracy": max(b["naive_accuracy"] for b in bws),
+        "majority_accuracy": max(b["majority_accuracy"] for b in bws),
+        "brier": max(b["brier"] for b in bws),
+        "naive_brier": min(b["naive_brier"] for b in bws),
+        "base_rate_brier": min(b["base_rate_brier"] for b in bws),
+        "horizon_days": args.horizon_days,
+        "seeds": per_seed,
+    }
+    assert first is not None
+    return (summary, *first)
 
 
 def _throughput(model: object, test: pa.Table, ctx: object, listings: int, actors: int,
@@ -120,8 +176,6 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--events", type=int, default=120)
     p.add_argument("--listings-per-event", type=int, default=400)
     p.add_argument("--days", type=int, default=12, help="daily clock points after the first")
-    p.add_argument("--train-every", type=int, default=3,
-                   help="train on every n-th clock point before the held-out last one")
     p.add_argument("--horizon-days", type=float, default=3.0)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--actors", type=int, default=2)
@@ -130,10 +184,11 @@ def main(argv: list[str] | None = None) -> None:
 
     quality, model, test, ctx = _quality(args)
     speed = _throughput(model, test, ctx, args.listings, args.actors, args.batch_rows)
-    workload = (f"sandbox seed {args.seed}: {args.events} events x {args.listings_per_event} "
-                f"listings/event, {args.days + 1} daily clock points (train every "
-                f"{args.train_every}th, test the last); {speed['listings']} listings scored by "
-                f"{args.actors} Ray actors in batches of {args.batch_rows}")
+    workload = (f"sandbox seeds {args.seed} ({args.events} events) and {args.seed + 1} "
+                f"({max(args.events // 2, 10)} events) x {args.listings_per_event} "
+                f"listings/event, {args.days + 1} daily clock points (test the last); "
+                f"{speed['listings']} listings scored by {args.actors} Ray actors in batches "
+                f"of {args.batch_rows}")
     out = {"listings": speed.pop("listings"), "seconds": speed.pop("seconds"),
            "scored_per_s": speed.pop("scored_per_s"), "workload": workload,
            **quality, **speed}

@@ -109,3 +109,44 @@ def grade(scores: np.ndarray, fair: np.ndarray, total: np.ndarray, top: int = 10
         "precision_at_100": float(np.mean(t[best] >= np.quantile(t, 1 - best_share))),
         "graded_listings": float(ok.sum()),
     }
+
+
+def load_into_database(db_url: str, hist: SandboxHistory) -> dict[str, int]:
+    """Write ``hist`` into a migrated database as the crawler's ingest would: one event
+    record per marketplace id (cross-referenced, so identity merges them) and every clock
+    point's listings as a complete crawl (listings that vanished are marked gone).
+    Returns our event id per world event id."""
+    import psycopg
+    import pyarrow.compute as pc
+
+    from storage.events import upsert_events
+    from storage.ingest import write_snapshots
+    from storage.records import EventRecord
+
+    ids = pc.unique(pc.binary_join_element_wise(
+        hist.listings["event_id"], hist.listings["marketplace"],
+        hist.listings["source_event_id"], "\t")).to_pylist()
+    by_world: dict[str, list[tuple[str, str]]] = {}
+    for key in ids:
+        world, m, sid = key.split("\t")
+        by_world.setdefault(world, []).append((m, sid))
+    info = {r["event_key"]: r for r in hist.events.to_pylist()}
+    records = []
+    for world, refs in by_world.items():
+        e = info[world]
+        venue, category = e["venue"].rsplit("|", 1)
+        records += [EventRecord(m, sid, f"Sandbox event {world}", e["starts_at"],
+                                venue_name=venue, venue_city="Portland", category=category,
+                                cross_refs=tuple(r for r in refs if r != (m, sid)))
+                    for m, sid in refs]
+    listing_cols = [f.name for f in LISTING_SCHEMA]
+    with psycopg.connect(db_url) as conn:
+        conn.execute("SELECT ripcity_ensure_partitions(%s, %s)",
+                     (min(hist.clocks), max(hist.clocks) + (max(hist.clocks) - min(hist.clocks))))
+        mapped = upsert_events(conn, records)
+        conn.commit()
+        for clock in hist.clocks:
+            write_snapshots(conn, hist.at(clock).select(listing_cols), complete=True,
+                            touch_interval_s=0)
+            conn.commit()
+    return {world: mapped[refs[0]] for world, refs in by_world.items()}

@@ -1,10 +1,11 @@
 """The engine's periodic work, run on its own cadences: ``MaintenanceLoop``.
 
 Every tick the loop refreshes the hourly rollups, and when each task is due it forecasts
-buy-or-wait, retrains the fair-price model, creates time partitions ahead, applies
-retention and refreshes every user's recommendations. The tasks live where their job is
-(``storage.rollups``, ``storage.partitions``, ``engine.deals.forecasting``,
-``engine.deals.registry``, ``engine.recommend.job``); the loop runs them in a daemon
+buy-or-wait, publishes fair prices (``engine.deals.valuation``), retrains the fair-price
+model, creates time partitions ahead, applies retention and refreshes every user's
+recommendations. The tasks live where their job is (``storage.rollups``,
+``storage.partitions``, ``engine.deals.forecasting``, ``engine.deals.registry``,
+``engine.recommend.job``); the loop runs them in a daemon
 thread beside the engine. A task's failure is logged and counted, never fatal: the next
 tick tries again.
 """
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from engine.deals.forecasting import ForecastModel, compute_forecasts
 from engine.deals.registry import retrain_if_due
 from engine.deals.store import load_context, load_history
+from engine.deals.valuation import publish_values
 from engine.recommend.job import refresh_recommendations
 from storage.db import connect
 from storage.partitions import apply_retention, ensure_partitions_ahead
@@ -69,7 +71,7 @@ class TaskStats:
 class MaintenanceLoop:
     """Runs the periodic tasks; ``run_once`` is the whole of one tick (tests call it)."""
 
-    TASKS = ("rollups", "forecasts", "deal_model", "partitions", "retention",
+    TASKS = ("rollups", "forecasts", "fair_prices", "deal_model", "partitions", "retention",
              "recommendations")
 
     def __init__(self, database_url: str, options: MaintenanceOptions | None = None) -> None:
@@ -88,6 +90,7 @@ class MaintenanceLoop:
         tick = timedelta(seconds=o.tick_s)
         return [("rollups", tick, self._rollups),
                 ("forecasts", o.forecast_every, self._forecasts),
+                ("fair_prices", o.forecast_every, self._fair_prices),
                 ("deal_model", o.retrain_every, self._deal_model),
                 ("partitions", o.partitions_every, self._partitions),
                 ("retention", o.retention_every, self._retention),
@@ -109,6 +112,12 @@ class MaintenanceLoop:
             self.url, now, model, horizon_days=o.horizon_days, clock_offset=o.clock_offset)
         result["model_version"] = self._forecaster.version
         return result
+
+    def _fair_prices(self, now: datetime) -> dict[str, Any]:
+        """Publish the latest fair-price model (when new) and every upcoming event's level,
+        so the API can value any seat; no model yet is a skip."""
+        o = self.options
+        return publish_values(self.url, now + o.clock_offset, o.models_dir)
 
     def _deal_model(self, now: datetime) -> dict[str, Any]:
         """``retrain_if_due`` on the database's history; too little history is a skip, not

@@ -60,6 +60,14 @@ ORDER BY observed_at DESC
 LIMIT %s
 """
 
+# Live listings of events not started yet, as of their last sighting (the fair-price levels).
+_CURRENT = """
+SELECT c.last_seen, c.marketplace, c.listing_id, c.source_event_id, c.section, c."row",
+       c.quantity, c.total_cents, c.delivery, c.kind, c.event_id::text
+FROM listings_current c JOIN events e ON e.id = c.event_id
+WHERE c.gone_at IS NULL AND c.total_cents > 0 AND (e.starts_at IS NULL OR e.starts_at > %s)
+"""
+
 
 def event_context(conn: psycopg.Connection) -> tuple[pa.Table, pa.Table]:
     """Every event (``EVENT_CONTEXT_SCHEMA``: venue key, start, category, performers) and
@@ -76,4 +84,12 @@ def snapshot_history(conn: psycopg.Connection, since: datetime, limit: int) -> p
     (``HISTORY_SCHEMA``), newest first."""
     with conn.cursor() as cur:
         rows = cur.execute(_HISTORY, (since, limit)).fetchall()
+    return table_from_rows(rows, HISTORY_SCHEMA)
+
+
+def current_listings(conn: psycopg.Connection, after: datetime) -> pa.Table:
+    """Live listings of the events that start after ``after`` (``HISTORY_SCHEMA``, the last
+    sighting as ``observed_at``)."""
+    with conn.cursor() as cur:
+        rows = cur.execute(_CURRENT, (after,)).fetchall()
     return table_from_rows(rows, HISTORY_SCHEMA)

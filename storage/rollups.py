@@ -40,7 +40,7 @@ _LAST_SEEN = ("SELECT e.id AS event_id, max(listing_last_seen(c)) AS last_at FRO
 _SERIES = """
 SELECT event_id::text, bucket, min(min_total_cents), sum(listing_count)::bigint
 FROM listing_rollups_hourly
-WHERE bucket >= %s
+WHERE bucket >= %s AND bucket <= %s
 GROUP BY event_id, bucket
 ORDER BY event_id, bucket
 """
@@ -103,12 +103,14 @@ def refresh_rollups(conn: psycopg.Connection[Any], since: datetime,
     return {"events": len(touched), "rows": rows}
 
 
-def get_in_series(conn: psycopg.Connection[Any], since: datetime) -> pa.Table:
-    """Per event and hour from ``since``: the cheapest all-in price and live listings, from
-    the rollups (``event_key``, ``observed_at``, ``get_in_cents``, ``listings``)."""
+def get_in_series(conn: psycopg.Connection[Any], since: datetime,
+                  until: datetime | None = None) -> pa.Table:
+    """Per event and hour from ``since`` (to ``until``, default: all): the cheapest all-in
+    price and live listings, from the rollups (``event_key``, ``observed_at``,
+    ``get_in_cents``, ``listings``)."""
     import pyarrow as pa
 
-    rows = conn.execute(_SERIES, (since,)).fetchall()
+    rows = conn.execute(_SERIES, (since, until or datetime.max.replace(tzinfo=UTC))).fetchall()
     cols = list(zip(*rows, strict=True)) if rows else [[], [], [], []]
     return pa.table({
         "event_key": pa.array(list(cols[0]), pa.string()),

@@ -174,6 +174,7 @@ def test_loop_counts_a_failing_task_and_runs_the_rest(db_url: str, tmp_path: Pat
     assert result["rollups"] == {"events": 0, "rows": 0}
     assert result["retention"]["partitions_dropped"] >= 0
     assert result["deal_model"]["retrained"] == 0  # an empty database: skipped, not failed
+    assert "no fair-price model" in result["fair_prices"]["skipped"]  # nothing to publish
     status = loop.status()
     assert status["forecasts"]["errors"] == 1 and status["retention"]["errors"] == 0
     assert status["deal_model"]["errors"] == 0

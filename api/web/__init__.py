@@ -25,6 +25,7 @@ from api.web.pages_purchases import PurchasePages
 from api.web.pages_saved import SavedSearchPages
 from api.web.pages_setup import SetupPages
 from api.web.pages_tracking import TrackingPages
+from api.web.pages_valuation import ValuationPages
 from api.web.pages_webhooks import WebhookPages
 from storage.errors import StorageError
 
@@ -59,7 +60,7 @@ async def _look_up_admin(request: Request[Any, Any, Any]) -> None:
 ROUTE_HANDLERS: list[Any] = [
     Router(path="/", route_handlers=[PublicPages, AccountPages, AlertPages, OpsPages,
                                      SetupPages, WebhookPages, PurchasePages,
-                                     SavedSearchPages, TrackingPages],
+                                     SavedSearchPages, TrackingPages, ValuationPages],
            exception_handlers={ApiError: _error_page, StorageError: _error_page,
                                HTTPException: _error_page},
            before_request=_look_up_admin, include_in_schema=False),

@@ -38,11 +38,16 @@ def from_stored(forecast: Forecast | None, now: datetime | None = None) -> Advic
     if forecast is None or now - forecast.computed_at > MAX_FORECAST_AGE:
         return None
     days = f"{forecast.horizon_days:g} days"
+    chance = f"{forecast.probability_lower:.0%} likely to be lower within {days}"
     if forecast.advice == "wait":
-        headline = f"Wait: we expect a lower price within {days}"
+        headline = f"Wait: the cheapest ticket is {chance}"
     else:
-        headline = f"Buy now: we do not expect it to get cheaper within {days}"
+        headline = f"Buy now: the cheapest ticket is only {chance}"
     reasons = [forecast.reason]
+    if forecast.expected_change_pct is not None and forecast.expected_change_pct < 0 \
+            and forecast.get_in_cents:
+        saving = -forecast.expected_change_pct / 100 * forecast.get_in_cents
+        reasons.append(f"Expected saving by waiting: about ${saving / 100:,.0f} per ticket.")
     if forecast.expected_change_pct is not None:
         reasons.append(f"Expected change of the cheapest ticket over {days}: "
                        f"{forecast.expected_change_pct:+.0f}% "

@@ -161,11 +161,16 @@ def fit_buy_or_wait(series: pa.Table, context: ScoringContext | None = None,
 
 def backtest(series: pa.Table, context: ScoringContext | None = None,
              horizon_days: float = 7.0, folds: int = 4) -> dict[str, float]:
-    """Accuracy on held-out events (grouped k-fold), beside the naive "prices always fall"
-    answer (always wait) and the majority-class answer of the training folds."""
+    """Held-out events (grouped k-fold): the model's accuracy, Brier score and realised
+    saving beside two naive answers: "prices always fall" (always wait, probability 1) and
+    the training folds' base rate (the majority answer, its share as the probability).
+
+    The realised saving of an advice is, per ticket and as a share of the price now, what
+    waiting saved (the get-in price now minus at the horizon's end) when it said wait, and
+    0 when it said buy now; "always buy" saves 0 by definition."""
     fr = _frame(series, context, horizon_days)
     known = fr.y >= 0
-    x, y, ev = fr.x[known], fr.y[known], fr.event[known]
+    x, y, ev, change = fr.x[known], fr.y[known], fr.event[known], fr.change[known]
     events = np.array(sorted(set(ev.tolist())), dtype=object)
     if len(y) < 30 or len(events) < 2:
         return {"backtest_accuracy": float("nan"), "naive_accuracy": float("nan"),
@@ -173,18 +178,31 @@ def backtest(series: pa.Table, context: ScoringContext | None = None,
     rng = np.random.default_rng(0)
     fold_of = dict(zip(events.tolist(), rng.permutation(len(events)) % folds, strict=True))
     fold = np.array([fold_of[e] for e in ev])
-    correct, majority = 0, 0
+    prob = np.full(len(y), np.nan)
+    base = np.full(len(y), np.nan)
     for k in range(folds):
         test, train = fold == k, fold != k
         if not test.any() or len(set(y[train].tolist())) < 2:
             continue
-        pred = (_classifier().fit(x[train], y[train]).predict_proba(x[test])[:, 1] >= 0.5)
-        correct += int((pred.astype(int) == y[test]).sum())
-        majority += int(((y[train].mean() >= 0.5) == y[test]).sum())
+        prob[test] = _classifier().fit(x[train], y[train]).predict_proba(x[test])[:, 1]
+        base[test] = y[train].mean()
+    done = np.isfinite(prob)
+    y, prob, base, change = y[done], prob[done], base[done], change[done]
+    saved = -np.expm1(change)  # share of today's price that waiting saved
+
+    def saving(wait: np.ndarray) -> float:
+        return float(np.mean(np.where(wait, saved, 0.0)))
+
     return {
-        "backtest_accuracy": correct / len(y),
+        "backtest_accuracy": float(np.mean((prob >= 0.5) == (y == 1))),
         "naive_accuracy": float(y.mean()),  # "always wait": right whenever the price fell
-        "majority_accuracy": majority / len(y),
+        "majority_accuracy": float(np.mean((base >= 0.5) == (y == 1))),
+        "brier": float(np.mean((prob - y) ** 2)),
+        "naive_brier": float(np.mean((1.0 - y) ** 2)),
+        "base_rate_brier": float(np.mean((base - y) ** 2)),
+        "saving_pct": 100.0 * saving(prob >= 0.5),
+        "naive_saving_pct": 100.0 * saving(np.ones(len(y), dtype=bool)),
+        "majority_saving_pct": 100.0 * saving(base >= 0.5),
         "samples": float(len(y)),
         "events": float(len(events)),
         "horizon_days": horizon_days,

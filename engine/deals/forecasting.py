@@ -22,6 +22,7 @@ from engine.deals.store import load_context
 from storage.db import connect
 from storage.forecasts import Forecast, write_forecasts
 from storage.rollups import get_in_series, upcoming_event_keys
+from storage.track_record import grade_forecasts
 
 if TYPE_CHECKING:
     from engine.deals.buy_or_wait import BuyOrWaitModel
@@ -68,8 +69,8 @@ def _reason(advice: str, direction: str, confidence: float, change_pct: float | 
 
 
 def forecast_rows(fm: ForecastModel, series: pa.Table, context: ScoringContext | None,
-                  event_keys: list[str], now: datetime, min_points: int = 6
-                  ) -> list[Forecast]:
+                  event_keys: list[str], now: datetime, min_points: int = 6,
+                  as_of: datetime | None = None) -> list[Forecast]:
     """Forecasts for ``event_keys`` that have at least ``min_points`` hourly prices."""
     counts = series.group_by("event_key").aggregate([("get_in_cents", "count")])
     enough = {k for k, n in zip(counts["event_key"].to_pylist(),
@@ -91,7 +92,8 @@ def forecast_rows(fm: ForecastModel, series: pa.Table, context: ScoringContext |
             horizon_days=float(r["horizon_days"]), get_in_cents=int(r["get_in_cents"]),
             model_version=fm.version,
             reason=_reason(r["advice"], r["direction"], float(r["confidence"]), change,
-                           int(r["get_in_cents"]), float(r["horizon_days"]), fm, learned)))
+                           int(r["get_in_cents"]), float(r["horizon_days"]), fm, learned),
+            as_of=as_of or now))
     return out
 
 
@@ -105,7 +107,8 @@ def compute_forecasts(database_url: str, now: datetime | None = None,
     reuse) and counts. ``clock_offset``: the marketplaces' clock minus ours (the sandbox)."""
     now = now or datetime.now(UTC)
     with connect(database_url) as conn:
-        series = get_in_series(conn, now + clock_offset - timedelta(days=history_days))
+        series = get_in_series(conn, now + clock_offset - timedelta(days=history_days),
+                               now + clock_offset)
     context = load_context(database_url)
     if model is None:
         model = train_forecaster(series, context, horizon_days, now)
@@ -114,8 +117,10 @@ def compute_forecasts(database_url: str, now: datetime | None = None,
         if event_ids is not None:
             wanted = {str(e) for e in event_ids}
             upcoming = [k for k in upcoming if k in wanted]
-        rows = forecast_rows(model, series, context, upcoming, now, min_points)
+        rows = forecast_rows(model, series, context, upcoming, now, min_points,
+                             as_of=now + clock_offset)
         write_forecasts(conn, rows)
+        graded = grade_forecasts(conn, now + clock_offset)
         conn.commit()
     return model, {"forecasts": len(rows), "upcoming": len(upcoming),
-                   "samples": model.model.samples}
+                   "samples": model.model.samples, "graded": graded}

@@ -28,8 +28,11 @@ from sklearn.linear_model import Ridge
 
 from engine.deals.features import Features, extract
 from engine.deals.groups import loo_median
+from engine.deals.intervals import IntervalCalibration, calibrate
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from engine.deals.context import ScoringContext
 
 logger = logging.getLogger(__name__)
@@ -39,6 +42,9 @@ logger = logging.getLogger(__name__)
 #: it is sold, so higher fees make a listing a worse deal rather than raise its fair value,
 #: and a box-office seat at face value below the resale market *is* a deal (measured on the
 #: sandbox: with these terms Spearman vs the true discount drops from 0.93 to 0.88).
+#: In a term, makes its effect a slope on the row depth (per combination of the others).
+SLOPE_DEPTH = "~depth"
+
 TERMS: tuple[tuple[str, ...], ...] = (
     ("tier",),
     ("venue", "tier"),
@@ -52,6 +58,11 @@ TERMS: tuple[tuple[str, ...], ...] = (
     ("delivery",),
     ("tier", "dte_bucket"),
 )
+#: The terms before row-depth slopes, kept so ``bench.deals`` measures old beside new.
+LEGACY_TERMS = TERMS
+#: Row-depth slopes per section and per tier (prices fall steadily with each row back), so
+#: a row seen in few listings borrows from its section's trend instead of only its bucket.
+TERMS = (*LEGACY_TERMS, ("venue", "section", SLOPE_DEPTH), ("tier", SLOPE_DEPTH))
 #: Optional terms for markets where the fair value should follow the marketplace.
 MARKET_TERMS: tuple[tuple[str, ...], ...] = (("marketplace",), ("marketplace", "kind"),
                                              ("kind",))
@@ -76,14 +87,19 @@ class FairPriceModel:
     calib_scale: float
     prior_weight: float = 5.0  # listings' worth of confidence in the trained event level
     stats: dict[str, float] = dataclasses.field(default_factory=dict)
+    intervals: IntervalCalibration | None = None  # per-tier interval and centre offsets
 
     # -- prediction -------------------------------------------------------------------------
-    def relative(self, feats: Features) -> np.ndarray:
-        """Sum of the seat and listing effects per row (log scale, event level excluded)."""
+    def relative(self, feats: Features,
+                 only: Callable[[tuple[str, ...]], bool] | None = None) -> np.ndarray:
+        """Sum of the seat and listing effects per row (log scale, event level excluded);
+        ``only`` keeps the terms it accepts."""
         out = np.zeros(len(feats), dtype=np.float64)
         for term, vocab, eff in zip(self.terms, self.vocab, self.effects, strict=True):
+            if only is not None and not only(term):
+                continue
             idx = term_index(feats, term, vocab)
-            out += np.where(idx >= 0, eff[np.maximum(idx, 0)], 0.0)
+            out += np.where(idx >= 0, eff[np.maximum(idx, 0)], 0.0) * slope_of(feats, term)
         return out
 
     def event_levels(self, feats: Features, rel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -113,6 +129,18 @@ class FairPriceModel:
         level, others = self.event_levels(feats, rel)
         return level + rel, others
 
+    def estimate(self, feats: Features) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                  np.ndarray]:
+        """Per row, log scale: the calibrated fair value, the interval's lower and upper
+        bounds, and the number of other listings behind the event level. Without a
+        calibration the interval is empty (both bounds at the estimate)."""
+        lf, others = self.log_fair(feats)
+        cal = getattr(self, "intervals", None)  # models saved before intervals existed
+        if cal is None:
+            return lf, lf, lf, others
+        center, low, high = cal.offsets(feats.tier.labels, feats.tier.codes)
+        return lf + center, lf + low, lf + high, others
+
     def predict(self, batch: pa.RecordBatch | pa.Table,
                 context: ScoringContext | None = None) -> np.ndarray:
         """Fair all-in value in cents per listing (float)."""
@@ -131,7 +159,7 @@ def fit(
     history: pa.Table | pa.RecordBatch,
     context: ScoringContext | None = None,
     *,
-    alpha: float = 8.0,
+    alpha: float = 20.0,
     snapshot_hours: float = 6.0,
     irls_iterations: int = 3,
     terms: tuple[tuple[str, ...], ...] = TERMS,
@@ -158,7 +186,9 @@ def fit(
         keys, codes = term_keys(feats, term)
         vocab = {k: i for i, k in enumerate(keys)}
         vocabs.append(vocab)
-        blocks.append(_onehot(codes[ok], len(keys)))
+        slope = slope_of(feats, term)
+        blocks.append(_onehot(codes[ok], len(keys),
+                              slope[ok] if isinstance(slope, np.ndarray) else None))
 
     obs = history.column("observed_at").cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
     obs_us = (obs.combine_chunks() if isinstance(obs, pa.ChunkedArray) else obs).to_numpy(
@@ -220,6 +250,11 @@ def fit(
     model.calib_center = float(q50)
     model.calib_scale = float(max((q75 - q25) / (2 * np.log(3.0)), 1e-3))
     model.event_level = event_level
+    # Until sale records calibrate it, the interval is that of the asking prices of similar
+    # seats (each listing against the estimate from the other listings of its event).
+    est = (loo + rel)[ok & (others > 0)]
+    model.intervals = calibrate(est, feats.log_price[ok & (others > 0)], feats.tier.labels,
+                                feats.tier.codes[ok & (others > 0)], basis="asks")
     model.stats = {
         "rows": float(n), "events": float(len(event_level)), "groups": float(len(groups)),
         "columns": float(x.shape[1]), "resid_mad": mad,
@@ -229,15 +264,40 @@ def fit(
     return model
 
 
-def _onehot(codes: np.ndarray, width: int) -> sparse.csr_matrix:
+def calibrate_on(model: FairPriceModel, batch: pa.Table | pa.RecordBatch,
+                 reference_cents: np.ndarray, context: ScoringContext | None = None, *,
+                 level: float = 0.8, basis: str = "sales") -> IntervalCalibration:
+    """Calibrate ``model``'s per-tier intervals on ``batch`` (listings the point estimate
+    was not fitted on) against ``reference_cents`` per row (what each seat is worth: sale
+    records, or the sandbox's truth); sets and returns ``model.intervals``."""
+    feats = extract(batch, context)
+    lf, _ = model.log_fair(feats)
+    ref = np.log(np.where(reference_cents > 0, reference_cents, np.nan).astype(np.float64))
+    model.intervals = calibrate(lf, ref, feats.tier.labels, feats.tier.codes, level=level,
+                                basis=basis)
+    return model.intervals
+
+
+def _onehot(codes: np.ndarray, width: int, values: np.ndarray | None = None
+            ) -> sparse.csr_matrix:
     n = len(codes)
     return sparse.csr_matrix(
-        (np.ones(n), (np.arange(n), codes)), shape=(n, max(width, 1)), dtype=np.float64)
+        (np.ones(n) if values is None else values, (np.arange(n), codes)),
+        shape=(n, max(width, 1)), dtype=np.float64)
+
+
+def slope_of(feats: Features, term: tuple[str, ...]) -> np.ndarray | float:
+    """The numeric variable a slope term's effect multiplies (1 for a plain term): with
+    ``SLOPE_DEPTH`` in the term, the row depth in tens of rows, centred on row 10 (0 when
+    the row is unknown)."""
+    if SLOPE_DEPTH not in term:
+        return 1.0
+    return np.nan_to_num((feats.row_depth - 10.0) / 10.0, nan=0.0)
 
 
 def _combine(feats: Features, term: tuple[str, ...]) -> tuple[np.ndarray, list[list[str]],
                                                                list[int]]:
-    cats = [feats.cat(name) for name in term]
+    cats = [feats.cat(name) for name in term if name != SLOPE_DEPTH]
     sizes = [len(c.labels) for c in cats]
     combined = np.zeros(len(feats), dtype=np.int64)
     for c, s in zip(cats, sizes, strict=True):
@@ -279,4 +339,5 @@ def term_index(feats: Features, term: tuple[str, ...], vocab: dict[str, int]) ->
     return table[inverse] if len(keys) else np.full(len(feats), -1, dtype=np.int64)
 
 
-__all__ = ["TERMS", "FairPriceModel", "fit", "term_index", "term_keys"]
+__all__ = ["LEGACY_TERMS", "SLOPE_DEPTH", "TERMS", "FairPriceModel", "calibrate_on", "fit",
+           "term_index", "term_keys"]

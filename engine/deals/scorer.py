@@ -16,11 +16,12 @@ import pyarrow as pa
 
 from engine.deals.context import ScoringContext
 from engine.deals.features import extract
-from engine.deals.groups import lowest_in_group, within_group_rank
+from engine.deals.groups import loo_median, lowest_in_group, within_group_rank
 from engine.deals.history import section_low_days
 from engine.deals.reasons import deal_reasons
 
 if TYPE_CHECKING:
+    from engine.deals.features import Features
     from engine.deals.model import FairPriceModel
 
 logger = logging.getLogger(__name__)
@@ -33,6 +34,24 @@ SCORE_FIELDS: tuple[pa.Field, ...] = (
     pa.field("deal_reason", pa.string()),
     pa.field("model_version", pa.string()),
 )
+
+
+def box_office_pooled(feats: Features, log_fair: np.ndarray, min_others: int = 2
+                      ) -> np.ndarray:
+    """Log discount (fair / all-in) per listing, box-office seats pooled per event.
+
+    A box-office (``primary``) seat is sold at the face value the event's organiser set for
+    it, which tracks what the seat is worth; how good a deal it is, is the event-wide gap
+    between face values and the resale market, so each one gets the median discount of the
+    event's *other* box-office listings (when there are ``min_others``) instead of its own,
+    which would mostly measure how far our estimate of that one seat is off."""
+    disc = log_fair - feats.log_price
+    if "PRIMARY" not in feats.kind.labels:
+        return disc
+    primary = feats.kind.codes == feats.kind.labels.index("PRIMARY")
+    groups = np.where(primary, feats.event.codes, -1).astype(np.int64)
+    pooled, others = loo_median(groups, np.where(primary, disc, np.nan))
+    return np.where(primary & (others >= min_others) & np.isfinite(disc), pooled, disc)
 
 
 class DealScorer:
@@ -57,7 +76,8 @@ class DealScorer:
         priced = np.isfinite(feats.log_price) & np.isfinite(log_fair)
         fair = np.where(np.isfinite(log_fair), np.rint(np.exp(np.clip(log_fair, 0, 30))), 0)
         fair = fair.astype(np.int64)
-        score = np.where(priced, self.model.score_of(log_fair - feats.log_price), np.nan)
+        score = np.where(priced, self.model.score_of(box_office_pooled(feats, log_fair)),
+                         np.nan)
         rank = within_group_rank(feats.event.codes, score)
 
         n_sec = len(feats.section.labels)

@@ -1,0 +1,1 @@
+"""Buy-or-wait forecasts and their public track record."""

@@ -1,0 +1,1 @@
+"""Fair prices of any seat: the published fair-price model, with interval and comparables."""
