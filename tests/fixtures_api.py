@@ -243,3 +243,23 @@ def new_user(http: Any, *, plan: str | None = None, db_url: str | None = None,
     return {"id": session["user"]["id"], "email": email, "password": password, "key": key,
             "headers": {"Authorization": f"Bearer {key}"}, "csrf": session["csrf_token"],
             "cookies": cookies}
+
+
+def dashboard_user(base: str, next_page: str = "/") -> tuple[Any, str, str]:
+    """Sign up on the dashboard's form, then open the emailed link and press its button, as
+    a person does; returns (a signed-in httpx client, its CSRF token, the email)."""
+    import re
+
+    import httpx
+
+    c = httpx.Client(base_url=base, timeout=20)
+    email = f"p{uuid.uuid4().hex[:8]}@example.com"
+    r = c.post("/signup", data={"email": email, "password": "correct horse battery",
+                                "next": next_page})
+    assert r.status_code == 303 and r.headers["location"].startswith("/login")
+    assert "ripcity_session" not in c.cookies
+    page = c.get(f"/verify-email?token={emailed_token(INBOX[0], email, '/verify-email')}")
+    fields = dict(re.findall(r'name="(form_token|token)" value="([^"]+)"', page.text))
+    r = c.post("/verify-email", data=fields)
+    assert r.status_code == 303 and "ripcity_session" in c.cookies
+    return c, c.cookies["ripcity_csrf"], email

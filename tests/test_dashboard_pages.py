@@ -3,32 +3,18 @@ account and their CSRF token, writes redirect with a note, errors are HTML pages
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
 from api.web.forecast import buy_or_wait
+from tests.fixtures_api import dashboard_user
 
 
 def _signed_up(base: str) -> tuple[httpx.Client, str]:
-    """Sign up on the form, then open the emailed link and press its button."""
-    import re
-
-    from tests.fixtures_api import INBOX, emailed_token
-
-    c = httpx.Client(base_url=base, timeout=20)
-    email = f"p{uuid.uuid4().hex[:8]}@example.com"
-    r = c.post("/signup", data={"email": email, "password": "correct horse battery",
-                                "next": "/alerts"})
-    assert r.status_code == 303 and r.headers["location"].startswith("/login")
-    assert "ripcity_session" not in c.cookies
-    page = c.get(f"/verify-email?token={emailed_token(INBOX[0], email, '/verify-email')}")
-    fields = dict(re.findall(r'name="(form_token|token)" value="([^"]+)"', page.text))
-    r = c.post("/verify-email", data=fields)
-    assert r.status_code == 303 and "ripcity_session" in c.cookies
-    return c, c.cookies["ripcity_csrf"]
+    c, csrf, _ = dashboard_user(base, "/alerts")
+    return c, csrf
 
 
 def test_public_pages_render_html(api_base_url: str, api_world: Any) -> None:

@@ -5,23 +5,19 @@ the operations page's charts, /metrics) over real HTTP on the seeded API databas
 from __future__ import annotations
 
 import re
-import uuid
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
 
+from tests.fixtures_api import dashboard_user
+
 V1 = "/api/v1"
 
 
 def _signed_up(base: str) -> tuple[httpx.Client, str, str]:
-    c = httpx.Client(base_url=base, timeout=20)
-    email = f"d{uuid.uuid4().hex[:8]}@example.com"
-    r = c.post("/signup", data={"email": email, "password": "correct horse battery",
-                                "next": "/"})
-    assert r.status_code == 303
-    return c, c.cookies["ripcity_csrf"], email
+    return dashboard_user(base)
 
 
 def _analytics(db_url: str, kind: str) -> list[tuple[Any, ...]]:
@@ -96,7 +92,7 @@ def test_recommendations_cold_start_then_from_the_users_own_signals(api_base_url
 
     msg = render_email(key="picks-1", to="fan@example.com", sender="a@b.test",
                        payloads=[payload], public_url="http://ripcity.test", secret="k",
-                       user_id=1)
+                       user_id=1, unsubscribe_key="per-user")
     text = msg.get_payload()[0].get_payload(decode=True).decode()
     assert "Recommended for you" in str(msg["Subject"])
     assert "Because you follow Seattle Kraken" in text and "?from=rec" in text
