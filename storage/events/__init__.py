@@ -25,7 +25,7 @@ from storage.events.reads import (
     watched_event_ids,
 )
 from storage.events.summary import refresh_summaries
-from storage.events.upsert import Matcher, upsert_events
+from storage.events.upsert import upsert_events
 
 __all__ = [
     "CardDeal",
@@ -35,7 +35,6 @@ __all__ = [
     "EventFilter",
     "EventRow",
     "MarketplaceGetIn",
-    "Matcher",
     "SourceLink",
     "card_extras",
     "event_conditions",
