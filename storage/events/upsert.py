@@ -125,7 +125,9 @@ def _decide(conn: psycopg.Connection, ev: EventRecord, venue_id: int | None) -> 
         verdict, cand = positive[0]
         if refused is not None:
             verdict = Verdict(verdict.score, f"{refused.reason}; {verdict.reason}")
-        return _join(conn, ev, venue_id, cand, verdict, unique=len(positive) == 1)
+        event_id = _join(conn, ev, venue_id, cand, verdict, unique=len(positive) == 1)
+        _bridge(conn, ev, cand, positive[1:])
+        return event_id
     event_id = _create_event(conn, ev, venue_id)
     if positive:  # several to-be-announced candidates: not guessing
         reason = f"start to be announced and {len(positive)} events fit: kept apart"
@@ -141,6 +143,28 @@ def _decide(conn: psycopg.Connection, ev: EventRecord, venue_id: int | None) -> 
                              best[1].id if best else None, "new",
                              best[0].score if best else None, reason))
     return event_id
+
+
+def _bridge(conn: psycopg.Connection, ev: EventRecord, joined: Candidate,
+            others: list[tuple[Verdict, Candidate]]) -> None:
+    """Later evidence: ``ev`` fits ``joined`` and also another stored event that the first
+    could not be matched with (one had no venue, or the time as UTC, or a start to be
+    announced). When their marketplaces do not overlap and their venues agree, they are one
+    event: merge it into ``joined``."""
+    from storage.events.merge import merge_into
+
+    markets = set(joined.marketplaces) | {ev.marketplace}
+    venue = joined.venue_id
+    tba = [c for v, c in others if v.tba]
+    for verdict, other in others:
+        if markets & other.marketplaces or (verdict.tba and len(tba) > 1):
+            continue
+        if venue is not None and other.venue_id is not None and venue != other.venue_id:
+            continue
+        merge_into(conn, joined.id, other.id, by="matcher", reason=(
+            f"{ev.marketplace}:{ev.source_event_id} fits both events ({verdict.reason})"))
+        markets |= other.marketplaces
+        venue = venue if venue is not None else other.venue_id
 
 
 def _join(conn: psycopg.Connection, ev: EventRecord, venue_id: int | None, cand: Candidate,
