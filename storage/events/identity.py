@@ -7,8 +7,9 @@ Pure scoring (no I/O), used by ``storage.events.upsert`` on the ingest path. A d
   source per marketplace per event, so an early and a late show stay apart);
 - another venue never matches (venues have identity of their own: ``storage.events.venues``);
 - both start times known: within ``TOLERANCE``, or apart by exactly the venue's UTC offset
-  (a marketplace that gave local time as UTC); a start to be announced matches only through
-  the name at the same venue (and the caller requires the candidate to be the only one);
+  (a marketplace that gave local time as UTC), or both postponed at the same venue (one
+  marketplace may still show the old date); a start to be announced matches only through
+  the name at the same venue on its announced date (the caller wants a lone candidate);
 - names agree: normalised words of name and performers (team nicknames, "NBA:", "@", "vs."
   and "at" folded), one side's words within the other's or the differing words alike;
 - a marketplace's cross-reference wins over names, unless time or venue contradict it.
@@ -36,6 +37,8 @@ TOLERANCE_NO_VENUE = timedelta(minutes=30)
 NAME_THRESHOLD = 72.0
 CROSS_REF_SCORE = 200.0
 MOVED = frozenset({"postponed", "rescheduled"})
+#: how far a postponement may move a date (a sibling further apart is another show)
+MOVED_WITHIN = timedelta(days=60)
 _OFFSET_SLACK = 10 * 60  # seconds
 
 _NOISE = re.compile(r"\b(tickets?|vs\.?|versus|v\.?|at|the|live|presents|in concert|tour|"
@@ -64,6 +67,7 @@ class Verdict:
     score: float  # 0 = not the same event
     reason: str
     tba: bool = False  # decided without a start time (the caller wants it unique)
+    moved: bool = False  # the dates differ, accepted only because the event was postponed
 
 
 @functools.lru_cache(maxsize=65536)
@@ -149,6 +153,7 @@ def judge(rec: EventRecord, venue_id: int | None, c: Candidate) -> Verdict:
     if venue_id is not None and c.venue_id is not None and venue_id != c.venue_id:
         return Verdict(0.0, f"other venue ({venue_id} vs {c.venue_id})")
     tba = rec.starts_at is None or c.starts_at is None
+    was_moved = False
     if tba:
         if venue_id is None or c.venue_id is None:
             return Verdict(0.0, "start to be announced and venue unknown")
@@ -159,7 +164,11 @@ def judge(rec: EventRecord, venue_id: int | None, c: Candidate) -> Verdict:
     else:
         timed = _time(rec, c, venue_known=venue_id is not None and c.venue_id is not None)
         gap = abs((rec.starts_at - c.starts_at).total_seconds()) / 3600  # type: ignore[operator]
-        if timed is None and moved(rec, c) and venue_id is not None and venue_id == c.venue_id:
+        # both sides postponed (a sibling on sale on another date is another show)
+        was_moved = (timed is None and rec.status in MOVED and c.status in MOVED
+                     and gap <= MOVED_WITHIN.total_seconds() / 3600
+                     and venue_id is not None and venue_id == c.venue_id)
+        if was_moved:
             tba = True  # judged like a start to be announced: only a lone candidate fits
             timed = (0.0, f"postponed: dates {gap:.0f} h apart")
         if timed is None:
@@ -172,7 +181,8 @@ def judge(rec: EventRecord, venue_id: int | None, c: Candidate) -> Verdict:
     venue = 100.0 if venue_id is not None and venue_id == c.venue_id else 50.0
     where = "same venue" if venue == 100.0 else "venue unknown on one side"
     score = names * 0.8 + venue * 0.15 + closeness * 5.0 - (10.0 if tba else 0.0)
-    return Verdict(round(score, 2), f"names agree ({names:.0f}); {where}; {when}", tba)
+    return Verdict(round(score, 2), f"names agree ({names:.0f}); {where}; {when}", tba,
+                   was_moved)
 
 
 def judge_cross_ref(rec: EventRecord, venue_id: int | None, c: Candidate,

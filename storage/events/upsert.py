@@ -53,6 +53,10 @@ _AT_VENUE = _CANDIDATE_COLUMNS + """
 WHERE e.venue_id = %(venue)s
 GROUP BY e.id, v.timezone"""
 _BY_ID = _CANDIDATE_COLUMNS + "WHERE e.id = %(id)s GROUP BY e.id, v.timezone"
+#: stored events whose sources name this record as the same event (it arrived after them)
+_NAMED_BY = ("SELECT DISTINCT event_id, marketplace, source_event_id FROM event_sources "
+             "WHERE cross_refs @> ARRAY[%s]::text[] ORDER BY event_id")
+_LATER_START = "UPDATE events SET starts_at = greatest(starts_at, %s) WHERE id = %s"
 _DECISION = ("INSERT INTO event_match_decisions (marketplace, source_event_id, event_id, "
              "candidate_id, decision, score, reason) VALUES (%s, %s, %s, %s, %s, %s, %s)")
 
@@ -102,14 +106,17 @@ def _decide(conn: psycopg.Connection, ev: EventRecord, venue_id: int | None) -> 
     """The event a never-seen source belongs to (a new one when none fits); the decision
     and its reason are recorded."""
     refused: Verdict | None = None
-    for mk, sid in ev.cross_refs:
-        row = conn.execute(_SOURCE, (mk, sid)).fetchone()
-        if row is None:
-            continue
-        [cand] = _candidates(conn, _BY_ID, {"id": int(row[0])})
+    xref: tuple[Verdict, Candidate] | None = None
+    named = [(mk, sid, int(row[0])) for mk, sid in ev.cross_refs
+             if (row := conn.execute(_SOURCE, (mk, sid)).fetchone()) is not None]
+    named += [(mk, sid, int(eid)) for eid, mk, sid in conn.execute(
+        _NAMED_BY, (f"{ev.marketplace}:{ev.source_event_id}",))]
+    for mk, sid, eid in named:
+        [cand] = _candidates(conn, _BY_ID, {"id": eid})
         verdict = judge_cross_ref(ev, venue_id, cand, (mk, sid))
         if verdict.score > 0:
-            return _join(conn, ev, venue_id, cand, verdict, unique=True)
+            xref = (verdict, cand)
+            break
         refused = verdict
     pool: dict[int, Candidate] = {}
     if ev.starts_at is not None:
@@ -121,13 +128,16 @@ def _decide(conn: psycopg.Connection, ev: EventRecord, venue_id: int | None) -> 
     judged = sorted(((judge(ev, venue_id, c), c) for c in pool.values()),
                     key=lambda vc: (-vc[0].score, vc[1].id))
     positive = [(v, c) for v, c in judged if v.score > 0]
+    if xref is not None:
+        verdict, cand = xref
+        _join(conn, ev, venue_id, cand, verdict, unique=True)
+        return _bridge(conn, ev, cand, [(v, c) for v, c in positive if c.id != cand.id])
     if positive and not (positive[0][0].tba and len(positive) > 1):
         verdict, cand = positive[0]
         if refused is not None:
             verdict = Verdict(verdict.score, f"{refused.reason}; {verdict.reason}")
-        event_id = _join(conn, ev, venue_id, cand, verdict, unique=len(positive) == 1)
-        _bridge(conn, ev, cand, positive[1:])
-        return event_id
+        _join(conn, ev, venue_id, cand, verdict, unique=len(positive) == 1)
+        return _bridge(conn, ev, cand, positive[1:])
     event_id = _create_event(conn, ev, venue_id)
     if positive:  # several to-be-announced candidates: not guessing
         reason = f"start to be announced and {len(positive)} events fit: kept apart"
@@ -146,25 +156,28 @@ def _decide(conn: psycopg.Connection, ev: EventRecord, venue_id: int | None) -> 
 
 
 def _bridge(conn: psycopg.Connection, ev: EventRecord, joined: Candidate,
-            others: list[tuple[Verdict, Candidate]]) -> None:
+            others: list[tuple[Verdict, Candidate]]) -> int:
     """Later evidence: ``ev`` fits ``joined`` and also another stored event that the first
     could not be matched with (one had no venue, or the time as UTC, or a start to be
-    announced). When their marketplaces do not overlap and their venues agree, they are one
-    event: merge it into ``joined``."""
+    announced, or a date before a rescheduling). When their marketplaces do not overlap and
+    their venues agree, they are one event: merged, the older id surviving. Returns the
+    event ``ev`` now belongs to."""
     from storage.events.merge import merge_into
 
     markets = set(joined.marketplaces) | {ev.marketplace}
-    venue = joined.venue_id
+    venue, survivor = joined.venue_id, joined.id
     tba = [c for v, c in others if v.tba]
     for verdict, other in others:
-        if markets & other.marketplaces or (verdict.tba and len(tba) > 1):
+        if markets & other.marketplaces or verdict.moved or (verdict.tba and len(tba) > 1):
             continue
         if venue is not None and other.venue_id is not None and venue != other.venue_id:
             continue
-        merge_into(conn, joined.id, other.id, by="matcher", reason=(
+        survivor, gone = min(survivor, other.id), max(survivor, other.id)
+        merge_into(conn, survivor, gone, by="matcher", reason=(
             f"{ev.marketplace}:{ev.source_event_id} fits both events ({verdict.reason})"))
         markets |= other.marketplaces
         venue = venue if venue is not None else other.venue_id
+    return survivor
 
 
 def _join(conn: psycopg.Connection, ev: EventRecord, venue_id: int | None, cand: Candidate,
@@ -174,6 +187,8 @@ def _join(conn: psycopg.Connection, ev: EventRecord, venue_id: int | None, cand:
     if venue_id is None and cand.venue_id is not None and unique and not verdict.tba:
         learn_alias(conn, ev, cand.venue_id)
     _update_event(conn, cand.id, ev, venue_id, fill_only=True)
+    if verdict.moved:  # a postponement moves a date later: the later one is the new date
+        conn.execute(_LATER_START, (ev.starts_at, cand.id))
     return cand.id
 
 
@@ -191,14 +206,17 @@ def _create_event(conn: psycopg.Connection, ev: EventRecord, venue_id: int | Non
 def _update_event(conn: psycopg.Connection, event_id: int, ev: EventRecord,
                   venue_id: int | None, *, fill_only: bool = False) -> None:
     """Refresh an event from a marketplace; a matched (other) marketplace only fills gaps,
-    except that a cancellation or a new date from any of them is news."""
+    except that a postponement or cancellation from any of them is news."""
     if fill_only:
         conn.execute(
             "UPDATE events SET starts_at = coalesce(starts_at, %s), "
             "venue_id = coalesce(venue_id, %s), category = coalesce(category, %s), "
             "timezone = coalesce(timezone, %s), performers = CASE WHEN cardinality(performers) "
-            "= 0 THEN %s::text[] ELSE performers END, updated_at = now() WHERE id = %s",
-            (ev.starts_at, venue_id, ev.category, ev.timezone, list(ev.performers), event_id),
+            "= 0 THEN %s::text[] ELSE performers END, status = CASE WHEN %s::text IN "
+            "('postponed', 'rescheduled', 'cancelled') THEN %s ELSE status END, "
+            "updated_at = now() WHERE id = %s",
+            (ev.starts_at, venue_id, ev.category, ev.timezone, list(ev.performers), ev.status,
+             ev.status, event_id),
         )
         return
     conn.execute(
@@ -214,9 +232,11 @@ def _update_event(conn: psycopg.Connection, event_id: int, ev: EventRecord,
 def _upsert_source(conn: psycopg.Connection, event_id: int, ev: EventRecord) -> None:
     conn.execute(
         "INSERT INTO event_sources (marketplace, source_event_id, event_id, url, name, "
-        "venue_source_id) VALUES (%s, %s, %s, %s, %s, %s) "
+        "venue_source_id, cross_refs) VALUES (%s, %s, %s, %s, %s, %s, %s) "
         "ON CONFLICT (marketplace, source_event_id) DO UPDATE SET "
         "event_id = event_sources.event_id, url = coalesce(EXCLUDED.url, event_sources.url), "
-        "name = EXCLUDED.name, venue_source_id = EXCLUDED.venue_source_id, last_seen_at = now()",
-        (ev.marketplace, ev.source_event_id, event_id, ev.url, ev.name, ev.venue_source_id),
+        "name = EXCLUDED.name, venue_source_id = EXCLUDED.venue_source_id, "
+        "cross_refs = EXCLUDED.cross_refs, last_seen_at = now()",
+        (ev.marketplace, ev.source_event_id, event_id, ev.url, ev.name, ev.venue_source_id,
+         [f"{m}:{s}" for m, s in ev.cross_refs]),
     )

@@ -32,6 +32,11 @@ CREATE INDEX event_match_decisions_event_idx ON event_match_decisions (event_id)
 -- the local date of an event whose time is to be announced (starts_at NULL)
 ALTER TABLE events ADD COLUMN start_date date;
 
+-- what each marketplace event says it is elsewhere ("ticketmaster:vvG1..."), so a record
+-- that arrives after the one naming it is still joined to it
+ALTER TABLE event_sources ADD COLUMN cross_refs text[] NOT NULL DEFAULT '{}';
+CREATE INDEX event_sources_cross_refs_idx ON event_sources USING gin (cross_refs);
+
 -- a merged-away event id answers with its survivor (a chain is followed to its end)
 CREATE TABLE event_redirects (
     old_id      bigint PRIMARY KEY,
