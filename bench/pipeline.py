@@ -10,8 +10,10 @@ the sandbox), ``lost`` / ``duplicated`` (against the sandbox's truth), ``unscore
 committed changes whose alert matching is pending: ``storage.post_commit``), ``refresh_p95_ms``
 (refresh request row -> fresh listings queryable), ``recrawl`` (the same numbers for a
 second crawl of everything after the sandbox clock moved: the steady state, where most
-listings are unchanged), ``cpu_s`` (CPU seconds of each role during the crawl: crawl workers,
-writers, scorers, change relay, sandbox, PostgreSQL backends, the rest of Ray) and
+listings are unchanged), ``identity`` (pairwise precision and recall of event and venue
+identity against ``/_sandbox/truth/events``), ``cpu_s`` (CPU seconds of each role during
+the crawl: crawl workers, writers, scorers, change relay, sandbox, PostgreSQL backends, the
+rest of Ray) and
 ``workload``. The headline numbers are the first crawl, where
 every listing is new (the most database work per listing). The baseline, measured
 in the same run on the same server, is one process writing the same number of rows with
@@ -267,6 +269,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
 
     os.environ.setdefault("RIPCITY_LOG_LEVEL", "WARNING")
+    from engine.identity.quality import grade_against_sandbox
     from engine.session import engine_session
     from engine.settings import load_settings
     from sandbox.server import start_sandbox
@@ -311,6 +314,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 seconds = summary["cycle_seconds"]
                 with psycopg.connect(url) as conn:
                     check = compare(conn, sandbox.base_url, spiders)
+                identity = grade_against_sandbox(url, sandbox.base_url)
                 if args.recrawl_hours > 0:
                     recrawl = _recrawl(session.engine, url, sandbox.base_url, spiders,
                                        summary, args.recrawl_hours)
@@ -335,7 +339,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "vs_direct_ingest": round(committed / seconds / baseline, 3) if seconds else 0,
             "cpu_s": cpu, "cpu_us_per_listing": round(
                 sum(cpu.values()) / committed * 1e6) if committed else None,
-            "recrawl": recrawl, "workload": workload,
+            "recrawl": recrawl, "identity": identity, "workload": workload,
         }
     emit(out)
     return out

@@ -11,14 +11,31 @@ from sandbox.market import BIT, RESALE_MARKETS, ListingModel
 from sandbox.seatgeek.objects import sg_listings
 from sandbox.stubhub.objects import sh_listings
 from sandbox.ticketmaster.objects import offers_obj, tm_picks
-from sandbox.world import World, WorldEvent
+from sandbox.world import (
+    World,
+    WorldEvent,
+    eb_venue_id,
+    sg_venue_id,
+    sh_venue_id,
+    tm_venue_id,
+)
 
 
 def event_summary(e: WorldEvent) -> dict[str, Any]:
     return {"world_event_id": e.world_id, "name": e.name, "category": e.category,
             "starts_at": iso_z(e.start), "status": e.status, "venue": e.venue.name,
             "venue_city": e.venue.city, "performers": list(e.performers), "ids": dict(e.ids),
+            "venue_key": e.venue.key, "venue_ids": venue_ids(e),
+            "identity_cases": list(e.cases), "previous_starts_at":
+            iso_z(e.previous_start) if e.previous_start is not None else None,
             "popularity": round(e.popularity, 4)}
+
+
+def venue_ids(e: WorldEvent) -> dict[str, str]:
+    """The event's venue under each marketplace's venue ids (venue identity's truth)."""
+    ids = {"ticketmaster": tm_venue_id(e.venue), "seatgeek": str(sg_venue_id(e.venue)),
+           "stubhub": str(sh_venue_id(e.venue)), "eventbrite": eb_venue_id(e.venue)}
+    return {m: ids[m] for m in e.ids}
 
 
 def _shown(e: WorldEvent, m: str, live) -> list[dict[str, Any]]:

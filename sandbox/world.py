@@ -12,6 +12,7 @@ import string
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from sandbox import identity_cases
 from sandbox.hashing import key, unit
 from sandbox.venues import SeatMap, Venue, build_venues
 
@@ -85,6 +86,13 @@ class WorldEvent:
     marketplaces: tuple[str, ...]
     ids: dict[str, str]  # marketplace -> that marketplace's event id (as a string)
     uid: int  # 64-bit hash key of this event
+    #: identity hard cases (``sandbox.identity_cases``): marketplace -> its own title;
+    #: quirks such as "seatgeek:local-as-utc", "seatgeek:tba", "stubhub:stale-date",
+    #: "stubhub:wrong-ref=<ticketmaster id>"; the date before a rescheduling; case labels
+    titles: dict[str, str] = dataclasses.field(default_factory=dict)
+    quirks: frozenset[str] = frozenset()
+    previous_start: int | None = None
+    cases: tuple[str, ...] = ()
 
     @property
     def start_dt(self) -> datetime:
@@ -135,7 +143,7 @@ class World:
     # -- construction ------------------------------------------------------------------
     def _build(self, n: int) -> list[WorldEvent]:
         n_blazers = min(41, max(1, round(n * 0.4))) if n > 1 else 1
-        drafts: list[tuple[str, str, str, tuple[str, ...], int, float]] = []
+        drafts: list[identity_cases.Draft] = []
         day0 = (START + timedelta(days=21)).astimezone(PACIFIC)
         for g in range(n_blazers):
             team, _code, star = NBA_OPPONENTS[g % len(NBA_OPPONENTS)]
@@ -172,8 +180,10 @@ class World:
             minute = 30 if unit(self.seed, "min", j) < 0.5 else 0
             pop = unit(self.seed, "pop-o", j) ** 0.8
             drafts.append((name, kind, f"{venue}:{smap}", perf, _local(day, hour, minute), pop))
+        drafts, labels = identity_cases.schedule(self.seed, drafts)
         drafts.sort(key=lambda d: (d[4], d[0]))
-        return [self._event(i, *d) for i, d in enumerate(drafts)]
+        events = [self._event(i, *d) for i, d in enumerate(drafts)]
+        return identity_cases.present(self.seed, events, labels, self.start)
 
     def _event(self, i: int, name: str, category: str, where: str,
                performers: tuple[str, ...], start: int, pop: float) -> WorldEvent:
@@ -205,6 +215,18 @@ class World:
 
     def events_on(self, marketplace: str) -> list[WorldEvent]:
         return [e for e in self.events if marketplace in e.ids]
+
+
+def title_on(e: WorldEvent, marketplace: str) -> str:
+    """The event's title as ``marketplace`` shows it."""
+    return e.titles.get(marketplace, e.name)
+
+
+def start_on(e: WorldEvent, marketplace: str) -> int:
+    """The start ``marketplace`` shows (a stale one keeps the date before a rescheduling)."""
+    if f"{marketplace}:stale-date" in e.quirks and e.previous_start is not None:
+        return e.previous_start
+    return e.start
 
 
 def tm_venue_id(venue: Venue) -> str:

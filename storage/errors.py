@@ -30,6 +30,14 @@ class NotFound(StorageError):
     """The row asked for does not exist (or is not the caller's)."""
 
 
+class Moved(NotFound):
+    """The row lives under another id now (an event merged into another): ``new_id``."""
+
+    @property
+    def new_id(self) -> int:
+        return int(self.details["new_id"])  # type: ignore[call-overload]
+
+
 class Conflict(StorageError):
     """The write contradicts what is stored (a duplicate, a stale version)."""
 

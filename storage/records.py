@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -102,6 +102,8 @@ class EventRecord:
     #: ids of the same event on other marketplaces, when the marketplace says so
     cross_refs: tuple[tuple[str, str], ...] = ()
     observed_at: datetime | None = None
+    #: the local date when the marketplace gives a date but the time is to be announced
+    start_date: date | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

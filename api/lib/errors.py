@@ -66,6 +66,12 @@ class NotFound(ApiError):
     status_code, slug, title = 404, "not-found", "Not found"
 
 
+class Moved(ApiError):
+    """A merged event: 308 to the survivor, same method and query (``Location``)."""
+
+    status_code, slug, title = 308, "moved", "Moved permanently"
+
+
 class Conflict(ApiError):
     status_code, slug, title = 409, "conflict", "Conflict"
 
@@ -232,7 +238,7 @@ def _storage_error_map() -> dict[type[Exception], type[ApiError]]:
     if not _STORAGE_ERRORS:
         from storage import errors as se
 
-        _STORAGE_ERRORS.update({se.NotFound: NotFound, se.Conflict: Conflict,
+        _STORAGE_ERRORS.update({se.Moved: Moved, se.NotFound: NotFound, se.Conflict: Conflict,
                                 se.LimitReached: PlanLimit, se.InvalidValue: InvalidInput})
     return _STORAGE_ERRORS
 
@@ -243,14 +249,36 @@ def from_storage(exc: Exception) -> ApiError:
 
     assert isinstance(exc, StorageError)
     cls = next(api for se, api in _storage_error_map().items() if isinstance(exc, se))
-    extra = dict(exc.details)
+    extra = {k: v for k, v in exc.details.items() if k != "new_id"}
     if cls is InvalidInput and "field" in extra:
         extra = {"errors": [FieldError(field=str(extra.pop("field")), message=exc.message)]}
     return cls(exc.message, **extra)
 
 
+def moved_location(request: Request[Any, Any, Any], exc: Exception) -> str | None:
+    """Where a request for a merged event goes: its path with the old id replaced by the
+    survivor's (the first path segment that is the old id), the query kept."""
+    from storage.errors import Moved as StorageMoved
+
+    if not isinstance(exc, StorageMoved):
+        return None
+    parts = request.url.path.split("/")
+    old = next((p for p in parts if p.isdigit() and p != str(exc.new_id)), None)
+    if old is None:
+        return None
+    path = "/".join(str(exc.new_id) if p == old else p for p in parts)
+    query = request.url.query
+    return f"{path}?{query}" if query else path
+
+
 def _handle_storage(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
-    return _handle_api_error(request, from_storage(exc))
+    error = from_storage(exc)
+    location = moved_location(request, exc)
+    if location is not None:
+        error.headers["Location"] = location
+    elif isinstance(error, Moved):  # no id in the path to replace: a plain 404
+        error = NotFound(error.detail)
+    return _handle_api_error(request, error)
 
 
 def exception_handlers() -> ExceptionHandlersMap:

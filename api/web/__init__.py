@@ -15,7 +15,7 @@ from litestar import Request, Router
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.response import Redirect, Template
 
-from api.lib.errors import ApiError, from_storage
+from api.lib.errors import ApiError, from_storage, moved_location
 from api.web.common import LoginRequired, admin_of, login_url, page
 from api.web.pages_account import AccountPages
 from api.web.pages_alerts import AlertPages
@@ -34,6 +34,9 @@ def _error_page(request: Request[Any, Any, Any], exc: Exception) -> Template | R
     if isinstance(exc, LoginRequired):
         return Redirect(login_url(request), status_code=303)
     if isinstance(exc, StorageError):
+        location = moved_location(request, exc)
+        if location is not None:  # a merged event's old page: to the survivor's
+            return Redirect(location, status_code=308)
         exc = from_storage(exc)
     if isinstance(exc, ApiError):
         status, title, detail = exc.status_code, exc.title, exc.detail

@@ -7,7 +7,7 @@ with ``lowest_sg_base_price`` before fees). Listings (``/2/events/{id}/listings`
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from crawler import normalize
@@ -71,6 +71,17 @@ def _page(meta: Any) -> PageInfo | None:
                     has_more=pages is not None and number < pages)
 
 
+def _tba_date(item: dict) -> date | None:
+    """The local date of an event whose time is to be announced (None: the date is too)."""
+    local = item.get("datetime_local")
+    if item.get("date_tbd") or item.get("datetime_tbd") or not isinstance(local, str):
+        return None
+    try:
+        return date.fromisoformat(local[:10])
+    except ValueError:
+        return None
+
+
 def _event(item: Any, observed_at: datetime, source: str | None
            ) -> tuple[EventRecord | None, list[PriceStats], Reject | None]:
     if not isinstance(item, dict) or item.get("id") is None or not text(
@@ -96,6 +107,7 @@ def _event(item: Any, observed_at: datetime, source: str | None
         status=_STATUS.get(str(item.get("status") or "normal").lower(), "onsale"),
         timezone=text(venue.get("timezone")),
         observed_at=observed_at,
+        start_date=_tba_date(item) if tbd else None,
     )
     stats = item.get("stats") if isinstance(item.get("stats"), dict) else None
     if not stats:

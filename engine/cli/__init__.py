@@ -23,7 +23,7 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from engine.cli import alerts, config, crawl, db, deals, run, sandbox, serve
+    from engine.cli import alerts, config, crawl, db, deals, events, run, sandbox, serve
 
     app.add_typer(db.app, name="db")
     app.add_typer(sandbox.app, name="sandbox")
@@ -32,6 +32,7 @@ def _register() -> None:
     app.add_typer(serve.app)  # ``ripcity serve``
     app.add_typer(alerts.app, name="alerts")
     app.add_typer(deals.app, name="deals")
+    app.add_typer(events.app, name="events")
     app.add_typer(config.app, name="config")
 
 

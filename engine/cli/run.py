@@ -32,7 +32,14 @@ def print_summary(summary: dict[str, Any]) -> None:
                 "quarantined", "scoring_pending", "matching_pending", "post_commit_failed",
                 "errors", "failed", "requeued"):
         table.add_row(key.removeprefix("total_"), str(summary.get(key, 0)))
+    for kind, graded in (summary.get("identity") or {}).items():
+        table.add_row(f"{kind[:-1]} identity", f"precision {graded['precision']:.4f}  recall "
+                      f"{graded['recall']:.4f}  ({graded['records']} ids, {graded['pairs']} "
+                      "true pairs, against the sandbox's truth)")
     Console().print(table)
+    for kind, graded in (summary.get("identity") or {}).items():
+        for miss in graded.get("misses") or []:
+            typer.secho(f"{kind[:-1]} identity miss: {miss}", err=True, fg=typer.colors.YELLOW)
     for err in summary.get("last_errors") or []:
         typer.secho(f"error: {err}", err=True, fg=typer.colors.YELLOW)
 
@@ -94,6 +101,11 @@ def run(
             typer.echo(f"crawling {source} with {len(session.engine.workers)} crawl workers")
             if once:
                 summary = _one_cycle(session, stop.event, timeout)
+                if summary is not None and session.sandbox is not None:
+                    from engine.identity.quality import grade_against_sandbox
+
+                    summary["identity"] = grade_against_sandbox(session.database_url,
+                                                                session.sandbox.base_url)
                 if summary is not None:
                     print_summary(summary)
                     if summary.get("failed"):

@@ -8,13 +8,14 @@ what a buyer pays per ticket (all-in); ``listingPrice`` is the seller's.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sandbox.common import dollars, iso_z, section_texts, splits
 from sandbox.market import DELIVERIES, MALFORMED_KINDS, Live, listing_id
-from sandbox.world import WorldEvent, sh_venue_id, slug
+from sandbox.world import PACIFIC, WorldEvent, sh_venue_id, slug, start_on, title_on
 
 if TYPE_CHECKING:
     from sandbox.common import Request
@@ -34,20 +35,24 @@ def catalog_event(req: Request, e: WorldEvent) -> dict:
     eid = int(e.ids[M])
     v = e.venue
     cat_id, cat_name = _CATEGORY[e.category]
-    local = e.start_local
+    start = start_on(e, M)
+    local = datetime.fromtimestamp(start, PACIFIC)
+    name = title_on(e, M)
     perf = [{"id": 2000 + sum(map(ord, p)) % 7000, "name": p,
              "webURI": f"{slug(p)}-tickets/performer/{2000 + sum(map(ord, p)) % 7000}/",
              "locale": "en_US"} for p in e.performers]
     mappings = [{"namespace": "zv", "id": str(373_000_000 + e.index)}]
     if "ticketmaster" in e.ids:
-        mappings.append({"namespace": "ticketmaster", "id": e.ids["ticketmaster"]})
+        wrong = [q.split("=", 1)[1] for q in e.quirks if q.startswith("stubhub:wrong-ref=")]
+        mappings.append({"namespace": "ticketmaster",
+                         "id": wrong[0] if wrong else e.ids["ticketmaster"]})
     web = f"{slug(e.name)}-tickets-{local:%m-%d-%Y}/event/{eid}/"
     title = f"{e.name} [{local:%m/%d/%Y}] Tickets on StubHub!"
     return {
-        "id": eid, "name": f"{e.name} Tickets",
+        "id": eid, "name": f"{name} Tickets",
         "status": {"cancelled": "cancelled", "postponed": "postponed"}.get(e.status, "active"),
         "expiredInd": req.t > e.start, "locale": "en_US", "currencyCode": "USD",
-        "eventDateUTC": iso_z(e.start), "eventDateLocal": local.isoformat(timespec="seconds"),
+        "eventDateUTC": iso_z(start), "eventDateLocal": local.isoformat(timespec="seconds"),
         "timezone": "US/Pacific", "bobId": "1", "eventUrl": f"{slug(e.name)}-{eid}",
         "webURI": web, "allowedViewingDomains": ["stubhub.com"],
         "categories": [{"id": cat_id, "name": cat_name,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg.rows import class_row
 
-from storage.errors import NotFound
+from storage.errors import Moved, NotFound
 from storage.events import _sql
 
 if TYPE_CHECKING:
@@ -99,7 +99,14 @@ class CardExtras:
     then_cents: int | None = None
 
 
-def _no_event(event_id: int) -> NotFound:
+async def _no_event(conn: psycopg.AsyncConnection[Any], event_id: int) -> NotFound:
+    """Not found, or ``Moved`` when the event was merged into another (its id redirects)."""
+    from storage.events.merge import resolve_event_id_async
+
+    target = await resolve_event_id_async(conn, event_id)
+    if target is not None:
+        return Moved(f"Event {event_id} was merged into event {target} (the same event on "
+                     f"another marketplace); use event {target}.", new_id=target)
     return NotFound(f"There is no event {event_id}; find event ids with "
                     "GET /api/v1/events?q=<performer, team, venue or city>.")
 
@@ -120,7 +127,7 @@ async def get_event(conn: psycopg.AsyncConnection[Any], event_id: int) -> EventD
         await cur.execute(_sql.EVENT, (event_id,))
         event = await cur.fetchone()
     if event is None:
-        raise _no_event(event_id)
+        raise await _no_event(conn, event_id)
     async with conn.cursor(row_factory=class_row(SourceLink)) as cur:
         await cur.execute(_sql.LINKS, (event_id,))
         event.links = await cur.fetchall()
@@ -136,7 +143,7 @@ async def require_event(conn: psycopg.AsyncConnection[Any], event_id: int) -> No
     """Raise ``NotFound`` unless the event exists."""
     cur = await conn.execute(_sql.EXISTS, (event_id,))
     if await cur.fetchone() is None:
-        raise _no_event(event_id)
+        raise await _no_event(conn, event_id)
 
 
 async def card_extras(conn: psycopg.AsyncConnection[Any], event_ids: list[int]

@@ -40,12 +40,16 @@ CROSS JOIN LATERAL (SELECT {", ".join(f'x.{c}' for c in _QCOLS.split(", "))}) s
 ON CONFLICT DO NOTHING
 """
 
-# Our event id for each (marketplace, source event id) of a batch.
+# Our event id for each (marketplace, source event id) of a batch. FOR SHARE holds the
+# mapping until the batch commits: a merge or split that moves a source (an UPDATE of its
+# event_id) waits for the batch, and a batch that starts after it reads the moved id, so no
+# listing is ever written under an id that a merge just retired.
 EVENTS = """
 SELECT es.marketplace, es.source_event_id, es.event_id
 FROM event_sources es
 JOIN unnest(%b::text[], %b::text[]) AS k (marketplace, source_event_id)
   ON es.marketplace = k.marketplace AND es.source_event_id = k.source_event_id
+FOR SHARE OF es
 """
 
 # What classification needs of a listing's current state. Read for the batch's events (one
