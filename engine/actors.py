@@ -4,8 +4,9 @@ Crawl workers restart forever but do not retry calls themselves: the coordinator
 a dead worker's shard (same observation stamp, so nothing duplicates). Ingest writers and
 scorers restart and Ray retries their calls on the restarted actor (writes are idempotent).
 Resource hints default to 0 CPUs so a 2-core laptop fits every actor; on a cluster whose
-nodes advertise ``crawl`` / ``ingest`` / ``score`` (``ray_cluster.yaml``) each actor asks
-for one unit, which spreads them over the node types made for them.
+nodes advertise ``crawl`` / ``ingest`` / ``score`` / ``head`` (``ray_cluster.yaml``) each
+actor asks for one unit, which spreads them over the node types made for them (the
+coordinator on the head, beside the driver, the API and the refresh listener).
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ def make_worker(worker_id: str, scrapy_settings: dict[str, Any], writers: list[s
 
 
 def make_coordinator(frontier: Any, workers: list[Any], **kwargs: Any) -> Any:
+    """The coordinator, on the head node where the cluster has one (``head`` resource)."""
     cls = ray.remote(CrawlCoordinator).options(max_restarts=0, num_cpus=0,
-                                               max_concurrency=1000)
+                                               max_concurrency=1000,
+                                               resources=_resources("head"))
     return cls.remote(frontier, workers, **kwargs)

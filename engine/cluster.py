@@ -7,7 +7,8 @@ to loopback (127.0.0.1) so nothing on the network reaches it, token authenticati
 address unless ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` makes it loopback; we set that for a
 local start (``ray.init(_node_ip_address="127.0.0.1")`` is turned back into the outward
 address by Ray). With an address (``--ray-address`` / ``RIPCITY_RAY_ADDRESS``) it joins that
-cluster instead, after checking that something answers there. Shutdown is
+cluster instead, after checking that something answers there; a loopback address (a cluster
+on this machine, e.g. ``bench.cluster``) binds this driver to loopback too. Shutdown is
 ``ray.shutdown()`` only: never ``ray stop``, which kills every Ray process on the machine.
 
 ``ray.init`` installs a SIGTERM handler of its own (``sys.exit``); the caller's is put back
@@ -42,8 +43,10 @@ def init_ray(address: str | None = None, num_cpus: int | None = None,
 
     if ray.is_initialized():
         return False
-    if address:  # cluster nodes have the project installed (ray_cluster.yaml setup)
+    if address:  # cluster nodes have the project installed (ray_cluster.yaml image)
         _check_answers(address)
+        if _is_loopback(address):  # a cluster on this machine (bench.cluster) binds loopback
+            _bind_loopback()
         return _starting(lambda: ray.init(address=address, logging_level=logging.WARNING,
                                           log_to_driver=True),
                          f"cannot join the Ray cluster at {address}",
@@ -73,6 +76,11 @@ def _bind_loopback() -> None:
     from ray._private import ray_constants
 
     ray_constants.ENABLE_RAY_CLUSTER = False
+
+
+def _is_loopback(address: str) -> bool:
+    host = address.split("://", 1)[-1].rpartition(":")[0].strip("[]")
+    return host in ("127.0.0.1", "localhost", "::1")
 
 
 def _check_answers(address: str) -> None:
