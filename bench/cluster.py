@@ -8,8 +8,9 @@ The head and every worker node are separate ``ray start --block`` processes, eac
 process group and its own temp dir, each advertising the resources of its node type read
 from ``ray_cluster.yaml`` (so the tests and the launcher cannot drift apart). Everything
 binds 127.0.0.1 and token authentication is off (``RAY_AUTH_MODE=disabled``). A node is
-stopped by signalling its process group: never ``ray stop``, which would kill every Ray on
-the machine (other people's too).
+stopped by signalling its process group and every process under its ``ray start`` (Ray puts
+some workers in groups of their own): never ``ray stop``, which would kill every Ray on the
+machine (other people's too).
 
 Ray refuses to let a node join a cluster over loopback (it rewrites ``127.0.0.1`` into the
 machine's outward address, where a loopback head does not listen); worker nodes are started
@@ -34,6 +35,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import psutil
 import yaml
 
 from bench.harness import free_port
@@ -81,9 +83,23 @@ class RayNode:
     def alive(self) -> bool:
         return self.process.poll() is None
 
+    def processes(self) -> list[psutil.Process]:
+        """``ray start`` and every process under it (raylet, agents, workers, actors: Ray
+        starts some of them in process groups of their own)."""
+        try:
+            root = psutil.Process(self.process.pid)
+            return [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
     def signal(self, sig: int) -> None:
+        """``sig`` to the node's process group and to every process under it."""
+        procs = self.processes()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, sig)
+        for proc in procs:
+            with contextlib.suppress(psutil.Error):
+                proc.send_signal(sig)
 
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM the node's process group, then SIGKILL what is left after ``timeout``."""
