@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import shutil
 import signal
@@ -39,8 +38,6 @@ import psutil
 import yaml
 
 from bench.harness import free_port
-
-logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
 CLUSTER_YAML = ROOT / "ray_cluster.yaml"
