@@ -44,6 +44,18 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/ruff format --check crawler engine api storage bench tests || true
 
+# the scale-out benchmarks, measured again: Debian's wrk is the API's load generator
+# (scripts/install.sh bench); their JSON lands in bench/results/, from which
+# `python -m bench.capacity` computes README's sizing (paste its output there)
+bench: setup
+	@scripts/install.sh bench
+	@mkdir -p bench/results
+	set -o pipefail; $(BIN)/python -m bench.api --processes 2 | tail -1 > bench/results/api.json
+	set -o pipefail; $(BIN)/python -m bench.pipeline --listings 200000 --nodes 2 \
+	  | tail -1 > bench/results/pipeline.json
+	set -o pipefail; $(BIN)/python -m bench.alerts | tail -1 > bench/results/alerts.json
+	$(BIN)/python -m bench.capacity
+
 fmt: $(STAMP)
 	$(BIN)/ruff check --fix .
 

@@ -160,10 +160,12 @@ class LocalRayCluster:
         self.port = free_port()
         self._start_node(self.head_type, 0, head=True)
         self.wait_for(1)
+        started = 1
         for node_type, count in self.workers.items():
-            for i in range(count):
+            for i in range(count):  # one at a time: a loaded machine starts each in time
                 self._start_node(node_type, i, head=False)
-        self.wait_for(1 + sum(self.workers.values()))
+                started += 1
+                self.wait_for(started)
 
     def _start_node(self, node_type: str, index: int, *, head: bool) -> RayNode:
         assert self._root is not None

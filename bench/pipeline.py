@@ -357,13 +357,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     one = _measure(args, spiders, events)
     shape = cluster_shape(args.nodes, args.writers, args.workers)
     # each node advertises the CPUs of this machine, not the cloud type's (bookkeeping only)
-    with LocalRayCluster(shape, cpus=float(os.cpu_count() or 2)) as cluster:
-        many = _measure(args, spiders, events, ray_address=cluster.address)
+    try:
+        with LocalRayCluster(shape, cpus=float(os.cpu_count() or 2)) as cluster:
+            many = _measure(args, spiders, events, ray_address=cluster.address)
+    except Exception as err:  # the one-node figures stand; say why there is no ratio
+        many = {"error": f"{type(err).__name__}: {' '.join(str(err).split())[-400:]}",
+                "listings_per_s": 0, "recrawl": None}
     rate = one["listings_per_s"] or 0
     out = {
         "nodes": args.nodes, "one_node": one, "cluster": many,
         "cluster_nodes": {"ripcity.head": 1, **shape},
-        "listings_per_s_ratio": round(many["listings_per_s"] / rate, 3) if rate else None,
+        "listings_per_s_ratio": round(many["listings_per_s"] / rate, 3)
+        if rate and "error" not in many else None,
         "recrawl_ratio": round(many["recrawl"]["listings_per_s"]
                                / one["recrawl"]["listings_per_s"], 3)
         if one.get("recrawl") and many.get("recrawl") and one["recrawl"]["listings_per_s"]
