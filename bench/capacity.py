@@ -217,7 +217,10 @@ def report(loads: list[Load], costs: dict[str, Any]) -> str:
             f"uncached request, PostgreSQL {costs['db_uncached_ms']} ms per uncached request"
             + (f"; {costs['alerts_per_dispatcher_s']:,} alerts/s per dispatcher"
                if costs.get("alerts_per_dispatcher_s") else "") + ".",
-            "Sources: " + "; ".join(costs["sources"].values()) + ".",
+            "Sources: " + "; ".join(costs["sources"].values())
+            + (f"; the same pipeline on a multi-node cluster (bench.cluster, same machine) ran "
+               f"at {costs['cluster_vs_one_node']}x the one-node rate"
+               if costs.get("cluster_vs_one_node") else "") + ".",
             "Assumed (not measured here): " + ", ".join(
                 f"{k.replace('_', ' ')} {v:,}" for k, v in ASSUMED.items()) + ".",
             f"Saturates first: **{first}**, at {base[first]:.1f}x the {loads[0].name} load "
