@@ -10,21 +10,17 @@ ASSETS_STAMP := api/assets/node_modules/.installed-stamp
 
 .PHONY: setup run test test-fast lint fmt system-deps bench clean
 
-$(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip setuptools wheel
-	$(BIN)/pip install -q -e '.[dev]' --config-settings editable_mode=compat
+# scripts/install.sh is the one install, shared with the cluster nodes' image (Dockerfile)
+$(STAMP): pyproject.toml scripts/install.sh
+	PYTHON=$(PYTHON) scripts/install.sh python $(VENV) dev --editable
 	@touch $(STAMP)
 
 # Debian's chromium (Playwright drives it; Playwright's own browser download cannot work
-# offline) and the pinned node packages of the TimescaleDB tests. Skipped with a message
-# where they cannot be installed (no root, no npm): the tests that need them then skip.
+# offline; scripts/install.sh, as the image does) and the pinned node packages of the
+# TimescaleDB tests. Skipped with a message where they cannot be installed (no root, no
+# npm): the tests that need them then skip.
 system-deps:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing Debian's chromium (Playwright drives it)"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "note: chromium missing and cannot be installed here; browser tests will skip"; fi; }
+	@scripts/install.sh system
 	@if [ -f tests/package-lock.json ] && [ ! -f $(NODE_STAMP) ]; then \
 	  if command -v npm >/dev/null 2>&1; then \
 	    (cd tests && npm ci --no-audit --no-fund --loglevel=error) && touch $(NODE_STAMP); \
@@ -54,6 +50,18 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/ruff format --check crawler engine api storage bench tests || true
+
+# the scale-out benchmarks, measured again: Debian's wrk is the API's load generator
+# (scripts/install.sh bench); their JSON lands in bench/results/, from which
+# `python -m bench.capacity` computes README's sizing (paste its output there)
+bench: setup
+	@scripts/install.sh bench
+	@mkdir -p bench/results
+	set -o pipefail; $(BIN)/python -m bench.api --processes 2 | tail -1 > bench/results/api.json
+	set -o pipefail; $(BIN)/python -m bench.pipeline --listings 200000 --nodes 2 \
+	  | tail -1 > bench/results/pipeline.json
+	set -o pipefail; $(BIN)/python -m bench.alerts | tail -1 > bench/results/alerts.json
+	$(BIN)/python -m bench.capacity
 
 fmt: $(STAMP)
 	$(BIN)/ruff check --fix .

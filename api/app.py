@@ -51,6 +51,7 @@ from api.lib.metrics import Metrics
 from api.lib.openapi import add_problem_responses
 from api.lib.principals import Principal, PrincipalResolver
 from api.lib.ratelimit import rate_limit_middleware
+from api.lib.replicas import ReadRouter, Reads, provide_reads, read_your_writes_middleware
 from api.lib.runtime import Runtime
 from api.lib.throttle import Throttle
 from api.listings.controller import ListingController
@@ -142,6 +143,10 @@ def create_app(settings: AppSettings | None = None, *, db_url: str | None = None
         runtime.cache = ResponseCache(runtime.backend, metrics)
         runtime.principals = PrincipalResolver(runtime._pool)
         runtime.throttle = Throttle(settings.redis_url, redis_prefix)
+        runtime.reads = ReadRouter(runtime._pool, settings.read_urls,
+                                   max_lag_s=settings.replica_max_lag_s,
+                                   size=settings.db_pool_size)
+        await runtime.reads.start()
         ready = asyncio.Event()
         app.state.invalidation_ready = ready
         listener = asyncio.create_task(listen_for_ingest(url, runtime._pool, runtime.cache,
@@ -160,6 +165,7 @@ def create_app(settings: AppSettings | None = None, *, db_url: str | None = None
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await listener
+            await runtime.reads.close()
             await runtime.backend.close()
             await runtime._pool.close()
 
@@ -174,10 +180,12 @@ def create_app(settings: AppSettings | None = None, *, db_url: str | None = None
             "principal": Provide(provide_principal),
             "user": Provide(provide_user),
             "runtime": Provide(lambda: runtime, use_cache=True, sync_to_thread=False),
+            "reads": Provide(provide_reads),
         },
-        middleware=[metrics.middleware, rate_limit_middleware(runtime)],
+        middleware=[metrics.middleware, rate_limit_middleware(runtime),
+                    read_your_writes_middleware(runtime)],
         exception_handlers=exception_handlers(),
-        signature_namespace={"Principal": Principal, "Runtime": Runtime},
+        signature_namespace={"Principal": Principal, "Runtime": Runtime, "Reads": Reads},
         openapi_config=_openapi(),
         compression_config=CompressionConfig(backend="gzip", minimum_size=2048,
                                              gzip_compress_level=5),

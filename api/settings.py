@@ -46,10 +46,41 @@ class ApiSettings(SettingsGroup):
         "this long is shown as failing (blocked or down)",
     )
 
+    database_read_urls: str = Field(
+        "", validation_alias="RIPCITY_DATABASE_READ_URLS",
+        description="comma-separated URLs of streaming replicas for the API's reads "
+        "(a healthy one under the lag bound serves; writes stay on the primary); unset = "
+        "the primary serves every read",
+    )
+    replica_max_lag_s: float = Field(
+        5.0, gt=0, le=3600, validation_alias="RIPCITY_REPLICA_MAX_LAG_S",
+        description="a replica lagging more seconds than this is skipped",
+    )
+    read_your_writes_s: float = Field(
+        10.0, ge=0, le=3600, validation_alias="RIPCITY_READ_YOUR_WRITES_S",
+        description="seconds a caller's reads go to the primary after they wrote",
+    )
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, v: str | None) -> str | None:
         return require_scheme(v, ("redis://", "rediss://", "unix://"))
+
+    @field_validator("database_read_urls")
+    @classmethod
+    def _read_urls(cls, v: str) -> str:
+        for url in _split(v):
+            require_scheme(url, ("postgresql://", "postgres://"))
+        return v
+
+    @property
+    def read_urls(self) -> list[str]:
+        """``RIPCITY_DATABASE_READ_URLS`` as a list."""
+        return _split(self.database_read_urls)
+
+
+def _split(urls: str) -> list[str]:
+    return [u.strip() for u in urls.split(",") if u.strip()]
 
 
 class BillingSettings(SettingsGroup):

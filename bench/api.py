@@ -12,12 +12,20 @@ bare Litestar hello endpoint served the same way (``baseline_rps``; ``ratio`` = 
 endpoint's rps / baseline rps). "Uncached" endpoints vary a query value per request, so
 every request misses the response cache and runs its SQL.
 
+The ratios are refused (``ratio``: null, ``ratios_refused`` says why) when the load
+generator cannot outrun the server: without wrk, or when the bare baseline server was less
+than 80 % busy (CPU per process) under its load. ``--processes N`` measures every endpoint on
+1 API process and on N (uvicorn workers, as ``ripcity serve --workers N`` runs them) in the
+same run, each sharing a private Redis (``redis-server`` on a free port: limits and cache as
+in production), and prints ``scaling`` = N-process rps / 1-process rps per endpoint.
+
 Uses a scratch database (``bench.harness.scratch_database``: RIPCITY_DATABASE_URL's server,
 else 127.0.0.1:5432, else the embedded one), dropped afterwards unless ``--keep-db``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -27,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -161,6 +170,31 @@ def fill(url: str, n_events: int, per_event: int, seed: int = 7) -> dict[str, in
 
 # --- the servers ----------------------------------------------------------------------
 
+@contextlib.contextmanager
+def private_redis() -> Iterator[str]:
+    """A Redis of this run's own (``redis-server`` on a free loopback port, no persistence):
+    nobody else's keys, nothing left behind. Raises when redis-server is not installed."""
+    if not shutil.which("redis-server"):
+        raise RuntimeError("redis-server is not installed (Debian: apt-get install "
+                           "redis-server)")
+    port, workdir = free_port(), tempfile.mkdtemp(prefix="ripcity-redis-")
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                             "--save", "", "--appendonly", "no", "--dir", workdir],
+                            stdout=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 20
+        while subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True
+                             ).stdout.strip() != b"PONG":
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.1)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def hello_app() -> Any:
     """The baseline: a bare Litestar app with one JSON endpoint."""
     from litestar import Litestar, get
@@ -283,6 +317,43 @@ def _load(base: str, paths: list[str], connections: int, duration: int) -> dict[
     return json.loads(out)
 
 
+#: the baseline server must be this busy (CPU of one core per process) for the load
+#: generator to count as outrunning it; below, ratios would measure the generator
+SATURATED = 0.8
+
+
+def _tree_cpu(proc: subprocess.Popen[bytes]) -> float:
+    """CPU seconds of ``proc`` and every process under it so far."""
+    import psutil
+
+    total = 0.0
+    try:
+        root = psutil.Process(proc.pid)
+        for p in [root, *root.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                t = p.cpu_times()
+                total += t.user + t.system
+    except psutil.NoSuchProcess:
+        pass
+    return total
+
+
+def _db_cpu(database: str) -> float:
+    """CPU seconds so far of the PostgreSQL backends connected to ``database``."""
+    import psutil
+
+    total = 0.0
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        try:
+            if (proc.info["name"] or "").startswith("postgres") and \
+                    f" {database} " in " ".join(proc.info["cmdline"] or []):
+                t = proc.cpu_times()
+                total += t.user + t.system
+        except psutil.Error:
+            continue
+    return total
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = arguments("bench.api", __doc__)
     ap.add_argument("--events", type=int, default=240)
@@ -290,23 +361,70 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--duration", type=int, default=8, help="seconds per endpoint")
     ap.add_argument("--workers", type=int, default=1, help="API processes")
+    ap.add_argument("--processes", type=int, default=1,
+                    help="N > 1: measure 1 API process and N (uvicorn workers, one private "
+                         "Redis shared by them) in the same run, and their ratio")
     ap.add_argument("--reuse-db", default=None,
                     help="database name filled by an earlier --keep-db run (skips the fill)")
     ap.add_argument("--keep-db", action="store_true", help="do not drop the database")
     args = ap.parse_args(argv)
 
     with scratch_database("ripcity_bench_api", reuse=args.reuse_db, keep=args.keep_db) as url:
-        procs: list[subprocess.Popen[bytes]] = []
         try:
-            emit(_run(args, url, procs))
+            if args.processes > 1:
+                emit(_scaling(args, url))
+            else:
+                procs: list[subprocess.Popen[bytes]] = []
+                try:
+                    emit(_run(args, url, procs))
+                finally:
+                    for p in procs:
+                        _stop(p)
         finally:
-            for p in procs:
-                _stop(p)
             if args.keep_db:
                 print(f"kept database {database_name(url)}", file=sys.stderr)
 
 
-def _run(args: Any, url: str, procs: list[subprocess.Popen[bytes]]) -> dict[str, Any]:
+def _scaling(args: Any, url: str) -> dict[str, Any]:
+    """The same endpoints on 1 API process and on ``--processes`` N, one Redis for each."""
+    runs: dict[int, dict[str, Any]] = {}
+    for n in (1, args.processes):
+        procs: list[subprocess.Popen[bytes]] = []
+        with private_redis() as redis:
+            try:
+                runs[n] = _run(argparse_copy(args, workers=n, reuse_db=args.reuse_db
+                                             or (database_name(url) if runs else None)),
+                               url, procs, redis_url=redis)
+            finally:
+                for p in procs:
+                    _stop(p)
+    one, many = runs[1], runs[args.processes]
+    refused = one.get("ratios_refused") or many.get("ratios_refused")
+    scaling = None if refused else {
+        label: round(many["endpoints"][label]["rps"] / one["endpoints"][label]["rps"], 3)
+        for label in one["endpoints"] if one["endpoints"][label]["rps"]}
+    return {
+        "benchmark": "api-processes", "processes": args.processes,
+        "load_generator": one["load_generator"], "one_process": one,
+        "n_processes": many, "scaling": scaling,
+        "scaling_refused": refused,
+        "workload": {"data": one["data"], "connections": args.connections,
+                     "duration_s_per_endpoint": args.duration,
+                     "servers": "uvicorn with 1 worker, then N workers (the processes "
+                                "`ripcity serve --workers N` runs), sharing one private "
+                                "Redis (limits, cache) and the database",
+                     "cpus": os.cpu_count()},
+    }
+
+
+def argparse_copy(args: Any, **changes: Any) -> Any:
+    import argparse
+
+    return argparse.Namespace(**{**vars(args), **changes})
+
+
+def _run(args: Any, url: str, procs: list[subprocess.Popen[bytes]],
+         redis_url: str | None = None) -> dict[str, Any]:
     """Fill (or reuse) the database, serve both apps into ``procs``, load each endpoint."""
     t0 = time.monotonic()
     if args.reuse_db:
@@ -322,6 +440,8 @@ def _run(args: Any, url: str, procs: list[subprocess.Popen[bytes]]) -> dict[str,
     env = {**os.environ, "RIPCITY_DATABASE_URL": url, "RIPCITY_LOG_LEVEL": "WARNING",
            "PYTHONPATH": os.getcwd()}
     env.pop("RIPCITY_REDIS_URL", None)
+    if redis_url:
+        env["RIPCITY_REDIS_URL"] = redis_url
     hp, ap_ = free_port(), free_port()
     procs.append(_serve("bench.api:hello_app", hp, args.workers, env))
     procs.append(_serve("bench.api:bench_app", ap_, args.workers, env))
@@ -349,19 +469,36 @@ def _run(args: Any, url: str, procs: list[subprocess.Popen[bytes]]) -> dict[str,
         "event_detail_uncached": [f"{v1}/events/{i}?nocache=RND" for i in some],
     }
     results: dict[str, Any] = {}
+    cpu0, wall0 = _tree_cpu(procs[0]), time.monotonic()
     base = _load(hello, ["/hello"], args.connections, args.duration)
-    for label, paths in cached.items():
-        _load(api, paths, args.connections, 2)  # warm the cache
+    busy = (_tree_cpu(procs[0]) - cpu0) / (time.monotonic() - wall0) / args.workers
+    generator = "wrk" if shutil.which("wrk") else "httpx"
+    refused = None
+    if generator != "wrk":
+        refused = ("no wrk: the httpx load generator cannot outrun the server (`make bench` "
+                   "installs Debian's wrk)")
+    elif busy < SATURATED:
+        refused = (f"the load generator kept the baseline server only {busy:.0%} busy per "
+                   f"process (< {SATURATED:.0%}): the ratios would measure the generator")
+    database = database_name(url)
+    for label, paths in [*cached.items(), *uncached.items()]:
+        if label in cached:
+            _load(api, paths, args.connections, 2)  # warm the cache
+        api0, db0 = _tree_cpu(procs[1]), _db_cpu(database)
         results[label] = _load(api, paths, args.connections, args.duration)
-    for label, paths in uncached.items():
-        results[label] = _load(api, paths, args.connections, args.duration)
+        served = results[label]["rps"] * args.duration
+        if served:  # CPU per request: what the capacity script sizes from
+            results[label]["api_cpu_ms"] = round((_tree_cpu(procs[1]) - api0) / served * 1e3, 3)
+            results[label]["db_cpu_ms"] = round((_db_cpu(database) - db0) / served * 1e3, 3)
     for label in cached:
-        results[label]["ratio"] = round(results[label]["rps"] / base["rps"], 3)
+        results[label]["ratio"] = None if refused else round(
+            results[label]["rps"] / base["rps"], 3)
     return {
         "benchmark": "api", "connections": args.connections, "workers": args.workers,
-        "load_generator": "wrk" if shutil.which("wrk") else "httpx",
+        "load_generator": generator, "baseline_server_busy": round(busy, 2),
         "data": data, "baseline_rps": base["rps"], "baseline": base,
-        "ratio": min(results[k]["ratio"] for k in cached), "endpoints": results,
+        "ratio": None if refused else min(results[k]["ratio"] for k in cached),
+        "ratios_refused": refused, "redis": bool(redis_url), "endpoints": results,
     }
 
 

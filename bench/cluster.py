@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import shutil
 import signal
@@ -39,8 +38,6 @@ import psutil
 import yaml
 
 from bench.harness import free_port
-
-logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
 CLUSTER_YAML = ROOT / "ray_cluster.yaml"
@@ -163,10 +160,12 @@ class LocalRayCluster:
         self.port = free_port()
         self._start_node(self.head_type, 0, head=True)
         self.wait_for(1)
+        started = 1
         for node_type, count in self.workers.items():
-            for i in range(count):
+            for i in range(count):  # one at a time: a loaded machine starts each in time
                 self._start_node(node_type, i, head=False)
-        self.wait_for(1 + sum(self.workers.values()))
+                started += 1
+                self.wait_for(started)
 
     def _start_node(self, node_type: str, index: int, *, head: bool) -> RayNode:
         assert self._root is not None

@@ -20,6 +20,10 @@ in the same run on the same server, is one process writing the same number of ro
 ``storage.ingest.write_snapshots`` directly (no crawling, no Ray): ``vs_direct_ingest`` is
 the pipeline's rate over that.
 
+``--nodes N`` runs the same workload twice in one run, on one node (local Ray) and on a real
+Ray cluster started on this machine (``bench.cluster``: a head plus N worker nodes), and
+prints both (``one_node``, ``cluster``) with ``listings_per_s_ratio``.
+
 Uses a scratch database (``bench.harness.scratch_database``: RIPCITY_DATABASE_URL's server,
 else 127.0.0.1:5432, else the embedded one), dropped afterwards. ``compare`` (the database
 against the sandbox's truth) is shared with the engine's end-to-end tests. Exits 1, saying
@@ -248,48 +252,15 @@ def _recrawl(engine: Any, url: str, base_url: str, spiders: tuple[str, ...],
             else None}
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = arguments("bench.pipeline", __doc__)
-    parser.add_argument("--listings", type=int, default=1_000_000)
-    parser.add_argument("--listings-per-event", type=int, default=2500,
-                        help="per event and marketplace in the sandbox")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--writers", type=int, default=2)
-    parser.add_argument("--scorers", type=int, default=1)
-    parser.add_argument("--chunk-rows", type=int, default=20_000)
-    parser.add_argument("--inflight", type=int, default=8)
-    parser.add_argument("--faults", default="none", choices=("none", "light", "heavy"))
-    parser.add_argument("--refreshes", type=int, default=20)
-    parser.add_argument("--num-cpus", type=int, default=None)
-    parser.add_argument("--events-per-shard", type=int, default=8,
-                        help="events one crawl shard covers (its listings are one chunk)")
-    parser.add_argument("--recrawl-hours", type=float, default=1.0,
-                        help="then move the sandbox clock this far and crawl everything "
-                             "again (prices moved, some listings sold); 0 = no re-crawl")
-    args = parser.parse_args(argv)
-
-    os.environ.setdefault("RIPCITY_LOG_LEVEL", "WARNING")
+def _measure(args: Any, spiders: tuple[str, ...], events: int,
+             ray_address: str | None = None) -> dict[str, Any]:
+    """One full measurement (first crawl, re-crawl, refreshes) on a fresh database and
+    sandbox; Ray local, or the cluster at ``ray_address``."""
     from engine.identity.quality import grade_against_sandbox
     from engine.session import engine_session
     from engine.settings import load_settings
     from sandbox.server import start_sandbox
 
-    spiders = ("ticketmaster", "seatgeek", "stubhub")  # the API marketplaces; pages in browser
-    # the sandbox spreads an event's listings over the marketplaces; on these three about
-    # 87 % of them are (measured): size the world so the crawl serves about --listings
-    events = max(1, round(args.listings / (args.listings_per_event * 0.87)))
-    workload = {"events": events, "listings_per_event": args.listings_per_event,
-                "spiders": list(spiders), "workers": args.workers, "writers": args.writers,
-                "scorers": args.scorers, "chunk_rows": args.chunk_rows,
-                "max_inflight_batches": args.inflight, "faults": args.faults,
-                "events_per_shard": args.events_per_shard,
-                "first_crawl": "every listing new: one snapshot + one listings_current "
-                               "row each, all scored",
-                "recrawl": (f"sandbox clock +{args.recrawl_hours:g} h, every event again: "
-                            "only moved prices / new listings write snapshots, sold ones "
-                            "are marked gone, all scored") if args.recrawl_hours else None,
-                "cpus": os.cpu_count()}
-    out: dict[str, Any] = {}
     recrawl: dict[str, Any] | None = None
     with scratch_database("ripcity_bench_pipeline") as url, RssSampler() as rss:
         sandbox = start_sandbox(port=0, seed=7, events=events,
@@ -300,6 +271,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             settings = load_settings()
             t_start = time.perf_counter()
             with engine_session(settings, database_url=url, sandbox=sandbox,
+                                ray_address=ray_address,
                                 num_cpus=args.num_cpus, spiders=spiders,
                                 crawl_workers=args.workers, ingest_writers=args.writers,
                                 scorers=args.scorers, chunk_rows=args.chunk_rows,
@@ -326,7 +298,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         latencies.sort()
         p95 = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))] if latencies \
             else None
-        out = {
+        return {
             "listings": committed, "seconds": seconds,
             "listings_per_s": round(committed / seconds) if seconds else 0,
             "peak_rss_mb": round(rss.peak_mb), "lost": check["lost"],
@@ -339,17 +311,114 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "vs_direct_ingest": round(committed / seconds / baseline, 3) if seconds else 0,
             "cpu_s": cpu, "cpu_us_per_listing": round(
                 sum(cpu.values()) / committed * 1e6) if committed else None,
-            "recrawl": recrawl, "identity": identity, "workload": workload,
+            "recrawl": recrawl, "identity": identity,
         }
+
+
+def cluster_shape(nodes: int, writers: int, workers: int) -> dict[str, int]:
+    """Worker nodes of a ``--nodes N`` cluster beside its head: enough ingest nodes for the
+    writers and the change relay (each asks for one ``ingest`` unit), enough crawl nodes for
+    the crawl workers, the rest crawl and ingest in turn; at least ``nodes`` in all."""
+    import math
+
+    from bench.cluster import node_types
+
+    types = node_types()
+    ingest = math.ceil((writers + 1) / types["ripcity.ingest"]["ingest"])
+    crawl = math.ceil(workers / types["ripcity.crawl"]["crawl"])
+    while crawl + ingest < nodes:
+        if crawl <= ingest:
+            crawl += 1
+        else:
+            ingest += 1
+    return {"ripcity.crawl": crawl, "ripcity.ingest": ingest}
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = arguments("bench.pipeline", __doc__)
+    parser.add_argument("--listings", type=int, default=1_000_000)
+    parser.add_argument("--listings-per-event", type=int, default=2500,
+                        help="per event and marketplace in the sandbox")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--writers", type=int, default=2)
+    parser.add_argument("--scorers", type=int, default=1)
+    parser.add_argument("--chunk-rows", type=int, default=20_000)
+    parser.add_argument("--inflight", type=int, default=8)
+    parser.add_argument("--faults", default="none", choices=("none", "light", "heavy"))
+    parser.add_argument("--refreshes", type=int, default=20)
+    parser.add_argument("--num-cpus", type=int, default=None)
+    parser.add_argument("--events-per-shard", type=int, default=8,
+                        help="events one crawl shard covers (its listings are one chunk)")
+    parser.add_argument("--recrawl-hours", type=float, default=1.0,
+                        help="then move the sandbox clock this far and crawl everything "
+                             "again (prices moved, some listings sold); 0 = no re-crawl")
+    parser.add_argument("--nodes", type=int, default=1,
+                        help="N > 1: the same workload on one node (local Ray), then on a "
+                             "real Ray cluster on this machine (bench.cluster: a head and N "
+                             "worker nodes, crawl and ingest in turn); prints both and the "
+                             "ratio")
+    args = parser.parse_args(argv)
+
+    os.environ.setdefault("RIPCITY_LOG_LEVEL", "WARNING")
+    spiders = ("ticketmaster", "seatgeek", "stubhub")  # the API marketplaces; pages in browser
+    # the sandbox spreads an event's listings over the marketplaces; on these three about
+    # 87 % of them are (measured): size the world so the crawl serves about --listings
+    events = max(1, round(args.listings / (args.listings_per_event * 0.87)))
+    workload = {"events": events, "listings_per_event": args.listings_per_event,
+                "spiders": list(spiders), "workers": args.workers, "writers": args.writers,
+                "scorers": args.scorers, "chunk_rows": args.chunk_rows,
+                "max_inflight_batches": args.inflight, "faults": args.faults,
+                "events_per_shard": args.events_per_shard,
+                "first_crawl": "every listing new: one snapshot + one listings_current "
+                               "row each, all scored",
+                "recrawl": (f"sandbox clock +{args.recrawl_hours:g} h, every event again: "
+                            "only moved prices / new listings write snapshots, sold ones "
+                            "are marked gone, all scored") if args.recrawl_hours else None,
+                "cpus": os.cpu_count()}
+    if args.nodes <= 1:
+        out = {**_measure(args, spiders, events), "workload": workload}
+        emit(out)
+        return out
+    from bench.cluster import LocalRayCluster
+
+    one = _measure(args, spiders, events)
+    shape = cluster_shape(args.nodes, args.writers, args.workers)
+    # each node advertises the CPUs of this machine, not the cloud type's (bookkeeping only)
+    try:
+        with LocalRayCluster(shape, cpus=float(os.cpu_count() or 2)) as cluster:
+            many = _measure(args, spiders, events, ray_address=cluster.address)
+    except Exception as err:  # the one-node figures stand; say why there is no ratio
+        many = {"error": f"{type(err).__name__}: {' '.join(str(err).split())[-400:]}",
+                "listings_per_s": 0, "recrawl": None}
+    rate = one["listings_per_s"] or 0
+    out = {
+        "nodes": args.nodes, "one_node": one, "cluster": many,
+        "cluster_nodes": {"ripcity.head": 1, **shape},
+        "listings_per_s_ratio": round(many["listings_per_s"] / rate, 3)
+        if rate and "error" not in many else None,
+        "recrawl_ratio": round(many["recrawl"]["listings_per_s"]
+                               / one["recrawl"]["listings_per_s"], 3)
+        if one.get("recrawl") and many.get("recrawl") and one["recrawl"]["listings_per_s"]
+        else None,
+        "workload": {**workload, "compare": "one node = local Ray (the laptop set-up); "
+                     f"cluster = head + {sum(shape.values())} worker nodes started with "
+                     "`ray start` "
+                     "on this same machine (the same cores: the ratio is the cost of "
+                     "spreading actors over raylets, not a speed-up)"},
+    }
     emit(out)
     return out
 
 
-def failures(out: dict[str, Any]) -> list[str]:
-    """What went wrong in a run's output: each of ``MUST_BE_ZERO`` that is not, per crawl."""
-    bad = [f"{k}={out.get(k)}" for k in MUST_BE_ZERO if out.get(k)]
+def failures(out: dict[str, Any], where: str = "") -> list[str]:
+    """What went wrong in a run's output: each of ``MUST_BE_ZERO`` that is not, per crawl
+    (and per set-up with ``--nodes``: one node, then the cluster)."""
+    if "one_node" in out:
+        return failures(out["one_node"], "one node: ") + failures(out["cluster"], "cluster: ")
+    bad = [f"{where}error {out['error']}"] if out.get("error") else []
+    bad += [f"{where}{k}={out.get(k)}" for k in MUST_BE_ZERO if out.get(k)]
     recrawl = out.get("recrawl") or {}
-    bad += [f"recrawl {k}={recrawl.get(k)}" for k in MUST_BE_ZERO if recrawl.get(k)]
+    bad += [f"{where}recrawl {k}={recrawl.get(k)}" for k in MUST_BE_ZERO if recrawl.get(k)]
     return bad
 
 

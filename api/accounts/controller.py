@@ -33,7 +33,7 @@ from api.accounts.schemas import (
     User,
 )
 from api.billing.checkout import end_subscriptions
-from api.lib.deps import RuntimeDep, UserDep
+from api.lib.deps import ReadsDep, RuntimeDep, UserDep
 from api.lib.errors import InvalidInput, TooManyRequests, Unauthorized
 from api.lib.ratelimit import CSRF_COOKIE, SESSION_COOKIE
 from storage import accounts
@@ -167,8 +167,8 @@ class AccountController(Controller):
     tags = ["accounts"]
 
     @get("/", summary="The caller's account and plan")
-    async def me(self, user: UserDep, runtime: RuntimeDep) -> User:
-        async with runtime.pool.connection() as conn:
+    async def me(self, user: UserDep, runtime: RuntimeDep, reads: ReadsDep) -> User:
+        async with reads.connection() as conn:
             return _user(await accounts.get_user(conn, user.user_id))
 
     @patch("/", summary="Change display name, phone (E.164, for SMS alerts), time zone or "
@@ -263,8 +263,8 @@ class ApiKeyController(Controller):
                              created_at=row.created_at)
 
     @get("/", summary="The caller's API keys (without the secret)")
-    async def list_keys(self, user: UserDep, runtime: RuntimeDep) -> list[ApiKey]:
-        async with runtime.pool.connection() as conn:
+    async def list_keys(self, user: UserDep, runtime: RuntimeDep, reads: ReadsDep) -> list[ApiKey]:
+        async with reads.connection() as conn:
             rows = await accounts.list_api_keys(conn, user.user_id)
         return [msgspec.convert(r, ApiKey, from_attributes=True) for r in rows]
 

@@ -19,7 +19,7 @@ from api.alerts.schemas import (
     AlertSent,
 )
 from api.lib.analytics import record
-from api.lib.deps import RuntimeDep, UserDep
+from api.lib.deps import ReadsDep, RuntimeDep, UserDep
 from api.lib.errors import InvalidInput
 from api.lib.pagination import id_after, id_page
 from api.lib.params import Cursor, Limit
@@ -44,10 +44,10 @@ class AlertRuleController(Controller):
 
     @get("/", summary="Your alert rules")
     async def list_rules(self, request: Request[Any, Any, Any], user: UserDep,
-                         runtime: RuntimeDep, limit: Limit = 50,
+                         runtime: RuntimeDep, reads: ReadsDep, limit: Limit = 50,
                          cursor: Cursor = None) -> AlertRulePage:
         after = id_after(cursor)
-        async with runtime.pool.connection() as conn:
+        async with reads.connection() as conn:
             rows = await store.list_rules(conn, user.user_id, limit, after)
         items, nxt, link = id_page(rows, limit, "/api/v1/alert-rules", request.query_params)
         return AlertRulePage(items=[_rule(r) for r in items], next_cursor=nxt, next=link)
@@ -71,8 +71,9 @@ class AlertRuleController(Controller):
         return rule
 
     @get("/{rule_id:int}", summary="One of your alert rules")
-    async def get_rule(self, rule_id: RuleId, user: UserDep, runtime: RuntimeDep) -> AlertRule:
-        async with runtime.pool.connection() as conn:
+    async def get_rule(self, rule_id: RuleId, user: UserDep, runtime: RuntimeDep,
+                       reads: ReadsDep) -> AlertRule:
+        async with reads.connection() as conn:
             return _rule(await store.get_rule(conn, user.user_id, rule_id))
 
     @patch("/{rule_id:int}", summary="Change an alert rule (only the fields sent)")
@@ -103,9 +104,10 @@ class AlertHistoryController(Controller):
 
     @get("/", summary="Alerts matched for you (newest first) and their delivery status")
     async def history(self, request: Request[Any, Any, Any], user: UserDep,
-                      runtime: RuntimeDep, limit: Limit = 50, cursor: Cursor = None) -> AlertPage:
+                      runtime: RuntimeDep, reads: ReadsDep, limit: Limit = 50,
+                      cursor: Cursor = None) -> AlertPage:
         before = id_after(cursor)
-        async with runtime.pool.connection() as conn:
+        async with reads.connection() as conn:
             rows = await alert_history.alert_page(conn, user.user_id, limit, before)
         items, nxt, link = id_page(rows, limit, "/api/v1/alerts", request.query_params)
         return AlertPage(items=[msgspec.convert(r, AlertSent, from_attributes=True)

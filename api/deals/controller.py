@@ -10,7 +10,7 @@ from litestar.params import Parameter
 from api.deals.schemas import Deal, DealPage, EventBrief
 from api.lib.cache import ALL_EVENTS_TAG
 from api.lib.dates import bounded
-from api.lib.deps import RuntimeDep, UserDep
+from api.lib.deps import ReadsDep, RuntimeDep, UserDep
 from api.lib.pagination import DealCursor, decode_cursor, encode_cursor, next_link
 from api.lib.params import (
     Category,
@@ -55,7 +55,7 @@ class DealController(Controller):
 
     @get("/", summary="Best current deals, filterable like events")
     async def deals(
-        self, request: Request[Any, Any, Any], runtime: RuntimeDep,
+        self, request: Request[Any, Any, Any], runtime: RuntimeDep, reads: ReadsDep,
         q: Query = None, starts_after: StartsAfter = None, starts_before: StartsBefore = None,
         category: Category = None, city: City = None, marketplace: MarketplaceParam = None,
         max_price: Cents = None, min_score: MinScore = None,
@@ -70,7 +70,7 @@ class DealController(Controller):
                         max_price=max_price)
 
         async def compute() -> DealPage:
-            async with runtime.pool.connection() as conn:
+            async with reads.connection() as conn:
                 rows = await best_deals(conn, f, min_score, limit, after)
             return _page(rows, limit, "/api/v1/deals", dict(request.query_params))
 
@@ -80,13 +80,13 @@ class DealController(Controller):
     @get("/for-me", summary="Best deals in the events your watchlists cover",
          cache_control=None)
     async def for_me(
-        self, request: Request[Any, Any, Any], runtime: RuntimeDep, user: UserDep,
+        self, request: Request[Any, Any, Any], runtime: RuntimeDep, reads: ReadsDep, user: UserDep,
         max_price: Cents = None, min_score: MinScore = None,
         limit: Limit = 50, cursor: Cursor = None,
     ) -> DealPage:
         """Deals in watched events, in events of watched performers and at watched venues."""
         after = _after(cursor)
-        async with runtime.pool.connection() as conn:
+        async with reads.connection() as conn:
             ids = await watched_event_ids(conn, user.user_id)
             rows = await best_deals(conn, EventFilter(max_price=max_price), min_score,
                                     limit, after, event_ids=ids) if ids else []

@@ -20,7 +20,7 @@ from api.events.schemas import (
 )
 from api.lib.cache import ALL_EVENTS_TAG, event_tag
 from api.lib.dates import bounded
-from api.lib.deps import RuntimeDep, UserDep
+from api.lib.deps import ReadsDep, RuntimeDep, UserDep
 from api.lib.errors import InvalidInput, PlanLimit
 from api.lib.pagination import EVENT_CURSORS, decode_cursor, encode_cursor, next_link
 from api.lib.params import (
@@ -106,7 +106,7 @@ class EventController(Controller):
 
     @get("/", summary="Search events", response_description="a page of events")
     async def search(
-        self, request: Request[Any, Any, Any], runtime: RuntimeDep,
+        self, request: Request[Any, Any, Any], runtime: RuntimeDep, reads: ReadsDep,
         q: Query = None, starts_after: StartsAfter = None, starts_before: StartsBefore = None,
         category: Category = None, city: City = None,
         venue_id: Annotated[int | None, Parameter(ge=1, le=2**62)] = None,
@@ -139,7 +139,7 @@ class EventController(Controller):
                         quantity=quantity, min_deal_score=min_deal_score)
 
         async def compute() -> EventPage:
-            async with runtime.pool.connection() as conn:
+            async with reads.connection() as conn:
                 rows = await store.search_events(conn, f, sort, limit, after)
             nxt = None
             if len(rows) > limit:
@@ -155,14 +155,14 @@ class EventController(Controller):
         return await runtime.cache.respond(request, compute, tags=(ALL_EVENTS_TAG,), ttl=30)
 
     @get("/{event_id:int}", summary="One event: venue, marketplace links, prices, trend")
-    async def detail(self, request: Request[Any, Any, Any], runtime: RuntimeDep,
+    async def detail(self, request: Request[Any, Any, Any], runtime: RuntimeDep, reads: ReadsDep,
                      event_id: EventId) -> Response[EventDetail]:
         """An event with its venue, a link per marketplace, the get-in price and listing count
         per marketplace, the 24-hour get-in price trend, and per marketplace how fresh the
         prices are (`fresh_as_of`: the last complete crawl; `stale`)."""
 
         async def compute() -> EventDetail:
-            async with runtime.pool.connection() as conn:
+            async with reads.connection() as conn:
                 row = await store.get_event(conn, event_id)
                 fresh = await freshness_store.event_freshness(
                     conn, event_id, runtime.settings.stale_after_s)
@@ -197,7 +197,7 @@ class RefreshController(Controller):
     tags = ["events"]
 
     @get("/{request_id:int}", summary="Status of a refresh request")
-    async def status(self, runtime: RuntimeDep,
+    async def status(self, runtime: RuntimeDep, reads: ReadsDep,
                      request_id: Annotated[int, Parameter(ge=1, le=2**62)]) -> RefreshRequest:
-        async with runtime.pool.connection() as conn:
+        async with reads.connection() as conn:
             return _refresh(await refresh_store.get_refresh(conn, request_id))

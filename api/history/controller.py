@@ -11,7 +11,7 @@ from litestar.params import Parameter, PathParameter
 from api.history.schemas import HistoryPoint, ListingHistory, ListingPoint, PriceHistory
 from api.lib.cache import event_tag
 from api.lib.dates import bounded
-from api.lib.deps import RuntimeDep
+from api.lib.deps import ReadsDep, RuntimeDep
 from api.lib.errors import InvalidInput, NotFound
 from api.lib.params import EventId, Marketplace, MarketplaceParam
 from storage import history as store
@@ -39,7 +39,8 @@ class HistoryController(Controller):
 
     @get("/history", summary="Bucketed all-in price history of an event or a section")
     async def event_history(
-        self, request: Request[Any, Any, Any], runtime: RuntimeDep, event_id: EventId,
+        self, request: Request[Any, Any, Any], runtime: RuntimeDep, reads: ReadsDep,
+        event_id: EventId,
         bucket: Annotated[Bucket, Parameter(description="bucket width")] = "1h",
         since: Annotated[datetime | None, Parameter(
             description="default: 48 buckets before until")] = None,
@@ -64,7 +65,7 @@ class HistoryController(Controller):
             end = end.replace(second=0, microsecond=0) + timedelta(minutes=1)
 
         async def compute() -> PriceHistory:
-            async with runtime.pool.connection() as conn:
+            async with reads.connection() as conn:
                 await require_event(conn, event_id)
                 points = await store.event_history(conn, event_id, width, start, end,
                                                    section=section, marketplace=marketplace,
@@ -80,11 +81,11 @@ class HistoryController(Controller):
     @get("/listings/{marketplace:str}/{listing_id:str}/history",
          summary="Every price one listing has had")
     async def listing_history(
-        self, runtime: RuntimeDep, event_id: EventId,
+        self, runtime: RuntimeDep, reads: ReadsDep, event_id: EventId,
         marketplace: Annotated[Marketplace, PathParameter(description="marketplace")],
         listing_id: Annotated[str, Parameter(min_length=1, max_length=200)],
     ) -> ListingHistory:
-        async with runtime.pool.connection() as conn:
+        async with reads.connection() as conn:
             rows = await store.listing_history(conn, event_id, marketplace, listing_id)
         if not rows:
             raise NotFound(f"No history for listing {listing_id!r} of {marketplace} at event "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from litestar.di import NamedDependency
 
 from api.lib.principals import Principal
+from api.lib.replicas import Reads
 from api.lib.runtime import Runtime
 
 #: The per-app runtime (pool, cache, settings).
@@ -13,3 +14,5 @@ RuntimeDep = NamedDependency[Runtime]
 UserDep = NamedDependency[Principal]
 #: The caller if any.
 PrincipalDep = NamedDependency[Principal | None]
+#: Where this request's read-only queries go (a healthy replica, or the primary).
+ReadsDep = NamedDependency[Reads]

@@ -1,5 +1,6 @@
-"""Per-app shared resources: settings, the database pool, the cache/limit backend and the
-cache of who is calling (:class:`~api.lib.principals.PrincipalResolver`).
+"""Per-app shared resources: settings, the database pool (and the replicas reads may use),
+the cache/limit backend and the cache of who is calling
+(:class:`~api.lib.principals.PrincipalResolver`).
 
 Built by the app factory, filled in by the lifespan (nothing connects at import), and kept
 on ``app.state.runtime``; middleware and dependencies read it from there.
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from api.lib.cache import ResponseCache
     from api.lib.metrics import Metrics
     from api.lib.principals import PrincipalResolver
+    from api.lib.replicas import ReadRouter
     from api.lib.throttle import Throttle
     from api.settings import AppSettings
 
@@ -37,6 +39,7 @@ class Runtime:
         self.cache: ResponseCache | None = None
         self.principals: PrincipalResolver | None = None
         self.throttle: Throttle | None = None
+        self.reads: ReadRouter | None = None
 
     @property
     def pool(self) -> AsyncConnectionPool:

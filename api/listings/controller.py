@@ -8,7 +8,7 @@ from litestar import Controller, Request, Response, get
 from litestar.params import Parameter
 
 from api.lib.cache import event_tag
-from api.lib.deps import RuntimeDep
+from api.lib.deps import ReadsDep, RuntimeDep
 from api.lib.pagination import LISTING_CURSORS, decode_cursor, encode_cursor, next_link
 from api.lib.params import Cents, Cursor, EventId, Limit, MarketplaceParam
 from api.listings.schemas import ListingPage, listing_of
@@ -24,7 +24,8 @@ class ListingController(Controller):
 
     @get("/", summary="Current listings of an event")
     async def listings(
-        self, request: Request[Any, Any, Any], runtime: RuntimeDep, event_id: EventId,
+        self, request: Request[Any, Any, Any], runtime: RuntimeDep, reads: ReadsDep,
+        event_id: EventId,
         section: Annotated[str | None, Parameter(
             min_length=1, max_length=40, description='section, e.g. "112", "FLOOR"')] = None,
         zone: Text = None,
@@ -47,7 +48,7 @@ class ListingController(Controller):
                                 quantity=quantity, max_price=max_price, marketplace=marketplace)
 
         async def compute() -> ListingPage:
-            async with runtime.pool.connection() as conn:
+            async with reads.connection() as conn:
                 rows = await store.event_listings(conn, event_id, f, sort, limit, after)
                 if not rows and after is None:
                     await events_store.require_event(conn, event_id)

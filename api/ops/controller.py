@@ -1,4 +1,5 @@
-"""Operations: liveness, readiness (database reachable, migrations current), metrics."""
+"""Operations: liveness, readiness (database reachable, migrations current, which read
+replicas serve), metrics."""
 
 from __future__ import annotations
 
@@ -62,8 +63,13 @@ class HealthController(Controller):
             return problem_response(503, "not-ready", "Not ready",
                                     f"Database migrations are not current ({what}); "
                                     "run `ripcity db migrate`.")
-        body = Health(status="ok", checks={"database": "ok",
-                                           "migrations": f"{len(files)} applied"})
+        checks = {"database": "ok", "migrations": f"{len(files)} applied"}
+        if runtime.reads is not None:  # replicas only route reads: never "not ready"
+            for health in runtime.reads.health:
+                checks[f"replica {health.url}"] = (
+                    f"ok, lag {health.lag_s:.1f} s" if health.healthy
+                    else f"skipped (reads on the primary): {health.error}")
+        body = Health(status="ok", checks=checks)
         return Response(body)
 
     @get("/metrics", summary="Prometheus metrics of this process", media_type=CONTENT_TYPE_LATEST,

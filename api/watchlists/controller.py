@@ -9,7 +9,7 @@ from litestar import Controller, Request, delete, get, patch, post
 from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
-from api.lib.deps import RuntimeDep, UserDep
+from api.lib.deps import ReadsDep, RuntimeDep, UserDep
 from api.lib.errors import InvalidInput
 from api.lib.pagination import id_after, id_page
 from api.lib.params import Cursor, Limit
@@ -31,10 +31,10 @@ class WatchlistController(Controller):
 
     @get("/", summary="Your watchlist entries")
     async def list_entries(self, request: Request[Any, Any, Any], user: UserDep,
-                           runtime: RuntimeDep, limit: Limit = 50,
+                           runtime: RuntimeDep, reads: ReadsDep, limit: Limit = 50,
                            cursor: Cursor = None) -> WatchlistPage:
         after = id_after(cursor)
-        async with runtime.pool.connection() as conn:
+        async with reads.connection() as conn:
             rows = await store.list_watchlists(conn, user.user_id, limit, after)
         items, nxt, link = id_page(rows, limit, "/api/v1/watchlists", request.query_params)
         return WatchlistPage(items=[_watchlist(r) for r in items], next_cursor=nxt, next=link)
@@ -57,8 +57,8 @@ class WatchlistController(Controller):
 
     @get("/{watchlist_id:int}", summary="One of your watchlist entries")
     async def get_entry(self, watchlist_id: WatchId, user: UserDep,
-                        runtime: RuntimeDep) -> Watchlist:
-        async with runtime.pool.connection() as conn:
+                        runtime: RuntimeDep, reads: ReadsDep) -> Watchlist:
+        async with reads.connection() as conn:
             return _watchlist(await store.get_watchlist(conn, user.user_id, watchlist_id))
 
     @patch("/{watchlist_id:int}", summary="Change the note of a watchlist entry")

@@ -1,0 +1,134 @@
+"""The API reads from a real streaming replica (``RIPCITY_DATABASE_READ_URLS``).
+
+A primary and a ``pg_basebackup -R`` replica are started for this module
+(``tests/fixtures_replica.py``). Which server answered is told by data: with the replica's
+replay paused, a row written straight into the primary is missing from what the replica
+serves. Reads go to the replica while it is within the lag bound, a caller who just wrote
+reads their own write from the primary, a lagging or stopped replica is skipped (the
+primary answers, never a 5xx), and it serves again once it has caught up or restarted.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from tests.fixtures_api import ServerThread, new_user, seed
+from tests.fixtures_replica import ReplicatedPostgres, replicated_pg  # noqa: F401
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.slow
+MAX_LAG_S = 4
+READ_YOUR_WRITES_S = 3
+
+
+@pytest.fixture(scope="module")
+def site(replicated_pg: ReplicatedPostgres) -> Iterator[dict[str, Any]]:  # noqa: F811
+    from api.app import create_app
+    from engine.settings import load_settings
+    from storage.migrate import migrate
+
+    pg, name = replicated_pg, f"ripcity_repl_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(pg.primary_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    primary, replica = pg.url(pg.primary_port, name), pg.url(pg.replica_port, name)
+    with psycopg.connect(primary) as conn:
+        migrate(conn)
+    world = seed(primary, events=3, listings=20)
+    pg.wait_caught_up(name)
+    settings = load_settings(RIPCITY_DATABASE_READ_URLS=replica,
+                             RIPCITY_REPLICA_MAX_LAG_S=str(MAX_LAG_S),
+                             RIPCITY_READ_YOUR_WRITES_S=str(READ_YOUR_WRITES_S))
+    with ServerThread(create_app(settings, db_url=primary)) as base, \
+            httpx.Client(base_url=base, timeout=30) as http:
+        yield {"http": http, "pg": pg, "db": name, "primary": primary, "world": world}
+
+
+def _watched(http: httpx.Client, user: dict[str, Any]) -> set[int]:
+    """The user's watched events, asked as an API client with no cookies."""
+    r = httpx.get(http.base_url.join("/api/v1/watchlists"), headers=user["headers"],
+                  timeout=30)
+    assert r.status_code == 200, r.text
+    return {w["event_id"] for w in r.json()["items"]}
+
+
+def _replica_check(http: httpx.Client) -> str:
+    r = http.get("/readyz")
+    assert r.status_code == 200, r.text  # replicas never make the API "not ready"
+    return next(v for k, v in r.json()["checks"].items() if k.startswith("replica "))
+
+
+def _fresh_replica(site: dict[str, Any]) -> None:
+    """Replica caught up just now (its last replayed commit is new: lag starts at 0)."""
+    with psycopg.connect(site["primary"], autocommit=True) as conn:
+        conn.execute("UPDATE users SET email = email WHERE id = (SELECT min(id) FROM users)")
+    site["pg"].wait_caught_up(site["db"])
+
+
+def test_reads_use_the_replica_a_writer_reads_its_writes_a_lagging_replica_is_skipped(
+        site: dict[str, Any]) -> None:
+    http, pg, db = site["http"], site["pg"], site["db"]
+    first, second, third = site["world"].event_ids[:3]
+    reader, writer = new_user(http), new_user(http)
+    time.sleep(READ_YOUR_WRITES_S + 0.5)  # their sign-up writes no longer pin them
+    wait_until(lambda: _replica_check(http).startswith("ok"), timeout=20)
+
+    _fresh_replica(site)
+    pg.pause_replay(db)
+    try:
+        with psycopg.connect(site["primary"], autocommit=True) as conn:  # behind the API
+            conn.execute("INSERT INTO watchlists (user_id, event_id) VALUES (%s, %s)",
+                         (reader["id"], first))
+        r = http.post("/api/v1/watchlists", headers=writer["headers"],
+                      json={"kind": "event", "event_id": second})
+        assert r.status_code == 201, r.text  # writes go to the primary
+        assert "ripcity_ryw" in r.cookies  # a browser keeps reading the primary a while
+        assert _watched(http, writer) == {second}  # read-your-writes: from the primary
+        assert first not in _watched(http, reader)  # from the paused replica
+
+        # lag passes the bound: the replica is skipped, the primary serves the reader
+        wait_until(lambda: first in _watched(http, reader), timeout=MAX_LAG_S + 20)
+        assert "lagging" in _replica_check(http)
+    finally:
+        pg.resume_replay(db)
+    wait_until(lambda: _replica_check(http).startswith("ok"), timeout=20)
+
+    # back on the replica, which has caught up: everything is there, nothing twice
+    _fresh_replica(site)
+    pg.pause_replay(db)
+    try:
+        with psycopg.connect(site["primary"], autocommit=True) as conn:
+            conn.execute("INSERT INTO watchlists (user_id, event_id) VALUES (%s, %s)",
+                         (reader["id"], third))
+        assert _watched(http, reader) == {first}  # the replica again: not yet `third`
+    finally:
+        pg.resume_replay(db)
+    wait_until(lambda: _watched(http, reader) == {first, third}, timeout=20)
+
+
+def test_a_stopped_replica_is_skipped_without_errors_and_used_again_after_restart(
+        site: dict[str, Any]) -> None:
+    http, pg = site["http"], site["pg"]
+    user = new_user(http)
+    event = site["world"].event_ids[0]
+    r = http.post("/api/v1/watchlists", headers=user["headers"],
+                  json={"kind": "event", "event_id": event})
+    assert r.status_code == 201, r.text
+    pg.stop_replica()
+    try:
+        for _ in range(5):  # no 5xx while the replica is down: the primary answers
+            assert _watched(http, user) == {event}
+            r = httpx.get(http.base_url.join("/api/v1/events"), timeout=30,
+                          params={"limit": 2, "q": uuid.uuid4().hex})  # uncached, public
+            assert r.status_code == 200, r.text
+        wait_until(lambda: "skipped" in _replica_check(http), timeout=10)
+    finally:
+        pg.start_replica()
+    wait_until(lambda: _replica_check(http).startswith("ok"), timeout=30)
+    assert _watched(http, user) == {event}
