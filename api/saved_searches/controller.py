@@ -13,7 +13,14 @@ from api.events.controller import _summary
 from api.lib.analytics import record
 from api.lib.deps import RuntimeDep, UserDep
 from api.lib.errors import InvalidInput, PlanLimit
-from api.lib.pagination import decode_cursor, encode_cursor, id_after, id_page, next_link
+from api.lib.pagination import (
+    EVENT_CURSORS,
+    decode_cursor,
+    encode_cursor,
+    id_after,
+    id_page,
+    next_link,
+)
 from api.lib.params import Cursor, Limit
 from api.saved_searches.schemas import (
     SavedSearch,
@@ -121,9 +128,10 @@ class SavedSearchController(Controller):
                       cursor: Cursor = None) -> SavedSearchResults:
         """The events the search finds now in its sort order; ``new_event_ids`` were stored
         since you last opened it. Opening the first page marks it looked at."""
-        after = decode_cursor(cursor, 2)
         async with runtime.pool.connection() as conn:
             saved = await store.get_saved(conn, user.user_id, saved_id)
+            cursor_at = decode_cursor(cursor, EVENT_CURSORS[saved.sort])
+            after = cursor_at.values() if cursor_at else None
             rows = await events_store.search_events(conn, saved.event_filter(), saved.sort,
                                                     limit, after)
             nxt = None
