@@ -8,6 +8,11 @@ STAMP := $(VENV)/.installed-stamp
 NODE_STAMP := tests/node_modules/.installed-stamp
 ASSETS_STAMP := api/assets/node_modules/.installed-stamp
 
+# two test processes (pytest-xdist), each module on one of them (its shared sandbox, Ray or
+# server fixtures stay together): most end-to-end tests wait on I/O, so 2 cores run the
+# whole suite in about half the time. PYTEST_PARALLEL= runs it in one process.
+PYTEST_PARALLEL ?= -n 2 --dist loadfile
+
 .PHONY: setup run test test-fast lint fmt system-deps bench clean
 
 # scripts/install.sh is the one install, shared with the cluster nodes' image (Dockerfile)
@@ -40,11 +45,11 @@ run: setup
 # the import rules (pyproject's [tool.importlinter] contracts) are checked before the tests
 test: setup
 	$(BIN)/lint-imports
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_PARALLEL)
 
 test-fast: setup
 	$(BIN)/lint-imports
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -263,3 +263,12 @@ def dashboard_user(base: str, next_page: str = "/") -> tuple[Any, str, str]:
     r = c.post("/verify-email", data=fields)
     assert r.status_code == 303 and "ripcity_session" in c.cookies
     return c, c.cookies["ripcity_csrf"], email
+
+
+def confirm_email_in_browser(page: Any, base: str, email: str, inbox: Any = None) -> None:
+    """After the sign-up form: open the emailed confirmation link and press its button, as
+    the user does (``inbox`` default: the session's SMTP inbox)."""
+    page.goto(base + "/verify-email?token="
+              + emailed_token(inbox or INBOX[0], email, "/verify-email"))
+    page.get_by_role("button", name="Confirm and log in").click()
+    page.wait_for_url(base + "/")

@@ -23,7 +23,7 @@ import pytest
 
 from bench.harness import free_port
 from tests.commands import Command, clean_env
-from tests.fixtures_api import fresh_database, listing_batch, seed
+from tests.fixtures_api import INBOX, fresh_database, listing_batch, new_user, seed
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
@@ -59,7 +59,10 @@ def two_servers(api_template_db: str, redis_url: str) -> Iterator[dict[str, Any]
             stack.callback(shutil.rmtree, data, True)
             cmd = Command("serve", "--port", str(port),
                           env=clean_env(RIPCITY_DATABASE_URL=url, RIPCITY_REDIS_URL=redis_url,
-                                        RIPCITY_DATA_DIR=str(data)))
+                                        RIPCITY_DATA_DIR=str(data),
+                                        # account emails to the session's inbox
+                                        RIPCITY_SMTP_HOST="127.0.0.1",
+                                        RIPCITY_SMTP_PORT=str(INBOX[0].port)))
             stack.callback(cmd.kill)
             bases.append(f"http://127.0.0.1:{port}")
             wait_until(lambda b=bases[-1]: _ready(b), timeout=120,
@@ -84,13 +87,7 @@ def test_a_rate_limit_is_one_limit_across_processes(two_servers: dict[str, Any])
     a, b = two_servers["bases"]
     # an API key of its own: the limit under test is this key's, nobody else's
     with httpx.Client(base_url=a, timeout=20) as http:
-        r = http.post("/api/v1/auth/signup", json={"email": "limit@example.com",
-                                                   "password": "correct horse battery"})
-        assert r.status_code == 201, r.text
-        k = http.post("/api/v1/api-keys", json={"name": "t"},
-                      headers={"X-CSRF-Token": r.json()["csrf_token"]})
-        assert k.status_code == 201, k.text
-    headers = {"Authorization": f"Bearer {k.json()['key']}"}
+        headers = new_user(http)["headers"]
     first = httpx.get(f"{a}/api/v1/events?limit=1", headers=headers)
     left = int(first.headers["ratelimit-remaining"])
     assert left > 10

@@ -7,6 +7,7 @@ page, and an event page saying how fresh each marketplace's prices are. Screensh
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ import pyarrow as pa
 import pytest
 
 from sandbox.vendors.webhook_receiver import WebhookReceiver
+from tests.fixtures_api import confirm_email_in_browser
 from tests.test_dashboard_browser import browser  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -66,11 +68,13 @@ def test_webhooks_purchases_and_freshness_pages(site: dict[str, Any],
     ctx = browser.new_context(viewport={"width": 1280, "height": 900})
     page = ctx.new_page()
     page.set_default_timeout(20_000)
+    email = f"dev-{uuid.uuid4().hex[:8]}@example.com"
     page.goto(base + "/signup")
-    page.get_by_label("Email").fill(f"dev-{uuid.uuid4().hex[:8]}@example.com")
+    page.get_by_label("Email").fill(email)
     page.get_by_label("Password", exact=False).fill("correct horse battery")
     page.get_by_role("button", name="Sign up").click()
-    page.wait_for_url(base + "/")
+    page.wait_for_url(re.compile(r".*/login\b.*"))
+    confirm_email_in_browser(page, base, email)
 
     # webhooks: add, the secret once, a test event delivered and logged
     page.goto(base + "/account/webhooks")

@@ -26,6 +26,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from tests.fixtures_api import confirm_email_in_browser
+
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,15 +101,6 @@ class Crawl:
 
     def close(self) -> None:
         self.writer.close()
-
-
-def _confirm_email(page: Any, base: str, smtp: Any, email: str) -> None:
-    """Open the emailed confirmation link and press its button, as the user does."""
-    from tests.fixtures_api import emailed_token
-
-    page.goto(base + "/verify-email?token=" + emailed_token(smtp, email, "/verify-email"))
-    page.get_by_role("button", name="Confirm and log in").click()
-    page.wait_for_url(base + "/")
 
 
 @pytest.fixture
@@ -192,7 +185,7 @@ def test_sign_up_search_chart_alert_and_email(stack: dict[str, Any], browser: An
     page.get_by_role("button", name="Sign up").click()
     page.wait_for_url(re.compile(r".*/login\b.*"))
     assert "Check your inbox" in page.locator(".flash").inner_text()
-    _confirm_email(page, base, smtp, email)
+    confirm_email_in_browser(page, base, email, smtp)
     assert "Email confirmed" in page.locator(".flash").inner_text()
     _shot(page, "02-home")
 
@@ -267,7 +260,7 @@ def test_sign_up_search_chart_alert_and_email(stack: dict[str, Any], browser: An
     page.get_by_label("Password").fill("correct horse battery")
     page.get_by_role("button", name="Sign up").click()
     page.wait_for_url(re.compile(r".*/login\b.*"))
-    _confirm_email(page, base, stack["smtp"], stack["admin"])
+    confirm_email_in_browser(page, base, stack["admin"], stack["smtp"])
     response = page.goto(base + "/ops")
     assert response is not None and response.status == 200
     crawl_rows = page.locator("table").first.locator("tbody tr").all_inner_texts()

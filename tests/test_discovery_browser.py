@@ -10,12 +10,14 @@ operations page charts what was recorded.
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
 import psycopg
 import pytest
 
+from tests.fixtures_api import confirm_email_in_browser
 from tests.test_dashboard_browser import ARTIFACTS as DASHBOARD_ARTIFACTS
 from tests.test_dashboard_browser import browser  # noqa: F401  (the fixture)
 
@@ -42,7 +44,8 @@ def test_saved_search_recommendations_and_analytics_pages(
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill("correct horse battery")
     page.get_by_role("button", name="Sign up").click()
-    page.wait_for_url(base + "/")
+    page.wait_for_url(re.compile(r".*/login\b.*"))
+    confirm_email_in_browser(page, base, email)
     home = page.locator("#picks-title").inner_text()
     assert home.startswith("Popular"), home  # no history yet: the cold start
 

@@ -55,7 +55,7 @@ class PurchaseForm(msgspec.Struct, forbid_unknown_fields=False):
     """Record a purchase (price protection): where, what, how many, the all-in price paid."""
 
     event_id: _Id | None = None
-    marketplace: Literal["ticketmaster", "seatgeek", "eventbrite", "stubhub"] = "seatgeek"
+    marketplace: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_-]{1,40}$")] = "seatgeek"
     section: Annotated[str, msgspec.Meta(max_length=40)] = "?"
     row: Annotated[str, msgspec.Meta(max_length=10)] | None = None
     quantity: Annotated[int, msgspec.Meta(ge=1, le=50)] = 1

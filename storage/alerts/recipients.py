@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 _RECIPIENTS = """
 SELECT k.user_id, k.channel, u.id IS NOT NULL AS "exists", u.email, u.phone,
        CASE k.channel WHEN 'sms' THEN u.phone_verified_at IS NOT NULL
+                      -- a webhook goes to the owner's own endpoints, not to an address
+                      -- that someone else may own
+                      WHEN 'webhook' THEN true
                       ELSE u.email_verified_at IS NOT NULL END AS verified,
        u.unsubscribe_key,
        alert_user_is_premium(k.user_id) AS premium,
