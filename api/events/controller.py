@@ -22,7 +22,7 @@ from api.lib.cache import ALL_EVENTS_TAG, event_tag
 from api.lib.dates import bounded
 from api.lib.deps import ReadsDep, RuntimeDep, UserDep
 from api.lib.errors import InvalidInput, PlanLimit
-from api.lib.pagination import EVENT_CURSORS, decode_cursor, encode_cursor, next_link
+from api.lib.pagination import EVENT_CURSORS, decode_cursor, event_page, next_link
 from api.lib.params import (
     Category,
     Cents,
@@ -141,12 +141,7 @@ class EventController(Controller):
         async def compute() -> EventPage:
             async with reads.connection() as conn:
                 rows = await store.search_events(conn, f, sort, limit, after)
-            nxt = None
-            if len(rows) > limit:
-                rows = rows[:limit]
-                sk = rows[-1].sort_key
-                nxt = encode_cursor(sk.isoformat() if hasattr(sk, "isoformat") else sk,
-                                    rows[-1].id)
+            rows, nxt = event_page(rows, limit)
             params = dict(request.query_params)
             return EventPage(items=[_summary(r) for r in rows], next_cursor=nxt,
                              next=next_link(f"{V1}/events", params, nxt))

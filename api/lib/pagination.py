@@ -102,6 +102,17 @@ def encode_cursor(*values: Any) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
+def event_page(rows: list[Any], limit: int) -> tuple[list[Any], str | None]:
+    """One page of an events search fetched with ``limit + 1`` rows: the page and the cursor
+    of the next (its last row's sort key and id), or None on the last page."""
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    key = rows[-1].sort_key
+    return rows, encode_cursor(key.isoformat() if hasattr(key, "isoformat") else key,
+                               rows[-1].id)
+
+
 def decode_cursor(cursor: str | None, schema: type[C]) -> C | None:
     """``cursor`` decoded into ``schema``; a 422 naming the field if it is not one of ours."""
     if not cursor:

@@ -16,7 +16,7 @@ from api.lib.errors import InvalidInput, PlanLimit
 from api.lib.pagination import (
     EVENT_CURSORS,
     decode_cursor,
-    encode_cursor,
+    event_page,
     id_after,
     id_page,
     next_link,
@@ -134,12 +134,7 @@ class SavedSearchController(Controller):
             after = cursor_at.values() if cursor_at else None
             rows = await events_store.search_events(conn, saved.event_filter(), saved.sort,
                                                     limit, after)
-            nxt = None
-            if len(rows) > limit:
-                rows = rows[:limit]
-                sk = rows[-1].sort_key
-                nxt = encode_cursor(sk.isoformat() if hasattr(sk, "isoformat") else sk,
-                                    rows[-1].id)
+            rows, nxt = event_page(rows, limit)
             new_ids = await store.new_event_ids(conn, user.user_id, saved_id,
                                                 [r.id for r in rows])
             if after is None:

@@ -19,7 +19,7 @@ from litestar.response import Template
 from api.lib.analytics import record
 from api.lib.dates import check_bounds
 from api.lib.errors import InvalidInput
-from api.lib.pagination import EVENT_CURSORS, decode_cursor, encode_cursor
+from api.lib.pagination import EVENT_CURSORS, decode_cursor, event_page
 from api.recommendations.service import recommended
 from api.web import chart as chart_mod
 from api.web.common import page, runtime_of, viewer
@@ -144,12 +144,7 @@ class PublicPages(Controller):
         user = viewer(request)
         async with runtime.pool.connection() as conn:
             rows = await events_store.search_events(conn, f, sort, PAGE, after)
-            nxt = None
-            if len(rows) > PAGE:
-                rows = rows[:PAGE]
-                sk = rows[-1].sort_key
-                nxt = encode_cursor(sk.isoformat() if hasattr(sk, "isoformat") else sk,
-                                    rows[-1].id)
+            rows, nxt = event_page(rows, PAGE)
             cards = await search_cards(conn, rows)
             picks: dict[str, Any] = {}
             if after is None and not any((q, category, city, date_from, date_to)):
