@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 import msgspec
 
+from api.alerts.schemas import Channel  # a purchase owns an alert rule: the rules' channels
 from api.lib.fields import Id
-
-Channel = Literal["email", "sms", "webhook"]
 
 
 class PurchaseIn(msgspec.Struct, forbid_unknown_fields=True):
