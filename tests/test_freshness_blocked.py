@@ -9,6 +9,7 @@ block lasts its N simulated minutes)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -64,6 +65,7 @@ def test_a_blocked_marketplace_is_stale_not_sold_out(
         before = dict(_rows(url, "SELECT source_event_id, complete_at FROM "
                                  "source_event_crawls WHERE marketplace = 'seatgeek'"))
 
+        time.sleep(2)  # every complete SeatGeek crawl is >= 2 s older than any later one
         httpx.post(f"{sandbox.base_url}/_sandbox/config",
                    json={"block": {"seatgeek": {"minutes": 60, "status": 403}}}
                    ).raise_for_status()
@@ -84,8 +86,10 @@ def test_a_blocked_marketplace_is_stale_not_sold_out(
                                    "WHERE es.event_id = %s AND c.marketplace = %s",
                               event_id, m)[0][0] for m in ("seatgeek", "ticketmaster"))
         assert tm_at > sg_at
-        # "stale" = older than half the gap the block opened between the two marketplaces
-        fresh = _freshness(url, event_id, (tm_at - sg_at).total_seconds() / 2)
+        # "stale" = older than Ticketmaster's prices by 1 s: the block opened a gap of >= 2 s
+        # (the sleep) between each marketplace's newest complete crawl, measured at one instant
+        ages = {m: f.age_seconds for m, f in _freshness(url, event_id, 1e9).items()}
+        fresh = _freshness(url, event_id, ages["ticketmaster"] + 1.0)
         assert fresh["seatgeek"].stale and fresh["seatgeek"].marketplace_failing
         assert not fresh["ticketmaster"].stale and not fresh["ticketmaster"].marketplace_failing
 
