@@ -51,7 +51,7 @@ from api.lib.metrics import Metrics
 from api.lib.openapi import add_problem_responses
 from api.lib.principals import Principal, PrincipalResolver
 from api.lib.ratelimit import rate_limit_middleware
-from api.lib.replicas import ReadRouter, Reads, provide_reads, read_your_writes_middleware
+from api.lib.replicas import ReadRouter, Reads, provide_reads, read_routing_middleware
 from api.lib.runtime import Runtime
 from api.lib.throttle import Throttle
 from api.listings.controller import ListingController
@@ -183,7 +183,7 @@ def create_app(settings: AppSettings | None = None, *, db_url: str | None = None
             "reads": Provide(provide_reads),
         },
         middleware=[metrics.middleware, rate_limit_middleware(runtime),
-                    read_your_writes_middleware(runtime)],
+                    read_routing_middleware(runtime)],
         exception_handlers=exception_handlers(),
         signature_namespace={"Principal": Principal, "Runtime": Runtime, "Reads": Reads},
         openapi_config=_openapi(),

@@ -19,6 +19,18 @@ than 80 % busy (CPU per process) under its load. ``--processes N`` measures ever
 same run, each sharing a private Redis (``redis-server`` on a free port: limits and cache as
 in production), and prints ``scaling`` = N-process rps / 1-process rps per endpoint.
 
+Cores: the load generator runs on this machine too. When there are cores to spare (at
+least one more than the API processes) the servers and wrk are pinned apart with
+``taskset`` (wrk gets the spare cores, one thread each), so neither slows the other. Every
+load reports what it cost: the server's, wrk's, PostgreSQL's and Redis's CPU per request
+(ms; Redis's idle timers, measured while only the hello app is loaded, taken off) and how
+busy the whole machine was (other users of a shared box included). For
+``--processes N`` the cores a fair N-process run needs are computed from the 1-process run
+(N servers, each a full core, plus N times the generator and the database and Redis per
+server core); when the machine has fewer, ``scaling`` is null and ``scaling_refused`` and
+``cores`` say so: N processes sharing their cores with their own load generator would
+measure core contention, not the API. The CPU per request is reported either way.
+
 Uses a scratch database (``bench.harness.scratch_database``: RIPCITY_DATABASE_URL's server,
 else 127.0.0.1:5432, else the embedded one), dropped afterwards unless ``--keep-db``.
 """
@@ -29,6 +41,7 @@ import contextlib
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -213,9 +226,28 @@ def bench_app() -> Any:
     return create_app(rate_limit_multiplier=1e6)
 
 
-def _serve(factory: str, port: int, workers: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "uvicorn", factory, "--factory", "--host", "127.0.0.1",
-           "--port", str(port), "--workers", str(workers), "--no-access-log",
+def available_cores() -> list[int]:
+    """The CPUs this process may run on."""
+    return sorted(os.sched_getaffinity(0))
+
+
+def pinning(workers: int) -> tuple[list[int] | None, list[int] | None]:
+    """(server CPUs, load-generator CPUs): apart when there is a core to spare for the
+    generator, else (None, None): everything shares every core."""
+    cores = available_cores()
+    if len(cores) < workers + 1 or not shutil.which("taskset"):
+        return None, None
+    return cores[:workers], cores[workers:]
+
+
+def _taskset(cpus: list[int] | None) -> list[str]:
+    return ["taskset", "-c", ",".join(map(str, cpus))] if cpus else []
+
+
+def _serve(factory: str, port: int, workers: int, env: dict[str, str],
+           cpus: list[int] | None = None) -> subprocess.Popen[bytes]:
+    cmd = [*_taskset(cpus), sys.executable, "-m", "uvicorn", factory, "--factory",
+           "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--no-access-log",
            "--log-level", "warning", "--loop", "uvloop", "--http", "httptools"]
     proc = subprocess.Popen(cmd, env=env, start_new_session=True)
     import httpx
@@ -263,14 +295,17 @@ def _ms(text: str) -> float:
     return v / 1000 if m.group(2) == "us" else v * 1000 if m.group(2) == "s" else v
 
 
-def _wrk(base: str, paths: list[str], connections: int, duration: int) -> dict[str, Any]:
+def _wrk(base: str, paths: list[str], connections: int, duration: int,
+         cpus: list[int] | None = None) -> dict[str, Any]:
     lua = _LUA.replace("PATHS", ", ".join(json.dumps(p) for p in paths))
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(lua)
+    threads = len(cpus) if cpus else min(2, len(available_cores()))
     try:
         out = subprocess.run(
-            ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", f.name,
-             base], capture_output=True, text=True, check=True, timeout=duration + 60).stdout
+            [*_taskset(cpus), "wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s",
+             "--latency", "-s", f.name, base],
+            capture_output=True, text=True, check=True, timeout=duration + 60).stdout
     finally:
         os.unlink(f.name)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
@@ -308,13 +343,36 @@ print(json.dumps({"rps": round(len(lat) / dur, 1), "p50_ms": round(lat[len(lat)/
 """
 
 
-def _load(base: str, paths: list[str], connections: int, duration: int) -> dict[str, Any]:
+def _children_cpu() -> float:
+    """CPU seconds of this process's finished children (the load generators it ran)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _box_busy() -> float:
+    """CPU seconds the whole machine has been busy so far (every user of it)."""
+    import psutil
+
+    t = psutil.cpu_times()
+    return sum(t) - t.idle - getattr(t, "iowait", 0.0)
+
+
+def _load(base: str, paths: list[str], connections: int, duration: int,
+          cpus: list[int] | None = None) -> dict[str, Any]:
+    """Drive ``base`` and return the load's numbers, with ``generator_cores`` (the load
+    generator's own CPU) and ``box_busy_cores`` (the whole machine's, others included)."""
+    gen0, box0, wall0 = _children_cpu(), _box_busy(), time.monotonic()
     if shutil.which("wrk"):
-        return _wrk(base, paths, connections, duration)
-    out = subprocess.run([sys.executable, "-c", _PY_LOAD, base, json.dumps(paths),
-                          str(connections), str(duration)], capture_output=True, text=True,
-                         check=True).stdout
-    return json.loads(out)
+        out = _wrk(base, paths, connections, duration, cpus)
+    else:
+        out = json.loads(subprocess.run(
+            [*_taskset(cpus), sys.executable, "-c", _PY_LOAD, base, json.dumps(paths),
+             str(connections), str(duration)], capture_output=True, text=True,
+            check=True).stdout)
+    wall = time.monotonic() - wall0
+    out["generator_cores"] = round((_children_cpu() - gen0) / wall, 2)
+    out["box_busy_cores"] = round((_box_busy() - box0) / wall, 2)
+    return out
 
 
 #: the baseline server must be this busy (CPU of one core per process) for the load
@@ -336,6 +394,24 @@ def _tree_cpu(proc: subprocess.Popen[bytes]) -> float:
     except psutil.NoSuchProcess:
         pass
     return total
+
+
+def _redis_cpu(redis_url: str | None) -> float:
+    """CPU seconds so far of the redis-server serving ``redis_url`` (0 without one)."""
+    import psutil
+
+    if not redis_url:
+        return 0.0
+    port = redis_url.rsplit(":", 1)[-1].split("/", 1)[0]
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        try:
+            if (proc.info["name"] or "").startswith("redis-server") and \
+                    f":{port}" in " ".join(proc.info["cmdline"] or []):
+                t = proc.cpu_times()
+                return t.user + t.system
+        except psutil.Error:
+            continue
+    return 0.0
 
 
 def _db_cpu(database: str) -> float:
@@ -399,7 +475,16 @@ def _scaling(args: Any, url: str) -> dict[str, Any]:
                 for p in procs:
                     _stop(p)
     one, many = runs[1], runs[args.processes]
+    cores = cores_needed(one, args.processes)
     refused = one.get("ratios_refused") or many.get("ratios_refused")
+    if cores["needed"] > cores["available"]:
+        refused = (f"{args.processes} API processes need {cores['needed']:.1f} cores to be "
+                   f"measured fairly ({args.processes} for the servers, "
+                   f"{cores['load_generator']:.1f} for the load generator, "
+                   f"{cores['database_and_redis']:.1f} for PostgreSQL and Redis) and this "
+                   f"machine has {cores['available']}: the load generator shares the servers' "
+                   "cores, so a ratio would measure core contention, not the API (run wrk "
+                   "from another host, or on a machine with more cores)")
     scaling = None if refused else {
         label: round(many["endpoints"][label]["rps"] / one["endpoints"][label]["rps"], 3)
         for label in one["endpoints"] if one["endpoints"][label]["rps"]}
@@ -407,7 +492,7 @@ def _scaling(args: Any, url: str) -> dict[str, Any]:
         "benchmark": "api-processes", "processes": args.processes,
         "load_generator": one["load_generator"], "one_process": one,
         "n_processes": many, "scaling": scaling,
-        "scaling_refused": refused,
+        "scaling_refused": refused, "cores": cores,
         "workload": {"data": one["data"], "connections": args.connections,
                      "duration_s_per_endpoint": args.duration,
                      "servers": "uvicorn with 1 worker, then N workers (the processes "
@@ -415,6 +500,23 @@ def _scaling(args: Any, url: str) -> dict[str, Any]:
                                 "Redis (limits, cache) and the database",
                      "cpus": os.cpu_count()},
     }
+
+
+def cores_needed(one: dict[str, Any], processes: int) -> dict[str, Any]:
+    """The cores a fair ``processes``-process run needs, from the 1-process run's cached
+    endpoints: each server a full core, and per server core what the load generator and
+    PostgreSQL + Redis spent to keep it busy."""
+    cached = [e for e in one["endpoints"].values()
+              if "ratio" in e and e.get("api_cpu_ms") and e.get("rps")]
+    server = sum(e["api_cpu_ms"] * e["rps"] for e in cached) / 1e3 or 1.0
+    generator = sum(e.get("generator_cores", 0.0) for e in cached) / server
+    backing = sum((e.get("db_cpu_ms", 0.0) + e.get("redis_cpu_ms", 0.0)) * e["rps"]
+                  for e in cached) / 1e3 / server
+    return {"available": len(available_cores()), "servers": processes,
+            "load_generator": round(processes * generator, 2),
+            "database_and_redis": round(processes * backing, 2),
+            "needed": round(processes * (1 + generator + backing), 2),
+            "basis": "per busy server core in the 1-process run's cached endpoints"}
 
 
 def argparse_copy(args: Any, **changes: Any) -> Any:
@@ -443,8 +545,9 @@ def _run(args: Any, url: str, procs: list[subprocess.Popen[bytes]],
     if redis_url:
         env["RIPCITY_REDIS_URL"] = redis_url
     hp, ap_ = free_port(), free_port()
-    procs.append(_serve("bench.api:hello_app", hp, args.workers, env))
-    procs.append(_serve("bench.api:bench_app", ap_, args.workers, env))
+    server_cpus, load_cpus = pinning(args.workers)
+    procs.append(_serve("bench.api:hello_app", hp, args.workers, env, server_cpus))
+    procs.append(_serve("bench.api:bench_app", ap_, args.workers, env, server_cpus))
     hello, api = f"http://127.0.0.1:{hp}", f"http://127.0.0.1:{ap_}"
     some = ids[:: max(1, len(ids) // 40)][:40]
     v1 = "/api/v1"
@@ -469,33 +572,56 @@ def _run(args: Any, url: str, procs: list[subprocess.Popen[bytes]],
         "event_detail_uncached": [f"{v1}/events/{i}?nocache=RND" for i in some],
     }
     results: dict[str, Any] = {}
-    cpu0, wall0 = _tree_cpu(procs[0]), time.monotonic()
-    base = _load(hello, ["/hello"], args.connections, args.duration)
-    busy = (_tree_cpu(procs[0]) - cpu0) / (time.monotonic() - wall0) / args.workers
+    cpu0, redis0, wall0 = _tree_cpu(procs[0]), _redis_cpu(redis_url), time.monotonic()
+    base = _load(hello, ["/hello"], args.connections, args.duration, load_cpus)
+    wall = time.monotonic() - wall0
+    busy = (_tree_cpu(procs[0]) - cpu0) / wall / args.workers
+    # Redis's own timers cost CPU with no request at all (the hello app never uses it):
+    # taken off each endpoint's Redis CPU, so a slow endpoint is not billed for them
+    redis_idle = (_redis_cpu(redis_url) - redis0) / wall
+    if base["rps"]:
+        base["server_cpu_ms"] = round(busy * args.workers / base["rps"] * 1e3, 3)
+        base["generator_cpu_ms"] = round(base["generator_cores"] / base["rps"] * 1e3, 3)
     generator = "wrk" if shutil.which("wrk") else "httpx"
     refused = None
     if generator != "wrk":
         refused = ("no wrk: the httpx load generator cannot outrun the server (`make bench` "
                    "installs Debian's wrk)")
     elif busy < SATURATED:
+        cores = len(available_cores())
+        others = base["box_busy_cores"] - busy * args.workers - base["generator_cores"]
+        contended = base["box_busy_cores"] >= 0.9 * cores
         refused = (f"the load generator kept the baseline server only {busy:.0%} busy per "
-                   f"process (< {SATURATED:.0%}): the ratios would measure the generator")
+                   f"process (< {SATURATED:.0%}): the ratios would measure "
+                   + (f"core contention: the machine's {cores} cores were "
+                      f"{base['box_busy_cores'] / cores:.0%} busy (wrk "
+                      f"{base['generator_cores']:.2f} cores, other processes {others:.2f})"
+                      if contended else "the generator"))
     database = database_name(url)
     for label, paths in [*cached.items(), *uncached.items()]:
         if label in cached:
-            _load(api, paths, args.connections, 2)  # warm the cache
-        api0, db0 = _tree_cpu(procs[1]), _db_cpu(database)
-        results[label] = _load(api, paths, args.connections, args.duration)
+            _load(api, paths, args.connections, 2, load_cpus)  # warm the cache
+        api0, db0, redis0 = _tree_cpu(procs[1]), _db_cpu(database), _redis_cpu(redis_url)
+        wall0 = time.monotonic()
+        results[label] = _load(api, paths, args.connections, args.duration, load_cpus)
+        redis_s = max(0.0, _redis_cpu(redis_url) - redis0
+                      - redis_idle * (time.monotonic() - wall0))
         served = results[label]["rps"] * args.duration
         if served:  # CPU per request: what the capacity script sizes from
             results[label]["api_cpu_ms"] = round((_tree_cpu(procs[1]) - api0) / served * 1e3, 3)
             results[label]["db_cpu_ms"] = round((_db_cpu(database) - db0) / served * 1e3, 3)
+            results[label]["redis_cpu_ms"] = round(redis_s / served * 1e3, 3)
+            results[label]["generator_cpu_ms"] = round(
+                results[label]["generator_cores"] * args.duration / served * 1e3, 3)
     for label in cached:
         results[label]["ratio"] = None if refused else round(
             results[label]["rps"] / base["rps"], 3)
     return {
         "benchmark": "api", "connections": args.connections, "workers": args.workers,
         "load_generator": generator, "baseline_server_busy": round(busy, 2),
+        "redis_idle_cores": round(redis_idle, 4),
+        "pinned": {"servers": server_cpus, "load_generator": load_cpus}
+        if server_cpus else None,
         "data": data, "baseline_rps": base["rps"], "baseline": base,
         "ratio": None if refused else min(results[k]["ratio"] for k in cached),
         "ratios_refused": refused, "redis": bool(redis_url), "endpoints": results,

@@ -5,8 +5,8 @@
 Reads the JSON the benchmarks printed (``make bench`` writes them to ``bench/results/``:
 ``pipeline.json`` from ``bench.pipeline``, ``api.json`` from ``bench.api``, ``alerts.json``
 from ``bench.alerts``), turns them into unit costs (CPU per listing crawled / written /
-scored / stored, CPU per cached and uncached API request in the API process and in
-PostgreSQL, alerts per dispatcher-second), and prints, for a stated load, the nodes of each
+scored / stored, CPU per cached and uncached API request in the API process, in PostgreSQL
+and in Redis, alerts per dispatcher-second), and prints, for a stated load, the nodes of each
 ``ray_cluster.yaml`` type, API processes, database cores and read replicas, Redis and alert
 dispatchers needed; then the same for ten times the load, and which component saturates
 first (the one that cannot be scaled out by adding another of it). The default load is
@@ -30,11 +30,15 @@ from bench.harness import arguments
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
+#: what replaces the Redis assumptions when it was measured
+_REDIS_ASSUMED = ("redis_ops_per_request", "redis_ops_per_s")
+
 #: assumptions (not measured by a benchmark here), stated in the output
 ASSUMED = {
     "requests_per_user_s": 0.1,  # one request every 10 s per active user
     "cached_share": 0.9,  # public reads answered from the shared response cache
     "write_share": 0.01,  # account / watchlist / rule writes, on the primary
+    # used only when bench.api measured no Redis CPU per request:
     "redis_ops_per_request": 3,  # rate-limit INCR + EXPIRE, cache GET
     "redis_ops_per_s": 100_000,  # one single-threaded Redis instance
     "utilisation": 0.6,  # target busy share of every core (headroom for peaks, a lost node)
@@ -121,11 +125,23 @@ def unit_costs(results: Path = RESULTS) -> dict[str, Any]:
     costs["api_uncached_ms"] = round(mean(uncached, "api_cpu_ms",
                                           1e3 / max(1.0, mean(uncached, "rps", 1.0))), 3)
     costs["db_uncached_ms"] = round(mean(uncached, "db_cpu_ms", 2.5), 3)
+    if any(e.get("redis_cpu_ms") for e in cached):  # Redis is one core: what it takes
+        costs["redis_cached_ms"] = round(mean(cached, "redis_cpu_ms"), 3)
+        costs["redis_uncached_ms"] = round(mean(uncached, "redis_cpu_ms"), 3)
     costs["sources"]["api"] = (
         f"bench.api, {one['data'].get('listings', 0):,} listings, {one['load_generator']}, "
         f"{len(cached)} cached and {len(uncached)} uncached endpoints")
     if api.get("scaling"):
         costs["api_processes_scaling"] = api["scaling"]
+        ratios = api["scaling"].values()
+        costs["api_processes_note"] = (f"{api['processes']} API processes served "
+                                       f"{min(ratios)}-{max(ratios)}x one process's rps")
+    elif api.get("cores"):
+        c = api["cores"]
+        costs["api_processes_note"] = (
+            f"{api['processes']} API processes' scaling not measured on this machine (a fair "
+            f"run needs {c['needed']} cores with the load generator, it has {c['available']}); "
+            "API processes are sized from CPU per request")
 
     alerts = _load_json(results / "alerts.json")
     if alerts is not None and alerts.get("matches_per_s"):
@@ -138,6 +154,12 @@ def unit_costs(results: Path = RESULTS) -> dict[str, Any]:
     else:
         costs["alerts_per_dispatcher_s"] = None
     return costs
+
+
+def assumed(costs: dict[str, Any]) -> dict[str, Any]:
+    """The assumptions the sizing used (the Redis ones only when Redis was not measured)."""
+    measured = costs.get("redis_cached_ms") is not None
+    return {k: v for k, v in ASSUMED.items() if not (measured and k in _REDIS_ASSUMED)}
 
 
 # --- sizing -------------------------------------------------------------------------------
@@ -165,7 +187,11 @@ def size(load: Load, costs: dict[str, Any]) -> dict[str, Any]:
     ingest_db = cores(lps * costs["db_us_per_listing"] / 1e6)
     primary = max(2, math.ceil(ingest_db + write_db))
     replicas = math.ceil(read_db / ASSUMED["replica_cores"]) if read_db > 0 else 0
-    redis_ops = rps * ASSUMED["redis_ops_per_request"]
+    if costs.get("redis_cached_ms") is not None:  # measured: one Redis is one core
+        redis_busy = (cached_rps * costs["redis_cached_ms"]
+                      + uncached_rps * costs["redis_uncached_ms"]) / 1e3
+    else:
+        redis_busy = rps * ASSUMED["redis_ops_per_request"] / ASSUMED["redis_ops_per_s"]
     alerts_s = load.alerts_per_min / 60
     per_dispatcher = costs.get("alerts_per_dispatcher_s")
     return {
@@ -178,14 +204,14 @@ def size(load: Load, costs: dict[str, Any]) -> dict[str, Any]:
         "api_hosts": math.ceil(api_processes / ASSUMED["api_cores_per_host"]),
         "db_primary_cores": primary,
         "read_replicas": replicas, "replica_cores": ASSUMED["replica_cores"],
-        "redis_instances": max(1, math.ceil(redis_ops / (ASSUMED["redis_ops_per_s"] * u))),
+        "redis_instances": max(1, math.ceil(cores(redis_busy))),
         "alert_dispatchers": (max(1, math.ceil(alerts_s / (per_dispatcher * u)))
                               if per_dispatcher else None),
         # single-instance limits: how many times this load each could take
         "headroom": {
             "database primary (ingest + writes, LISTEN)":
                 ASSUMED["max_primary_cores"] / max(1e-9, ingest_db + write_db),
-            "one Redis (limits + cache)": ASSUMED["redis_ops_per_s"] * u / max(1e-9, redis_ops),
+            "one Redis (limits + cache)": u / max(1e-9, redis_busy),
             "the crawl coordinator (one actor, one core)":
                 u / max(1e-9, lps * costs["coordinator_us_per_listing"] / 1e6),
         },
@@ -215,14 +241,19 @@ def report(loads: list[Load], costs: dict[str, Any]) -> str:
             f" µs/listing, PostgreSQL {costs['db_us_per_listing']} µs/listing written; API "
             f"{costs['api_cached_ms']} ms per cached and {costs['api_uncached_ms']} ms per "
             f"uncached request, PostgreSQL {costs['db_uncached_ms']} ms per uncached request"
+            + (f", Redis {costs['redis_cached_ms']} ms per cached and "
+               f"{costs['redis_uncached_ms']} ms per uncached request"
+               if costs.get("redis_cached_ms") is not None else "")
             + (f"; {costs['alerts_per_dispatcher_s']:,} alerts/s per dispatcher"
                if costs.get("alerts_per_dispatcher_s") else "") + ".",
             "Sources: " + "; ".join(costs["sources"].values())
             + (f"; the same pipeline on a multi-node cluster (bench.cluster, same machine) ran "
                f"at {costs['cluster_vs_one_node']}x the one-node rate"
-               if costs.get("cluster_vs_one_node") else "") + ".",
+               if costs.get("cluster_vs_one_node") else "")
+            + (f"; {costs['api_processes_note']}" if costs.get("api_processes_note") else "")
+            + ".",
             "Assumed (not measured here): " + ", ".join(
-                f"{k.replace('_', ' ')} {v:,}" for k, v in ASSUMED.items()) + ".",
+                f"{k.replace('_', ' ')} {v:,}" for k, v in assumed(costs).items()) + ".",
             f"Saturates first: **{first}**, at {base[first]:.1f}x the {loads[0].name} load "
             "(single-instance limits: "
             f"{', '.join(f'{k} {v:.1f}x' for k, v in sorted(base.items(), key=lambda i: i[1]))}"
@@ -242,7 +273,7 @@ def main(argv: list[str] | None = None) -> str:
     load = Load("default", args.listings, args.users, args.alerts_per_min)
     costs = unit_costs(args.results)
     if args.json:
-        text = json.dumps({"unit_costs": costs, "assumed": ASSUMED,
+        text = json.dumps({"unit_costs": costs, "assumed": assumed(costs),
                            "sizing": [size(x, costs) for x in (load, load.times(10))]})
     else:
         text = report([load, load.times(10)], costs)

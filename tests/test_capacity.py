@@ -44,3 +44,23 @@ def test_ten_times_the_load_needs_more_of_what_scales_out() -> None:
 def test_without_benchmark_results_it_says_what_to_run(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="make bench"):
         capacity.unit_costs(tmp_path)
+
+
+def test_api_processes_need_a_core_each_plus_what_keeps_them_busy() -> None:
+    """bench.api --processes N: the cores a fair run needs, from the 1-process run."""
+    from bench.api import cores_needed
+
+    one = {"endpoints": {  # two cached endpoints, each keeping the server half busy
+        "a_cached": {"rps": 1000, "api_cpu_ms": 0.5, "db_cpu_ms": 0.0, "redis_cpu_ms": 0.05,
+                     "generator_cores": 0.05, "ratio": None},
+        "b_cached": {"rps": 500, "api_cpu_ms": 1.0, "db_cpu_ms": 0.02, "redis_cpu_ms": 0.08,
+                     "generator_cores": 0.05, "ratio": None},
+        "c_uncached": {"rps": 100, "api_cpu_ms": 5.0, "db_cpu_ms": 2.0,
+                       "generator_cores": 0.01}}}
+    cores = cores_needed(one, 2)
+    assert cores["servers"] == 2
+    assert cores["load_generator"] == pytest.approx(0.2)  # 0.1 per server core
+    assert cores["database_and_redis"] == pytest.approx(0.2)  # 0.05 + 0.05 over 1 core, x2
+    assert cores["needed"] == pytest.approx(2.4)
+    # README's sizing says why the processes' ratio is not in it
+    assert "not measured on this machine" in capacity.main([])

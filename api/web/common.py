@@ -20,6 +20,7 @@ from litestar.response import Redirect, Template
 from api.lib.auth import CSRF_HEADER, check_origin, principal_of
 from api.lib.errors import ApiError, Forbidden
 from api.lib.headers import csp_nonce
+from api.lib.replicas import reads_of
 from api.lib.security import same
 from api.web import fmt
 from storage import setup as setup_store
@@ -171,7 +172,7 @@ async def admin_of(request: Request[Any, Any, Any]) -> bool:
         runtime = runtime_of(request)
         admin = is_admin(user, runtime)
         if user is not None and not admin:
-            async with runtime.pool.connection() as conn:
+            async with reads_of(request).connection() as conn:
                 admin = await setup_store.is_admin(conn, user.user_id)
         state[_ADMIN_KEY] = admin
     return bool(state[_ADMIN_KEY])

@@ -25,6 +25,7 @@ from api.billing import checkout as co
 from api.billing.client import billing_enabled, stripe_client
 from api.lib.errors import ApiError, Unauthorized, from_storage
 from api.lib.ratelimit import CSRF_COOKIE, SESSION_COOKIE
+from api.lib.replicas import reads_of
 from api.web.common import (
     check_form_token,
     form_token,
@@ -218,7 +219,7 @@ class AccountPages(Controller):
     async def account(self, request: Request[Any, Any, Any]) -> Template:
         user = need_user(request)
         runtime = runtime_of(request)
-        async with runtime.pool.connection() as conn:
+        async with reads_of(request).connection() as conn:
             try:
                 me = await accounts.get_user(conn, user.user_id)
             except StorageError as err:  # deleted meanwhile: this router's error page says so

@@ -18,6 +18,7 @@ from api.alerts.rules import NEEDS, check_common, check_rule
 from api.alerts.schemas import RuleKind
 from api.lib.analytics import record
 from api.lib.errors import ApiError
+from api.lib.replicas import reads_of
 from api.watchlists.service import reserve_slot
 from api.web.common import Form, need_user, page, read_form, redirect, runtime_of, safe_next
 from api.web.failures import REFUSED, refusal
@@ -98,7 +99,7 @@ class AlertPages(Controller):
     @get("/alerts", name="web:alerts")
     async def alerts(self, request: Request[Any, Any, Any]) -> Template:
         user = need_user(request)
-        async with runtime_of(request).pool.connection() as conn:
+        async with reads_of(request).connection() as conn:
             rules = await store.list_rules(conn, user.user_id, 200, None)
             watches = await store.list_watchlists(conn, user.user_id, 200, None)
             history = await alert_history.recent_alerts(conn, user.user_id, 50)

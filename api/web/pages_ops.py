@@ -9,6 +9,7 @@ from litestar import Controller, Request, get
 from litestar.response import Template
 
 from api.lib.errors import Forbidden
+from api.lib.replicas import reads_of
 from api.web.common import admin_of, need_user, page, runtime_of
 from storage import analytics
 from storage import ops as ops_store
@@ -25,7 +26,7 @@ class OpsPages(Controller):
             raise Forbidden("The operations page is for administrators: the first start of "
                             "`ripcity run` prints a link that creates one, and operators "
                             "list more in RIPCITY_ADMIN_EMAILS.")
-        async with runtime.pool.connection() as conn:
+        async with reads_of(request).connection() as conn:
             rates = await ops_store.crawl_rates(conn)
             backlog = await ops_store.backlog(conn)
             errors = await ops_store.error_reasons(conn)

@@ -20,6 +20,7 @@ from api.lib.analytics import record
 from api.lib.dates import check_bounds
 from api.lib.errors import InvalidInput
 from api.lib.pagination import EVENT_CURSORS, decode_cursor, event_page
+from api.lib.replicas import reads_of
 from api.recommendations.service import recommended
 from api.web import chart as chart_mod
 from api.web.common import page, runtime_of, viewer
@@ -127,7 +128,6 @@ class PublicPages(Controller):
                    sort_raw: Annotated[str | None, QueryParameter(name="sort", max_length=10)]
                    = None,
                    cursor: Annotated[str | None, Parameter(max_length=500)] = None) -> Template:
-        runtime = runtime_of(request)
         q, category, city = _blank(q), _blank(category), _blank(city)
         marketplace = _choice(marketplace, MARKETS, "marketplace")
         sort = _choice(sort_raw, ("date", "price", "deal"), "sort") or "date"
@@ -142,7 +142,7 @@ class PublicPages(Controller):
         cursor_at = decode_cursor(cursor, EVENT_CURSORS[sort])
         after = cursor_at.values() if cursor_at else None
         user = viewer(request)
-        async with runtime.pool.connection() as conn:
+        async with reads_of(request).connection() as conn:
             rows = await events_store.search_events(conn, f, sort, PAGE, after)
             rows, nxt = event_page(rows, PAGE)
             cards = await search_cards(conn, rows)
@@ -173,7 +173,7 @@ class PublicPages(Controller):
                     ) -> Template:
         runtime = runtime_of(request)
         section = _blank(section)
-        async with runtime.pool.connection() as conn:
+        async with reads_of(request).connection() as conn:
             ev = await events_store.get_event(conn, event_id)
             listings = await self._listings(conn, event_id, section, quantity, max_price, sort)
             sections = await listings_store.section_prices(conn, event_id)
@@ -206,9 +206,8 @@ class PublicPages(Controller):
         max_price: Money = None, sort: Sort = "price",
     ) -> Template:
         """The listings table alone (htmx swaps it in when filters or sorting change)."""
-        runtime = runtime_of(request)
         section = _blank(section)
-        async with runtime.pool.connection() as conn:
+        async with reads_of(request).connection() as conn:
             await events_store.require_event(conn, event_id)
             listings = await self._listings(conn, event_id, section, quantity, max_price, sort)
         return page(request, "_listings.html", listings=listings, sort=sort,
@@ -232,11 +231,10 @@ class PublicPages(Controller):
                     max_price: Money = None,
                     min_score: Annotated[float | None, Parameter(ge=0, le=100)] = None
                     ) -> Template:
-        runtime = runtime_of(request)
         q, city, category = _blank(q), _blank(city), _blank(category)
         f = EventFilter(q=q, city=city, category=category, marketplace=marketplace or None,
                         max_price=_cents(max_price))
-        async with runtime.pool.connection() as conn:
+        async with reads_of(request).connection() as conn:
             rows = await listings_store.best_deals(conn, f, min_score, 60, None)
         return page(request, "deals.html", title="Best deals now", deals=rows[:60],
                     q=q or "", city=city or "", category=category or "",

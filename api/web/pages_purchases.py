@@ -14,6 +14,7 @@ from litestar.response import Redirect, Template
 from api.alerts.rules import check_common
 from api.lib.dates import EARLIEST
 from api.lib.errors import ApiError
+from api.lib.replicas import reads_of
 from api.purchases.service import claim_record
 from api.watchlists.service import reserve_slot
 from api.web.common import need_user, page, read_form, redirect, runtime_of
@@ -43,7 +44,7 @@ class PurchasePages(Controller):
     @get(_BACK, name="web:purchases")
     async def purchases(self, request: Request[Any, Any, Any]) -> Template:
         user = need_user(request)
-        async with runtime_of(request).pool.connection() as conn:
+        async with reads_of(request).connection() as conn:
             rows = await store.list_purchases(conn, user.user_id)
             windows = await store.claim_windows(conn)
         event = request.query_params.get("event_id", "")
@@ -91,7 +92,7 @@ class PurchasePages(Controller):
     async def claim(self, request: Request[Any, Any, Any],
                     purchase_id: FromPath[int]) -> Template:
         user = need_user(request)
-        async with runtime_of(request).pool.connection() as conn:
+        async with reads_of(request).connection() as conn:
             row, items = await store.evidence(conn, user.user_id, purchase_id)
         return page(request, "claim.html", title=f"Price-drop claim #{purchase_id}",
                     record=claim_record(row, items))

@@ -17,6 +17,7 @@ from litestar.response import Redirect, Template
 
 from api.lib.analytics import record
 from api.lib.errors import ApiError
+from api.lib.replicas import reads_of
 from api.saved_searches.controller import check_fields
 from api.watchlists.service import reserve_slot
 from api.web.common import Form, need_user, page, read_form, redirect, runtime_of
@@ -99,7 +100,7 @@ class SavedSearchPages(Controller):
     @get("/saved-searches", name="web:saved")
     async def saved(self, request: Request[Any, Any, Any]) -> Template:
         user = need_user(request)
-        async with runtime_of(request).pool.connection() as conn:
+        async with reads_of(request).connection() as conn:
             rows = await store.list_saved(conn, user.user_id, 200, None)
         return page(request, "saved_searches.html", title="Saved searches", saved=rows,
                     queries={s.id: home_query(s) for s in rows},

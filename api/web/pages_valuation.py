@@ -11,8 +11,9 @@ from litestar import Controller, Request, get
 from litestar.params import Parameter
 from litestar.response import Template
 
+from api.lib.replicas import reads_of
 from api.valuation.service import fair_price
-from api.web.common import page, runtime_of
+from api.web.common import page
 from storage import events as events_store
 from storage import listings as listings_store
 from storage.errors import NotFound
@@ -28,11 +29,10 @@ class ValuationPages(Controller):
                     quantity: Annotated[int, Parameter(ge=1, le=50)] = 2) -> Template:
         """The seller tool: the fair price of any seat, its interval, what moved it and the
         listings it leaned on."""
-        runtime = runtime_of(request)
         section = (section or "").strip() or None
         row = (row or "").strip() or None
         result, problem = None, None
-        async with runtime.pool.connection() as conn:
+        async with reads_of(request).connection() as conn:
             ev = await events_store.get_event(conn, event_id)
             sections = await listings_store.section_prices(conn, event_id)
             if section:
@@ -49,8 +49,7 @@ class ValuationPages(Controller):
                                 days: Annotated[int, Parameter(ge=1, le=3650)] = 90
                                 ) -> Template:
         """How often our buy-or-wait advice was right, against the naive answers."""
-        runtime = runtime_of(request)
-        async with runtime.pool.connection() as conn:
+        async with reads_of(request).connection() as conn:
             tr = await track_record(conn, datetime.now(UTC) - timedelta(days=days))
         return page(request, "track_record.html", title="Our forecasts' track record",
                     tr=tr, days=days)

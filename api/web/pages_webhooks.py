@@ -10,6 +10,7 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
+from api.lib.replicas import reads_of
 from api.plans import UPGRADE_PATH
 from api.web.common import need_user, page, read_form, redirect, runtime_of
 from api.web.failures import REFUSED, refusal
@@ -22,7 +23,7 @@ _BACK = "/account/webhooks"
 async def _render(request: Request[Any, Any, Any], *, new_secret: str | None = None,
                   new_for: int | None = None) -> Template:
     user = need_user(request)
-    async with runtime_of(request).pool.connection() as conn:
+    async with reads_of(request).connection() as conn:
         endpoints = await store.list_endpoints(conn, user.user_id)
         log = {e.id: await store.deliveries(conn, user.user_id, e.id, 10) for e in endpoints}
     return page(request, "webhooks.html", title="Webhooks", endpoints=endpoints, log=log,
