@@ -19,17 +19,30 @@ than 80 % busy (CPU per process) under its load. ``--processes N`` measures ever
 same run, each sharing a private Redis (``redis-server`` on a free port: limits and cache as
 in production), and prints ``scaling`` = N-process rps / 1-process rps per endpoint.
 
-Cores: the load generator runs on this machine too. When there are cores to spare (at
-least one more than the API processes) the servers and wrk are pinned apart with
-``taskset`` (wrk gets the spare cores, one thread each), so neither slows the other. Every
-load reports what it cost: the server's, wrk's, PostgreSQL's and Redis's CPU per request
-(ms; Redis's idle timers, measured while only the hello app is loaded, taken off) and how
-busy the whole machine was (other users of a shared box included). For
-``--processes N`` the cores a fair N-process run needs are computed from the 1-process run
-(N servers, each a full core, plus N times the generator and the database and Redis per
-server core); when the machine has fewer, ``scaling`` is null and ``scaling_refused`` and
-``cores`` say so: N processes sharing their cores with their own load generator would
-measure core contention, not the API. The CPU per request is reported either way.
+CPU quotas: ``--cpu-quota CORES`` (default 0.4 with ``--processes N``, 0 for none) gives
+every API server process (each uvicorn worker, the baseline's too) the same fixed CPU
+budget with a cgroup CPU quota of its own (``bench.cpu_quota``: cgroup v2 ``cpu.max`` or v1
+``cpu.cfs_quota_us``, removed afterwards). The 1-process run then has CORES and the
+N-process run N x CORES, and the rest of the machine is left to wrk, PostgreSQL and Redis,
+so on a small or shared machine the ratio shows what a second process adds, not who won
+the cores. An endpoint's ratio counts only when its 1-process server was quota-bound (busy
+at least 80 % of its quota: ``quota_busy``; ``throttled`` is the share of CFS periods in
+which the quota stopped it); ``scaling`` is the mean ratio of the cached and of the
+uncached endpoints. Without writable cgroups the run falls back to the rule below and the
+JSON says why (``cpu_quota_refused``).
+
+Cores: the load generator runs on this machine too. Without quotas, when there are cores
+to spare (at least one more than the API processes) the servers and wrk are pinned apart
+with ``taskset`` (wrk gets the spare cores, one thread each), so neither slows the other.
+Every load reports what it cost: the server's, wrk's, PostgreSQL's and Redis's CPU per
+request (ms; Redis's idle timers, measured while only the hello app is loaded, taken off),
+how busy each server process was (``server_busy``, cores) and how busy the whole machine
+was (other users of a shared box included). For ``--processes N`` the cores a fair
+N-process run needs are computed from the 1-process run (N servers, each a full core or its
+quota, plus N times the generator and the database and Redis per server core); when the
+machine has fewer, ``scaling`` is null and ``scaling_refused`` and ``cores`` say so: N
+processes sharing their cores with their own load generator would measure core
+contention, not the API. The CPU per request is reported either way.
 
 Uses a scratch database (``bench.harness.scratch_database``: RIPCITY_DATABASE_URL's server,
 else 127.0.0.1:5432, else the embedded one), dropped afterwards unless ``--keep-db``.
@@ -44,6 +57,7 @@ import re
 import resource
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -56,6 +70,7 @@ import numpy as np
 import psycopg
 import pyarrow as pa
 
+from bench.cpu_quota import CpuQuotas
 from bench.harness import arguments, database_name, emit, free_port, scratch_database
 from storage.records import LISTING_SCHEMA
 
@@ -266,6 +281,28 @@ def _serve(factory: str, port: int, workers: int, env: dict[str, str],
     raise RuntimeError(f"{factory} did not answer within 60 s")
 
 
+def _limit_servers(proc: subprocess.Popen[bytes], workers: int, quotas: CpuQuotas
+                   ) -> list[Any]:
+    """Each server process of ``proc`` in a quota group of its own (uvicorn itself with one
+    worker; each worker, not the idle supervisor, with more); returns the groups."""
+    import psutil
+
+    if workers == 1:
+        return [quotas.limit(proc.pid)]
+    deadline = time.monotonic() + 60
+    while True:
+        kids = []
+        for child in psutil.Process(proc.pid).children():
+            with contextlib.suppress(psutil.Error):
+                if "spawn_main" in " ".join(child.cmdline()):
+                    kids.append(child)
+        if len(kids) >= workers:
+            return [quotas.limit(k.pid) for k in kids]
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"uvicorn started {len(kids)} of {workers} workers in 60 s")
+        time.sleep(0.2)
+
+
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     try:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -375,9 +412,12 @@ def _load(base: str, paths: list[str], connections: int, duration: int,
     return out
 
 
-#: the baseline server must be this busy (CPU of one core per process) for the load
-#: generator to count as outrunning it; below, ratios would measure the generator
+#: the baseline server must be this busy (share of one core, or of its CPU quota, per
+#: process) for the load generator to count as outrunning it; below, ratios would measure
+#: the generator. An endpoint's --processes ratio needs its 1-process server this busy too
 SATURATED = 0.8
+#: each API process's CPU quota (cores) with --processes N unless --cpu-quota says otherwise
+DEFAULT_QUOTA = 0.4
 
 
 def _tree_cpu(proc: subprocess.Popen[bytes]) -> float:
@@ -440,19 +480,29 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--processes", type=int, default=1,
                     help="N > 1: measure 1 API process and N (uvicorn workers, one private "
                          "Redis shared by them) in the same run, and their ratio")
+    ap.add_argument("--cpu-quota", type=float, default=None, metavar="CORES",
+                    help="CPU quota of every API server process, a cgroup each (default "
+                         f"{DEFAULT_QUOTA} with --processes N > 1, none otherwise; 0: none)")
     ap.add_argument("--reuse-db", default=None,
                     help="database name filled by an earlier --keep-db run (skips the fill)")
     ap.add_argument("--keep-db", action="store_true", help="do not drop the database")
     args = ap.parse_args(argv)
+    quota = args.cpu_quota if args.cpu_quota is not None else (
+        DEFAULT_QUOTA if args.processes > 1 else 0.0)
+    quotas = CpuQuotas.open(quota) if quota > 0 else None
+    quota_refused = quotas if isinstance(quotas, str) else None
+    quotas = None if isinstance(quotas, str) else quotas
 
-    with scratch_database("ripcity_bench_api", reuse=args.reuse_db, keep=args.keep_db) as url:
+    with scratch_database("ripcity_bench_api", reuse=args.reuse_db, keep=args.keep_db) as url, \
+            quotas or contextlib.nullcontext():
         try:
             if args.processes > 1:
-                emit(_scaling(args, url))
+                emit(_scaling(args, url, quotas, quota_refused))
             else:
                 procs: list[subprocess.Popen[bytes]] = []
                 try:
-                    emit(_run(args, url, procs))
+                    emit({**_run(args, url, procs, quotas=quotas),
+                          "cpu_quota_refused": quota_refused})
                 finally:
                     for p in procs:
                         _stop(p)
@@ -461,8 +511,10 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"kept database {database_name(url)}", file=sys.stderr)
 
 
-def _scaling(args: Any, url: str) -> dict[str, Any]:
+def _scaling(args: Any, url: str, quotas: CpuQuotas | None,
+             quota_refused: str | None) -> dict[str, Any]:
     """The same endpoints on 1 API process and on ``--processes`` N, one Redis for each."""
+    load_before = os.getloadavg()[0]
     runs: dict[int, dict[str, Any]] = {}
     for n in (1, args.processes):
         procs: list[subprocess.Popen[bytes]] = []
@@ -470,52 +522,116 @@ def _scaling(args: Any, url: str) -> dict[str, Any]:
             try:
                 runs[n] = _run(argparse_copy(args, workers=n, reuse_db=args.reuse_db
                                              or (database_name(url) if runs else None)),
-                               url, procs, redis_url=redis)
+                               url, procs, redis_url=redis, quotas=quotas)
             finally:
                 for p in procs:
                     _stop(p)
     one, many = runs[1], runs[args.processes]
-    cores = cores_needed(one, args.processes)
-    refused = one.get("ratios_refused") or many.get("ratios_refused")
-    if cores["needed"] > cores["available"]:
-        refused = (f"{args.processes} API processes need {cores['needed']:.1f} cores to be "
-                   f"measured fairly ({args.processes} for the servers, "
-                   f"{cores['load_generator']:.1f} for the load generator, "
-                   f"{cores['database_and_redis']:.1f} for PostgreSQL and Redis) and this "
-                   f"machine has {cores['available']}: the load generator shares the servers' "
-                   "cores, so a ratio would measure core contention, not the API (run wrk "
-                   "from another host, or on a machine with more cores)")
-    scaling = None if refused else {
-        label: round(many["endpoints"][label]["rps"] / one["endpoints"][label]["rps"], 3)
-        for label in one["endpoints"] if one["endpoints"][label]["rps"]}
+    quota = quotas.cores if quotas else None
+    verdict = scaling_verdict(one, many, args.processes, quota)
+    loads = [x for r in (one, many) for x in (r["baseline"], *r["endpoints"].values())]
     return {
         "benchmark": "api-processes", "processes": args.processes,
-        "load_generator": one["load_generator"], "one_process": one,
-        "n_processes": many, "scaling": scaling,
-        "scaling_refused": refused, "cores": cores,
+        "load_generator": one["load_generator"],
+        "cpu_quota_cores_per_process": quota,
+        "cpu_quota_cgroup": f"v{quotas.version}" if quotas else None,
+        "cpu_quota_refused": quota_refused,
+        **verdict,
+        "quota_busy": {label: [e.get("quota_busy"),
+                               many["endpoints"].get(label, {}).get("quota_busy")]
+                       for label, e in one["endpoints"].items()} if quota else None,
+        "machine": {"cores": len(available_cores()),
+                    "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+                    "busy_cores_mean": round(statistics.fmean(
+                        x["box_busy_cores"] for x in loads), 2)},
         "workload": {"data": one["data"], "connections": args.connections,
                      "duration_s_per_endpoint": args.duration,
                      "servers": "uvicorn with 1 worker, then N workers (the processes "
                                 "`ripcity serve --workers N` runs), sharing one private "
-                                "Redis (limits, cache) and the database",
+                                "Redis (limits, cache) and the database"
+                                + (f", each worker under a CPU quota of {quota} core"
+                                   if quota else ""),
                      "cpus": os.cpu_count()},
+        "one_process": one, "n_processes": many,
     }
 
 
-def cores_needed(one: dict[str, Any], processes: int) -> dict[str, Any]:
+def scaling_verdict(one: dict[str, Any], many: dict[str, Any], processes: int,
+                    quota: float | None = None, available: int | None = None
+                    ) -> dict[str, Any]:
+    """N-process rps / 1-process rps per endpoint, their mean over the cached and over the
+    uncached endpoints (``scaling``), or why not (``scaling_refused``): no wrk, fewer cores
+    than a fair run needs, or (with a ``quota``) no endpoint whose 1-process server was
+    held by its quota; endpoints whose server was not are left out (``scaling_skipped``).
+    ``scaling_held_back`` names the endpoints whose N processes stayed under their quotas:
+    what they share (PostgreSQL, Redis, the machine) limited them, not their CPU."""
+    cores = cores_needed(one, processes, quota, available)
+    refused: str | None = None
+    if one["load_generator"] != "wrk":
+        refused = one.get("ratios_refused") or "no wrk"
+    elif quota is None and (one.get("ratios_refused") or many.get("ratios_refused")):
+        refused = one.get("ratios_refused") or many.get("ratios_refused")
+    elif cores["needed"] > cores["available"]:
+        each = f"a {quota} core quota each" if quota else "a core each"
+        refused = (f"{processes} API processes need {cores['needed']:.1f} cores to be "
+                   f"measured fairly ({cores['servers']:g} for the servers, {each}; "
+                   f"{cores['load_generator']:.1f} for the load generator, "
+                   f"{cores['database_and_redis']:.1f} for PostgreSQL and Redis) and this "
+                   f"machine has {cores['available']}: the load generator shares the servers' "
+                   "cores, so a ratio would measure core contention, not the API ("
+                   + ("a smaller --cpu-quota fits; " if quota else
+                      "a CPU quota per process fits (--cpu-quota, needs writable cgroups); ")
+                   + "or run wrk from another host, or on a machine with more cores)")
+    ratios: dict[str, float] = {}
+    skipped: dict[str, str] = {}
+    held_back: dict[str, str] = {}
+    for label, e in one["endpoints"].items():
+        if not e.get("rps"):
+            continue
+        n_busy = many["endpoints"].get(label, {}).get("server_busy")
+        if quota and n_busy is not None and n_busy / quota < SATURATED:
+            n = many["endpoints"][label]
+            held_back[label] = (f"{processes} processes used {n_busy / quota:.0%} of their "
+                                f"quotas (PostgreSQL {n.get('db_cpu_ms', 0)} ms per request, "
+                                f"the machine {n.get('box_busy_cores')} cores busy)")
+        if quota:
+            held = e.get("server_busy", 0.0) / quota
+            if held < SATURATED:
+                skipped[label] = (f"1 process used {held:.0%} of its {quota} core quota "
+                                  f"(< {SATURATED:.0%}): the quota did not limit it")
+                continue
+        ratios[label] = round(many["endpoints"].get(label, {}).get("rps", 0.0) / e["rps"], 3)
+    scaling: dict[str, float | None] | None = None
+    if refused is None:
+        scaling = {}
+        for kind in ("cached", "uncached"):
+            mine = [r for label, r in ratios.items() if label.endswith(f"_{kind}")]
+            scaling[kind] = round(statistics.fmean(mine), 3) if mine else None
+        if not ratios:
+            scaling, refused = None, ("no endpoint's 1-process server was held by its CPU "
+                                      "quota: the ratio would not measure API capacity")
+    return {"scaling": scaling, "scaling_refused": refused,
+            "scaling_by_endpoint": ratios if scaling else None,
+            "scaling_skipped": skipped or None, "scaling_held_back": held_back or None,
+            "cores": cores}
+
+
+def cores_needed(one: dict[str, Any], processes: int, quota: float | None = None,
+                 available: int | None = None) -> dict[str, Any]:
     """The cores a fair ``processes``-process run needs, from the 1-process run's cached
-    endpoints: each server a full core, and per server core what the load generator and
-    PostgreSQL + Redis spent to keep it busy."""
+    endpoints: each server a full core (or its CPU ``quota``), and per server core what the
+    load generator and PostgreSQL + Redis spent to keep it busy."""
     cached = [e for e in one["endpoints"].values()
               if "ratio" in e and e.get("api_cpu_ms") and e.get("rps")]
     server = sum(e["api_cpu_ms"] * e["rps"] for e in cached) / 1e3 or 1.0
     generator = sum(e.get("generator_cores", 0.0) for e in cached) / server
     backing = sum((e.get("db_cpu_ms", 0.0) + e.get("redis_cpu_ms", 0.0)) * e["rps"]
                   for e in cached) / 1e3 / server
-    return {"available": len(available_cores()), "servers": processes,
-            "load_generator": round(processes * generator, 2),
-            "database_and_redis": round(processes * backing, 2),
-            "needed": round(processes * (1 + generator + backing), 2),
+    servers = processes * (quota or 1.0)
+    return {"available": available or len(available_cores()), "servers": round(servers, 2),
+            "load_generator": round(servers * generator, 2),
+            "database_and_redis": round(servers * backing, 2),
+            "needed": round(servers * (1 + generator + backing), 2),
             "basis": "per busy server core in the 1-process run's cached endpoints"}
 
 
@@ -525,9 +641,21 @@ def argparse_copy(args: Any, **changes: Any) -> Any:
     return argparse.Namespace(**{**vars(args), **changes})
 
 
+def _throttled(quotas: CpuQuotas | None, groups: list[Any],
+               before: tuple[int, int]) -> dict[str, float]:
+    """``throttled``: the share of CFS periods since ``before`` in which the quota stopped
+    the servers in ``groups`` (nothing without quotas)."""
+    if not quotas:
+        return {}
+    periods, throttled = quotas.throttling(groups)
+    periods -= before[0]
+    return {"throttled": round((throttled - before[1]) / periods, 2) if periods else 0.0}
+
+
 def _run(args: Any, url: str, procs: list[subprocess.Popen[bytes]],
-         redis_url: str | None = None) -> dict[str, Any]:
-    """Fill (or reuse) the database, serve both apps into ``procs``, load each endpoint."""
+         redis_url: str | None = None, quotas: CpuQuotas | None = None) -> dict[str, Any]:
+    """Fill (or reuse) the database, serve both apps into ``procs`` (each server process
+    under its own CPU quota with ``quotas``), load each endpoint."""
     t0 = time.monotonic()
     if args.reuse_db:
         with psycopg.connect(url) as conn:
@@ -545,9 +673,13 @@ def _run(args: Any, url: str, procs: list[subprocess.Popen[bytes]],
     if redis_url:
         env["RIPCITY_REDIS_URL"] = redis_url
     hp, ap_ = free_port(), free_port()
-    server_cpus, load_cpus = pinning(args.workers)
+    # with quotas nothing is pinned, so 1 and N processes run on the same cores
+    server_cpus, load_cpus = (None, None) if quotas else pinning(args.workers)
     procs.append(_serve("bench.api:hello_app", hp, args.workers, env, server_cpus))
     procs.append(_serve("bench.api:bench_app", ap_, args.workers, env, server_cpus))
+    groups = [_limit_servers(p, args.workers, quotas) for p in procs] if quotas else [[], []]
+    limit = quotas.cores if quotas else 1.0  # the CPU each server process may use
+    quota_note = f" of its {limit} core quota" if quotas else ""
     hello, api = f"http://127.0.0.1:{hp}", f"http://127.0.0.1:{ap_}"
     some = ids[:: max(1, len(ids) // 40)][:40]
     v1 = "/api/v1"
@@ -573,9 +705,11 @@ def _run(args: Any, url: str, procs: list[subprocess.Popen[bytes]],
     }
     results: dict[str, Any] = {}
     cpu0, redis0, wall0 = _tree_cpu(procs[0]), _redis_cpu(redis_url), time.monotonic()
+    throttle0 = quotas.throttling(groups[0]) if quotas else (0, 0)
     base = _load(hello, ["/hello"], args.connections, args.duration, load_cpus)
     wall = time.monotonic() - wall0
     busy = (_tree_cpu(procs[0]) - cpu0) / wall / args.workers
+    base.update(_throttled(quotas, groups[0], throttle0))
     # Redis's own timers cost CPU with no request at all (the hello app never uses it):
     # taken off each endpoint's Redis CPU, so a slow endpoint is not billed for them
     redis_idle = (_redis_cpu(redis_url) - redis0) / wall
@@ -587,12 +721,13 @@ def _run(args: Any, url: str, procs: list[subprocess.Popen[bytes]],
     if generator != "wrk":
         refused = ("no wrk: the httpx load generator cannot outrun the server (`make bench` "
                    "installs Debian's wrk)")
-    elif busy < SATURATED:
+    elif busy < SATURATED * limit:
         cores = len(available_cores())
         others = base["box_busy_cores"] - busy * args.workers - base["generator_cores"]
         contended = base["box_busy_cores"] >= 0.9 * cores
-        refused = (f"the load generator kept the baseline server only {busy:.0%} busy per "
-                   f"process (< {SATURATED:.0%}): the ratios would measure "
+        refused = (f"the load generator kept the baseline server only {busy / limit:.0%} "
+                   f"busy{quota_note} per process (< {SATURATED:.0%}): the ratios would "
+                   "measure "
                    + (f"core contention: the machine's {cores} cores were "
                       f"{base['box_busy_cores'] / cores:.0%} busy (wrk "
                       f"{base['generator_cores']:.2f} cores, other processes {others:.2f})"
@@ -602,13 +737,19 @@ def _run(args: Any, url: str, procs: list[subprocess.Popen[bytes]],
         if label in cached:
             _load(api, paths, args.connections, 2, load_cpus)  # warm the cache
         api0, db0, redis0 = _tree_cpu(procs[1]), _db_cpu(database), _redis_cpu(redis_url)
+        throttle0 = quotas.throttling(groups[1]) if quotas else (0, 0)
         wall0 = time.monotonic()
         results[label] = _load(api, paths, args.connections, args.duration, load_cpus)
-        redis_s = max(0.0, _redis_cpu(redis_url) - redis0
-                      - redis_idle * (time.monotonic() - wall0))
+        wall = time.monotonic() - wall0
+        api_s = _tree_cpu(procs[1]) - api0
+        redis_s = max(0.0, _redis_cpu(redis_url) - redis0 - redis_idle * wall)
+        results[label]["server_busy"] = round(api_s / wall / args.workers, 3)
+        if quotas:
+            results[label]["quota_busy"] = round(api_s / wall / args.workers / limit, 2)
+            results[label].update(_throttled(quotas, groups[1], throttle0))
         served = results[label]["rps"] * args.duration
         if served:  # CPU per request: what the capacity script sizes from
-            results[label]["api_cpu_ms"] = round((_tree_cpu(procs[1]) - api0) / served * 1e3, 3)
+            results[label]["api_cpu_ms"] = round(api_s / served * 1e3, 3)
             results[label]["db_cpu_ms"] = round((_db_cpu(database) - db0) / served * 1e3, 3)
             results[label]["redis_cpu_ms"] = round(redis_s / served * 1e3, 3)
             results[label]["generator_cpu_ms"] = round(
@@ -619,6 +760,7 @@ def _run(args: Any, url: str, procs: list[subprocess.Popen[bytes]],
     return {
         "benchmark": "api", "connections": args.connections, "workers": args.workers,
         "load_generator": generator, "baseline_server_busy": round(busy, 2),
+        "cpu_quota_cores_per_process": quotas.cores if quotas else None,
         "redis_idle_cores": round(redis_idle, 4),
         "pinned": {"servers": server_cpus, "load_generator": load_cpus}
         if server_cpus else None,
