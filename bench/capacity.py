@@ -162,12 +162,14 @@ def api_processes_note(api: dict[str, Any]) -> str:
     scaling = api["scaling"]
     kinds = [k for k in ("cached", "uncached") if scaling.get(k) is not None]
     quota = api.get("cpu_quota_cores_per_process")
-    what = (" and ".join(f"{scaling[k]}x on {k}" for k in kinds) + " endpoints" if kinds else
-            f"{min(scaling.values())}-{max(scaling.values())}x")
+    what = (f"{scaling[kinds[0]]}x one process's rps on {kinds[0]}"
+            + "".join(f" and {scaling[k]}x on {k}" for k in kinds[1:]) + " endpoints"
+            if kinds else
+            f"{min(scaling.values())}-{max(scaling.values())}x one process's rps")
     held = sorted(api.get("scaling_held_back") or {})
     return (f"{api['processes']} API processes"
             + (f", each under a {quota} core CPU quota," if quota else "")
-            + f" served {what} one process's rps (same run)"
+            + f" served {what} (same run)"
             + (f"; on {', '.join(held)} the {api['processes']} processes stayed under their "
                "quotas: what they share (PostgreSQL, Redis, the machine) held them back"
                if held else "")
