@@ -17,7 +17,8 @@ generator cannot outrun the server: without wrk, or when the bare baseline serve
 than 80 % busy (CPU per process) under its load. ``--processes N`` measures every endpoint on
 1 API process and on N (uvicorn workers, as ``ripcity serve --workers N`` runs them) in the
 same run, each sharing a private Redis (``redis-server`` on a free port: limits and cache as
-in production), and prints ``scaling`` = N-process rps / 1-process rps per endpoint.
+in production), and prints ``scaling_by_endpoint`` = N-process rps / 1-process rps per
+endpoint and ``scaling``, their mean over the cached and over the uncached endpoints.
 
 CPU quotas: ``--cpu-quota CORES`` (default 0.4 with ``--processes N``, 0 for none) gives
 every API server process (each uvicorn worker, the baseline's too) the same fixed CPU

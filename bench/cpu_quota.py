@@ -67,7 +67,8 @@ class CpuQuotas:
         except OSError as exc:
             with contextlib.suppress(OSError):
                 quotas.close()
-            return f"cgroup {found[0]} is not writable here ({exc.strerror or exc})"
+            return (f"cannot make CPU quota groups under {found[0]} here "
+                    f"({exc.strerror or exc})")
         return quotas
 
     def _group(self) -> Path:
