@@ -16,8 +16,10 @@ The ratios are refused (``ratio``: null, ``ratios_refused`` says why) when the l
 generator cannot outrun the server: without wrk, or when the bare baseline server was less
 than 80 % busy (CPU per process) under its load. ``--processes N`` measures every endpoint on
 1 API process and on N (uvicorn workers, as ``ripcity serve --workers N`` runs them) in the
-same run, each sharing a private Redis (``redis-server`` on a free port: limits and cache as
-in production), and prints ``scaling_by_endpoint`` = N-process rps / 1-process rps per
+same run, each deployment on a private Redis of its own (``redis-server`` on a free port:
+limits and cache as in production); both run side by side and each endpoint is loaded on
+one and right after on the other (alternating which first), so a shared machine's drift
+falls on both alike. It prints ``scaling_by_endpoint`` = N-process rps / 1-process rps per
 endpoint and ``scaling``, their mean over the cached and over the uncached endpoints.
 
 CPU quotas: ``--cpu-quota CORES`` (default 0.4 with ``--processes N``, 0 for none) gives
@@ -52,6 +54,7 @@ else 127.0.0.1:5432, else the embedded one), dropped afterwards unless ``--keep-
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -514,19 +517,31 @@ def main(argv: list[str] | None = None) -> None:
 
 def _scaling(args: Any, url: str, quotas: CpuQuotas | None,
              quota_refused: str | None) -> dict[str, Any]:
-    """The same endpoints on 1 API process and on ``--processes`` N, one Redis for each."""
+    """The same endpoints on 1 API process and on ``--processes`` N, one Redis for each.
+    Both deployments run side by side and each endpoint is loaded on one, then at once on
+    the other (which goes first alternates), so a shared machine's drift over the run
+    falls on both alike instead of on one half of it."""
     load_before = os.getloadavg()[0]
-    runs: dict[int, dict[str, Any]] = {}
-    for n in (1, args.processes):
-        procs: list[subprocess.Popen[bytes]] = []
-        with private_redis() as redis:
-            try:
-                runs[n] = _run(argparse_copy(args, workers=n, reuse_db=args.reuse_db
-                                             or (database_name(url) if runs else None)),
-                               url, procs, redis_url=redis, quotas=quotas)
-            finally:
-                for p in procs:
-                    _stop(p)
+    data = _data(args, url)
+    cached, uncached = _paths(url)
+    database = database_name(url)
+    counts = (1, args.processes)
+    procs: list[subprocess.Popen[bytes]] = []
+    with private_redis() as redis_one, private_redis() as redis_many:
+        try:
+            sets = {n: _start(n, url, redis, quotas, procs)
+                    for n, redis in zip(counts, (redis_one, redis_many), strict=True)}
+            baselines = {n: _baseline(sets[n], args) for n in counts}
+            results: dict[int, dict[str, Any]] = {n: {} for n in counts}
+            for i, (label, paths) in enumerate([*cached.items(), *uncached.items()]):
+                for n in counts if i % 2 == 0 else counts[::-1]:
+                    results[n][label] = _measure(sets[n], paths, label in cached, args,
+                                                 database)
+            runs = {n: _report(sets[n], args, data, baselines[n], results[n], cached)
+                    for n in counts}
+        finally:
+            for p in procs:
+                _stop(p)
     one, many = runs[1], runs[args.processes]
     quota = quotas.cores if quotas else None
     verdict = scaling_verdict(one, many, args.processes, quota)
@@ -547,9 +562,11 @@ def _scaling(args: Any, url: str, quotas: CpuQuotas | None,
                         x["box_busy_cores"] for x in loads), 2)},
         "workload": {"data": one["data"], "connections": args.connections,
                      "duration_s_per_endpoint": args.duration,
-                     "servers": "uvicorn with 1 worker, then N workers (the processes "
-                                "`ripcity serve --workers N` runs), sharing one private "
-                                "Redis (limits, cache) and the database"
+                     "servers": "uvicorn with 1 worker and with N workers (the processes "
+                                "`ripcity serve --workers N` runs), side by side, each on "
+                                "a private Redis (limits, cache), one database; each "
+                                "endpoint loaded on one, then on the other (alternating "
+                                "which first)"
                                 + (f", each worker under a CPU quota of {quota} core"
                                    if quota else ""),
                      "cpus": os.cpu_count()},
@@ -636,12 +653,6 @@ def cores_needed(one: dict[str, Any], processes: int, quota: float | None = None
             "basis": "per busy server core in the 1-process run's cached endpoints"}
 
 
-def argparse_copy(args: Any, **changes: Any) -> Any:
-    import argparse
-
-    return argparse.Namespace(**{**vars(args), **changes})
-
-
 def _throttled(quotas: CpuQuotas | None, groups: list[Any],
                before: tuple[int, int]) -> dict[str, float]:
     """``throttled``: the share of CFS periods since ``before`` in which the quota stopped
@@ -653,35 +664,23 @@ def _throttled(quotas: CpuQuotas | None, groups: list[Any],
     return {"throttled": round((throttled - before[1]) / periods, 2) if periods else 0.0}
 
 
-def _run(args: Any, url: str, procs: list[subprocess.Popen[bytes]],
-         redis_url: str | None = None, quotas: CpuQuotas | None = None) -> dict[str, Any]:
-    """Fill (or reuse) the database, serve both apps into ``procs`` (each server process
-    under its own CPU quota with ``quotas``), load each endpoint."""
+def _data(args: Any, url: str) -> dict[str, Any]:
+    """Fill the database (or count what an earlier run filled)."""
     t0 = time.monotonic()
     if args.reuse_db:
         with psycopg.connect(url) as conn:
-            data = {"events": conn.execute("SELECT count(*) FROM events").fetchone()[0],  # type: ignore[index]
+            return {"events": conn.execute("SELECT count(*) FROM events").fetchone()[0],  # type: ignore[index]
                     "listings": conn.execute("SELECT count(*) FROM listings_current "
                                              "WHERE gone_at IS NULL").fetchone()[0]}  # type: ignore[index]
-    else:
-        data = fill(url, args.events, args.per_event)
-        data["fill_s"] = round(time.monotonic() - t0, 1)
+    data = fill(url, args.events, args.per_event)
+    data["fill_s"] = round(time.monotonic() - t0, 1)
+    return data
+
+
+def _paths(url: str) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """The endpoints loaded: (cached, uncached), each a label's request paths."""
     with psycopg.connect(url) as conn:
         ids = [r[0] for r in conn.execute("SELECT id FROM events ORDER BY id")]
-    env = {**os.environ, "RIPCITY_DATABASE_URL": url, "RIPCITY_LOG_LEVEL": "WARNING",
-           "PYTHONPATH": os.getcwd()}
-    env.pop("RIPCITY_REDIS_URL", None)
-    if redis_url:
-        env["RIPCITY_REDIS_URL"] = redis_url
-    hp, ap_ = free_port(), free_port()
-    # with quotas nothing is pinned, so 1 and N processes run on the same cores
-    server_cpus, load_cpus = (None, None) if quotas else pinning(args.workers)
-    procs.append(_serve("bench.api:hello_app", hp, args.workers, env, server_cpus))
-    procs.append(_serve("bench.api:bench_app", ap_, args.workers, env, server_cpus))
-    groups = [_limit_servers(p, args.workers, quotas) for p in procs] if quotas else [[], []]
-    limit = quotas.cores if quotas else 1.0  # the CPU each server process may use
-    quota_note = f" of its {limit} core quota" if quotas else ""
-    hello, api = f"http://127.0.0.1:{hp}", f"http://127.0.0.1:{ap_}"
     some = ids[:: max(1, len(ids) // 40)][:40]
     v1 = "/api/v1"
     cached = {
@@ -704,71 +703,151 @@ def _run(args: Any, url: str, procs: list[subprocess.Popen[bytes]],
             for i in some],
         "event_detail_uncached": [f"{v1}/events/{i}?nocache=RND" for i in some],
     }
-    results: dict[str, Any] = {}
-    cpu0, redis0, wall0 = _tree_cpu(procs[0]), _redis_cpu(redis_url), time.monotonic()
-    throttle0 = quotas.throttling(groups[0]) if quotas else (0, 0)
-    base = _load(hello, ["/hello"], args.connections, args.duration, load_cpus)
+    return cached, uncached
+
+
+@dataclasses.dataclass(slots=True)
+class _Servers:
+    """One deployment under test: the hello baseline and the real API, ``workers``
+    processes each (each under a CPU quota of its own with ``quotas``), on one Redis."""
+
+    workers: int
+    redis_url: str | None
+    quotas: CpuQuotas | None
+    procs: list[subprocess.Popen[bytes]]  # hello, api
+    ports: list[int]  # theirs
+    groups: list[list[Any]]  # their quota groups
+    server_cpus: list[int] | None
+    load_cpus: list[int] | None
+    redis_idle: float = 0.0  # cores Redis spends with no request (its own timers)
+
+    @property
+    def limit(self) -> float:
+        """The CPU each server process may use (cores)."""
+        return self.quotas.cores if self.quotas else 1.0
+
+    def url(self, which: int) -> str:
+        return f"http://127.0.0.1:{self.ports[which]}"
+
+    def throttling(self, which: int) -> tuple[int, int]:
+        return self.quotas.throttling(self.groups[which]) if self.quotas else (0, 0)
+
+
+def _start(workers: int, url: str, redis_url: str | None, quotas: CpuQuotas | None,
+           procs: list[subprocess.Popen[bytes]]) -> _Servers:
+    """Serve the hello app and the API with ``workers`` processes each (into ``procs``,
+    for the caller to stop), each server process under its own quota with ``quotas``."""
+    env = {**os.environ, "RIPCITY_DATABASE_URL": url, "RIPCITY_LOG_LEVEL": "WARNING",
+           "PYTHONPATH": os.getcwd()}
+    env.pop("RIPCITY_REDIS_URL", None)
+    if redis_url:
+        env["RIPCITY_REDIS_URL"] = redis_url
+    # with quotas nothing is pinned, so 1 and N processes run on the same cores
+    server_cpus, load_cpus = (None, None) if quotas else pinning(workers)
+    mine: list[subprocess.Popen[bytes]] = []
+    ports = [free_port(), free_port()]
+    for factory, port in zip(("bench.api:hello_app", "bench.api:bench_app"), ports,
+                             strict=True):
+        mine.append(_serve(factory, port, workers, env, server_cpus))
+        procs.append(mine[-1])
+    groups = [_limit_servers(p, workers, quotas) for p in mine] if quotas else [[], []]
+    return _Servers(workers, redis_url, quotas, mine, ports, groups, server_cpus, load_cpus)
+
+
+def _baseline(s: _Servers, args: Any) -> dict[str, Any]:
+    """Load the hello app: its numbers (``base``), how busy its server processes were
+    (``busy``, cores each) and why ratios to it would not count (``refused``)."""
+    cpu0, redis0, wall0 = _tree_cpu(s.procs[0]), _redis_cpu(s.redis_url), time.monotonic()
+    throttle0 = s.throttling(0)
+    base = _load(s.url(0), ["/hello"], args.connections, args.duration, s.load_cpus)
     wall = time.monotonic() - wall0
-    busy = (_tree_cpu(procs[0]) - cpu0) / wall / args.workers
-    base.update(_throttled(quotas, groups[0], throttle0))
+    busy = (_tree_cpu(s.procs[0]) - cpu0) / wall / s.workers
+    base.update(_throttled(s.quotas, s.groups[0], throttle0))
     # Redis's own timers cost CPU with no request at all (the hello app never uses it):
     # taken off each endpoint's Redis CPU, so a slow endpoint is not billed for them
-    redis_idle = (_redis_cpu(redis_url) - redis0) / wall
+    s.redis_idle = (_redis_cpu(s.redis_url) - redis0) / wall
     if base["rps"]:
-        base["server_cpu_ms"] = round(busy * args.workers / base["rps"] * 1e3, 3)
+        base["server_cpu_ms"] = round(busy * s.workers / base["rps"] * 1e3, 3)
         base["generator_cpu_ms"] = round(base["generator_cores"] / base["rps"] * 1e3, 3)
-    generator = "wrk" if shutil.which("wrk") else "httpx"
     refused = None
-    if generator != "wrk":
+    if not shutil.which("wrk"):
         refused = ("no wrk: the httpx load generator cannot outrun the server (`make bench` "
                    "installs Debian's wrk)")
-    elif busy < SATURATED * limit:
+    elif busy < SATURATED * s.limit:
         cores = len(available_cores())
-        others = base["box_busy_cores"] - busy * args.workers - base["generator_cores"]
+        others = base["box_busy_cores"] - busy * s.workers - base["generator_cores"]
         contended = base["box_busy_cores"] >= 0.9 * cores
-        refused = (f"the load generator kept the baseline server only {busy / limit:.0%} "
+        quota_note = f" of its {s.limit} core quota" if s.quotas else ""
+        refused = (f"the load generator kept the baseline server only {busy / s.limit:.0%} "
                    f"busy{quota_note} per process (< {SATURATED:.0%}): the ratios would "
                    "measure "
                    + (f"core contention: the machine's {cores} cores were "
                       f"{base['box_busy_cores'] / cores:.0%} busy (wrk "
                       f"{base['generator_cores']:.2f} cores, other processes {others:.2f})"
                       if contended else "the generator"))
-    database = database_name(url)
-    for label, paths in [*cached.items(), *uncached.items()]:
-        if label in cached:
-            _load(api, paths, args.connections, 2, load_cpus)  # warm the cache
-        api0, db0, redis0 = _tree_cpu(procs[1]), _db_cpu(database), _redis_cpu(redis_url)
-        throttle0 = quotas.throttling(groups[1]) if quotas else (0, 0)
-        wall0 = time.monotonic()
-        results[label] = _load(api, paths, args.connections, args.duration, load_cpus)
-        wall = time.monotonic() - wall0
-        api_s = _tree_cpu(procs[1]) - api0
-        redis_s = max(0.0, _redis_cpu(redis_url) - redis0 - redis_idle * wall)
-        results[label]["server_busy"] = round(api_s / wall / args.workers, 3)
-        if quotas:
-            results[label]["quota_busy"] = round(api_s / wall / args.workers / limit, 2)
-            results[label].update(_throttled(quotas, groups[1], throttle0))
-        served = results[label]["rps"] * args.duration
-        if served:  # CPU per request: what the capacity script sizes from
-            results[label]["api_cpu_ms"] = round(api_s / served * 1e3, 3)
-            results[label]["db_cpu_ms"] = round((_db_cpu(database) - db0) / served * 1e3, 3)
-            results[label]["redis_cpu_ms"] = round(redis_s / served * 1e3, 3)
-            results[label]["generator_cpu_ms"] = round(
-                results[label]["generator_cores"] * args.duration / served * 1e3, 3)
+    return {"base": base, "busy": busy, "refused": refused}
+
+
+def _measure(s: _Servers, paths: list[str], warm: bool, args: Any,
+             database: str) -> dict[str, Any]:
+    """Load one endpoint of the API (its cache warmed first when ``warm``): its numbers,
+    how busy the server processes were, and CPU per request of each party."""
+    if warm:
+        _load(s.url(1), paths, args.connections, 2, s.load_cpus)
+    api0, db0, redis0 = _tree_cpu(s.procs[1]), _db_cpu(database), _redis_cpu(s.redis_url)
+    throttle0 = s.throttling(1)
+    wall0 = time.monotonic()
+    out = _load(s.url(1), paths, args.connections, args.duration, s.load_cpus)
+    wall = time.monotonic() - wall0
+    api_s = _tree_cpu(s.procs[1]) - api0
+    redis_s = max(0.0, _redis_cpu(s.redis_url) - redis0 - s.redis_idle * wall)
+    out["server_busy"] = round(api_s / wall / s.workers, 3)
+    if s.quotas:
+        out["quota_busy"] = round(api_s / wall / s.workers / s.limit, 2)
+        out.update(_throttled(s.quotas, s.groups[1], throttle0))
+    served = out["rps"] * args.duration
+    if served:  # CPU per request: what the capacity script sizes from
+        out["api_cpu_ms"] = round(api_s / served * 1e3, 3)
+        out["db_cpu_ms"] = round((_db_cpu(database) - db0) / served * 1e3, 3)
+        out["redis_cpu_ms"] = round(redis_s / served * 1e3, 3)
+        out["generator_cpu_ms"] = round(out["generator_cores"] * args.duration / served
+                                        * 1e3, 3)
+    return out
+
+
+def _report(s: _Servers, args: Any, data: dict[str, Any], baseline: dict[str, Any],
+            results: dict[str, Any], cached: dict[str, list[str]]) -> dict[str, Any]:
+    """One deployment's JSON: the baseline, every endpoint, cached ratios to the baseline."""
+    base, refused = baseline["base"], baseline["refused"]
     for label in cached:
         results[label]["ratio"] = None if refused else round(
             results[label]["rps"] / base["rps"], 3)
     return {
-        "benchmark": "api", "connections": args.connections, "workers": args.workers,
-        "load_generator": generator, "baseline_server_busy": round(busy, 2),
-        "cpu_quota_cores_per_process": quotas.cores if quotas else None,
-        "redis_idle_cores": round(redis_idle, 4),
-        "pinned": {"servers": server_cpus, "load_generator": load_cpus}
-        if server_cpus else None,
+        "benchmark": "api", "connections": args.connections, "workers": s.workers,
+        "load_generator": "wrk" if shutil.which("wrk") else "httpx",
+        "baseline_server_busy": round(baseline["busy"], 2),
+        "cpu_quota_cores_per_process": s.quotas.cores if s.quotas else None,
+        "redis_idle_cores": round(s.redis_idle, 4),
+        "pinned": {"servers": s.server_cpus, "load_generator": s.load_cpus}
+        if s.server_cpus else None,
         "data": data, "baseline_rps": base["rps"], "baseline": base,
         "ratio": None if refused else min(results[k]["ratio"] for k in cached),
-        "ratios_refused": refused, "redis": bool(redis_url), "endpoints": results,
+        "ratios_refused": refused, "redis": bool(s.redis_url), "endpoints": results,
     }
+
+
+def _run(args: Any, url: str, procs: list[subprocess.Popen[bytes]],
+         redis_url: str | None = None, quotas: CpuQuotas | None = None) -> dict[str, Any]:
+    """Fill (or reuse) the database, serve both apps into ``procs`` (each server process
+    under its own CPU quota with ``quotas``), load each endpoint."""
+    data = _data(args, url)
+    servers = _start(args.workers, url, redis_url, quotas, procs)
+    cached, uncached = _paths(url)
+    baseline = _baseline(servers, args)
+    database = database_name(url)
+    results = {label: _measure(servers, paths, label in cached, args, database)
+               for label, paths in [*cached.items(), *uncached.items()]}
+    return _report(servers, args, data, baseline, results, cached)
 
 
 if __name__ == "__main__":
