@@ -128,14 +128,14 @@ def unit_costs(results: Path = RESULTS) -> dict[str, Any]:
     if any(e.get("redis_cpu_ms") for e in cached):  # Redis is one core: what it takes
         costs["redis_cached_ms"] = round(mean(cached, "redis_cpu_ms"), 3)
         costs["redis_uncached_ms"] = round(mean(uncached, "redis_cpu_ms"), 3)
+    quota = one.get("cpu_quota_cores_per_process")
     costs["sources"]["api"] = (
         f"bench.api, {one['data'].get('listings', 0):,} listings, {one['load_generator']}, "
-        f"{len(cached)} cached and {len(uncached)} uncached endpoints")
+        f"{len(cached)} cached and {len(uncached)} uncached endpoints"
+        + (f", each API process under a {quota} core CPU quota" if quota else ""))
     if api.get("scaling"):
         costs["api_processes_scaling"] = api["scaling"]
-        ratios = api["scaling"].values()
-        costs["api_processes_note"] = (f"{api['processes']} API processes served "
-                                       f"{min(ratios)}-{max(ratios)}x one process's rps")
+        costs["api_processes_note"] = api_processes_note(api)
     elif api.get("cores"):
         c = api["cores"]
         costs["api_processes_note"] = (
@@ -154,6 +154,26 @@ def unit_costs(results: Path = RESULTS) -> dict[str, Any]:
     else:
         costs["alerts_per_dispatcher_s"] = None
     return costs
+
+
+def api_processes_note(api: dict[str, Any]) -> str:
+    """What ``bench.api --processes N`` measured: N processes' rps over one process's, the
+    mean of the cached and of the uncached endpoints (older runs: per endpoint)."""
+    scaling = api["scaling"]
+    kinds = [k for k in ("cached", "uncached") if scaling.get(k) is not None]
+    quota = api.get("cpu_quota_cores_per_process")
+    what = (f"{scaling[kinds[0]]}x one process's rps on {kinds[0]}"
+            + "".join(f" and {scaling[k]}x on {k}" for k in kinds[1:]) + " endpoints"
+            if kinds else
+            f"{min(scaling.values())}-{max(scaling.values())}x one process's rps")
+    held = sorted(api.get("scaling_held_back") or {})
+    return (f"{api['processes']} API processes"
+            + (f", each under a {quota} core CPU quota," if quota else "")
+            + f" served {what} (same run)"
+            + (f"; on {', '.join(held)} the {api['processes']} processes stayed under their "
+               "quotas: what they share (PostgreSQL, Redis, the machine) held them back"
+               if held else "")
+            + "; API processes are sized from CPU per request")
 
 
 def assumed(costs: dict[str, Any]) -> dict[str, Any]:
