@@ -17,7 +17,9 @@
    and the training base rate (majority answer).
 3. Throughput: ``--listings`` rows (the held-out listings tiled) scored by a pool of
    ``DealScorerActor``s; ``inprocess_scored_per_s`` is the same work in this process on
-   one core, measured in the same run (the baseline of ``ratio``).
+   one core, measured in the same run (the baseline of ``ratio``). On a shared machine
+   the wall-clock rates follow the load, so ``*_per_cpu_s`` divide by the CPU seconds the
+   scoring processes (this one, the actors) actually got.
 
 The top-level quality numbers are the worst of the two seeds (new model).
 Prints ONE JSON object.
@@ -26,11 +28,12 @@ Prints ONE JSON object.
 from __future__ import annotations
 
 import argparse
+import os
 
 import numpy as np
 import pyarrow as pa
 
-from bench.harness import Stopwatch, arguments, emit
+from bench.harness import Stopwatch, arguments, emit, process_cpu
 
 
 def _tier_report(model: object, table: pa.Table, context: object) -> dict[str, object]:
@@ -141,6 +144,7 @@ def _throughput(model: object, test: pa.Table, ctx: object, listings: int, actor
         for b in batches[:base_n]:
             scorer.score(b, ctx)
     inproc = sum(b.num_rows for b in batches[:base_n]) / inprocess.seconds
+    inproc_cpu = sum(b.num_rows for b in batches[:base_n]) / inprocess.cpu_seconds
 
     import ray
 
@@ -153,10 +157,13 @@ def _throughput(model: object, test: pa.Table, ctx: object, listings: int, actor
         pool = [make_scorer(model=model_ref, cpus=1) for _ in range(actors)]
         refs_in = [ray.put(b) for b in batches]
         ray.get([a.score.remote(refs_in[0], ctx_ref) for a in pool])  # warm up
+        pids = ray.get([a.__ray_call__.remote(lambda _self: os.getpid()) for a in pool])
+        cpu_before = sum(sum(process_cpu(p)) for p in pids)
         with Stopwatch() as scoring:
             refs = [pool[i % actors].score.remote(r, ctx_ref) for i, r in enumerate(refs_in)]
             scored = sum(b.num_rows for b in ray.get(refs))
         seconds = scoring.seconds
+        actor_cpu = sum(sum(process_cpu(p)) for p in pids) - cpu_before
     finally:
         ray.shutdown()
     return {
@@ -165,6 +172,8 @@ def _throughput(model: object, test: pa.Table, ctx: object, listings: int, actor
         "scored_per_s": round(scored / seconds),
         "inprocess_scored_per_s": round(inproc),
         "ratio": round(scored / seconds / inproc, 2),
+        "scored_per_cpu_s": round(scored / actor_cpu),
+        "inprocess_scored_per_cpu_s": round(inproc_cpu),
         "actors": actors,
         "batch_rows": chunk,
     }
