@@ -5,9 +5,11 @@
 1. For two seeds, starts a sandbox and reads every event's listings at daily clock points
    (truth JSON, sections and rows normalised as the crawler does). Two fair-price models are
    measured in the same run on the last, held-out point: ``old`` (the terms before row-depth
-   slopes, trained on every third point, as before this change) and ``new`` (current terms,
-   trained on every point but the last two, its per-tier 80 % intervals calibrated on the
-   second-to-last point's true values: yesterday's "sale records"). Each reports
+   slopes, trained on every third point, as before issue 20), ``previous`` (current terms
+   with one ridge penalty for every term, as issue 20 first shipped) and ``new`` (current
+   terms and per-term penalties, ``engine.deals.model.TERM_PENALTY``), both trained on
+   every point but the last two, the new one's per-tier 80 % intervals calibrated on the
+   second-to-last point's true values: yesterday's "sale records". Each reports
    ``spearman`` against the true discount, ``precision_at_100``, the median absolute
    percentage error of the fair price (``mdape_pct``) and the interval coverage per section
    tier (``coverage_by_tier``; ``coverage_by_tier_asks_only`` is the interval the scheduled
@@ -17,7 +19,9 @@
    and the training base rate (majority answer).
 3. Throughput: ``--listings`` rows (the held-out listings tiled) scored by a pool of
    ``DealScorerActor``s; ``inprocess_scored_per_s`` is the same work in this process on
-   one core, measured in the same run (the baseline of ``ratio``).
+   one core, measured in the same run (the baseline of ``ratio``). On a shared machine
+   the wall-clock rates follow the load, so ``*_per_cpu_s`` divide by the CPU seconds the
+   scoring processes (this one, the actors) actually got.
 
 The top-level quality numbers are the worst of the two seeds (new model).
 Prints ONE JSON object.
@@ -26,11 +30,12 @@ Prints ONE JSON object.
 from __future__ import annotations
 
 import argparse
+import os
 
 import numpy as np
 import pyarrow as pa
 
-from bench.harness import Stopwatch, arguments, emit
+from bench.harness import Stopwatch, arguments, emit, process_cpu
 
 
 def _tier_report(model: object, table: pa.Table, context: object) -> dict[str, object]:
@@ -74,9 +79,12 @@ def _seed_quality(args: argparse.Namespace, seed: int, events: int) -> tuple[dic
 
     old_train = pa.concat_tables([hist.at(c) for c in hist.clocks[:-1:3]])
     with Stopwatch() as fit_old:
-        old = fit(old_train, ctx, terms=LEGACY_TERMS)
+        old = fit(old_train, ctx, terms=LEGACY_TERMS, penalties={})
     old.version = "old"
     new_train = pa.concat_tables([hist.at(c) for c in hist.clocks[:-2]])
+    with Stopwatch() as fit_prev:
+        prev = fit(new_train, ctx, terms=TERMS, penalties={})
+    prev.version = "previous"
     with Stopwatch() as fit_new:
         new = fit(new_train, ctx, terms=TERMS)
     new.version = "new"
@@ -86,6 +94,7 @@ def _seed_quality(args: argparse.Namespace, seed: int, events: int) -> tuple[dic
     result = {
         "old": {**graded(old), "train_listings": old_train.num_rows,
                 "fit_s": round(fit_old.seconds, 2)},
+        "previous": {**graded(prev), "fit_s": round(fit_prev.seconds, 2)},
         "new": {**graded(new), "train_listings": new_train.num_rows,
                 "fit_s": round(fit_new.seconds, 2),
                 "coverage_by_tier_asks_only": asks["coverage_by_tier"]},
@@ -113,6 +122,9 @@ def _quality(args: argparse.Namespace) -> tuple[dict, object, pa.Table, object]:
         "coverage_max_tier": max(n["coverage_max_tier"] for n in news),
         "old_spearman": min(r["old"]["spearman"] for r in per_seed.values()),
         "old_precision_at_100": min(r["old"]["precision_at_100"] for r in per_seed.values()),
+        "previous_spearman": min(r["previous"]["spearman"] for r in per_seed.values()),
+        "previous_precision_at_100": min(r["previous"]["precision_at_100"]
+                                         for r in per_seed.values()),
         "backtest_accuracy": min(b["backtest_accuracy"] for b in bws),
         "naive_accuracy": max(b["naive_accuracy"] for b in bws),
         "majority_accuracy": max(b["majority_accuracy"] for b in bws),
@@ -141,6 +153,7 @@ def _throughput(model: object, test: pa.Table, ctx: object, listings: int, actor
         for b in batches[:base_n]:
             scorer.score(b, ctx)
     inproc = sum(b.num_rows for b in batches[:base_n]) / inprocess.seconds
+    inproc_cpu = sum(b.num_rows for b in batches[:base_n]) / inprocess.cpu_seconds
 
     import ray
 
@@ -153,10 +166,13 @@ def _throughput(model: object, test: pa.Table, ctx: object, listings: int, actor
         pool = [make_scorer(model=model_ref, cpus=1) for _ in range(actors)]
         refs_in = [ray.put(b) for b in batches]
         ray.get([a.score.remote(refs_in[0], ctx_ref) for a in pool])  # warm up
+        pids = ray.get([a.__ray_call__.remote(lambda _self: os.getpid()) for a in pool])
+        cpu_before = sum(sum(process_cpu(p)) for p in pids)
         with Stopwatch() as scoring:
             refs = [pool[i % actors].score.remote(r, ctx_ref) for i, r in enumerate(refs_in)]
             scored = sum(b.num_rows for b in ray.get(refs))
         seconds = scoring.seconds
+        actor_cpu = sum(sum(process_cpu(p)) for p in pids) - cpu_before
     finally:
         ray.shutdown()
     return {
@@ -165,6 +181,8 @@ def _throughput(model: object, test: pa.Table, ctx: object, listings: int, actor
         "scored_per_s": round(scored / seconds),
         "inprocess_scored_per_s": round(inproc),
         "ratio": round(scored / seconds / inproc, 2),
+        "scored_per_cpu_s": round(scored / actor_cpu),
+        "inprocess_scored_per_cpu_s": round(inproc_cpu),
         "actors": actors,
         "batch_rows": chunk,
     }

@@ -55,6 +55,7 @@ def _rows(truth: dict, observed: datetime, out: dict[str, list]) -> None:
             out["source_event_id"].append(str(ids.get(m, truth["world_event_id"])))
             out["section"].append(normalize.section(shown.get("section")) or None)
             out["row"].append(normalize.row(shown.get("row")))
+            out["seats"].append(normalize.seats(item.get("seats")))
             out["quantity"].append(int(shown["quantity"]))
             out["price_cents"].append(shown.get("price_cents"))
             out["fees_cents"].append(shown.get("fees_cents"))
@@ -88,7 +89,7 @@ def collect(base_url: str, clock_steps_s: list[float], max_events: int | None = 
                 truth = client.get(f"/_sandbox/truth/events/{e['world_event_id']}").json()
                 _rows(truth, now, out)
     n = len(out["observed_at"])
-    for name in ("seats", "splits", "zone", "delivery"):
+    for name in ("splits", "zone", "delivery"):
         out[name] = [None] * n
     out["currency"] = ["USD"] * n
     return SandboxHistory(pa.table(out, schema=GRADED_SCHEMA), events, clocks)

@@ -144,26 +144,20 @@ SELECT event_id, computed_at, venue, log_level, listings, days_to_event, tier_ef
 FROM fair_price_levels WHERE event_id = %s
 """
 
-# One seat: the exact row if the model knows it, else the section's typical row.
-_VALUE = """
+# Seats of one event in one statement (a page of listings is one query): each seat's exact
+# row if the model knows it, else its section's typical row; ``i`` is the seat's position.
+_VALUES = """
 WITH ask AS (
-    SELECT upper(btrim(%(section)s)) AS section, upper(btrim(coalesce(%(row)s, ''))) AS row_,
-           %(quantity)s::int AS quantity
+    SELECT a.i, upper(btrim(a.section)) AS section,
+           upper(btrim(coalesce(a.row_, ''))) AS row_, a.quantity
+    FROM unnest(%(sections)s::text[], %(rows)s::text[], %(quantities)s::int[])
+         WITH ORDINALITY AS a(section, row_, quantity, i)
 ), lvl AS (
     SELECT l.*, m.interval_level, m.interval_basis
     FROM fair_price_levels l JOIN fair_price_models m ON m.version = l.model_version
     WHERE l.event_id = %(event_id)s
-), seat AS (
-    SELECT s.* FROM fair_price_seats s, ask, lvl
-    WHERE s.model_version = lvl.model_version AND s.venue = lvl.venue
-      AND s.section = ask.section AND s."row" IN (ask.row_, '?')
-    ORDER BY (s."row" = ask.row_) DESC LIMIT 1
-), tier AS (
-    SELECT t.* FROM fair_price_tiers t, lvl, seat
-    WHERE t.model_version = lvl.model_version AND t.tier IN (seat.tier, '*')
-    ORDER BY (t.tier = seat.tier) DESC LIMIT 1
 ), parts AS (
-    SELECT ask.section, CASE WHEN ask.row_ = '' THEN '?' ELSE ask.row_ END AS row,
+    SELECT ask.i, ask.section, CASE WHEN ask.row_ = '' THEN '?' ELSE ask.row_ END AS row,
            seat."row" AS matched_row, ask.quantity, seat.tier,
            lvl.log_level + seat.seat_effect AS base,
            coalesce((lvl.tier_effects ->> seat.tier)::float8, 0) AS days_effect,
@@ -171,14 +165,24 @@ WITH ask AS (
            tier.center, tier.low, tier.high,
            seat.section_effect, seat.row_effect, lvl.days_to_event, lvl.model_version,
            lvl.interval_level, lvl.interval_basis, lvl.computed_at, lvl.listings
-    FROM ask, lvl, seat, tier
+    FROM ask CROSS JOIN lvl
+    CROSS JOIN LATERAL (
+        SELECT s.* FROM fair_price_seats s
+        WHERE s.model_version = lvl.model_version AND s.venue = lvl.venue
+          AND s.section = ask.section AND s."row" IN (ask.row_, '?')
+        ORDER BY (s."row" = ask.row_) DESC LIMIT 1) seat
+    CROSS JOIN LATERAL (
+        SELECT t.* FROM fair_price_tiers t
+        WHERE t.model_version = lvl.model_version AND t.tier IN (seat.tier, '*')
+        ORDER BY (t.tier = seat.tier) DESC LIMIT 1) tier
 )
 SELECT section, row, matched_row, quantity, tier,
        round(exp(base + days_effect + q_effect + center))::bigint AS fair_cents,
        round(exp(base + days_effect + q_effect + low))::bigint AS low_cents,
        round(exp(base + days_effect + q_effect + high))::bigint AS high_cents,
        section_effect, row_effect, days_effect, q_effect AS quantity_effect,
-       days_to_event, model_version, interval_level, interval_basis, computed_at, listings
+       days_to_event, model_version, interval_level, interval_basis, computed_at, listings,
+       i AS position
 FROM parts
 """
 _SECTIONS = """
@@ -249,16 +253,47 @@ def event_level(conn: psycopg.Connection, event_id: int) -> EventLevel | None:
         return cur.execute(_LEVEL, (event_id,)).fetchone()
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Positioned(SeatValue):
+    position: int  # 1-based position of the seat in the caller's list
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Seat:
+    """A seat to value: section and row as listed (row None = the section's typical row)
+    and how many tickets together."""
+
+    section: str | None
+    row: str | None
+    quantity: int
+
+
+async def seat_values(conn: psycopg.AsyncConnection[Any], event_id: int,
+                      seats: Sequence[Seat]) -> list[SeatValue | None]:
+    """The fair price of each seat of one event, in order, in one query: None for a seat
+    without a section, one the model does not know at the venue, or when the event has no
+    published level yet."""
+    if not seats:
+        return []
+    params = {"event_id": event_id, "sections": [s.section or "" for s in seats],
+              "rows": [s.row for s in seats], "quantities": [s.quantity for s in seats],
+              "max_q": MAX_QUANTITY}
+    async with conn.cursor(row_factory=class_row(_Positioned)) as cur:
+        await cur.execute(_VALUES, params)
+        found = await cur.fetchall()
+    out: list[SeatValue | None] = [None] * len(seats)
+    for v in found:
+        out[v.position - 1] = SeatValue(*(getattr(v, f.name)
+                                          for f in dataclasses.fields(SeatValue)))
+    return out
+
+
 async def seat_value(conn: psycopg.AsyncConnection[Any], event_id: int, section: str,
                      row: str | None, quantity: int) -> SeatValue:
     """The fair price of one seat. Raises ``NotFound`` when the event has no published
     level yet, or the section is not one the model knows at the event's venue (the
     message lists the known sections)."""
-    params = {"event_id": event_id, "section": section, "row": row, "quantity": quantity,
-              "max_q": MAX_QUANTITY}
-    async with conn.cursor(row_factory=class_row(SeatValue)) as cur:
-        await cur.execute(_VALUE, params)
-        found = await cur.fetchone()
+    found = (await seat_values(conn, event_id, [Seat(section, row, quantity)]))[0]
     if found is not None:
         return found
     async with conn.cursor() as cur:

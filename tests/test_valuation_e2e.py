@@ -107,6 +107,52 @@ def test_unlisted_row_and_batch_answer_each_seat(valued: dict[str, Any]) -> None
     assert items[1]["fair_price"]["row"] is None
 
 
+def test_event_listings_explain_what_each_seat_is_worth(valued: dict[str, Any]) -> None:
+    """A page of an event's listings carries each seat's fair price, interval and the
+    factors that moved it: the same answer the fair-price endpoint gives for that seat,
+    and close to the sandbox's true value."""
+    http, ids, hist = valued["http"], valued["ids"], valued["hist"]
+    world = next(iter(ids))
+    truth = {(r["marketplace"], r["listing_id"]): r["fair_cents"]
+             for r in hist.at(hist.clocks[-1]).to_pylist() if r["event_id"] == world}
+    r = http.get(f"/api/v1/events/{ids[world]}/listings", params={"limit": 100})
+    assert r.status_code == 200, r.text
+    items = r.json()["items"]
+    valued_items = [i for i in items if i["valuation"] is not None]
+    assert len(items) == 100 and len(valued_items) >= 95
+    errors = []
+    for item in valued_items:
+        v = item["valuation"]
+        assert v["low_cents"] <= v["fair_cents"] <= v["high_cents"]
+        assert v["interval_level"] == pytest.approx(0.8)
+        assert v["model_version"] == valued["model"].version
+        assert 1 <= len(v["factors"]) <= 3
+        assert v["explanation"] == "; ".join(f["text"] for f in v["factors"])
+        errors.append(abs(v["fair_cents"] / truth[(item["marketplace"],
+                                                   item["listing_id"])] - 1))
+    assert np.median(errors) < 0.12
+    # the section is what moves most seats most
+    assert np.mean([i["valuation"]["factors"][0]["name"] == "section"
+                    for i in valued_items]) > 0.5
+    # one place computes a seat's value and its factors: the seller tool's answer
+    for item in valued_items[:5]:
+        fp = http.get(f"/api/v1/events/{ids[world]}/fair-price",
+                      params={"section": item["section"], "row": item["row"] or "",
+                              "quantity": item["quantity"]}).json()
+        assert (fp["fair_cents"], fp["low_cents"], fp["high_cents"]) == (
+            item["valuation"]["fair_cents"], item["valuation"]["low_cents"],
+            item["valuation"]["high_cents"])
+        assert fp["factors"] == item["valuation"]["factors"]
+
+
+def test_listing_valuation_is_in_openapi(valued: dict[str, Any]) -> None:
+    schemas = valued["http"].get("/schema/openapi.json").json()["components"]["schemas"]
+    listing = schemas["Listing"]["properties"]
+    assert "valuation" in listing
+    assert {"fair_cents", "low_cents", "high_cents", "factors", "explanation"} <= set(
+        schemas["Valuation"]["properties"])
+
+
 def test_bad_requests_say_what_is_wrong(valued: dict[str, Any]) -> None:
     http, ids = valued["http"], valued["ids"]
     event = next(iter(ids.values()))
@@ -169,6 +215,18 @@ def test_dashboard_seller_tool_forecast_and_track_record(valued: dict[str, Any])
             assert "likely to be lower within" in forecast.inner_text()
             forecast.screenshot(path=str(artifacts / "forecast.png"))
             page.screenshot(path=str(artifacts / "event_with_forecast.png"), full_page=True)
+
+            # every listing row says what the seat is worth and why
+            worth = page.locator("table.listings tbody td.worth")
+            assert worth.count() >= 50
+            assert "80 %:" in worth.first.inner_text()
+            assert page.locator("table.listings td.worth .reason").count() >= 50
+            assert any("Section " in t for t in worth.all_inner_texts())
+            box = page.locator("table.listings").bounding_box()
+            assert box is not None
+            page.screenshot(path=str(artifacts / "listings_explained.png"), full_page=True,
+                            clip={"x": box["x"], "y": box["y"], "width": box["width"],
+                                  "height": min(box["height"], 640)})
 
             page.get_by_role("link", name="How often our forecasts were right").click()
             table = page.locator("#track-table")

@@ -12,8 +12,10 @@ from api.lib.deps import ReadsDep, RuntimeDep
 from api.lib.pagination import LISTING_CURSORS, decode_cursor, encode_cursor, next_link
 from api.lib.params import Cents, Cursor, EventId, Limit, MarketplaceParam
 from api.listings.schemas import ListingPage, listing_of
+from api.valuation.service import valuations
 from storage import events as events_store
 from storage import listings as store
+from storage.valuation import Seat
 
 Text = Annotated[str | None, Parameter(min_length=1, max_length=40)]
 
@@ -41,7 +43,9 @@ class ListingController(Controller):
             description="all-in price ascending, or deal score descending")] = "price",
         limit: Limit = 50, cursor: Cursor = None,
     ) -> Response[ListingPage]:
-        """Each listing carries its all-in price, deal score and reason, and a buy link."""
+        """Each listing carries its all-in price, deal score and reason, a buy link, and
+        what the seat is worth: the fair price, its interval and the factors that moved it
+        ("Section 112 is 18 % above the venue's median section; row 3 +9 %")."""
         cursor_at = decode_cursor(cursor, LISTING_CURSORS[sort])
         after = cursor_at.values() if cursor_at else None
         f = store.ListingFilter(section=section, zone=zone, row_from=row_from, row_to=row_to,
@@ -52,13 +56,16 @@ class ListingController(Controller):
                 rows = await store.event_listings(conn, event_id, f, sort, limit, after)
                 if not rows and after is None:
                     await events_store.require_event(conn, event_id)
+                worth = await valuations(conn, event_id, [Seat(r.section, r.row, r.quantity)
+                                                          for r in rows[:limit]])
             nxt = None
             if len(rows) > limit:
                 rows = rows[:limit]
                 last = rows[-1]
                 nxt = encode_cursor(last.sort_key, last.marketplace, last.listing_id)
             return ListingPage(
-                items=[listing_of(r) for r in rows], next_cursor=nxt,
+                items=[listing_of(r, v) for r, v in zip(rows, worth, strict=True)],
+                next_cursor=nxt,
                 next=next_link(f"/api/v1/events/{event_id}/listings",
                                dict(request.query_params), nxt))
 

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from api.valuation.schemas import Valuation
+
 if TYPE_CHECKING:
     from storage.listings import CurrentListing
 
@@ -35,6 +37,9 @@ class Listing(msgspec.Struct):
     last_changed: datetime
     buy_url: str | None
     history_url: str
+    #: what the seat is worth by the published fair-price model, its interval and the
+    #: factors that moved it (an event's listings; null where the model cannot value it)
+    valuation: Valuation | None = None
 
 
 class ListingPage(msgspec.Struct):
@@ -50,8 +55,9 @@ def _splits(raw: str | None) -> list[int] | None:
     return out or None
 
 
-def listing_of(row: CurrentListing) -> Listing:
-    """The public form of a stored listing: splits as numbers, a link to its history."""
+def listing_of(row: CurrentListing, valuation: Valuation | None = None) -> Listing:
+    """The public form of a stored listing: splits as numbers, a link to its history, and
+    the seat's valuation when the caller has it."""
     return Listing(
         marketplace=row.marketplace, listing_id=row.listing_id, event_id=row.event_id,
         section=row.section, row=row.row, seats=row.seats, quantity=row.quantity,
@@ -61,4 +67,4 @@ def listing_of(row: CurrentListing) -> Listing:
         deal_reason=row.deal_reason, fair_value_cents=row.fair_value_cents,
         first_seen=row.first_seen, last_changed=row.last_changed, buy_url=row.buy_url,
         history_url=(f"/api/v1/events/{row.event_id}/listings/{row.marketplace}/"
-                     f"{row.listing_id}/history"))
+                     f"{row.listing_id}/history"), valuation=valuation)

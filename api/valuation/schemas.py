@@ -16,6 +16,21 @@ class Factor(msgspec.Struct):
     text: str
 
 
+class Valuation(msgspec.Struct):
+    """What a listed seat is worth by the published fair-price model: the fair all-in price
+    per ticket, the interval that covers its true value ``interval_level`` of the time, and
+    the two or three factors that moved it most (``explanation`` joins their sentences)."""
+
+    fair_cents: int
+    low_cents: int
+    high_cents: int
+    interval_level: float
+    interval_basis: str  # "sales": calibrated on what seats were worth; "asks": on asks
+    factors: list[Factor]
+    explanation: str  # "Section 112 is 18 % above the venue's median section; row 3 +9 %"
+    model_version: str
+
+
 class ComparableListing(msgspec.Struct):
     marketplace: str
     section: str | None

@@ -1,14 +1,18 @@
-"""A seat's fair price from the published model, with the factors that moved it."""
+"""A seat's fair price from the published model, with the factors that moved it: for the
+fair-price endpoint and seller tool (``fair_price``) and, batched, for a page of listings
+(``valuations``)."""
 
 from __future__ import annotations
 
 import math
 from typing import TYPE_CHECKING, Any
 
-from api.valuation.schemas import ComparableListing, Factor, FairPrice
-from storage.valuation import comparables, seat_value
+from api.valuation.schemas import ComparableListing, Factor, FairPrice, Valuation
+from storage.valuation import Seat, comparables, seat_value, seat_values
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import psycopg
 
     from storage.valuation import Comparable, SeatValue
@@ -40,6 +44,22 @@ def factors(v: SeatValue, top: int = 3) -> list[Factor]:
                       f"{_pct(v.quantity_effect):+.0f} %"))
     out.sort(key=lambda f: -abs(f.effect_pct))
     return out[:top]
+
+
+def valuation_of(v: SeatValue) -> Valuation:
+    """A seat's value as a listing row shows it: price, interval, and what moved it."""
+    fs = factors(v)
+    return Valuation(fair_cents=v.fair_cents, low_cents=v.low_cents, high_cents=v.high_cents,
+                     interval_level=round(v.interval_level, 3),
+                     interval_basis=v.interval_basis, factors=fs,
+                     explanation="; ".join(f.text for f in fs), model_version=v.model_version)
+
+
+async def valuations(conn: psycopg.AsyncConnection[Any], event_id: int,
+                     seats: Sequence[Seat]) -> list[Valuation | None]:
+    """Each seat's value in order, in one query (None: the model cannot value it yet)."""
+    return [None if v is None else valuation_of(v)
+            for v in await seat_values(conn, event_id, seats)]
 
 
 def _comparable(c: Comparable) -> ComparableListing:

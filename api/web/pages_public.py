@@ -22,6 +22,7 @@ from api.lib.errors import InvalidInput
 from api.lib.pagination import EVENT_CURSORS, decode_cursor, event_page
 from api.lib.replicas import reads_of
 from api.recommendations.service import recommended
+from api.valuation.service import valuations
 from api.web import chart as chart_mod
 from api.web.common import page, runtime_of, viewer
 from api.web.fmt import trend
@@ -31,9 +32,12 @@ from storage import freshness as freshness_store
 from storage import listings as listings_store
 from storage.events import EventFilter
 from storage.forecasts import latest_forecast_async
+from storage.valuation import Seat
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
+
+    from api.valuation.schemas import Valuation
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
 Text = Annotated[str | None, Parameter(max_length=100)]
@@ -216,11 +220,15 @@ class PublicPages(Controller):
 
     async def _listings(self, conn: AsyncConnection[Any], event_id: int, section: str | None,
                         quantity: int | None, max_price: float | None,
-                        sort: str) -> list[listings_store.PagedListing]:
+                        sort: str
+                        ) -> list[tuple[listings_store.PagedListing, Valuation | None]]:
+        """Up to 100 listings, each with what its seat is worth (one query for the page)."""
         f = listings_store.ListingFilter(section=section, quantity=quantity,
                                          max_price=_cents(max_price))
-        rows = await listings_store.event_listings(conn, event_id, f, sort, 100, None)
-        return rows[:100]
+        rows = (await listings_store.event_listings(conn, event_id, f, sort, 100, None))[:100]
+        worth = await valuations(conn, event_id,
+                                 [Seat(r.section, r.row, r.quantity) for r in rows])
+        return list(zip(rows, worth, strict=True))
 
     @get("/deals", name="web:deals")
     async def deals(self, request: Request[Any, Any, Any], q: Text = None,
