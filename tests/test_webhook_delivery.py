@@ -202,3 +202,37 @@ def test_slack_and_discord_presets_get_chat_text(
     text = got.json[field]
     assert "Trail Blazers vs. Lakers" in text and "$90" in text
     assert "https://seatgeek.com/e/SG1" in text
+
+
+def test_an_email_stuck_at_the_provider_does_not_hold_a_webhook_back(
+        world: AlertWorld, receiver: WebhookReceiver, smtp: SmtpBox, dispatcher: Any) -> None:
+    """A running dispatcher sends each channel in its own lane: while an email waits on a
+    slow SMTP server, a later alert's webhook still goes out."""
+    import threading
+
+    fan = world.user("slow-mail@example.com")
+    world.rule(fan, "price_at_or_below", threshold_cents=10_000, channels=["email"])
+    coder = world.user("coder@example.com")
+    _endpoint(world, coder, receiver.url, receiver.secret)
+    world.rule(coder, "price_at_or_below", threshold_cents=5_000, channels=["webhook"])
+    smtp.hold()
+    d = dispatcher()
+    stop = threading.Event()
+    loop = threading.Thread(target=d.run, args=(stop,), daemon=True)
+    loop.start()
+    try:
+        world.ingest([{"listing_id": "A", "price_cents": 7_000}])  # all-in 90: the email
+        assert smtp.held.wait(15), "the email never reached the SMTP server"
+        world.ingest([{"listing_id": "B", "price_cents": 3_000}])  # all-in 48: the webhook
+        [got] = receiver.wait_for(1, timeout=15)
+        assert got.verified
+        assert [a["listing_id"] for a in got.json["data"]["alerts"]] == ["B"]
+        assert smtp.received == []  # the email is still waiting at the provider
+        smtp.release()
+        mails = smtp.wait_for(1, timeout=15)
+        assert [m.rcpt_tos for m in mails] == [["slow-mail@example.com"]]
+    finally:
+        smtp.release()
+        stop.set()
+        loop.join(15)
+    assert not loop.is_alive()

@@ -99,7 +99,8 @@ class WebhookSender:
         self._http = httpx.Client(timeout=settings.webhook_timeout_s, follow_redirects=False,
                                   limits=httpx.Limits(max_connections=pool_size),
                                   headers={"User-Agent": "RipCity-Webhooks/1"})
-        self._db = pool(database_url, min_size=1, max_size=4, kwargs={"autocommit": True})
+        # kept open (not grown during the first burst): a target read and a log row per send
+        self._db = pool(database_url, min_size=4, max_size=4, kwargs={"autocommit": True})
         #: (max attempts, first delay, longest delay): webhooks retry over hours
         self.retry = (settings.webhook_max_attempts, settings.webhook_backoff_base_s,
                       settings.webhook_backoff_max_s)
