@@ -31,7 +31,7 @@ import httpx
 from engine.alerts.channels.base import Outgoing, PermanentFailure, Sent, TransientFailure
 from engine.alerts.messages import lines
 from storage.db import pool
-from storage.webhook_deliveries import Target, disable_endpoint, log_attempt, target
+from storage.webhook_deliveries import Target, disable_endpoint, log_attempt, relaxed, target
 from storage.webhook_urls import UnsafeUrl, check_webhook_url
 
 if TYPE_CHECKING:
@@ -100,7 +100,8 @@ class WebhookSender:
                                   limits=httpx.Limits(max_connections=pool_size),
                                   headers={"User-Agent": "RipCity-Webhooks/1"})
         # kept open (not grown during the first burst): a target read and a log row per send
-        self._db = pool(database_url, min_size=4, max_size=4, kwargs={"autocommit": True})
+        self._db = pool(database_url, min_size=4, max_size=8, kwargs={"autocommit": True},
+                        configure=relaxed)
         #: (max attempts, first delay, longest delay): webhooks retry over hours
         self.retry = (settings.webhook_max_attempts, settings.webhook_backoff_base_s,
                       settings.webhook_backoff_max_s)
