@@ -236,3 +236,61 @@ def test_an_email_stuck_at_the_provider_does_not_hold_a_webhook_back(
         stop.set()
         loop.join(15)
     assert not loop.is_alive()
+
+
+def test_a_name_that_resolves_to_loopback_is_refused_at_connect_unless_allowed(
+        world: AlertWorld, receiver: WebhookReceiver, dispatcher: Any) -> None:
+    """``localhost`` (127.0.0.1): refused when the operator setting is off -- the endpoint
+    is disabled, nothing reaches the receiver --; delivered when it is on."""
+    port = receiver.url.split(":")[2].split("/")[0]
+    by_name = f"http://localhost:{port}/hooks/ripcity"
+    refused, allowed = world.user("refused@example.com"), world.user("allowed@example.com")
+    eid_refused = _endpoint(world, refused, by_name, receiver.secret)
+    world.rule(refused, "price_at_or_below", threshold_cents=10_000, channels=["webhook"])
+    world.ingest([{"listing_id": "A", "price_cents": 7_000}])
+    d = dispatcher(allow_private=False)
+    while d.run_once():
+        pass
+    assert receiver.deliveries == []
+    assert "loopback" in _disabled(world, eid_refused)
+    [(code, ok, error)] = _log(world, eid_refused)
+    assert (code, ok) == (None, False) and "localhost resolves to" in error
+
+    _endpoint(world, allowed, by_name, receiver.secret)
+    world.rule(allowed, "price_at_or_below", threshold_cents=10_000, channels=["webhook"])
+    world.ingest([{"listing_id": "B", "price_cents": 7_500}])
+    d = dispatcher(allow_private=True)
+    while d.run_once():
+        pass
+    [got] = receiver.wait_for(1)
+    assert got.verified and got.json["data"]["alerts"][0]["listing_id"] == "B"
+
+
+def test_the_connection_goes_to_the_address_that_was_checked(
+        receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DNS rebinding: however the name resolved when the URL was checked, the connection is
+    opened to an address vetted in the connect itself, under the request's own host name."""
+    import socket
+
+    import httpx
+
+    from engine.alerts.channels.vetted import VettedTransport
+
+    real = socket.getaddrinfo
+
+    def resolver(host: Any, *args: Any, **kwargs: Any) -> Any:  # rebound to loopback
+        return real("127.0.0.1" if host == "rebind.test" else host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    port = receiver.url.split(":")[2].split("/")[0]
+    url = f"http://rebind.test:{port}/hooks/ripcity"
+    refusing = httpx.Client(transport=VettedTransport(allow_private=False,
+                                                      limits=httpx.Limits()))
+    with refusing, pytest.raises(UnsafeUrl, match=r"rebind\.test resolves to 127\.0\.0\.1"):
+        refusing.post(url, content=b"{}")
+    assert receiver.deliveries == []
+    with httpx.Client(transport=VettedTransport(allow_private=True,
+                                                limits=httpx.Limits())) as client:
+        answer = client.post(url, content=b"{}", headers={"Ripcity-Webhook-Id": "w1"})
+    assert answer.status_code == 200
+    assert [d.webhook_id for d in receiver.deliveries] == ["w1"]

@@ -12,9 +12,11 @@ The body is the versioned event (``api_version``; ``api.webhook_events`` documen
 OpenAPI's ``webhooks``) or, for the ``slack`` / ``discord`` presets, the text those
 incoming webhooks expect. 2xx is delivered; 410 Gone disables the endpoint at once; any
 other answer, a redirect (never followed), a timeout or a refused connection is retried
-with backoff. Before every request the host is resolved again and checked
-(``storage.webhook_urls``: the SSRF guard). Every attempt is logged with its status code
-and response time (``storage.webhook_deliveries``).
+with backoff. Every new connection resolves the host again, checks each address
+(``storage.webhook_urls``: the SSRF guard) and connects to a checked one
+(``engine.alerts.channels.vetted``: no DNS rebinding between the check and the connect);
+an address refused there is a permanent failure, like a URL refused before sending. Every
+attempt is logged with its status code and response time (``storage.webhook_deliveries``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from engine.alerts.channels.base import Outgoing, PermanentFailure, Sent, TransientFailure
+from engine.alerts.channels.vetted import VettedTransport
 from engine.alerts.messages import lines
 from storage.db import pool
 from storage.webhook_deliveries import Target, disable_endpoint, log_attempt, relaxed, target
@@ -96,9 +99,11 @@ class WebhookSender:
     def __init__(self, settings: DeliverySettings, database_url: str,
                  pool_size: int = 16) -> None:
         self._s = settings
-        self._http = httpx.Client(timeout=settings.webhook_timeout_s, follow_redirects=False,
-                                  limits=httpx.Limits(max_connections=pool_size),
-                                  headers={"User-Agent": "RipCity-Webhooks/1"})
+        self._http = httpx.Client(
+            timeout=settings.webhook_timeout_s, follow_redirects=False, trust_env=False,
+            transport=VettedTransport(allow_private=settings.webhook_allow_private_targets,
+                                      limits=httpx.Limits(max_connections=pool_size)),
+            headers={"User-Agent": "RipCity-Webhooks/1"})
         # kept open (not grown during the first burst): a target read and a log row per send
         self._db = pool(database_url, min_size=4, max_size=8, kwargs={"autocommit": True},
                         configure=relaxed)
@@ -127,8 +132,9 @@ class WebhookSender:
     def send(self, message: Outgoing) -> Sent:
         t = self._target(message)
         event = event_body(message)
-        try:
-            check_webhook_url(t.url, allow_private=self._s.webhook_allow_private_targets)
+        try:  # the URL's shape here; its addresses when the transport connects
+            check_webhook_url(t.url, allow_private=self._s.webhook_allow_private_targets,
+                              resolve=False)
         except UnsafeUrl as err:
             self._log(t, message, event, None, None, str(err))
             raise PermanentFailure(str(err)) from err
@@ -141,6 +147,9 @@ class WebhookSender:
         t0 = time.perf_counter()
         try:
             resp = self._http.post(t.url, content=body, headers=headers)
+        except UnsafeUrl as err:  # the host resolved to an address webhooks must not reach
+            self._log(t, message, event, None, None, str(err))
+            raise PermanentFailure(str(err)) from err
         except httpx.HTTPError as err:
             ms = (time.perf_counter() - t0) * 1000
             error = f"{type(err).__name__}: {err}"
