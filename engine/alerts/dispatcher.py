@@ -294,11 +294,26 @@ class Dispatcher:
         """Commit every ``sending`` attempt, send in parallel, record every outcome."""
         if not sends:
             return
+        batched: dict[int, tuple[Sender, list[Outgoing]]] = {}
+        for s in sends:
+            batched.setdefault(id(s.sender), (s.sender, []))[1].append(s.out)
+        for sender, outs in batched.values():  # a sender may read what the round needs once
+            prepare = getattr(sender, "prepare", None)
+            if prepare is not None:
+                prepare(outs)
         attempts = start_attempts(lane.record, [
             AttemptStart(oid, s.group.channel, s.group.key) for s in sends
             for oid in s.group.ids])
         for s, result in zip(sends, lane.pool.map(_send_one, sends), strict=True):
             s.result = result
+        for sender, _ in batched.values():  # and write what the round did at once
+            finish = getattr(sender, "finish", None)
+            if finish is not None:
+                try:
+                    finish()
+                except Exception:  # its own record (a log); the sends' outcomes come next
+                    logger.exception("%(ch)s sender could not record the round",
+                                     {"ch": sender.channel})
         done: list[AttemptResult] = []
         for s in sends:
             g, r = s.group, s.result

@@ -25,7 +25,9 @@ import hashlib
 import hmac
 import json
 import logging
+import threading
 import time
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -34,7 +36,14 @@ from engine.alerts.channels.base import Outgoing, PermanentFailure, Sent, Transi
 from engine.alerts.channels.vetted import VettedTransport
 from engine.alerts.messages import lines
 from storage.db import pool
-from storage.webhook_deliveries import Target, disable_endpoint, log_attempt, relaxed, target
+from storage.webhook_deliveries import (
+    Attempt,
+    Target,
+    disable_endpoint,
+    log_attempts,
+    relaxed,
+    targets,
+)
 from storage.webhook_urls import UnsafeUrl, check_webhook_url
 
 if TYPE_CHECKING:
@@ -104,16 +113,41 @@ class WebhookSender:
             transport=VettedTransport(allow_private=settings.webhook_allow_private_targets,
                                       limits=httpx.Limits(max_connections=pool_size)),
             headers={"User-Agent": "RipCity-Webhooks/1"})
-        # kept open (not grown during the first burst): a target read and a log row per send
-        self._db = pool(database_url, min_size=4, max_size=8, kwargs={"autocommit": True},
+        # kept open (not grown during a burst): a round's targets, then its log rows
+        self._db = pool(database_url, min_size=2, max_size=4, kwargs={"autocommit": True},
                         configure=relaxed)
+        self._lock = threading.Lock()
+        self._targets: dict[int, Target | None] = {}  # this round's, read by ``prepare``
+        self._attempts: list[Attempt] = []  # this round's, written by ``finish``
         #: (max attempts, first delay, longest delay): webhooks retry over hours
         self.retry = (settings.webhook_max_attempts, settings.webhook_backoff_base_s,
                       settings.webhook_backoff_max_s)
 
-    def _target(self, out: Outgoing) -> Target:
+    def prepare(self, messages: list[Outgoing]) -> None:
+        """Read the endpoints of a round's messages in one query, before they are sent."""
+        ids = [int(m.to) for m in messages]
         with self._db.connection() as conn:
-            t = target(conn, int(out.to))
+            found = targets(conn, ids)
+        with self._lock:
+            self._targets.update({i: found.get(i) for i in ids})
+
+    def finish(self) -> None:
+        """Write the round's attempts to the delivery log in one statement."""
+        with self._lock:
+            done, self._attempts = self._attempts, []
+            self._targets.clear()
+        if done:
+            with self._db.connection() as conn:
+                log_attempts(conn, done)
+
+    def _target(self, out: Outgoing) -> Target:
+        eid = int(out.to)
+        with self._lock:
+            prepared = eid in self._targets
+            t = self._targets.get(eid)
+        if not prepared:  # sent outside a dispatcher round
+            with self._db.connection() as conn:
+                t = targets(conn, [eid]).get(eid)
         if t is None:
             raise PermanentFailure(f"webhook endpoint {out.to} was deleted")
         if not t.enabled:
@@ -168,10 +202,10 @@ class WebhookSender:
 
     def _log(self, t: Target, out: Outgoing, event: dict[str, Any], code: int | None,
              ms: float | None, error: str | None) -> None:
-        with self._db.connection() as conn:
-            log_attempt(conn, endpoint_id=t.id, outbox_id=out.outbox_id, webhook_id=out.key,
-                        event_type=event["type"], attempt=out.attempt, status_code=code,
-                        response_ms=ms, ok=error is None, error=error)
+        attempt = Attempt(t.id, out.outbox_id, out.key, event["type"], out.attempt, code, ms,
+                          error is None, error, datetime.now(UTC))
+        with self._lock:
+            self._attempts.append(attempt)
 
     def lookup(self, message: Outgoing) -> Sent | None:
         """An endpoint cannot be asked; a resend carries the same id (receivers dedupe)."""
@@ -186,5 +220,6 @@ class WebhookSender:
                                {"e": message.to, "r": reason})
 
     def close(self) -> None:
+        self.finish()
         self._http.close()
         self._db.close()
