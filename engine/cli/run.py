@@ -61,7 +61,8 @@ def run(
     dispatch: bool = typer.Option(
         True, "--dispatch/--no-dispatch",
         help="send the alerts from this process: email (RIPCITY_SMTP_*), webhooks, SMS once "
-        "Twilio is configured (--no-dispatch: `ripcity alerts dispatch` runs elsewhere)"),
+        "Twilio is configured (--no-dispatch: `ripcity alerts dispatch` runs elsewhere; "
+        "--once only matches)"),
     timeout: float = typer.Option(3600.0, help="--once: give up after this many seconds"),
 ) -> None:
     """Crawl continuously on the schedule, score, match and send alerts, and serve the API
