@@ -21,10 +21,11 @@ far above real traffic (a few a day).
 
 Webhooks: a share ``--webhook-share`` of the users (default 0.1, free accounts) has one
 webhook endpoint (all on one receiver, ``sandbox.vendors.webhook_receiver``, that checks
-every signature) and the ``webhook`` channel on its rules besides email. ``webhook_p50_ms``
-/ ``webhook_p99_ms`` are commit -> the receiver's 200 (webhooks are never held: no
-coalescing window), ``webhook_deliveries`` / ``webhook_unverified`` what it received;
-``duplicates`` / ``lost`` include them.
+every signature; in a process of its own, as an API client's server is: sharing the SMTP
+server's interpreter, it answered only when a burst of emails let it) and the ``webhook``
+channel on its rules besides email. ``webhook_p50_ms`` / ``webhook_p99_ms`` are commit ->
+the receiver's 200 (webhooks are never held: no coalescing window), ``webhook_deliveries``
+/ ``webhook_unverified`` what it received; ``duplicates`` / ``lost`` include them.
 
 Coalescing (``--coalesce-seconds``, default 10): the first alert of a person in a window
 goes at once; later ones in the window wait by design and go together when it closes.
@@ -32,8 +33,9 @@ goes at once; later ones in the window wait by design and go together when it cl
 ``--coalesce-seconds 0``); ``held`` counts the ones the window held, ``held_p99_ms`` their
 latency, ``all_p99_ms`` everything. ``duplicates`` / ``lost`` count every match and channel.
 ``stages_p50_p99_ms`` splits the sent-at-once latency: ``match`` (commit -> match row
-written), ``queue`` (-> a dispatcher claimed it), ``round`` (-> accepted); ``--log-dir``
-keeps each dispatcher's DEBUG log of its rounds.
+written), ``queue`` (-> a dispatcher claimed it), ``round`` (-> accepted), and the same for
+the webhooks alone (``webhook_match`` ...); ``--log-dir`` keeps each dispatcher's DEBUG log
+of its rounds.
 ``baseline_send_ms`` is one direct SMTP send measured in the same run, so
 ``p99_over_baseline`` is comparable across machines. Goal: p99_ms <= 1000 with
 duplicates = lost = 0.
@@ -126,63 +128,83 @@ def _batch(at: datetime, ids: np.ndarray, prices: np.ndarray, per_event: int) ->
         "kind": [None] * n, "zone": [None] * n}, schema=LISTING_SCHEMA)
 
 
-# --- the fake providers, in their own process ---------------------------------------------
-def _serve_fakes() -> None:
-    """``--serve-fakes``: start both servers, print where they listen, and on a line on
-    stdin print every accepted message as (channel, key, to, accepted_at)."""
+# --- the fake providers and the receiver, in processes of their own ---------------------
+def _serve_fakes(which: str) -> None:
+    """``--serve-fakes providers|hooks``: start the SMTP and Twilio servers (ours to pay
+    for) or the webhook receiver (an API client's own server, so not in the providers'
+    process: it must not wait for their interpreter), print where they listen, and on a
+    line on stdin print every accepted message as (channel, key, to, accepted_at)."""
     from sandbox.vendors.smtp_inbox import SmtpBox
     from sandbox.vendors.twilio_api import FakeTwilio
     from sandbox.vendors.webhook_receiver import WebhookReceiver
 
+    if which == "hooks":
+        hooks = WebhookReceiver("whsec_bench_receiver_secret").start()
+        print(json.dumps({"hook_url": hooks.url, "hook_secret": hooks.secret}), flush=True)
+        for line in sys.stdin:
+            if line.strip() == "clear":
+                hooks.deliveries.clear()
+                continue
+            # "to" says whether the signature verified
+            print(json.dumps([("webhook", d.webhook_id, "ok" if d.verified else "unverified",
+                               d.at) for d in list(hooks.deliveries)]), flush=True)
+            break
+        hooks.stop()
+        return
     smtp, twilio = SmtpBox().start(), FakeTwilio().start()
-    hooks = WebhookReceiver("whsec_bench_receiver_secret").start()
     print(json.dumps({"smtp_port": smtp.port, "twilio_url": twilio.url,
-                      "sid": twilio.account_sid, "token": twilio.auth_token,
-                      "hook_url": hooks.url, "hook_secret": hooks.secret}), flush=True)
+                      "sid": twilio.account_sid, "token": twilio.auth_token}), flush=True)
     for line in sys.stdin:
         if line.strip() == "clear":
             smtp.received.clear()
-            hooks.deliveries.clear()
             continue
         got = [("email", str(r.header("X-Ripcity-Alert")), r.rcpt_tos[0], r.accepted_at)
                for r in list(smtp.received)]
         for m in list(twilio.messages):
             found = re.search(r"ref (\S+)$", m.body)
             got.append(("sms", found.group(1) if found else "?", m.to, m.accepted_at))
-        for d in list(hooks.deliveries):  # "to" says whether the signature verified
-            got.append(("webhook", d.webhook_id, "ok" if d.verified else "unverified", d.at))
         print(json.dumps(got), flush=True)
         break
     smtp.stop()
     twilio.stop()
-    hooks.stop()
 
 
 class _Fakes:
+    """The providers' process and the webhook receiver's, spoken to over stdin/stdout."""
+
     def __init__(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "bench.alerts", "--serve-fakes"],
-                                     cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     text=True)
-        assert self.proc.stdout is not None and self.proc.stdin is not None
-        self.info = json.loads(self.proc.stdout.readline())
+        self.procs = [subprocess.Popen(
+            [sys.executable, "-m", "bench.alerts", "--serve-fakes", which], cwd=ROOT,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            for which in ("providers", "hooks")]
+        self.info: dict[str, Any] = {}
+        for proc in self.procs:
+            assert proc.stdout is not None
+            self.info.update(json.loads(proc.stdout.readline()))
 
     def _say(self, line: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
+        for proc in self.procs:
+            assert proc.stdin is not None
+            proc.stdin.write(line + "\n")
+            proc.stdin.flush()
 
     def clear(self) -> None:
         self._say("clear")
 
     def accepted(self) -> list[tuple[str, str, str, float]]:
-        assert self.proc.stdout is not None
         self._say("dump")
-        return [tuple(r) for r in json.loads(self.proc.stdout.readline())]  # type: ignore[misc]
+        got: list[tuple[str, str, str, float]] = []
+        for proc in self.procs:
+            assert proc.stdout is not None
+            got += [tuple(r) for r in json.loads(proc.stdout.readline())]  # type: ignore[misc]
+        return got
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        self.proc.wait(10)
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs:
+            proc.wait(10)
 
 
 def _spawn(url: str, env: dict[str, str], n: int, coalesce: float, workers: int,
@@ -423,9 +445,10 @@ def _score(conn: psycopg.Connection[Any], accepted: list[tuple[str, str, str, fl
         if channel == "webhook":
             hook_lat.append((at - committed) * 1000)
         if not held:  # where the time goes: matching, waiting for a dispatcher, the round
-            stages["match"].append((matched - committed) * 1000)
-            stages["queue"].append((claimed - matched) * 1000)
-            stages["round"].append((at - claimed) * 1000)
+            for prefix in ("", "webhook_") if channel == "webhook" else ("",):
+                stages[prefix + "match"].append((matched - committed) * 1000)
+                stages[prefix + "queue"].append((claimed - matched) * 1000)
+                stages[prefix + "round"].append((at - claimed) * 1000)
     expected = len(rows)
     span = max(commit_at.values()) - min(commit_at.values()) or 1.0
     lat = np.array(now_lat or [float("nan")])
@@ -476,10 +499,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--webhook-share", type=float, default=0.1,
                    help="share of users with a webhook endpoint on their rules")
     p.add_argument("--log-dir", help="keep the dispatchers' DEBUG logs (round timings) here")
-    p.add_argument("--serve-fakes", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--serve-fakes", choices=("providers", "hooks"), help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.serve_fakes:
-        _serve_fakes()
+        _serve_fakes(a.serve_fakes)
         return
     out = run(a.seconds, a.rate, a.dispatchers, a.events, a.per_event, a.users, a.rules,
               a.batches_per_s, a.writers, a.deep, a.coalesce_seconds, a.send_workers,

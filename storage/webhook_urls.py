@@ -1,5 +1,8 @@
 """Where a webhook may point: the SSRF guard the API applies when an endpoint is saved and
-the dispatcher applies again before every delivery (DNS may have changed since).
+the dispatcher applies again before every delivery (DNS may have changed since), and once
+more in the connect itself (``vetted_addresses``: the dispatcher's HTTP transport connects
+only to an address it returned, so a name that resolves elsewhere a moment later -- DNS
+rebinding -- gains nothing).
 
 An ``http``/``https`` URL whose host resolves only to public addresses passes. Loopback,
 private (RFC 1918, unique-local), link-local (cloud metadata at 169.254.169.254 included),
@@ -36,36 +39,46 @@ def _refused(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
     return None
 
 
-def check_webhook_url(url: str, *, allow_private: bool, resolve: bool = True) -> list[str]:
-    """The addresses ``url``'s host resolves to; :class:`UnsafeUrl` saying why if any one
-    of them is not allowed (or the URL is malformed / does not resolve)."""
-    def bad(message: str) -> UnsafeUrl:
-        return UnsafeUrl(message, errors=[{"field": "url", "message": message}])
+def _bad(message: str) -> UnsafeUrl:
+    return UnsafeUrl(message, errors=[{"field": "url", "message": message}])
 
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise bad(f"{url!r} is not an http(s) URL with a host")
-    if parts.username or parts.password:
-        raise bad("a webhook URL must not carry a user name or password")
-    host = parts.hostname.rstrip(".").lower()
+
+def vetted_addresses(host: str, port: int, *, allow_private: bool) -> list[str]:
+    """``host``'s addresses in the resolver's order, each one allowed; :class:`UnsafeUrl`
+    saying why if ``host`` does not resolve or any address is not allowed."""
+    host = host.rstrip(".").lower()
     if not allow_private and host in _METADATA_HOSTS:
-        raise bad(f"{host} is a cloud metadata host")
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        raise bad(f"{url!r} has an invalid port") from None
-    if not resolve:
-        return []
+        raise _bad(f"{host} is a cloud metadata host")
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as err:
-        raise bad(f"{host} does not resolve ({err})") from None
-    addrs = sorted({str(info[4][0]).split("%")[0] for info in infos})
+        raise _bad(f"{host} does not resolve ({err})") from None
+    addrs = list(dict.fromkeys(str(info[4][0]).split("%")[0] for info in infos))
     if not allow_private:
         for addr in addrs:
             why = _refused(ipaddress.ip_address(addr))
             if why:
-                raise bad(f"{host} resolves to {addr}, a {why} address: webhooks go to "
-                          "public addresses only (an operator can allow private ones with "
-                          "RIPCITY_WEBHOOK_ALLOW_PRIVATE_TARGETS)")
+                raise _bad(f"{host} resolves to {addr}, a {why} address: webhooks go to "
+                           "public addresses only (an operator can allow private ones with "
+                           "RIPCITY_WEBHOOK_ALLOW_PRIVATE_TARGETS)")
     return addrs
+
+
+def check_webhook_url(url: str, *, allow_private: bool, resolve: bool = True) -> list[str]:
+    """The addresses ``url``'s host resolves to; :class:`UnsafeUrl` saying why if any one
+    of them is not allowed (or the URL is malformed / does not resolve)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _bad(f"{url!r} is not an http(s) URL with a host")
+    if parts.username or parts.password:
+        raise _bad("a webhook URL must not carry a user name or password")
+    host = parts.hostname.rstrip(".").lower()
+    if not allow_private and host in _METADATA_HOSTS:
+        raise _bad(f"{host} is a cloud metadata host")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise _bad(f"{url!r} has an invalid port") from None
+    if not resolve:
+        return []
+    return sorted(vetted_addresses(host, port, allow_private=allow_private))

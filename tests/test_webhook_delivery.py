@@ -202,3 +202,95 @@ def test_slack_and_discord_presets_get_chat_text(
     text = got.json[field]
     assert "Trail Blazers vs. Lakers" in text and "$90" in text
     assert "https://seatgeek.com/e/SG1" in text
+
+
+def test_an_email_stuck_at_the_provider_does_not_hold_a_webhook_back(
+        world: AlertWorld, receiver: WebhookReceiver, smtp: SmtpBox, dispatcher: Any) -> None:
+    """A running dispatcher sends each channel in its own lane: while an email waits on a
+    slow SMTP server, a later alert's webhook still goes out."""
+    import threading
+
+    fan = world.user("slow-mail@example.com")
+    world.rule(fan, "price_at_or_below", threshold_cents=10_000, channels=["email"])
+    coder = world.user("coder@example.com")
+    _endpoint(world, coder, receiver.url, receiver.secret)
+    world.rule(coder, "price_at_or_below", threshold_cents=5_000, channels=["webhook"])
+    smtp.hold()
+    d = dispatcher()
+    stop = threading.Event()
+    loop = threading.Thread(target=d.run, args=(stop,), daemon=True)
+    loop.start()
+    try:
+        world.ingest([{"listing_id": "A", "price_cents": 7_000}])  # all-in 90: the email
+        assert smtp.held.wait(15), "the email never reached the SMTP server"
+        world.ingest([{"listing_id": "B", "price_cents": 3_000}])  # all-in 48: the webhook
+        [got] = receiver.wait_for(1, timeout=15)
+        assert got.verified
+        assert [a["listing_id"] for a in got.json["data"]["alerts"]] == ["B"]
+        assert smtp.received == []  # the email is still waiting at the provider
+        smtp.release()
+        mails = smtp.wait_for(1, timeout=15)
+        assert [m.rcpt_tos for m in mails] == [["slow-mail@example.com"]]
+    finally:
+        smtp.release()
+        stop.set()
+        loop.join(15)
+    assert not loop.is_alive()
+
+
+def test_a_name_that_resolves_to_loopback_is_refused_at_connect_unless_allowed(
+        world: AlertWorld, receiver: WebhookReceiver, dispatcher: Any) -> None:
+    """``localhost`` (127.0.0.1): refused when the operator setting is off -- the endpoint
+    is disabled, nothing reaches the receiver --; delivered when it is on."""
+    port = receiver.url.split(":")[2].split("/")[0]
+    by_name = f"http://localhost:{port}/hooks/ripcity"
+    refused, allowed = world.user("refused@example.com"), world.user("allowed@example.com")
+    eid_refused = _endpoint(world, refused, by_name, receiver.secret)
+    world.rule(refused, "price_at_or_below", threshold_cents=10_000, channels=["webhook"])
+    world.ingest([{"listing_id": "A", "price_cents": 7_000}])
+    d = dispatcher(allow_private=False)
+    while d.run_once():
+        pass
+    assert receiver.deliveries == []
+    assert "loopback" in _disabled(world, eid_refused)
+    [(code, ok, error)] = _log(world, eid_refused)
+    assert (code, ok) == (None, False) and "localhost resolves to" in error
+
+    _endpoint(world, allowed, by_name, receiver.secret)
+    world.rule(allowed, "price_at_or_below", threshold_cents=10_000, channels=["webhook"])
+    world.ingest([{"listing_id": "B", "price_cents": 7_500}])
+    d = dispatcher(allow_private=True)
+    while d.run_once():
+        pass
+    [got] = receiver.wait_for(1)
+    assert got.verified and got.json["data"]["alerts"][0]["listing_id"] == "B"
+
+
+def test_the_connection_goes_to_the_address_that_was_checked(
+        receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DNS rebinding: however the name resolved when the URL was checked, the connection is
+    opened to an address vetted in the connect itself, under the request's own host name."""
+    import socket
+
+    import httpx
+
+    from engine.alerts.channels.vetted import VettedTransport
+
+    real = socket.getaddrinfo
+
+    def resolver(host: Any, *args: Any, **kwargs: Any) -> Any:  # rebound to loopback
+        return real("127.0.0.1" if host == "rebind.test" else host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    port = receiver.url.split(":")[2].split("/")[0]
+    url = f"http://rebind.test:{port}/hooks/ripcity"
+    refusing = httpx.Client(transport=VettedTransport(allow_private=False,
+                                                      limits=httpx.Limits()))
+    with refusing, pytest.raises(UnsafeUrl, match=r"rebind\.test resolves to 127\.0\.0\.1"):
+        refusing.post(url, content=b"{}")
+    assert receiver.deliveries == []
+    with httpx.Client(transport=VettedTransport(allow_private=True,
+                                                limits=httpx.Limits())) as client:
+        answer = client.post(url, content=b"{}", headers={"Ripcity-Webhook-Id": "w1"})
+    assert answer.status_code == 200
+    assert [d.webhook_id for d in receiver.deliveries] == ["w1"]

@@ -5,6 +5,14 @@ Several dispatchers can run: each claims up to ``batch_size`` rows that no other
 sends. If a dispatcher dies, PostgreSQL drops its connection and the rows are free for the
 next one at once.
 
+Lanes: a running dispatcher (``run``) claims and sends each channel in its own lane (a
+thread with its own claim transaction, connections and sending threads), so a burst of
+emails never holds a webhook or an SMS back: a round waits for its slowest send, and a
+webhook claimed behind a hundred emails would wait for all of them. One listener wakes
+every lane on the matcher's NOTIFY. A last lane takes the rows of channels this dispatcher
+has no sender for (and says so in their ``last_error``). ``run_once`` claims every channel
+in one round (``--once``, the tests).
+
 A round is set-based: one query reads every recipient's address, plan, channel state and
 sends today (``storage.alerts.recipients``); the messages go out ``send_workers`` at a time
 (threads: one kept-open SMTP connection each, one shared HTTP session for Twilio); outcomes
@@ -55,7 +63,13 @@ from storage.alerts.deliveries import (
     last_attempts,
     start_attempts,
 )
-from storage.alerts.outbox import OutboxRow, claim_due, listen, seconds_to_next_due
+from storage.alerts.outbox import (
+    ChannelFilter,
+    OutboxRow,
+    claim_due,
+    listen,
+    seconds_to_next_due,
+)
 from storage.alerts.recipients import Recipient, recipients
 from storage.db import connect
 
@@ -100,6 +114,25 @@ class _Send:
     result: Sent | SendFailure | None = None
 
 
+class _Lane:
+    """One claim loop: its own claim transaction, record connection and sending threads,
+    over the channels ``only`` selects (None: every channel)."""
+
+    def __init__(self, name: str, database_url: str, workers: int,
+                 only: ChannelFilter | None) -> None:
+        self.name = name
+        self.only = only
+        self.claim = connect(database_url)
+        self.record = connect(database_url, autocommit=True)
+        self.pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix=f"alert-{name}")
+        self.wake = threading.Event()  # set by the listener on NOTIFY
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+        self.claim.close()
+        self.record.close()
+
+
 class Dispatcher:
     """Sends due outbox rows through one sender per channel, ``send_workers`` at a time."""
 
@@ -108,21 +141,29 @@ class Dispatcher:
         self.options = options or DispatchOptions()
         self.senders = senders
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
-        self._claim = connect(database_url)
-        self._record = connect(database_url, autocommit=True)
-        self._listen: psycopg.Connection[Any] | None = None
         self._url = database_url
-        self._pool = ThreadPoolExecutor(max(1, self.options.send_workers),
-                                        thread_name_prefix="alert-send")
+        #: every channel in one lane: ``run_once``; in ``run``, what no other lane sends
+        self._main = _Lane("all", database_url, self.options.send_workers, None)
+        self._lanes: list[_Lane] = []
+        self._listen: psycopg.Connection[Any] | None = None
+        self._counts_lock = threading.Lock()
         self.counts: dict[str, int] = defaultdict(int)
+
+    def _count(self, key: str, n: int = 1) -> None:
+        with self._counts_lock:  # lanes count from their own threads
+            self.counts[key] += n
 
     # --- one round ----------------------------------------------------------------------
     def run_once(self) -> int:
-        """Claim and handle one batch of due rows; returns how many rows were handled."""
-        conn = self._claim
+        """Claim and handle one batch of due rows of any channel; returns how many rows
+        were handled."""
+        return self._round(self._main)
+
+    def _round(self, lane: _Lane) -> int:
+        conn = lane.claim
         t0 = time.perf_counter()
         with conn.transaction():
-            rows = claim_due(conn, self.options.batch_size)
+            rows = claim_due(conn, self.options.batch_size, lane.only)
             if not rows:
                 return 0
             last = last_attempts(conn, [r.id for r in rows])
@@ -132,13 +173,14 @@ class Dispatcher:
                                 self.options.daily_cap)
             sends = self._decide(groups, people, ledger)
             t1 = time.perf_counter()
-            self._send_all(sends, ledger)
+            self._send_all(lane, sends, ledger)
             t2 = time.perf_counter()
             ledger.flush(conn)
-        logger.debug("round: %(rows)d rows, %(msgs)d messages; %(pre).1f ms to plan, "
+        logger.debug("%(lane)s round: %(rows)d rows, %(msgs)d messages; %(pre).1f ms to plan, "
                      "%(send).1f ms to send, %(post).1f ms to record",
-                     {"rows": len(rows), "msgs": len(sends), "pre": (t1 - t0) * 1000,
-                      "send": (t2 - t1) * 1000, "post": (time.perf_counter() - t2) * 1000})
+                     {"lane": lane.name, "rows": len(rows), "msgs": len(sends),
+                      "pre": (t1 - t0) * 1000, "send": (t2 - t1) * 1000,
+                      "post": (time.perf_counter() - t2) * 1000})
         return len(rows)
 
     def _groups(self, rows: list[OutboxRow], last: dict[int, LastAttempt],
@@ -152,7 +194,7 @@ class Dispatcher:
                 ledger.mark_sent([row.id], prev.idempotency_key,
                                  Sent(prev.provider_id or "", prev.provider_status or "sent"),
                                  row.user_id, row.channel)
-                self.counts["recovered_sent"] += 1
+                self._count("recovered_sent")
                 continue
             if prev is not None and prev.status == "sending":
                 k: tuple[Any, ...] = ("doubt", prev.idempotency_key)
@@ -195,7 +237,7 @@ class Dispatcher:
                 found = self._lookup(sender, out)
                 if found is not None:
                     ledger.mark_sent(g.ids, g.key, found, g.user_id, g.channel)
-                    self.counts["recovered_sent"] += len(g.rows)
+                    self._count("recovered_sent", len(g.rows))
                     continue
             reason = self._gate(g.channel, to, who.premium, who.opted_out, who.disabled,
                                 bool(who.verified))
@@ -210,7 +252,7 @@ class Dispatcher:
                 last_sent = who.now if planned[pair] else who.last_sent
                 if last_sent is not None and gap and last_sent + gap > who.now:
                     ledger.later(g.ids, at=last_sent + gap)
-                    self.counts["coalesce_deferred"] += len(g.rows)
+                    self._count("coalesce_deferred", len(g.rows))
                     continue
                 if who.sent_today + planned[pair] >= who.cap:
                     self._close(ledger, g, "suppressed",
@@ -248,15 +290,30 @@ class Dispatcher:
                            {"k": out.key})
             return None
 
-    def _send_all(self, sends: list[_Send], ledger: Ledger) -> None:
+    def _send_all(self, lane: _Lane, sends: list[_Send], ledger: Ledger) -> None:
         """Commit every ``sending`` attempt, send in parallel, record every outcome."""
         if not sends:
             return
-        attempts = start_attempts(self._record, [
+        batched: dict[int, tuple[Sender, list[Outgoing]]] = {}
+        for s in sends:
+            batched.setdefault(id(s.sender), (s.sender, []))[1].append(s.out)
+        for sender, outs in batched.values():  # a sender may read what the round needs once
+            prepare = getattr(sender, "prepare", None)
+            if prepare is not None:
+                prepare(outs)
+        attempts = start_attempts(lane.record, [
             AttemptStart(oid, s.group.channel, s.group.key) for s in sends
             for oid in s.group.ids])
-        for s, result in zip(sends, self._pool.map(_send_one, sends), strict=True):
+        for s, result in zip(sends, lane.pool.map(_send_one, sends), strict=True):
             s.result = result
+        for sender, _ in batched.values():  # and write what the round did at once
+            finish = getattr(sender, "finish", None)
+            if finish is not None:
+                try:
+                    finish()
+                except Exception:  # its own record (a log); the sends' outcomes come next
+                    logger.exception("%(ch)s sender could not record the round",
+                                     {"ch": sender.channel})
         done: list[AttemptResult] = []
         for s in sends:
             g, r = s.group, s.result
@@ -264,8 +321,8 @@ class Dispatcher:
                 done += [AttemptResult(attempts[i], "sent", r.provider_id, r.status, None)
                          for i in g.ids]
                 ledger.mark_sent(g.ids, g.key, r, g.user_id, g.channel)
-                self.counts["messages"] += 1
-                self.counts["sent_rows"] += len(g.rows)
+                self._count("messages")
+                self._count("sent_rows", len(g.rows))
                 continue
             done += [AttemptResult(attempts[i], "failed", None, None, str(r)) for i in g.ids]
             if isinstance(r, PermanentFailure):
@@ -274,14 +331,14 @@ class Dispatcher:
                 else:
                     ledger.disable(g.user_id, g.channel, str(r))
                 self._close(ledger, g, "failed", f"permanent: {r}")
-                self.counts["permanent_failures"] += len(g.rows)
+                self._count("permanent_failures", len(g.rows))
             else:
                 self._retry(ledger, s, str(r))
-        finish_attempts(self._record, done)
+        finish_attempts(lane.record, done)
 
     def _close(self, ledger: Ledger, g: _Group, status: str, reason: str) -> None:
         ledger.close(g.ids, status, reason)
-        self.counts[status] += len(g.rows)
+        self._count(status, len(g.rows))
 
     def _retry(self, ledger: Ledger, s: _Send, error: str) -> None:
         o, g = self.options, s.group
@@ -294,44 +351,82 @@ class Dispatcher:
             ledger.close(g.ids, "failed", reason, attempts)
             if hasattr(s.sender, "give_up"):
                 s.sender.give_up(s.out, reason)
-            self.counts["failed"] += len(g.rows)
+            self._count("failed", len(g.rows))
             return
         delay = backoff_seconds(attempts, base, cap)
         ledger.later(g.ids, error=error, attempts=attempts, delay=delay)
-        self.counts["retries"] += len(g.rows)
+        self._count("retries", len(g.rows))
 
     # --- the loop -----------------------------------------------------------------------
-    def _seconds_to_next_due(self) -> float:
-        due = seconds_to_next_due(self._record)
+    def _seconds_to_next_due(self, lane: _Lane) -> float:
+        due = seconds_to_next_due(lane.record, lane.only)
         wait = self.options.idle_wait_s if due is None else due
         return max(0.0, min(wait, self.options.idle_wait_s))
 
     def run(self, stop: threading.Event | None = None) -> None:
-        """Send until ``stop`` is set: wake on NOTIFY, or when the next deferred row is due."""
+        """Send until ``stop`` is set: one lane per channel with a sender (and one for the
+        rest), each woken by NOTIFY or when its next deferred row is due."""
         stop = stop or threading.Event()
         self._listen = connect(self._url, autocommit=True)
         listen(self._listen)
-        logger.info("alert dispatcher %(n)s listening", {"n": self.name})
+        mine = tuple(self.senders)
+        self._lanes = [_Lane(ch, self._url, self.options.send_workers, ChannelFilter((ch,)))
+                       for ch in mine]
+        self._main.only = ChannelFilter(mine, exclude=True)
+        lanes = [*self._lanes, self._main]
+        for lane in lanes:
+            self._warm(lane)
+        threads = [threading.Thread(target=self._lane_loop, args=(lane, stop),
+                                    name=f"alert-lane-{lane.name}", daemon=True)
+                   for lane in lanes]
+        for t in threads:
+            t.start()
+        logger.info("alert dispatcher %(n)s listening (lanes: %(l)s)",
+                    {"n": self.name, "l": ", ".join(lane.name for lane in lanes)})
+        try:
+            while not stop.is_set():
+                for _ in self._listen.notifies(timeout=0.5):
+                    for lane in lanes:
+                        lane.wake.set()
+        finally:
+            stop.set()
+            for lane in lanes:
+                lane.wake.set()
+            for t in threads:
+                t.join()
+
+    def _warm(self, lane: _Lane) -> None:
+        """Run a round's reads once for nobody, so the first alert after start-up does not
+        pay for the server's first look at every table they touch."""
+        with lane.claim.transaction():
+            claim_due(lane.claim, 1, ChannelFilter(("",)))
+            last_attempts(lane.claim, [0])
+            recipients(lane.claim, [(0, "email")], self.options.daily_cap)
+        seconds_to_next_due(lane.record, lane.only)
+
+    def _lane_loop(self, lane: _Lane, stop: threading.Event) -> None:
+        """Rounds back to back while rows are due; else sleep until woken or due."""
         while not stop.is_set():
-            try:
-                if self.run_once():
+            lane.wake.clear()  # a NOTIFY from now on is not lost: the claim below or the
+            try:               # wait after it sees it
+                if self._round(lane):
                     continue
-            except Exception:  # keep the loop alive; rows stay pending for a retry
-                logger.exception("alert dispatch round failed")
+                # due rows that another dispatcher holds: look again shortly
+                wait = max(0.05, min(self._seconds_to_next_due(lane), 0.5))
+            except Exception:  # keep the lane alive; rows stay pending for a retry
+                logger.exception("alert dispatch round failed (%(lane)s lane)",
+                                 {"lane": lane.name})
                 stop.wait(1.0)
                 continue
-            # due rows that another dispatcher holds: look again shortly
-            wait = max(0.05, min(self._seconds_to_next_due(), 0.5))
-            for _ in self._listen.notifies(timeout=wait, stop_after=1):
-                pass
+            lane.wake.wait(wait)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        for lane in [*self._lanes, self._main]:
+            lane.close()
         for sender in self.senders.values():
             sender.close()
-        for c in (self._claim, self._record, self._listen):
-            if c is not None:
-                c.close()
+        if self._listen is not None:
+            self._listen.close()
 
 
 def _send_one(s: _Send) -> Sent | SendFailure:

@@ -30,7 +30,8 @@ def dispatch(
     SIGTERM stops it cleanly (twice: at once)."""
     import logging
 
-    from engine.alerts.dispatcher import Dispatcher, DispatchOptions, build_senders
+    from engine.alerts.background import options_from_settings
+    from engine.alerts.dispatcher import Dispatcher, build_senders
     from engine.cli.stopping import StopSignals, stopped_cleanly
     from engine.settings import get_settings
     from storage.db import resolve_database_url
@@ -48,13 +49,10 @@ def dispatch(
         senders = build_senders(settings, wanted, database_url)
     except ValueError as err:
         raise typer.BadParameter(str(err)) from err
-    options = DispatchOptions(
-        batch_size=batch_size,
-        send_workers=settings.alert_send_workers if send_workers is None else send_workers,
-        coalesce_seconds=(settings.alert_coalesce_seconds if coalesce_seconds is None
-                          else coalesce_seconds),
-        daily_cap=settings.alert_daily_cap if daily_cap is None else daily_cap,
-        max_attempts=settings.alert_max_attempts if max_attempts is None else max_attempts)
+    options = options_from_settings(settings, batch_size=batch_size,
+                                    send_workers=send_workers,
+                                    coalesce_seconds=coalesce_seconds, daily_cap=daily_cap,
+                                    max_attempts=max_attempts)
     dispatcher = Dispatcher(database_url or resolve_database_url(settings), senders, options)
     try:
         if once:

@@ -58,9 +58,15 @@ def run(
         None, "--sandbox-faults", help="sandbox only: faults it injects, none | light | heavy "
         "(default RIPCITY_SANDBOX_FAULTS)"),
     serve_api: bool = typer.Option(True, "--api/--no-api", help="serve the API and dashboard"),
+    dispatch: bool = typer.Option(
+        True, "--dispatch/--no-dispatch",
+        help="send the alerts from this process: email (RIPCITY_SMTP_*), webhooks, SMS once "
+        "Twilio is configured (--no-dispatch: `ripcity alerts dispatch` runs elsewhere; "
+        "--once only matches)"),
     timeout: float = typer.Option(3600.0, help="--once: give up after this many seconds"),
 ) -> None:
-    """Crawl continuously on the schedule, score, alert, and serve the API and dashboard.
+    """Crawl continuously on the schedule, score, match and send alerts, and serve the API
+    and dashboard.
 
     With nothing configured: the embedded database, the local sandbox marketplace and a
     local Ray instance are started for you. Ctrl-C or SIGTERM stops everything (twice: at
@@ -112,7 +118,7 @@ def run(
                         raise typer.Exit(1)
                     return
             else:
-                _serve(session, stop, serve_api)
+                _serve(session, stop, serve_api, dispatch)
     except StartInterrupted:
         pass
     stopped_cleanly()
@@ -155,9 +161,10 @@ def _check_ports(settings: Settings, *, api: bool, sandbox: bool) -> None:
                         setting="RIPCITY_SANDBOX_PORT (0 = any free port)")
 
 
-def _serve(session: Session, stop: StopSignals, serve_api: bool) -> None:
+def _serve(session: Session, stop: StopSignals, serve_api: bool, dispatch: bool) -> None:
 
     from api.app import create_app
+    from engine.alerts.background import DispatcherThread
     from engine.cli.api_server import ApiServer
     from engine.cli.status_view import StatusReporter
     from engine.cli.welcome import announce
@@ -167,6 +174,7 @@ def _serve(session: Session, stop: StopSignals, serve_api: bool) -> None:
     engine, settings = session.engine, session.settings
     api = url = None
     listener = None
+    dispatcher = None
     try:
         if serve_api:
             api = ApiServer(create_app(settings, db_url=session.database_url),
@@ -175,6 +183,12 @@ def _serve(session: Session, stop: StopSignals, serve_api: bool) -> None:
         listener = RefreshListener(session.database_url,
                                    lambda pairs: engine.refresh(engine.targets_for(pairs)),
                                    engine.wait_shards).start()
+        if dispatch:
+            dispatcher = DispatcherThread(settings, session.database_url).start()
+            typer.echo(f"sending alerts: {', '.join(dispatcher.channels)} (email through "
+                       f"{settings.smtp_host}:{settings.smtp_port}"
+                       + ("" if "sms" in dispatcher.channels else "; SMS once TWILIO_* is set")
+                       + ")")
         if url is not None:
             announce(url, settings, session.database_url,
                      embedded=not settings.database_url)
@@ -194,6 +208,8 @@ def _serve(session: Session, stop: StopSignals, serve_api: bool) -> None:
                 reporter.update(engine.status())
                 stop.event.wait(0.5)
     finally:
+        if dispatcher is not None:
+            dispatcher.stop()
         if listener is not None:
             listener.stop()
         if api is not None:

@@ -14,8 +14,10 @@ The dispatchers ``LISTEN`` on ``NOTIFY_CHANNEL``, notified at the matcher's comm
 
 Dispatching: ``claim_due`` takes due rows with ``FOR NO KEY UPDATE SKIP LOCKED`` (the
 ``FOR UPDATE`` variant that still lets attempt rows reference the claimed ones), so several
-dispatchers share the work; ``mark_sent`` and ``update_status`` settle a round's rows with
-one statement each.
+dispatchers share the work; a ``ChannelFilter`` limits a claim to some channels (or all but
+some), so each channel's lane of a dispatcher claims only its own rows and a slow provider
+never holds another channel's messages. ``mark_sent`` and ``update_status`` settle a round's
+rows with one statement each.
 """
 
 from __future__ import annotations
@@ -91,14 +93,17 @@ _LISTEN = f"LISTEN {NOTIFY_CHANNEL}"
 _CLAIM = """
 SELECT id, user_id, channel, payload, attempts, idempotency_key, endpoint_id
 FROM alert_outbox
-WHERE status = 'pending' AND next_attempt_at <= now()
+WHERE status = 'pending' AND next_attempt_at <= now(){channels}
 ORDER BY next_attempt_at, id
 LIMIT %s
 FOR NO KEY UPDATE SKIP LOCKED
 """
 
 _NEXT_DUE = """SELECT extract(epoch FROM min(next_attempt_at) - now())::float8
-               FROM alert_outbox WHERE status = 'pending'"""
+               FROM alert_outbox WHERE status = 'pending'{channels}"""
+
+# the channel condition of both, by ChannelFilter: none, only these, all but these
+_CHANNELS = {None: "", False: " AND channel = ANY(%s)", True: " AND channel <> ALL(%s)"}
 
 _SENT = """
 UPDATE alert_outbox o SET status = 'sent', sent_at = now(), provider_id = v.pid,
@@ -122,6 +127,21 @@ WHERE o.id = v.id
 
 _COUNTS = """SELECT channel, status, count(*) AS rows FROM alert_outbox
              GROUP BY 1, 2 ORDER BY 1, 2"""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ChannelFilter:
+    """Which channels' rows a claim takes: ``channels`` only, or (``exclude``) all others."""
+
+    channels: tuple[str, ...]
+    exclude: bool = False
+
+
+def _where(sql: str, only: ChannelFilter | None, *params: Any) -> tuple[str, tuple[Any, ...]]:
+    """``sql`` with the channel condition of ``only``, and its parameters."""
+    if only is None:
+        return sql.format(channels=_CHANNELS[None]), params
+    return (sql.format(channels=_CHANNELS[only.exclude]), (list(only.channels), *params))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -180,16 +200,19 @@ def listen(conn: psycopg.Connection[Any]) -> None:
     conn.execute(_LISTEN)
 
 
-def claim_due(conn: psycopg.Connection[Any], limit: int) -> list[OutboxRow]:
-    """Lock up to ``limit`` due pending rows no other dispatcher holds, oldest due first;
-    the claim lasts as long as the caller's transaction."""
+def claim_due(conn: psycopg.Connection[Any], limit: int,
+              only: ChannelFilter | None = None) -> list[OutboxRow]:
+    """Lock up to ``limit`` due pending rows (of the channels ``only`` selects) no other
+    dispatcher holds, oldest due first; the claim lasts as long as the caller's transaction."""
     with conn.cursor(row_factory=class_row(OutboxRow)) as cur:
-        return cur.execute(_CLAIM, (limit,)).fetchall()
+        return cur.execute(*_where(_CLAIM, only, limit)).fetchall()
 
 
-def seconds_to_next_due(conn: psycopg.Connection[Any]) -> float | None:
-    """Seconds until the earliest pending row is due (negative: overdue); None if none."""
-    row = conn.execute(_NEXT_DUE).fetchone()
+def seconds_to_next_due(conn: psycopg.Connection[Any],
+                        only: ChannelFilter | None = None) -> float | None:
+    """Seconds until the earliest pending row (of the channels ``only`` selects) is due
+    (negative: overdue); None if none."""
+    row = conn.execute(*_where(_NEXT_DUE, only)).fetchone()
     return None if row is None else row[0]
 
 

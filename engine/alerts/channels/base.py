@@ -44,6 +44,10 @@ class PermanentFailure(SendFailure):
 
 
 class Sender(Protocol):
+    """What the dispatcher sends through. A sender may also have ``prepare(messages)``
+    (called before a round's sends: read what they need at once) and ``finish()`` (after
+    them: write what they did at once), ``retry`` (its own backoff) and ``give_up``."""
+
     channel: str
 
     def send(self, message: Outgoing) -> Sent: ...

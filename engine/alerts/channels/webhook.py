@@ -12,9 +12,11 @@ The body is the versioned event (``api_version``; ``api.webhook_events`` documen
 OpenAPI's ``webhooks``) or, for the ``slack`` / ``discord`` presets, the text those
 incoming webhooks expect. 2xx is delivered; 410 Gone disables the endpoint at once; any
 other answer, a redirect (never followed), a timeout or a refused connection is retried
-with backoff. Before every request the host is resolved again and checked
-(``storage.webhook_urls``: the SSRF guard). Every attempt is logged with its status code
-and response time (``storage.webhook_deliveries``).
+with backoff. Every new connection resolves the host again, checks each address
+(``storage.webhook_urls``: the SSRF guard) and connects to a checked one
+(``engine.alerts.channels.vetted``: no DNS rebinding between the check and the connect);
+an address refused there is a permanent failure, like a URL refused before sending. Every
+attempt is logged with its status code and response time (``storage.webhook_deliveries``).
 """
 
 from __future__ import annotations
@@ -23,15 +25,25 @@ import hashlib
 import hmac
 import json
 import logging
+import threading
 import time
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from engine.alerts.channels.base import Outgoing, PermanentFailure, Sent, TransientFailure
+from engine.alerts.channels.vetted import VettedTransport
 from engine.alerts.messages import lines
 from storage.db import pool
-from storage.webhook_deliveries import Target, disable_endpoint, log_attempt, target
+from storage.webhook_deliveries import (
+    Attempt,
+    Target,
+    disable_endpoint,
+    log_attempts,
+    relaxed,
+    targets,
+)
 from storage.webhook_urls import UnsafeUrl, check_webhook_url
 
 if TYPE_CHECKING:
@@ -96,17 +108,46 @@ class WebhookSender:
     def __init__(self, settings: DeliverySettings, database_url: str,
                  pool_size: int = 16) -> None:
         self._s = settings
-        self._http = httpx.Client(timeout=settings.webhook_timeout_s, follow_redirects=False,
-                                  limits=httpx.Limits(max_connections=pool_size),
-                                  headers={"User-Agent": "RipCity-Webhooks/1"})
-        self._db = pool(database_url, min_size=1, max_size=4, kwargs={"autocommit": True})
+        self._http = httpx.Client(
+            timeout=settings.webhook_timeout_s, follow_redirects=False, trust_env=False,
+            transport=VettedTransport(allow_private=settings.webhook_allow_private_targets,
+                                      limits=httpx.Limits(max_connections=pool_size)),
+            headers={"User-Agent": "RipCity-Webhooks/1"})
+        # kept open (not grown during a burst): a round's targets, then its log rows
+        self._db = pool(database_url, min_size=2, max_size=4, kwargs={"autocommit": True},
+                        configure=relaxed)
+        self._lock = threading.Lock()
+        self._targets: dict[int, Target | None] = {}  # this round's, read by ``prepare``
+        self._attempts: list[Attempt] = []  # this round's, written by ``finish``
         #: (max attempts, first delay, longest delay): webhooks retry over hours
         self.retry = (settings.webhook_max_attempts, settings.webhook_backoff_base_s,
                       settings.webhook_backoff_max_s)
 
-    def _target(self, out: Outgoing) -> Target:
+    def prepare(self, messages: list[Outgoing]) -> None:
+        """Read the endpoints of a round's messages in one query, before they are sent."""
+        ids = [int(m.to) for m in messages]
         with self._db.connection() as conn:
-            t = target(conn, int(out.to))
+            found = targets(conn, ids)
+        with self._lock:
+            self._targets.update({i: found.get(i) for i in ids})
+
+    def finish(self) -> None:
+        """Write the round's attempts to the delivery log in one statement."""
+        with self._lock:
+            done, self._attempts = self._attempts, []
+            self._targets.clear()
+        if done:
+            with self._db.connection() as conn:
+                log_attempts(conn, done)
+
+    def _target(self, out: Outgoing) -> Target:
+        eid = int(out.to)
+        with self._lock:
+            prepared = eid in self._targets
+            t = self._targets.get(eid)
+        if not prepared:  # sent outside a dispatcher round
+            with self._db.connection() as conn:
+                t = targets(conn, [eid]).get(eid)
         if t is None:
             raise PermanentFailure(f"webhook endpoint {out.to} was deleted")
         if not t.enabled:
@@ -125,8 +166,9 @@ class WebhookSender:
     def send(self, message: Outgoing) -> Sent:
         t = self._target(message)
         event = event_body(message)
-        try:
-            check_webhook_url(t.url, allow_private=self._s.webhook_allow_private_targets)
+        try:  # the URL's shape here; its addresses when the transport connects
+            check_webhook_url(t.url, allow_private=self._s.webhook_allow_private_targets,
+                              resolve=False)
         except UnsafeUrl as err:
             self._log(t, message, event, None, None, str(err))
             raise PermanentFailure(str(err)) from err
@@ -139,6 +181,9 @@ class WebhookSender:
         t0 = time.perf_counter()
         try:
             resp = self._http.post(t.url, content=body, headers=headers)
+        except UnsafeUrl as err:  # the host resolved to an address webhooks must not reach
+            self._log(t, message, event, None, None, str(err))
+            raise PermanentFailure(str(err)) from err
         except httpx.HTTPError as err:
             ms = (time.perf_counter() - t0) * 1000
             error = f"{type(err).__name__}: {err}"
@@ -157,10 +202,10 @@ class WebhookSender:
 
     def _log(self, t: Target, out: Outgoing, event: dict[str, Any], code: int | None,
              ms: float | None, error: str | None) -> None:
-        with self._db.connection() as conn:
-            log_attempt(conn, endpoint_id=t.id, outbox_id=out.outbox_id, webhook_id=out.key,
-                        event_type=event["type"], attempt=out.attempt, status_code=code,
-                        response_ms=ms, ok=error is None, error=error)
+        attempt = Attempt(t.id, out.outbox_id, out.key, event["type"], out.attempt, code, ms,
+                          error is None, error, datetime.now(UTC))
+        with self._lock:
+            self._attempts.append(attempt)
 
     def lookup(self, message: Outgoing) -> Sent | None:
         """An endpoint cannot be asked; a resend carries the same id (receivers dedupe)."""
@@ -175,5 +220,6 @@ class WebhookSender:
                                {"e": message.to, "r": reason})
 
     def close(self) -> None:
+        self.finish()
         self._http.close()
         self._db.close()

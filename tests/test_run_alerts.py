@@ -1,0 +1,75 @@
+"""``ripcity run`` sends the alerts it matches: with nothing but the SMTP settings, a price
+drop the running engine crawls reaches a user's inbox (a real SMTP server on 127.0.0.1),
+and SIGTERM still stops everything with one line."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from engine.cli.stopping import STOPPED_CLEANLY
+from sandbox.vendors.smtp_inbox import SmtpBox
+from tests.commands import Command, clean_env, still_running
+
+pytestmark = pytest.mark.slow
+
+FAN = "fan@example.com"
+
+
+def _watch_every_event(db_url: str, timeout: float = 180.0) -> int:
+    """Once the crawl stored listings: a verified fan with a rule on every event that any
+    drop matches; returns how many rules."""
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            (listed,) = conn.execute("SELECT count(*) FROM listings_current").fetchone()
+            if listed:
+                break
+            time.sleep(0.5)
+        else:
+            raise AssertionError("the running engine stored no listings")
+        (fan,) = conn.execute(
+            "INSERT INTO users (email, email_verified_at) VALUES (%s, now()) RETURNING id",
+            (FAN,)).fetchone()
+        rules = conn.execute(
+            """INSERT INTO alert_rules (user_id, event_id, kind, threshold_cents, channels)
+               SELECT %s, id, 'price_at_or_below', 1000000000, ARRAY['email'] FROM events""",
+            (fan,))
+        return rules.rowcount
+
+
+def test_run_emails_the_alerts_it_matches_and_stops_cleanly(
+        db_url: str, smtp: SmtpBox, tmp_path: Path) -> None:
+    env = clean_env(RIPCITY_DATABASE_URL=db_url, RIPCITY_DATA_DIR=str(tmp_path / "data"),
+                    RIPCITY_SANDBOX_PORT="0", RIPCITY_SANDBOX_EVENTS="2",
+                    RIPCITY_SANDBOX_LISTINGS_PER_EVENT="40", RIPCITY_CRAWL_WORKERS="1",
+                    RIPCITY_SMTP_PORT=str(smtp.port), RIPCITY_ALERT_COALESCE_SECONDS="0")
+    cmd = Command("run", "--no-api", "--sandbox-faults", "none", env=env)
+    try:
+        cmd.wait_for(r"sending alerts: email, webhook \(email through 127\.0\.0\.1:"
+                     rf"{smtp.port}; SMS once TWILIO_\* is set\)")
+        assert _watch_every_event(db_url) >= 1
+        # the sandbox's clock runs 60x: prices move, the engine re-crawls, a drop matches
+        deadline = time.monotonic() + 240
+        while not smtp.received and time.monotonic() < deadline:
+            assert cmd.proc.poll() is None, cmd.output[-4000:]
+            time.sleep(0.5)
+        assert smtp.received, f"no alert email within 240 s:\n{cmd.output[-4000:]}"
+        mail: Any = smtp.received[0]
+        assert mail.rcpt_tos == [FAN]
+        assert mail.header("X-Ripcity-Alert")
+
+        family = cmd.family()
+        cmd.signal(signal.SIGTERM)
+        code, out = cmd.finish(90)
+        assert code == 0, out
+        assert out.rstrip().splitlines()[-1] == STOPPED_CLEANLY, out
+        assert out.count("SIGTERM: stopping") == 1 and "Traceback" not in out, out
+        assert still_running(family) == []
+    finally:
+        cmd.kill()
