@@ -1,0 +1,213 @@
+"""A ``make run`` session, scripted: the real main job (``ripcity run`` on its embedded
+defaults -- embedded PostgreSQL, the local sandbox marketplace, local Ray -- in a temporary
+data directory, on free ports, a small sandbox world) is driven by Debian's Chromium.
+
+A fan signs up (the confirmation link from the SMTP inbox), searches (once finding nothing),
+saves a search with alerts, opens events, follows a buy link and watches an event; the
+saved search alerts as the sandbox's prices move, ``ripcity alerts dispatch`` sends the
+email and the fan follows its link; the recommendations (what the maintenance loop
+refreshes every 15 minutes) show on the home page. The administrator claims the first-admin
+link ``ripcity run`` printed and opens the operations page, whose product analytics charts
+show what happened. Screenshots of the operations page, the saved-search pages and the
+recommendations land in ``tests/artifacts/discovery-run/``. SIGTERM then stops the run
+cleanly.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import psycopg
+import pytest
+
+from bench.harness import free_port
+from engine.cli.stopping import STOPPED_CLEANLY
+from tests.commands import Command, clean_env, still_running
+from tests.fixtures_api import confirm_email_in_browser
+from tests.test_dashboard_browser import ARTIFACTS as DASHBOARD_ARTIFACTS
+from tests.test_dashboard_browser import browser  # noqa: F401  (the fixture)
+from tests.waiting import wait_until
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+ARTIFACTS = DASHBOARD_ARTIFACTS.parent / "discovery-run"
+NOTHING = "nothing-matches-this"
+
+
+def _shot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def _database_url(data_dir: Path) -> str:
+    """The run's embedded PostgreSQL (its Unix socket in the data directory)."""
+    from storage.embedded import DATABASE, running_server
+
+    server = running_server(data_dir)
+    assert server is not None and server.socket_dir, "the embedded PostgreSQL is not running"
+    return f"postgresql://postgres@/{DATABASE}?host={quote(server.socket_dir)}&port={server.port}"
+
+
+def _crawled(base: str) -> list[dict[str, Any]]:
+    """Upcoming events with listings, once the first crawl stored a few (else [])."""
+    got = httpx.get(f"{base}/api/v1/events", params={"limit": 100}, timeout=20)
+    items = [e for e in got.json()["items"] if e["listing_count"] > 0 and e["performers"]]
+    return items if len(items) >= 4 else []
+
+
+def _fan_outbox(db_url: str, email: str) -> int:
+    with psycopg.connect(db_url) as conn:
+        return int(conn.execute(
+            """SELECT count(*) FROM alert_outbox o JOIN users u ON u.id = o.user_id
+               WHERE u.email = %s AND o.saved_search_id IS NOT NULL""", (email,)).fetchone()[0])
+
+
+def test_a_make_run_session_charts_what_people_did(embedded_data_dir: Path,
+                                                    browser: Any) -> None:  # noqa: F811
+    from engine.recommend.job import refresh_recommendations
+    from sandbox.vendors.smtp_inbox import SmtpBox
+
+    data_dir = embedded_data_dir
+    inbox = SmtpBox().start()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = clean_env(RIPCITY_DATA_DIR=str(data_dir), RIPCITY_API_PORT=str(port),
+                    RIPCITY_SANDBOX_PORT="0", RIPCITY_SANDBOX_EVENTS="12",
+                    RIPCITY_SANDBOX_LISTINGS_PER_EVENT="40", RIPCITY_CRAWL_WORKERS="1",
+                    RIPCITY_SMTP_HOST="127.0.0.1", RIPCITY_SMTP_PORT=str(inbox.port),
+                    RIPCITY_PUBLIC_URL=base)
+    run = Command("run", "--sandbox-faults", "none", env=env, data_dir=data_dir)
+    try:
+        run.wait_for(r"dashboard: ", timeout=300)
+        admin_link = run.wait_for(r"no administrator yet: create one at (\S+)").group(1)
+        db_url = _database_url(data_dir)
+        events = wait_until(lambda: _crawled(base), timeout=300, interval=1.0,
+                            message="the first crawl stored no events with listings")
+        performer = Counter(p for e in events for p in e["performers"]).most_common(1)[0][0]
+
+        # -- a fan ----------------------------------------------------------------------
+        email = f"fan-{uuid.uuid4().hex[:8]}@example.com"
+        ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = ctx.new_page()
+        page.set_default_timeout(30_000)
+        page.goto(base + "/signup")
+        page.get_by_label("Email").fill(email)
+        page.get_by_label("Password").fill("correct horse battery")
+        page.get_by_role("button", name="Sign up").click()
+        page.wait_for_url(re.compile(r".*/login\b.*"))
+        confirm_email_in_browser(page, base, email, inbox=inbox)
+
+        page.get_by_label("Team, performer, venue or city").fill(performer)
+        page.get_by_role("button", name="Search", exact=True).click()
+        page.wait_for_url("**/?q=*")
+        found = page.locator(".event-card")
+        assert found.count() >= 1
+        page.get_by_label("Save this search as").fill(f"{performer}, any price")
+        page.get_by_label("and listings that match").check()
+        page.get_by_role("button", name="Save this search").click()
+        page.wait_for_url("**/saved-searches/*")
+        assert f"Saved “{performer}, any price”" in page.locator(".flash").inner_text()
+        assert page.locator(".event-card").count() >= 1
+        _shot(page, "01-saved-search")
+
+        page.get_by_label("Team, performer, venue or city").fill(NOTHING)
+        page.get_by_role("button", name="Search", exact=True).click()
+        page.wait_for_url(f"**/?q={NOTHING}*")
+        assert "No upcoming events match" in page.content()
+        # a REST search too (recorded also when the response cache answers)
+        assert httpx.get(f"{base}/api/v1/events", params={"q": NOTHING}).json()["items"] == []
+
+        opened = [e for e in events if performer in e["performers"]][:2]
+        for ev in opened:
+            page.goto(f"{base}/events/{ev['id']}")
+            assert ev["name"] in page.locator("h1").inner_text()
+        with ctx.expect_page() as tab:
+            page.locator("a[href^='/go/']").first.click()
+        tab.value.wait_for_load_state()
+        assert tab.value.url.startswith("http://127.0.0.1")  # the sandbox marketplace's page
+        tab.value.close()
+        page.get_by_role("button", name="Add to watchlist").click()
+        page.wait_for_load_state()
+
+        # the saved search alerts as the sandbox's prices move; the dispatcher sends it
+        wait_until(lambda: _fan_outbox(db_url, email), timeout=300, interval=2.0,
+                   message="the saved search never alerted")
+        sent = Command("alerts", "dispatch", "--once", "--channels", "email",
+                       "--database-url", db_url, env=env)
+        try:
+            code, out = sent.finish(120)
+        finally:
+            sent.kill()
+        assert code == 0, out
+        message = wait_until(lambda: [r.message for r in inbox.received
+                                      if email in r.rcpt_tos and r.header("X-Ripcity-Alert")],
+                             timeout=30, message="no alert email")[-1]
+        html = message.get_body(("html",)).get_content()
+        follow = re.search(r'href="(http://127\.0\.0\.1:\d+/t/[^"]+/go\?[^"]+)"', html)
+        assert follow is not None, html[:2000]
+        pixel = re.search(r'src="([^"]+/open\.gif)"', html)
+        assert pixel is not None
+        page.goto(pixel.group(1).replace("&amp;", "&"))  # the mail client shows the email
+        page.goto(follow.group(1).replace("&amp;", "&"))  # ... and the fan follows its link
+        assert page.url.startswith("http://127.0.0.1")
+
+        # the maintenance loop's 15-minute refresh of every user's picks, done now
+        assert refresh_recommendations(db_url)["picks"] >= 1
+        page.goto(base + "/")
+        assert page.locator("#picks-title").inner_text() == "Recommended for you"
+        reasons = page.locator(".pick .reason").all_inner_texts()
+        assert reasons and all(r.strip() for r in reasons), reasons
+        _shot(page, "02-recommended-for-you")
+        page.locator(".pick a").first.click()  # a recommendation followed
+        page.wait_for_url("**/events/*")
+
+        page.goto(base + "/saved-searches")
+        assert f"{performer}, any price" in page.content()
+        _shot(page, "03-saved-searches")
+        ctx.close()
+
+        # -- the administrator, from the link ``ripcity run`` printed -------------------
+        admin = browser.new_context(viewport={"width": 1280, "height": 900})
+        ops = admin.new_page()
+        ops.set_default_timeout(30_000)
+        ops.goto(admin_link)
+        ops.get_by_label("Email").fill("boss@example.com")
+        ops.get_by_label("Password").fill("a long enough secret")
+        ops.get_by_role("button").last.click()
+        ops.wait_for_url("**/ops")
+        ops.goto(base + "/ops#product")
+        product = ops.locator("#product")
+        assert product.is_visible()
+        assert NOTHING in ops.locator("table.compact").first.inner_text()
+        searches = ops.locator("svg.bars").first.locator("title").all_inner_texts()
+        found_n = sum(int(m) for t in searches for m in re.findall(r"(\d+) with results", t))
+        empty_n = sum(int(m) for t in searches for m in re.findall(r"(\d+) with no results", t))
+        assert found_n >= 1 and empty_n >= 2, searches  # the dashboard's and the REST one
+        top = ops.locator("ul.hbars:not(.funnel) li").all_inner_texts()
+        assert any(opened[0]["name"] in t for t in top), top
+        funnel = [int(x) for x in ops.locator(".funnel li strong").all_inner_texts()]
+        assert len(funnel) == 3 and all(n >= 1 for n in funnel), funnel  # sent, opened, followed
+        active = ops.locator("svg.bars").nth(1).locator("title").all_inner_texts()
+        assert any(re.search(r": [1-9]\d* users", t) for t in active), active
+        product.scroll_into_view_if_needed()
+        _shot(ops, "04-ops-analytics")
+        admin.close()
+
+        # -- SIGTERM stops everything it started ---------------------------------------
+        family = run.family()
+        run.signal(signal.SIGTERM)
+        code, out = run.finish(120)
+        assert code == 0, out[-4000:]
+        assert out.rstrip().splitlines()[-1] == STOPPED_CLEANLY, out[-4000:]
+        assert "Traceback" not in out
+        assert still_running(family) == []
+    finally:
+        run.kill()
+        inbox.stop()
