@@ -4,8 +4,10 @@ data directory, on free ports, a small sandbox world) is driven by Debian's Chro
 
 A fan signs up (the confirmation link from the SMTP inbox), searches (once finding nothing),
 saves a search with alerts, opens events, follows a buy link and watches an event; the
-saved search alerts as the sandbox's prices move, ``ripcity alerts dispatch`` sends the
-email and the fan follows its link; the recommendations (what the maintenance loop
+sandbox's clock jumps half a day and the fan asks for fresh prices of those events (the
+REST refresh) until the saved search alerts on a new or cheaper listing, ``ripcity alerts
+dispatch --once`` sends the email (the run does not start a dispatcher yet) and the fan
+follows its link; the recommendations (what the maintenance loop
 refreshes every 15 minutes) show on the home page. The administrator claims the first-admin
 link ``ripcity run`` printed and opens the operations page, whose product analytics charts
 show what happened. Screenshots of the operations page, the saved-search pages and the
