@@ -37,6 +37,7 @@ from api.deals.controller import DealController
 from api.events.controller import EventController, RefreshController
 from api.forecasts.controller import ForecastController
 from api.history.controller import HistoryController
+from api.lib.analytics import search_analytics_middleware
 from api.lib.assets import asset_routers
 from api.lib.auth import provide_principal, provide_user, require_json
 from api.lib.backends import MemoryBackend, RedisBackend
@@ -152,6 +153,8 @@ def create_app(settings: AppSettings | None = None, *, db_url: str | None = None
         listener = asyncio.create_task(listen_for_ingest(url, runtime._pool, runtime.cache,
                                                          ready),
                                        name="ripcity-cache-invalidation")
+        product_log = asyncio.create_task(runtime.product_log.run(runtime._pool),
+                                          name="ripcity-product-log")
         # serve once summaries are fresh (bounded: a slow database must not block startup)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(ready.wait()), timeout=15)
@@ -163,8 +166,10 @@ def create_app(settings: AppSettings | None = None, *, db_url: str | None = None
             yield
         finally:
             listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
+            product_log.cancel()  # writes what is still waiting first
+            for task in (listener, product_log):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await runtime.reads.close()
             await runtime.backend.close()
             await runtime._pool.close()
@@ -182,8 +187,8 @@ def create_app(settings: AppSettings | None = None, *, db_url: str | None = None
             "runtime": Provide(lambda: runtime, use_cache=True, sync_to_thread=False),
             "reads": Provide(provide_reads),
         },
-        middleware=[metrics.middleware, rate_limit_middleware(runtime),
-                    read_routing_middleware(runtime)],
+        middleware=[metrics.middleware, search_analytics_middleware(runtime),
+                    rate_limit_middleware(runtime), read_routing_middleware(runtime)],
         exception_handlers=exception_handlers(),
         signature_namespace={"Principal": Principal, "Runtime": Runtime, "Reads": Reads},
         openapi_config=_openapi(),

@@ -150,6 +150,43 @@ async def record_event(conn: AsyncConnection[Any], kind: str, *, user_id: int | 
     return False
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class ProductEvent:
+    """One product event to store (what :func:`record_events` writes in a batch)."""
+
+    kind: str
+    user_id: int | None = None
+    event_id: int | None = None
+    q: str | None = None
+    results: int | None = None
+    ref: str | None = None
+
+
+async def record_events(conn: AsyncConnection[Any], events: list[ProductEvent]) -> int:
+    """Store a batch of product events in one transaction (autocommit connection): how
+    many were stored (0 if they could not be: logged, never raised)."""
+    if not events:
+        return 0
+    args = [(e.kind, e.user_id, e.event_id, e.q[:200] if e.q else None, e.results,
+             e.ref[:200] if e.ref else None) for e in events]
+    for attempt in (1, 2):
+        try:
+            async with conn.transaction(), conn.cursor() as cur:
+                await cur.executemany(_INSERT, args)
+            return len(args)
+        except psycopg.errors.CheckViolation as err:  # no partition for now (yet)
+            if attempt == 2 or "partition" not in str(err):
+                logger.warning("analytics: %(n)d events not stored: %(err)s",
+                               {"n": len(args), "err": err})
+                return 0
+            await conn.execute(_ENSURE)
+        except psycopg.Error as err:
+            logger.warning("analytics: %(n)d events not stored: %(err)s",
+                           {"n": len(args), "err": err})
+            return 0
+    return 0
+
+
 async def product_report(conn: AsyncConnection[Any], days: int = 14,
                          limit: int = 10) -> ProductReport:
     """Searches found / not found per day, the top empty searches, the most viewed events,

@@ -16,7 +16,7 @@ import psycopg.errors
 from psycopg import sql
 from psycopg.rows import class_row
 
-from storage.alerts._saved_sql import EVENT_MATCHES, SEARCHES
+from storage.alerts._saved_sql import EVENT_MATCHES
 from storage.errors import InvalidValue, NotFound
 from storage.events.filters import EventFilter
 
@@ -92,9 +92,9 @@ _COLS = f"""s.id, s.name, s.q, s.starts_after, s.starts_before, s.category, s.ci
         LIMIT {NEW_LISTINGS_CAP}) n) AS new_listings,
     (SELECT max(m.matched_at) FROM alert_matches m
      WHERE m.saved_search_id = s.id) AS last_alerted_at"""
-_LIST = f"""SELECT {_COLS} FROM {SEARCHES} s WHERE s.user_id = %s AND s.id > %s
+_LIST = f"""SELECT {_COLS} FROM saved_searches s WHERE s.user_id = %s AND s.id > %s
 ORDER BY s.id LIMIT %s"""
-_GET = f"SELECT {_COLS} FROM {SEARCHES} s WHERE s.id = %s AND s.user_id = %s"
+_GET = f"SELECT {_COLS} FROM saved_searches s WHERE s.id = %s AND s.user_id = %s"
 _VIEWED = """UPDATE saved_searches SET last_viewed_at = now()
 WHERE id = %s AND user_id = %s RETURNING id"""
 _DELETE = "DELETE FROM saved_searches WHERE id = %s AND user_id = %s RETURNING id"

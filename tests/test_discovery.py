@@ -5,6 +5,7 @@ the operations page's charts, /metrics) over real HTTP on the seeded API databas
 from __future__ import annotations
 
 import re
+from collections import Counter
 from typing import Any
 
 import httpx
@@ -142,6 +143,54 @@ def test_analytics_recorded_first_party_and_do_not_track_respected(
     assert ops.status_code == 200
     assert "Searched for, found nothing" in ops.text and "zzzz nothing like this" in ops.text
     assert "Alert funnel" in ops.text and "Active users per day" in ops.text
+
+
+def _metric(base: str, name: str, label: str) -> float:
+    text = httpx.get(f"{base}/metrics").text
+    found = dict(re.findall(name + r'_total\{\w+="(\w+)"\} (\S+)', text))
+    return float(found.get(label, 0))
+
+
+def test_rest_searches_recorded_with_and_without_results_also_from_the_cache(
+        api_base_url: str, api_world: Any) -> None:
+    from tests.waiting import wait_until
+
+    c, _, email = _signed_up(api_base_url)
+    with psycopg.connect(api_world.db_url) as conn:
+        uid = conn.execute("SELECT id FROM users WHERE email = %s", (email,)).fetchone()[0]
+    before = len(_analytics(api_world.db_url, "search"))
+    hits = _metric(api_base_url, "ripcity_api_cache", "hit")
+    empty = _metric(api_base_url, "ripcity_product_events", "search_empty")
+
+    found = c.get(f"{V1}/events", params={"q": "Blazers", "limit": 3})
+    assert found.status_code == 200 and found.json()["items"]
+    again = c.get(f"{V1}/events", params={"q": "Blazers", "limit": 3})  # from the cache
+    assert again.json() == found.json()
+    not_modified = c.get(f"{V1}/events", params={"q": "Blazers", "limit": 3},
+                         headers={"If-None-Match": found.headers["etag"]})
+    assert not_modified.status_code == 304
+    for _ in range(2):  # nothing found: a miss, then a hit; by someone not signed in
+        nothing = httpx.get(f"{api_base_url}{V1}/events", params={"q": "qqq rest nothing"})
+        assert nothing.status_code == 200 and nothing.json()["items"] == []
+    # not recorded: a request that refuses tracking, a listing with no filter, a next page
+    assert c.get(f"{V1}/events", params={"q": "qqq rest nothing"},
+                 headers={"DNT": "1"}).status_code == 200
+    assert c.get(f"{V1}/events", params={"q": "Blazers", "limit": 3},
+                 headers={"Sec-GPC": "1"}).status_code == 200
+    assert c.get(f"{V1}/events", params={"limit": 2}).status_code == 200
+    nxt = found.json()["next_cursor"]
+    if nxt:
+        assert c.get(f"{V1}/events", params={"q": "Blazers", "limit": 3,
+                                             "cursor": nxt}).status_code == 200
+    assert c.get(f"{V1}/events", params={"limit": 0}).status_code in (400, 422)
+
+    rows = wait_until(lambda: (r := _analytics(api_world.db_url, "search")[before:])
+                      and len(r) >= 5 and r, timeout=20, message="REST searches not stored")
+    assert Counter((r[0], r[2], r[3] > 0) for r in rows) == {
+        (uid, "Blazers", True): 3, (None, "qqq rest nothing", False): 2}
+    assert _metric(api_base_url, "ripcity_api_cache", "hit") >= hits + 4  # served from cache
+    # /metrics counts every search, those refusing tracking too (no identity there)
+    assert _metric(api_base_url, "ripcity_product_events", "search_empty") == empty + 3
 
 
 @pytest.mark.parametrize("kind", ["alert_open", "event_view"])

@@ -147,7 +147,8 @@ class EventController(Controller):
                              next=next_link(f"{V1}/events", params, nxt))
 
         assert runtime.cache is not None
-        return await runtime.cache.respond(request, compute, tags=(ALL_EVENTS_TAG,), ttl=30)
+        return await runtime.cache.respond(request, compute, tags=(ALL_EVENTS_TAG,), ttl=30,
+                                           count=lambda page: len(page.items))
 
     @get("/{event_id:int}", summary="One event: venue, marketplace links, prices, trend")
     async def detail(self, request: Request[Any, Any, Any], runtime: RuntimeDep, reads: ReadsDep,

@@ -8,7 +8,10 @@ and carries a new ``ETag`` (a hash of the body: stable across processes and rest
 
 Hits are answered by :meth:`ResponseCache.serve_hit` straight from the ASGI middleware,
 before parameter parsing and dependency injection: only handlers write entries, and only
-after validating their input, so a hit is always a valid public request.
+after validating their input, so a hit is always a valid public request. An entry may keep
+how many items its body lists; every answer, hit or miss, puts that number in the scope's
+state (``RESULT_COUNT``), which is how searches served from the cache are still counted
+(:mod:`api.lib.analytics`).
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ ALL_EVENTS_TAG = "events:*"
 CACHEABLE_PREFIXES = ("/api/v1/events", "/api/v1/deals")
 _PRIVATE = ("/api/v1/deals/for-me",)
 _GZIP_MIN = 2048
+#: scope["state"] key: how many items the answered body lists (when the handler said)
+RESULT_COUNT = "result_count"
 
 
 def event_tag(event_id: int | str) -> str:
@@ -53,6 +58,26 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
     return any(t.strip().removeprefix("W/") == etag for t in if_none_match.split(","))
 
 
+def _head(etag: bytes, max_age: int, count: int | None, tags: bytes) -> bytes:
+    """An entry's first line: etag, max-age, item count (-1: not counted), tags."""
+    return b"%s %d %d %s\n" % (etag, max_age, -1 if count is None else count, tags)
+
+
+def _parse_head(head: bytes) -> tuple[bytes, bytes, int | None, bytes]:
+    """(etag, max-age, item count or None, tags) of an entry's first line."""
+    etag, max_age, rest = head.split(b" ", 2)
+    count_b, sep, tags = rest.partition(b" ")
+    if not sep or not count_b.lstrip(b"-").isdigit():  # an entry from before counts
+        return etag, max_age, None, rest
+    count = int(count_b)
+    return etag, max_age, (count if count >= 0 else None), tags
+
+
+def _note_count(scope: Scope, count: int | None) -> None:
+    if count is not None:
+        scope.setdefault("state", {})[RESULT_COUNT] = count
+
+
 def cache_key(scope: Scope) -> str:
     qs: bytes = scope.get("query_string", b"")
     return scope["path"] + ("?" + qs.decode("latin-1") if qs else "")
@@ -64,26 +89,31 @@ class ResponseCache:
     def __init__(self, backend: Backend, metrics: Metrics | None = None) -> None:
         self._backend = backend
         self._metrics = metrics
-        self._inflight: dict[str, asyncio.Future[bytes]] = {}
+        self._inflight: dict[str, asyncio.Future[tuple[bytes, int | None]]] = {}
 
-    async def _compute_once(self, key: str, compute: Callable[[], Awaitable[Any]]) -> bytes:
-        """Encode ``compute()``; concurrent misses of one key in this process share one run
-        (a burst on a cold entry costs one query, not one per request)."""
+    async def _compute_once(self, key: str, compute: Callable[[], Awaitable[Any]],
+                            count: Callable[[Any], int] | None
+                            ) -> tuple[bytes, int | None]:
+        """Encode ``compute()`` (and count its items); concurrent misses of one key in this
+        process share one run (a burst on a cold entry costs one query, not one per
+        request)."""
         running = self._inflight.get(key)
         if running is not None:
             return await asyncio.shield(running)
-        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[tuple[bytes, int | None]] = \
+            asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
-            body = msgspec.json.encode(await compute())
+            value = await compute()
+            done = (msgspec.json.encode(value), None if count is None else count(value))
         except BaseException as err:
             future.set_exception(err)
             future.exception()  # retrieved: no "never retrieved" warning without waiters
             raise
         finally:
             self._inflight.pop(key, None)
-        future.set_result(body)
-        return body
+        future.set_result(done)
+        return done
 
     async def respond(
         self,
@@ -93,6 +123,7 @@ class ResponseCache:
         tags: tuple[str, ...],
         ttl: int = 60,
         max_age: int = 5,
+        count: Callable[[Any], int] | None = None,
     ) -> Response[Any]:
         """Compute, encode and cache this request's response (the middleware serves hits).
 
@@ -102,13 +133,16 @@ class ResponseCache:
             tags: what invalidates the entry (``event_tag(id)``, ``ALL_EVENTS_TAG``).
             ttl: longest the entry lives in the backend without an invalidation, seconds.
             max_age: ``Cache-Control: max-age`` for clients and shared caches, seconds.
+            count: how many items the response lists (kept with the entry, and noted in
+                the scope's state on every answer: ``RESULT_COUNT``).
         """
         key = cache_key(request.scope)
-        body = await self._compute_once(key, compute)
+        body, items = await self._compute_once(key, compute, count)
         etag_b = _etag(body)
-        # head line: etag, max-age, tags (the gzip twin is stored later under the same tags)
-        head = b"%s %d %s\n" % (etag_b, max_age, ",".join(tags).encode())
+        # the gzip twin is stored later under the same head line
+        head = _head(etag_b, max_age, items, ",".join(tags).encode())
         await self._backend.set(key, head + body, ttl, tags)
+        _note_count(request.scope, items)
         if self._metrics:
             self._metrics.cache_miss()
         etag = etag_b.decode()
@@ -135,11 +169,12 @@ class ResponseCache:
             if gzip_ok and len(stored) >= _GZIP_MIN:  # compress once, on the first gzip hit
                 head, _, body = stored.partition(b"\n")
                 stored = head + b"\n" + gzip.compress(body, 5)
-                tags = tuple(head.split(b" ", 2)[2].decode().split(","))
+                tags = tuple(_parse_head(head)[3].decode().split(","))
                 await self._backend.set(key + "|gz", stored, 60, tags)
                 compressed = True
         head, _, body = stored.partition(b"\n")
-        etag_b, max_age, _ = head.split(b" ", 2)
+        etag_b, max_age, items, _ = _parse_head(head)
+        _note_count(scope, items)
         if self._metrics:
             self._metrics.cache_hit()
         headers = [(b"etag", etag_b), (b"cache-control", b"public, max-age=" + max_age),

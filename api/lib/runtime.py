@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from api.lib.errors import Unavailable
+from api.lib.product_log import ProductLog
 
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
@@ -40,6 +41,8 @@ class Runtime:
         self.principals: PrincipalResolver | None = None
         self.throttle: Throttle | None = None
         self.reads: ReadRouter | None = None
+        #: product events written after their response, in batches (REST searches)
+        self.product_log = ProductLog()
 
     @property
     def pool(self) -> AsyncConnectionPool:

@@ -3,9 +3,11 @@ hits, and the matches and outbox rows they become.
 
 Runs inside :func:`storage.alerts.matching.match_changes`' transaction, after the rule
 statements, over the same session tables (``_am_changes``, ``_am_events``). Each touched
-event finds its alerting searches through one index per way a search is narrowed (venue,
-city, category, words of the text, or none of these: the "broad" few), then every search
-condition is checked exactly as the event search applies it (:mod:`storage.events.filters`).
+event that can alert (new to the matcher, or with a new or cheaper listing) finds its
+alerting searches through one index per way a search is narrowed (venue, city, category,
+words of the text, or none of these: the "broad" few), read only as far as the listing
+ceilings its prices meet, then every search condition is checked exactly as the event
+search applies it (:mod:`storage.events.filters`).
 """
 
 from __future__ import annotations
@@ -28,11 +30,12 @@ TRUNCATE _ss_cand, _ss_hits;
 _ALERTING = "(s.alert_new_events OR s.alert_listings)"
 
 # The event conditions of a saved search, as storage.events.filters.event_conditions
-# writes them for a search; ``e`` is the event, ``v`` its venue.
-EVENT_MATCHES = r"""
+# writes them for a search; ``e`` is the event, ``v`` its venue, ``s`` the search.
+_LIKE = "ripcity_like_pattern(s.q)"  # its text as an ILIKE pattern (wildcards escaped)
+EVENT_MATCHES = rf"""
     (s.q IS NULL OR e.search @@ plainto_tsquery('simple', s.q)
-     OR e.name ILIKE s.q_like OR v.name ILIKE s.q_like OR v.city ILIKE s.q_like
-     OR array_to_string(e.performers, ' ') ILIKE s.q_like)
+     OR e.name ILIKE {_LIKE} OR v.name ILIKE {_LIKE} OR v.city ILIKE {_LIKE}
+     OR array_to_string(e.performers, ' ') ILIKE {_LIKE})
     AND (s.starts_after IS NULL OR e.starts_at >= s.starts_after)
     AND (s.starts_after IS NOT NULL OR e.starts_at IS NULL
          OR e.starts_at >= now() - interval '6 hours')
@@ -44,39 +47,56 @@ EVENT_MATCHES = r"""
          WHERE es.event_id = e.id AND es.marketplace = s.marketplace))
 """
 
-#: ``saved_searches AS s`` with its text as an ILIKE pattern (wildcards escaped)
-SEARCHES = """(SELECT s0.*, ripcity_like_pattern(s0.q) AS q_like FROM saved_searches s0)"""
+# The touched events that can alert, each with the lowest listing ceiling that matters: a
+# new event (first seen by the matcher) any alerting search (-1); a known one only the
+# searches whose ceiling its cheapest new, cheaper or newly scored listing meets (no such
+# listing: no candidate at all). So the searches read follow the batch's changes.
+_REACH = """(
+    SELECT ev.event_id, CASE WHEN NOT ev.prev_exists THEN -1 ELSE f.floor END AS floor
+    FROM _am_events ev
+    LEFT JOIN (SELECT event_id, min(total_cents) AS floor FROM _am_changes
+               WHERE is_new OR is_new IS NULL OR total_cents < old_total_cents
+               GROUP BY event_id) f ON f.event_id = ev.event_id
+    WHERE NOT ev.prev_exists OR f.floor IS NOT NULL
+)"""
 
+# What the candidates' checks read of a search (each branch returns it, so the searches
+# are not joined again: that join's hash would read every saved search per batch).
+_S = """s.id, s.q, s.starts_after, s.starts_before, s.category, s.city, s.venue_id,
+       s.marketplace, s.max_price_cents, s.alert_listings"""
+
+# One index per way a search is narrowed (the partial indexes of migrations 0890 / 0920,
+# each keyed by the listing ceiling too); the branches are disjoint, so no DISTINCT.
 CANDIDATES = f"""
 INSERT INTO _ss_cand (ss_id, event_id, max_cents, listings)
-SELECT DISTINCT s.id, e.id, coalesce(s.max_price_cents, 9223372036854775807),
-       s.alert_listings
-FROM _am_events ev
-JOIN events e ON e.id = ev.event_id
+SELECT s.id, e.id, coalesce(s.max_price_cents, 9223372036854775807), s.alert_listings
+FROM {_REACH} t
+JOIN events e ON e.id = t.event_id
 LEFT JOIN venues v ON v.id = e.venue_id
 JOIN LATERAL (
-    SELECT s.id FROM saved_searches s
-    WHERE s.venue_id = e.venue_id AND {_ALERTING} AND s.venue_id IS NOT NULL
+    SELECT {_S} FROM saved_searches s
+    WHERE s.venue_id = e.venue_id AND s.alert_ceiling >= t.floor
+      AND {_ALERTING} AND s.venue_id IS NOT NULL
     UNION ALL
-    SELECT s.id FROM saved_searches s
-    WHERE lower(s.city) = lower(v.city) AND {_ALERTING} AND s.city IS NOT NULL
-      AND s.venue_id IS NULL
+    SELECT {_S} FROM saved_searches s
+    WHERE lower(s.city) = lower(v.city) AND s.alert_ceiling >= t.floor
+      AND {_ALERTING} AND s.city IS NOT NULL AND s.venue_id IS NULL
     UNION ALL
-    SELECT s.id FROM saved_searches s
-    WHERE lower(s.category) = lower(e.category) AND {_ALERTING} AND s.category IS NOT NULL
-      AND s.city IS NULL AND s.venue_id IS NULL
+    SELECT {_S} FROM saved_searches s
+    WHERE lower(s.category) = lower(e.category) AND s.alert_ceiling >= t.floor
+      AND {_ALERTING} AND s.category IS NOT NULL AND s.city IS NULL AND s.venue_id IS NULL
     UNION ALL
-    SELECT s.id FROM saved_searches s
+    SELECT {_S} FROM saved_searches s
     WHERE s.q_terms && (tsvector_to_array(e.search) || tsvector_to_array(to_tsvector(
               'simple', coalesce(v.name, '') || ' ' || coalesce(v.city, ''))))
+      AND s.alert_ceiling >= t.floor
       AND {_ALERTING} AND s.q_terms IS NOT NULL AND s.category IS NULL
       AND s.city IS NULL AND s.venue_id IS NULL
     UNION ALL
-    SELECT s.id FROM saved_searches s
-    WHERE {_ALERTING} AND s.q IS NULL AND s.category IS NULL AND s.city IS NULL
-      AND s.venue_id IS NULL
-) c ON true
-JOIN {SEARCHES} s ON s.id = c.id
+    SELECT {_S} FROM saved_searches s
+    WHERE s.alert_ceiling >= t.floor AND {_ALERTING} AND s.q IS NULL
+      AND s.category IS NULL AND s.city IS NULL AND s.venue_id IS NULL
+) s ON true
 WHERE {EVENT_MATCHES}
 """
 
