@@ -118,6 +118,16 @@ class AppSettings(DeliverySettings, BillingSettings, ApiSettings, StorageSetting
             self.secret_key = load_or_create(self.data_dir)
         return self
 
+    @model_validator(mode="after")
+    def _public_url(self) -> AppSettings:
+        """No ``RIPCITY_PUBLIC_URL``: the address this API serves on, so links in emails
+        follow ``RIPCITY_API_PORT`` (a wildcard bind is reached on this machine as loopback;
+        exposing it needs the public address set)."""
+        if "public_url" not in self.model_fields_set:
+            host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.api_host, self.api_host)
+            self.public_url = f"http://{f'[{host}]' if ':' in host else host}:{self.api_port}"
+        return self
+
 
 #: the API app's settings of this process (uvicorn workers load them on their own)
 get_app_settings = Accessor(AppSettings)

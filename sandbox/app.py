@@ -13,7 +13,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 import orjson
@@ -29,6 +29,9 @@ from sandbox.stubhub import web as stubhub_web
 from sandbox.ticketmaster import routes as ticketmaster
 from sandbox.truth import event_summary, event_truth
 from sandbox.world import World
+
+if TYPE_CHECKING:
+    from sandbox.vendors.smtp_inbox import SmtpBox
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +87,7 @@ class SandboxApp:
         self._cache: OrderedDict[tuple, Response] = OrderedDict()
         self._cache_bytes = 0
         self._version = 0
+        self.inbox: SmtpBox | None = None  # serve(smtp_port=...): what /_sandbox/mail shows
 
     # -- ASGI --------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -114,6 +118,8 @@ class SandboxApp:
         market = self._market_of(path)
         try:
             if market is None:
+                if path.startswith("/_sandbox/mail"):
+                    return self._mail(path, qs), (), 0.0
                 return self._control(method, path, body, base_url), (), 0.0
             return self._marketplace(method, market, path, qs, headers)
         except Exception as err:  # the sandbox must answer, and say what broke
@@ -203,6 +209,20 @@ class SandboxApp:
         return routes.unauthorized(not given)
 
     # -- control -----------------------------------------------------------------------
+    def _mail(self, path: str, qs: bytes) -> Response:
+        from sandbox.vendors import mail_page
+
+        if self.inbox is None:
+            return _json({"error": "no inbox", "detail": "this sandbox runs no SMTP inbox "
+                          "(python -m sandbox.server --smtp-port N starts one)"}, 404)
+        to = dict(parse_qsl(qs.decode("latin-1"))).get("to")
+        if path == "/_sandbox/mail.json":
+            return _json({"messages": mail_page.messages(self.inbox.received, to)})
+        if path == "/_sandbox/mail":
+            return Response(200, mail_page.page(self.inbox.received, to),
+                            b"text/html;charset=utf-8", cacheable=False)
+        return _json({"error": "not found", "detail": f"no control endpoint {path}"}, 404)
+
     def _control(self, method: str, path: str, body: bytes, base_url: str) -> Response:
         parts = [p for p in path.split("/") if p]
         if not parts or parts == ["_sandbox"]:

@@ -43,10 +43,13 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def serve(config: SandboxConfig, host: str = "127.0.0.1", port: int = 8600,
-          announce: Any = None, parent_pid: int | None = None) -> None:
+          announce: Any = None, parent_pid: int | None = None,
+          smtp_port: int | None = None) -> None:
     """Serve until SIGINT/SIGTERM. ``announce(info)`` is called once the socket listens;
-    with ``parent_pid`` the server also stops when that process is gone (no orphans)."""
+    with ``parent_pid`` the server also stops when that process is gone (no orphans); with
+    ``smtp_port`` an SMTP inbox listens there too, shown at ``/_sandbox/mail``."""
     from sandbox.http import serve_forever
+    from sandbox.vendors.smtp_inbox import SmtpBox
 
     app = create_app(config)
     sock = _bind(host, port)
@@ -54,6 +57,9 @@ def serve(config: SandboxConfig, host: str = "127.0.0.1", port: int = 8600,
     base = f"http://{host}:{real_port}"
     info = {"port": real_port, "base_url": base, "urls": urls_for(base),
             "credentials": dict(config.credentials), "pid": os.getpid()}
+    if smtp_port is not None:
+        app.inbox = SmtpBox().start(smtp_port)
+        info.update(smtp_port=app.inbox.port, mail_url=f"{base}/_sandbox/mail")
 
     async def run() -> None:
         loop = asyncio.get_running_loop()
@@ -74,9 +80,14 @@ def serve(config: SandboxConfig, host: str = "127.0.0.1", port: int = 8600,
     try:
         import uvloop  # the fastest event loop available here
     except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
-        asyncio.run(run())
+        runner = asyncio.run
     else:
-        uvloop.run(run())
+        runner = uvloop.run
+    try:
+        runner(run())
+    finally:
+        if app.inbox is not None:
+            app.inbox.stop()
 
 
 class SandboxHandle:
@@ -90,6 +101,7 @@ class SandboxHandle:
         self.port: int = info["port"]
         self.urls: dict[str, str] = info["urls"]
         self.credentials: dict[str, str] = info["credentials"]
+        self.mail_url: str | None = info.get("mail_url")  # started with an SMTP inbox
         self._client = httpx.Client(base_url=self.base_url, timeout=30.0)
 
     # -- control helpers ---------------------------------------------------------------
@@ -138,14 +150,17 @@ class SandboxHandle:
 
 def start_sandbox(*, port: int = 0, host: str = "127.0.0.1", seed: int = 7, events: int = 120,
                   listings_per_event: int = 400, faults: str = "light",
-                  clock_speed: float = 0.0) -> SandboxHandle:
-    """Start a sandbox in a subprocess (port 0 = a free port) and wait until it serves."""
+                  clock_speed: float = 0.0, smtp_port: int | None = None) -> SandboxHandle:
+    """Start a sandbox in a subprocess (port 0 = a free port) and wait until it serves;
+    with ``smtp_port`` it also runs an SMTP inbox there (``mail_url`` shows it)."""
     config = SandboxConfig(seed=seed, events=events, listings_per_event=listings_per_event,
                            faults=faults, clock_speed=clock_speed)
     cmd = [sys.executable, "-m", "sandbox.server", "--host", host, "--port", str(port),
            "--seed", str(seed), "--events", str(events), "--listings-per-event",
            str(listings_per_event), "--faults", faults, "--clock-speed", str(clock_speed),
            "--parent-pid", str(os.getpid())]
+    if smtp_port is not None:
+        cmd += ["--smtp-port", str(smtp_port)]
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ)
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
@@ -178,6 +193,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--clock-speed", type=float, default=0.0)
     p.add_argument("--parent-pid", type=int, default=None,
                    help="exit when this process is gone (start_sandbox passes its own pid)")
+    p.add_argument("--smtp-port", type=int, default=None,
+                   help="also run an SMTP inbox on this port (0 = any free port), shown at "
+                        "/_sandbox/mail")
     return p.parse_args(argv)
 
 
@@ -192,7 +210,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.stdout.flush()
 
     with contextlib.suppress(KeyboardInterrupt):
-        serve(config, args.host, args.port, announce, args.parent_pid)
+        serve(config, args.host, args.port, announce, args.parent_pid, args.smtp_port)
 
 
 if __name__ == "__main__":

@@ -217,7 +217,8 @@ class SiteSettings(SettingsGroup):
     """The site's address and secret: pages, emails and SMS link to it and sign with it."""
 
     public_url: str = Field("http://127.0.0.1:8000", validation_alias="RIPCITY_PUBLIC_URL",
-        description="the site's public address (links in emails, Stripe return URLs)")
+        description="the site's public address (links in emails, Stripe return URLs); "
+        "unset = http://RIPCITY_API_HOST:RIPCITY_API_PORT")
     secret_key: str | None = Field(
         None, min_length=8, validation_alias="RIPCITY_SECRET_KEY",
         description="signs the one-click unsubscribe links in alert emails (sessions, API "

@@ -73,3 +73,40 @@ def test_run_emails_the_alerts_it_matches_and_stops_cleanly(
         assert still_running(family) == []
     finally:
         cmd.kill()
+
+
+def test_run_without_a_mail_server_catches_email_in_the_sandbox_inbox(
+        db_url: str, tmp_path: Path) -> None:
+    """A laptop has no mail server on the SMTP port: the sandbox runs an inbox there, the
+    start-up line says where to read it, and a sign-up's confirmation link arrives in it."""
+    import httpx
+
+    from bench.harness import free_port
+
+    smtp_port, api_port = free_port(), free_port()
+    env = clean_env(RIPCITY_DATABASE_URL=db_url, RIPCITY_DATA_DIR=str(tmp_path / "data"),
+                    RIPCITY_SANDBOX_PORT="0", RIPCITY_SANDBOX_EVENTS="2",
+                    RIPCITY_SANDBOX_LISTINGS_PER_EVENT="40", RIPCITY_CRAWL_WORKERS="1",
+                    RIPCITY_SMTP_PORT=str(smtp_port), RIPCITY_API_PORT=str(api_port))
+    cmd = Command("run", "--sandbox-faults", "none", env=env)
+    try:
+        inbox = cmd.wait_for(r"email to the sandbox inbox: (\S+/_sandbox/mail)").group(1)
+        site = cmd.wait_for(r"dashboard: (\S+)/ ").group(1)
+        email = "newcomer@example.com"
+        r = httpx.post(f"{site}/api/v1/auth/signup",
+                       json={"email": email, "password": "plum-harbor-lantern-91"})
+        assert r.status_code == 202, r.text
+        deadline, found = time.monotonic() + 30, []
+        while not found and time.monotonic() < deadline:
+            found = httpx.get(f"{inbox}.json", params={"to": email}).json()["messages"]
+            time.sleep(0.3)
+        assert found, f"no confirmation email in the sandbox inbox:\n{cmd.output[-3000:]}"
+        assert found[0]["to"] == [email] and f"{site}/" in found[0]["text"]
+        page = httpx.get(inbox, params={"to": email})
+        assert page.headers["content-type"].startswith("text/html")
+        assert f'<a href="{site}/' in page.text  # the link is one click away
+        cmd.signal(signal.SIGTERM)
+        code, out = cmd.finish(90)
+        assert code == 0 and out.rstrip().splitlines()[-1] == STOPPED_CLEANLY, out
+    finally:
+        cmd.kill()

@@ -90,6 +90,8 @@ def run(
     sandbox_options: dict[str, Any] = {}
     if sandbox:
         sandbox_options["clock_speed"] = 0.0 if once else sandbox_clock
+        if dispatch and not once and _local_mail_free(settings):
+            sandbox_options["smtp_port"] = settings.smtp_port  # the sandbox's inbox
         if sandbox_faults is not None:
             sandbox_options["faults"] = sandbox_faults
         overrides["speed"] = speed or max(1.0, sandbox_options["clock_speed"])
@@ -147,6 +149,27 @@ def _one_cycle(session: Session, stop: threading.Event, timeout: float
     return dict(outcome["summary"])
 
 
+def _local_mail_free(settings: Settings) -> bool:
+    """True when email would go to a loopback port nothing listens on: the sandbox then
+    runs an inbox there (sign-up links and alerts readable at ``/_sandbox/mail``)."""
+    import ipaddress
+    import socket
+
+    try:
+        loopback = ipaddress.ip_address(settings.smtp_host).is_loopback
+    except ValueError:
+        loopback = settings.smtp_host == "localhost"
+    if not loopback or not settings.smtp_port:
+        return False
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", settings.smtp_port))
+        except OSError:
+            return False  # a mail server (or a test's inbox) is there
+    return True
+
+
 def _check_ports(settings: Settings, *, api: bool, sandbox: bool) -> None:
     """Fail in a second, before anything starts, on a port another program holds."""
     from engine.cli.errors import check_port_free, check_safe_to_expose
@@ -185,8 +208,10 @@ def _serve(session: Session, stop: StopSignals, serve_api: bool, dispatch: bool)
                                    engine.wait_shards).start()
         if dispatch:
             dispatcher = DispatcherThread(settings, session.database_url).start()
-            typer.echo(f"sending alerts: {', '.join(dispatcher.channels)} (email through "
-                       f"{settings.smtp_host}:{settings.smtp_port}"
+            inbox = getattr(session.sandbox, "mail_url", None)
+            typer.echo(f"sending alerts: {', '.join(dispatcher.channels)} (email "
+                       + (f"to the sandbox inbox: {inbox}" if inbox else
+                          f"through {settings.smtp_host}:{settings.smtp_port}")
                        + ("" if "sms" in dispatcher.channels else "; SMS once TWILIO_* is set")
                        + ")")
         if url is not None:

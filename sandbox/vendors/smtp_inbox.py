@@ -1,4 +1,5 @@
-"""A real SMTP server on 127.0.0.1 (aiosmtpd) that keeps what it accepts, for tests.
+"""A real SMTP server on 127.0.0.1 (aiosmtpd) that keeps what it accepts: for the tests and,
+in ``ripcity run``'s sandbox mode, the inbox a local user reads at ``/_sandbox/mail``.
 
 ``bounce`` addresses get ``550 5.1.1`` at RCPT TO (a bounced address); ``hold()`` makes
 the next RCPT TO wait until ``release()`` (to kill a sender mid-conversation, before the
@@ -88,9 +89,10 @@ class SmtpBox(RequestHold):
         self.port = 0
         self._controller: Controller | None = None
 
-    def start(self) -> SmtpBox:
-        for _ in range(5):
-            self.port = _free_port()
+    def start(self, port: int = 0) -> SmtpBox:
+        """Listen on 127.0.0.1:``port`` (0: a free port)."""
+        for _ in range(1 if port else 5):
+            self.port = port or _free_port()
             controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
             try:
                 controller.start()
@@ -98,7 +100,8 @@ class SmtpBox(RequestHold):
                 continue
             self._controller = controller
             return self
-        raise RuntimeError("could not start the test SMTP server on a free port")
+        raise RuntimeError(f"could not start the SMTP inbox on port {port}" if port else
+                           "could not start the test SMTP server on a free port")
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[Received]:
         deadline = time.monotonic() + timeout
