@@ -119,6 +119,7 @@ def write_snapshots(
         if cacheable:
             after = next_state(ok.rows, ok.event_id, c, state, state_keys, gone, seen_at)
         result = _report(ok, c, written, gone)
+        result.scored = scored is not None
         if post_commit:
             result.work_id = record_work(cur, ok.rows if scored is None else None, result)
         if scored is not None:  # last: it pins join plans for the rest of the transaction
