@@ -85,7 +85,8 @@ def write_snapshots(
             batch with ``engine.deals.SCORE_FIELDS`` appended). They are written in this
             transaction (new and changed listings with their rows; unchanged ones where the
             score moved), so the post-commit work records no scoring. A listing given twice
-            takes the score of its first row.
+            takes the score of its first row. In a caller's open transaction, the pinned
+            join plans of ``storage.scores`` last until it ends.
     """
     if touch_interval_s is None:
         touch_interval_s = get_storage_settings().last_seen_resolution_s
