@@ -7,6 +7,13 @@ acknowledgement the crawl worker waits for. Writes are idempotent on ``(marketpl
 listing_id, observed_at)``, so Ray re-running a call on a restarted writer
 (``max_task_retries``) duplicates nothing.
 
+A listings chunk is scored here, before it is written (the engine's ``ModelScorer``: the
+latest saved model, the database's event context), and committed with its scores: each new
+listing is written once, already scored, and no scoring is left to do after commit. Before
+any model is saved, or when scoring fails, the chunk is written unscored and its scoring
+recorded as post-commit work, which the crawl worker hands to a deal scorer as before
+(``WriteSummary.scored`` is 0).
+
 ``write`` and ``mark_gone`` return two values (call them with ``num_returns=2``): a small
 ``WriteSummary`` and what changed, which the crawl worker forwards by reference to the
 change relay (the alert matcher) without fetching it. A re-sent batch reports the same
@@ -22,11 +29,13 @@ import os
 import time
 from collections import Counter
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from engine.deals.service import ModelScorer
     from storage.ingest import IngestResult
     from storage.records import EventRecord, PriceStats, Reject
 
@@ -62,6 +71,8 @@ class WriteSummary(WriteCounts):
     rows: int = 0  # listings sent
     seconds: float = 0.0
     work_id: int | None = None  # its post-commit work (``storage.post_commit``)
+    scored: int = 0  # listings scored and stored with their scores in the write
+    deals: int = 0  # of them, deals (``engine.deals.actor.DEAL_THRESHOLD``)
 
     @classmethod
     def of(cls, result: IngestResult | None, rows: int) -> WriteSummary:
@@ -77,12 +88,21 @@ class WriteSummary(WriteCounts):
 class IngestWriter:
     """Writes through one small connection pool; run as a Ray actor (see ``engine.actors``)."""
 
-    def __init__(self, database_url: str, pool_size: int = 2) -> None:
+    def __init__(self, database_url: str, pool_size: int = 2, *, score: bool = True,
+                 models_dir: str | Path | None = None) -> None:
         from storage.db import pool
 
         self._url = database_url
         self._pool = pool(database_url, min_size=1, max_size=pool_size)
         self.counts: Counter[str] = Counter()
+        self._scorer: ModelScorer | None = None
+        self._models: Path | None = None
+        if score:  # made here, at actor start (loading the model code takes seconds)
+            from engine.deals.registry import models_dir as resolve
+            from engine.deals.service import ModelScorer
+
+            self._models = resolve(models_dir)
+            self._scorer = ModelScorer(database_url, directory=self._models)
 
     def pid(self) -> int:
         return os.getpid()
@@ -119,18 +139,43 @@ class IngestWriter:
 
         t0 = time.monotonic()
         result = None
+        scored = self._scored(listings) if listings.num_rows else None
         with self._pool.connection() as conn:
-            if listings.num_rows:  # its scoring and matching are recorded with it
-                result = write_snapshots(conn, listings, complete=complete, post_commit=True)
+            if listings.num_rows:  # its matching (and scoring, if not done) recorded with it
+                result = write_snapshots(conn, listings, complete=complete, post_commit=True,
+                                         scores=scored)
             if stats:
                 write_price_stats(conn, stats)
             if rejects:
                 write_rejects(conn, rejects)
         summary = WriteSummary.of(result, listings.num_rows)
+        if scored is not None and result is not None and result.scored:
+            summary.scored, summary.deals = scored.num_rows, _deals(scored)
         summary.seconds = time.monotonic() - t0
         self.counts["batches"] += 1
         self.counts["rows"] += listings.num_rows
         return summary, result
+
+    def _scored(self, listings: pa.RecordBatch) -> pa.RecordBatch | None:
+        """The chunk with its deal scores; None (scored after commit instead) when
+        scoring is off or fails, or no model is saved yet: then the deal scorer trains the
+        first one from what is committed, and every writer loads it (one model for all,
+        not a cold-start fit per writer)."""
+        if self._scorer is None or self._models is None:
+            return None
+        if not (self._models / "LATEST").is_file():
+            return None
+        try:
+            if self._scorer.model_version == "none":  # saved since: load it now
+                from engine.deals.service import ModelScorer
+
+                self._scorer = ModelScorer(self._url, directory=self._models)
+            return self._scorer.score(listings)
+        except Exception as err:  # the write must not wait on the model: score later
+            self.counts["score_errors"] += 1
+            logger.warning("scoring before the write failed, scoring after commit: "
+                           "%(err)s", {"err": err})
+            return None
 
     def mark_gone(self, marketplace: str, source_event_id: str, seen_listing_ids: list[str],
                   observed_at: datetime) -> tuple[WriteSummary, IngestResult]:
@@ -148,3 +193,12 @@ class IngestWriter:
 
     def close(self) -> None:
         self._pool.close()
+
+
+def _deals(scored: pa.RecordBatch) -> int:
+    import pyarrow.compute as pc
+
+    from engine.deals.actor import DEAL_THRESHOLD
+
+    return int(pc.sum(pc.greater_equal(scored.column("deal_score"), DEAL_THRESHOLD)).as_py()
+               or 0)

@@ -53,11 +53,12 @@ WHERE c.marketplace = s.marketplace AND c.listing_id = s.listing_id
 """
 
 
-def write_scores(conn: psycopg.Connection, scored: pa.RecordBatch) -> int:
+def write_scores(conn: psycopg.Connection, scored: pa.RecordBatch | pa.Table) -> int:
     """Store a scored batch's scores; returns the listings updated."""
     if scored.num_rows == 0:
         return 0
-    table = pa.Table.from_batches([scored]).select(_STAGED.names).cast(_STAGED)
+    table = scored if isinstance(scored, pa.Table) else pa.Table.from_batches([scored])
+    table = table.select(_STAGED.names).cast(_STAGED)
     table = table.sort_by([("marketplace", "ascending"), ("listing_id", "ascending")])
     with conn.transaction(), conn.cursor() as cur:
         cur.execute(_STAGE)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+import pyarrow as pa
 import pytest
 
 from storage.frontier import (
@@ -83,6 +84,47 @@ def test_a_rolled_back_batch_leaves_no_work_and_failed_work_backs_off(
     with db.transaction():
         assert claim_due(db, "score") is None  # backing off
         assert claim_due(db, "score", everything=True) is not None
+
+
+def _scored(batch: pa.RecordBatch, score: float, version: str = "m1") -> pa.RecordBatch:
+    n = batch.num_rows
+    return (batch.append_column("fair_value_cents", pa.array([9000] * n, pa.int64()))
+            .append_column("deal_score", pa.array([score] * n, pa.float64()))
+            .append_column("deal_reason", pa.array(["below fair value"] * n))
+            .append_column("model_version", pa.array([version] * n)))
+
+
+def _scores(db: psycopg.Connection) -> dict[str, tuple[float | None, str | None]]:
+    return {lid: (score, version) for lid, score, version in db.execute(
+        "SELECT listing_id, deal_score, model_version FROM listings_current")}
+
+
+def test_a_batch_scored_before_its_write_is_stored_scored_and_leaves_only_matching(
+        db: psycopg.Connection, event: None) -> None:
+    batch = listing_batch([{"observed_at": T0, "listing_id": f"L{i}"} for i in range(5)])
+    result = write_snapshots(db, batch, post_commit=True, scores=_scored(batch, 80.0))
+    db.commit()
+    assert _scores(db) == {f"L{i}": (80.0, "m1") for i in range(5)}
+    counts = work_counts(db)
+    assert (counts.score_pending, counts.match_pending) == (0, 1)
+    assert result.new_listings.num_rows == 5
+    # a re-crawl: one repriced, the rest unchanged but scored anew (a newer model)
+    later = listing_batch([{"observed_at": T0 + timedelta(hours=1), "listing_id": f"L{i}",
+                            "price_cents": 7000 if i == 0 else 10_000} for i in range(5)])
+    write_snapshots(db, later, complete=True, post_commit=True,
+                    scores=_scored(later, 60.0, "m2"))
+    db.commit()
+    assert _scores(db) == {f"L{i}": (60.0, "m2") for i in range(5)}
+    assert work_counts(db).score_pending == 0
+
+
+def test_a_batch_whose_scores_miss_a_row_is_scored_after_commit(
+        db: psycopg.Connection, event: None) -> None:
+    batch = listing_batch([{"observed_at": T0, "listing_id": f"L{i}"} for i in range(3)])
+    write_snapshots(db, batch, post_commit=True, scores=_scored(batch.slice(0, 2), 80.0))
+    db.commit()
+    assert _scores(db) == {f"L{i}": (None, None) for i in range(3)}
+    assert work_counts(db).score_pending == 1
 
 
 def test_gone_listings_record_their_matching(db: psycopg.Connection, event: None) -> None:

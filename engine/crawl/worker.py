@@ -8,7 +8,8 @@ listings; the ``Coalescer`` gathers pages into chunks that the ``WriteWindow`` s
 unseen listings are gone. A shard returns (is acknowledged) only once every write of it has
 committed. Committed chunks then go to the deal scorers, and what changed to the change
 relay (alert matcher), through the worker's ``DownstreamWindow``, which is not part of the
-ack (a refresh does not wait for scoring or matching). Both are recorded as post-commit
+ack (a refresh does not wait for scoring or matching); a chunk the writer scored before
+its write (the usual case) needs no scorer. Both are recorded as post-commit
 work in the batch's transaction, so what this worker does not finish (it died, a call
 failed) the engine's ``PostCommitReaper`` does.
 """
@@ -145,13 +146,16 @@ class CrawlWorker:
         self._progress["listings"] += page.listings.num_rows
 
     def _after_commit(self, summary: WriteSummary, changes: Any, listings: Any) -> None:
-        """A write committed: count it, then hand its changes to a change relay and its
-        listings to a deal scorer (through the downstream window, not part of the ack)."""
+        """A write committed: count it, then hand its changes to a change relay and, unless
+        the writer stored them scored, its listings to a deal scorer (through the
+        downstream window, not part of the ack)."""
         self._progress["committed"] += summary.rows
+        self._progress["scored"] += summary.scored
+        self._progress["deals"] += summary.deals
         if self._relays and summary.changed:
             relay = self._pick(self._relays)
             self._downstream.submit("hook", lambda: relay.on_changes.remote(changes))
-        if self._scorers and listings is not None and summary.rows:
+        if self._scorers and listings is not None and summary.rows and not summary.scored:
             scorer = self._pick(self._scorers)
             work = summary.work_id
             self._downstream.submit("score",

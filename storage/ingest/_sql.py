@@ -15,7 +15,8 @@ _QCOLS = ", ".join(f'"{c}"' for c in LISTING_SCHEMA.names)
 STAGE_EXISTS = "SELECT to_regclass('pg_temp._ripcity_stage')"
 TEMP_BUFFERS = "SET temp_buffers = '128MB'"
 
-# The rows to write, with their resolved event and status (for refused rows, the reason).
+# The rows to write, with their resolved event and status (for refused rows, the reason),
+# and their deal scores when the caller scored the batch (``model_version`` null: unscored).
 # Only rows that change something get here: an unchanged re-crawl never touches the server.
 STAGE_DDL = """
 CREATE TEMP TABLE IF NOT EXISTS _ripcity_stage (
@@ -23,11 +24,15 @@ CREATE TEMP TABLE IF NOT EXISTS _ripcity_stage (
     source_event_id text COLLATE "C",
     section text, "row" text, seats text, quantity integer, splits text,
     price_cents bigint, fees_cents bigint, total_cents bigint, currency text,
-    delivery text, kind text, zone text, event_id bigint, status text
+    delivery text, kind text, zone text, event_id bigint, status text,
+    fair_value_cents bigint, deal_score double precision, deal_reason text, model_version text
 );
 TRUNCATE _ripcity_stage;
 """
+#: the score columns a scored batch stages (``storage.scores`` writes the same ones)
+SCORE_COLUMNS = ("fair_value_cents", "deal_score", "deal_reason", "model_version")
 STAGE_TARGET = f"_ripcity_stage ({_QCOLS}, event_id, status)"  # for copy_arrow
+STAGE_SCORED_TARGET = f"_ripcity_stage ({_QCOLS}, event_id, status, {', '.join(SCORE_COLUMNS)})"
 
 # Refused rows keep the whole observation as JSON, with the reason from the status column.
 QUARANTINE = f"""
@@ -94,16 +99,27 @@ INSERT INTO listing_snapshots ({_SNAPSHOT_COLS})
 SELECT {_SNAPSHOT_COLS} FROM _ripcity_stage WHERE status IN ('n', 'c')
 """
 _CURRENT_COLS = _SNAPSHOT_COLS.removeprefix("observed_at, ")
+# A new listing is written once, with its deal score when the batch was scored.
 INSERT_NEW = f"""
-INSERT INTO listings_current ({_CURRENT_COLS}, first_seen, last_seen, last_changed)
-SELECT {_CURRENT_COLS}, observed_at, observed_at, observed_at
+INSERT INTO listings_current ({_CURRENT_COLS}, first_seen, last_seen, last_changed,
+                              fair_value_cents, deal_score, deal_reason, model_version,
+                              scored_at)
+SELECT {_CURRENT_COLS}, observed_at, observed_at, observed_at,
+       fair_value_cents, deal_score, deal_reason, model_version,
+       CASE WHEN model_version IS NOT NULL THEN now() END
 FROM _ripcity_stage WHERE status = 'n'
 """
 ON_CONFLICT = "\nON CONFLICT DO NOTHING"
 
 # Price changes and touches in one statement (one scan of the stage, one trigger firing): a
 # touch keeps every column but ``last_seen`` / ``gone_at`` (unchanged values keep it HOT).
-UPDATE_CHANGED = """
+# A scored row (``model_version`` not null) also takes its score; ``scored_at`` moves only
+# when the score changed (as ``storage.scores`` does).
+_SAME_SCORE = """c.deal_score IS NOT DISTINCT FROM x.deal_score::real
+    AND c.fair_value_cents IS NOT DISTINCT FROM x.fair_value_cents
+    AND c.deal_reason IS NOT DISTINCT FROM x.deal_reason
+    AND c.model_version IS NOT DISTINCT FROM x.model_version"""
+UPDATE_CHANGED = f"""
 UPDATE listings_current c SET
     event_id = CASE WHEN x.status = 'c' THEN x.event_id ELSE c.event_id END,
     source_event_id = CASE WHEN x.status = 'c' THEN x.source_event_id
@@ -123,7 +139,14 @@ UPDATE listings_current c SET
     zone = CASE WHEN x.status = 'c' THEN x.zone ELSE c.zone END,
     last_seen = x.observed_at,
     last_changed = CASE WHEN x.status = 'c' THEN x.observed_at ELSE c.last_changed END,
-    gone_at = NULL
+    gone_at = NULL,
+    fair_value_cents = CASE WHEN x.model_version IS NULL THEN c.fair_value_cents
+                            ELSE x.fair_value_cents END,
+    deal_score = CASE WHEN x.model_version IS NULL THEN c.deal_score ELSE x.deal_score END,
+    deal_reason = CASE WHEN x.model_version IS NULL THEN c.deal_reason ELSE x.deal_reason END,
+    model_version = coalesce(x.model_version, c.model_version),
+    scored_at = CASE WHEN x.model_version IS NULL OR ({_SAME_SCORE}) THEN c.scored_at
+                     ELSE now() END
 FROM _ripcity_stage x
 WHERE x.status IN ('c', 's') AND c.marketplace = x.marketplace AND c.listing_id = x.listing_id
 """

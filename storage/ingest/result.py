@@ -49,6 +49,8 @@ class IngestResult:
     gone: pa.Table = dataclasses.field(default_factory=GONE_SCHEMA.empty_table)
     #: the post-commit work recorded with the batch (``storage.post_commit``), if asked for
     work_id: int | None = None
+    #: the batch's deal scores were written with it (``write_snapshots(scores=...)``)
+    scored: bool = False
 
     @property
     def changed(self) -> bool:

@@ -5,6 +5,10 @@ versions; take the events' current state (cached or read); classify every row ag
 on a complete crawl find the listings it lacks; stage and apply only what changes something
 (retrying by key when another writer got there first); record the complete crawl; cache
 the state it leaves; report the changes from the Arrow side, with no round trip.
+
+A batch scored before it is written (``scores``) is written with its scores: a new listing
+is inserted once, already scored, instead of inserted and then rewritten by the scorer (a
+non-HOT update through every index), and no scoring is left as post-commit work.
 """
 
 from __future__ import annotations
@@ -33,10 +37,11 @@ from storage.ingest.classify import (
 )
 from storage.ingest.gone import record_crawl
 from storage.ingest.result import IngestResult
-from storage.ingest.stage import apply_changes, prepare_stage, quarantine
+from storage.ingest.stage import SCORE_STAGE, apply_changes, prepare_stage, quarantine
 from storage.ingest.state import cache_for, current_state, next_state, read_key_state
 from storage.partitions import ensure_partitions
 from storage.post_commit import record_work
+from storage.scores import write_scores
 from storage.settings import get_storage_settings
 
 logger = logging.getLogger(__name__)
@@ -59,6 +64,7 @@ def write_snapshots(
     complete: bool = False,
     touch_interval_s: float | None = None,
     post_commit: bool = False,
+    scores: pa.RecordBatch | pa.Table | None = None,
 ) -> IngestResult:
     """Write one ``LISTING_SCHEMA`` batch; returns what changed.
 
@@ -74,6 +80,13 @@ def write_snapshots(
         post_commit: record the batch's scoring and its changes' alert matching as
             post-commit work (``storage.post_commit``) in the same transaction; the
             result's ``work_id`` names it.
+        scores: the batch's deal scores, computed by the caller from this batch:
+            ``marketplace``, ``listing_id`` and ``stage.SCORE_STAGE``'s columns (e.g. the
+            batch with ``engine.deals.SCORE_FIELDS`` appended). They are written in this
+            transaction (new and changed listings with their rows; unchanged ones where the
+            score moved), so the post-commit work records no scoring. A listing given twice
+            takes the score of its first row. In a caller's open transaction, the pinned
+            join plans of ``storage.scores`` last until it ends.
     """
     if touch_interval_s is None:
         touch_interval_s = get_storage_settings().last_seen_resolution_s
@@ -92,6 +105,7 @@ def write_snapshots(
         prepare_stage(conn)
         event_id, sources = _resolve_events(cur, table)
         ok = _screen(cur, table, event_id, keys)
+        scored = _aligned(scores, ok) if scores is not None else None
         versions = _bump_versions(cur, event_id)
         state = current_state(cur, cache, versions, marketplaces)
         state_keys = key(state)
@@ -99,15 +113,18 @@ def write_snapshots(
         lacking = missing(sources, state, state_keys, c, ok.refused) if complete \
             else NOTHING_MISSING
         c, written, gone, retried = _apply(conn, cur, ok, c, lacking, sources, touch_us,
-                                           versions)
+                                           versions, scored)
         cacheable = cacheable and not retried
         seen_at = record_crawl(cur, sources, ok.rows, lo if lo == hi else None) \
             if complete else None
         if cacheable:
             after = next_state(ok.rows, ok.event_id, c, state, state_keys, gone, seen_at)
         result = _report(ok, c, written, gone)
+        result.scored = scored is not None
         if post_commit:
-            result.work_id = record_work(cur, ok.rows, result)
+            result.work_id = record_work(cur, ok.rows if scored is None else None, result)
+        if scored is not None:  # last: it pins join plans for the rest of the transaction
+            _score_unchanged(conn, ok, c, scored)
     if cacheable:  # committed: the state we wrote is the events' state at these versions
         cache.put(versions, frozenset(marketplaces.to_pylist()), after)
     return result
@@ -150,6 +167,32 @@ def _screen(cur: psycopg.Cursor, table: pa.Table, event_id: pa.ChunkedArray,
                      table.filter(bad))
 
 
+def _aligned(scores: pa.RecordBatch | pa.Table, ok: _Screened) -> pa.Table | None:
+    """The score columns (``SCORE_STAGE``) of each accepted row, row for row; None when
+    some row has no score (the batch is then left to the scorer, as post-commit work)."""
+    table = scores if isinstance(scores, pa.Table) else pa.Table.from_batches([scores])
+    at = pc.index_in(ok.keys, value_set=key(table))
+    if at.null_count:
+        logger.warning("%(n)d rows have no score: the batch is scored after commit",
+                       {"n": at.null_count})
+        return None
+    return table.select(SCORE_STAGE.names).cast(SCORE_STAGE).take(at)
+
+
+def _score_unchanged(conn: psycopg.Connection, ok: _Screened, c: Classified,
+                     scored: pa.Table) -> None:
+    """Unchanged listings (not staged) keep their rows; only a score that moved is
+    rewritten (``storage.scores``)."""
+    keep = pa.array(c.status == KEEP)
+    if not pc.any(keep).as_py():
+        return
+    rows = ok.rows.filter(keep)
+    write_scores(conn, pa.table({
+        "marketplace": rows["marketplace"], "listing_id": rows["listing_id"],
+        "observed_at": rows["observed_at"],
+        **{name: scored[name].filter(keep) for name in SCORE_STAGE.names}}))
+
+
 def _bump_versions(cur: psycopg.Cursor, event_id: pa.ChunkedArray) -> dict[int, int]:
     """Bump the versions of the batch's known events, refused rows' included (which also
     locks them against other writers until this transaction ends); each one's new version."""
@@ -159,7 +202,8 @@ def _bump_versions(cur: psycopg.Cursor, event_id: pa.ChunkedArray) -> dict[int, 
 
 def _apply(conn: psycopg.Connection, cur: psycopg.Cursor, ok: _Screened, c: Classified,
            lacking: pa.Table, sources: pa.Table, touch_us: int | None,
-           versions: dict[int, int]) -> tuple[Classified, int, pa.Table, bool]:
+           versions: dict[int, int], scored: pa.Table | None
+           ) -> tuple[Classified, int, pa.Table, bool]:
     """Write what the classification says; returns the classification that was applied,
     the snapshot rows written, the listings marked gone and whether it had to retry.
 
@@ -172,7 +216,7 @@ def _apply(conn: psycopg.Connection, cur: psycopg.Cursor, ok: _Screened, c: Clas
     try:
         with conn.transaction():
             written, gone = apply_changes(cur, ok.rows, ok.event_id, c.status, lacking,
-                                          crawled, on_conflict=False)
+                                          crawled, on_conflict=False, scores=scored)
         return c, written, gone, False
     except psycopg.errors.UniqueViolation:
         logger.info("listings moved events or a concurrent writer inserted them: "
@@ -184,7 +228,7 @@ def _apply(conn: psycopg.Connection, cur: psycopg.Cursor, ok: _Screened, c: Clas
     if moved:  # listings leave other events: their cached states are stale
         cur.execute(_sql.BUMP, (moved,))
     written, gone = apply_changes(cur, ok.rows, ok.event_id, c.status, lacking, crawled,
-                                  on_conflict=True)
+                                  on_conflict=True, scores=scored)
     return c, written, gone, True
 
 

@@ -24,6 +24,11 @@ from storage.ingest.result import GONE_SCHEMA
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+#: a scored batch's score columns as staged (``_sql.SCORE_COLUMNS``, in that order)
+SCORE_STAGE = pa.schema([
+    pa.field("fair_value_cents", pa.int64()), pa.field("deal_score", pa.float64()),
+    pa.field("deal_reason", pa.string()), pa.field("model_version", pa.string())])
+
 
 def prepare_stage(conn: psycopg.Connection) -> None:
     """Give this session's temp table room in memory before its first use (a batch of
@@ -37,14 +42,15 @@ def prepare_stage(conn: psycopg.Connection) -> None:
 
 def apply_changes(cur: psycopg.Cursor, rows: pa.Table, event_id: pa.ChunkedArray,
                   status: np.ndarray, missing: pa.Table, sources: Sequence[str], *,
-                  on_conflict: bool) -> tuple[int, pa.Table]:
+                  on_conflict: bool, scores: pa.Table | None = None) -> tuple[int, pa.Table]:
     """Stage the rows that change something and apply them; returns the snapshot rows
     written and the listings marked gone (of ``missing``, listings of the crawled
     ``sources`` a complete crawl lacks).
 
     Plain INSERTs first (classification says the rows are absent; no speculative
     insertion); ``on_conflict`` for the retry after a concurrent writer or a listing that
-    moved events got there first.
+    moved events got there first. ``scores``: the rows' deal scores (``SCORE_STAGE``,
+    row for row), written with them (new listings once, already scored).
     """
     act = np.isin(status, (NEW, CHANGED, TOUCH))
     if not act.any() and not missing.num_rows:
@@ -52,6 +58,9 @@ def apply_changes(cur: psycopg.Cursor, rows: pa.Table, event_id: pa.ChunkedArray
     mask = pa.array(act)
     stage = rows.filter(mask).append_column("event_id", event_id.filter(mask)) \
         .append_column("status", pa.array(status[act], pa.string()))
+    if scores is not None:
+        for field in SCORE_STAGE:
+            stage = stage.append_column(field, scores[field.name].filter(mask))
     if missing.num_rows:  # keys, time and status; the rest null
         n = missing.num_rows
         loose = pa.schema([f.with_nullable(True) for f in stage.schema])
@@ -60,7 +69,7 @@ def apply_changes(cur: psycopg.Cursor, rows: pa.Table, event_id: pa.ChunkedArray
         stage = pa.concat_tables([stage.cast(loose), gone.set_column(
             loose.get_field_index("status"), "status", pa.array([GONE] * n))])
     cur.execute(_sql.STAGE_DDL)
-    copy_arrow(cur, stage, _sql.STAGE_TARGET)
+    copy_arrow(cur, stage, _sql.STAGE_TARGET if scores is None else _sql.STAGE_SCORED_TARGET)
     tail = _sql.ON_CONFLICT if on_conflict else ""
     written = 0
     if act.any():

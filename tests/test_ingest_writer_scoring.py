@@ -1,0 +1,68 @@
+"""An ingest writer scores a batch before writing it, once a deal model is saved: the
+listings are stored scored in the write's own transaction and no scoring is left to do."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import pytest
+
+from engine.deals import ScoringContext, fit
+from engine.deals.registry import save_model
+from engine.ingest_writer import IngestWriter
+from storage.ingest import upsert_events
+from storage.post_commit import work_counts
+from storage.records import EventRecord
+from tests.fixtures_db import listing_batch
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import psycopg
+    import pyarrow as pa
+
+T0 = datetime(2026, 11, 24, 20, tzinfo=UTC)
+
+
+def _batch(prefix: str, at: datetime) -> pa.RecordBatch:
+    return listing_batch([
+        {"observed_at": at, "listing_id": f"{prefix}{i}", "section": str(101 + i % 12),
+         "row": str(1 + i % 20), "price_cents": 6_000 + 137 * (i % 40) + 900 * (i % 12),
+         "fees_cents": 1_500} for i in range(240)])
+
+
+@pytest.fixture
+def writer(db: psycopg.Connection, db_url: str, tmp_path: Path):
+    upsert_events(db, [EventRecord(
+        marketplace="seatgeek", source_event_id="SG1", name="Trail Blazers vs. Lakers",
+        starts_at=T0 + timedelta(days=3), venue_name="Moda Center", venue_city="Portland")])
+    db.commit()
+    writer = IngestWriter(db_url, models_dir=tmp_path)
+    yield writer
+    writer.close()
+
+
+def _stored(db: psycopg.Connection, prefix: str) -> list[tuple[float | None, str | None]]:
+    return db.execute("SELECT deal_score, model_version FROM listings_current "
+                      "WHERE listing_id LIKE %s", (f"{prefix}%",)).fetchall()
+
+
+def test_before_any_model_is_saved_the_scoring_is_left_to_the_scorer(
+        db: psycopg.Connection, writer: IngestWriter) -> None:
+    summary, _ = writer.write(_batch("A", T0))
+    assert summary.rows == 240 and summary.scored == 0
+    assert all(score is None for score, _ in _stored(db, "A"))
+    assert work_counts(db).score_pending == 1  # the deal scorer's, after commit
+
+
+def test_with_a_saved_model_every_listing_is_written_scored_and_nothing_is_left(
+        db: psycopg.Connection, writer: IngestWriter, tmp_path: Path) -> None:
+    version = save_model(fit(_batch("H", T0), ScoringContext()), tmp_path)
+    summary, result = writer.write(_batch("B", T0 + timedelta(minutes=5)))
+    assert summary.scored == 240 and result is not None and result.new_listings.num_rows == 240
+    stored = _stored(db, "B")
+    assert len(stored) == 240
+    assert all(score is not None and model == version for score, model in stored)
+    counts = work_counts(db)
+    assert (counts.score_pending, counts.match_pending) == (0, 1)  # only alert matching
