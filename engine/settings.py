@@ -10,6 +10,7 @@ it. The engine hands each layer its part: Scrapy settings to the crawl workers
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import Field
@@ -77,6 +78,9 @@ class SandboxSettings(SettingsGroup):
         400, ge=0, validation_alias="RIPCITY_SANDBOX_LISTINGS_PER_EVENT",
         description="approximate live listings per event per marketplace"
     )
+    sandbox_start: date | None = Field(None, validation_alias="RIPCITY_SANDBOX_START",
+        description="first day of the simulated season (YYYY-MM-DD); unset = today for "
+        "`ripcity run`, 2026-10-01 for `ripcity run --once` (reproducible runs)")
     sandbox_faults: SandboxFaults = Field(
         "light", validation_alias="RIPCITY_SANDBOX_FAULTS",
         description="faults the simulator injects (429s, 5xx, slow and truncated bodies, "

@@ -12,6 +12,7 @@ import dataclasses
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, time
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
@@ -61,6 +62,7 @@ class SandboxConfig:
     listings_per_event: int = 400
     faults: str = "light"
     clock_speed: float = 0.0
+    start: str | None = None  # the season's first day, YYYY-MM-DD (None: world.START)
     credentials: dict[str, str] = dataclasses.field(
         default_factory=lambda: dict.fromkeys(MARKETPLACES, "sandbox"))
     cache_bytes: int = 96 * 1024 * 1024  # page cache budget
@@ -79,7 +81,9 @@ class SandboxApp:
 
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config
-        self.world = World(config.seed, config.events)
+        self.world = World(config.seed, config.events, *(
+            [datetime.combine(date.fromisoformat(config.start), time(12), UTC)]
+            if config.start else []))
         self.faults = FaultInjector(config.seed, config.faults)
         self.model = ListingModel(self.world, config.listings_per_event,
                                   self.faults.malformed_rates())

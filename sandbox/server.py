@@ -150,17 +150,20 @@ class SandboxHandle:
 
 def start_sandbox(*, port: int = 0, host: str = "127.0.0.1", seed: int = 7, events: int = 120,
                   listings_per_event: int = 400, faults: str = "light",
-                  clock_speed: float = 0.0, smtp_port: int | None = None) -> SandboxHandle:
+                  clock_speed: float = 0.0, smtp_port: int | None = None,
+                  start: str | None = None) -> SandboxHandle:
     """Start a sandbox in a subprocess (port 0 = a free port) and wait until it serves;
     with ``smtp_port`` it also runs an SMTP inbox there (``mail_url`` shows it)."""
     config = SandboxConfig(seed=seed, events=events, listings_per_event=listings_per_event,
-                           faults=faults, clock_speed=clock_speed)
+                           faults=faults, clock_speed=clock_speed, start=start)
     cmd = [sys.executable, "-m", "sandbox.server", "--host", host, "--port", str(port),
            "--seed", str(seed), "--events", str(events), "--listings-per-event",
            str(listings_per_event), "--faults", faults, "--clock-speed", str(clock_speed),
            "--parent-pid", str(os.getpid())]
     if smtp_port is not None:
         cmd += ["--smtp-port", str(smtp_port)]
+    if start is not None:
+        cmd += ["--start", start]
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ)
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
@@ -193,6 +196,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--clock-speed", type=float, default=0.0)
     p.add_argument("--parent-pid", type=int, default=None,
                    help="exit when this process is gone (start_sandbox passes its own pid)")
+    p.add_argument("--start", default=None,
+                   help="the simulated season's first day, YYYY-MM-DD (default: 2026-10-01)")
     p.add_argument("--smtp-port", type=int, default=None,
                    help="also run an SMTP inbox on this port (0 = any free port), shown at "
                         "/_sandbox/mail")
@@ -203,7 +208,7 @@ def main(argv: list[str] | None = None) -> None:
     args = _parse(argv)
     config = SandboxConfig(seed=args.seed, events=args.events,
                            listings_per_event=args.listings_per_event, faults=args.faults,
-                           clock_speed=args.clock_speed)
+                           clock_speed=args.clock_speed, start=args.start)
 
     def announce(info: dict[str, Any]) -> None:
         sys.stdout.write(json.dumps(info) + "\n")

@@ -1,8 +1,9 @@
 """The events of the world: a Trail Blazers home season plus concerts, comedy, soccer and
 theatre in Portland, each with its ids on every marketplace that sells it.
 
-Everything derives from ``(seed, number of events)``; the simulated clock starts at
-``START`` so the whole season lies in the future.
+Everything derives from ``(seed, number of events, start)``; the simulated clock starts at
+``start`` (``START``, a fixed day, unless given: ``ripcity run`` gives today) so the whole
+season lies in the future.
 """
 
 from __future__ import annotations
@@ -129,10 +130,10 @@ def _local(day: datetime, hour: int, minute: int) -> int:
 class World:
     """All events and venues for one seed; lookups by any marketplace's event id."""
 
-    def __init__(self, seed: int, n_events: int) -> None:
+    def __init__(self, seed: int, n_events: int, start: datetime = START) -> None:
         self.seed = seed
         self.venues = build_venues()
-        self.start = int(START.timestamp())
+        self.start = int(start.timestamp())
         self.events: list[WorldEvent] = self._build(n_events)
         self.by_world_id = {e.world_id: e for e in self.events}
         self.by_market: dict[str, dict[str, WorldEvent]] = {}
@@ -144,7 +145,8 @@ class World:
     def _build(self, n: int) -> list[WorldEvent]:
         n_blazers = min(41, max(1, round(n * 0.4))) if n > 1 else 1
         drafts: list[identity_cases.Draft] = []
-        day0 = (START + timedelta(days=21)).astimezone(PACIFIC)
+        begin = datetime.fromtimestamp(self.start, UTC)
+        day0 = (begin + timedelta(days=21)).astimezone(PACIFIC)
         for g in range(n_blazers):
             team, _code, star = NBA_OPPONENTS[g % len(NBA_OPPONENTS)]
             day = day0 + timedelta(days=round(g * 170 / max(n_blazers, 1)))
@@ -175,7 +177,7 @@ class World:
             offset = 3 + int(unit(self.seed, "day", j) * 200)
             if kind == "soccer" and 30 < offset < 160:
                 offset = 160 + offset % 40  # no soccer in the off-season
-            day = (START + timedelta(days=offset)).astimezone(PACIFIC)
+            day = (begin + timedelta(days=offset)).astimezone(PACIFIC)
             hour = 20 if kind in ("club", "comedy") else 19
             minute = 30 if unit(self.seed, "min", j) < 0.5 else 0
             pop = unit(self.seed, "pop-o", j) ** 0.8

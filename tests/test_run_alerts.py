@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import signal
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -78,11 +79,13 @@ def test_run_emails_the_alerts_it_matches_and_stops_cleanly(
 def test_run_without_a_mail_server_catches_email_in_the_sandbox_inbox(
         db_url: str, tmp_path: Path) -> None:
     """A laptop has no mail server on the SMTP port: the sandbox runs an inbox there, the
-    start-up line says where to read it, and a sign-up's confirmation link arrives in it."""
+    start-up line says where to read it, and a sign-up's confirmation link arrives in it
+    (pointing at the port the API serves on)."""
     import httpx
 
     from bench.harness import free_port
 
+    today = datetime.now(UTC).date()
     smtp_port, api_port = free_port(), free_port()
     env = clean_env(RIPCITY_DATABASE_URL=db_url, RIPCITY_DATA_DIR=str(tmp_path / "data"),
                     RIPCITY_SANDBOX_PORT="0", RIPCITY_SANDBOX_EVENTS="2",
@@ -91,6 +94,9 @@ def test_run_without_a_mail_server_catches_email_in_the_sandbox_inbox(
     cmd = Command("run", "--sandbox-faults", "none", env=env)
     try:
         inbox = cmd.wait_for(r"email to the sandbox inbox: (\S+/_sandbox/mail)").group(1)
+        # a live run's simulated season starts today, so its events are upcoming ones
+        started = httpx.get(inbox.replace("/mail", "/clock")).json()["start"][:10]
+        assert started in {d.isoformat() for d in (today, datetime.now(UTC).date())}
         site = cmd.wait_for(r"dashboard: (\S+)/ ").group(1)
         email = "newcomer@example.com"
         r = httpx.post(f"{site}/api/v1/auth/signup",

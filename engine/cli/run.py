@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, get_args
 
 import typer
@@ -90,6 +91,9 @@ def run(
     sandbox_options: dict[str, Any] = {}
     if sandbox:
         sandbox_options["clock_speed"] = 0.0 if once else sandbox_clock
+        start = settings.sandbox_start or (None if once else datetime.now(UTC).date())
+        if start is not None:  # a live run's season starts today: its events are upcoming
+            sandbox_options["start"] = start.isoformat()
         if dispatch and not once and _local_mail_free(settings):
             sandbox_options["smtp_port"] = settings.smtp_port  # the sandbox's inbox
         if sandbox_faults is not None:
