@@ -57,7 +57,9 @@ class AlertRuleController(Controller):
                      user: UserDep, runtime: RuntimeDep) -> AlertRule:
         """Kinds: price_at_or_below (max_price_cents), drop_percent (drop_percent or
         drop_cents, within window_seconds), deal_score_at_least (min_deal_score),
-        new_listing_in_section (sections), back_in_stock (no value). Without quiet hours of
+        new_listing_in_section (sections), back_in_stock (no value), new_low / near_low /
+        keeps_dropping (the event's get-in price, or with sections the sections'; optional
+        low_window_seconds, near_percent, drop_count). Without quiet hours of
         its own a rule takes the account's (PATCH /api/v1/account). Email always; SMS on
         premium."""
         fields = _given(data)
