@@ -269,23 +269,28 @@ _RULE_SECTIONS = """ARRAY(SELECT DISTINCT upper(btrim(x))
 _SECTION_RULE = """r.kind IN ('new_low', 'near_low', 'keeps_dropping')
       AND (coalesce(cardinality(r.sections), 0) > 0 OR r.section IS NOT NULL)"""
 
-# The (event, section) pairs this batch touched (cheapest new and old price of its changes
-# in each), and every section of a section rule on a touched event (``forced``: recomputed
-# even when no listing of it changed, e.g. its cheapest one went away). Runs after
-# CANDIDATES; with no section rule the second half reads nothing.
+# The (event, section) pairs to follow in this batch: on the touched events that a section
+# rule watches (resolved in _am_cand), every section the batch changed (its cheapest new and
+# old price) and every section of those rules (``forced``: recomputed even when no listing
+# of it changed, e.g. its cheapest one went away). An event no section rule watches adds
+# nothing, and with no pair the section statements after this one are skipped: with no
+# section rule, the matcher pays for this one statement.
 SECTIONS = f"""
+WITH ruled AS MATERIALIZED (
+    SELECT k.event_id, s.section FROM _am_cand k JOIN alert_rules r ON r.id = k.rule_id
+    CROSS JOIN LATERAL unnest({_RULE_SECTIONS}) s(section)
+    WHERE {_SECTION_RULE}
+)
 INSERT INTO _am_secs (event_id, section, observed_at, min_new, min_old, forced)
 SELECT x.event_id, x.section, max(ev.observed_at), min(x.new_cents), min(x.old_cents),
        bool_or(x.forced)
 FROM (
     SELECT c.event_id, upper(btrim(c.section)) AS section, c.total_cents AS new_cents,
            c.old_total_cents AS old_cents, false AS forced
-    FROM _am_changes c WHERE c.event_id IS NOT NULL AND btrim(c.section) <> ''
+    FROM _am_changes c
+    WHERE c.event_id IN (SELECT event_id FROM ruled) AND btrim(c.section) <> ''
     UNION ALL
-    SELECT k.event_id, s.section, NULL, NULL, true
-    FROM _am_cand k JOIN alert_rules r ON r.id = k.rule_id
-    CROSS JOIN LATERAL unnest({_RULE_SECTIONS}) s(section)
-    WHERE {_SECTION_RULE}
+    SELECT event_id, section, NULL, NULL, true FROM ruled
 ) x JOIN _am_events ev ON ev.event_id = x.event_id
 GROUP BY x.event_id, x.section
 """
@@ -305,19 +310,19 @@ WHERE prev_exists AND NOT forced AND prev_get_in < min_new
   AND (min_old IS NULL OR prev_get_in < min_old)
 """
 
-# The others: the cheapest live listing per section, one index scan per touched event.
+# The others: the cheapest live listing per section, one index scan per touched event (a
+# section with none stays NULL).
 SECTION_GET_IN = """
-WITH live AS MATERIALIZED (
+UPDATE _am_secs s SET get_in = live.low
+FROM (
     SELECT l.event_id, upper(btrim(l.section)) AS section, min(l.total_cents) AS low
     FROM (SELECT DISTINCT event_id FROM _am_secs WHERE NOT settled) e
     CROSS JOIN LATERAL (
         SELECT lc.event_id, lc.section, lc.total_cents FROM listings_current lc
         WHERE lc.event_id = e.event_id AND lc.gone_at IS NULL) l
     GROUP BY 1, 2
-)
-UPDATE _am_secs s SET get_in = (SELECT lv.low FROM live lv
-                                WHERE lv.event_id = s.event_id AND lv.section = s.section)
-WHERE NOT s.settled
+) live
+WHERE NOT s.settled AND live.event_id = s.event_id AND live.section = s.section
 """
 
 # A section's get-in price that changed is recorded for the batch's time (NULL: none live).
