@@ -115,3 +115,18 @@ def test_sections_over_rest(http: Any, api_world: Any) -> None:
     doc = http.get("/schema/openapi.json").json()
     assert "sections" in doc["components"]["schemas"]["AlertRuleIn"]["properties"]["kind"][
         "description"]
+
+
+def test_sections_in_the_dashboard_rule_form(api_base_url: str, api_world: Any) -> None:
+    from tests.fixtures_api import dashboard_user
+
+    eid = api_world.event_ids[0]
+    c, csrf, _ = dashboard_user(api_base_url, "/alerts")
+    form = {"csrf": csrf, "event_id": str(eid), "back": "/alerts"}
+    c.post("/alerts/rules", data={**form, "kind": "new_low", "sections": "112, floor"})
+    c.post("/alerts/rules", data={**form, "kind": "keeps_dropping", "sections": "101, 102"})
+    alerts = c.get("/alerts").text
+    assert "Get-in price in section 112, FLOOR hits a new low since we started tracking" \
+        in alerts
+    assert "one section" in alerts                     # the refusal's note
+    assert "section 101, 102" not in alerts
