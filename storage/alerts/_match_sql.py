@@ -317,9 +317,9 @@ UPDATE _am_secs s SET get_in = live.low
 FROM (
     SELECT l.event_id, upper(btrim(l.section)) AS section, min(l.total_cents) AS low
     FROM (SELECT DISTINCT event_id FROM _am_secs WHERE NOT settled) e
-    CROSS JOIN LATERAL (
+    CROSS JOIN LATERAL (   -- OFFSET 0: kept a per-event index scan, never a seq scan
         SELECT lc.event_id, lc.section, lc.total_cents FROM listings_current lc
-        WHERE lc.event_id = e.event_id AND lc.gone_at IS NULL) l
+        WHERE lc.event_id = e.event_id AND lc.gone_at IS NULL OFFSET 0) l
     GROUP BY 1, 2
 ) live
 WHERE NOT s.settled AND live.event_id = s.event_id AND live.section = s.section
@@ -356,12 +356,15 @@ CROSS JOIN LATERAL (
     SELECT min(s.get_in) AS get_in, min(s.prev_get_in) AS prev_get_in FROM _am_secs s
     WHERE s.event_id = rs.event_id AND s.section = ANY(rs.secs)
 ) g
-CROSS JOIN LATERAL (
-    SELECT min(h.get_in_cents) AS low FROM alert_section_get_in_history h
-    WHERE h.event_id = rs.event_id AND h.section = ANY(rs.secs)
-      AND h.observed_at < rs.observed_at
-      AND (rs.low_window_seconds IS NULL
-           OR h.observed_at >= rs.observed_at - make_interval(secs => rs.low_window_seconds))
+CROSS JOIN LATERAL (   -- per section: a range of the primary key each
+    SELECT min(m.low) AS low FROM unnest(rs.secs) u(section)
+    CROSS JOIN LATERAL (
+        SELECT min(h.get_in_cents) AS low FROM alert_section_get_in_history h
+        WHERE h.event_id = rs.event_id AND h.section = u.section
+          AND h.observed_at < rs.observed_at
+          AND (rs.low_window_seconds IS NULL
+               OR h.observed_at >= rs.observed_at - make_interval(secs => rs.low_window_seconds))
+    ) m
 ) ref
 CROSS JOIN LATERAL (
     SELECT count(*) AS n, count(*) FILTER (WHERE t.get_in_cents < t.older) AS drops,
