@@ -112,6 +112,11 @@ def test_sections_over_rest(http: Any, api_world: Any) -> None:
     one = http.post("/api/v1/alert-rules", headers=h, json={
         "kind": "keeps_dropping", "event_id": eid, "sections": ["112"]})
     assert one.status_code == 201, one.text
+    widened = http.patch(f"/api/v1/alert-rules/{one.json()['id']}", headers=h,
+                         json={"sections": ["112", "113"]})
+    assert widened.status_code == 422 and "one section" in widened.json()["detail"]
+    assert http.patch(f"/api/v1/alert-rules/{made.json()['id']}", headers=h,
+                      json={"sections": ["112", "114"]}).status_code == 200
     doc = http.get("/schema/openapi.json").json()
     assert "sections" in doc["components"]["schemas"]["AlertRuleIn"]["properties"]["kind"][
         "description"]

@@ -41,8 +41,7 @@ def check_rule(fields: dict[str, Any], user: Principal) -> None:
                 if kind == "drop_percent" else "")
         raise InvalidInput(f"A {kind} rule needs {wanted}{hint}",
                            errors=[{"field": need[0], "message": f"{wanted} required for {kind}"}])
-    if kind in GET_IN_KINDS:
-        _check_get_in(kind, fields)
+    check_get_in(kind, fields)
     check_common(fields, user)
 
 
@@ -51,8 +50,11 @@ def check_rule(fields: dict[str, Any], user: Principal) -> None:
 GET_IN_KINDS = ("new_low", "near_low", "keeps_dropping")
 
 
-def _check_get_in(kind: str, fields: dict[str, Any]) -> None:
-    """A get-in rule takes no marketplace; keeps_dropping follows at most one section."""
+def check_get_in(kind: str, fields: dict[str, Any]) -> None:
+    """A get-in rule (new or changed) takes no marketplace; keeps_dropping follows at most
+    one section. Other kinds pass."""
+    if kind not in GET_IN_KINDS:
+        return
     if fields.get("marketplace"):
         raise InvalidInput(f"A {kind} rule follows the get-in price across every "
                            "marketplace (of the event, or of its sections); leave "
