@@ -106,7 +106,7 @@ def test_the_new_kinds_over_rest(http: Any, api_world: Any) -> None:
     low = http.post("/api/v1/alert-rules", headers=h, json={"kind": "new_low", "event_id": eid})
     assert low.status_code == 201 and low.json()["low_window_seconds"] is None
     bad = http.post("/api/v1/alert-rules", headers=h, json={
-        "kind": "new_low", "event_id": eid, "sections": ["101"]})
+        "kind": "new_low", "event_id": eid, "marketplace": "seatgeek"})
     assert bad.status_code == 422 and "get-in price" in bad.json()["detail"]
     assert http.post("/api/v1/alert-rules", headers=h, json={
         "kind": "keeps_dropping", "event_id": eid, "drop_count": 0}).status_code == 422

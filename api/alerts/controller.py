@@ -9,7 +9,7 @@ from litestar import Controller, Request, delete, get, patch, post
 from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
-from api.alerts.rules import check_common, check_rule
+from api.alerts.rules import check_common, check_get_in, check_rule
 from api.alerts.schemas import (
     AlertPage,
     AlertRule,
@@ -57,7 +57,9 @@ class AlertRuleController(Controller):
                      user: UserDep, runtime: RuntimeDep) -> AlertRule:
         """Kinds: price_at_or_below (max_price_cents), drop_percent (drop_percent or
         drop_cents, within window_seconds), deal_score_at_least (min_deal_score),
-        new_listing_in_section (sections), back_in_stock (no value). Without quiet hours of
+        new_listing_in_section (sections), back_in_stock (no value), new_low / near_low /
+        keeps_dropping (the event's get-in price, or with sections the sections'; optional
+        low_window_seconds, near_percent, drop_count). Without quiet hours of
         its own a rule takes the account's (PATCH /api/v1/account). Email always; SMS on
         premium."""
         fields = _given(data)
@@ -90,6 +92,8 @@ class AlertRuleController(Controller):
                     raise InvalidInput("Quiet hours need both quiet_start and quiet_end",
                                        errors=[{"field": "quiet_end",
                                                 "message": "set both or neither"}])
+            if len(fields.get("sections") or ()) > 1:  # keeps_dropping takes one
+                check_get_in((await store.get_rule(conn, user.user_id, rule_id)).kind, fields)
             return _rule(await store.update_rule(conn, user.user_id, rule_id, fields))
 
     @delete("/{rule_id:int}", status_code=HTTP_204_NO_CONTENT, summary="Delete an alert rule")

@@ -41,15 +41,29 @@ def check_rule(fields: dict[str, Any], user: Principal) -> None:
                 if kind == "drop_percent" else "")
         raise InvalidInput(f"A {kind} rule needs {wanted}{hint}",
                            errors=[{"field": need[0], "message": f"{wanted} required for {kind}"}])
-    if kind in _EVENT_LEVEL and (fields.get("sections") or fields.get("marketplace")):
-        raise InvalidInput(f"A {kind} rule follows the event's get-in price across every "
-                           "marketplace and section; leave sections and marketplace out",
-                           errors=[{"field": "sections", "message": f"not used by {kind}"}])
+    check_get_in(kind, fields)
     check_common(fields, user)
 
 
-#: kinds measured on the event's get-in price (not per section or marketplace, yet)
-_EVENT_LEVEL = ("new_low", "near_low", "keeps_dropping")
+#: kinds measured on a get-in price: the event's, or with sections the cheapest listing in
+#: any of them, across every marketplace and quantity
+GET_IN_KINDS = ("new_low", "near_low", "keeps_dropping")
+
+
+def check_get_in(kind: str, fields: dict[str, Any]) -> None:
+    """A get-in rule (new or changed) takes no marketplace; keeps_dropping follows at most
+    one section. Other kinds pass."""
+    if kind not in GET_IN_KINDS:
+        return
+    if fields.get("marketplace"):
+        raise InvalidInput(f"A {kind} rule follows the get-in price across every "
+                           "marketplace (of the event, or of its sections); leave "
+                           "marketplace out",
+                           errors=[{"field": "marketplace", "message": f"not used by {kind}"}])
+    if kind == "keeps_dropping" and len(fields.get("sections") or ()) > 1:
+        raise InvalidInput("A keeps_dropping rule follows the event's get-in price or one "
+                           "section's; name one section (or one rule per section)",
+                           errors=[{"field": "sections", "message": "one section at most"}])
 
 
 def check_common(fields: dict[str, Any], user: Principal) -> None:

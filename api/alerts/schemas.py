@@ -24,7 +24,10 @@ RuleKind = Annotated[
                  "is below every earlier one (since tracking began, or within "
                  "low_window_seconds); near_low: the get-in price drops to within "
                  "near_percent % (default 5) of that low; keeps_dropping: drop_count "
-                 "(default 2) get-in price drops in a row")]
+                 "(default 2) get-in price drops in a row. With sections, these three "
+                 "follow the sections' get-in price instead (the cheapest live listing in "
+                 "any of them, every marketplace and quantity; keeps_dropping: one "
+                 "section); they take no marketplace")]
 LowWindow = Annotated[int, msgspec.Meta(
     ge=3600, le=365 * 86400,
     description="new_low / near_low: the low over this many seconds (unset: all time)")]

@@ -128,15 +128,17 @@ def rule_text(rule: dict[str, Any]) -> str:
         hours = (rule.get("window_seconds") or 86_400) / 3600
         within = "a day" if hours == 24 else f"{hours:g} hours"
         return f"Get-in price drops {' or '.join(by) or '?'} or more within {within}{tail}"
+    secs = rule.get("sections") or []
+    getin = f"Get-in price in section {', '.join(secs)}" if secs else "Get-in price"
     if kind == "new_low":
         days = (rule.get("low_window_seconds") or 0) / 86_400
         over = f"in {days:g} days" if days else "since we started tracking"
-        return f"Get-in price hits a new low {over}{tail}"
+        return f"{getin} hits a new low {over}{tail}"
     if kind == "near_low":
-        return (f"Get-in price within {rule.get('near_percent') or 5:g}% of its lowest"
+        return (f"{getin} within {rule.get('near_percent') or 5:g}% of its lowest"
                 f"{tail}")
     if kind == "keeps_dropping":
-        return f"Get-in price drops {rule.get('drop_count') or 2} times in a row{tail}"
+        return f"{getin} drops {rule.get('drop_count') or 2} times in a row{tail}"
     if kind == "price_protection":
         return (f"Price protection: same or better seats below "
                 f"{money(rule.get('max_price_cents'))} (see Purchases)")

@@ -14,7 +14,7 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from api.alerts.rules import NEEDS, check_common, check_rule
+from api.alerts.rules import NEEDS, check_common, check_get_in, check_rule
 from api.alerts.schemas import RuleKind
 from api.lib.analytics import record
 from api.lib.errors import ApiError
@@ -139,6 +139,9 @@ class AlertPages(Controller):
                 fields["active"] = False  # an unticked checkbox is not sent
             check_common(fields, user)
             async with runtime_of(request).pool.connection() as conn:
+                if len(fields.get("sections") or ()) > 1:  # keeps_dropping takes one
+                    rule = await store.get_rule(conn, user.user_id, rule_id)
+                    check_get_in(rule.kind, fields)
                 await store.update_rule(conn, user.user_id, rule_id, fields)
         except REFUSED as err:
             return redirect("/alerts", refusal(err), error=True)

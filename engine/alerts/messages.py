@@ -127,8 +127,20 @@ def _line(m: dict[str, Any], public_url: str) -> Line:
     if m.get("starts_at"):
         event += f" ({str(m['starts_at'])[:10]})"
     url = m.get("url") or f"{public_url.rstrip('/')}/events/{m.get('event_id')}"
-    return Line(_KIND_TITLE.get(m.get("kind", ""), "Ticket alert"), event, seat,
-                dollars(new), change, url, m.get("marketplace") or "the marketplace")
+    return Line(_title(m), event, seat, dollars(new), change, url,
+                m.get("marketplace") or "the marketplace")
+
+
+#: a low rule with sections follows their get-in price: the title names the section
+_SECTION_TITLE = {"new_low": "New low in Section {}", "near_low": "Near its low in Section {}",
+                  "keeps_dropping": "Still dropping in Section {}"}
+
+
+def _title(m: dict[str, Any]) -> str:
+    kind = m.get("kind", "")
+    if kind in _SECTION_TITLE and m.get("sections") and m.get("section"):
+        return _SECTION_TITLE[kind].format(m["section"])
+    return _KIND_TITLE.get(kind, "Ticket alert")
 
 
 def _ordered(payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -22,13 +22,18 @@ CREATE TEMP TABLE IF NOT EXISTS _am_events (
     prev_get_in bigint, get_in bigint
 );
 CREATE TEMP TABLE IF NOT EXISTS _am_cand (rule_id bigint, event_id bigint);
+CREATE TEMP TABLE IF NOT EXISTS _am_secs (
+    event_id bigint, section text, observed_at timestamptz, min_new bigint,
+    min_old bigint, forced boolean, prev_exists boolean, prev_get_in bigint, get_in bigint,
+    settled boolean NOT NULL DEFAULT false, PRIMARY KEY (event_id, section)
+);
 CREATE TEMP TABLE IF NOT EXISTS _am_hits (
     dedupe_key text, rule_id bigint, user_id bigint, kind text, event_id bigint,
     marketplace text, listing_id text, section text, "row" text, quantity integer,
     old_total_cents bigint, total_cents bigint, observed_at timestamptz,
     deal_score double precision, reference_cents bigint
 );
-TRUNCATE _am_changes, _am_events, _am_cand, _am_hits;
+TRUNCATE _am_changes, _am_events, _am_cand, _am_secs, _am_hits;
 """
 
 RESOLVE_EVENTS = """
@@ -222,6 +227,7 @@ SELECT 'r' || r.id || ':low:' || ev.event_id || ':' || ev.get_in,
 FROM _am_events ev
 JOIN _am_cand k ON k.event_id = ev.event_id
 JOIN alert_rules r ON r.id = k.rule_id AND r.kind IN ('new_low', 'near_low', 'keeps_dropping')
+                  AND coalesce(cardinality(r.sections), 0) = 0 AND r.section IS NULL
 CROSS JOIN LATERAL (
     SELECT min(h.get_in_cents) AS low FROM alert_get_in_history h
     WHERE h.event_id = ev.event_id AND h.observed_at < ev.observed_at
@@ -251,6 +257,140 @@ WHERE ev.get_in IS NOT NULL AND ev.get_in < ev.prev_get_in AND ref.low IS NOT NU
                                           * (1 + coalesce(r.near_percent, 5) / 100.0)
         WHEN 'keeps_dropping' THEN run.n = greatest(coalesce(r.drop_count, 2), 1)
              AND run.drops = run.n - 1 AND ev.get_in < run.latest
+        ELSE false
+      END
+"""
+
+# -- the same kinds on a section's get-in price (rules with sections) -----------------------
+# Sections are compared normalised (upper(btrim(...))), as the listing rules compare them.
+_RULE_SECTIONS = """ARRAY(SELECT DISTINCT upper(btrim(x))
+          FROM unnest(array_append(coalesce(r.sections, '{}'), r.section)) x
+          WHERE btrim(x) <> '')"""
+_SECTION_RULE = """r.kind IN ('new_low', 'near_low', 'keeps_dropping')
+      AND (coalesce(cardinality(r.sections), 0) > 0 OR r.section IS NOT NULL)"""
+
+# The (event, section) pairs to follow in this batch: on the touched events that a section
+# rule watches (resolved in _am_cand), every section the batch changed (its cheapest new and
+# old price) and every section of those rules (``forced``: recomputed even when no listing
+# of it changed, e.g. its cheapest one went away). An event no section rule watches adds
+# nothing, and with no pair the section statements after this one are skipped: with no
+# section rule, the matcher pays for this one statement.
+SECTIONS = f"""
+WITH ruled AS MATERIALIZED (
+    SELECT k.event_id, s.section FROM _am_cand k JOIN alert_rules r ON r.id = k.rule_id
+    CROSS JOIN LATERAL unnest({_RULE_SECTIONS}) s(section)
+    WHERE {_SECTION_RULE}
+)
+INSERT INTO _am_secs (event_id, section, observed_at, min_new, min_old, forced)
+SELECT x.event_id, x.section, max(ev.observed_at), min(x.new_cents), min(x.old_cents),
+       bool_or(x.forced)
+FROM (
+    SELECT c.event_id, upper(btrim(c.section)) AS section, c.total_cents AS new_cents,
+           c.old_total_cents AS old_cents, false AS forced
+    FROM _am_changes c
+    WHERE c.event_id IN (SELECT event_id FROM ruled) AND btrim(c.section) <> ''
+    UNION ALL
+    SELECT event_id, section, NULL, NULL, true FROM ruled
+) x JOIN _am_events ev ON ev.event_id = x.event_id
+GROUP BY x.event_id, x.section
+"""
+
+# Each pair's get-in price before this batch: its latest history row (a backward scan of
+# the primary key); then the pairs whose price cannot have moved -- every changed listing
+# was and is dearer than it -- keep it (``settled``) and are not recomputed.
+SECTION_PREV = """
+UPDATE _am_secs s SET (prev_exists, prev_get_in) = (
+    SELECT true, h.get_in_cents FROM alert_section_get_in_history h
+    WHERE h.event_id = s.event_id AND h.section = s.section AND h.observed_at <= s.observed_at
+    ORDER BY h.observed_at DESC LIMIT 1)
+"""
+SECTION_SETTLED = """
+UPDATE _am_secs SET settled = true, get_in = prev_get_in
+WHERE prev_exists AND NOT forced AND prev_get_in < min_new
+  AND (min_old IS NULL OR prev_get_in < min_old)
+"""
+
+# The others: the cheapest live listing per section, one index scan per touched event (a
+# section with none stays NULL).
+SECTION_GET_IN = """
+UPDATE _am_secs s SET get_in = live.low
+FROM (
+    SELECT l.event_id, upper(btrim(l.section)) AS section, min(l.total_cents) AS low
+    FROM (SELECT DISTINCT event_id FROM _am_secs WHERE NOT settled) e
+    CROSS JOIN LATERAL (   -- OFFSET 0: kept a per-event index scan, never a seq scan
+        SELECT lc.event_id, lc.section, lc.total_cents FROM listings_current lc
+        WHERE lc.event_id = e.event_id AND lc.gone_at IS NULL OFFSET 0) l
+    GROUP BY 1, 2
+) live
+WHERE NOT s.settled AND live.event_id = s.event_id AND live.section = s.section
+"""
+
+# A section's get-in price that changed is recorded for the batch's time (NULL: none live).
+SAVE_SECTION_HISTORY = """
+INSERT INTO alert_section_get_in_history (event_id, section, observed_at, get_in_cents)
+SELECT event_id, section, observed_at, get_in FROM _am_secs
+WHERE NOT settled AND CASE WHEN prev_exists THEN get_in IS DISTINCT FROM prev_get_in
+                           ELSE get_in IS NOT NULL END
+ON CONFLICT (event_id, section, observed_at) DO UPDATE SET get_in_cents = EXCLUDED.get_in_cents
+"""
+
+# new_low / near_low / keeps_dropping of a rule with sections, as LOW_HITS on the rule's
+# get-in price: the cheapest live listing in any of its sections (every marketplace and
+# quantity), before this batch (SAVE_SECTION_HISTORY runs after the hits). Its low is the
+# lowest history row of its sections; keeps_dropping reads one section's history (a rule
+# naming several never fires it; the API refuses one).
+SECTION_LOW_HITS = f"""
+INSERT INTO _am_hits ({_HIT_COLS})
+SELECT 'r' || rs.id || ':low:' || rs.event_id || ':' || g.get_in,
+       rs.id, rs.user_id, rs.kind, rs.event_id, lc.marketplace, lc.listing_id, lc.section,
+       lc."row", lc.quantity, g.prev_get_in, g.get_in, rs.observed_at, lc.deal_score,
+       least(ref.low, g.get_in)
+FROM (
+    SELECT r.id, r.user_id, r.kind, r.low_window_seconds, r.near_percent, r.drop_count,
+           ev.event_id, ev.observed_at, {_RULE_SECTIONS} AS secs
+    FROM _am_cand k JOIN alert_rules r ON r.id = k.rule_id
+    JOIN _am_events ev ON ev.event_id = k.event_id
+    WHERE {_SECTION_RULE}
+) rs
+CROSS JOIN LATERAL (
+    SELECT min(s.get_in) AS get_in, min(s.prev_get_in) AS prev_get_in FROM _am_secs s
+    WHERE s.event_id = rs.event_id AND s.section = ANY(rs.secs)
+) g
+CROSS JOIN LATERAL (   -- per section: a range of the primary key each
+    SELECT min(m.low) AS low FROM unnest(rs.secs) u(section)
+    CROSS JOIN LATERAL (
+        SELECT min(h.get_in_cents) AS low FROM alert_section_get_in_history h
+        WHERE h.event_id = rs.event_id AND h.section = u.section
+          AND h.observed_at < rs.observed_at
+          AND (rs.low_window_seconds IS NULL
+               OR h.observed_at >= rs.observed_at - make_interval(secs => rs.low_window_seconds))
+    ) m
+) ref
+CROSS JOIN LATERAL (
+    SELECT count(*) AS n, count(*) FILTER (WHERE t.get_in_cents < t.older) AS drops,
+           (array_agg(t.get_in_cents ORDER BY t.observed_at DESC))[1] AS latest
+    FROM (SELECT s.observed_at, s.get_in_cents,
+                 lead(s.get_in_cents) OVER (ORDER BY s.observed_at DESC) AS older
+          FROM (SELECT h.observed_at, h.get_in_cents FROM alert_section_get_in_history h
+                WHERE rs.kind = 'keeps_dropping' AND cardinality(rs.secs) = 1
+                  AND h.event_id = rs.event_id AND h.section = rs.secs[1]
+                  AND h.observed_at < rs.observed_at
+                ORDER BY h.observed_at DESC LIMIT greatest(coalesce(rs.drop_count, 2), 1)) s
+         ) t
+) run
+CROSS JOIN LATERAL (
+    SELECT * FROM listings_current l
+    WHERE l.event_id = rs.event_id AND l.gone_at IS NULL AND l.total_cents = g.get_in
+      AND upper(btrim(l.section)) = ANY(rs.secs)
+    ORDER BY l.marketplace, l.listing_id LIMIT 1
+) lc
+WHERE g.get_in IS NOT NULL AND g.get_in < g.prev_get_in AND ref.low IS NOT NULL
+  AND CASE rs.kind
+        WHEN 'new_low' THEN g.get_in < ref.low
+        WHEN 'near_low' THEN g.get_in <= least(ref.low, g.get_in)
+                                         * (1 + coalesce(rs.near_percent, 5) / 100.0)
+        WHEN 'keeps_dropping' THEN run.n = greatest(coalesce(rs.drop_count, 2), 1)
+             AND run.drops = run.n - 1 AND g.get_in < run.latest
         ELSE false
       END
 """

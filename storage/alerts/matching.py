@@ -3,8 +3,9 @@
 Cost grows with the changes, not with the number of rules (see :mod:`storage.alerts._match_sql`
 for the statements and the indexes they probe). One call is one transaction: the changes
 are copied into session temp tables, the touched events' get-in state is locked, updated and
-kept as history, and the hits become matches and outbox rows (:mod:`storage.alerts.outbox`),
-so the dispatchers are notified at commit.
+kept as history (and so is the get-in price of each touched section, for rules with
+sections), and the hits become matches and outbox rows (:mod:`storage.alerts.outbox`), so
+the dispatchers are notified at commit.
 """
 
 from __future__ import annotations
@@ -66,10 +67,17 @@ def match_changes(conn: psycopg.Connection[Any], listings: pa.Table,
         cur.execute(q.EVENT_PRICES)
         cur.execute(q.ANALYZE_CHANGES)
         cur.execute(q.CANDIDATES)
+        sections = cur.execute(q.SECTIONS).rowcount > 0  # only with section rules
+        if sections:
+            cur.execute(q.SECTION_PREV)
+            cur.execute(q.SECTION_SETTLED)
+            cur.execute(q.SECTION_GET_IN)
         cur.execute(q.PRICE_HITS)
         cur.execute(q.OTHER_LISTING_HITS)
         cur.execute(q.DROP_HITS)
         cur.execute(q.LOW_HITS)
+        if sections:
+            cur.execute(q.SECTION_LOW_HITS)
         cur.execute(q.STOCK_HITS)
         cur.execute(q.PROTECT_HITS)
         hits = cur.execute(q.COUNT_HITS).fetchone()[0]
@@ -77,6 +85,8 @@ def match_changes(conn: psycopg.Connection[Any], listings: pa.Table,
             cur.execute(q.SAVE_EVIDENCE)
         cur.execute(q.SAVE_STATE)
         cur.execute(q.SAVE_HISTORY)
+        if sections:
+            cur.execute(q.SAVE_SECTION_HISTORY)
         matches, outbox = write_outbox(cur) if hits else (0, 0)
         s_hits, s_matches, s_outbox = match_saved_searches(cur)
     return MatchCounts(int(hits) + s_hits, matches + s_matches, outbox + s_outbox)

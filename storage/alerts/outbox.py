@@ -60,7 +60,7 @@ WITH m AS (
             'threshold_cents', r.threshold_cents, 'drop_percent', r.drop_percent,
             'min_deal_score', r.min_deal_score, 'near_percent', r.near_percent,
             'drop_count', r.drop_count, 'low_window_seconds', r.low_window_seconds,
-            'url', es.url) AS item
+            'sections', r.sections, 'url', es.url) AS item
     FROM m JOIN _am_hits h ON h.dedupe_key = m.dedupe_key
     JOIN alert_rules r ON r.id = h.rule_id
     JOIN users u ON u.id = h.user_id
