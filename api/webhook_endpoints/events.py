@@ -55,6 +55,7 @@ class AlertPayload(msgspec.Struct):
     near_percent: float | None = None
     drop_count: int | None = None
     low_window_seconds: int | None = None
+    sections: list[str] | None = None  # new_low / near_low / keeps_dropping: in these sections
 
 
 class WebhookData(msgspec.Struct):

@@ -23,6 +23,7 @@ MOVE_KEYED = [
     ("event_price_stats", "marketplace, observed_at"),
     ("listing_rollups_hourly", "bucket, marketplace, section"),
     ("alert_get_in_history", "observed_at"),
+    ("alert_section_get_in_history", "section, observed_at"),
 ]
 RECOMPUTED = [f"DELETE FROM {t} WHERE event_id = %(o)s" for t in (
     "event_forecasts", "alert_event_state", "api_event_summary")]
