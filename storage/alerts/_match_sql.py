@@ -210,6 +210,20 @@ WHERE ev.get_in IS NOT NULL AND ev.get_in < ev.prev_get_in AND ref.peak IS NOT N
        OR (r.drop_cents IS NOT NULL AND ref.peak - ev.get_in >= r.drop_cents))
 """
 
+def _low_fires(rule: str, price: str) -> str:
+    """Whether a rule ``rule`` of kind new_low / near_low / keeps_dropping fires on the get-in
+    ``price``, given the lateral ``ref.low`` (the low before it) and ``run`` (the last
+    changes: ``n``, ``drops``, ``latest``) its statement computes."""
+    return f"""CASE {rule}.kind
+        WHEN 'new_low' THEN {price} < ref.low
+        WHEN 'near_low' THEN {price} <= least(ref.low, {price})
+                                          * (1 + coalesce({rule}.near_percent, 5) / 100.0)
+        WHEN 'keeps_dropping' THEN run.n = greatest(coalesce({rule}.drop_count, 2), 1)
+             AND run.drops = run.n - 1 AND {price} < run.latest
+        ELSE false
+      END"""
+
+
 # The get-in price fell (new_low / near_low / keeps_dropping), measured against the
 # event's get-in history before this batch (SAVE_HISTORY runs after the hits):
 # new_low: below every earlier get-in price (since tracking began, or within
@@ -251,14 +265,7 @@ CROSS JOIN LATERAL (
     ORDER BY l.marketplace, l.listing_id LIMIT 1
 ) lc
 WHERE ev.get_in IS NOT NULL AND ev.get_in < ev.prev_get_in AND ref.low IS NOT NULL
-  AND CASE r.kind
-        WHEN 'new_low' THEN ev.get_in < ref.low
-        WHEN 'near_low' THEN ev.get_in <= least(ref.low, ev.get_in)
-                                          * (1 + coalesce(r.near_percent, 5) / 100.0)
-        WHEN 'keeps_dropping' THEN run.n = greatest(coalesce(r.drop_count, 2), 1)
-             AND run.drops = run.n - 1 AND ev.get_in < run.latest
-        ELSE false
-      END
+  AND {_low_fires("r", "ev.get_in")}
 """
 
 # -- the same kinds on a section's get-in price (rules with sections) -----------------------
@@ -385,14 +392,7 @@ CROSS JOIN LATERAL (
     ORDER BY l.marketplace, l.listing_id LIMIT 1
 ) lc
 WHERE g.get_in IS NOT NULL AND g.get_in < g.prev_get_in AND ref.low IS NOT NULL
-  AND CASE rs.kind
-        WHEN 'new_low' THEN g.get_in < ref.low
-        WHEN 'near_low' THEN g.get_in <= least(ref.low, g.get_in)
-                                         * (1 + coalesce(rs.near_percent, 5) / 100.0)
-        WHEN 'keeps_dropping' THEN run.n = greatest(coalesce(rs.drop_count, 2), 1)
-             AND run.drops = run.n - 1 AND g.get_in < run.latest
-        ELSE false
-      END
+  AND {_low_fires("rs", "g.get_in")}
 """
 
 # A sold-out event (get-in NULL) has listings again.
