@@ -18,7 +18,10 @@
    score and realised saving (% of the price) beside "prices always fall" (always wait)
    and the training base rate (majority answer).
 3. Throughput: ``--listings`` rows (the held-out listings tiled) scored by a pool of
-   ``DealScorerActor``s; ``inprocess_scored_per_s`` is the same work in this process on
+   ``DealScorerActor``s, each scored batch returned to the caller (the crawl worker's
+   fallback path); ``in_writer_scored_per_s`` is the same actors scoring without sending
+   the batch back, as each ingest writer scores its chunk before writing it (the
+   production path); ``inprocess_scored_per_s`` is the same work in this process on
    one core, measured in the same run (the baseline of ``ratio``). On a shared machine
    the wall-clock rates follow the load, so ``*_per_cpu_s`` divide by the CPU seconds the
    scoring processes (this one, the actors) actually got.
@@ -173,12 +176,19 @@ def _throughput(model: object, test: pa.Table, ctx: object, listings: int, actor
             scored = sum(b.num_rows for b in ray.get(refs))
         seconds = scoring.seconds
         actor_cpu = sum(sum(process_cpu(p)) for p in pids) - cpu_before
+        # the production path since #21: an ingest writer scores its chunk in its own
+        # process and writes it; nothing scored travels back through Ray
+        with Stopwatch() as in_writer:
+            counted = sum(ray.get([pool[i % actors].__ray_call__.remote(
+                lambda actor, b, c: actor._scorer.score(b, c).num_rows, r, ctx_ref)
+                for i, r in enumerate(refs_in)]))
     finally:
         ray.shutdown()
     return {
         "listings": scored,
         "seconds": round(seconds, 3),
         "scored_per_s": round(scored / seconds),
+        "in_writer_scored_per_s": round(counted / in_writer.seconds),
         "inprocess_scored_per_s": round(inproc),
         "ratio": round(scored / seconds / inproc, 2),
         "scored_per_cpu_s": round(scored / actor_cpu),
