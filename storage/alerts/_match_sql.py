@@ -210,6 +210,23 @@ WHERE ev.get_in IS NOT NULL AND ev.get_in < ev.prev_get_in AND ref.peak IS NOT N
        OR (r.drop_cents IS NOT NULL AND ref.peak - ev.get_in >= r.drop_cents))
 """
 
+def _drop_run(rule: str, history: str, where: str, before: str) -> str:
+    """The lateral ``run`` of keeps_dropping: the rule's last ``drop_count`` prices in
+    ``history`` (rows ``h`` matching ``where``) recorded before ``before``, newest first --
+    how many (``n``), how many were drops (``drops``) and the newest (``latest``)."""
+    return f"""CROSS JOIN LATERAL (
+    SELECT count(*) AS n, count(*) FILTER (WHERE t.get_in_cents < t.older) AS drops,
+           (array_agg(t.get_in_cents ORDER BY t.observed_at DESC))[1] AS latest
+    FROM (SELECT s.observed_at, s.get_in_cents,
+                 lead(s.get_in_cents) OVER (ORDER BY s.observed_at DESC) AS older
+          FROM (SELECT h.observed_at, h.get_in_cents FROM {history} h
+                WHERE {rule}.kind = 'keeps_dropping' AND {where}
+                  AND h.observed_at < {before}
+                ORDER BY h.observed_at DESC LIMIT greatest(coalesce({rule}.drop_count, 2), 1)) s
+         ) t
+) run"""
+
+
 def _low_fires(rule: str, price: str) -> str:
     """Whether a rule ``rule`` of kind new_low / near_low / keeps_dropping fires on the get-in
     ``price``, given the lateral ``ref.low`` (the low before it) and ``run`` (the last
@@ -248,17 +265,8 @@ CROSS JOIN LATERAL (
       AND (r.low_window_seconds IS NULL
            OR h.observed_at >= ev.observed_at - make_interval(secs => r.low_window_seconds))
 ) ref
-CROSS JOIN LATERAL (
-    SELECT count(*) AS n, count(*) FILTER (WHERE t.get_in_cents < t.older) AS drops,
-           (array_agg(t.get_in_cents ORDER BY t.observed_at DESC))[1] AS latest
-    FROM (SELECT s.observed_at, s.get_in_cents,
-                 lead(s.get_in_cents) OVER (ORDER BY s.observed_at DESC) AS older
-          FROM (SELECT h.observed_at, h.get_in_cents FROM alert_get_in_history h
-                WHERE r.kind = 'keeps_dropping' AND h.event_id = ev.event_id
-                  AND h.observed_at < ev.observed_at
-                ORDER BY h.observed_at DESC LIMIT greatest(coalesce(r.drop_count, 2), 1)) s
-         ) t
-) run
+{_drop_run("r", "alert_get_in_history", "h.event_id = ev.event_id",
+            "ev.observed_at")}
 CROSS JOIN LATERAL (
     SELECT * FROM listings_current l
     WHERE l.event_id = ev.event_id AND l.gone_at IS NULL AND l.total_cents = ev.get_in
@@ -373,18 +381,9 @@ CROSS JOIN LATERAL (   -- per section: a range of the primary key each
                OR h.observed_at >= rs.observed_at - make_interval(secs => rs.low_window_seconds))
     ) m
 ) ref
-CROSS JOIN LATERAL (
-    SELECT count(*) AS n, count(*) FILTER (WHERE t.get_in_cents < t.older) AS drops,
-           (array_agg(t.get_in_cents ORDER BY t.observed_at DESC))[1] AS latest
-    FROM (SELECT s.observed_at, s.get_in_cents,
-                 lead(s.get_in_cents) OVER (ORDER BY s.observed_at DESC) AS older
-          FROM (SELECT h.observed_at, h.get_in_cents FROM alert_section_get_in_history h
-                WHERE rs.kind = 'keeps_dropping' AND cardinality(rs.secs) = 1
-                  AND h.event_id = rs.event_id AND h.section = rs.secs[1]
-                  AND h.observed_at < rs.observed_at
-                ORDER BY h.observed_at DESC LIMIT greatest(coalesce(rs.drop_count, 2), 1)) s
-         ) t
-) run
+{_drop_run("rs", "alert_section_get_in_history",
+            "cardinality(rs.secs) = 1 AND h.event_id = rs.event_id AND h.section = rs.secs[1]",
+            "rs.observed_at")}
 CROSS JOIN LATERAL (
     SELECT * FROM listings_current l
     WHERE l.event_id = rs.event_id AND l.gone_at IS NULL AND l.total_cents = g.get_in
