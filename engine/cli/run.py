@@ -157,7 +157,8 @@ def _local_mail_free(settings: Settings) -> bool:
     """True when email would go to a loopback port nothing listens on: the sandbox then
     runs an inbox there (sign-up links and alerts readable at ``/_sandbox/mail``)."""
     import ipaddress
-    import socket
+
+    from engine.cli.errors import PortTaken, check_port_free
 
     try:
         loopback = ipaddress.ip_address(settings.smtp_host).is_loopback
@@ -165,12 +166,10 @@ def _local_mail_free(settings: Settings) -> bool:
         loopback = settings.smtp_host == "localhost"
     if not loopback or not settings.smtp_port:
         return False
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", settings.smtp_port))
-        except OSError:
-            return False  # a mail server (or a test's inbox) is there
+    try:
+        check_port_free("127.0.0.1", settings.smtp_port, what="email", setting="")
+    except PortTaken:
+        return False  # a mail server (or a test's inbox) is there
     return True
 
 
