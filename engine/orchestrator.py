@@ -6,8 +6,10 @@ benchmark; the work itself happens in the actors (see ``engine.actors``).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import threading
 import time
 import uuid
 from datetime import timedelta
@@ -99,6 +101,10 @@ class CoordinatorUnavailable(RuntimeError):
     """The crawl coordinator did not come back in time (or is gone for good)."""
 
 
+class EngineStopped(RuntimeError):
+    """The engine was stopped while a call was waiting on it."""
+
+
 class Engine:
     """The running engine (Ray must be initialised; see ``engine.cluster``)."""
 
@@ -117,6 +123,9 @@ class Engine:
         self.run_id = ""
         self._last_status: dict[str, Any] = {}
         self.reaper: Any = None  # engine.post_commit.PostCommitReaper once started
+        self._stopping = threading.Event()
+        self._cycles = 0  # run_cycle calls in progress (stop waits for them to leave Ray)
+        self._cycles_left = threading.Condition()
 
     def start(self, continuous: bool = False) -> Engine:
         """Create every actor and wait until the crawl workers' Scrapy runtimes are up."""
@@ -178,17 +187,31 @@ class Engine:
         """One full crawl: discover events on every marketplace, then crawl each one."""
 
         t0 = time.monotonic()
-        self.discover()
-        if not self._wait_idle(t0 + timeout):
-            raise TimeoutError(f"discovery did not finish within {timeout:.0f}s")
-        self.plan()
-        if not self._wait_idle(t0 + timeout):
-            raise TimeoutError(f"the crawl cycle did not finish within {timeout:.0f}s")
-        self.flush()
-        summary = self.status()
+        with self._cycle():
+            self.discover()
+            if not self._wait_idle(t0 + timeout):
+                raise TimeoutError(f"discovery did not finish within {timeout:.0f}s")
+            self.plan()
+            if not self._wait_idle(t0 + timeout):
+                raise TimeoutError(f"the crawl cycle did not finish within {timeout:.0f}s")
+            self.flush()
+            summary = self.status()
         summary.update(self.stored())
         summary["cycle_seconds"] = round(time.monotonic() - t0, 2)
         return summary
+
+    @contextlib.contextmanager
+    def _cycle(self) -> Any:
+        """Counts a cycle in progress: ``stop`` waits until it has left Ray (a thread still
+        in ``ray.get`` when Ray shuts down takes the whole process with it)."""
+        with self._cycles_left:
+            self._cycles += 1
+        try:
+            yield
+        finally:
+            with self._cycles_left:
+                self._cycles -= 1
+                self._cycles_left.notify_all()
 
     def stored(self) -> dict[str, int]:
         """What the database holds (``written`` snapshots, ``live`` and ``scored`` live
@@ -233,10 +256,14 @@ class Engine:
 
         deadline = time.monotonic() + max(wait, 1.0)
         while True:
+            if self._stopping.is_set():
+                raise EngineStopped(f"the engine stopped; no {method}")
             try:
                 return ray.get(getattr(self.coordinator, method).remote(*args),
                                timeout=max(1.0, deadline - time.monotonic()))
             except (RayActorError, GetTimeoutError) as err:  # died, restarting, or slow
+                if self._stopping.is_set():
+                    raise EngineStopped(f"the engine stopped; no {method}") from err
                 if time.monotonic() >= deadline:
                     raise CoordinatorUnavailable(
                         f"the crawl coordinator did not answer {method} within {wait:.0f}s "
@@ -253,8 +280,9 @@ class Engine:
         redone (``PostCommitReaper.drain``).
         """
         self._ask_workers("flush_downstream")
-        if self.reaper is not None:
-            left = self.reaper.drain(timeout)
+        reaper = self.reaper
+        if reaper is not None:
+            left = reaper.drain(timeout)
             if left is None or left.pending:
                 logger.warning("post-commit work still pending after %(t).0fs: %(left)s",
                                {"t": timeout, "left": left})
@@ -324,9 +352,11 @@ class Engine:
         return status
 
     def stop(self) -> None:
-        """Stop the loops and the actors this engine created (Ray itself stays up)."""
+        """Stop the loops and the actors this engine created (Ray itself stays up), then
+        wait for a ``run_cycle`` in another thread to give up."""
         import ray
 
+        self._stopping.set()
         if self.maintenance is not None:
             self.maintenance.stop()
             self.maintenance = None
@@ -350,3 +380,6 @@ class Engine:
                 ray.kill(handle, no_restart=True)
         self.coordinator, self.workers, self.writers, self.scorers = None, [], [], []
         self.relays = []
+        with self._cycles_left:  # its calls to the killed actors fail at once
+            if not self._cycles_left.wait_for(lambda: self._cycles == 0, timeout=15):
+                logger.warning("a crawl cycle was still waiting on Ray after the stop")

@@ -71,7 +71,7 @@ class PostCommitReaper:
         deadline = time.monotonic() + timeout
         left = self.counts()
         while left is None or left.pending:
-            if time.monotonic() >= deadline:
+            if time.monotonic() >= deadline or self._stop.is_set():
                 break
             if not self.reap(everything=True):
                 time.sleep(1.0)  # locked by another reaper, or failing: give it a moment
