@@ -32,6 +32,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from engine.gc_tuning import tune_for_bulk_data
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -103,6 +105,7 @@ class IngestWriter:
 
             self._models = resolve(models_dir)
             self._scorer = ModelScorer(database_url, directory=self._models)
+        tune_for_bulk_data()
 
     def pid(self) -> int:
         return os.getpid()

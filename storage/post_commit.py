@@ -152,9 +152,19 @@ def listings_of(work: ClaimedWork) -> pa.RecordBatch:
 
 def changes_of(work: ClaimedWork) -> IngestResult:
     """The changes a claimed matching job matches."""
-    from storage.ingest.result import CHANGE_SCHEMA, GONE_SCHEMA, IngestResult
+    from storage.ingest.result import (
+        CHANGE_SCHEMA,
+        GONE_SCHEMA,
+        SCORED_CHANGE_FIELD,
+        IngestResult,
+    )
+
+    def as_changes(table: pa.Table) -> pa.Table:  # a scored batch's carry their scores
+        scored = SCORED_CHANGE_FIELD.name in table.column_names
+        return table.cast(pa.schema([*CHANGE_SCHEMA, SCORED_CHANGE_FIELD]) if scored
+                          else CHANGE_SCHEMA)
 
     assert work.payload is not None
     new, changed, gone = _decode(work.payload)
-    return IngestResult(new_listings=new.cast(CHANGE_SCHEMA),
-                        price_changes=changed.cast(CHANGE_SCHEMA), gone=gone.cast(GONE_SCHEMA))
+    return IngestResult(new_listings=as_changes(new), price_changes=as_changes(changed),
+                        gone=gone.cast(GONE_SCHEMA))

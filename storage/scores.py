@@ -8,8 +8,9 @@ The UPDATE is pinned to primary-key probes: the stage has no statistics, so afte
 the planner sees a big stage and picks a hash join over a sequential scan of all of
 ``listings_current`` -- per batch, which made scoring quadratic in the table's size (the
 pipeline's biggest cost at 300k listings). The stage is also sorted by key, so probes walk
-the index in order. A listing whose score did not change is not rewritten (a re-crawl
-re-scores every listing; ``scored_at`` says when its score last changed).
+the index in order. A listing whose score did not move visibly (``SCORE_MOVED``) is not
+rewritten (a re-crawl re-scores every listing; ``scored_at`` says when its score last
+changed).
 """
 
 from __future__ import annotations
@@ -37,6 +38,17 @@ CREATE TEMP TABLE IF NOT EXISTS _ripcity_scores (
     model_version text
 ) ON COMMIT DELETE ROWS
 """
+#: A stored score is rewritten only when it moved by what a person could see: another model
+#: or reason text, a score appearing or vanishing, a deal score 0.05 points or more away (it
+#: is shown whole, out of 100) or a fair value a dollar or more away. A re-crawl re-scores
+#: every listing, and an hour on the clock nudges most scores by hundredths: rewriting those
+#: rows (non-HOT updates through both deal-score indexes) was a re-crawl's largest write.
+SCORE_MOVED = """(c.model_version IS DISTINCT FROM {s}.model_version
+       OR c.deal_reason IS DISTINCT FROM {s}.deal_reason
+       OR (c.deal_score IS NULL) <> ({s}.deal_score IS NULL)
+       OR abs(c.deal_score - {s}.deal_score) >= 0.05
+       OR (c.fair_value_cents IS NULL) <> ({s}.fair_value_cents IS NULL)
+       OR abs(c.fair_value_cents - {s}.fair_value_cents) >= 100)"""
 # Pin the UPDATE to primary-key probes (see the module docstring), for this transaction.
 _PROBES_ONLY = ("SET LOCAL enable_hashjoin = off", "SET LOCAL enable_mergejoin = off")
 _UPDATE = """
@@ -46,11 +58,7 @@ UPDATE listings_current c SET fair_value_cents = s.fair_value_cents,
 FROM _ripcity_scores s
 WHERE c.marketplace = s.marketplace AND c.listing_id = s.listing_id
   AND c.last_seen <= s.observed_at
-  AND (c.deal_score IS DISTINCT FROM s.deal_score::real
-       OR c.fair_value_cents IS DISTINCT FROM s.fair_value_cents
-       OR c.deal_reason IS DISTINCT FROM s.deal_reason
-       OR c.model_version IS DISTINCT FROM s.model_version)
-"""
+  AND """ + SCORE_MOVED.format(s="s")
 
 
 def write_scores(conn: psycopg.Connection, scored: pa.RecordBatch | pa.Table) -> int:

@@ -66,3 +66,37 @@ def test_with_a_saved_model_every_listing_is_written_scored_and_nothing_is_left(
     assert all(score is not None and model == version for score, model in stored)
     counts = work_counts(db)
     assert (counts.score_pending, counts.match_pending) == (0, 1)  # only alert matching
+    # the changes the alert matcher gets carry each listing's score as stored
+    carried = dict(zip(result.new_listings["listing_id"].to_pylist(),
+                       result.new_listings["deal_score"].to_pylist(), strict=True))
+    rows = db.execute("SELECT listing_id, deal_score::float8 FROM listings_current "
+                      "WHERE listing_id LIKE 'B%'").fetchall()
+    assert carried == {lid: score for lid, score in rows}
+
+
+def test_a_rescored_listing_is_rewritten_only_when_its_score_visibly_moved(
+        db: psycopg.Connection, db_url: str, writer: IngestWriter) -> None:
+    import pyarrow as pa
+
+    from storage.scores import write_scores
+
+    writer.write(_batch("C", T0))  # no model yet: stored unscored
+    ids = [f"C{i}" for i in range(3)]
+
+    def scores(deal: list[float], fair: list[int], reason: str = "r") -> pa.Table:
+        return pa.table({
+            "marketplace": ["seatgeek"] * 3, "listing_id": ids, "observed_at": [T0] * 3,
+            "fair_value_cents": fair, "deal_score": deal, "deal_reason": [reason] * 3,
+            "model_version": ["m1"] * 3})
+
+    with db.transaction():
+        assert write_scores(db, scores([50.0, 60.0, 70.0], [9_000, 9_000, 9_000])) == 3
+    # a hundredth of a point, a few cents: not rewritten; 0.5 points, $2, a new reason: are
+    with db.transaction():
+        assert write_scores(db, scores([50.01, 60.5, 70.0], [9_004, 9_000, 9_200])) == 2
+    with db.transaction():
+        assert write_scores(db, scores([50.01, 60.5, 70.0], [9_004, 9_000, 9_200],
+                                       reason="new reason")) == 3
+    stored = dict(db.execute("SELECT listing_id, deal_score FROM listings_current "
+                             "WHERE listing_id = ANY(%s)", (ids,)).fetchall())
+    assert stored == pytest.approx({"C0": 50.01, "C1": 60.5, "C2": 70.0}, abs=1e-4)

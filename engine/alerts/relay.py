@@ -15,6 +15,7 @@ from collections import Counter
 from typing import Any
 
 from engine.alerts.hooks import load_hooks
+from engine.gc_tuning import tune_for_bulk_data
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ class ChangeRelay:
             from storage.db import pool
 
             self._pool = pool(database_url, min_size=0, max_size=1)
+        tune_for_bulk_data()
 
     def on_changes(self, changes: Any) -> int:
         """Hand ``changes`` to every hook, then finish their post-commit work; returns how

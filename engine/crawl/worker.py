@@ -27,6 +27,7 @@ from engine.crawl.pump import PagePump
 from engine.crawl.shard_events import CompletenessTracker, EventPreWriter
 from engine.crawl.shards import Shard, ShardResult
 from engine.crawl.windows import DownstreamWindow, WriteWindow
+from engine.gc_tuning import tune_for_bulk_data
 
 if TYPE_CHECKING:
     from crawler.items import PageRecords
@@ -79,6 +80,7 @@ class CrawlWorker:
                 from engine.crawl.scrapy_host import ScrapyHost
 
                 self._host = ScrapyHost(self._settings)
+                tune_for_bulk_data()  # Scrapy and Twisted are loaded: freeze them too
             return self._host
 
     def pid(self) -> int:

@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 
 from engine.deals.scorer import DealScorer
 from engine.deals.service import ModelScorer
+from engine.gc_tuning import tune_for_bulk_data
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -54,6 +55,7 @@ class DealScorerActor:
             from storage.db import pool
 
             self._pool = pool(database_url, min_size=1, max_size=1)
+        tune_for_bulk_data()
 
     def score(self, batch: pa.RecordBatch, context: ScoringContext | None = None
               ) -> pa.RecordBatch:

@@ -61,7 +61,8 @@ def match_changes(conn: psycopg.Connection[Any], listings: pa.Table,
         cur.execute(q.DDL)
         _copy_changes(cur, listings)
         cur.execute(q.RESOLVE_EVENTS)
-        cur.execute(q.FILL_SCORES)
+        if listings.column("deal_score").null_count:  # a scored batch's carry them
+            cur.execute(q.FILL_SCORES)
         cur.execute(q.EVENTS, {"gone": list(gone_events), "gone_at": gone_at})
         cur.execute(q.LOCK_STATE)
         cur.execute(q.EVENT_PRICES)

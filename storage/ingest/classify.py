@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from storage.ingest.result import CHANGE_SCHEMA
+from storage.ingest.result import CHANGE_SCHEMA, SCORED_CHANGE_FIELD
 from storage.records import LISTING_SCHEMA, TS
 
 if TYPE_CHECKING:
@@ -159,15 +159,21 @@ def classify(rows: pa.Table, state: pa.Table, touch_us: int | None, *,
                       pc.fill_null(pos, -1).to_numpy(zero_copy_only=False).astype(np.int64))
 
 
-def changes(rows: pa.Table, event_id: pa.ChunkedArray, c: Classified) -> pa.Table:
-    """New listings and price changes (replays included: a retry reports them again)."""
+def changes(rows: pa.Table, event_id: pa.ChunkedArray, c: Classified,
+            deal_score: pa.ChunkedArray | pa.Array | None = None) -> pa.Table:
+    """New listings and price changes (replays included: a retry reports them again);
+    with ``deal_score`` (row for row, as stored) they carry it, so the alert matcher need
+    not read it back from ``listings_current``."""
     keep = pa.array(np.isin(c.status, (NEW, CHANGED, REPLAY_NEW, REPLAY_CHANGED)))
-    return pa.table({
+    table = pa.table({
         "marketplace": rows["marketplace"], "listing_id": rows["listing_id"],
         "event_id": event_id, "section": rows["section"], "row": rows["row"],
         "quantity": rows["quantity"], "old_total_cents": c.old_total_cents,
         "total_cents": rows["total_cents"], "observed_at": rows["observed_at"],
-    }, schema=CHANGE_SCHEMA).filter(keep)
+    }, schema=CHANGE_SCHEMA)
+    if deal_score is not None:
+        table = table.append_column(SCORED_CHANGE_FIELD, deal_score)
+    return table.filter(keep)
 
 
 def missing(sources: pa.Table, state: pa.Table, state_keys: pa.Array, c: Classified,

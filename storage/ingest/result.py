@@ -24,6 +24,10 @@ CHANGE_SCHEMA = pa.schema(
     ]
 )
 
+#: The column a scored batch's changes add to ``CHANGE_SCHEMA``: the deal score as stored
+#: (``real``), so the alert matcher does not read it back.
+SCORED_CHANGE_FIELD = pa.field("deal_score", pa.float64())
+
 #: Listings absent from a complete crawl of their event.
 GONE_SCHEMA = pa.schema(
     [

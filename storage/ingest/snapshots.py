@@ -119,8 +119,7 @@ def write_snapshots(
             if complete else None
         if cacheable:
             after = next_state(ok.rows, ok.event_id, c, state, state_keys, gone, seen_at)
-        result = _report(ok, c, written, gone)
-        result.scored = scored is not None
+        result = _report(ok, c, written, gone, scored)
         if post_commit:
             result.work_id = record_work(cur, ok.rows if scored is None else None, result)
         if scored is not None:  # last: it pins join plans for the rest of the transaction
@@ -232,11 +231,16 @@ def _apply(conn: psycopg.Connection, cur: psycopg.Cursor, ok: _Screened, c: Clas
     return c, written, gone, True
 
 
-def _report(ok: _Screened, c: Classified, written: int, gone: pa.Table) -> IngestResult:
-    """What the batch changed, from the Arrow side (replays are reported again)."""
-    changed = changes(ok.rows, ok.event_id, c)
+def _report(ok: _Screened, c: Classified, written: int, gone: pa.Table,
+            scored: pa.Table | None) -> IngestResult:
+    """What the batch changed, from the Arrow side (replays are reported again); a scored
+    batch's changes carry their deal score as stored (``real``)."""
+    stored = None if scored is None else \
+        scored["deal_score"].cast(pa.float32()).cast(pa.float64())
+    changed = changes(ok.rows, ok.event_id, c, stored)
     is_new = pc.is_null(changed.column("old_total_cents"))
     return IngestResult(
         inserted=written, unchanged=c.count(TOUCH, KEEP), quarantined=ok.refused.num_rows,
         stale=c.count(OLDER), new_listings=changed.filter(is_new),
-        price_changes=changed.filter(pc.invert(is_new)), gone=gone)
+        price_changes=changed.filter(pc.invert(is_new)), gone=gone,
+        scored=scored is not None)
