@@ -230,7 +230,14 @@ def _strings(values: list[Any]) -> pa.Array:
     try:
         return pa.array(values, pa.string())
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
-        return pa.array([text_or_none(v) for v in values], pa.string())
+        pass
+    try:  # integer ids (SeatGeek's, StubHub's): converted by Arrow, not one by one
+        numbers = pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+        numbers = None
+    if numbers is not None and pa.types.is_integer(numbers.type):
+        return pc.cast(numbers, pa.string())
+    return pa.array([text_or_none(v) for v in values], pa.string())
 
 
 def text_or_none(value: Any) -> str | None:
