@@ -12,6 +12,10 @@ import pyarrow as pa
 
 from storage.records import LISTING_SCHEMA, EventRecord, PriceStats, Reject, empty_batch
 
+#: one shared empty listings batch (batches are immutable; building one per page cost 2 % of
+#: a crawl worker's time)
+_NO_LISTINGS = empty_batch(LISTING_SCHEMA)
+
 
 @dataclasses.dataclass(slots=True)
 class PageRecords:
@@ -19,9 +23,7 @@ class PageRecords:
 
     marketplace: str
     source: str  # the URL (or file) the records came from
-    listings: pa.RecordBatch = dataclasses.field(
-        default_factory=lambda: empty_batch(LISTING_SCHEMA)
-    )
+    listings: pa.RecordBatch = dataclasses.field(default_factory=lambda: _NO_LISTINGS)
     events: list[EventRecord] = dataclasses.field(default_factory=list)
     stats: list[PriceStats] = dataclasses.field(default_factory=list)
     rejects: list[Reject] = dataclasses.field(default_factory=list)
