@@ -39,14 +39,16 @@ CREATE TEMP TABLE IF NOT EXISTS _ripcity_scores (
 ) ON COMMIT DELETE ROWS
 """
 #: A stored score is rewritten only when it moved by what a person could see: another model
-#: or reason text, a score appearing or vanishing, a deal score 0.05 points or more away (it
-#: is shown whole, out of 100) or a fair value a dollar or more away. A re-crawl re-scores
-#: every listing, and an hour on the clock nudges most scores by hundredths: rewriting those
-#: rows (non-HOT updates through both deal-score indexes) was a re-crawl's largest write.
+#: or reason text, a score appearing or vanishing, a deal score half a point or more away (it
+#: is shown whole, out of 100; so a stored score is never more than half a point stale) or a
+#: fair value a dollar or more away (the reason shows whole dollars). A re-crawl re-scores
+#: every listing, and an hour on the clock (days to the event, the event's other box-office
+#: prices) nudges a quarter of them by a tenth of a point: rewriting those rows (non-HOT
+#: updates through both deal-score indexes) was a re-crawl's largest write.
 SCORE_MOVED = """(c.model_version IS DISTINCT FROM {s}.model_version
        OR c.deal_reason IS DISTINCT FROM {s}.deal_reason
        OR (c.deal_score IS NULL) <> ({s}.deal_score IS NULL)
-       OR abs(c.deal_score - {s}.deal_score) >= 0.05
+       OR abs(c.deal_score - {s}.deal_score) >= 0.5
        OR (c.fair_value_cents IS NULL) <> ({s}.fair_value_cents IS NULL)
        OR abs(c.fair_value_cents - {s}.fair_value_cents) >= 100)"""
 # Pin the UPDATE to primary-key probes (see the module docstring), for this transaction.
