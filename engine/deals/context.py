@@ -37,7 +37,9 @@ class ScoringContext:
     events: pa.Table | None = None
     source_map: tuple[pa.Array, pa.Array] | None = None
     section_lows: pa.Table | None = None
-    _index: dict[str, int] | None = dataclasses.field(default=None, repr=False)
+    #: event key -> (venue, start in epoch seconds), made on first use (a context serves
+    #: many batches; converting every event's columns per batch was a writer's cost)
+    _index: dict[str, tuple[str, float]] | None = dataclasses.field(default=None, repr=False)
 
     @classmethod
     def build(
@@ -69,16 +71,19 @@ class ScoringContext:
         if self.events is None or self.events.num_rows == 0:
             return venues, starts
         if self._index is None:
-            self._index = {k: i for i, k in enumerate(self.events.column("event_key").to_pylist())}
-        ev_venues = self.events.column("venue").to_pylist() \
-            if "venue" in self.events.schema.names else [None] * self.events.num_rows
-        ev_starts: list[datetime | None] = self.events.column("starts_at").to_pylist() \
-            if "starts_at" in self.events.schema.names else [None] * self.events.num_rows
+            self._index = self._event_index()
         for j, key in enumerate(keys):
-            i = self._index.get(key)
-            if i is None:
-                continue
-            venues[j] = ev_venues[i] or "?"
-            if ev_starts[i] is not None:
-                starts[j] = ev_starts[i].timestamp()
+            found = self._index.get(key)
+            if found is not None:
+                venues[j], starts[j] = found
         return venues, starts
+
+    def _event_index(self) -> dict[str, tuple[str, float]]:
+        assert self.events is not None
+        n, names = self.events.num_rows, self.events.schema.names
+        ev_venues = self.events.column("venue").to_pylist() if "venue" in names else [None] * n
+        ev_starts: list[datetime | None] = self.events.column("starts_at").to_pylist() \
+            if "starts_at" in names else [None] * n
+        return {key: (venue or "?", start.timestamp() if start is not None else np.nan)
+                for key, venue, start in zip(self.events.column("event_key").to_pylist(),
+                                             ev_venues, ev_starts, strict=True)}
