@@ -75,16 +75,3 @@ def _default_size() -> int:
     from storage.settings import get_storage_settings
 
     return get_storage_settings().db_pool_size
-
-
-def empty_session_tables(cur: psycopg.Cursor[Any], *names: str) -> None:
-    """Empty this session's work tables (temp tables made ``ON COMMIT DELETE ROWS``).
-
-    They are empty at the start of each of our transactions, so only one that already used
-    them (a caller's open transaction) truncates: ``TRUNCATE`` gives every table new files
-    and invalidates the plans that read them, batch after batch. ``names`` come from the
-    calling module's SQL, never from input.
-    """
-    probe = " OR ".join(f"EXISTS (SELECT FROM {name})" for name in names)
-    if cur.execute(f"SELECT {probe}").fetchone()[0]:  # type: ignore[index]
-        cur.execute(f"TRUNCATE {', '.join(names)}")

@@ -16,26 +16,25 @@ CREATE TEMP TABLE IF NOT EXISTS _am_changes (
     "row" text, quantity integer, old_total_cents bigint, total_cents bigint,
     observed_at timestamptz, deal_score double precision, source_event_id text COLLATE "C",
     is_new boolean
-) ON COMMIT DELETE ROWS;
+);
 CREATE TEMP TABLE IF NOT EXISTS _am_events (
     event_id bigint PRIMARY KEY, observed_at timestamptz, prev_exists boolean,
     prev_get_in bigint, get_in bigint
-) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS _am_cand (rule_id bigint, event_id bigint)
-    ON COMMIT DELETE ROWS;
+);
+CREATE TEMP TABLE IF NOT EXISTS _am_cand (rule_id bigint, event_id bigint);
 CREATE TEMP TABLE IF NOT EXISTS _am_secs (
     event_id bigint, section text, observed_at timestamptz, min_new bigint,
     min_old bigint, forced boolean, prev_exists boolean, prev_get_in bigint, get_in bigint,
     settled boolean NOT NULL DEFAULT false, PRIMARY KEY (event_id, section)
-) ON COMMIT DELETE ROWS;
+);
 CREATE TEMP TABLE IF NOT EXISTS _am_hits (
     dedupe_key text, rule_id bigint, user_id bigint, kind text, event_id bigint,
     marketplace text, listing_id text, section text, "row" text, quantity integer,
     old_total_cents bigint, total_cents bigint, observed_at timestamptz,
     deal_score double precision, reference_cents bigint
-) ON COMMIT DELETE ROWS;
+);
+TRUNCATE _am_changes, _am_events, _am_cand, _am_secs, _am_hits;
 """
-TABLES = ("_am_changes", "_am_events", "_am_cand", "_am_secs", "_am_hits")
 
 RESOLVE_EVENTS = """
 UPDATE _am_changes c SET event_id = es.event_id

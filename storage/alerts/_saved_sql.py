@@ -14,8 +14,7 @@ from __future__ import annotations
 
 DDL = """
 CREATE TEMP TABLE IF NOT EXISTS _ss_cand (ss_id bigint, event_id bigint,
-                                          max_cents bigint, listings boolean)
-    ON COMMIT DELETE ROWS;
+                                          max_cents bigint, listings boolean);
 CREATE INDEX IF NOT EXISTS _ss_cand_price_idx ON _ss_cand (event_id, max_cents)
     WHERE listings;
 CREATE TEMP TABLE IF NOT EXISTS _ss_hits (
@@ -23,10 +22,10 @@ CREATE TEMP TABLE IF NOT EXISTS _ss_hits (
     marketplace text, listing_id text, section text, "row" text, quantity integer,
     old_total_cents bigint, total_cents bigint, observed_at timestamptz,
     deal_score double precision
-) ON COMMIT DELETE ROWS;
+);
 CREATE INDEX IF NOT EXISTS _ss_hits_key_idx ON _ss_hits (dedupe_key);
+TRUNCATE _ss_cand, _ss_hits;
 """
-TABLES = ("_ss_cand", "_ss_hits")
 
 _ALERTING = "(s.alert_new_events OR s.alert_listings)"
 

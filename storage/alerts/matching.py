@@ -21,7 +21,6 @@ from storage.alerts import _match_sql as q
 from storage.alerts.outbox import write_outbox
 from storage.alerts.saved_matching import match_saved_searches
 from storage.copy import copy_arrow
-from storage.db import empty_session_tables
 from storage.ingest import CHANGE_SCHEMA
 
 if TYPE_CHECKING:
@@ -60,7 +59,6 @@ def match_changes(conn: psycopg.Connection[Any], listings: pa.Table,
     with conn.transaction(), conn.cursor() as cur:
         cur.execute(q.NO_JIT)
         cur.execute(q.DDL)
-        empty_session_tables(cur, *q.TABLES)
         _copy_changes(cur, listings)
         cur.execute(q.RESOLVE_EVENTS)
         if listings.column("deal_score").null_count:  # a scored batch's carry them

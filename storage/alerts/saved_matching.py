@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 from storage.alerts import _saved_sql as q
 from storage.alerts.outbox import NOTIFY_CHANNEL
-from storage.db import empty_session_tables
 
 if TYPE_CHECKING:
     import psycopg
@@ -22,7 +21,6 @@ def match_saved_searches(cur: psycopg.Cursor[Any]) -> tuple[int, int, int]:
     """(hits, new matches, outbox rows) of the saved searches for the batch in the session
     tables; runs in the caller's transaction, NOTIFY delivered at commit."""
     cur.execute(q.DDL)
-    empty_session_tables(cur, *q.TABLES)
     cur.execute(q.CANDIDATES)
     cur.execute(q.ANALYZE_CANDIDATES)
     cur.execute(q.EVENT_HITS)

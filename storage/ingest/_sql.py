@@ -26,9 +26,9 @@ CREATE TEMP TABLE IF NOT EXISTS _ripcity_stage (
     price_cents bigint, fees_cents bigint, total_cents bigint, currency text,
     delivery text, kind text, zone text, event_id bigint, status text,
     fair_value_cents bigint, deal_score double precision, deal_reason text, model_version text
-) ON COMMIT DELETE ROWS
+);
+TRUNCATE _ripcity_stage;
 """
-STAGE = "_ripcity_stage"
 #: the score columns a scored batch stages (``storage.scores`` writes the same ones)
 SCORE_COLUMNS = ("fair_value_cents", "deal_score", "deal_reason", "model_version")
 STAGE_TARGET = f"_ripcity_stage ({_QCOLS}, event_id, status)"  # for copy_arrow

@@ -16,7 +16,6 @@ import psycopg
 import pyarrow as pa
 
 from storage.copy import copy_arrow
-from storage.db import empty_session_tables
 from storage.ingest import _sql
 from storage.ingest.classify import CHANGED, GONE, NEW, TOUCH
 from storage.ingest.gone import mark_staged_gone
@@ -70,7 +69,6 @@ def apply_changes(cur: psycopg.Cursor, rows: pa.Table, event_id: pa.ChunkedArray
         stage = pa.concat_tables([stage.cast(loose), gone.set_column(
             loose.get_field_index("status"), "status", pa.array([GONE] * n))])
     cur.execute(_sql.STAGE_DDL)
-    empty_session_tables(cur, _sql.STAGE)
     copy_arrow(cur, stage, _sql.STAGE_TARGET if scores is None else _sql.STAGE_SCORED_TARGET)
     tail = _sql.ON_CONFLICT if on_conflict else ""
     written = 0
@@ -87,7 +85,6 @@ def quarantine(cur: psycopg.Cursor, rows: pa.Table, event_id: pa.ChunkedArray,
                reason: pa.ChunkedArray) -> None:
     """Keep refused rows in ``quarantine``, each whole observation with its reason."""
     cur.execute(_sql.STAGE_DDL)
-    empty_session_tables(cur, _sql.STAGE)
     stage = rows.append_column("event_id", event_id).append_column("status", reason)
     copy_arrow(cur, stage, _sql.STAGE_TARGET)
     cur.execute(_sql.QUARANTINE)
