@@ -152,23 +152,11 @@ _LISTING_HIT = """
     c.quantity, c.old_total_cents, c.total_cents, c.observed_at, c.deal_score"""
 
 # All-in price at or below X: only when the listing is new or got cheaper (a rise that
-# stays under X says nothing new); the (rule, listing, price) key stops repeats. Only the
-# changes of events that have such a rule probe the rule index (one probe per touched event
-# first, not one per change: a crawl of events nobody watches reads no rule per listing).
+# stays under X says nothing new); the (rule, listing, price) key stops repeats.
 PRICE_HITS = f"""
-WITH ruled AS MATERIALIZED (
-    SELECT ev.event_id FROM _am_events ev
-    WHERE EXISTS (SELECT 1 FROM alert_rules r
-                  WHERE r.event_id = ev.event_id AND r.active AND r.kind = 'price_at_or_below')
-       OR EXISTS (SELECT 1 FROM _am_cand k JOIN alert_rules r ON r.id = k.rule_id
-                  WHERE k.event_id = ev.event_id AND r.kind = 'price_at_or_below')
-), priced AS MATERIALIZED (
-    SELECT c.* FROM _am_changes c JOIN ruled USING (event_id)
-    WHERE c.is_new OR c.total_cents < c.old_total_cents
-)
 INSERT INTO _am_hits ({_HIT_COLS})
 SELECT {_LISTING_HIT}, r.threshold_cents
-FROM priced c
+FROM _am_changes c
 JOIN LATERAL (
     SELECT r.* FROM alert_rules r
     WHERE r.event_id = c.event_id AND r.active AND r.kind = 'price_at_or_below'
@@ -178,7 +166,18 @@ JOIN LATERAL (
     WHERE k.event_id = c.event_id AND r.kind = 'price_at_or_below'
       AND r.threshold_cents >= c.total_cents
 ) r ON true
-WHERE {_LISTING_FILTER}
+WHERE c.event_id IS NOT NULL
+  AND (c.is_new OR c.total_cents < c.old_total_cents)
+  AND {_LISTING_FILTER}
+"""
+
+# Whether any touched event has a price rule (on the event, or resolved to it): a crawl of
+# events nobody set a price on then probes no rule per changed listing.
+ANY_PRICE_RULES = """
+SELECT EXISTS (SELECT 1 FROM _am_events ev JOIN alert_rules r ON r.event_id = ev.event_id
+               WHERE r.active AND r.kind = 'price_at_or_below')
+    OR EXISTS (SELECT 1 FROM _am_cand k JOIN alert_rules r ON r.id = k.rule_id
+               WHERE r.kind = 'price_at_or_below')
 """
 
 OTHER_LISTING_HITS = f"""

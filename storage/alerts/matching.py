@@ -73,7 +73,8 @@ def match_changes(conn: psycopg.Connection[Any], listings: pa.Table,
             cur.execute(q.SECTION_PREV)
             cur.execute(q.SECTION_SETTLED)
             cur.execute(q.SECTION_GET_IN)
-        cur.execute(q.PRICE_HITS)
+        if cur.execute(q.ANY_PRICE_RULES).fetchone()[0]:
+            cur.execute(q.PRICE_HITS)
         cur.execute(q.OTHER_LISTING_HITS)
         cur.execute(q.DROP_HITS)
         cur.execute(q.LOW_HITS)
