@@ -258,3 +258,27 @@ def test_ripcity_run_once_exits_zero_with_a_summary(
     assert "listings" in proc.stdout
     stored = _query(url, "SELECT count(*) FROM listings_current")[0][0]
     assert stored > 0
+
+
+def test_stopping_the_engine_ends_a_cycle_waiting_in_another_thread_first(
+        ray_address: str, big_world: tuple[str, Any]) -> None:
+    """What ``ripcity run --once`` meets on SIGTERM: the session stops the engine while its
+    cycle thread waits on Ray; Ray may shut down only once that thread has left it."""
+    from engine.orchestrator import EngineStopped
+
+    outcome: dict[str, Any] = {}
+    with _session(big_world) as session:
+        engine = session.engine
+
+        def cycle() -> None:
+            try:
+                outcome["summary"] = engine.run_cycle(timeout=300)
+            except Exception as err:
+                outcome["error"] = err
+
+        thread = threading.Thread(target=cycle, daemon=True)
+        thread.start()
+        wait_until(lambda: engine.status().get("crawled_listings", 0) > 0, timeout=60)
+        engine.stop()
+        assert not thread.is_alive()  # stop returned after the cycle gave up
+    assert isinstance(outcome.get("error"), EngineStopped), outcome
