@@ -75,7 +75,7 @@ def test_with_a_saved_model_every_listing_is_written_scored_and_nothing_is_left(
 
 
 def test_a_rescored_listing_is_rewritten_only_when_its_score_visibly_moved(
-        db: psycopg.Connection, db_url: str, writer: IngestWriter) -> None:
+        db: psycopg.Connection, writer: IngestWriter) -> None:
     import pyarrow as pa
 
     from storage.scores import write_scores
