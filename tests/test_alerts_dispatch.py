@@ -248,9 +248,21 @@ def _wait(event: Any, proc: subprocess.Popen[bytes], timeout: float = 30) -> Non
     wait_until(reached, timeout, 0.1, "dispatcher never reached the provider")
 
 
+def _claims_released(db_url: str) -> bool:
+    """No other session holds claimed outbox rows (``FOR NO KEY UPDATE`` takes a
+    ``RowShareLock`` on the table until its transaction ends)."""
+    import psycopg
+
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        return conn.execute(
+            "SELECT 1 FROM pg_locks WHERE relation = 'alert_outbox'::regclass "
+            "AND mode = 'RowShareLock' AND pid <> pg_backend_pid()").fetchone() is None
+
+
 def _kill_mid_send(db_url: str, env: dict[str, str], held: Any) -> None:
     """Run ``ripcity alerts dispatch`` until the provider holds its send (``held`` is set),
-    then SIGKILL it there."""
+    then SIGKILL it there, and wait until PostgreSQL has ended its session: its claim is
+    released only then, and a dispatcher started before would skip the claimed rows."""
     a = _spawn_dispatcher(db_url, env)
     try:
         _wait(held, a)
@@ -258,6 +270,8 @@ def _kill_mid_send(db_url: str, env: dict[str, str], held: Any) -> None:
         a.wait(10)
     finally:
         a.kill()
+    wait_until(lambda: _claims_released(db_url), 30, 0.05,
+               "the killed dispatcher's claim was never released")
 
 
 @pytest.mark.slow
