@@ -7,6 +7,7 @@ import copy
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -267,3 +268,60 @@ def test_cli_prints_json_lines_and_fails_clearly(tmp_path: Path) -> None:
                          capture_output=True, text=True, cwd=ROOT, check=False)
     assert out.returncode == 1 and "cannot parse as seatgeek" in out.stderr
     assert out.stdout == ""
+
+
+@pytest.mark.parametrize("marketplace", ["seatgeek", "stubhub"])
+def test_a_clean_page_reads_the_same_column_wise_as_one_by_one(
+        marketplace: str, sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whole clean pages take the column-wise path; what it reads is exactly what the
+    listing-by-listing path (the one malformed pages take) reads from the same page."""
+    import httpx
+
+    from crawler.parsers import seatgeek, stubhub
+
+    module = {"seatgeek": seatgeek, "stubhub": stubhub}[marketplace]
+    event = next(e for e in sandbox.truth()["events"] if marketplace in e["ids"])
+    sid, base = event["ids"][marketplace], sandbox.urls[marketplace]
+    if marketplace == "seatgeek":
+        page = httpx.get(f"{base}/2/events/{sid}/listings",
+                         params={"client_id": sandbox.credentials["seatgeek"]}).json()
+        page["listings"][0]["id"] = str(page["listings"][0]["id"])  # ids as either
+        page["listings"][1]["row"] = None
+        page["listings"][2]["price"].pop("fees")  # implied by base and all-in
+    else:
+        page = httpx.get(f"{base}/search/inventory/v2", params={"eventId": sid, "rows": 100},
+                         headers={"Authorization": f"Bearer {sandbox.credentials['stubhub']}"}
+                         ).json()
+        page["listing"][0]["currentPrice"].pop("currency")  # the seller price's is used
+        page["listing"][0]["listingPrice"]["currency"] = "cad"
+        page["listing"][1]["quantity"] = -1  # refused by the batch check, either path
+    at = datetime(2026, 10, 1, 12, tzinfo=UTC)
+    column_wise = parse(marketplace, copy.deepcopy(page), event_id=str(sid), observed_at=at)
+    monkeypatch.setattr(module, "_usual_shape", lambda *_args: False)
+    one_by_one = parse(marketplace, copy.deepcopy(page), event_id=str(sid), observed_at=at)
+    assert column_wise.listings.num_rows > 10
+    if marketplace == "stubhub":
+        assert column_wise.listings["currency"][0].as_py() == "CAD"
+    assert column_wise.listings.equals(one_by_one.listings)
+    assert [(r.reason, r.raw) for r in column_wise.rejects] == \
+        [(r.reason, r.raw) for r in one_by_one.rejects]
+
+
+def test_a_page_with_one_malformed_listing_keeps_the_rest(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """One listing that is not the usual shape sends its page down the listing-by-listing
+    path: that listing is refused with its reason, the others are kept."""
+    from crawler.parsers import seatgeek
+
+    good = {"id": 1, "event_id": 9, "section": "Sec 112", "row": "Row 5", "quantity": 2,
+            "price": {"base": 10, "fees": 2.5, "all_in": 12.5, "currency": "USD"},
+            "created_at": "2026-09-01T10:00:00Z"}
+    page = {"listings": [good, {**good, "id": 2, "price": "12.50"},
+                         {**good, "id": 3, "created_at": "2026-09-01 10:00"}, "junk"]}
+    calls = []
+    one_by_one = seatgeek._one_by_one
+    monkeypatch.setattr(seatgeek, "_one_by_one", lambda *a: calls.append(1) or one_by_one(*a))
+    parsed = parse("seatgeek", page)
+    assert calls == [1]
+    assert [r["listing_id"] for r in rows(parsed)] == ["1", "2", "3"]
+    assert [r.reason for r in parsed.rejects] == ["listing is not an object"]

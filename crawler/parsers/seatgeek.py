@@ -10,6 +10,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from crawler import normalize
 from crawler.parsers._common import (
     ListingColumns,
@@ -24,6 +27,7 @@ from crawler.parsers._common import (
 from storage.records import EventRecord, PriceStats, Reject
 
 MARKETPLACE = "seatgeek"
+_UTC = pa.timestamp("us", "UTC")
 _STATUS = {"normal": "onsale", "cancelled": "cancelled", "canceled": "cancelled",
            "postponed": "postponed", "rescheduled": "rescheduled", "contingent": "onsale"}
 
@@ -129,8 +133,46 @@ def _event(item: Any, observed_at: datetime, source: str | None
 def _listings(data: dict[str, Any], source: str | None, observed_at: datetime,
               event_id: str | None) -> Parsed:
     out = ListingColumns(MARKETPLACE, observed_at, source)
+    items = data.get("listings") or []
+    if not _usual_shape(out, items, event_id):
+        _one_by_one(out, items, event_id)
+    return Parsed("listings", out.to_batch(), rejects=out.rejects,
+                  page=_page(data.get("meta")), refs=[str(event_id)] if event_id else [])
+
+
+def _usual_shape(out: ListingColumns, items: Any, event_id: str | None) -> bool:
+    """Add a page whose listings are all objects with a price object and a readable (or
+    no) ``created_at``, column by column; False (nothing added) for any other page."""
+    if not isinstance(items, list) or not all(type(x) is dict for x in items):
+        return False
+    prices = [x.get("price") for x in items]
+    if not all(type(p) is dict for p in prices) or not _valid_times(
+            [x.get("created_at") for x in items]):
+        return False
+    seats, splits, delivery = normalize.seats, normalize.splits, normalize.delivery
+    out.extend(items, {
+        "listing_id": [x.get("id") for x in items],
+        "source_event_id": [x.get("event_id") or event_id for x in items],
+        "section": [x.get("section") for x in items],
+        "row": [x.get("row") for x in items],
+        "seats": [seats(x.get("seat_numbers")) for x in items],
+        "quantity": [x.get("quantity") for x in items],
+        "splits": [splits(x.get("splits")) for x in items],
+        "price_cents": [p.get("base") for p in prices],
+        "fees_cents": [p.get("fees") for p in prices],
+        "total_cents": [p.get("all_in") for p in prices],
+        "currency": [p.get("currency") for p in prices],
+        "delivery": [delivery(x.get("delivery_method")) for x in items],
+        "kind": ["primary" if x.get("market") == "primary" else "resale" for x in items],
+        "zone": [x.get("zone") for x in items],
+    })
+    return True
+
+
+def _one_by_one(out: ListingColumns, items: Any, event_id: str | None) -> None:
+    """Add a page listing by listing, refusing the malformed ones with their reason."""
     add, seats, splits, delivery = out.add, normalize.seats, normalize.splits, normalize.delivery
-    for item in data.get("listings") or []:
+    for item in items:
         if not isinstance(item, dict):
             out.reject("listing is not an object", item)
             continue
@@ -149,8 +191,19 @@ def _listings(data: dict[str, Any], source: str | None, observed_at: datetime,
             splits(item.get("splits")), base, fees, total, currency,
             delivery(item.get("delivery_method")),
             "primary" if item.get("market") == "primary" else "resale", item.get("zone"))
-    return Parsed("listings", out.to_batch(), rejects=out.rejects,
-                  page=_page(data.get("meta")), refs=[str(event_id)] if event_id else [])
+
+
+def _valid_times(values: list[Any]) -> bool:
+    """Every value absent or a readable ISO-8601 time: Arrow parses the column at once
+    (stricter than Python: what it refuses is checked one by one)."""
+    present = [v for v in values if v is not None]
+    if all(type(v) is str for v in present):
+        try:
+            pc.cast(pa.array(present, pa.string()), _UTC)
+            return True
+        except pa.ArrowInvalid:
+            pass
+    return all(_valid_time(v) for v in present)
 
 
 def _valid_time(value: Any) -> bool:

@@ -121,23 +121,9 @@ def _inventory(data: dict[str, Any], source: str | None, observed_at: datetime,
                event_id: str | None) -> Parsed:
     event_id = text(data.get("eventId")) or event_id
     out = ListingColumns(MARKETPLACE, observed_at, source)
-    add, seats, splits, delivery = out.add, normalize.seats, normalize.splits, normalize.delivery
-    for item in data.get("listing") or []:
-        if not isinstance(item, dict):
-            out.reject("listing is not an object", item)
-            continue
-        current, seller = item.get("currentPrice"), item.get("listingPrice")
-        total, currency = (current.get("amount"), current.get("currency")) \
-            if isinstance(current, dict) else (current, None)
-        price = seller.get("amount") if isinstance(seller, dict) else seller
-        if currency is None and isinstance(seller, dict):
-            currency = seller.get("currency")
-        add(item, item.get("listingId"), item.get("eventId") or event_id,
-            item.get("sectionName") or item.get("sellerSectionName"), item.get("row"),
-            seats(item.get("seatNumbers")), item.get("quantity"), splits(item.get("splitVector")),
-            price, None, total, currency,
-            delivery(item.get("deliveryTypeList") or item.get("deliveryMethodList")), "resale",
-            item.get("zoneName"))
+    items = data.get("listing") or []
+    if not _usual_shape(out, items, event_id):
+        _one_by_one(out, items, event_id)
     to_cents, to_int = normalize.to_cents, normalize.to_int
     start = to_int(data.get("start")) or 0
     rows = to_int(data.get("rows")) or 0
@@ -160,6 +146,59 @@ def _inventory(data: dict[str, Any], source: str | None, observed_at: datetime,
                                 has_more=total_listings is not None and rows > 0
                                 and start + rows < total_listings),
                   refs=[event_id] if event_id else [])
+
+
+def _usual_shape(out: ListingColumns, items: Any, event_id: str | None) -> bool:
+    """Add a page whose listings are all objects with both prices as objects, column by
+    column; False (nothing added) for any other page."""
+    if not isinstance(items, list) or not all(type(x) is dict for x in items):
+        return False
+    current = [x.get("currentPrice") for x in items]
+    seller = [x.get("listingPrice") for x in items]
+    if not all(type(c) is dict for c in current) or not all(type(p) is dict for p in seller):
+        return False
+    seats, splits, delivery = normalize.seats, normalize.splits, normalize.delivery
+    currency = [c.get("currency") for c in current]
+    out.extend(items, {
+        "listing_id": [x.get("listingId") for x in items],
+        "source_event_id": [x.get("eventId") or event_id for x in items],
+        "section": [x.get("sectionName") or x.get("sellerSectionName") for x in items],
+        "row": [x.get("row") for x in items],
+        "seats": [seats(x.get("seatNumbers")) for x in items],
+        "quantity": [x.get("quantity") for x in items],
+        "splits": [splits(x.get("splitVector")) for x in items],
+        "price_cents": [p.get("amount") for p in seller],
+        "fees_cents": [None] * len(items),
+        "total_cents": [c.get("amount") for c in current],
+        "currency": [p.get("currency") if c is None else c for c, p in zip(currency, seller,
+                                                                           strict=True)],
+        "delivery": [delivery(x.get("deliveryTypeList") or x.get("deliveryMethodList"))
+                     for x in items],
+        "kind": ["resale"] * len(items),
+        "zone": [x.get("zoneName") for x in items],
+    })
+    return True
+
+
+def _one_by_one(out: ListingColumns, items: Any, event_id: str | None) -> None:
+    """Add a page listing by listing, refusing the malformed ones with their reason."""
+    add, seats, splits, delivery = out.add, normalize.seats, normalize.splits, normalize.delivery
+    for item in items:
+        if not isinstance(item, dict):
+            out.reject("listing is not an object", item)
+            continue
+        current, seller = item.get("currentPrice"), item.get("listingPrice")
+        total, currency = (current.get("amount"), current.get("currency")) \
+            if isinstance(current, dict) else (current, None)
+        price = seller.get("amount") if isinstance(seller, dict) else seller
+        if currency is None and isinstance(seller, dict):
+            currency = seller.get("currency")
+        add(item, item.get("listingId"), item.get("eventId") or event_id,
+            item.get("sectionName") or item.get("sellerSectionName"), item.get("row"),
+            seats(item.get("seatNumbers")), item.get("quantity"), splits(item.get("splitVector")),
+            price, None, total, currency,
+            delivery(item.get("deliveryTypeList") or item.get("deliveryMethodList")), "resale",
+            item.get("zoneName"))
 
 
 def parse_page(body: bytes | str, *, source: str | None = None,
