@@ -100,3 +100,21 @@ def test_a_rescored_listing_is_rewritten_only_when_its_score_visibly_moved(
     stored = dict(db.execute("SELECT listing_id, deal_score FROM listings_current "
                              "WHERE listing_id = ANY(%s)", (ids,)).fetchall())
     assert stored == pytest.approx({"C0": 50.01, "C1": 60.5, "C2": 70.0}, abs=1e-4)
+    # the reason's amounts follow the fair value (a few cents here): a dollar that rounds
+    # the other way is not rewritten; what the reason says beyond them is
+    said = "$20 (18 %) below similar seats in Section 112"
+    with db.transaction():
+        assert write_scores(db, scores([50.01, 60.5, 70.0], [9_004, 9_000, 9_200],
+                                       reason=said)) == 3
+    with db.transaction():
+        assert write_scores(db, scores([50.01, 60.5, 70.0], [9_010, 9_000, 9_200],
+                                       reason=said.replace("$20 (18", "$21 (19"))) == 0
+    for other in (said.replace("below", "above"), said.replace("112", "113"),
+                  said + " · lowest all-in price in this section for 3 days",
+                  "priced like similar seats in Section 112"):
+        with db.transaction():
+            assert write_scores(db, scores([50.01, 60.5, 70.0], [9_010, 9_000, 9_200],
+                                           reason=other)) == 3, other
+    assert db.execute("SELECT DISTINCT deal_reason FROM listings_current "
+                      "WHERE listing_id = ANY(%s)", (ids,)).fetchall() == \
+        [("priced like similar seats in Section 112",)]
