@@ -270,16 +270,16 @@ def test_cli_prints_json_lines_and_fails_clearly(tmp_path: Path) -> None:
     assert out.stdout == ""
 
 
-@pytest.mark.parametrize("marketplace", ["seatgeek", "stubhub"])
+@pytest.mark.parametrize("marketplace", ["seatgeek", "stubhub", "ticketmaster"])
 def test_a_clean_page_reads_the_same_column_wise_as_one_by_one(
         marketplace: str, sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     """Whole clean pages take the column-wise path; what it reads is exactly what the
     listing-by-listing path (the one malformed pages take) reads from the same page."""
     import httpx
 
-    from crawler.parsers import seatgeek, stubhub
+    from crawler.parsers import seatgeek, stubhub, ticketmaster
 
-    module = {"seatgeek": seatgeek, "stubhub": stubhub}[marketplace]
+    module = {"seatgeek": seatgeek, "stubhub": stubhub, "ticketmaster": ticketmaster}[marketplace]
     event = next(e for e in sandbox.truth()["events"] if marketplace in e["ids"])
     sid, base = event["ids"][marketplace], sandbox.urls[marketplace]
     if marketplace == "seatgeek":
@@ -288,6 +288,13 @@ def test_a_clean_page_reads_the_same_column_wise_as_one_by_one(
         page["listings"][0]["id"] = str(page["listings"][0]["id"])  # ids as either
         page["listings"][1]["row"] = None
         page["listings"][2]["price"].pop("fees")  # implied by base and all-in
+    elif marketplace == "ticketmaster":
+        page = httpx.get(f"{base}/top-picks/v1/events/{sid}",
+                         params={"apikey": sandbox.credentials["ticketmaster"], "size": 100}
+                         ).json()
+        page["picks"][0].pop("area")
+        page["picks"][1]["quantity"] = 9  # the seller's count wins over the seats listed
+        page["picks"][2]["selection"] = "standard"
     else:
         page = httpx.get(f"{base}/search/inventory/v2", params={"eventId": sid, "rows": 100},
                          headers={"Authorization": f"Bearer {sandbox.credentials['stubhub']}"}
@@ -296,7 +303,11 @@ def test_a_clean_page_reads_the_same_column_wise_as_one_by_one(
         page["listing"][0]["listingPrice"]["currency"] = "cad"
         page["listing"][1]["quantity"] = -1  # refused by the batch check, either path
     at = datetime(2026, 10, 1, 12, tzinfo=UTC)
+    slow: list[Any] = []
+    monkeypatch.setattr(module, "_one_by_one", lambda *args: slow.append(args))
     column_wise = parse(marketplace, copy.deepcopy(page), event_id=str(sid), observed_at=at)
+    assert not slow  # the clean page took the column-wise path
+    monkeypatch.undo()
     monkeypatch.setattr(module, "_usual_shape", lambda *_args: False)
     one_by_one = parse(marketplace, copy.deepcopy(page), event_id=str(sid), observed_at=at)
     assert column_wise.listings.num_rows > 10

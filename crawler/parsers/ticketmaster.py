@@ -173,7 +173,64 @@ def _top_picks(data: dict[str, Any], source: str | None, observed_at: datetime,
         if isinstance(offer, dict) and offer.get("offerId") is not None:
             offers[str(offer["offerId"])] = offer
     out = ListingColumns(MARKETPLACE, observed_at, source)
-    for pick in data.get("picks") or []:
+    picks = data.get("picks") or []
+    if not _usual_shape(out, picks, offers, event_id):
+        _one_by_one(out, picks, offers, event_id)
+    page = data.get("page") or {}
+    number = normalize.to_int(page.get("number")) or 0
+    total_pages = normalize.to_int(page.get("totalPages"))
+    return Parsed("top_picks", out.to_batch(), rejects=out.rejects,
+                  page=PageInfo(number=number, size=normalize.to_int(page.get("size")),
+                                total_items=normalize.to_int(page.get("totalElements")),
+                                total_pages=total_pages,
+                                has_more=total_pages is not None and number + 1 < total_pages),
+                  refs=[event_id] if event_id else [])
+
+
+def _usual_shape(out: ListingColumns, picks: Any, offers: dict[str, dict[str, Any]],
+                 event_id: str | None) -> bool:
+    """Add a page whose picks are all objects with an id, a known offer first and their
+    seats listed, column by column; False (nothing added) for any other page."""
+    if not isinstance(picks, list) or not all(type(p) is dict for p in picks):
+        return False
+    ids = [p.get("id") for p in picks]
+    named = [p.get("offers") for p in picks]
+    seat_lists = [p.get("seats") for p in picks]
+    if not (all(type(i) is str and i.strip() for i in ids)
+            and all(type(o) is list and o and type(o[0]) is str for o in named)
+            and all(type(s) is list and s for s in seat_lists)):
+        return False
+    chosen = [offers.get(o[0]) for o in named]
+    if not all(c is not None for c in chosen):
+        return False
+    seats, delivery = normalize.seats, normalize.delivery
+    areas = [p.get("area") for p in picks]
+    out.extend(picks, {
+        "listing_id": [i.strip() for i in ids],
+        "source_event_id": [event_id] * len(picks),
+        "section": [p.get("section") for p in picks],
+        "row": [p.get("row") for p in picks],
+        "seats": [seats(s) for s in seat_lists],
+        "quantity": [len(s) if (q := p.get("quantity")) is None else q
+                     for p, s in zip(picks, seat_lists, strict=True)],
+        "splits": [None] * len(picks),
+        "price_cents": [c.get("faceValue") for c in chosen],
+        "fees_cents": [_charges(c.get("charges")) for c in chosen],
+        "total_cents": [c.get("totalPrice") for c in chosen],
+        "currency": [c.get("currency") for c in chosen],
+        "delivery": [delivery(p.get("delivery")) for p in picks],
+        "kind": ["resale" if str(p.get("selection", "")).lower() == "resale" else "primary"
+                 for p in picks],
+        "zone": [(text(a.get("description")) or text(a.get("name"))) if type(a) is dict
+                 else None for a in areas],
+    })
+    return True
+
+
+def _one_by_one(out: ListingColumns, picks: Any, offers: dict[str, dict[str, Any]],
+                event_id: str | None) -> None:
+    """Add a page pick by pick, refusing the malformed ones with their reason."""
+    for pick in picks:
         if not isinstance(pick, dict):
             out.reject("pick is not an object", pick)
             continue
@@ -201,15 +258,6 @@ def _top_picks(data: dict[str, Any], source: str | None, observed_at: datetime,
                 offer.get("currency"),
                 normalize.delivery(pick.get("delivery")), kind,
                 text(area.get("description")) or text(area.get("name")))
-    page = data.get("page") or {}
-    number = normalize.to_int(page.get("number")) or 0
-    total_pages = normalize.to_int(page.get("totalPages"))
-    return Parsed("top_picks", out.to_batch(), rejects=out.rejects,
-                  page=PageInfo(number=number, size=normalize.to_int(page.get("size")),
-                                total_items=normalize.to_int(page.get("totalElements")),
-                                total_pages=total_pages,
-                                has_more=total_pages is not None and number + 1 < total_pages),
-                  refs=[event_id] if event_id else [])
 
 
 def _charges(charges: Any) -> Any:
