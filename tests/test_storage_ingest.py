@@ -340,3 +340,44 @@ def test_batch_of_only_unknown_events_is_quarantined(db: psycopg.Connection) -> 
         result = write_snapshots(db, batch)
         assert (result.quarantined, result.inserted, result.new_listings.num_rows) == (1, 0, 0)
     db.commit()
+
+
+def test_the_state_cache_keeps_each_events_latest_rows_and_lets_old_ones_go() -> None:
+    """A writer's cache answers with the rows of the last commit that wrote an event, and
+    lets a commit's rows go once every event of it was written again."""
+    from datetime import UTC, datetime
+
+    import pyarrow as pa
+
+    from storage.ingest.classify import STATE_SCHEMA
+    from storage.ingest.state import StateCache
+
+    at = datetime(2026, 10, 1, tzinfo=UTC)
+
+    def state(rows: list[tuple[str, str, int, int]]) -> pa.Table:
+        return pa.Table.from_pylist([
+            {"marketplace": m, "listing_id": lid, "event_id": e, "total_cents": cents,
+             "price_cents": cents, "quantity": 2, "prev_total_cents": None, "first_seen": at,
+             "last_seen": at, "last_changed": at, "gone": False}
+            for m, lid, e, cents in rows], schema=STATE_SCHEMA)
+
+    def held(cache: StateCache, events: list[int], markets: list[str] | None = None
+             ) -> list[tuple[str, int]]:
+        table = cache.take(events, pa.array(markets or ["seatgeek", "stubhub"]))
+        return sorted(zip(table["listing_id"].to_pylist(), table["total_cents"].to_pylist(),
+                          strict=True))
+
+    cache = StateCache()
+    sg = frozenset({"seatgeek"})
+    cache.put({1: 5, 2: 7}, sg, state([("seatgeek", "a", 1, 100), ("seatgeek", "b", 2, 200)]))
+    assert cache.valid(1, 6, sg) and cache.valid(2, 8, sg)
+    assert not cache.valid(1, 7, sg)  # another writer bumped it since
+    assert not cache.valid(1, 6, frozenset({"seatgeek", "stubhub"}))  # not all held
+    cache.put({2: 8}, sg, state([("seatgeek", "b", 2, 150), ("seatgeek", "c", 2, 300)]))
+    assert held(cache, [1, 2]) == [("a", 100), ("b", 150), ("c", 300)]
+    assert held(cache, [2], ["stubhub"]) == []
+    cache.drop([1])  # every event of the first commit written again or dropped: it goes
+    assert len(cache.puts) == 1 and cache.rows == 2
+    assert held(cache, [1]) == [] and not cache.valid(1, 6, sg)
+    cache.put({3: 1}, sg, state([]))  # an event with no listings is held too
+    assert cache.valid(3, 2, sg) and held(cache, [3]) == []
