@@ -45,6 +45,9 @@ def deal_reasons(
     with np.errstate(divide="ignore", invalid="ignore"):
         pct = np.rint(np.abs(diff) / np.maximum(fair_cents, 1) * 100.0).astype(np.int64)
     where = pc.binary_join_element_wise(pa.scalar("Section "), section.cast(pa.string()), "")
+    # the amounts end at " %) ": ``storage.scores`` compares a re-scored reason past that
+    # mark (the amounts follow the fair value, compared on its own); another layout would
+    # only make it compare the whole text
     head = _join("$", _txt(dollars), " (", _txt(pct), " %) ",
                  pa.array(np.where(diff >= 0, "below", "above")),
                  " similar seats in ", where)
