@@ -336,3 +336,37 @@ def test_a_page_with_one_malformed_listing_keeps_the_rest(
     assert calls == [1]
     assert [r["listing_id"] for r in rows(parsed)] == ["1", "2", "3"]
     assert [r.reason for r in parsed.rejects] == ["listing is not an object"]
+
+
+def test_reading_a_page_looks_for_no_module(sandbox) -> None:
+    """Parsing a listings page and scoring-style Arrow calls with Python scalars import
+    nothing once warm: Arrow's type inference imports dateutil, and without it installed
+    (a declared dependency) the failed import searched sys.path again on every call."""
+    import importlib.abc
+
+    import httpx
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    event = next(e for e in sandbox.truth()["events"] if "seatgeek" in e["ids"])
+    page = httpx.get(f"{sandbox.urls['seatgeek']}/2/events/{event['ids']['seatgeek']}/listings",
+                     params={"client_id": sandbox.credentials["seatgeek"]}).content
+
+    def work() -> None:
+        parse("seatgeek", page, event_id="1")
+        pc.add(pa.array([1, 2]), 3)  # a Python scalar: its type is inferred
+
+    looked: list[str] = []
+
+    class Spy(importlib.abc.MetaPathFinder):
+        def find_spec(self, name: str, path: Any, target: Any = None) -> None:
+            looked.append(name)
+
+    work()
+    spy = Spy()
+    sys.meta_path.insert(0, spy)
+    try:
+        work()
+    finally:
+        sys.meta_path.remove(spy)
+    assert looked == []
