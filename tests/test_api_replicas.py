@@ -176,7 +176,6 @@ def test_a_replica_failing_during_a_query_is_retried_once_on_the_primary(
     http, pg, db = site["http"], site["pg"], site["db"]
     base, event = http.base_url, site["world"].event_ids[2]
     wait_until(lambda: _replica_check(http).startswith("ok"), timeout=30)
-    _fresh_replica(site)
     with psycopg.connect(site["primary"], autocommit=True) as conn:
         (name,) = conn.execute("SELECT name FROM events WHERE id = %s",
                                (event,)).fetchone() or ("",)
@@ -192,6 +191,10 @@ def test_a_replica_failing_during_a_query_is_retried_once_on_the_primary(
             psycopg.connect(site["primary"]) as locker:
         locker.execute("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")  # replayed on the replica
         locker.execute("SELECT pg_switch_wal()")  # ship the lock record now
+        # the lock replayed on the replica before the reads start, and its lag fresh (under
+        # load, reads sent before the replay ran unblocked, or after the lag bound went to
+        # the primary, and none ever waited on the replica)
+        _fresh_replica(site)
         for call in calls:
             call.start()
         pids = wait_until(lambda: len(_waiting_on_replica(site)) >= 2 and
