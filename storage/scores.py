@@ -22,13 +22,19 @@ quarter of the unchanged listings on each re-crawl (non-HOT updates through both
 deal-score indexes); comparing the reasons' text whole still rewrote 24 % of them (75k of
 313k re-scored in ``bench.pipeline --listings 400000``), mostly for a dollar that rounded
 the other way. ``scored_at`` says when a score was last written.
+
+The ingest writer applies the same rule before sending anything (``moved``, over the stored
+scores it reads with the listings' state): of a re-crawl's unchanged listings only those
+whose score visibly moved reach this UPDATE, which checks again.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from storage.copy import copy_arrow
 
@@ -52,7 +58,18 @@ CREATE TEMP TABLE IF NOT EXISTS _ripcity_scores (
 _EMPTY_STAGE = "DELETE FROM _ripcity_scores"
 # Pin the UPDATE to primary-key probes (see the module docstring), for this transaction.
 _PROBES_ONLY = ("SET LOCAL enable_hashjoin = off", "SET LOCAL enable_mergejoin = off")
-_UPDATE = """
+#: what "visibly moved" means (the dashboard shows a score whole, out of 100, and dollars)
+SCORE_STEP, FAIR_VALUE_STEP = 0.5, 100
+#: where a reason's leading amounts end (``engine.deals.reasons`` builds them this way)
+_AMOUNTS_END = " %) "
+
+
+def reason_tail_sql(column: str) -> str:
+    """SQL for a reason past its leading amounts (the whole text when it has none)."""
+    return f"substr({column}, strpos({column}, '{_AMOUNTS_END}'))"
+
+
+_UPDATE = f"""
 UPDATE listings_current c SET fair_value_cents = s.fair_value_cents,
     deal_score = s.deal_score, deal_reason = s.deal_reason,
     model_version = s.model_version, scored_at = now()
@@ -60,13 +77,47 @@ FROM _ripcity_scores s
 WHERE c.marketplace = s.marketplace AND c.listing_id = s.listing_id
   AND c.last_seen <= s.observed_at
   AND (c.model_version IS DISTINCT FROM s.model_version
-       OR substr(c.deal_reason, strpos(c.deal_reason, ' %) '))
-          IS DISTINCT FROM substr(s.deal_reason, strpos(s.deal_reason, ' %) '))
+       OR {reason_tail_sql("c.deal_reason")} IS DISTINCT FROM {reason_tail_sql("s.deal_reason")}
        OR (c.deal_score IS NULL) <> (s.deal_score IS NULL)
-       OR abs(c.deal_score - s.deal_score) >= 0.5
+       OR abs(c.deal_score - s.deal_score) >= {SCORE_STEP}
        OR (c.fair_value_cents IS NULL) <> (s.fair_value_cents IS NULL)
-       OR abs(c.fair_value_cents - s.fair_value_cents) >= 100)
+       OR abs(c.fair_value_cents - s.fair_value_cents) >= {FAIR_VALUE_STEP})
 """
+
+
+_TAIL_PATTERN = "^(?s:.*?)(" + _AMOUNTS_END.replace(")", r"\)") + ")"  # RE2: first mark on
+
+
+def reason_tail(reason: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """``reason_tail_sql`` in Arrow: each reason from the first end of its amounts."""
+    return pc.replace_substring_regex(reason, pattern=_TAIL_PATTERN, replacement=r"\1",
+                                      max_replacements=1)
+
+
+def moved(stored: pa.Table, scored: pa.Table) -> np.ndarray:
+    """Which scores ``_UPDATE`` would rewrite, as a boolean mask: ``stored`` holds the
+    listings' stored ``fair_value_cents``, ``deal_score``, ``model_version`` and the
+    ``reason_tail`` of their reason, ``scored`` the new scores, row for row (one rule for
+    the writer's filter and for the UPDATE, which checks again)."""
+    def differs(a: pa.ChunkedArray, b: pa.ChunkedArray) -> pa.ChunkedArray:
+        return pc.if_else(pc.and_(pc.is_valid(a), pc.is_valid(b)), pc.not_equal(a, b),
+                          pc.not_equal(pc.is_valid(a), pc.is_valid(b)))
+
+    def apart(a: pa.ChunkedArray, b: pa.ChunkedArray, step: float) -> pa.ChunkedArray:
+        return pc.or_(pc.not_equal(pc.is_valid(a), pc.is_valid(b)),
+                      pc.fill_null(pc.greater_equal(pc.abs(pc.subtract(a, b)), step), False))
+
+    visible = (
+        differs(stored["model_version"], scored["model_version"]),
+        differs(stored["reason_tail"], reason_tail(scored["deal_reason"])),
+        apart(stored["deal_score"].cast(pa.float64()), scored["deal_score"].cast(pa.float64()),
+              SCORE_STEP),
+        apart(stored["fair_value_cents"], scored["fair_value_cents"], FAIR_VALUE_STEP),
+    )
+    out = np.zeros(stored.num_rows, bool)
+    for mask in visible:
+        out |= pc.fill_null(mask, False).to_numpy(zero_copy_only=False)
+    return out
 
 
 def write_scores(conn: psycopg.Connection, scored: pa.RecordBatch | pa.Table) -> int:

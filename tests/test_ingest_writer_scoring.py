@@ -118,3 +118,57 @@ def test_a_rescored_listing_is_rewritten_only_when_its_score_visibly_moved(
     assert db.execute("SELECT DISTINCT deal_reason FROM listings_current "
                       "WHERE listing_id = ANY(%s)", (ids,)).fetchall() == \
         [("priced like similar seats in Section 112",)]
+
+
+def test_the_writers_filter_sends_exactly_the_scores_the_update_would_rewrite(
+        db: psycopg.Connection, writer: IngestWriter) -> None:
+    """A re-crawl sends only visibly moved scores of unchanged listings to the database
+    (``storage.scores.moved`` over the state it read); the UPDATE applies the same rule in
+    SQL. Both must pick the same listings, or a moved score would never be stored."""
+    import pyarrow as pa
+
+    from storage.ingest.state import STORED_SCORES, read_event_state
+    from storage.scores import moved, write_scores
+
+    writer.write(_batch("D", T0))
+    said = "$20 (18 %) below similar seats in Section 112"
+    before = [  # (deal score, fair value, reason, model) stored, then offered
+        ((50.0, 9_000, said, "m1"), (50.2, 9_040, said, "m1")),  # nudged: kept
+        ((50.0, 9_000, said, "m1"), (50.5, 9_000, said, "m1")),  # half a point
+        ((50.0, 9_000, said, "m1"), (50.0, 9_100, said, "m1")),  # a dollar
+        ((50.0, 9_000, said, "m1"), (50.0, 9_010, said.replace("$20 (18", "$21 (19"),
+                                     "m1")),  # amounts only: kept
+        ((50.0, 9_000, said, "m1"), (50.0, 9_000, said.replace("112", "113"), "m1")),
+        ((50.0, 9_000, said, "m1"), (50.0, 9_000, said, "m2")),  # another model
+        ((50.0, 9_000, said, "m1"), (None, None, None, "m1")),  # score vanished
+        ((50.0, 9_000, None, "m1"), (50.0, 9_000, None, "m1")),  # no reason: kept
+        ((50.0, 9_000, "no amounts", "m1"), (50.0, 9_000, "no amounts either", "m1")),  # whole
+        ((49.75, 9_000, said, "m1"), (49.25, 9_099, said, "m1")),  # exactly half: moved
+    ]
+    ids = [f"D{i}" for i in range(len(before))]
+
+    def scores(which: int) -> pa.Table:
+        deal, fair, reason, model = zip(*(case[which] for case in before), strict=True)
+        return pa.table({
+            "marketplace": ["seatgeek"] * len(ids), "listing_id": ids,
+            "observed_at": [T0] * len(ids), "fair_value_cents": pa.array(fair, pa.int64()),
+            "deal_score": pa.array(deal, pa.float64()), "deal_reason": pa.array(reason),
+            "model_version": pa.array(model)})
+
+    with db.transaction():
+        write_scores(db, scores(0))
+    event_id = db.execute("SELECT event_id FROM event_sources").fetchone()[0]
+    with db.cursor() as cur:
+        state = read_event_state(cur, [event_id], ["seatgeek"])
+    at = {lid: i for i, lid in enumerate(state["listing_id"].to_pylist())}
+    stored = state.select(STORED_SCORES.names).take(pa.array([at[i] for i in ids]))
+    assert all(stored["scores_read"].to_pylist())
+    picked = {lid for lid, m in zip(ids, moved(stored, scores(1)), strict=True) if m}
+    assert picked == {"D1", "D2", "D4", "D5", "D6", "D8", "D9"}
+
+    stamp = "SELECT listing_id, scored_at FROM listings_current WHERE listing_id = ANY(%s)"
+    was = dict(db.execute(stamp, (ids,)).fetchall())
+    with db.transaction():
+        write_scores(db, scores(1))
+    now = dict(db.execute(stamp, (ids,)).fetchall())
+    assert {lid for lid in ids if now[lid] != was[lid]} == picked

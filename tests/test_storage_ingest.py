@@ -149,6 +149,7 @@ def test_complete_recrawl_writes_nothing_for_unchanged_listings_yet_they_count_a
 ) -> None:
     import pyarrow as pa
 
+    from storage.ingest.classify import STATE_SCHEMA
     from storage.ingest.state import cache_for, read_event_state
     from tests.listing_reads import event_listings
 
@@ -178,7 +179,7 @@ def test_complete_recrawl_writes_nothing_for_unchanged_listings_yet_they_count_a
         return sorted(t.to_pylist(), key=lambda r: r["listing_id"])
 
     with db.cursor() as cur:  # the writer's cache agrees with the database
-        fresh = read_event_state(cur, [event_id], ["seatgeek"])
+        fresh = read_event_state(cur, [event_id], ["seatgeek"]).select(STATE_SCHEMA.names)
     assert rows(cache_for(db).take([event_id], pa.array(["seatgeek"]))) == rows(fresh)
 
 
@@ -187,6 +188,7 @@ def test_complete_crawl_over_several_observation_times_counts_from_its_first(
 ) -> None:
     import pyarrow as pa
 
+    from storage.ingest.classify import STATE_SCHEMA
     from storage.ingest.state import cache_for, read_event_state
 
     def crawl(minutes: list[int]) -> None:
@@ -201,7 +203,7 @@ def test_complete_crawl_over_several_observation_times_counts_from_its_first(
     assert {k: v[1] for k, v in _seen(db).items()} == {
         "p0": T0 + timedelta(minutes=10), "p1": T0 + timedelta(minutes=10)}
     with db.cursor() as cur:  # the writer's cache agrees with the database
-        fresh = read_event_state(cur, [event_id], ["seatgeek"])
+        fresh = read_event_state(cur, [event_id], ["seatgeek"]).select(STATE_SCHEMA.names)
     cached = cache_for(db).take([event_id], pa.array(["seatgeek"]))
     assert sorted(cached.to_pylist(), key=lambda r: r["listing_id"]) == \
         sorted(fresh.to_pylist(), key=lambda r: r["listing_id"])
@@ -307,6 +309,7 @@ def test_cached_state_matches_the_database_after_changes_touches_and_gone(
     """The writer's cache must hold exactly what a fresh read of the database returns."""
     import pyarrow as pa
 
+    from storage.ingest.classify import STATE_SCHEMA
     from storage.ingest.state import cache_for, read_event_state
 
     def snapshot(at: int, prices: dict[str, int]) -> pa.Table:
@@ -327,7 +330,7 @@ def test_cached_state_matches_the_database_after_changes_touches_and_gone(
         return sorted(t.to_pylist(), key=lambda r: r["listing_id"])
 
     with db.cursor() as cur:
-        fresh = read_event_state(cur, [event_id], ["seatgeek"])
+        fresh = read_event_state(cur, [event_id], ["seatgeek"]).select(STATE_SCHEMA.names)
     cached = cache_for(db).take([event_id], pa.array(["seatgeek"]))
     assert rows(cached) == rows(fresh)
     assert {r["listing_id"]: r["gone"] for r in rows(fresh)} == {

@@ -8,6 +8,7 @@ No I/O here. The status letters in the statements (``'n'``, ``'c'``, ``'s'``, ``
 from __future__ import annotations
 
 from storage.records import LISTING_SCHEMA
+from storage.scores import reason_tail_sql
 
 _QCOLS = ", ".join(f'"{c}"' for c in LISTING_SCHEMA.names)
 
@@ -67,13 +68,18 @@ FOR SHARE OF es
 # The state of a batch's listings comes back as ONE text value of CSV lines (string_agg),
 # not as COPY TO STDOUT: COPY sends a protocol message per row, and reading 100k messages
 # through the driver cost more than everything else in a re-crawl. Keys are always quoted
-# (so an empty id stays an empty string); the only nullable column becomes an empty field.
-_STATE_LINE = """string_agg(concat_ws(',',
+# (so an empty id stays an empty string); a null becomes an empty field (``concat_ws``
+# would skip it). The stored scores come last (``state.STORED_SCORES``, never cached).
+_REASON_TAIL = reason_tail_sql("c.deal_reason").replace("%", "%%")  # run with parameters
+_STATE_LINE = f"""string_agg(concat_ws(',',
     '"' || replace(c.marketplace, '"', '""') || '"', '"' || replace(c.listing_id, '"', '""') || '"',
     c.event_id, c.total_cents, c.price_cents, c.quantity, coalesce(c.prev_total_cents::text, ''),
     c.first_seen, CASE WHEN c.gone_at IS NULL THEN greatest(c.last_seen, s.complete_at)
                        ELSE c.last_seen END,
-    c.last_changed, CASE WHEN c.gone_at IS NULL THEN 'f' ELSE 't' END
+    c.last_changed, CASE WHEN c.gone_at IS NULL THEN 'f' ELSE 't' END,
+    coalesce(c.fair_value_cents::text, ''), coalesce(c.deal_score::text, ''),
+    coalesce('"' || replace(c.model_version, '"', '""') || '"', ''),
+    coalesce('"' || replace({_REASON_TAIL}, '"', '""') || '"', ''), 't'
 ), E'\\n')"""
 # ``last_seen`` as ``listing_last_seen()`` defines it (migration 0700)
 _CRAWLS = """LEFT JOIN source_event_crawls s

@@ -31,6 +31,16 @@ if TYPE_CHECKING:
 
 _CACHE_ROWS = 2_000_000  # ~200 MB of Arrow per writer connection at most
 
+#: Read with the state but never cached: each listing's stored score, so that re-scoring
+#: an unchanged listing goes to the database only when its score visibly moved
+#: (``storage.scores.moved``). A cached row has none (``scores_read`` null): the cache
+#: cannot know what the deal scorer wrote since, so such a row's score is always sent.
+STORED_SCORES = pa.schema([
+    ("fair_value_cents", pa.int64()), ("deal_score", pa.float32()),
+    ("model_version", pa.string()), ("reason_tail", pa.string()), ("scores_read", pa.bool_()),
+])
+_READ_SCHEMA = pa.schema([*STATE_SCHEMA, *STORED_SCORES])
+
 
 @dataclasses.dataclass(slots=True)
 class StateCache:
@@ -121,8 +131,8 @@ def current_state(cur: psycopg.Cursor, cache: StateCache, versions: dict[int, in
                   marketplaces: pa.Array) -> pa.Table:
     """The state of the listings of these events (``versions``: each one's version after
     this transaction's bump) on these marketplaces: cached where nobody else wrote the event
-    since our last commit, read otherwise. The events leave the cache until the caller puts
-    them back after its commit."""
+    since our last commit, read otherwise (then with ``STORED_SCORES``). The events leave
+    the cache until the caller puts them back after its commit."""
     covered = frozenset(marketplaces.to_pylist())
     events = sorted(versions)
     valid = [e for e in events if cache.valid(e, versions[e], covered)]
@@ -131,26 +141,28 @@ def current_state(cur: psycopg.Cursor, cache: StateCache, versions: dict[int, in
     cache.drop(events)  # until this transaction commits
     if invalid:
         read = read_event_state(cur, invalid, marketplaces.to_pylist())
-        state = pa.concat_tables([state, read]) if valid else read
+        state = pa.concat_tables([state, read], promote_options="default") if valid else read
     return state
 
 
 def read_event_state(cur: psycopg.Cursor, events: list[int],
                      marketplaces: list[str]) -> pa.Table:
-    """The state of every listing of ``events`` on ``marketplaces``, from the database."""
+    """The state of every listing of ``events`` on ``marketplaces``, from the database,
+    with their ``STORED_SCORES``."""
     return _read_state(cur, _sql.STATE_BY_EVENT, (events, marketplaces))
 
 
 def read_key_state(cur: psycopg.Cursor, marketplaces: list[str],
                    listing_ids: list[str]) -> pa.Table:
-    """The state of these listings (pairwise keys), wherever their events are."""
+    """The state of these listings (pairwise keys), wherever their events are, with their
+    ``STORED_SCORES``."""
     return _read_state(cur, _sql.STATE_BY_KEY, (marketplaces, listing_ids))
 
 
 def _read_state(cur: psycopg.Cursor, statement: str, params: Sequence[object]) -> pa.Table:
     row = cur.execute(statement, params).fetchone()
     text = row[0] if row else None
-    return _read_csv(text.encode() + b"\n" if text else b"", STATE_SCHEMA)
+    return _read_csv(text.encode() + b"\n" if text else b"", _READ_SCHEMA)
 
 
 def _read_csv(data: bytes, schema: pa.Schema) -> pa.Table:
@@ -178,6 +190,7 @@ def next_state(rows: pa.Table, event_id: pa.ChunkedArray, c: Classified, state: 
     moves the last sighting of the listings it finds unchanged (``KEEP``).
     """
     status, pos = c.status, c.pos
+    state = state.select(STATE_SCHEMA.names)
     act = np.isin(status, (NEW, CHANGED, TOUCH))
     written = rows.filter(pa.array(act))
     st = status[act]
