@@ -186,6 +186,8 @@ def _best_deals_sql(f: EventFilter, min_score: float | None, limit: int,
         where.append("c.deal_score >= %(min_score)s")
     if after is not None:
         params["c_score"], params["c_mk"], params["c_id"] = after
+        # the first bound lets the index start at the cursor (the OR alone scans from the top)
+        where.append("c.deal_score <= %(c_score)s::real")
         where.append("(c.deal_score < %(c_score)s::real OR (c.deal_score = %(c_score)s::real "
                      "AND (c.marketplace, c.listing_id) > (%(c_mk)s::text, %(c_id)s::text)))")
     query = f"""SELECT {_COLS}, {_BUY_URL.format(t="c")}, e.name AS event_name, e.starts_at,
