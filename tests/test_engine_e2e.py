@@ -105,12 +105,18 @@ def test_a_crawl_cycle_stores_every_listing_exactly_once(
 def test_a_price_change_becomes_a_snapshot_and_a_change_event(
         ray_address: str, world: tuple[str, Any]) -> None:
     url, sandbox = world
-    with _session(world) as session:
+    with _session(world, crawl_workers=1) as session:
         session.engine.run_cycle(timeout=300)
         before = session.engine.status()
+        sources = _query(url, "SELECT marketplace, source_event_id, xmin::text, last_seen_at "
+                              "FROM event_sources ORDER BY 1, 2")
         httpx.post(f"{sandbox.base_url}/_sandbox/clock", json={"seconds": 6 * 3600})
         session.engine.run_cycle(timeout=300)
         after = session.engine.status()
+        # the events did not change: the worker that wrote them minutes ago (one here; each
+        # worker remembers its own) did not write them again
+        assert _query(url, "SELECT marketplace, source_event_id, xmin::text, last_seen_at "
+                           "FROM event_sources ORDER BY 1, 2") == sources
     assert after["total_price_changes"] > before.get("total_price_changes", 0)
     changed = _query(url, "SELECT marketplace, listing_id, prev_total_cents, total_cents "
                           "FROM listings_current WHERE prev_total_cents IS NOT NULL")

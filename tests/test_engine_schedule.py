@@ -148,3 +148,27 @@ def test_a_restored_frontier_has_the_schedule_queue_and_attempts_it_journaled() 
     again = {s.shard_id: s for s in (g.lease("w1", later), g.lease("w1", later)) if s}
     assert again[leased.shard_id].attempt == 1
     assert again[leased.shard_id].observed_at == leased.observed_at
+
+
+def test_an_event_is_written_again_when_it_changed_or_its_sighting_is_old_not_every_crawl(
+) -> None:
+    import dataclasses
+
+    from engine.crawl.shard_events import WrittenEvents
+    from storage.records import EventRecord
+
+    memory = WrittenEvents(resolution_s=900)
+    event = EventRecord("seatgeek", "SG1", "Trail Blazers vs. Lakers", NOW, venue_name="Moda",
+                        observed_at=NOW)
+    assert memory.due(event, now=0.0)  # never written by this worker
+    memory.wrote([event], now=0.0)
+    seen_again = dataclasses.replace(event, observed_at=NOW + timedelta(minutes=3))
+    assert not memory.due(seen_again, now=180.0)  # same event, three minutes later
+    for changed in (dataclasses.replace(seen_again, status="postponed"),
+                    dataclasses.replace(seen_again, starts_at=NOW + timedelta(days=1)),
+                    dataclasses.replace(seen_again, name="Blazers vs. Lakers (rescheduled)")):
+        assert memory.due(changed, now=180.0), changed
+    assert memory.due(seen_again, now=900.0)  # its source's last sighting is due to move
+    every_time = WrittenEvents(resolution_s=0)  # RIPCITY_LAST_SEEN_RESOLUTION_S=0
+    every_time.wrote([event], now=0.0)
+    assert every_time.due(seen_again, now=0.0)

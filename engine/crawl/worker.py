@@ -3,8 +3,9 @@
 A shard's run is a loop over its pages with four collaborators: the ``PagePump`` brings the
 pages from the reactor thread and pauses the crawl when they pile up (a slow database slows
 the crawl instead of filling memory); the ``EventPreWriter`` writes new events before their
-listings; the ``Coalescer`` gathers pages into chunks that the ``WriteWindow`` sends to
-``IngestWriter``s, at most ``max_inflight`` at a time; the ``CompletenessTracker`` says whose
+listings (not again while unchanged, within ``RIPCITY_LAST_SEEN_RESOLUTION_S``); the
+``Coalescer`` gathers pages into chunks that the ``WriteWindow`` sends to ``IngestWriter``s,
+at most ``max_inflight`` at a time; the ``CompletenessTracker`` says whose
 unseen listings are gone. A shard returns (is acknowledged) only once every write of it has
 committed. Committed chunks then go to the deal scorers, and what changed to the change
 relay (alert matcher), through the worker's ``DownstreamWindow``, which is not part of the
@@ -24,10 +25,11 @@ from typing import TYPE_CHECKING, Any
 
 from engine.crawl.coalesce import Coalescer
 from engine.crawl.pump import PagePump
-from engine.crawl.shard_events import CompletenessTracker, EventPreWriter
+from engine.crawl.shard_events import CompletenessTracker, EventPreWriter, WrittenEvents
 from engine.crawl.shards import Shard, ShardResult
 from engine.crawl.windows import DownstreamWindow, WriteWindow
 from engine.gc_tuning import tune_for_bulk_data
+from storage.settings import get_storage_settings
 
 if TYPE_CHECKING:
     from crawler.items import PageRecords
@@ -73,6 +75,7 @@ class CrawlWorker:
                           "queued_pages": 0, "shards": 0, "scored": 0, "deals": 0,
                           "score_errors": 0, "hook_errors": 0}
         self._downstream = DownstreamWindow(self._max_inflight * 4, self._progress)
+        self._events_written = WrittenEvents(get_storage_settings().last_seen_resolution_s)
 
     def _scrapy(self) -> ScrapyHost:
         with self._lock:
@@ -107,7 +110,7 @@ class CrawlWorker:
         pump.start(spidercls, shard.spider_kwargs(self._city))
         coalescer = Coalescer(self._chunk_rows, shard.observed_at,
                               track_ids=not shard.discover_only)
-        events = EventPreWriter(self._next_writer)
+        events = EventPreWriter(self._next_writer, self._events_written)
         completeness = CompletenessTracker(shard, coalescer)
         writes = WriteWindow(self._next_writer, self._max_inflight, result, self._after_commit)
         try:
