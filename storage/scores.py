@@ -59,7 +59,7 @@ _EMPTY_STAGE = "DELETE FROM _ripcity_scores"
 # Pin the UPDATE to primary-key probes (see the module docstring), for this transaction.
 _PROBES_ONLY = ("SET LOCAL enable_hashjoin = off", "SET LOCAL enable_mergejoin = off")
 #: what "visibly moved" means (the dashboard shows a score whole, out of 100, and dollars)
-SCORE_STEP, FAIR_VALUE_STEP = 0.5, 100
+_SCORE_STEP, _FAIR_VALUE_STEP = 0.5, 100
 #: where a reason's leading amounts end (``engine.deals.reasons`` builds them this way)
 _AMOUNTS_END = " %) "
 
@@ -79,9 +79,9 @@ WHERE c.marketplace = s.marketplace AND c.listing_id = s.listing_id
   AND (c.model_version IS DISTINCT FROM s.model_version
        OR {reason_tail_sql("c.deal_reason")} IS DISTINCT FROM {reason_tail_sql("s.deal_reason")}
        OR (c.deal_score IS NULL) <> (s.deal_score IS NULL)
-       OR abs(c.deal_score - s.deal_score) >= {SCORE_STEP}
+       OR abs(c.deal_score - s.deal_score) >= {_SCORE_STEP}
        OR (c.fair_value_cents IS NULL) <> (s.fair_value_cents IS NULL)
-       OR abs(c.fair_value_cents - s.fair_value_cents) >= {FAIR_VALUE_STEP})
+       OR abs(c.fair_value_cents - s.fair_value_cents) >= {_FAIR_VALUE_STEP})
 """
 
 
@@ -111,8 +111,8 @@ def moved(stored: pa.Table, scored: pa.Table) -> np.ndarray:
         differs(stored["model_version"], scored["model_version"]),
         differs(stored["reason_tail"], reason_tail(scored["deal_reason"])),
         apart(stored["deal_score"].cast(pa.float64()), scored["deal_score"].cast(pa.float64()),
-              SCORE_STEP),
-        apart(stored["fair_value_cents"], scored["fair_value_cents"], FAIR_VALUE_STEP),
+              _SCORE_STEP),
+        apart(stored["fair_value_cents"], scored["fair_value_cents"], _FAIR_VALUE_STEP),
     )
     out = np.zeros(stored.num_rows, bool)
     for mask in visible:

@@ -3,10 +3,9 @@
 ``EventPreWriter`` writes each event the pages mention once, before any listing that points
 at it, and remembers what it learned for scheduling; ``WrittenEvents`` (one per crawl
 worker, across its shards) spares it writing again an event unchanged since the worker
-wrote it. ``CompletenessTracker`` knows which
-events the spider crawled completely, and so whose unseen listings are gone: marked by the
-last write itself when the whole shard fits in it, else one ``mark_gone`` per event after
-the writes.
+wrote it. ``CompletenessTracker`` knows which events the spider crawled completely, and so
+whose unseen listings are gone: marked by the last write itself when the whole shard fits
+in it, else one ``mark_gone`` per event after the writes.
 """
 
 from __future__ import annotations

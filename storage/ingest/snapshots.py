@@ -196,16 +196,16 @@ def _score_unchanged(conn: psycopg.Connection, ok: _Screened, c: Classified,
     if state is not None and "scores_read" in state.column_names:
         at = pa.array(c.pos[keep])
         stored = state.select(STORED_SCORES.names).take(at)
-        send = moved(stored, scored.filter(pa.array(keep)))
-        send |= ~pc.fill_null(stored["scores_read"], False).to_numpy(zero_copy_only=False)
-        keep[keep] = send
+        unknown = ~pc.fill_null(stored["scores_read"], False).to_numpy(zero_copy_only=False)
+        keep[keep] = moved(stored, scored.filter(pa.array(keep))) | unknown
     if not keep.any():
         return
-    rows = ok.rows.filter(pa.array(keep))
+    send = pa.array(keep)
+    rows = ok.rows.filter(send)
     write_scores(conn, pa.table({
         "marketplace": rows["marketplace"], "listing_id": rows["listing_id"],
         "observed_at": rows["observed_at"],
-        **{name: scored[name].filter(pa.array(keep)) for name in SCORE_STAGE.names}}))
+        **{name: scored[name].filter(send) for name in SCORE_STAGE.names}}))
 
 
 def _bump_versions(cur: psycopg.Cursor, event_id: pa.ChunkedArray) -> dict[int, int]:
