@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import pyarrow as pa
@@ -16,6 +16,9 @@ import pyarrow.compute as pc
 
 from crawler import normalize
 from storage.records import LISTING_SCHEMA, EventRecord, PriceStats, Reject
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
 
 __all__ = ["ListingColumns", "PageInfo", "ParseError", "Parsed", "load_json", "now_utc"]
 
@@ -116,6 +119,15 @@ class ListingColumns:
     def reject(self, reason: str, raw: Any) -> None:
         self.rejects.append(Reject(self._observed_at, self.marketplace, self.source, reason,
                                    raw_fragment(raw)))
+
+    def objects(self, items: Iterable[Any], what: str) -> Iterator[dict[str, Any]]:
+        """The page's ``items`` that are JSON objects; each other one is refused as
+        "``what`` is not an object"."""
+        for item in items:
+            if isinstance(item, dict):
+                yield item
+            else:
+                self.reject(f"{what} is not an object", item)
 
     def add(self, raw: Any, listing_id: Any, event_id: Any, section_raw: Any, row_raw: Any,
             seats: str | None, quantity: Any, splits: str | None, price: Any, fees: Any,

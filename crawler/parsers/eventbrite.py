@@ -127,10 +127,7 @@ def _minor(money: Any) -> int | None:
 def _ticket_classes(data: dict[str, Any], source: str | None, observed_at: datetime,
                     event_id: str | None) -> Parsed:
     out = ListingColumns(MARKETPLACE, observed_at, source, money="cents")
-    for item in data.get("ticket_classes") or []:
-        if not isinstance(item, dict):
-            out.reject("ticket class is not an object", item)
-            continue
+    for item in out.objects(data.get("ticket_classes") or [], "ticket class"):
         status = str(item.get("on_sale_status") or "AVAILABLE").upper()
         if item.get("hidden") or item.get("hidden_currently") or item.get("donation") \
                 or item.get("free") or status in _NOT_LISTED:

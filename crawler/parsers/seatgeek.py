@@ -172,10 +172,7 @@ def _usual_shape(out: ListingColumns, items: Any, event_id: str | None) -> bool:
 def _one_by_one(out: ListingColumns, items: Any, event_id: str | None) -> None:
     """Add a page listing by listing, refusing the malformed ones with their reason."""
     add, seats, splits, delivery = out.add, normalize.seats, normalize.splits, normalize.delivery
-    for item in items:
-        if not isinstance(item, dict):
-            out.reject("listing is not an object", item)
-            continue
+    for item in out.objects(items, "listing"):
         price = item.get("price")
         if isinstance(price, dict):
             base, fees, total = price.get("base"), price.get("fees"), price.get("all_in")

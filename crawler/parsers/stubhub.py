@@ -183,10 +183,7 @@ def _usual_shape(out: ListingColumns, items: Any, event_id: str | None) -> bool:
 def _one_by_one(out: ListingColumns, items: Any, event_id: str | None) -> None:
     """Add a page listing by listing, refusing the malformed ones with their reason."""
     add, seats, splits, delivery = out.add, normalize.seats, normalize.splits, normalize.delivery
-    for item in items:
-        if not isinstance(item, dict):
-            out.reject("listing is not an object", item)
-            continue
+    for item in out.objects(items, "listing"):
         current, seller = item.get("currentPrice"), item.get("listingPrice")
         total, currency = (current.get("amount"), current.get("currency")) \
             if isinstance(current, dict) else (current, None)

@@ -230,10 +230,7 @@ def _usual_shape(out: ListingColumns, picks: Any, offers: dict[str, dict[str, An
 def _one_by_one(out: ListingColumns, picks: Any, offers: dict[str, dict[str, Any]],
                 event_id: str | None) -> None:
     """Add a page pick by pick, refusing the malformed ones with their reason."""
-    for pick in picks:
-        if not isinstance(pick, dict):
-            out.reject("pick is not an object", pick)
-            continue
+    for pick in out.objects(picks, "pick"):
         offer_ids = [str(o) for o in pick.get("offers") or []]
         offer = offers.get(offer_ids[0]) if offer_ids else None
         if offer is None:
