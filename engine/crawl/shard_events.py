@@ -67,10 +67,9 @@ class EventPreWriter:
     """Upserts a shard's new events through a writer (one blocking call per page that
     brings any that are ``due``); ``seconds`` is the time spent waiting for them."""
 
-    def __init__(self, next_writer: Callable[[], Any],
-                 memory: WrittenEvents | None = None) -> None:
+    def __init__(self, next_writer: Callable[[], Any], memory: WrittenEvents) -> None:
         self._next_writer = next_writer
-        self._memory = memory if memory is not None else WrittenEvents(0)
+        self._memory = memory
         self._written: set[tuple[str, str]] = set()
         self._discovered: dict[str, EventSeen] = {}
         self.seconds = 0.0
