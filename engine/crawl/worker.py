@@ -61,7 +61,11 @@ class CrawlWorker:
         # peers by actor name (handles in constructor arguments would pin them in the
         # object store for restarts; names are simply looked up again after a restart)
         self._writers = _actors(writers)
-        self._scorers = _actors(scorers or [])
+        # scorers are looked up when first needed: resolving a scorer's handle imports its
+        # class, and with it the deal model's scikit-learn and SciPy (~100 MB per worker),
+        # which a worker whose writers score every chunk (the usual case) never uses
+        self._scorer_names = scorers or []
+        self._scorers: list[Any] | None = None
         self._relays = _actors(relays or [])
         self._chunk_rows = chunk_rows
         self._max_inflight = max(1, max_inflight)
@@ -160,7 +164,9 @@ class CrawlWorker:
         if self._relays and summary.changed:
             relay = self._pick(self._relays)
             self._downstream.submit("hook", lambda: relay.on_changes.remote(changes))
-        if self._scorers and listings is not None and summary.rows and not summary.scored:
+        if self._scorer_names and listings is not None and summary.rows and not summary.scored:
+            if self._scorers is None:
+                self._scorers = _actors(self._scorer_names)
             scorer = self._pick(self._scorers)
             work = summary.work_id
             self._downstream.submit("score",
