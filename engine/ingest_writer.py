@@ -30,11 +30,14 @@ import time
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from engine.gc_tuning import tune_for_bulk_data
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import psycopg
     import pyarrow as pa
 
     from engine.deals.service import ModelScorer
@@ -44,6 +47,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _EVENT_ATTEMPTS = 5
+_T = TypeVar("_T")
 
 
 @dataclasses.dataclass(slots=True, kw_only=True)
@@ -112,26 +116,47 @@ class IngestWriter:
 
     def write_events(self, events: list[EventRecord]) -> int:
         """Upsert events (before any listing that refers to them is written)."""
-        import psycopg
-
         from storage.events import upsert_events
 
         if not events:
             return 0
-        for attempt in range(_EVENT_ATTEMPTS):
-            try:
-                with self._pool.connection() as conn:
-                    ids = upsert_events(conn, events)
-                break
-            except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
-                # two shards (say Ticketmaster's and SeatGeek's) update the same canonical
-                # events in different orders; the loser was rolled back whole: try again
-                self.counts["event_deadlocks"] += 1
-                if attempt == _EVENT_ATTEMPTS - 1:
-                    raise
-                time.sleep(0.05 * (attempt + 1))
+        ids = self._on_events(lambda conn: upsert_events(conn, events))
         self.counts["events"] += len(events)
         return len(ids)
+
+    def touch_events(self, sources: list[tuple[str, str]]) -> int:
+        """Move the last sighting of known event sources ``(marketplace, source event id)``
+        seen again as they were last written; returns how many were found."""
+        from storage.events import touch_sources
+
+        if not sources:
+            return 0
+        touched = self._on_events(lambda conn: touch_sources(conn, sources))
+        self.counts["events_touched"] += touched
+        return touched
+
+    def _on_events(self, work: Callable[[psycopg.Connection], _T]) -> _T:
+        """``work`` on a pooled connection, done again when it lost a deadlock: two shards
+        (say Ticketmaster's and SeatGeek's) update the same canonical events in different
+        orders, and the loser is rolled back whole."""
+        import psycopg
+        from tenacity import (
+            Retrying,
+            retry_if_exception_type,
+            stop_after_attempt,
+            wait_incrementing,
+        )
+
+        def connected() -> _T:
+            with self._pool.connection() as conn:
+                return work(conn)
+
+        retrying = Retrying(
+            retry=retry_if_exception_type((psycopg.errors.DeadlockDetected,
+                                           psycopg.errors.SerializationFailure)),
+            stop=stop_after_attempt(_EVENT_ATTEMPTS), wait=wait_incrementing(0.05, 0.05),
+            before_sleep=lambda _: self.counts.update(["event_deadlocks"]), reraise=True)
+        return retrying(connected)
 
     def write(self, listings: pa.RecordBatch, stats: list[PriceStats] | None = None,
               rejects: list[Reject] | None = None, complete: bool = False

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from engine.identity.quality import pairwise
-from storage.events import upsert_events
+from storage.events import touch_sources, upsert_events
 from storage.events.assignments import event_assignments, match_decisions, venue_assignments
 from storage.records import EventRecord
 from tests.sandbox_events import sandbox_events
@@ -136,6 +136,26 @@ def test_every_new_source_has_a_recorded_decision(db: psycopg.Connection) -> Non
     assert got == [("tm", "new"), ("sg", "matched")]  # a re-crawl decides nothing again
     matched = match_decisions(db, event)[1]
     assert matched.score and matched.score > 80 and "starts 10 min apart" in matched.reason
+
+
+def test_a_touched_source_moves_its_last_sighting_and_nothing_else(db: psycopg.Connection,
+                                                                   ) -> None:
+    upsert_events(db, [ev("ticketmaster", "tm", "Static Pines")])
+    upsert_events(db, [ev("seatgeek", "sg", "Static Pines", T0 + timedelta(minutes=10))])
+    db.commit()
+
+    def rows() -> dict[str, tuple[Any, ...]]:
+        return {r[0]: r[1:] for r in db.execute(
+            "SELECT s.source_event_id, s.last_seen_at, s.xmin::text, e.xmin::text, s.name "
+            "FROM event_sources s JOIN events e ON e.id = s.event_id")}
+
+    before = rows()
+    assert touch_sources(db, [("seatgeek", "sg"), ("seatgeek", "never-seen")]) == 1
+    db.commit()
+    after = rows()
+    assert after["sg"][0] > before["sg"][0]  # the buy link's freshness moved
+    assert after["sg"][2:] == before["sg"][2:]  # its event and record untouched
+    assert after["tm"] == before["tm"]
 
 
 def test_two_writers_racing_on_the_same_new_events_create_each_once(db_url: str) -> None:

@@ -29,14 +29,16 @@ if TYPE_CHECKING:
 class WrittenEvents:
     """The events one crawl worker wrote, as it wrote them, and when.
 
-    A re-crawl minutes later finds most events unchanged; writing each again cost a Ray
-    round trip and a transaction of four statements (about 1 ms of PostgreSQL and 0.5 ms of
-    writer CPU per event, so ~2 us per listing at 2,500 listings an event, more for smaller
-    events). An unchanged event is written again only once this worker's last write of it is
-    ``resolution_s`` old (``RIPCITY_LAST_SEEN_RESOLUTION_S``, as for an unchanged listing's
-    ``last_seen``): its source's ``last_seen_at`` moves at that resolution. A changed record
-    (name, time, status, venue, ...; not ``observed_at``) is written at once. Sources are
-    never deleted (merges and splits move them), so an event written once exists for good.
+    A re-crawl finds most events unchanged; writing each again cost a Ray round trip and a
+    transaction of four statements (about 1 ms of PostgreSQL and 0.5 ms of writer CPU per
+    event, so ~2 us per listing at 2,500 listings an event, more for smaller events). A
+    record new to this worker or changed (name, time, status, venue, ...; not
+    ``observed_at``) is written at once (``changed``). An unchanged one only needs its
+    source's ``last_seen_at`` (which picks the buy link) to move, at the resolution of an
+    unchanged listing's ``last_seen`` (``RIPCITY_LAST_SEEN_RESOLUTION_S``): once this
+    worker's last write or touch of it is that old it is ``stale``, and touched. Sources
+    are never deleted (merges and splits move them), so an event written once exists for
+    good.
     """
 
     def __init__(self, resolution_s: float, limit: int = 200_000) -> None:
@@ -48,15 +50,19 @@ class WrittenEvents:
     def _as_written(ev: EventRecord) -> EventRecord:
         return dataclasses.replace(ev, observed_at=None)
 
-    def due(self, ev: EventRecord, now: float) -> bool:
-        """Whether ``ev`` must be written: new to this worker, changed, or last written
-        ``resolution_s`` ago or more."""
+    def changed(self, ev: EventRecord) -> bool:
+        """Whether ``ev`` must be written: new to this worker, or not as it last wrote it."""
         held = self._written.get((ev.marketplace, ev.source_event_id))
-        return held is None or now - held[1] >= self._resolution \
-            or held[0] != self._as_written(ev)
+        return held is None or held[0] != self._as_written(ev)
+
+    def stale(self, ev: EventRecord, now: float) -> bool:
+        """Whether an unchanged ``ev``'s last sighting is due to move: this worker last
+        wrote or touched it ``resolution_s`` ago or more."""
+        held = self._written.get((ev.marketplace, ev.source_event_id))
+        return held is not None and now - held[1] >= self._resolution
 
     def wrote(self, events: Iterable[EventRecord], now: float) -> None:
-        """``events`` are committed (call after the write returned)."""
+        """``events`` are committed, written or touched (call after the call returned)."""
         if len(self._written) > self._limit:  # a worker of very many events: start afresh
             self._written.clear()
         for ev in events:
@@ -64,13 +70,15 @@ class WrittenEvents:
 
 
 class EventPreWriter:
-    """Upserts a shard's new events through a writer (one blocking call per page that
-    brings any that are ``due``); ``seconds`` is the time spent waiting for them."""
+    """Upserts a shard's new and changed events through a writer (one blocking call per
+    page that brings any), and touches its unchanged stale ones (one call for the shard,
+    ``touch_stale``); ``seconds`` is the time spent waiting for them."""
 
     def __init__(self, next_writer: Callable[[], Any], memory: WrittenEvents) -> None:
         self._next_writer = next_writer
         self._memory = memory
         self._written: set[tuple[str, str]] = set()
+        self._stale: list[EventRecord] = []
         self._discovered: dict[str, EventSeen] = {}
         self.seconds = 0.0
 
@@ -82,15 +90,32 @@ class EventPreWriter:
         if not new:
             return
         t0 = time.monotonic()
-        due = [e for e in new if self._memory.due(e, t0)]
-        if due:
-            ray.get(self._next_writer().write_events.remote(due))
-            self._memory.wrote(due, t0)
+        changed = [self._memory.changed(e) for e in new]
+        write = [e for e, c in zip(new, changed, strict=True) if c]
+        if write:
+            ray.get(self._next_writer().write_events.remote(write))
+            self._memory.wrote(write, t0)
             self.seconds += time.monotonic() - t0
+        self._stale += [e for e, c in zip(new, changed, strict=True)
+                        if not c and self._memory.stale(e, t0)]
         for e in new:
             self._written.add((e.marketplace, e.source_event_id))
             self._discovered.setdefault(e.source_event_id, EventSeen(
                 e.marketplace, e.source_event_id, e.starts_at))
+
+    def touch_stale(self) -> None:
+        """Move the last sighting of the shard's unchanged events whose sighting is old, in
+        one call (they exist, so their listings did not wait for it)."""
+        import ray
+
+        if not self._stale:
+            return
+        t0 = time.monotonic()
+        ray.get(self._next_writer().touch_events.remote(
+            [(e.marketplace, e.source_event_id) for e in self._stale]))
+        self._memory.wrote(self._stale, t0)
+        self._stale = []
+        self.seconds += time.monotonic() - t0
 
     def events_seen(self, shard: Shard, coalescer: Coalescer) -> list[EventSeen]:
         """Every event of the shard, with its listing count and lowest price (for

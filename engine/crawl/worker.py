@@ -2,17 +2,17 @@
 
 A shard's run is a loop over its pages with four collaborators: the ``PagePump`` brings the
 pages from the reactor thread and pauses the crawl when they pile up (a slow database slows
-the crawl instead of filling memory); the ``EventPreWriter`` writes new events before their
-listings (not again while unchanged, within ``RIPCITY_LAST_SEEN_RESOLUTION_S``); the
-``Coalescer`` gathers pages into chunks that the ``WriteWindow`` sends to ``IngestWriter``s,
-at most ``max_inflight`` at a time; the ``CompletenessTracker`` says whose
-unseen listings are gone. A shard returns (is acknowledged) only once every write of it has
-committed. Committed chunks then go to the deal scorers, and what changed to the change
-relay (alert matcher), through the worker's ``DownstreamWindow``, which is not part of the
-ack (a refresh does not wait for scoring or matching); a chunk the writer scored before
-its write (the usual case) needs no scorer. Both are recorded as post-commit
-work in the batch's transaction, so what this worker does not finish (it died, a call
-failed) the engine's ``PostCommitReaper`` does.
+the crawl instead of filling memory); the ``EventPreWriter`` writes new and changed events
+before their listings (an unchanged one is only touched, at the shard's end, once its last
+sighting is ``RIPCITY_LAST_SEEN_RESOLUTION_S`` old); the ``Coalescer`` gathers pages into
+chunks that the ``WriteWindow`` sends to ``IngestWriter``s, at most ``max_inflight`` at a
+time; the ``CompletenessTracker`` says whose unseen listings are gone. A shard returns (is
+acknowledged) only once every write of it has committed. Committed chunks then go to the
+deal scorers, and what changed to the change relay (alert matcher), through the worker's
+``DownstreamWindow``, which is not part of the ack (a refresh does not wait for scoring or
+matching); a chunk the writer scored before its write (the usual case) needs no scorer.
+Both are recorded as post-commit work in the batch's transaction, so what this worker does
+not finish (it died, a call failed) the engine's ``PostCommitReaper`` does.
 """
 
 from __future__ import annotations
@@ -134,6 +134,7 @@ class CrawlWorker:
             chunk = coalescer.flush()
             if chunk is not None and (chunk.listings.num_rows or chunk.stats or chunk.rejects):
                 writes.submit(chunk, complete=completeness.last_write_is_complete(whole))
+            events.touch_stale()
             writes.drain()
             writes.mark_gone(shard.marketplace, completeness.left_to_mark(), shard.observed_at)
         except BaseException:

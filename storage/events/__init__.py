@@ -30,7 +30,7 @@ from storage.events.reads import (
     watched_event_ids,
 )
 from storage.events.summary import refresh_summaries
-from storage.events.upsert import upsert_events
+from storage.events.upsert import touch_sources, upsert_events
 
 __all__ = [
     "CardDeal",
@@ -52,6 +52,7 @@ __all__ = [
     "search_events",
     "source_ids",
     "split_event",
+    "touch_sources",
     "upsert_events",
     "watched_event_ids",
 ]

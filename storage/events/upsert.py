@@ -57,6 +57,14 @@ _BY_ID = _CANDIDATE_COLUMNS + "WHERE e.id = %(id)s GROUP BY e.id, v.timezone"
 _NAMED_BY = ("SELECT DISTINCT event_id, marketplace, source_event_id FROM event_sources "
              "WHERE cross_refs @> ARRAY[%s]::text[] ORDER BY event_id")
 _LATER_START = "UPDATE events SET starts_at = greatest(starts_at, %s) WHERE id = %s"
+# rows locked in key order, as every toucher takes them (two never wait on each other)
+_TOUCH = """
+UPDATE event_sources es SET last_seen_at = now()
+FROM (SELECT marketplace, source_event_id FROM event_sources
+      WHERE (marketplace, source_event_id) IN (SELECT * FROM unnest(%s::text[], %s::text[]))
+      ORDER BY marketplace, source_event_id FOR UPDATE) k
+WHERE es.marketplace = k.marketplace AND es.source_event_id = k.source_event_id
+"""
 _DECISION = ("INSERT INTO event_match_decisions (marketplace, source_event_id, event_id, "
              "candidate_id, decision, score, reason) VALUES (%s, %s, %s, %s, %s, %s, %s)")
 
@@ -86,6 +94,17 @@ def upsert_events(conn: psycopg.Connection, events: Sequence[EventRecord]
             _upsert_source(conn, event_id, ev)
             ids[key] = event_id
     return ids
+
+
+def touch_sources(conn: psycopg.Connection, sources: Sequence[tuple[str, str]]) -> int:
+    """Move the last sighting (``last_seen_at``, which picks an event's buy link) of these
+    known sources ``(marketplace, source_event_id)``, and nothing else: each was seen again
+    as it was last written. Unknown ones are skipped; returns how many were found."""
+    if not sources:
+        return 0
+    mks, sids = zip(*sources, strict=True)
+    with conn.transaction():
+        return conn.execute(_TOUCH, (list(mks), list(sids))).rowcount
 
 
 def _has_new_sources(conn: psycopg.Connection, events: Sequence[EventRecord]) -> bool:
