@@ -57,7 +57,7 @@ _BY_ID = _CANDIDATE_COLUMNS + "WHERE e.id = %(id)s GROUP BY e.id, v.timezone"
 _NAMED_BY = ("SELECT DISTINCT event_id, marketplace, source_event_id FROM event_sources "
              "WHERE cross_refs @> ARRAY[%s]::text[] ORDER BY event_id")
 _LATER_START = "UPDATE events SET starts_at = greatest(starts_at, %s) WHERE id = %s"
-# rows locked in key order, as every toucher takes them (two never wait on each other)
+# rows locked in key order, as every toucher takes them (two touches may wait, never deadlock)
 _TOUCH = """
 UPDATE event_sources es SET last_seen_at = now()
 FROM (SELECT marketplace, source_event_id FROM event_sources
