@@ -102,6 +102,55 @@ def test_a_crawl_cycle_stores_every_listing_exactly_once(
     assert snapshots == check["stored"]  # one snapshot per listing after one crawl
 
 
+def test_a_shard_writes_new_and_changed_events_first_and_only_touches_unchanged_ones(
+        ray_address: str, db_url: str) -> None:
+    """What a crawl worker's shards send a real ingest writer actor: a new or changed event
+    is upserted at once (before its listings); an unchanged one whose sighting is old (a
+    resolution of 0 s here: at once) only has its source's ``last_seen_at`` moved, in one
+    call at the shard's end, its event row left alone."""
+    import dataclasses
+    from datetime import UTC, datetime, timedelta
+
+    import ray
+
+    from engine.actors import make_writer
+    from engine.crawl.shard_events import EventPreWriter, WrittenEvents
+    from storage.records import EventRecord
+
+    start = datetime(2026, 12, 20, 3, 0, tzinfo=UTC)
+    one, two = (EventRecord("seatgeek", sid, name, start, venue_name="Moda Center",
+                            venue_city="Portland", observed_at=start)
+                for sid, name in (("SG1", "Blazers vs. Lakers"), ("SG2", "Blazers vs. Suns")))
+    writer = make_writer(db_url)
+    try:
+        memory = WrittenEvents(resolution_s=0)
+
+        def rows() -> dict[str, tuple[Any, ...]]:
+            return {r[0]: r[1:] for r in _query(
+                db_url, "SELECT s.source_event_id, s.last_seen_at, e.xmin::text, e.starts_at "
+                        "FROM event_sources s JOIN events e ON e.id = s.event_id")}
+
+        first = EventPreWriter(lambda: writer, memory)
+        first.write_new([one, two])
+        first.touch_stale()  # both were written: nothing to touch
+        written = rows()
+        assert set(written) == {"SG1", "SG2"}
+
+        later = EventPreWriter(lambda: writer, memory)  # the next crawl
+        moved = dataclasses.replace(two, starts_at=start + timedelta(days=1))
+        later.write_new([one])
+        later.write_new([moved])
+        pages_done = rows()
+        assert pages_done["SG1"] == written["SG1"]  # the unchanged one waited for the end
+        assert pages_done["SG2"][2] == moved.starts_at  # the changed one was written at once
+        later.touch_stale()
+        touched = rows()
+        assert touched["SG1"][0] > written["SG1"][0]  # its last sighting moved
+        assert touched["SG1"][1:] == written["SG1"][1:]  # its event row was not rewritten
+    finally:
+        ray.kill(writer)
+
+
 def test_a_price_change_becomes_a_snapshot_and_a_change_event(
         ray_address: str, world: tuple[str, Any]) -> None:
     url, sandbox = world

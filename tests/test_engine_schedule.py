@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import time
-import types
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-import pytest
 
 from engine.crawl.cadence import DailyBudget, recrawl_interval
 from engine.crawl.frontier import Frontier
@@ -179,40 +174,3 @@ def test_an_event_is_written_when_new_or_changed_and_only_touched_when_its_sight
     every_time = WrittenEvents(resolution_s=0)  # RIPCITY_LAST_SEEN_RESOLUTION_S=0
     every_time.wrote([event], now=0.0)
     assert every_time.stale(seen_again, now=0.0) and not every_time.changed(seen_again)
-
-
-def test_a_shard_writes_new_and_changed_events_before_their_listings_and_touches_the_rest_once(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    import dataclasses
-
-    import ray
-
-    from engine.crawl.shard_events import EventPreWriter, WrittenEvents
-    from storage.records import EventRecord
-
-    calls: list[tuple[str, list[Any]]] = []
-
-    class Writer:  # what the pre-writer sends its IngestWriter (the calls, not the storage)
-        def __getattr__(self, method: str) -> Any:
-            return types.SimpleNamespace(remote=lambda arg: calls.append((method, arg)))
-
-    monkeypatch.setattr(ray, "get", lambda ref: ref)
-    now = [0.0]
-    monkeypatch.setattr(time, "monotonic", lambda: now[0])
-    memory = WrittenEvents(resolution_s=900)
-    one, two = (EventRecord("seatgeek", sid, name, NOW, observed_at=NOW)
-                for sid, name in (("SG1", "Blazers vs. Lakers"), ("SG2", "Blazers vs. Suns")))
-    first = EventPreWriter(Writer, memory)
-    first.write_new([one])
-    first.write_new([one, two])  # a second page of the first event brings nothing new
-    first.touch_stale()
-    assert calls == [("write_events", [one]), ("write_events", [two])]
-    calls.clear()
-    now[0] = 1000.0  # the next crawl, 1,000 s on: both are stale
-    later = EventPreWriter(Writer, memory)
-    moved = dataclasses.replace(two, starts_at=NOW + timedelta(days=1))
-    later.write_new([one])
-    later.write_new([moved])
-    assert calls == [("write_events", [moved])]  # the changed one at once, before its listings
-    later.touch_stale()
-    assert calls[1:] == [("touch_events", [("seatgeek", "SG1")])]  # one call for the shard
