@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg.errors
 from psycopg import sql
-from psycopg.rows import class_row
 
 from storage.billing import PREMIUM_STATUSES
+from storage.db import record_row
 from storage.errors import Conflict, NotFound
 
 if TYPE_CHECKING:
@@ -224,7 +224,7 @@ async def create_user_if_new(conn: AsyncConnection[Any], email: str, password_ha
 
 
 async def get_user(conn: AsyncConnection[Any], user_id: int) -> User:
-    cur = conn.cursor(row_factory=class_row(User))
+    cur = conn.cursor(row_factory=record_row(User))
     await cur.execute(_USER_BY_ID, (user_id,))
     row = await cur.fetchone()
     if row is None:
@@ -233,7 +233,7 @@ async def get_user(conn: AsyncConnection[Any], user_id: int) -> User:
 
 
 async def find_user_by_email(conn: AsyncConnection[Any], email: str) -> User | None:
-    cur = conn.cursor(row_factory=class_row(User))
+    cur = conn.cursor(row_factory=record_row(User))
     await cur.execute(_USER_BY_EMAIL, (email.strip(),))
     return await cur.fetchone()
 
@@ -332,7 +332,7 @@ async def consume_reset(conn: AsyncConnection[Any], reset_hash: str) -> int | No
 
 async def create_api_key(conn: AsyncConnection[Any], user_id: int, prefix: str,
                          key_hash: str, name: str | None) -> ApiKey:
-    cur = conn.cursor(row_factory=class_row(ApiKey))
+    cur = conn.cursor(row_factory=record_row(ApiKey))
     await cur.execute(_INSERT_KEY, (user_id, prefix, key_hash, name))
     row = await cur.fetchone()
     assert row is not None
@@ -340,7 +340,7 @@ async def create_api_key(conn: AsyncConnection[Any], user_id: int, prefix: str,
 
 
 async def list_api_keys(conn: AsyncConnection[Any], user_id: int) -> list[ApiKey]:
-    cur = conn.cursor(row_factory=class_row(ApiKey))
+    cur = conn.cursor(row_factory=record_row(ApiKey))
     await cur.execute(_LIST_KEYS, (user_id,))
     return await cur.fetchall()
 
@@ -361,7 +361,7 @@ async def revoke_all_api_keys(conn: AsyncConnection[Any], user_id: int) -> int:
 
 async def key_holder(conn: AsyncConnection[Any], prefix: str) -> KeyHolder | None:
     """The live key with this lookup prefix and its user."""
-    cur = conn.cursor(row_factory=class_row(KeyHolder))
+    cur = conn.cursor(row_factory=record_row(KeyHolder))
     await cur.execute(_KEY_HOLDER, (prefix,))
     return await cur.fetchone()
 
@@ -374,7 +374,7 @@ async def touch_api_key(conn: AsyncConnection[Any], key_id: int) -> None:
 async def session_holder(conn: AsyncConnection[Any], session_hash: str
                          ) -> SessionHolder | None:
     """The user of an unexpired session."""
-    cur = conn.cursor(row_factory=class_row(SessionHolder))
+    cur = conn.cursor(row_factory=record_row(SessionHolder))
     await cur.execute(_SESSION_HOLDER, (session_hash,))
     return await cur.fetchone()
 
@@ -391,14 +391,14 @@ async def set_account_quiet_hours(conn: AsyncConnection[Any], user_id: int,
 
 
 async def alert_settings(conn: AsyncConnection[Any], user_id: int) -> AlertSettings:
-    cur = conn.cursor(row_factory=class_row(AlertSettings))
+    cur = conn.cursor(row_factory=record_row(AlertSettings))
     await cur.execute(_ALERT_SETTINGS, (user_id,))
     return await cur.fetchone() or AlertSettings()
 
 
 async def channel_states(conn: AsyncConnection[Any], user_id: int) -> dict[str, ChannelState]:
     """Per channel: opted out / disabled (with the reason the dispatcher recorded)."""
-    cur = conn.cursor(row_factory=class_row(ChannelState))
+    cur = conn.cursor(row_factory=record_row(ChannelState))
     await cur.execute(_CHANNELS, (user_id,))
     return {r.channel: r for r in await cur.fetchall()}
 

@@ -10,7 +10,7 @@ import dataclasses
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from psycopg.rows import class_row
+from storage.db import record_row
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -60,7 +60,7 @@ _DELIVERY_STATUS = "UPDATE alert_deliveries SET provider_status = %s WHERE provi
 async def alert_page(conn: AsyncConnection[Any], user_id: int, limit: int,
                      before: int | None) -> list[SentAlert]:
     """Up to ``limit`` + 1 of the user's alerts with ids below ``before``, newest first."""
-    cur = conn.cursor(row_factory=class_row(SentAlert))
+    cur = conn.cursor(row_factory=record_row(SentAlert))
     await cur.execute(_PAGE, (user_id, before or 2**62, limit + 1))
     return await cur.fetchall()
 
@@ -68,7 +68,7 @@ async def alert_page(conn: AsyncConnection[Any], user_id: int, limit: int,
 async def recent_alerts(conn: AsyncConnection[Any], user_id: int,
                         limit: int = 50) -> list[DeliveredAlert]:
     """The user's latest alerts with the last delivery attempt's provider answer."""
-    cur = conn.cursor(row_factory=class_row(DeliveredAlert))
+    cur = conn.cursor(row_factory=record_row(DeliveredAlert))
     await cur.execute(_RECENT, (user_id, limit))
     return await cur.fetchall()
 

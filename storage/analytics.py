@@ -16,7 +16,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 import psycopg
-from psycopg.rows import class_row
+
+from storage.db import record_row
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -194,7 +195,7 @@ async def product_report(conn: AsyncConnection[Any], days: int = 14,
     params = {"since": datetime.now(UTC) - timedelta(days=days - 1), "limit": limit}
 
     async def rows(query: str, cls: type) -> list[Any]:
-        async with conn.cursor(row_factory=class_row(cls)) as cur:
+        async with conn.cursor(row_factory=record_row(cls)) as cur:
             await cur.execute(query, params)
             return await cur.fetchall()
 

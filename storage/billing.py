@@ -14,8 +14,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
+
+from storage.db import record_row
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -249,7 +250,7 @@ async def lock_subscription(conn: AsyncConnection[Any], subscription_id: str
                             ) -> Subscription | None:
     """Take the writer lock of ``subscription_id`` and its row (None if not stored yet)."""
     await conn.execute(_LOCK, (_LOCK_NS, subscription_id))
-    cur = conn.cursor(row_factory=class_row(Subscription))
+    cur = conn.cursor(row_factory=record_row(Subscription))
     await cur.execute(_LOCKED_ROW, (subscription_id,))
     return await cur.fetchone()
 
@@ -272,7 +273,7 @@ async def user_exists(conn: AsyncConnection[Any], user_id: int | None) -> int | 
 
 async def sync_user_plan(conn: AsyncConnection[Any], user_id: int) -> PlanSync:
     """Recompute ``users.plan`` from the subscriptions."""
-    cur = conn.cursor(row_factory=class_row(PlanSync))
+    cur = conn.cursor(row_factory=record_row(PlanSync))
     await cur.execute(_SYNC_PLAN, {"u": user_id, "paid": _paid()})
     row = await cur.fetchone()
     return row if row is not None else PlanSync("free", "free", "")
@@ -312,7 +313,7 @@ async def set_status(conn: AsyncConnection[Any], row_id: int, status: str) -> No
 
 async def current_for_user(conn: AsyncConnection[Any], user_id: int) -> Subscription | None:
     """The user's subscription that matters most: a paid one, else the newest."""
-    cur = conn.cursor(row_factory=class_row(Subscription))
+    cur = conn.cursor(row_factory=record_row(Subscription))
     await cur.execute(_CURRENT, {"u": user_id, "paid": _paid()})
     return await cur.fetchone()
 
@@ -328,7 +329,7 @@ async def live_subscription_ids(conn: AsyncConnection[Any], user_id: int) -> lis
 
 async def lock_customer_owner(conn: AsyncConnection[Any], user_id: int) -> CustomerOwner | None:
     """The user (row-locked until the transaction ends), or None if the account is gone."""
-    cur = conn.cursor(row_factory=class_row(CustomerOwner))
+    cur = conn.cursor(row_factory=record_row(CustomerOwner))
     await cur.execute(_CUSTOMER_OWNER, (user_id,))
     return await cur.fetchone()
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from psycopg.rows import class_row
+from storage.db import record_row
 
 if TYPE_CHECKING:
     import psycopg
@@ -97,14 +97,14 @@ def write_forecasts(conn: psycopg.Connection, forecasts: Sequence[Forecast]) -> 
 
 def latest_forecast(conn: psycopg.Connection, event_id: int) -> Forecast | None:
     """The stored forecast of ``event_id``, or None."""
-    with conn.cursor(row_factory=class_row(Forecast)) as cur:
+    with conn.cursor(row_factory=record_row(Forecast)) as cur:
         return cur.execute(_SELECT, (event_id,)).fetchone()
 
 
 async def latest_forecast_async(conn: psycopg.AsyncConnection, event_id: int
                                 ) -> Forecast | None:
     """``latest_forecast`` for the API's async pool."""
-    async with conn.cursor(row_factory=class_row(Forecast)) as cur:
+    async with conn.cursor(row_factory=record_row(Forecast)) as cur:
         await cur.execute(_SELECT, (event_id,))
         return await cur.fetchone()
 

@@ -15,7 +15,7 @@ import dataclasses
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from psycopg.rows import class_row
+from storage.db import record_row
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -53,6 +53,6 @@ class Freshness:
 async def event_freshness(conn: AsyncConnection[Any], event_id: int,
                           stale_after_s: float) -> list[Freshness]:
     """One row per marketplace the event is listed on."""
-    cur = conn.cursor(row_factory=class_row(Freshness))
+    cur = conn.cursor(row_factory=record_row(Freshness))
     await cur.execute(_FRESHNESS, {"event": event_id, "stale": stale_after_s})
     return await cur.fetchall()

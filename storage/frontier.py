@@ -12,8 +12,9 @@ import dataclasses
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
+
+from storage.db import record_row
 
 if TYPE_CHECKING:
     import psycopg
@@ -101,13 +102,13 @@ def save_frontier(conn: psycopg.Connection, run: str, *, continuous: bool,
 
 def load_frontier(conn: psycopg.Connection, run: str) -> SavedFrontier | None:
     """A run's journaled frontier; None when nothing was saved for it."""
-    with conn.cursor(row_factory=class_row(FrontierRun)) as cur:
+    with conn.cursor(row_factory=record_row(FrontierRun)) as cur:
         saved = cur.execute(_GET_RUN, (run,)).fetchone()
     if saved is None:
         return None
-    with conn.cursor(row_factory=class_row(FrontierEvent)) as cur:
+    with conn.cursor(row_factory=record_row(FrontierEvent)) as cur:
         events = cur.execute(_GET_EVENTS, (run,)).fetchall()
-    with conn.cursor(row_factory=class_row(FrontierShard)) as cur:
+    with conn.cursor(row_factory=record_row(FrontierShard)) as cur:
         shards = cur.execute(_GET_SHARDS, (run,)).fetchall()
     return SavedFrontier(saved, events, shards)
 

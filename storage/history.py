@@ -20,7 +20,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from psycopg import sql
-from psycopg.rows import class_row
+
+from storage.db import record_row
 
 if TYPE_CHECKING:
     import psycopg
@@ -182,7 +183,7 @@ def price_history(
     """
     query, params = _history_sql(event_id, since, until or datetime.now(UTC), bucket, by,
                                  marketplace, section, stale_after)
-    with conn.cursor(row_factory=class_row(PricePoint)) as cur:
+    with conn.cursor(row_factory=record_row(PricePoint)) as cur:
         return cur.execute(query, params).fetchall()
 
 
@@ -201,7 +202,7 @@ async def price_history_async(
     """:func:`price_history` for the API's async pool."""
     query, params = _history_sql(event_id, since, until or datetime.now(UTC), bucket, by,
                                  marketplace, section, stale_after)
-    async with conn.cursor(row_factory=class_row(PricePoint)) as cur:
+    async with conn.cursor(row_factory=record_row(PricePoint)) as cur:
         await cur.execute(query, params)
         return await cur.fetchall()
 
@@ -249,7 +250,7 @@ async def _rollup_history(conn: psycopg.AsyncConnection[Any], event_id: int, sin
         filters=sql.SQL(_filters(marketplace, section, "r")))
     params = {"event": event_id, "since": since, "until": until, "width": width,
               "origin": ORIGIN, "mk": marketplace, "section": section}
-    async with conn.cursor(row_factory=class_row(PricePoint)) as cur:
+    async with conn.cursor(row_factory=record_row(PricePoint)) as cur:
         await cur.execute(query, params)
         return await cur.fetchall()
 
@@ -257,7 +258,7 @@ async def _rollup_history(conn: psycopg.AsyncConnection[Any], event_id: int, sin
 async def listing_history(conn: psycopg.AsyncConnection[Any], event_id: int,
                           marketplace: str, listing_id: str) -> list[ListingPrice]:
     """Every price one listing has had, oldest first (at most 5000)."""
-    async with conn.cursor(row_factory=class_row(ListingPrice)) as cur:
+    async with conn.cursor(row_factory=record_row(ListingPrice)) as cur:
         await cur.execute(_LISTING_HISTORY, (event_id, marketplace, listing_id))
         return await cur.fetchall()
 

@@ -12,8 +12,7 @@ import dataclasses
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from psycopg.rows import class_row
-
+from storage.db import record_row
 from storage.events.filters import EventFilter, event_conditions
 
 if TYPE_CHECKING:
@@ -34,10 +33,30 @@ _BUY_URL = """(SELECT es.url FROM event_sources es WHERE es.event_id = {t}.event
 _ROW_KEY = """(CASE WHEN c."row" ~ '^[0-9]{1,6}$' THEN lpad(c."row", 8, '0')
                ELSE 'x' || lpad(upper(c."row"), 8, ' ') END)"""
 
-#: sort name -> (key expression, SQL type of the key)
-_SORTS = {
-    "price": ("c.total_cents", "bigint"),
-    "deal": ("-coalesce(c.deal_score, -1000000)::float8", "float8"),
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Order:
+    """One ordered run of an event's listings: its sort key (``sort_key``, what cursors
+    hold), the rows it covers, the ORDER BY that follows an index, and a redundant bound on
+    the key's column that lets the index scan start at a cursor."""
+
+    key: str
+    key_type: str
+    where: str | None
+    order_by: str
+    start: str | None = None  # ... AND <start> (the cursor's key as %(c_key)s)
+
+
+#: sort name -> its runs, read in turn until a page is full. By deal: the scored listings
+#: best first (the per-event deals index, whose order the key follows), then the unscored
+#: ones (key 1,000,000, after every score) — one key order, ``-coalesce(score, -1e6)``.
+_SORTS: dict[str, tuple[_Order, ...]] = {
+    "price": (_Order("c.total_cents", "bigint", None,
+                     "c.total_cents, c.marketplace, c.listing_id"),),
+    "deal": (_Order("-c.deal_score::float8", "float8", "c.deal_score IS NOT NULL",
+                    "c.deal_score DESC, c.marketplace, c.listing_id",
+                    "c.deal_score <= -%(c_key)s::float8"),
+             _Order("1000000::float8", "float8", "c.deal_score IS NULL",
+                    "c.marketplace, c.listing_id")),
 }
 
 _SECTION_PRICES = """
@@ -129,7 +148,9 @@ def _row_key(value: str) -> str:
 
 
 def _event_listings_sql(event_id: int, f: ListingFilter, sort: str, limit: int,
-                        after: list[Any] | None) -> tuple[str, dict[str, Any]]:
+                        after: list[Any] | None) -> list[tuple[str, dict[str, Any]]]:
+    """The queries of one page, one per run of the sort, each for up to ``limit + 1`` rows
+    (the caller lowers ``limit`` by what the earlier runs returned)."""
     params: dict[str, Any] = {"event_id": event_id, "limit": limit + 1}
     where = ["c.event_id = %(event_id)s", "c.gone_at IS NULL"]
     if f.section:
@@ -154,18 +175,24 @@ def _event_listings_sql(event_id: int, f: ListingFilter, sort: str, limit: int,
     if f.marketplace:
         params["mk"] = f.marketplace
         where.append("c.marketplace = %(mk)s")
-    key, key_type = _SORTS[sort]
     if after is not None:
         params["c_key"], params["c_mk"], params["c_id"] = after
-        where.append(f"({key}, c.marketplace, c.listing_id) > "
-                     f"(%(c_key)s::{key_type}, %(c_mk)s::text, %(c_id)s::text)")
-    # the page first (index order for the price sort), then each row's buy link
-    query = f"""SELECT p.*, {_BUY_URL.format(t="p")}
-              FROM (SELECT {_COLS}, {key} AS sort_key FROM listings_current c
+    return [(_run_sql(run, where, after is not None), params) for run in _SORTS[sort]]
+
+
+def _run_sql(run: _Order, where: list[str], after: bool) -> str:
+    where = [*where, run.where] if run.where else list(where)
+    if after:
+        where.append(f"({run.key}, c.marketplace, c.listing_id) > "
+                     f"(%(c_key)s::{run.key_type}, %(c_mk)s::text, %(c_id)s::text)")
+        if run.start:
+            where.append(run.start)
+    # the page first (in an index's order), then each row's buy link
+    return f"""SELECT p.*, {_BUY_URL.format(t="p")}
+              FROM (SELECT {_COLS}, {run.key} AS sort_key FROM listings_current c
                     WHERE {" AND ".join(where)}
-                    ORDER BY {key}, c.marketplace, c.listing_id LIMIT %(limit)s) p
+                    ORDER BY {run.order_by} LIMIT %(limit)s) p
               ORDER BY p.sort_key, p.marketplace, p.listing_id"""
-    return query, params
 
 
 def _best_deals_sql(f: EventFilter, min_score: float | None, limit: int,
@@ -206,10 +233,14 @@ async def event_listings(conn: psycopg.AsyncConnection[Any], event_id: int, f: L
     """One page of an event's live listings by all-in price ("price") or deal score
     ("deal"), after the cursor ``[sort_key, marketplace, listing_id]``; ``limit + 1`` rows
     tell whether a next page exists."""
-    query, params = _event_listings_sql(event_id, f, sort, limit, after)
-    async with conn.cursor(row_factory=class_row(PagedListing)) as cur:
-        await cur.execute(query, params)
-        return await cur.fetchall()
+    rows: list[PagedListing] = []
+    async with conn.cursor(row_factory=record_row(PagedListing)) as cur:
+        for query, params in _event_listings_sql(event_id, f, sort, limit, after):
+            await cur.execute(query, {**params, "limit": limit + 1 - len(rows)})
+            rows += await cur.fetchall()
+            if len(rows) > limit:
+                break
+    return rows
 
 
 async def best_deals(conn: psycopg.AsyncConnection[Any], f: EventFilter,
@@ -219,7 +250,7 @@ async def best_deals(conn: psycopg.AsyncConnection[Any], f: EventFilter,
     ``event_ids`` when given), after the cursor ``[deal_score, marketplace, listing_id]``;
     ``limit + 1`` rows tell whether a next page exists."""
     query, params = _best_deals_sql(f, min_score, limit, after, event_ids)
-    async with conn.cursor(row_factory=class_row(DealListing)) as cur:
+    async with conn.cursor(row_factory=record_row(DealListing)) as cur:
         await cur.execute(query, params)
         return await cur.fetchall()
 
@@ -227,7 +258,7 @@ async def best_deals(conn: psycopg.AsyncConnection[Any], f: EventFilter,
 async def section_prices(conn: psycopg.AsyncConnection[Any], event_id: int
                          ) -> list[SectionPrice]:
     """Cheapest all-in price, listings and tickets per section of an event (seat map)."""
-    async with conn.cursor(row_factory=class_row(SectionPrice)) as cur:
+    async with conn.cursor(row_factory=record_row(SectionPrice)) as cur:
         await cur.execute(_SECTION_PRICES, (event_id,))
         return await cur.fetchall()
 

@@ -7,7 +7,7 @@ import dataclasses
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from psycopg.rows import class_row
+from storage.db import record_row
 
 if TYPE_CHECKING:
     import psycopg
@@ -134,7 +134,7 @@ class ChannelLatency:
 
 
 async def _all(conn: psycopg.AsyncConnection[Any], row: type[_T], query: str) -> list[_T]:
-    async with conn.cursor(row_factory=class_row(row)) as cur:
+    async with conn.cursor(row_factory=record_row(row)) as cur:
         await cur.execute(query)
         return await cur.fetchall()
 
@@ -161,7 +161,7 @@ async def alert_latency(conn: psycopg.AsyncConnection[Any]) -> list[ChannelLaten
 
 def stored_counts(conn: psycopg.Connection[Any]) -> StoredCounts:
     """Counts of what is stored (a few full counts: for a run's summary, not a poll)."""
-    with conn.cursor(row_factory=class_row(StoredCounts)) as cur:
+    with conn.cursor(row_factory=record_row(StoredCounts)) as cur:
         row = cur.execute(_STORED).fetchone()
     assert row is not None
     return row

@@ -16,7 +16,8 @@ import dataclasses
 from typing import TYPE_CHECKING, Literal
 
 import pyarrow as pa
-from psycopg.rows import class_row
+
+from storage.db import record_row
 
 if TYPE_CHECKING:
     import psycopg
@@ -126,7 +127,7 @@ def claim_due(conn: psycopg.Connection, kind: Kind, *, everything: bool = False
               ) -> ClaimedWork | None:
     """Lock the oldest ``kind`` work that is due (``everything``: due or not) in the
     caller's open transaction; None when there is none (or all of it is locked)."""
-    with conn.cursor(row_factory=class_row(ClaimedWork)) as cur:
+    with conn.cursor(row_factory=record_row(ClaimedWork)) as cur:
         return cur.execute(_CLAIM[kind], {"all": everything}).fetchone()
 
 
@@ -137,7 +138,7 @@ def fail_work(conn: psycopg.Connection, work_id: int, error: str) -> None:
 
 
 def work_counts(conn: psycopg.Connection) -> WorkCounts:
-    with conn.cursor(row_factory=class_row(WorkCounts)) as cur:
+    with conn.cursor(row_factory=record_row(WorkCounts)) as cur:
         row = cur.execute(_COUNTS).fetchone()
     return row or WorkCounts()
 

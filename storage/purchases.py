@@ -13,8 +13,7 @@ import dataclasses
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from psycopg.rows import class_row
-
+from storage.db import record_row
 from storage.errors import InvalidValue, NotFound
 
 if TYPE_CHECKING:
@@ -95,7 +94,7 @@ def _missing(pid: int) -> NotFound:
 
 
 async def claim_windows(conn: AsyncConnection[Any]) -> list[ClaimWindow]:
-    cur = conn.cursor(row_factory=class_row(ClaimWindow))
+    cur = conn.cursor(row_factory=record_row(ClaimWindow))
     await cur.execute(_WINDOWS)
     return await cur.fetchall()
 
@@ -130,13 +129,13 @@ async def create(conn: AsyncConnection[Any], user_id: int, *, event_id: int,
 
 
 async def list_purchases(conn: AsyncConnection[Any], user_id: int) -> list[Purchase]:
-    cur = conn.cursor(row_factory=class_row(Purchase))
+    cur = conn.cursor(row_factory=record_row(Purchase))
     await cur.execute(_LIST, (user_id,))
     return await cur.fetchall()
 
 
 async def get(conn: AsyncConnection[Any], user_id: int, pid: int) -> Purchase:
-    cur = conn.cursor(row_factory=class_row(Purchase))
+    cur = conn.cursor(row_factory=record_row(Purchase))
     await cur.execute(_GET, (pid, user_id))
     row = await cur.fetchone()
     if row is None:
@@ -147,7 +146,7 @@ async def get(conn: AsyncConnection[Any], user_id: int, pid: int) -> Purchase:
 async def evidence(conn: AsyncConnection[Any], user_id: int, pid: int
                    ) -> tuple[Purchase, list[Evidence]]:
     purchase = await get(conn, user_id, pid)
-    cur = conn.cursor(row_factory=class_row(Evidence))
+    cur = conn.cursor(row_factory=record_row(Evidence))
     await cur.execute(_EVIDENCE, (pid,))
     return purchase, await cur.fetchall()
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from psycopg.rows import class_row
+from storage.db import record_row
 
 if TYPE_CHECKING:
     import psycopg
@@ -170,13 +170,13 @@ GROUP BY 1 ORDER BY count(*) DESC LIMIT 1
 def signals(conn: psycopg.Connection[Any], days: int = 90) -> list[SignalRow]:
     """Every user's signals of the last ``days`` days (watchlists, rules and saved searches
     as they stand)."""
-    with conn.cursor(row_factory=class_row(SignalRow)) as cur:
+    with conn.cursor(row_factory=record_row(SignalRow)) as cur:
         return cur.execute(_SIGNALS, {"days": days}).fetchall()
 
 
 def catalog(conn: psycopg.Connection[Any], days: int = 30) -> list[CatalogRow]:
     """The upcoming, not cancelled events with their popularity over ``days`` days."""
-    with conn.cursor(row_factory=class_row(CatalogRow)) as cur:
+    with conn.cursor(row_factory=record_row(CatalogRow)) as cur:
         return cur.execute(_CATALOG, {"days": days}).fetchall()
 
 
@@ -200,14 +200,14 @@ def write_picks(conn: psycopg.Connection[Any],
 
 async def picks_for(conn: AsyncConnection[Any], user_id: int, limit: int) -> list[PickRow]:
     """The user's current picks (events that have not started), best first."""
-    async with conn.cursor(row_factory=class_row(PickRow)) as cur:
+    async with conn.cursor(row_factory=record_row(PickRow)) as cur:
         await cur.execute(_PICKS, {"user": user_id, "limit": limit})
         return await cur.fetchall()
 
 
 async def popular(conn: AsyncConnection[Any], city: str | None, limit: int) -> list[PickRow]:
     """The cold-start picks: the most followed upcoming events with tickets in ``city``."""
-    async with conn.cursor(row_factory=class_row(PickRow)) as cur:
+    async with conn.cursor(row_factory=record_row(PickRow)) as cur:
         await cur.execute(_POPULAR, {"city": city, "limit": limit})
         return await cur.fetchall()
 

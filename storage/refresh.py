@@ -13,8 +13,7 @@ import dataclasses
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from psycopg.rows import class_row
-
+from storage.db import record_row
 from storage.errors import NotFound
 
 if TYPE_CHECKING:
@@ -76,7 +75,7 @@ class ClaimedRequest:
 async def request_refresh(conn: psycopg.AsyncConnection[Any], event_id: int,
                           user_id: int | None) -> tuple[RefreshRow, bool]:
     """A pending refresh of the event: an existing unclaimed one, or a new one (True)."""
-    async with conn.transaction(), conn.cursor(row_factory=class_row(RefreshRow)) as cur:
+    async with conn.transaction(), conn.cursor(row_factory=record_row(RefreshRow)) as cur:
         await cur.execute(_LOCK_EVENT, (event_id % 2**31,))
         await cur.execute(_PENDING_OF_EVENT, (event_id,))
         row = await cur.fetchone()
@@ -96,7 +95,7 @@ async def count_recent_refreshes(conn: psycopg.AsyncConnection[Any], user_id: in
 
 async def get_refresh(conn: psycopg.AsyncConnection[Any], request_id: int) -> RefreshRow:
     """The request, or ``NotFound``."""
-    async with conn.cursor(row_factory=class_row(RefreshRow)) as cur:
+    async with conn.cursor(row_factory=record_row(RefreshRow)) as cur:
         await cur.execute(_GET, (request_id,))
         row = await cur.fetchone()
     if row is None:
@@ -112,7 +111,7 @@ def listen_for_requests(conn: psycopg.Connection) -> None:
 
 def claim_pending(conn: psycopg.Connection, claimed_by: str) -> list[ClaimedRequest]:
     """Take up to 100 pending requests, oldest first, skipping rows another engine holds."""
-    with conn.cursor(row_factory=class_row(ClaimedRequest)) as cur:
+    with conn.cursor(row_factory=record_row(ClaimedRequest)) as cur:
         return cur.execute(_CLAIM, {"by": claimed_by}).fetchall()
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-from psycopg.rows import class_row
+from storage.db import record_row
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection, Connection
@@ -35,13 +35,13 @@ class ReplicaLag:
 
 
 async def replica_lag(conn: AsyncConnection) -> ReplicaLag:
-    cur = conn.cursor(row_factory=class_row(ReplicaLag))
+    cur = conn.cursor(row_factory=record_row(ReplicaLag))
     row = await (await cur.execute(_LAG)).fetchone()
     assert row is not None
     return row
 
 
 def replica_lag_sync(conn: Connection) -> ReplicaLag:
-    row = conn.cursor(row_factory=class_row(ReplicaLag)).execute(_LAG).fetchone()
+    row = conn.cursor(row_factory=record_row(ReplicaLag)).execute(_LAG).fetchone()
     assert row is not None
     return row

@@ -14,8 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from psycopg.rows import class_row
-
+from storage.db import record_row
 from storage.history import refresh_hourly_rollups
 
 if TYPE_CHECKING:
@@ -72,14 +71,14 @@ class EventSpan:
 
 def touched_events(conn: psycopg.Connection[Any], since: datetime) -> list[TouchedEvent]:
     """Events whose listings were seen, changed or went away at or after ``since``."""
-    with conn.cursor(row_factory=class_row(TouchedEvent)) as cur:
+    with conn.cursor(row_factory=record_row(TouchedEvent)) as cur:
         return cur.execute(_TOUCHED, {"since": since}).fetchall()
 
 
 def events_last_seen(conn: psycopg.Connection[Any], event_ids: Sequence[int]
                      ) -> list[TouchedEvent]:
     """The stored ones of ``event_ids``, with when their listings were last seen."""
-    with conn.cursor(row_factory=class_row(TouchedEvent)) as cur:
+    with conn.cursor(row_factory=record_row(TouchedEvent)) as cur:
         return cur.execute(_LAST_SEEN, (list(event_ids),)).fetchall()
 
 
@@ -128,5 +127,5 @@ def upcoming_event_keys(conn: psycopg.Connection[Any], after: datetime) -> list[
 def event_span(conn: psycopg.Connection[Any], event_id: int) -> EventSpan | None:
     """``event_id``'s name, start and first stored price, or None if there is no such
     event (what ``ripcity deals forecast`` needs before it refreshes one event)."""
-    with conn.cursor(row_factory=class_row(EventSpan)) as cur:
+    with conn.cursor(row_factory=record_row(EventSpan)) as cur:
         return cur.execute(_EVENT_SPAN, {"id": event_id}).fetchone()

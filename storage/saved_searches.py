@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg.errors
 from psycopg import sql
-from psycopg.rows import class_row
 
 from storage.alerts._saved_sql import EVENT_MATCHES
+from storage.db import record_row
 from storage.errors import InvalidValue, NotFound
 from storage.events.filters import EventFilter
 
@@ -107,7 +107,7 @@ def _missing(ident: int) -> NotFound:
 
 
 async def _one(conn: AsyncConnection[Any], user_id: int, ident: int) -> SavedSearch:
-    cur = conn.cursor(row_factory=class_row(SavedSearch))
+    cur = conn.cursor(row_factory=record_row(SavedSearch))
     await cur.execute(_GET, (ident, user_id))
     row = await cur.fetchone()
     if row is None:
@@ -126,7 +126,7 @@ async def _check_venue(conn: AsyncConnection[Any], fields: dict[str, Any]) -> No
 async def list_saved(conn: AsyncConnection[Any], user_id: int, limit: int,
                      after: int | None) -> list[SavedSearch]:
     """Up to ``limit`` + 1 of the user's saved searches with ids above ``after``."""
-    cur = conn.cursor(row_factory=class_row(SavedSearch))
+    cur = conn.cursor(row_factory=record_row(SavedSearch))
     await cur.execute(_LIST, (user_id, after or 0, limit + 1))
     return await cur.fetchall()
 

@@ -13,7 +13,7 @@ import dataclasses
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from psycopg.rows import class_row
+from storage.db import record_row
 
 if TYPE_CHECKING:
     import psycopg
@@ -132,13 +132,13 @@ async def track_record(conn: psycopg.AsyncConnection[Any], since: datetime) -> T
     """Accuracy, Brier score, saving and the naive answers' figures of the forecasts made
     since ``since``, overall and per days-to-event bucket; the calibration table; per day."""
     order = {label: i for i, (label, _, _) in enumerate(DAY_BUCKETS)}
-    async with conn.cursor(row_factory=class_row(BucketStats)) as cur:
+    async with conn.cursor(row_factory=record_row(BucketStats)) as cur:
         await cur.execute(_STATS.format(bucket=_bucket_sql()), {"since": since})
         buckets = sorted(await cur.fetchall(), key=lambda b: order.get(b.bucket, -1))
-    async with conn.cursor(row_factory=class_row(CalibrationBin)) as cur:
+    async with conn.cursor(row_factory=record_row(CalibrationBin)) as cur:
         await cur.execute(_CALIBRATION, {"since": since})
         calibration = await cur.fetchall()
-    async with conn.cursor(row_factory=class_row(DayStats)) as cur:
+    async with conn.cursor(row_factory=record_row(DayStats)) as cur:
         await cur.execute(_ROLLING, {"since": since})
         daily = await cur.fetchall()
     async with conn.cursor() as cur:

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
+from storage.db import record_row
 from storage.errors import NotFound
 
 if TYPE_CHECKING:
@@ -244,12 +244,12 @@ def write_levels(conn: psycopg.Connection, model_version: str,
 
 
 def published_model(conn: psycopg.Connection, version: str) -> PublishedModel | None:
-    with conn.cursor(row_factory=class_row(PublishedModel)) as cur:
+    with conn.cursor(row_factory=record_row(PublishedModel)) as cur:
         return cur.execute(_MODEL, (version,)).fetchone()
 
 
 def event_level(conn: psycopg.Connection, event_id: int) -> EventLevel | None:
-    with conn.cursor(row_factory=class_row(EventLevel)) as cur:
+    with conn.cursor(row_factory=record_row(EventLevel)) as cur:
         return cur.execute(_LEVEL, (event_id,)).fetchone()
 
 
@@ -278,7 +278,7 @@ async def seat_values(conn: psycopg.AsyncConnection[Any], event_id: int,
     params = {"event_id": event_id, "sections": [s.section or "" for s in seats],
               "rows": [s.row for s in seats], "quantities": [s.quantity for s in seats],
               "max_q": MAX_QUANTITY}
-    async with conn.cursor(row_factory=class_row(_Positioned)) as cur:
+    async with conn.cursor(row_factory=record_row(_Positioned)) as cur:
         await cur.execute(_VALUES, params)
         found = await cur.fetchall()
     out: list[SeatValue | None] = [None] * len(seats)
@@ -314,6 +314,6 @@ async def comparables(conn: psycopg.AsyncConnection[Any], event_id: int, section
     gone in the last 14 days (sale proxies)."""
     params = {"event_id": event_id, "section": section, "row": row or "", "live": live,
               "limit": limit}
-    async with conn.cursor(row_factory=class_row(Comparable)) as cur:
+    async with conn.cursor(row_factory=record_row(Comparable)) as cur:
         await cur.execute(_COMPARABLES, params)
         return await cur.fetchall()

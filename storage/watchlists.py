@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import psycopg.errors
 from psycopg import sql
-from psycopg.rows import class_row
 
+from storage.db import record_row
 from storage.errors import Conflict, InvalidValue, LimitReached, NotFound
 
 if TYPE_CHECKING:
@@ -164,13 +164,13 @@ async def delete_owned(conn: AsyncConnection[Any], table: Owned, user_id: int,
 async def list_watchlists(conn: AsyncConnection[Any], user_id: int, limit: int,
                           after: int | None) -> list[Watchlist]:
     """Up to ``limit`` + 1 entries with ids above ``after``."""
-    cur = conn.cursor(row_factory=class_row(Watchlist))
+    cur = conn.cursor(row_factory=record_row(Watchlist))
     await cur.execute(_LIST_WATCHLISTS, (user_id, after or 0, limit + 1))
     return await cur.fetchall()
 
 
 async def get_watchlist(conn: AsyncConnection[Any], user_id: int, wid: int) -> Watchlist:
-    cur = conn.cursor(row_factory=class_row(Watchlist))
+    cur = conn.cursor(row_factory=record_row(Watchlist))
     await cur.execute(_GET_WATCHLIST, (wid, user_id))
     row = await cur.fetchone()
     if row is None:
@@ -183,7 +183,7 @@ async def create_watchlist(conn: AsyncConnection[Any], user_id: int, *, kind: st
                            venue_id: int | None = None, note: str | None = None) -> Watchlist:
     """A new entry; :class:`Conflict` if the user already watches it, :class:`InvalidValue`
     if the event or venue does not exist."""
-    cur = conn.cursor(row_factory=class_row(Watchlist))
+    cur = conn.cursor(row_factory=record_row(Watchlist))
     try:
         await cur.execute(_INSERT_WATCHLIST, {
             "user_id": user_id, "kind": kind, "event_id": event_id, "performer": performer,
@@ -201,7 +201,7 @@ async def create_watchlist(conn: AsyncConnection[Any], user_id: int, *, kind: st
 
 async def update_watchlist_note(conn: AsyncConnection[Any], user_id: int, wid: int,
                                 note: str | None) -> Watchlist:
-    cur = conn.cursor(row_factory=class_row(Watchlist))
+    cur = conn.cursor(row_factory=record_row(Watchlist))
     await cur.execute(_UPDATE_NOTE, (note, wid, user_id))
     row = await cur.fetchone()
     if row is None:
@@ -222,13 +222,13 @@ async def event_names(conn: AsyncConnection[Any], ids: list[int]) -> dict[int, s
 async def list_rules(conn: AsyncConnection[Any], user_id: int, limit: int,
                      after: int | None) -> list[AlertRule]:
     """Up to ``limit`` + 1 rules with ids above ``after``."""
-    cur = conn.cursor(row_factory=class_row(AlertRule))
+    cur = conn.cursor(row_factory=record_row(AlertRule))
     await cur.execute(_LIST_RULES, (user_id, after or 0, limit + 1))
     return await cur.fetchall()
 
 
 async def get_rule(conn: AsyncConnection[Any], user_id: int, rid: int) -> AlertRule:
-    cur = conn.cursor(row_factory=class_row(AlertRule))
+    cur = conn.cursor(row_factory=record_row(AlertRule))
     await cur.execute(_GET_RULE, (rid, user_id))
     row = await cur.fetchone()
     if row is None:
@@ -259,7 +259,7 @@ async def create_rule(conn: AsyncConnection[Any], user_id: int,
         values += [sql.SQL(v) for v in _ACCOUNT_QUIET.values()]
     query = sql.SQL(_INSERT_RULE).format(cols=sql.SQL(", ").join(cols),
                                          values=sql.SQL(", ").join(values))
-    cur = conn.cursor(row_factory=class_row(AlertRule))
+    cur = conn.cursor(row_factory=record_row(AlertRule))
     await cur.execute(query, {"user_id": user_id, **fields})
     row = await cur.fetchone()
     assert row is not None
@@ -274,7 +274,7 @@ async def update_rule(conn: AsyncConnection[Any], user_id: int, rid: int,
     sets = sql.SQL(", ").join(
         sql.SQL("{} = {}").format(sql.Identifier(RULE_COLUMNS[k]), sql.Placeholder(k))
         for k in fields)
-    cur = conn.cursor(row_factory=class_row(AlertRule))
+    cur = conn.cursor(row_factory=record_row(AlertRule))
     await cur.execute(sql.SQL(_UPDATE_RULE).format(sets=sets),
                       {**fields, "rid": rid, "user_id": user_id})
     row = await cur.fetchone()

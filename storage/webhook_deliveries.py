@@ -18,11 +18,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from storage.alerts._unnest import as_columns
 from storage.alerts.outbox import NOTIFY_CHANNEL
+from storage.db import record_row
 
 if TYPE_CHECKING:
     import psycopg
@@ -83,7 +83,7 @@ class Attempt(NamedTuple):
 
 def targets(conn: psycopg.Connection[Any], endpoint_ids: Sequence[int]) -> dict[int, Target]:
     """The endpoints of ``endpoint_ids`` that exist, by id."""
-    with conn.cursor(row_factory=class_row(Target)) as cur:
+    with conn.cursor(row_factory=record_row(Target)) as cur:
         return {t.id: t for t in cur.execute(_TARGET, (list(endpoint_ids),))}
 
 

@@ -15,9 +15,8 @@ import secrets
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from psycopg.rows import class_row
-
 from storage.alerts.outbox import NOTIFY_CHANNEL
+from storage.db import record_row
 from storage.errors import LimitReached, NotFound
 
 if TYPE_CHECKING:
@@ -109,7 +108,7 @@ async def create(conn: AsyncConnection[Any], user_id: int, *, url: str,
                            f"{'s' if allowed != 1 else ''}: delete one, or upgrade to premium.",
                            upgrade_url=upgrade_url)
     secret = new_secret()
-    ecur = conn.cursor(row_factory=class_row(Endpoint))
+    ecur = conn.cursor(row_factory=record_row(Endpoint))
     await ecur.execute(_INSERT, (user_id, url, description, events, fmt, secret))
     ep = await ecur.fetchone()
     assert ep is not None
@@ -117,13 +116,13 @@ async def create(conn: AsyncConnection[Any], user_id: int, *, url: str,
 
 
 async def list_endpoints(conn: AsyncConnection[Any], user_id: int) -> list[Endpoint]:
-    cur = conn.cursor(row_factory=class_row(Endpoint))
+    cur = conn.cursor(row_factory=record_row(Endpoint))
     await cur.execute(_LIST, (user_id,))
     return await cur.fetchall()
 
 
 async def get(conn: AsyncConnection[Any], user_id: int, eid: int) -> Endpoint:
-    cur = conn.cursor(row_factory=class_row(Endpoint))
+    cur = conn.cursor(row_factory=record_row(Endpoint))
     await cur.execute(_GET, (eid, user_id))
     row = await cur.fetchone()
     if row is None:
@@ -136,7 +135,7 @@ async def update(conn: AsyncConnection[Any], user_id: int, eid: int, *,
                  events: list[str] | None = None, fmt: str | None = None,
                  enabled: bool | None = None) -> Endpoint:
     """Change what is given; enabling again clears the reason it was disabled."""
-    cur = conn.cursor(row_factory=class_row(Endpoint))
+    cur = conn.cursor(row_factory=record_row(Endpoint))
     await cur.execute(_UPDATE, {"url": url, "description": description, "events": events,
                                 "format": fmt, "enabled": enabled, "id": eid,
                                 "user_id": user_id})
@@ -156,7 +155,7 @@ async def rotate(conn: AsyncConnection[Any], user_id: int, eid: int,
                  overlap_seconds: int) -> tuple[Endpoint, str]:
     """A new secret (returned once); the old one keeps signing for ``overlap_seconds``."""
     secret = new_secret()
-    cur = conn.cursor(row_factory=class_row(Endpoint))
+    cur = conn.cursor(row_factory=record_row(Endpoint))
     await cur.execute(_ROTATE, (secret, overlap_seconds, eid, user_id))
     row = await cur.fetchone()
     if row is None:
@@ -168,7 +167,7 @@ async def deliveries(conn: AsyncConnection[Any], user_id: int, eid: int, limit: 
                      before: int | None = None) -> list[Delivery]:
     """The endpoint's delivery log, newest first (``limit`` + 1 rows, for paging)."""
     await get(conn, user_id, eid)
-    cur = conn.cursor(row_factory=class_row(Delivery))
+    cur = conn.cursor(row_factory=record_row(Delivery))
     await cur.execute(_DELIVERIES, (eid, before or 2**62, limit + 1))
     return await cur.fetchall()
 

@@ -12,9 +12,8 @@ import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from psycopg.rows import class_row
-
 from storage.alerts._unnest import as_columns
+from storage.db import record_row
 
 if TYPE_CHECKING:
     import psycopg
@@ -67,7 +66,7 @@ class AttemptResult(NamedTuple):
 def last_attempts(conn: psycopg.Connection[Any], outbox_ids: Sequence[int]
                   ) -> dict[int, LastAttempt]:
     """The latest attempt of each of ``outbox_ids`` that has one, by outbox id."""
-    with conn.cursor(row_factory=class_row(LastAttempt)) as cur:
+    with conn.cursor(row_factory=record_row(LastAttempt)) as cur:
         return {a.outbox_id: a for a in cur.execute(_LAST, (list(outbox_ids),)).fetchall()}
 
 

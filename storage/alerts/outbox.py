@@ -27,9 +27,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from psycopg.rows import class_row
-
 from storage.alerts._unnest import as_columns
+from storage.db import record_row
 
 if TYPE_CHECKING:
     import psycopg
@@ -204,7 +203,7 @@ def claim_due(conn: psycopg.Connection[Any], limit: int,
               only: ChannelFilter | None = None) -> list[OutboxRow]:
     """Lock up to ``limit`` due pending rows (of the channels ``only`` selects) no other
     dispatcher holds, oldest due first; the claim lasts as long as the caller's transaction."""
-    with conn.cursor(row_factory=class_row(OutboxRow)) as cur:
+    with conn.cursor(row_factory=record_row(OutboxRow)) as cur:
         return cur.execute(*_where(_CLAIM, only, limit)).fetchall()
 
 
@@ -230,5 +229,5 @@ def update_status(conn: psycopg.Connection[Any], rows: Sequence[StatusUpdate]) -
 
 def outbox_counts(conn: psycopg.Connection[Any]) -> list[OutboxCount]:
     """Outbox rows by channel and status (``ripcity alerts status``)."""
-    with conn.cursor(row_factory=class_row(OutboxCount)) as cur:
+    with conn.cursor(row_factory=record_row(OutboxCount)) as cur:
         return cur.execute(_COUNTS).fetchall()

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from psycopg.rows import class_row
+from storage.db import record_row
 
 if TYPE_CHECKING:
     import psycopg
@@ -83,7 +83,7 @@ def recipients(conn: psycopg.Connection[Any], pairs: Iterable[tuple[int, str]],
     pairs = sorted(set(pairs))
     if not pairs:
         return {}
-    with conn.cursor(row_factory=class_row(Recipient)) as cur:
+    with conn.cursor(row_factory=record_row(Recipient)) as cur:
         found = cur.execute(_RECIPIENTS, {"cap": default_cap, "uids": [u for u, _ in pairs],
                                           "chs": [c for _, c in pairs]}).fetchall()
     return {(r.user_id, r.channel): r for r in found}

@@ -7,7 +7,7 @@ import dataclasses
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from psycopg.rows import class_row
+from storage.db import record_row
 
 if TYPE_CHECKING:
     import psycopg
@@ -55,5 +55,5 @@ def venue_assignments(conn: psycopg.Connection) -> dict[tuple[str, str], int]:
 
 def match_decisions(conn: psycopg.Connection, event_id: int) -> list[MatchDecision]:
     """The matcher's (and operators') decisions that involved ``event_id``, oldest first."""
-    with conn.cursor(row_factory=class_row(MatchDecision)) as cur:
+    with conn.cursor(row_factory=record_row(MatchDecision)) as cur:
         return cur.execute(_DECISIONS, {"id": event_id}).fetchall()

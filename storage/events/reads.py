@@ -7,8 +7,7 @@ import dataclasses
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from psycopg.rows import class_row
-
+from storage.db import record_row
 from storage.errors import Moved, NotFound
 from storage.events import _sql
 
@@ -116,22 +115,22 @@ async def search_events(conn: psycopg.AsyncConnection[Any], f: EventFilter, sort
     """One page of events sorted by ``sort`` ("date", "price", "deal"), after the cursor
     ``after`` (``[sort_key, id]``); ``limit + 1`` rows tell whether a next page exists."""
     query, params = _sql.search(f, sort, limit, after)
-    async with conn.cursor(row_factory=class_row(EventRow)) as cur:
+    async with conn.cursor(row_factory=record_row(EventRow)) as cur:
         await cur.execute(query, params)
         return await cur.fetchall()
 
 
 async def get_event(conn: psycopg.AsyncConnection[Any], event_id: int) -> EventDetail:
     """The event, or ``NotFound``."""
-    async with conn.cursor(row_factory=class_row(EventDetail)) as cur:
+    async with conn.cursor(row_factory=record_row(EventDetail)) as cur:
         await cur.execute(_sql.EVENT, (event_id,))
         event = await cur.fetchone()
     if event is None:
         raise await _no_event(conn, event_id)
-    async with conn.cursor(row_factory=class_row(SourceLink)) as cur:
+    async with conn.cursor(row_factory=record_row(SourceLink)) as cur:
         await cur.execute(_sql.LINKS, (event_id,))
         event.links = await cur.fetchall()
-    async with conn.cursor(row_factory=class_row(MarketplaceGetIn)) as cur:
+    async with conn.cursor(row_factory=record_row(MarketplaceGetIn)) as cur:
         await cur.execute(_sql.PRICES, (event_id,))
         event.prices = await cur.fetchall()
     then = await (await conn.execute(_sql.GET_IN_24H_AGO, {"id": event_id})).fetchone()
@@ -156,7 +155,7 @@ async def card_extras(conn: psycopg.AsyncConnection[Any], event_ids: list[int]
     cur = await conn.execute(_sql.CARD_PRICES, params)
     for event_id, marketplace, cents in await cur.fetchall():
         out[event_id].prices[marketplace] = cents
-    async with conn.cursor(row_factory=class_row(CardDeal)) as deals:
+    async with conn.cursor(row_factory=record_row(CardDeal)) as deals:
         await deals.execute(_sql.CARD_DEALS, params)
         for deal in await deals.fetchall():
             out[deal.event_id].deal = deal
