@@ -147,11 +147,11 @@ def _row_key(value: str) -> str:
     return v.zfill(8) if v.isdigit() and len(v) <= 6 else "x" + v.upper().rjust(8)
 
 
-def _event_listings_sql(event_id: int, f: ListingFilter, sort: str, limit: int,
-                        after: list[Any] | None) -> list[tuple[str, dict[str, Any]]]:
-    """The queries of one page, one per run of the sort, each for up to ``limit + 1`` rows
-    (the caller lowers ``limit`` by what the earlier runs returned)."""
-    params: dict[str, Any] = {"event_id": event_id, "limit": limit + 1}
+def _event_listings_sql(event_id: int, f: ListingFilter, sort: str,
+                        after: list[Any] | None) -> tuple[list[str], dict[str, Any]]:
+    """The queries of one page, one per run of the sort, and their parameters but the
+    ``limit`` (what is left of the page when a run starts)."""
+    params: dict[str, Any] = {"event_id": event_id}
     where = ["c.event_id = %(event_id)s", "c.gone_at IS NULL"]
     if f.section:
         params["section"] = f.section
@@ -177,7 +177,7 @@ def _event_listings_sql(event_id: int, f: ListingFilter, sort: str, limit: int,
         where.append("c.marketplace = %(mk)s")
     if after is not None:
         params["c_key"], params["c_mk"], params["c_id"] = after
-    return [(_run_sql(run, where, after is not None), params) for run in _SORTS[sort]]
+    return [_run_sql(run, where, after is not None) for run in _SORTS[sort]], params
 
 
 def _run_sql(run: _Order, where: list[str], after: bool) -> str:
@@ -233,9 +233,10 @@ async def event_listings(conn: psycopg.AsyncConnection[Any], event_id: int, f: L
     """One page of an event's live listings by all-in price ("price") or deal score
     ("deal"), after the cursor ``[sort_key, marketplace, listing_id]``; ``limit + 1`` rows
     tell whether a next page exists."""
+    queries, params = _event_listings_sql(event_id, f, sort, after)
     rows: list[PagedListing] = []
     async with conn.cursor(row_factory=record_row(PagedListing)) as cur:
-        for query, params in _event_listings_sql(event_id, f, sort, limit, after):
+        for query in queries:
             await cur.execute(query, {**params, "limit": limit + 1 - len(rows)})
             rows += await cur.fetchall()
             if len(rows) > limit:
