@@ -372,7 +372,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--refreshes", type=int, default=20)
     parser.add_argument("--num-cpus", type=int, default=None)
     parser.add_argument("--events-per-shard", type=int, default=8,
-                        help="events one crawl shard covers (its listings are one chunk)")
+                        help="events of unknown size one crawl shard covers; events of known "
+                             "size (crawled before, or counted by discovery) fill a shard up "
+                             "to one chunk")
     parser.add_argument("--recrawl-hours", type=float, default=1.0,
                         help="then move the sandbox clock this far and crawl everything "
                              "again (prices moved, some listings sold); 0 = no re-crawl")
@@ -382,6 +384,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                              "worker nodes, crawl and ingest in turn); prints both and the "
                              "ratio")
     args = parser.parse_args(argv)
+    from engine.orchestrator import EngineOptions
 
     os.environ.setdefault("RIPCITY_LOG_LEVEL", "WARNING")
     spiders = ("ticketmaster", "seatgeek", "stubhub")  # the API marketplaces; pages in browser
@@ -393,6 +396,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "scorers": args.scorers, "chunk_rows": args.chunk_rows,
                 "max_inflight_batches": args.inflight, "faults": args.faults,
                 "events_per_shard": args.events_per_shard,
+                "shards": "events of unknown size events_per_shard a shard; of known size "
+                          "(crawled before, or counted by discovery) filled up to chunk_rows "
+                          "listings, at most max_events_per_shard events",
+                "max_events_per_shard": EngineOptions().max_events_per_shard,
                 "first_crawl": "every listing new: one snapshot + one listings_current "
                                "row each, all scored",
                 "recrawl": (f"sandbox clock +{args.recrawl_hours:g} h, every event again: "

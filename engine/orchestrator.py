@@ -29,7 +29,8 @@ class EngineOptions:
     max_inflight_batches: int = 16
     chunk_rows: int = 5000
     queue_pages: int = 64  # pages a shard may buffer before its crawl is paused
-    events_per_shard: int = 4
+    events_per_shard: int = 4  # of unknown size; by size, a shard fills one write chunk
+    max_events_per_shard: int = 32
     renderer_slots: int = dataclasses.field(default_factory=lambda: default_renderer_slots())
     speed: float = 1.0
     spiders: tuple[str, ...] | None = None  # None = every spider
@@ -157,6 +158,8 @@ class Engine:
                 + [s.model_version.remote() for s in self.scorers]
                 + [r.hooks.remote() for r in self.relays])
         frontier = Frontier(self.spiders, o.budgets, events_per_shard=o.events_per_shard,
+                            shard_listings=o.chunk_rows,
+                            max_events_per_shard=o.max_events_per_shard,
                             renderer_slots=o.renderer_slots, speed=o.speed,
                             discover_spiders=_discovering(self.spiders),
                             clock_offset=timedelta(seconds=o.clock_offset_s))

@@ -26,11 +26,12 @@ ON CONFLICT (run) DO UPDATE SET continuous = EXCLUDED.continuous OR
 """
 _EVENT = """
 INSERT INTO crawl_frontier_events (run, spider, source_event_id, starts_at, due_at,
-                                   last_low, crawls)
+                                   last_low, crawls, listings)
 VALUES (%(run)s, %(spider)s, %(source_event_id)s, %(starts_at)s, %(due_at)s, %(last_low)s,
-        %(crawls)s)
+        %(crawls)s, %(listings)s)
 ON CONFLICT (run, spider, source_event_id) DO UPDATE SET starts_at = EXCLUDED.starts_at,
-    due_at = EXCLUDED.due_at, last_low = EXCLUDED.last_low, crawls = EXCLUDED.crawls
+    due_at = EXCLUDED.due_at, last_low = EXCLUDED.last_low, crawls = EXCLUDED.crawls,
+    listings = EXCLUDED.listings
 """
 _SHARD = """
 INSERT INTO crawl_frontier_shards (run, shard_id, shard, attempt, not_before, leased_to)
@@ -42,7 +43,7 @@ ON CONFLICT (run, shard_id) DO UPDATE SET shard = EXCLUDED.shard,
 _DONE = "DELETE FROM crawl_frontier_shards WHERE run = %s AND shard_id = ANY(%s)"
 _GET_RUN = "SELECT run, continuous, counts FROM crawl_frontier_runs WHERE run = %s"
 _GET_EVENTS = """
-SELECT spider, source_event_id, starts_at, due_at, last_low, crawls
+SELECT spider, source_event_id, starts_at, due_at, last_low, crawls, listings
 FROM crawl_frontier_events WHERE run = %s
 """
 _GET_SHARDS = """
@@ -60,6 +61,7 @@ class FrontierEvent:
     due_at: datetime
     last_low: int | None = None
     crawls: int = 0
+    listings: int | None = None  # at its last crawl (None: unknown)
 
 
 @dataclasses.dataclass(slots=True)

@@ -94,6 +94,79 @@ def test_browser_shards_are_bounded_by_renderer_slots() -> None:
     assert f.lease("w1", NOW) is None  # the only renderer is busy
 
 
+def _crawl_all(f: Frontier, now: datetime, sizes: dict[str, int]) -> list[tuple[str, ...]]:
+    """Plan, lease and ack every due shard, each event crawled with ``sizes[event]``
+    listings; the shards' events, in lease order."""
+    f.plan(now)
+    shards = []
+    while (shard := f.lease("w0", now)) is not None:
+        shards.append(shard.event_ids)
+        f.ack(ShardResult(shard.shard_id, shard.spider, events=[
+            EventSeen("seatgeek", e, NOW + timedelta(days=20), listings=sizes[e])
+            for e in shard.event_ids]), now)
+    return shards
+
+
+def test_shards_are_filled_to_a_write_chunk_by_each_events_last_listing_count() -> None:
+    # events of unknown size: events_per_shard of them; then by size, up to 1,000 listings
+    # (the write chunk) or 6 events, whichever comes first; a big event alone
+    f = Frontier({"seatgeek": "seatgeek"}, events_per_shard=3, shard_listings=1000,
+                 max_events_per_shard=6)
+    small = {f"s{i:02}": 100 for i in range(12)}
+    sizes = {**small, "big": 1500, "mid1": 600, "mid2": 300}
+    f.add_events("seatgeek", [(e, None) for e in sizes], NOW)
+    first = _crawl_all(f, NOW, sizes)
+    assert [len(s) for s in first] == [3, 3, 3, 3, 3]  # sizes unknown yet
+    later = NOW + timedelta(days=1)
+    again = _crawl_all(f, later, sizes)
+    assert sorted(e for s in again for e in s) == sorted(sizes)  # every event, once
+    assert len(again) < len(first)
+    for shard in again:
+        listings = sum(sizes[e] for e in shard)
+        assert len(shard) <= 6
+        assert listings <= 1000 or len(shard) == 1, shard  # only a big event overflows
+    # the twelve small ones six a shard (the most), the big one alone, the two others together
+    assert sorted(tuple(sorted(s)) for s in again) == sorted(
+        [tuple(sorted(small)[:6]), tuple(sorted(small)[6:]), ("big",), ("mid1", "mid2")])
+
+
+def test_a_browser_spiders_shards_keep_their_event_count_whatever_the_sizes() -> None:
+    f = Frontier({"stubhub_web": "stubhub"}, events_per_shard=3, shard_listings=1000,
+                 renderer_slots=3)
+    f.add_events("stubhub_web", [(f"e{i}", None) for i in range(7)], NOW)
+    for state in f.events.values():
+        state.listings = 10  # known and small: each is still a page to render
+    f.plan(NOW)
+    shards = []
+    while (shard := f.lease("w0", NOW)) is not None:
+        shards.append(len(shard.event_ids))
+    assert sorted(shards) == [1, 3, 3]
+
+
+def test_discovery_counts_size_the_first_crawl_and_a_restart_keeps_the_sizes() -> None:
+    def frontier() -> Frontier:
+        return Frontier({"seatgeek": "seatgeek"}, events_per_shard=4, shard_listings=1000,
+                        max_events_per_shard=8)
+
+    f = frontier()
+    assert f.discover(NOW) == 1
+    shard = f.lease("w0", NOW)
+    assert shard is not None
+    # the discovery pages' stats counted three events' listings; one came without
+    f.ack(ShardResult(shard.shard_id, "seatgeek", events=[
+        *(EventSeen("seatgeek", e, None, listings=600) for e in "abc"),
+        EventSeen("seatgeek", "d", None)]), NOW)
+    changes = f.take_changes()
+    g = frontier()
+    g.restore({k: (s.starts_at, s.due_at, s.last_low, s.crawls, s.listings)
+               for k, s in changes.events.items()}, [], changes.counts)
+    for fr in (f, g):
+        shards = _crawl_all(fr, NOW, dict.fromkeys("abcd", 600))
+        # unsized, the four would be one shard (events_per_shard); sized, no two of a, b
+        # and c fit in one (1,200 > 1,000), d (a share, 250) goes beside one of them
+        assert len(shards) == 3 and sorted(e for s in shards for e in s) == list("abcd")
+
+
 def test_over_budget_marketplaces_are_skipped() -> None:
     f = Frontier({"seatgeek": "seatgeek"}, {"seatgeek": 2}, events_per_shard=2)
     f.add_events("seatgeek", [(f"e{i}", None) for i in range(6)], NOW)
@@ -139,7 +212,7 @@ def test_a_restored_frontier_has_the_schedule_queue_and_attempts_it_journaled() 
     changes = f.take_changes()
     assert not f.take_changes()  # taken once
     g = _frontier(max_attempts=5)
-    g.restore({k: (s.starts_at, s.due_at, s.last_low, s.crawls)
+    g.restore({k: (s.starts_at, s.due_at, s.last_low, s.crawls, s.listings)
                for k, s in changes.events.items()},
               [(shard, not_before) for shard, _, not_before in changes.shards.values()],
               changes.counts)

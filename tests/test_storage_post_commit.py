@@ -154,7 +154,8 @@ def test_the_frontier_journal_round_trips_and_forgets_a_finished_run(
     shard = {"shard_id": "s1", "spider": "seatgeek", "marketplace": "seatgeek",
              "observed_at": T0.isoformat(), "event_ids": ["e1"], "attempt": 2}
     save_frontier(db, "run1", continuous=True, counts={"acked": 3},
-                  events=[FrontierEvent("seatgeek", "e1", None, T0, 5000, 2)],
+                  events=[FrontierEvent("seatgeek", "e1", None, T0, 5000, 2, 740),
+                          FrontierEvent("seatgeek", "e2", None, T0)],
                   shards=[FrontierShard("s1", shard, 2, T0, None),
                           FrontierShard("s2", {**shard, "shard_id": "s2"}, 0, None, "w0")],
                   done=[])
@@ -163,7 +164,8 @@ def test_the_frontier_journal_round_trips_and_forgets_a_finished_run(
     saved = load_frontier(db, "run1")
     assert saved is not None
     assert saved.run.continuous and saved.run.counts == {"acked": 4}
-    assert [(e.source_event_id, e.last_low, e.crawls) for e in saved.events] == [("e1", 5000, 2)]
+    assert sorted((e.source_event_id, e.last_low, e.crawls, e.listings)
+                  for e in saved.events) == [("e1", 5000, 2, 740), ("e2", None, 0, None)]
     assert [(s.shard_id, s.attempt, s.not_before) for s in saved.shards] == [("s1", 2, T0)]
     drop_frontier(db, "run1")
     assert load_frontier(db, "run1") is None

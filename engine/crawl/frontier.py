@@ -19,12 +19,15 @@ import itertools
 import logging
 from collections import Counter
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tenacity import RetryCallState, wait_exponential_jitter
 
 from engine.crawl.cadence import DailyBudget, recrawl_interval, volatility
-from engine.crawl.shards import Shard, ShardResult, new_shard
+from engine.crawl.shards import BROWSER_SPIDERS, Shard, ShardResult, new_shard
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +39,7 @@ class _EventState:
     last_low: int | None = None
     crawls: int = 0
     busy: bool = False  # queued or leased: do not plan it twice
+    listings: int | None = None  # at its last crawl (or as discovery counted); None: unknown
 
 
 @dataclasses.dataclass(slots=True)
@@ -65,7 +69,13 @@ class Frontier:
     Args:
         spiders: spider name -> marketplace (whose daily budget it spends).
         budgets: marketplace -> requests per day (0 = unlimited, e.g. the sandbox).
-        events_per_shard: events one listing shard crawls.
+        events_per_shard: events of unknown size one listing shard crawls.
+        shard_listings: the listings a shard is filled up to, by what each event had at its
+            last crawl (an event of unknown size counts ``shard_listings / events_per_shard``);
+            0: ``events_per_shard`` events a shard, whatever their size. The engine gives
+            its write chunk, so a shard of small events is still one write.
+        max_events_per_shard: the most events one shard crawls, however small (a shard's
+            run time under a marketplace's rate limit grows with its requests).
         max_attempts: a shard that failed this often is dropped (counted as failed); with
             the default backoff six attempts span about half a minute of failures.
         retry_initial_s, retry_max_s: the backoff before the first retry, and its cap.
@@ -76,7 +86,8 @@ class Frontier:
     """
 
     def __init__(self, spiders: dict[str, str], budgets: dict[str, int] | None = None, *,
-                 events_per_shard: int = 4, max_attempts: int = 6, renderer_slots: int = 1,
+                 events_per_shard: int = 4, shard_listings: int = 0,
+                 max_events_per_shard: int = 32, max_attempts: int = 6, renderer_slots: int = 1,
                  speed: float = 1.0, discover_spiders: set[str] | None = None,
                  clock_offset: timedelta = timedelta(0), retry_initial_s: float = 1.0,
                  retry_max_s: float = 60.0) -> None:
@@ -85,6 +96,8 @@ class Frontier:
                                     else spiders)
         self.budgets = {m: DailyBudget(limit) for m, limit in (budgets or {}).items()}
         self.events_per_shard = max(1, events_per_shard)
+        self.shard_listings = max(0, shard_listings)
+        self.max_events_per_shard = max(self.events_per_shard, max_events_per_shard)
         self.max_attempts = max(1, max_attempts)
         self.renderer_slots = max(0, renderer_slots)
         self.speed = speed
@@ -165,14 +178,38 @@ class Frontier:
                 due.setdefault(spider, []).append(eid)
         queued = 0
         for spider, ids in due.items():
-            for i in range(0, len(ids), self.events_per_shard):
-                chunk = tuple(ids[i:i + self.events_per_shard])
+            for chunk in self._pack(spider, ids):
                 if not self._spend(spider, len(chunk), now):
                     break
                 self._push(new_shard(spider, self.spiders[spider], observed_at=now,
                                      event_ids=chunk, priority=1))
                 queued += 1
         return queued
+
+    def _pack(self, spider: str, ids: list[str]) -> Iterator[tuple[str, ...]]:
+        """``ids`` (in due order) cut into shards: each filled up to ``shard_listings`` by
+        its events' last listing counts, at most ``max_events_per_shard`` events (without a
+        listings target, or while no size is known, ``events_per_shard`` events). Every
+        shard costs the same fixed work (a spider run, a write transaction, Ray calls), so
+        a shard of small events is as dear as one of big events. A browser spider's shards
+        keep ``events_per_shard`` events: each event is a page to render, whatever its
+        listings, and a long shard would hold a renderer slot that refreshes wait for."""
+        target = 0 if spider in BROWSER_SPIDERS else self.shard_listings
+        unknown = max(1, target // self.events_per_shard)  # an unknown event: a share of it
+        shard: list[str] = []
+        size = 0
+        for eid in ids:
+            known = self.events[(spider, eid)].listings if target else None
+            est = unknown if known is None else known
+            full = len(shard) >= self.events_per_shard if not target else (
+                len(shard) >= self.max_events_per_shard or size + est > target)
+            if shard and full:
+                yield tuple(shard)
+                shard, size = [], 0
+            shard.append(eid)
+            size += est
+        if shard:
+            yield tuple(shard)
 
     def refresh(self, targets: list[tuple[str, str]], now: datetime) -> list[str]:
         """Queue ahead of everything: each (spider, source_event_id) as its own shard."""
@@ -235,6 +272,10 @@ class Frontier:
         if shard.discover_only:
             self.add_events(shard.spider, [(e.source_event_id, e.starts_at)
                                            for e in result.events], now)
+            for e in result.events:  # the size discovery gave (the listings, still unseen)
+                state = self.events.get((shard.spider, e.source_event_id))
+                if state is not None and state.listings is None and e.listings:
+                    state.listings = e.listings
         for eid in shard.event_ids:
             state = self.events.get((shard.spider, eid))
             if state is None:
@@ -245,6 +286,8 @@ class Frontier:
             low = info.lowest_cents if info is not None else None
             vol = volatility(state.last_low, low)
             state.last_low = low if low is not None else state.last_low
+            if info is not None:
+                state.listings = info.listings
             state.crawls += 1
             state.busy = False
             self._touch(shard.spider, eid)
@@ -343,13 +386,13 @@ class Frontier:
         self._removed |= changes.removed - self._dirty_shards
 
     def restore(self, events: dict[tuple[str, str], tuple[datetime | None, datetime,
-                                                           int | None, int]],
+                                                           int | None, int, int | None]],
                 shards: list[tuple[Shard, datetime | None]], counts: dict[str, int]) -> None:
-        """Take back a journaled state: events (key -> starts_at, due_at, last_low, crawls)
-        and the shards that were queued or leased (all queued again: a lease of the dead
+        """Take back a journaled state: events (key -> starts_at, due_at, last_low, crawls,
+        listings) and the shards that were queued or leased (all queued again: a lease of the dead
         coordinator's may still be running, and a re-run shard writes the same keys)."""
-        for k, (starts_at, due_at, last_low, crawls) in events.items():
-            self.events[k] = _EventState(starts_at, due_at, last_low, crawls)
+        for k, (starts_at, due_at, last_low, crawls, listings) in events.items():
+            self.events[k] = _EventState(starts_at, due_at, last_low, crawls, listings=listings)
         self.counts = Counter(counts)
         for shard, not_before in shards:
             self._push(shard, not_before)

@@ -33,7 +33,8 @@ class FrontierJournal:
         this runs in a thread); False when the database refused (give them back)."""
         from storage.frontier import FrontierEvent, FrontierShard, save_frontier
 
-        events = [FrontierEvent(spider, eid, st.starts_at, st.due_at, st.last_low, st.crawls)
+        events = [FrontierEvent(spider, eid, st.starts_at, st.due_at, st.last_low, st.crawls,
+                                st.listings)
                   for (spider, eid), st in changes.events.items()]
         shards = [FrontierShard(sid, shard.to_json(), shard.attempt, not_before, worker)
                   for sid, (shard, worker, not_before) in changes.shards.items()]
@@ -59,7 +60,8 @@ class FrontierJournal:
             saved = load_frontier(conn, self.run)
         if saved is None:
             return None
-        events = {(e.spider, e.source_event_id): (e.starts_at, e.due_at, e.last_low, e.crawls)
+        events = {(e.spider, e.source_event_id): (e.starts_at, e.due_at, e.last_low, e.crawls,
+                                                  e.listings)
                   for e in saved.events}
         shards = [(Shard.from_json(s.shard), s.not_before) for s in saved.shards]
         counts = {k: int(v) for k, v in saved.run.counts.items() if not k.startswith("total_")}

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from crawler.items import PageRecords
     from engine.crawl.coalesce import Coalescer
     from engine.crawl.shards import Shard
-    from storage.records import EventRecord
+    from storage.records import EventRecord, PriceStats
 
 
 class WrittenEvents:
@@ -80,6 +80,7 @@ class EventPreWriter:
         self._written: set[tuple[str, str]] = set()
         self._stale: list[EventRecord] = []
         self._discovered: dict[str, EventSeen] = {}
+        self._counted: dict[str, int] = {}  # listings per event as the marketplace counts them
         self.seconds = 0.0
 
     def write_new(self, events: Iterable[EventRecord]) -> None:
@@ -103,6 +104,13 @@ class EventPreWriter:
             self._discovered.setdefault(e.source_event_id, EventSeen(
                 e.marketplace, e.source_event_id, e.starts_at))
 
+    def count(self, stats: Iterable[PriceStats]) -> None:
+        """Note each event's listing count as its price stats give it (discovery pages
+        carry them: the size of an event not crawled yet)."""
+        for st in stats:
+            if st.listing_count:
+                self._counted[st.source_event_id] = st.listing_count
+
     def touch_stale(self) -> None:
         """Move the last sighting of the shard's unchanged events whose sighting is old, in
         one call (they exist, so their listings did not wait for it)."""
@@ -118,9 +126,13 @@ class EventPreWriter:
         self.seconds += time.monotonic() - t0
 
     def events_seen(self, shard: Shard, coalescer: Coalescer) -> list[EventSeen]:
-        """Every event of the shard, with its listing count and lowest price (for
-        scheduling its next crawl)."""
+        """Every event of the shard, with its listing count (the listings crawled; on a
+        discovery page, the count its stats give, if any) and lowest price (for scheduling
+        its next crawl)."""
         discovered = self._discovered
+        for eid, n in self._counted.items():
+            if eid in discovered:
+                discovered[eid].listings = n
         for eid, tally in coalescer.tallies.items():
             seen = discovered.setdefault(eid, EventSeen(shard.marketplace, eid, None))
             seen.listings, seen.lowest_cents = tally.count, tally.lowest_cents

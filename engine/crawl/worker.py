@@ -125,6 +125,7 @@ class CrawlWorker:
                     continue
                 self._count_page(result, page)
                 events.write_new(page.events)
+                events.count(page.stats)
                 completeness.note(page)
                 chunk = coalescer.add(page)
                 if chunk is not None:
