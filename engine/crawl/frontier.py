@@ -201,8 +201,10 @@ class Frontier:
         for eid in ids:
             known = self.events[(spider, eid)].listings if target else None
             est = unknown if known is None else known
-            full = len(shard) >= self.events_per_shard if not target else (
-                len(shard) >= self.max_events_per_shard or size + est > target)
+            if target:
+                full = len(shard) >= self.max_events_per_shard or size + est > target
+            else:
+                full = len(shard) >= self.events_per_shard
             if shard and full:
                 yield tuple(shard)
                 shard, size = [], 0
