@@ -143,10 +143,9 @@ def test_unsized_events_wait_for_their_spiders_first_shards_then_take_their_mean
     f.ack(ShardResult(first.shard_id, "seatgeek", events=[
         EventSeen("seatgeek", e, None, listings=100) for e in first.event_ids]), NOW)
     assert f.held  # the coordinator releases them after an ack
-    # sized by 1.5 times the mean (150): six a shard
-    assert f.release_held(NOW) == 3 and f.held == 0
+    assert f.release_held(NOW) == 2 and f.held == 0  # sized by the mean (100): ten a shard
     sizes = sorted(len(s.event_ids) for *_, s in f._queue)
-    assert sizes == [2, 4, 6, 6]  # the other first shard, then the 16 held ones by size
+    assert sizes == [2, 6, 10]  # the other first shard, then the 16 held ones by size
 
 
 def test_releasing_held_events_does_not_crawl_an_event_twice_in_a_cycle() -> None:
@@ -211,7 +210,7 @@ def test_discovery_counts_size_the_first_crawl_and_a_restart_keeps_the_sizes() -
     for fr in (f, g):
         shards = _crawl_all(fr, NOW, dict.fromkeys("abcd", 600))
         # unsized, the four would be one shard (events_per_shard); sized, no two of a, b
-        # and c fit in one (1,200 > 1,000), and d counts as 1.5 times their mean: alone too
+        # and c fit in one (1,200 > 1,000), and d counts as their mean (600): alone too
         assert len(shards) == 4 and sorted(e for s in shards for e in s) == list("abcd")
 
 

@@ -71,8 +71,8 @@ class Frontier:
         budgets: marketplace -> requests per day (0 = unlimited, e.g. the sandbox).
         events_per_shard: events of unknown size one listing shard crawls.
         shard_listings: the listings a shard is filled up to, by what each event had at its
-            last crawl (an event of unknown size counts as 1.5 times its spider's sized
-            events on average; none sized yet, ``shard_listings / events_per_shard``); 0:
+            last crawl (an event of unknown size counts as its spider's sized events on
+            average; none sized yet, ``shard_listings / events_per_shard``); 0:
             ``events_per_shard`` events a shard, whatever their size. The engine gives its
             write chunk, so a shard of small events is still one write.
         max_events_per_shard: the most events one shard crawls, however small (a shard's
@@ -250,10 +250,8 @@ class Frontier:
         listings, and a long shard would hold a renderer slot that refreshes wait for."""
         target = 0 if spider in BROWSER_SPIDERS else self.shard_listings
         n, total = self._sized.get(spider, (0, 0))
-        # an unknown event: half again the spider's known ones on average (a shard that
-        # overflows its chunk writes twice and marks its events' gone listings one by one),
-        # else a share of the target
-        unknown = max(1, -(-3 * total // (2 * n)) if n else target // self.events_per_shard)
+        # an unknown event: as big as the spider's known ones on average, else a share
+        unknown = max(1, -(-total // n) if n else target // self.events_per_shard)
         shard: list[str] = []
         size = 0
         for eid in ids:
