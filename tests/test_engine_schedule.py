@@ -142,27 +142,10 @@ def test_unsized_events_wait_for_their_spiders_first_shards_then_take_their_mean
     assert first is not None and len(first.event_ids) == 2
     f.ack(ShardResult(first.shard_id, "seatgeek", events=[
         EventSeen("seatgeek", e, None, listings=100) for e in first.event_ids]), NOW)
-    assert f.held  # the coordinator releases them after an ack
-    assert f.release_held(NOW) == 2 and f.held == 0  # sized by the mean (100): ten a shard
+    assert f.held  # the coordinator plans again after an ack while events are held
+    assert f.plan(NOW) == 2 and f.held == 0  # sized by the mean (100): ten a shard
     sizes = sorted(len(s.event_ids) for *_, s in f._queue)
     assert sizes == [2, 6, 10]  # the other first shard, then the 16 held ones by size
-
-
-def test_releasing_held_events_does_not_crawl_an_event_twice_in_a_cycle() -> None:
-    # every event due again at once (the benchmark's speed): the release plans only the
-    # held events, not the ones the first shards just crawled
-    f = Frontier({"seatgeek": "seatgeek"}, events_per_shard=2, shard_listings=1000,
-                 unsized_ahead=1, speed=1e9)
-    f.add_events("seatgeek", [(f"e{i}", None) for i in range(6)], NOW)
-    f.plan(NOW)
-    first = f.lease("w0", NOW)
-    assert first is not None
-    f.ack(ShardResult(first.shard_id, "seatgeek", events=[
-        EventSeen("seatgeek", e, None, listings=100) for e in first.event_ids]), NOW)
-    later = NOW + timedelta(seconds=1)  # the crawled ones are due again by now
-    f.release_held(later)
-    planned = [e for *_, s in f._queue for e in s.event_ids]
-    assert sorted(planned) == sorted({f"e{i}" for i in range(6)} - set(first.event_ids))
 
 
 def test_held_events_go_unsized_when_their_spiders_first_shards_are_given_up() -> None:
@@ -173,7 +156,7 @@ def test_held_events_go_unsized_when_their_spiders_first_shards_are_given_up() -
     shard = f.lease("w0", NOW)
     assert shard is not None
     assert not f.fail(shard.shard_id, "boom", NOW)  # given up: nothing will size them
-    assert f.release_held(NOW) == 1 and f.held == 2  # the next one ahead, the rest held
+    assert f.plan(NOW) == 1 and f.held == 2  # the next one ahead, the rest still held
     assert not f.idle()
 
 

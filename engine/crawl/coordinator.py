@@ -149,7 +149,7 @@ class CrawlCoordinator:
                 continue
             self.frontier.ack(result, _now())
             if self.frontier.held:  # its events' sizes size the ones held for them
-                self.frontier.release_held(_now())
+                self.frontier.plan(_now())
             self._remember(shard.shard_id, result)
             for field in ("pages", "listings", "written", "batches", "rejects", "quarantined",
                           "errors", "new_listings", "price_changes", "gone"):
@@ -162,7 +162,7 @@ class CrawlCoordinator:
         if not self.frontier.fail(shard_id, error, _now(), spent=spent):
             self._remember(shard_id, error)
             if self.frontier.held:  # given up: what waited for its sizes goes unsized
-                self.frontier.release_held(_now())
+                self.frontier.plan(_now())
         self._poke()
 
     def _remember(self, shard_id: str, outcome: ShardResult | str) -> None:

@@ -108,7 +108,7 @@ class Frontier:
         #: spider -> [events of known size, their listings]: the size of an unknown event
         self._sized: dict[str, list[int]] = {}
         #: due events not planned yet, waiting for their spider's first sizes
-        self._held: set[tuple[str, str]] = set()
+        self.held = 0
         self.max_attempts = max(1, max_attempts)
         self.renderer_slots = max(0, renderer_slots)
         self.speed = speed
@@ -182,35 +182,21 @@ class Frontier:
 
     def plan(self, now: datetime) -> int:
         """Queue shards for every due, idle event, grouped per spider; returns shards queued."""
-        return self._plan(now, self.events)
-
-    def release_held(self, now: datetime) -> int:
-        """Plan the events held for their spider's first sizes (and only those: an event
-        crawled this cycle may be due again, but that is the next plan's); returns shards
-        queued."""
-        held, self._held = self._held, set()
-        return self._plan(now, {k: self.events[k] for k in held if k in self.events})
-
-    @property
-    def held(self) -> int:
-        """Due events not planned yet, waiting for their spider's first sizes."""
-        return len(self._held)
-
-    def _plan(self, now: datetime, events: dict[tuple[str, str], _EventState]) -> int:
         due: dict[str, list[str]] = {}
-        for (spider, eid), state in sorted(events.items(), key=lambda kv: kv[1].due_at):
+        for (spider, eid), state in sorted(self.events.items(),
+                                           key=lambda kv: kv[1].due_at):
             if not state.busy and state.due_at <= now:
                 due.setdefault(spider, []).append(eid)
         queued = 0
+        self.held = 0
         for spider, ids in due.items():
             room = self._room_before_sizes(spider)
             for chunk in self._pack(spider, ids):
                 if room is not None and room <= 0:  # its first shards tell the sizes
-                    self._held.update((spider, eid) for eid in chunk)
+                    self.held += len(chunk)
                     continue
                 if not self._spend(spider, len(chunk), now):
                     break
-                self._held.difference_update((spider, eid) for eid in chunk)
                 self._push(new_shard(spider, self.spiders[spider], observed_at=now,
                                      event_ids=chunk, priority=1))
                 queued += 1
