@@ -160,7 +160,6 @@ class Engine:
         frontier = Frontier(self.spiders, o.budgets, events_per_shard=o.events_per_shard,
                             shard_listings=o.chunk_rows,
                             max_events_per_shard=o.max_events_per_shard,
-                            unsized_ahead=o.crawl_workers * o.slots_per_worker,
                             renderer_slots=o.renderer_slots, speed=o.speed,
                             discover_spiders=_discovering(self.spiders),
                             clock_offset=timedelta(seconds=o.clock_offset_s))

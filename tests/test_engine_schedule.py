@@ -130,36 +130,6 @@ def test_shards_are_filled_to_a_write_chunk_by_each_events_last_listing_count() 
         [tuple(sorted(small)[:6]), tuple(sorted(small)[6:]), ("big",), ("mid1", "mid2")])
 
 
-def test_unsized_events_wait_for_their_spiders_first_shards_then_take_their_mean_size(
-) -> None:
-    f = Frontier({"seatgeek": "seatgeek"}, events_per_shard=2, shard_listings=1000,
-                 max_events_per_shard=10, unsized_ahead=2)
-    f.add_events("seatgeek", [(f"e{i:02}", None) for i in range(20)], NOW)
-    assert f.plan(NOW) == 2 and f.held == 16  # two shards ahead; the rest held
-    assert f.plan(NOW) == 0 and f.held == 16  # still nothing known: still held
-    assert not f.idle()
-    first = f.lease("w0", NOW)
-    assert first is not None and len(first.event_ids) == 2
-    f.ack(ShardResult(first.shard_id, "seatgeek", events=[
-        EventSeen("seatgeek", e, None, listings=100) for e in first.event_ids]), NOW)
-    assert f.held  # the coordinator plans again after an ack while events are held
-    assert f.plan(NOW) == 2 and f.held == 0  # sized by the mean (100): ten a shard
-    sizes = sorted(len(s.event_ids) for *_, s in f._queue)
-    assert sizes == [2, 6, 10]  # the other first shard, then the 16 held ones by size
-
-
-def test_held_events_go_unsized_when_their_spiders_first_shards_are_given_up() -> None:
-    f = Frontier({"seatgeek": "seatgeek"}, events_per_shard=2, shard_listings=1000,
-                 unsized_ahead=1, max_attempts=1)
-    f.add_events("seatgeek", [(f"e{i}", None) for i in range(6)], NOW)
-    assert f.plan(NOW) == 1 and f.held == 4
-    shard = f.lease("w0", NOW)
-    assert shard is not None
-    assert not f.fail(shard.shard_id, "boom", NOW)  # given up: nothing will size them
-    assert f.plan(NOW) == 1 and f.held == 2  # the next one ahead, the rest still held
-    assert not f.idle()
-
-
 def test_a_browser_spiders_shards_keep_their_event_count_whatever_the_sizes() -> None:
     f = Frontier({"stubhub_web": "stubhub"}, events_per_shard=3, shard_listings=1000,
                  renderer_slots=3)
@@ -193,8 +163,8 @@ def test_discovery_counts_size_the_first_crawl_and_a_restart_keeps_the_sizes() -
     for fr in (f, g):
         shards = _crawl_all(fr, NOW, dict.fromkeys("abcd", 600))
         # unsized, the four would be one shard (events_per_shard); sized, no two of a, b
-        # and c fit in one (1,200 > 1,000), and d counts as their mean (600): alone too
-        assert len(shards) == 4 and sorted(e for s in shards for e in s) == list("abcd")
+        # and c fit in one (1,200 > 1,000), d (a share, 250) goes beside one of them
+        assert len(shards) == 3 and sorted(e for s in shards for e in s) == list("abcd")
 
 
 def test_over_budget_marketplaces_are_skipped() -> None:

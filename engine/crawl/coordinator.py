@@ -148,8 +148,6 @@ class CrawlCoordinator:
                 self._failed(shard.shard_id, f"{type(err).__name__}: {err}"[:500])
                 continue
             self.frontier.ack(result, _now())
-            if self.frontier.held:  # its events' sizes size the ones held for them
-                self.frontier.plan(_now())
             self._remember(shard.shard_id, result)
             for field in ("pages", "listings", "written", "batches", "rejects", "quarantined",
                           "errors", "new_listings", "price_changes", "gone"):
@@ -161,8 +159,6 @@ class CrawlCoordinator:
         logger.warning("shard %(shard)s failed: %(err)s", {"shard": shard_id, "err": error})
         if not self.frontier.fail(shard_id, error, _now(), spent=spent):
             self._remember(shard_id, error)
-            if self.frontier.held:  # given up: what waited for its sizes goes unsized
-                self.frontier.plan(_now())
         self._poke()
 
     def _remember(self, shard_id: str, outcome: ShardResult | str) -> None:

@@ -71,16 +71,11 @@ class Frontier:
         budgets: marketplace -> requests per day (0 = unlimited, e.g. the sandbox).
         events_per_shard: events of unknown size one listing shard crawls.
         shard_listings: the listings a shard is filled up to, by what each event had at its
-            last crawl (an event of unknown size counts as its spider's sized events on
-            average; none sized yet, ``shard_listings / events_per_shard``); 0:
-            ``events_per_shard`` events a shard, whatever their size. The engine gives its
-            write chunk, so a shard of small events is still one write.
+            last crawl (an event of unknown size counts ``shard_listings / events_per_shard``);
+            0: ``events_per_shard`` events a shard, whatever their size. The engine gives
+            its write chunk, so a shard of small events is still one write.
         max_events_per_shard: the most events one shard crawls, however small (a shard's
             run time under a marketplace's rate limit grows with its requests).
-        unsized_ahead: while none of a spider's events has a known size, queue at most this
-            many of its shards and hold its other due events until one of them is acked:
-            they are then sized by the mean of what its crawled events had (0: no holding;
-            unknown events count ``shard_listings / events_per_shard``).
         max_attempts: a shard that failed this often is dropped (counted as failed); with
             the default backoff six attempts span about half a minute of failures.
         retry_initial_s, retry_max_s: the backoff before the first retry, and its cap.
@@ -92,8 +87,7 @@ class Frontier:
 
     def __init__(self, spiders: dict[str, str], budgets: dict[str, int] | None = None, *,
                  events_per_shard: int = 4, shard_listings: int = 0,
-                 max_events_per_shard: int = 32, unsized_ahead: int = 0,
-                 max_attempts: int = 6, renderer_slots: int = 1,
+                 max_events_per_shard: int = 32, max_attempts: int = 6, renderer_slots: int = 1,
                  speed: float = 1.0, discover_spiders: set[str] | None = None,
                  clock_offset: timedelta = timedelta(0), retry_initial_s: float = 1.0,
                  retry_max_s: float = 60.0) -> None:
@@ -104,11 +98,6 @@ class Frontier:
         self.events_per_shard = max(1, events_per_shard)
         self.shard_listings = max(0, shard_listings)
         self.max_events_per_shard = max(self.events_per_shard, max_events_per_shard)
-        self.unsized_ahead = max(0, unsized_ahead)
-        #: spider -> [events of known size, their listings]: the size of an unknown event
-        self._sized: dict[str, list[int]] = {}
-        #: due events not planned yet, waiting for their spider's first sizes
-        self.held = 0
         self.max_attempts = max(1, max_attempts)
         self.renderer_slots = max(0, renderer_slots)
         self.speed = speed
@@ -188,56 +177,25 @@ class Frontier:
             if not state.busy and state.due_at <= now:
                 due.setdefault(spider, []).append(eid)
         queued = 0
-        self.held = 0
         for spider, ids in due.items():
-            room = self._room_before_sizes(spider)
             for chunk in self._pack(spider, ids):
-                if room is not None and room <= 0:  # its first shards tell the sizes
-                    self.held += len(chunk)
-                    continue
                 if not self._spend(spider, len(chunk), now):
                     break
                 self._push(new_shard(spider, self.spiders[spider], observed_at=now,
                                      event_ids=chunk, priority=1))
                 queued += 1
-                room = None if room is None else room - 1
         return queued
-
-    def _room_before_sizes(self, spider: str) -> int | None:
-        """How many more shards ``spider`` may queue before its events' sizes are known
-        (None: no limit, some are known or nothing is held)."""
-        if not self.unsized_ahead or not self.shard_listings or spider in BROWSER_SPIDERS:
-            return None
-        if self._sized.get(spider, (0, 0))[0]:
-            return None
-        running = sum(1 for _, _, sh in self._queue if sh.spider == spider) + sum(
-            1 for lease in self._leases.values() if lease.shard.spider == spider)
-        return self.unsized_ahead - running
-
-    def _set_size(self, spider: str, state: _EventState, listings: int | None) -> None:
-        """Record an event's size, keeping its spider's running total."""
-        sized = self._sized.setdefault(spider, [0, 0])
-        if state.listings is not None:
-            sized[0] -= 1
-            sized[1] -= state.listings
-        state.listings = listings
-        if listings is not None:
-            sized[0] += 1
-            sized[1] += listings
 
     def _pack(self, spider: str, ids: list[str]) -> Iterator[tuple[str, ...]]:
         """``ids`` (in due order) cut into shards: each filled up to ``shard_listings`` by
         its events' last listing counts, at most ``max_events_per_shard`` events (without a
-        listings target, or while none of the spider's sizes is known, ``events_per_shard``
-        events). Every
+        listings target, or while no size is known, ``events_per_shard`` events). Every
         shard costs the same fixed work (a spider run, a write transaction, Ray calls), so
         a shard of small events is as dear as one of big events. A browser spider's shards
         keep ``events_per_shard`` events: each event is a page to render, whatever its
         listings, and a long shard would hold a renderer slot that refreshes wait for."""
         target = 0 if spider in BROWSER_SPIDERS else self.shard_listings
-        n, total = self._sized.get(spider, (0, 0))
-        # an unknown event: as big as the spider's known ones on average, else a share
-        unknown = max(1, -(-total // n) if n else target // self.events_per_shard)
+        unknown = max(1, target // self.events_per_shard)  # an unknown event: a share of it
         shard: list[str] = []
         size = 0
         for eid in ids:
@@ -319,7 +277,7 @@ class Frontier:
             for e in result.events:  # the size discovery gave (the listings, still unseen)
                 state = self.events.get((shard.spider, e.source_event_id))
                 if state is not None and state.listings is None and e.listings:
-                    self._set_size(shard.spider, state, e.listings)
+                    state.listings = e.listings
         for eid in shard.event_ids:
             state = self.events.get((shard.spider, eid))
             if state is None:
@@ -331,7 +289,7 @@ class Frontier:
             vol = volatility(state.last_low, low)
             state.last_low = low if low is not None else state.last_low
             if info is not None:
-                self._set_size(shard.spider, state, info.listings)
+                state.listings = info.listings
             state.crawls += 1
             state.busy = False
             self._touch(shard.spider, eid)
@@ -436,10 +394,7 @@ class Frontier:
         listings) and the shards that were queued or leased (all queued again: a lease of the dead
         coordinator's may still be running, and a re-run shard writes the same keys)."""
         for k, (starts_at, due_at, last_low, crawls, listings) in events.items():
-            if k in self.events:
-                self._set_size(k[0], self.events[k], None)
-            self.events[k] = _EventState(starts_at, due_at, last_low, crawls)
-            self._set_size(k[0], self.events[k], listings)
+            self.events[k] = _EventState(starts_at, due_at, last_low, crawls, listings=listings)
         self.counts = Counter(counts)
         for shard, not_before in shards:
             self._push(shard, not_before)
@@ -447,5 +402,5 @@ class Frontier:
 
     def status(self) -> dict[str, Any]:
         return {"events": len(self.events), "backlog": self.backlog,
-                "in_flight": self.in_flight, "held": self.held, **self.counts,
+                "in_flight": self.in_flight, **self.counts,
                 "last_errors": list(self.last_errors)}
