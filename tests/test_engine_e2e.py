@@ -179,6 +179,34 @@ def test_a_price_change_becomes_a_snapshot_and_a_change_event(
     assert check["lost"] == 0 and check["unexpected"] == 0
 
 
+def test_a_second_cycle_crawls_each_marketplaces_small_events_in_one_shard(
+        ray_address: str, world: tuple[str, Any]) -> None:
+    # one event a shard while sizes are unknown; once crawled, the events of a marketplace
+    # (a few hundred listings in all) fit one write chunk, so one shard each
+    url, sandbox = world
+    with _session(world, events_per_shard=1) as session:
+        first = session.engine.run_cycle(timeout=300)["acked"]
+        httpx.post(f"{sandbox.base_url}/_sandbox/clock", json={"seconds": 3600})
+        second = session.engine.run_cycle(timeout=300)["acked"] - first
+    assert second <= 2 * len(SPIDERS) < first  # a discovery and a listing shard each
+    with psycopg.connect(url) as conn:
+        check = compare(conn, sandbox.base_url)
+    assert check["lost"] == 0 and check["duplicated"] == 0 and check["unexpected"] == 0
+
+
+def test_discoverys_listing_counts_size_the_first_crawls_shards(
+        ray_address: str, world: tuple[str, Any]) -> None:
+    # SeatGeek's event pages count each event's listings: its three events (about a hundred
+    # listings) go in one shard on their first crawl, not one each
+    url, sandbox = world
+    with _session(world, spiders=("seatgeek",), events_per_shard=1) as session:
+        summary = session.engine.run_cycle(timeout=300)
+    assert summary["acked"] == 2  # the discovery shard and one listing shard
+    with psycopg.connect(url) as conn:
+        check = compare(conn, sandbox.base_url, ("seatgeek",))
+    assert check["expected"] > 50 and check["lost"] == 0 and check["unexpected"] == 0
+
+
 def test_a_refresh_request_is_crawled_on_every_marketplace_and_marked_done(
         ray_address: str, world: tuple[str, Any]) -> None:
     from engine.crawl.refresh import RefreshListener
