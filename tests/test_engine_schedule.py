@@ -152,15 +152,18 @@ def test_discovery_counts_size_the_first_crawl_and_a_restart_keeps_the_sizes() -
     assert f.discover(NOW) == 1
     shard = f.lease("w0", NOW)
     assert shard is not None
-    # the discovery pages' stats counted three events' listings; one came without
+    # the discovery pages' stats counted three events' listings; one came without, one
+    # with a count that cannot be (unknown, like no count)
     f.ack(ShardResult(shard.shard_id, "seatgeek", events=[
         *(EventSeen("seatgeek", e, None, listings=600) for e in "abc"),
-        EventSeen("seatgeek", "d", None)]), NOW)
+        EventSeen("seatgeek", "d", None), EventSeen("seatgeek", "e", None, listings=-5)]), NOW)
     changes = f.take_changes()
     g = frontier()
     g.restore({k: (s.starts_at, s.due_at, s.last_low, s.crawls, s.listings)
                for k, s in changes.events.items()}, [], changes.counts)
     for fr in (f, g):
+        assert fr.events[("seatgeek", "e")].listings is None
+        del fr.events[("seatgeek", "e")]
         shards = _crawl_all(fr, NOW, dict.fromkeys("abcd", 600))
         # unsized, the four would be one shard (events_per_shard); sized, no two of a, b
         # and c fit in one (1,200 > 1,000), d (a share, 250) goes beside one of them

@@ -276,7 +276,7 @@ class Frontier:
                                            for e in result.events], now)
             for e in result.events:  # the size discovery gave (the listings, still unseen)
                 state = self.events.get((shard.spider, e.source_event_id))
-                if state is not None and state.listings is None and e.listings:
+                if state is not None and state.listings is None and e.listings > 0:
                     state.listings = e.listings
         for eid in shard.event_ids:
             state = self.events.get((shard.spider, eid))
