@@ -68,3 +68,32 @@ def test_native_partitions_ahead_and_retention(db: psycopg.Connection) -> None:
     assert dropped["partitions_dropped"] >= 2
     assert f"listing_snapshots_p{old:%Y%m%d}" not in names
     assert today in names
+
+
+def test_a_partition_two_writers_need_at_once_is_created_once_and_neither_fails(
+        db: psycopg.Connection, db_url: str) -> None:
+    """The second writer waits for the first one's partition and then uses it (it used to
+    create it again from a stale catalog cache: "relation ... already exists", its write
+    lost with it)."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    if timeseries_backend(db) != "native":
+        pytest.skip("this server has TimescaleDB: chunks appear by themselves")
+    day = datetime.now(UTC) - timedelta(days=40)
+    with psycopg.connect(db_url) as first, psycopg.connect(db_url) as second, \
+            psycopg.connect(db_url, autocommit=True) as watch, ThreadPoolExecutor(1) as pool:
+        second.execute("SELECT to_regclass('listing_snapshots')")  # its catalog cache warm
+        assert ensure_partitions(first, day, day) >= 1  # not committed yet: holds the lock
+        waiting = pool.submit(ensure_partitions, second, day, day)
+        for _ in range(200):  # until the second one waits for the first one's lock
+            if watch.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                             "AND NOT granted").fetchone()[0]:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the second writer never waited for the first one's lock")
+        first.commit()
+        assert waiting.result(timeout=30) == 0
+        second.commit()
+    assert f"listing_snapshots_p{day:%Y%m%d}" in _partitions(db, "listing_snapshots")
