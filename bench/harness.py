@@ -121,6 +121,26 @@ def scratch_database(prefix: str = "ripcity_bench", *, reuse: str | None = None,
                         sql.Identifier(name)))
 
 
+@contextlib.contextmanager
+def fresh_data_dir(prefix: str = "ripcity-bench-data-") -> Iterator[Path]:
+    """``RIPCITY_DATA_DIR`` pointed at a new, empty directory for the block (and every
+    process started in it: Ray's raylets and actors inherit it), then put back and removed.
+    A benchmark that starts the engine measures a new install: without this, the deal model
+    an earlier run saved in ``./.ripcity/models`` scored the first crawl from its first
+    chunk, and the measured first crawl depended on what ran before it."""
+    before = os.environ.get("RIPCITY_DATA_DIR")
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    os.environ["RIPCITY_DATA_DIR"] = str(path)
+    try:
+        yield path
+    finally:
+        if before is None:
+            os.environ.pop("RIPCITY_DATA_DIR", None)
+        else:
+            os.environ["RIPCITY_DATA_DIR"] = before
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -47,6 +47,7 @@ from bench.harness import (
     arguments,
     database_name,
     emit,
+    fresh_data_dir,
     iter_truth,
     scratch_database,
 )
@@ -286,7 +287,8 @@ def _measure(args: Any, spiders: tuple[str, ...], events: int,
     from sandbox.server import start_sandbox
 
     recrawl: dict[str, Any] | None = None
-    with scratch_database("ripcity_bench_pipeline") as url, RssSampler() as rss:
+    with fresh_data_dir(), scratch_database("ripcity_bench_pipeline") as url, \
+            RssSampler() as rss:
         sandbox = start_sandbox(port=0, seed=7, events=events,
                                 listings_per_event=args.listings_per_event,
                                 faults=args.faults, clock_speed=0.0)
@@ -401,8 +403,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                           "(crawled before, or counted by discovery) filled up to chunk_rows "
                           "listings, at most max_events_per_shard events",
                 "max_events_per_shard": EngineOptions().max_events_per_shard,
-                "first_crawl": "every listing new: one snapshot + one listings_current "
-                               "row each, all scored",
+                "first_crawl": "a new install (empty database and data directory: no "
+                               "deal model yet): every listing new, one snapshot + one "
+                               "listings_current row each, all scored",
                 "recrawl": (f"sandbox clock +{args.recrawl_hours:g} h, every event again: "
                             "only moved prices / new listings write snapshots, sold ones "
                             "are marked gone, all scored") if args.recrawl_hours else None,
@@ -417,7 +420,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     shape = cluster_shape(args.nodes, args.writers, args.workers)
     # each node advertises the CPUs of this machine, not the cloud type's (bookkeeping only)
     try:
-        with LocalRayCluster(shape, cpus=float(os.cpu_count() or 2)) as cluster:
+        # the nodes' actors start from a new install too (they keep the data dir they
+        # were started with)
+        with fresh_data_dir(), \
+                LocalRayCluster(shape, cpus=float(os.cpu_count() or 2)) as cluster:
             many = _measure(args, spiders, events, ray_address=cluster.address)
     except Exception as err:  # the one-node figures stand; say why there is no ratio
         many = {"error": f"{type(err).__name__}: {' '.join(str(err).split())[-400:]}",
