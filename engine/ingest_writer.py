@@ -9,10 +9,12 @@ listing_id, observed_at)``, so Ray re-running a call on a restarted writer
 
 A listings chunk is scored here, before it is written (the engine's ``ModelScorer``: the
 latest saved model, the database's event context), and committed with its scores: each new
-listing is written once, already scored, and no scoring is left to do after commit. Before
-any model is saved, or when scoring fails, the chunk is written unscored and its scoring
-recorded as post-commit work, which the crawl worker hands to a deal scorer as before
-(``WriteSummary.scored`` is 0).
+listing is written once, already scored, and no scoring is left to do after commit. With no
+model saved yet, the first writer to need one trains it on the database's history or, on a
+new install, on its own chunk, and saves it; the others wait for it and load it. When there
+are too few listings for that, or scoring fails, the chunk is written unscored and its
+scoring recorded as post-commit work, which the crawl worker hands to a deal scorer as
+before (``WriteSummary.scored`` is 0).
 
 ``write`` and ``mark_gone`` return two values (call them with ``num_returns=2``): a small
 ``WriteSummary`` and what changed, which the crawl worker forwards by reference to the
@@ -102,13 +104,10 @@ class IngestWriter:
         self._pool = pool(database_url, min_size=1, max_size=pool_size)
         self.counts: Counter[str] = Counter()
         self._scorer: ModelScorer | None = None
-        self._models: Path | None = None
         if score:  # made here, at actor start (loading the model code takes seconds)
-            from engine.deals.registry import models_dir as resolve
             from engine.deals.service import ModelScorer
 
-            self._models = resolve(models_dir)
-            self._scorer = ModelScorer(database_url, directory=self._models)
+            self._scorer = ModelScorer(database_url, directory=models_dir)
         tune_for_bulk_data()
 
     def pid(self) -> int:
@@ -186,18 +185,15 @@ class IngestWriter:
 
     def _scored(self, listings: pa.RecordBatch) -> pa.RecordBatch | None:
         """The chunk with its deal scores; None (scored after commit instead) when
-        scoring is off or fails, or no model is saved yet: then the deal scorer trains the
-        first one from what is committed, and every writer loads it (one model for all,
-        not a cold-start fit per writer)."""
-        if self._scorer is None or self._models is None:
-            return None
-        if not (self._models / "LATEST").is_file():
+        scoring is off or fails, or there is no model and too few listings to train one.
+        A new install's first chunk trains the first model here, before it is written
+        (``ModelScorer.ensure_model``: one writer trains, the others load it), so no
+        chunk of a first crawl is written twice for want of a model."""
+        if self._scorer is None:
             return None
         try:
-            if self._scorer.model_version == "none":  # saved since: load it now
-                from engine.deals.service import ModelScorer
-
-                self._scorer = ModelScorer(self._url, directory=self._models)
+            if not self._scorer.ensure_model(listings):
+                return None
             return self._scorer.score(listings)
         except Exception as err:  # the write must not wait on the model: score later
             self.counts["score_errors"] += 1

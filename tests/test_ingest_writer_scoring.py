@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from engine.deals import ScoringContext, fit
-from engine.deals.registry import save_model
+from engine.deals.registry import list_versions, save_model
 from engine.ingest_writer import IngestWriter
 from storage.ingest import upsert_events
 from storage.post_commit import work_counts
@@ -25,11 +25,11 @@ if TYPE_CHECKING:
 T0 = datetime(2026, 11, 24, 20, tzinfo=UTC)
 
 
-def _batch(prefix: str, at: datetime) -> pa.RecordBatch:
+def _batch(prefix: str, at: datetime, n: int = 240) -> pa.RecordBatch:
     return listing_batch([
         {"observed_at": at, "listing_id": f"{prefix}{i}", "section": str(101 + i % 12),
          "row": str(1 + i % 20), "price_cents": 6_000 + 137 * (i % 40) + 900 * (i % 12),
-         "fees_cents": 1_500} for i in range(240)])
+         "fees_cents": 1_500} for i in range(n)])
 
 
 @pytest.fixture
@@ -48,12 +48,36 @@ def _stored(db: psycopg.Connection, prefix: str) -> list[tuple[float | None, str
                       "WHERE listing_id LIKE %s", (f"{prefix}%",)).fetchall()
 
 
-def test_before_any_model_is_saved_the_scoring_is_left_to_the_scorer(
-        db: psycopg.Connection, writer: IngestWriter) -> None:
+def test_with_too_few_listings_for_a_first_model_the_scoring_is_left_to_the_scorer(
+        db: psycopg.Connection, writer: IngestWriter, tmp_path: Path) -> None:
     summary, _ = writer.write(_batch("A", T0))
     assert summary.rows == 240 and summary.scored == 0
     assert all(score is None for score, _ in _stored(db, "A"))
     assert work_counts(db).score_pending == 1  # the deal scorer's, after commit
+    assert list_versions(tmp_path) == []  # nothing trained on 240 listings
+
+
+def test_a_new_installs_first_chunks_train_one_model_and_are_written_scored_with_it(
+        db: psycopg.Connection, db_url: str, writer: IngestWriter, tmp_path: Path) -> None:
+    """Two writers with no model, each with a first chunk big enough to train on: one
+    trains and saves the model, the other waits for it; both chunks are stored scored with
+    that one model, and no scoring is left for after commit (nothing is written twice)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    other = IngestWriter(db_url, models_dir=tmp_path)
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            summaries = list(pool.map(lambda w_p: w_p[0].write(_batch(w_p[1], T0, 2_400))[0],
+                                      [(writer, "D"), (other, "E")]))
+    finally:
+        other.close()
+    assert [s.scored for s in summaries] == [2_400, 2_400]
+    (version,) = list_versions(tmp_path)
+    assert (tmp_path / "LATEST").read_text().strip() == version
+    stored = _stored(db, "D") + _stored(db, "E")
+    assert len(stored) == 4_800
+    assert all(score is not None and model == version for score, model in stored)
+    assert work_counts(db).score_pending == 0
 
 
 def test_with_a_saved_model_every_listing_is_written_scored_and_nothing_is_left(

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import joblib
+from filelock import FileLock
 
 from engine.deals.model import FairPriceModel, fit
 
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _LATEST = "LATEST"
+#: held while a model is trained and saved: of the processes that find none (writers, the
+#: scorer, the scheduled retraining), one trains it and the others then load what it saved
+_TRAINING_LOCK = ".training.lock"
 
 
 class ModelNotFoundError(LookupError):
@@ -107,15 +111,23 @@ def retrain_if_due(
     every: timedelta = timedelta(hours=6),
     directory: Path | str | None = None,
     now: datetime | None = None,
+    wait_s: float = -1,
 ) -> FairPriceModel | None:
     """Retrain when the latest model is older than ``every`` (or there is none); the
-    scheduler calls this periodically. Returns the new model, or None when not due."""
-    now = now or datetime.now(UTC)
-    try:
-        current = load_model(directory=directory)
-        if now - current.trained_at < every:
-            return None
-    except ModelNotFoundError:
-        pass
-    history, context = load_history()
-    return train_and_save(history, context, directory)
+    scheduler calls this periodically, and scorers do to get their first model. Returns the
+    new model, or None when not due. One process trains at a time, and each looks again
+    once it holds the lock, so processes that all find no model save one between them.
+    ``wait_s``: how long to wait for another's training (-1: as long as it takes; then
+    ``filelock.Timeout``)."""
+    root = models_dir(directory)
+    root.mkdir(parents=True, exist_ok=True)
+    with FileLock(root / _TRAINING_LOCK, timeout=wait_s):
+        now = now or datetime.now(UTC)
+        try:
+            current = load_model(directory=root)
+            if now - current.trained_at < every:
+                return None
+        except ModelNotFoundError:
+            pass
+        history, context = load_history()
+        return train_and_save(history, context, root)

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pyarrow as pa
+from filelock import Timeout
 
 from engine.deals.context import ScoringContext
 from engine.deals.model import fit
-from engine.deals.registry import ModelNotFoundError, load_model, models_dir, save_model
+from engine.deals.registry import ModelNotFoundError, load_model, models_dir, retrain_if_due
 from engine.deals.scorer import SCORE_FIELDS, DealScorer
 
 logger = logging.getLogger(__name__)
@@ -73,20 +75,47 @@ class ModelScorer:
             self._context_at = time.monotonic()
         return self._context
 
-    def _train_initial(self, batch: pa.RecordBatch, context: ScoringContext) -> DealScorer | None:
-        """A saved model trained on the database's history when it has enough (tried at
-        most every 5 minutes); else the cold-start model, fitted once on the first batch
-        that allows it and kept until a saved model appears (fitting per batch was the
-        scorer's main cost; a model scores new events from their own listings anyway)."""
-        if self._url is not None and time.monotonic() - self._trained_at > 300:
-            self._trained_at = time.monotonic()
+    def ensure_model(self, batch: pa.RecordBatch, context: ScoringContext | None = None,
+                     wait_s: float = 120.0) -> bool:
+        """Make sure a saved model is loaded: the latest one, or, while there is none, one
+        trained now (``retrain_if_due``: of the processes that find none, one trains and the
+        others load what it saved) on the database's history, or on ``batch`` itself while
+        the database holds fewer than ``_MIN_TRAIN_ROWS`` listings (a new install's first
+        chunk, scored before it is written). False when neither has that many, or another
+        process's training holds the lock past ``wait_s`` (or there is no database)."""
+        self._maybe_reload(force=self._scorer is None)
+        if self._scorer is not None or self._url is None:
+            return self._scorer is not None
+        ctx = context if context is not None else self.context()
+
+        def load() -> tuple[pa.Table, ScoringContext]:
             from engine.deals.store import load_history
 
+            assert self._url is not None
             history = load_history(self._url)
             if history.num_rows >= _MIN_TRAIN_ROWS:
-                model = fit(history, context)
-                save_model(model, self._dir)
-                self._scorer = DealScorer(model)
+                return history, ctx
+            if batch.num_rows >= _MIN_TRAIN_ROWS:
+                return pa.Table.from_batches([batch]), ctx
+            raise ValueError(f"too few listings to train a first model on "
+                             f"({batch.num_rows} new, fewer than {_MIN_TRAIN_ROWS} stored)")
+
+        try:
+            retrain_if_due(load, every=timedelta.max, directory=self._dir, wait_s=wait_s)
+        except (ValueError, Timeout) as err:
+            logger.info("no deal model yet: %(err)s", {"err": err})
+            return False
+        self._maybe_reload(force=True)
+        return self._scorer is not None
+
+    def _train_initial(self, batch: pa.RecordBatch, context: ScoringContext) -> DealScorer | None:
+        """A saved model (``ensure_model``, tried at most every 5 minutes); else the
+        cold-start model, fitted once on the first batch that allows it and kept until a
+        saved model appears (fitting per batch was the scorer's main cost; a model scores
+        new events from their own listings anyway)."""
+        if self._url is not None and time.monotonic() - self._trained_at > 300:
+            self._trained_at = time.monotonic()
+            if self.ensure_model(batch, context):
                 return self._scorer
         if self._coldstart is not None:
             return self._coldstart
