@@ -49,7 +49,7 @@ def deal_reasons(
     # mark (the amounts follow the fair value, compared on its own); another layout would
     # only make it compare the whole text
     head = _join("$", _txt(dollars), " (", _txt(pct), " %) ",
-                 pa.array(np.where(diff >= 0, "below", "above")),
+                 pc.if_else(pa.array(diff >= 0), "below", "above"),
                  " similar seats in ", where)
     head = pc.if_else(pa.array((dollars == 0) | (pct == 0)),
                       _join("priced like similar seats in ", where), head)
@@ -61,8 +61,8 @@ def deal_reasons(
                           tail)
     if section_low_days is not None:
         days = np.nan_to_num(section_low_days, nan=0.0).astype(np.int64)
-        unit = np.where(days == 1, " day", " days")
-        text = _join(_SEP + "lowest all-in price in this section for ", _txt(days),
-                     pa.array(unit))
+        # Arrow picks the words (a NumPy array of strings costs a conversion per row)
+        unit = pc.if_else(pa.array(days == 1), " day", " days")
+        text = _join(_SEP + "lowest all-in price in this section for ", _txt(days), unit)
         tail = pc.if_else(pa.array(days >= 1), text, tail)
     return pc.binary_join_element_wise(head, pc.fill_null(tail, ""), "")
