@@ -100,7 +100,6 @@ class IngestWriter:
                  models_dir: str | Path | None = None) -> None:
         from storage.db import pool
 
-        self._url = database_url
         self._pool = pool(database_url, min_size=1, max_size=pool_size)
         self.counts: Counter[str] = Counter()
         self._scorer: ModelScorer | None = None

@@ -1,9 +1,10 @@
 """``ModelScorer``: how the engine scores, with whichever model is current.
 
 It scores with the latest saved model and picks up a newer version (scheduled or on-demand
-retraining) without a restart. Before any model exists it trains one from
-the database's history when there is enough, and otherwise fits a cold-start model on the
-batch itself so the first crawl already gets scores (marked ``coldstart-`` in
+retraining) without a restart. Before any model exists ``ensure_model`` trains and saves
+one (one process at a time) from the database's history, or from the batch itself on a new
+install, when either has enough listings; the deal scorer, failing that, fits a cold-start
+model on the batch so the first crawl already gets scores (marked ``coldstart-`` in
 ``model_version``).
 """
 
