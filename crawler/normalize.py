@@ -51,7 +51,10 @@ def _str_cents(text: str) -> int | None:
         return None
     if not value.is_finite():
         return None
-    return int((value * _HUNDRED).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    try:  # to_integral_value, unlike quantize, takes any size (callers refuse huge amounts)
+        return int((value * _HUNDRED).to_integral_value(rounding=ROUND_HALF_UP))
+    except ArithmeticError:  # beyond Decimal's exponent range
+        return None
 
 
 def to_cents(value: Any) -> int | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -235,6 +236,27 @@ def test_seatgeek_listing_with_impossible_date_is_quarantined() -> None:
         (1000, 250, 1250)
     assert listing["section"] == "112" and listing["row"] == "5"
     assert [r.reason for r in parsed.rejects] == ["impossible date"]
+
+
+def test_amounts_and_quantities_out_of_range_are_refused_beside_good_listings() -> None:
+    """A price or a count no column can hold refuses its listing, not the page."""
+    good = {"id": 1, "event_id": 9, "section": "Sec 112", "row": "Row 5", "seat_numbers": ["1"],
+            "quantity": 2, "price": {"base": 10, "fees": 2.5, "all_in": 12.5}}
+    listings = [good,
+                {**good, "id": 2, "quantity": 3_000_000_000},
+                {**good, "id": 3, "quantity": 10**30},
+                {**good, "id": 4, "price": {"base": 10, "fees": 2.5, "all_in": 1e300}},
+                {**good, "id": 5, "price": {"base": "1e300", "fees": 2.5, "all_in": 12.5}},
+                {**good, "id": 6, "price": {"base": 10, "fees": 2.5, "all_in": 12.345}},
+                {**good, "id": 7, "price": {"base": 10**18, "fees": 2.5, "all_in": 12.5}}]
+    parsed = parse("seatgeek", {"listings": listings, "meta": {"total": len(listings)}})
+    kept = {x["listing_id"]: (x["quantity"], x["total_cents"]) for x in rows(parsed)}
+    assert kept == {"1": (2, 1250), "6": (2, 1235)}  # 12.345 rounds half up, exactly
+    # each with its listing's fragment (as Python's repr where JSON cannot hold a number)
+    refused = [(r.reason, re.search(r"""["']id["']: ?(\d+)""", r.raw)) for r in parsed.rejects]
+    assert sorted((reason, int(m[1])) for reason, m in refused) == [
+        ("price out of range", 4), ("price out of range", 5), ("price out of range", 7),
+        ("quantity out of range", 2), ("quantity out of range", 3)]
 
 
 @pytest.mark.parametrize(("marketplace", "body"), [

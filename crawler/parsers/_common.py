@@ -6,10 +6,12 @@ Listings are appended column by column (a list per field) and become one
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -24,13 +26,13 @@ __all__ = ["ListingColumns", "PageInfo", "ParseError", "Parsed", "load_json", "n
 
 _RAW_LIMIT = 2000
 # Arrow scalars made once: a Python scalar argument costs a failed import per compute call
-_HUNDRED = pa.scalar(100.0)
-_EPSILON = pa.scalar(1e-7)
-_ZERO = pa.scalar(0, pa.int64())
+_EXACT = 1e-7  # cents off a whole number by more: more than two decimals
+_LARGEST_CENTS = 10**13  # an amount of $100bn or more is refused ("price out of range")
+_LARGEST_QUANTITY = 2**31 - 1  # quantity is int32 ("quantity out of range" beyond)
+_INT64_MAX = 2**63 - 1
 _EMPTY = pa.scalar("", pa.string())
-_NO_TEXT = pa.scalar(None, pa.string())
+_ZERO = pa.scalar(0, pa.int64())
 _USD = pa.scalar("USD", pa.string())
-_FALSE = pa.scalar(False)
 _TRUE = pa.scalar(True)
 
 
@@ -166,84 +168,161 @@ class ListingColumns:
         return len(self.raws)
 
     def to_batch(self) -> pa.RecordBatch:
-        """The valid listings as one batch; invalid ones are added to ``rejects``."""
+        """The valid listings as one batch; invalid ones are added to ``rejects``.
+
+        A page's fixed cost matters (a page is 200-500 listings): amounts and checks are
+        NumPy arrays, and Arrow's compute functions (microseconds a call) only do what
+        needs strings.
+        """
         c = self.cols
         n = len(self.raws)
-        cents = _cents if self.money == "dollars" else _minor_units
-        price, fees, total = cents(c["price_cents"]), cents(c["fees_cents"]), \
-            cents(c["total_cents"])
+        if not n:
+            return _NO_LISTINGS
+        (price, fees, total), (price_null, fees_null, total_null), too_large = _amounts(
+            (c["price_cents"], c["fees_cents"], c["total_cents"]), self.money)
         # what the API left out but the other two imply
-        fees = pc.if_else(pc.is_null(fees), pc.subtract(total, price), fees)
-        total = pc.if_else(pc.is_null(total), pc.add(price, fees), total)
-        price = pc.if_else(pc.is_null(price), pc.subtract(total, fees), price)
+        fill = fees_null & ~total_null & ~price_null
+        fees, fees_null = np.where(fill, total - price, fees), fees_null & ~fill
+        fill = total_null & ~price_null & ~fees_null
+        total, total_null = np.where(fill, price + fees, total), total_null & ~fill
+        fill = price_null & ~total_null & ~fees_null
+        price, price_null = np.where(fill, total - fees, price), price_null & ~fill
         ids, events = _strings(c["listing_id"]), _strings(c["source_event_id"])
-        section = _mapped(c["section"], normalize.section)
+        section = _mapped(c["section"], _known_section)
         quantity = _ints(c["quantity"])
-        currency = pc.fill_null(pc.utf8_upper(_strings(c["currency"])), _USD)
+        count, count_null = _values(quantity), _nulls(quantity)
         checks = [
-            ("missing listing id", pc.or_kleene(pc.is_null(ids), pc.equal(ids, _EMPTY))),
-            ("missing event id", pc.or_kleene(pc.is_null(events), pc.equal(events, _EMPTY))),
-            ("missing price", pc.is_null(total)),
-            ("negative price", pc.or_kleene(pc.or_kleene(pc.less(total, _ZERO),
-                                                         pc.less(price, _ZERO)),
-                                            pc.less(fees, _ZERO))),
-            ("negative quantity", pc.less(quantity, _ZERO)),
+            ("missing listing id", _blank(ids)),
+            ("missing event id", _blank(events)),
+            ("price out of range", too_large),
+            ("missing price", total_null),
+            ("negative price", ((total < 0) & ~total_null) | ((price < 0) & ~price_null)
+             | ((fees < 0) & ~fees_null)),
+            ("negative quantity", count < 0),
+            ("quantity out of range", count > _LARGEST_QUANTITY),
         ]
         if self.need_section:
-            checks.append(("unknown section", pc.or_kleene(pc.is_null(section),
-                                                           pc.equal(section, _EMPTY))))
-        bad = None
-        for _reason, mask in checks:
-            mask = pc.fill_null(mask, _FALSE)
-            bad = mask if bad is None else pc.or_(bad, mask)
+            checks.append(("unknown section", _nulls(section)))
         arrays = [
             pa.repeat(pa.scalar(self._observed_at, LISTING_SCHEMA.field("observed_at").type), n),
             pa.repeat(pa.scalar(self.marketplace, pa.string()), n),
-            ids, events, pc.if_else(pc.equal(section, _EMPTY), _NO_TEXT, section),
-            _mapped(c["row"], normalize.row), pa.array(c["seats"], pa.string()),
-            pc.cast(quantity, pa.int32()), pa.array(c["splits"], pa.string()),
-            price, fees, total, currency, pa.array(c["delivery"], pa.string()),
+            ids, events, section, _mapped(c["row"], normalize.row),
+            pa.array(c["seats"], pa.string()),
+            pa.array(np.clip(count, 0, _LARGEST_QUANTITY).astype(np.int32), mask=count_null),
+            pa.array(c["splits"], pa.string()), pa.array(price, mask=price_null),
+            pa.array(fees, mask=fees_null), pa.array(total, mask=total_null),
+            _currency(c["currency"]), pa.array(c["delivery"], pa.string()),
             pa.array(c["kind"], pa.string()), _strings(c["zone"]),
         ]
         batch = pa.RecordBatch.from_arrays(arrays, schema=LISTING_SCHEMA)
-        if bad is None or not pc.any(bad).as_py():
+        bad = np.logical_or.reduce([mask for _reason, mask in checks])
+        if not bad.any():
             return batch
-        masks = [(reason, pc.fill_null(mask, _FALSE).to_pylist()) for reason, mask in checks]
-        for i in pc.indices_nonzero(bad).to_pylist():
-            reason = next(r for r, m in masks if m[i])
+        for i in np.flatnonzero(bad).tolist():
+            reason = next(r for r, mask in checks if mask[i])
             self.reject(reason, self.raws[i])
-        return batch.filter(pc.invert(bad))
+        return batch.filter(pa.array(~bad))
 
 
-def _cents(values: list[Any]) -> pa.Array:
-    """Dollar amounts -> int64 cents, exactly: vectorised for numbers, Decimal otherwise."""
+_NO_LISTINGS = pa.RecordBatch.from_pylist([], schema=LISTING_SCHEMA)
+
+
+def _known_section(raw: Any) -> str | None:
+    """``normalize.section``, with None for a string that names no section."""
+    return normalize.section(raw) or None
+
+
+def _amounts(columns: tuple[list[Any], ...], money: str
+             ) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+    """Amounts in cents: each column's int64 values and null mask, and the rows where any
+    amount is out of range (its value null). Dollars go in one vectorised pass over every
+    column when each amount is a number with at most two decimals; otherwise each column
+    on its own, exactly (``normalize.to_cents``: Decimal for strings and longer decimals).
+    """
+    n = len(columns[0])
+    whole = _dollars([v for column in columns for v in column]) if money == "dollars" else None
+    parts = [whole] if whole is not None else [_cents(column, money) for column in columns]
+    cents, nulls, big = (np.concatenate(arrays) for arrays in zip(*parts, strict=True))
+    nulls |= big
+    return ([cents[i * n:(i + 1) * n] for i in range(len(columns))],
+            [nulls[i * n:(i + 1) * n] for i in range(len(columns))],
+            big.reshape(len(columns), n).any(axis=0))
+
+
+def _dollars(values: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Cents, null and out-of-range masks of dollar amounts that are all numbers with at
+    most two decimals; None for any other list."""
     try:
         arr = pa.array(values, pa.float64())
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
-        return pa.array([normalize.to_cents(v) for v in values], pa.int64())
-    scaled = pc.multiply(arr, _HUNDRED)
-    rounded = pc.round(scaled)
-    off = pc.fill_null(pc.greater(pc.abs(pc.subtract(scaled, rounded)), _EPSILON), _FALSE)
-    if pc.any(off).as_py():  # more than two decimals: round those exactly, half up
-        return pa.array([normalize.to_cents(v) for v in values], pa.int64())
-    finite = pc.is_finite(arr)
-    if not pc.all(pc.fill_null(finite, _TRUE)).as_py():
-        return pa.array([normalize.to_cents(v) for v in values], pa.int64())
-    return pc.cast(rounded, pa.int64())
+        return None
+    nulls = _nulls(arr)
+    with np.errstate(invalid="ignore"):
+        scaled = np.where(nulls, 0.0, arr.to_numpy(zero_copy_only=False)) * 100.0
+        rounded = np.round(scaled)
+        if not (np.abs(scaled - rounded) <= _EXACT).all():
+            return None  # more than two decimals (or not finite): exactly
+    big = np.abs(rounded) >= _LARGEST_CENTS
+    return np.where(big, 0.0, rounded).astype(np.int64), nulls, big
 
 
-def _minor_units(values: list[Any]) -> pa.Array:
-    try:
-        return pa.array(values, pa.int64())
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
-        return pa.array([normalize.to_int(v) for v in values], pa.int64())
+def _cents(values: list[Any], money: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One column of amounts (dollars, or minor units with ``money="cents"``) as cents,
+    null and out-of-range masks."""
+    if money == "dollars":
+        fast = _dollars(values)
+        if fast is not None:
+            return fast
+        exact = [normalize.to_cents(v) for v in values]
+    else:
+        try:
+            arr = pa.array(values, pa.int64())
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+            exact = [normalize.to_int(v) for v in values]
+        else:
+            cents = _values(arr)
+            big = np.abs(cents) >= _LARGEST_CENTS
+            return np.where(big, 0, cents), _nulls(arr), big
+    nulls = np.array([c is None for c in exact], dtype=bool)
+    big = np.array([c is not None and abs(c) >= _LARGEST_CENTS for c in exact], dtype=bool)
+    return np.array([0 if c is None or abs(c) >= _LARGEST_CENTS else c for c in exact],
+                    dtype=np.int64), nulls, big
+
+
+def _values(arr: pa.Array) -> np.ndarray:
+    """An integer array's values (0 where null)."""
+    return (pc.fill_null(arr, _ZERO) if arr.null_count else arr).to_numpy(zero_copy_only=False)
+
+
+def _nulls(arr: pa.Array) -> np.ndarray:
+    """Where ``arr`` is null."""
+    if not arr.null_count:
+        return np.zeros(len(arr), dtype=bool)
+    return arr.is_null().to_numpy(zero_copy_only=False)
+
+
+def _blank(strings: pa.Array) -> np.ndarray:
+    """Where ``strings`` is null or empty."""
+    empty = pc.equal(strings, _EMPTY)
+    return (pc.fill_null(empty, _TRUE) if strings.null_count else empty).to_numpy(
+        zero_copy_only=False)
+
+
+def _currency(values: list[Any]) -> pa.Array:
+    """Upper-case currency codes, USD where missing (a page usually has one code)."""
+    first = values[0]
+    if type(first) is str and first.isascii() and values.count(first) == len(values):
+        return pa.repeat(pa.scalar(first.upper(), pa.string()), len(values))
+    return pc.fill_null(pc.utf8_upper(_strings(values)), _USD)
 
 
 def _ints(values: list[Any]) -> pa.Array:
+    """Integers (beyond int64: its bounds, which every check refuses)."""
     try:
         return pa.array(values, pa.int64())
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
-        return pa.array([normalize.to_int(v) for v in values], pa.int64())
+        return pa.array([None if (i := normalize.to_int(v)) is None
+                         else min(max(i, -_INT64_MAX), _INT64_MAX) for v in values], pa.int64())
 
 
 def _strings(values: list[Any]) -> pa.Array:
@@ -270,6 +349,12 @@ def text_or_none(value: Any) -> str | None:
 
 def _mapped(values: list[Any], fn: Any) -> pa.Array:
     """``fn`` applied to each distinct value only (a page repeats few sections and rows)."""
+    with contextlib.suppress(TypeError):  # an unhashable value: the Arrow way below
+        distinct = dict.fromkeys(values)
+        if all(type(v) is str for v in distinct if v is not None):
+            for v in distinct:
+                distinct[v] = None if v is None else fn(v)
+            return pa.array([distinct[v] for v in values], pa.string())
     encoded = _strings(values).dictionary_encode()
     mapped = pa.array([fn(v) for v in encoded.dictionary.to_pylist()], pa.string())
     return pc.take(mapped, encoded.indices)
