@@ -25,11 +25,11 @@ if TYPE_CHECKING:
 __all__ = ["ListingColumns", "PageInfo", "ParseError", "Parsed", "load_json", "now_utc"]
 
 _RAW_LIMIT = 2000
-# Arrow scalars made once: a Python scalar argument costs a failed import per compute call
 _EXACT = 1e-7  # cents off a whole number by more: more than two decimals
 _LARGEST_CENTS = 10**13  # an amount of $100bn or more is refused ("price out of range")
 _LARGEST_QUANTITY = 2**31 - 1  # quantity is int32 ("quantity out of range" beyond)
 _INT64_MAX = 2**63 - 1
+# Arrow scalars made once: a Python scalar argument costs a failed import per compute call
 _EMPTY = pa.scalar("", pa.string())
 _ZERO = pa.scalar(0, pa.int64())
 _USD = pa.scalar("USD", pa.string())
@@ -96,8 +96,8 @@ class ListingColumns:
 
     Parsers ``add`` one listing's raw values (money as the API gives it: dollars as
     numbers or strings, or minor units with ``money="cents"``); ``to_batch`` converts
-    whole columns with Arrow (exact integer cents, normalised sections and rows via the
-    distinct values only), quarantines the invalid rows with their reason and fragment,
+    whole columns (exact integer cents, normalised sections and rows via the distinct
+    values only), quarantines the invalid rows with their reason and fragment,
     and returns the valid ones as one batch.
     """
 
