@@ -259,6 +259,26 @@ def test_amounts_and_quantities_out_of_range_are_refused_beside_good_listings() 
         ("quantity out of range", 2), ("quantity out of range", 3)]
 
 
+def test_a_boolean_is_no_amount() -> None:
+    """``true`` where Top Picks gives a price is not $1 (Arrow would read it so): the
+    listing's price is missing, derived from the others where they give it."""
+    def pick(i: int) -> dict[str, Any]:
+        return {"id": f"p{i}", "offers": [f"o{i}"], "seats": ["1", "2"], "section": "112",
+                "row": "5", "selection": "resale"}
+
+    def offer(i: int, face: Any, total: Any, charge: Any) -> dict[str, Any]:
+        return {"offerId": f"o{i}", "faceValue": face, "totalPrice": total,
+                "charges": [{"amount": charge}], "currency": "USD"}
+
+    page = {"picks": [pick(i) for i in range(3)],
+            "_embedded": {"offer": [offer(0, 50.0, 57.5, 7.5), offer(1, 50.0, True, 7.5),
+                                    offer(2, True, True, True)]},
+            "page": {"number": 0, "size": 3, "totalElements": 3, "totalPages": 1}}
+    parsed = parse("ticketmaster", page, event_id="E1")
+    assert {x["listing_id"]: x["total_cents"] for x in rows(parsed)} == {"p0": 5750, "p1": 5750}
+    assert [r.reason for r in parsed.rejects] == ["missing price"]
+
+
 @pytest.mark.parametrize(("marketplace", "body"), [
     ("seatgeek", b"<html>gateway timeout</html>"), ("ticketmaster", b'{"events": ['),
     ("eventbrite", b'{"status_code": 401, "error": "INVALID_AUTH", "error_description": "x"}'),

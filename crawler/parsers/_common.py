@@ -256,9 +256,12 @@ def _dollars(values: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | N
         arr = pa.array(values, pa.float64())
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
         return None
+    dollars = arr.to_numpy(zero_copy_only=False)  # nulls are NaN
+    if ((dollars == 1.0) | (dollars == 0.0)).any() and bool in set(map(type, values)):
+        return None  # Arrow reads true as $1: the exact way calls a boolean missing
     nulls = _nulls(arr)
     with np.errstate(invalid="ignore"):
-        scaled = np.where(nulls, 0.0, arr.to_numpy(zero_copy_only=False)) * 100.0
+        scaled = np.where(nulls, 0.0, dollars) * 100.0
         rounded = np.round(scaled)
         if not (np.abs(scaled - rounded) <= _EXACT).all():
             return None  # more than two decimals (or not finite): exactly
