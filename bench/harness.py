@@ -95,6 +95,22 @@ def database_name(url: str) -> str:
     return urlsplit(url).path.lstrip("/")
 
 
+#: the server settings a write-heavy benchmark's PostgreSQL CPU depends on (the machine's
+#: server keeps PostgreSQL's defaults; the embedded one is sized for ingest,
+#: ``storage.embedded``): reported with the numbers, since they move them
+SERVER_SETTINGS = ("shared_buffers", "wal_buffers", "max_wal_size", "checkpoint_timeout",
+                   "work_mem", "synchronous_commit", "wal_level", "autovacuum")
+
+
+def server_settings(url: str) -> dict[str, str]:
+    """The server's version and ``SERVER_SETTINGS``, as ``SHOW`` prints them."""
+    with psycopg.connect(url) as conn:
+        shown = {name: str(conn.execute(sql.SQL("SHOW {}").format(sql.Identifier(name)))
+                           .fetchone()[0]) for name in SERVER_SETTINGS}
+        version = conn.execute("SHOW server_version").fetchone()[0]
+    return {"server_version": str(version).split()[0], **shown}
+
+
 @contextlib.contextmanager
 def scratch_database(prefix: str = "ripcity_bench", *, reuse: str | None = None,
                      keep: bool = False) -> Iterator[str]:

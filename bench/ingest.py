@@ -17,7 +17,9 @@ before its real write (interleaved, so a shared machine's changing load weighs o
 alike).
 
 Also prints ``cpu_us_per_listing``: the CPU of the real writes (this process and its
-PostgreSQL backend, when the server runs on this machine) per listing observation.
+PostgreSQL backend, when the server runs on this machine) per listing observation, and
+``postgres``: the server's version and the settings that CPU depends on
+(``bench.harness.server_settings``).
 
 Uses a scratch database (``bench.harness.scratch_database``: RIPCITY_DATABASE_URL's server,
 else 127.0.0.1:5432, else the embedded one), dropped afterwards.
@@ -33,7 +35,15 @@ import psutil
 import psycopg
 import pyarrow as pa
 
-from bench.harness import Stopwatch, arguments, emit, peak_rss_mb, process_cpu, scratch_database
+from bench.harness import (
+    Stopwatch,
+    arguments,
+    emit,
+    peak_rss_mb,
+    process_cpu,
+    scratch_database,
+    server_settings,
+)
 from storage.copy import copy_arrow
 from storage.ingest import write_snapshots
 from storage.records import LISTING_SCHEMA
@@ -117,6 +127,7 @@ def run(rows: int, events: int, batch_rows: int, touch_interval_s: float | None 
 
     with scratch_database("ripcity_bench_ingest") as url, psycopg.connect(url) as conn:
         conn.autocommit = True
+        server = server_settings(url)
         conn.execute("SELECT ripcity_ensure_partitions(%s, %s)", (t0, t0 + timedelta(1)))
         conn.execute(
             "WITH e AS (INSERT INTO events (name, starts_at) SELECT 'Event ' || g, "
@@ -183,6 +194,7 @@ def run(rows: int, events: int, batch_rows: int, touch_interval_s: float | None 
             "last_seen resolution "
             f"{'default' if touch_interval_s is None else touch_interval_s} s"
         ),
+        "postgres": server,
         **counts,
     }
 

@@ -13,7 +13,8 @@ second crawl of everything after the sandbox clock moved: the steady state, wher
 listings are unchanged), ``identity`` (pairwise precision and recall of event and venue
 identity against ``/_sandbox/truth/events``), ``cpu_s`` (CPU seconds of each role during
 the crawl: crawl workers, writers, scorers, change relay, sandbox, PostgreSQL backends, the
-rest of Ray) and
+rest of Ray), ``postgres`` (the server's version and the settings its CPU per listing
+depends on: ``bench.harness.server_settings``) and
 ``workload``. The headline numbers are the first crawl, where
 every listing is new (the most database work per listing). The baseline, measured
 in the same run on the same server, is one process writing the same number of rows with
@@ -50,6 +51,7 @@ from bench.harness import (
     fresh_data_dir,
     iter_truth,
     scratch_database,
+    server_settings,
 )
 
 
@@ -294,6 +296,7 @@ def _measure(args: Any, spiders: tuple[str, ...], events: int,
                                 faults=args.faults, clock_speed=0.0)
         try:
             baseline = _direct_ingest_rate(url, min(200_000, args.listings))
+            server = server_settings(url)
             settings = load_settings()
             t_start = time.perf_counter()
             with engine_session(settings, database_url=url, sandbox=sandbox,
@@ -338,7 +341,7 @@ def _measure(args: Any, spiders: tuple[str, ...], events: int,
             "vs_direct_ingest": round(committed / seconds / baseline, 3) if seconds else 0,
             "cpu_s": cpu, "cpu_us_per_listing": round(
                 sum(cpu.values()) / committed * 1e6) if committed else None,
-            "recrawl": recrawl, "identity": identity,
+            "recrawl": recrawl, "identity": identity, "postgres": server,
         }
 
 
